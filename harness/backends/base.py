@@ -1,0 +1,41 @@
+"""A backend runs one exported artifact (or the eager model) on a float32 batch.
+
+It does one job: `load`, then `predict`. Timing, comparison and reporting happen
+outside it.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from harness.export.manifest import Manifest
+from models.spec import ModelSpec
+
+
+class Backend(abc.ABC):
+    name: ClassVar[str]
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+
+    def __init__(self, precision: str = "fp32", **options: str):
+        self.precision = precision
+        self.options = options
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this backend cannot run on this machine, or None when it can."""
+        return None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.precision}"
+
+    @abc.abstractmethod
+    def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None: ...
+
+    @abc.abstractmethod
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """float32 input batch -> float32 output batch."""

@@ -1,0 +1,63 @@
+"""Real CoreML predictions through `MLModel.predict`: macOS only.
+
+Elsewhere the backend reports why it is unavailable, and the harness checks the
+`.mlpackage` itself instead (`harness.coreml_artifact`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from harness.backends.base import Backend
+from harness.errors import UsageError
+from harness.export.coreml import MAX_BATCH
+from harness.export.manifest import Manifest
+from models.spec import ModelSpec
+
+COMPUTE_UNITS = ("CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE", "ALL")
+
+
+class CoreMLBackend(Backend):
+    name = "coreml"
+    precisions = ("fp32", "fp16")
+
+    def __init__(self, precision: str = "fp32", compute_units: str = "ALL", **options: str):
+        super().__init__(precision, **options)
+        if compute_units.upper() not in COMPUTE_UNITS:
+            raise UsageError(f"unknown compute units {compute_units!r}; "
+                             f"known: {', '.join(COMPUTE_UNITS)}")
+        self.compute_units = compute_units.upper()
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.precision}[{self.compute_units}]"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if sys.platform != "darwin":
+            return f"MLModel.predict needs macOS; this is {sys.platform}"
+        try:
+            import coremltools.libcoremlpython  # noqa: F401
+        except ImportError as err:
+            return f"coremltools' native runtime is missing ({err})"
+        return None
+
+    def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
+        import coremltools as ct
+
+        artifact = manifest.artifact("coreml", self.precision)
+        self.model = ct.models.MLModel(str(folder / artifact.path),
+                                       compute_units=getattr(ct.ComputeUnit, self.compute_units))
+        self.input_name = spec.input.name
+        self.output_name = spec.output.name
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        chunks = []
+        for start in range(0, len(batch), MAX_BATCH):
+            part = np.ascontiguousarray(batch[start:start + MAX_BATCH], dtype=np.float32)
+            chunks.append(np.asarray(self.model.predict({self.input_name: part})[self.output_name],
+                                     dtype=np.float32))
+        return np.concatenate(chunks)

@@ -1,0 +1,28 @@
+"""Eager PyTorch on CPU: the reference every other backend is compared with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness.backends.base import Backend
+from harness.errors import HarnessError
+from harness.export.manifest import Manifest
+from models.spec import ModelSpec, weights_sha256
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
+        self.module = spec.build().eval()
+        if weights_sha256(self.module) != manifest.weights_sha256:
+            raise HarnessError(f"{spec.name}: the model's weights differ from the exported ones "
+                               f"(manifest {manifest.weights_sha256[:12]}); export again")
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = self.module(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+        return out.numpy().astype(np.float32, copy=False)

@@ -1,0 +1,90 @@
+"""Command line: a thin layer over `harness.export` and `harness.parity`.
+
+Exit codes: 0 pass, 1 parity or check failure, 2 usage error (unknown model, backend, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError, UsageError
+
+
+def _progress(msg: str) -> None:
+    print(f"[harness] {msg}", file=sys.stderr, flush=True)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from harness.export import export_model
+    from models import get_model
+
+    spec = get_model(args.model)
+    out = Path(args.out or Path("artifacts") / spec.name)
+    manifest = export_model(spec, out, progress=_progress)
+    for a in manifest.artifacts:
+        print(f"{out / a.path}  {a.format}@{a.precision}  sha256 {a.sha256[:16]}")
+    print(f"{out / 'manifest.json'}")
+    return 0
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from harness.backends import default_backends, parse_backends
+    from harness.parity import run_parity
+    from harness.report import format_report
+    from harness.tolerances import get_policy
+    from models import get_model
+
+    spec = get_model(args.model)
+    options = {"compute_units": args.compute_units}
+    backends = parse_backends(args.backends, **options) if args.backends else default_backends(
+        **options)
+    policy = get_policy(args.policy) if args.policy else None
+    report = run_parity(spec, backends, n=args.n, seed=args.seed, policy=policy,
+                        folder=Path(args.artifacts or Path("artifacts") / spec.name),
+                        progress=_progress)
+    print(format_report(report))
+    if args.json:
+        report.write_json(args.json)
+        _progress(f"wrote {args.json}")
+    return 0 if report else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from models import DEFAULT_MODEL
+
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("export", help="export a model to ONNX and CoreML (fp32 and fp16)")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--out", help="output folder (default artifacts/<model>)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("parity", help="run seeded cases through backends and compare")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--backends", help="comma list of name[@precision]; first is the reference "
+                                      "(default: every registered backend)")
+    p.add_argument("--n", type=int, default=1000, help="number of cases (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--policy", help="judge every pair by this policy (default: by precision)")
+    p.add_argument("--compute-units", default="ALL",
+                   help="CoreML compute units: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL")
+    p.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
+    p.add_argument("--json", help="also write the report as JSON here")
+    p.set_defaults(func=cmd_parity)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    except HarnessError as err:
+        print(f"{parser.prog}: {err}", file=sys.stderr)
+        return 1

@@ -1,0 +1,164 @@
+"""Compare a candidate backend's outputs with a reference's, numerically and by decision.
+
+Knows nothing of where the outputs came from. The result's truthiness is pass/fail
+under the policy it was judged by, and it serialises to JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harness.tolerances import Policy
+
+MAX_LISTED = 20
+
+
+def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Units in the last place of float32 between a and b (int64; signed zeros are 0 apart)."""
+    def ordered(v):
+        i = np.ascontiguousarray(v, dtype=np.float32).view(np.int32).astype(np.int64)
+        return np.where(i < 0, -(i & 0x7FFFFFFF), i)
+
+    return np.abs(ordered(a) - ordered(b))
+
+
+@dataclass(frozen=True)
+class Flip:
+    """One decision the two sides made differently."""
+
+    case: int
+    position: int
+    reference: float
+    candidate: float
+
+    def to_dict(self) -> dict:
+        return {"case": self.case, "position": self.position,
+                "reference": self.reference, "candidate": self.candidate}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    reference: str
+    candidate: str
+    policy: Policy
+    elements: int
+    non_finite: int  # candidate outputs that are NaN or infinite
+    max_abs: float
+    mean_abs: float
+    max_rel: float  # |c - r| / max(|r|, atol): relative where it means something
+    max_ulp: int  # float32 ULPs, over outputs with |r| >= atol (below it ULPs are meaningless)
+    worst: tuple[int, ...]  # index of the largest absolute error
+    worst_reference: float
+    worst_candidate: float
+    numeric_violations: int  # elements outside (atol + rtol*|r|) * scale
+    max_input_scale: float  # largest per-case allowance multiplier used (1.0 when unscaled)
+    decisions_compared: int  # decisions with the reference further than the margin
+    decisions_agreeing: int
+    near_threshold: int  # decisions within the margin: counted, not judged
+    near_threshold_flips: int
+    flips: tuple[Flip, ...]  # first MAX_LISTED judged disagreements
+    near_flips: tuple[Flip, ...]  # first MAX_LISTED near-threshold disagreements
+    abs_errors: np.ndarray = field(repr=False, compare=False)
+    ulp_errors: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def decision_agreement(self) -> float:
+        return (self.decisions_agreeing / self.decisions_compared
+                if self.decisions_compared else 1.0)
+
+    @property
+    def numeric_ok(self) -> bool:
+        return self.non_finite == 0 and self.numeric_violations == 0
+
+    @property
+    def decisions_ok(self) -> bool:
+        return self.decision_agreement >= self.policy.min_decision_agreement
+
+    def __bool__(self) -> bool:
+        return self.numeric_ok and self.decisions_ok
+
+    @property
+    def pair(self) -> str:
+        return f"{self.candidate} vs {self.reference}"
+
+    def to_dict(self) -> dict:
+        return {
+            "reference": self.reference, "candidate": self.candidate,
+            "passed": bool(self), "numeric_ok": self.numeric_ok,
+            "decisions_ok": self.decisions_ok, "policy": self.policy.to_dict(),
+            "elements": self.elements, "non_finite": self.non_finite,
+            "max_abs": self.max_abs, "mean_abs": self.mean_abs, "max_rel": self.max_rel,
+            "max_ulp": self.max_ulp, "worst": list(self.worst),
+            "worst_reference": self.worst_reference, "worst_candidate": self.worst_candidate,
+            "numeric_violations": self.numeric_violations,
+            "max_input_scale": self.max_input_scale,
+            "decisions_compared": self.decisions_compared,
+            "decisions_agreeing": self.decisions_agreeing,
+            "decision_agreement": self.decision_agreement,
+            "near_threshold": self.near_threshold,
+            "near_threshold_flips": self.near_threshold_flips,
+            "flips": [f.to_dict() for f in self.flips],
+            "near_flips": [f.to_dict() for f in self.near_flips],
+        }
+
+
+def _flips(where: np.ndarray, ref: np.ndarray, cand: np.ndarray) -> tuple[Flip, ...]:
+    idx = np.argwhere(where)[:MAX_LISTED]
+    return tuple(Flip(int(i[0]), int(i[-1]), float(ref[tuple(i)]), float(cand[tuple(i)]))
+                 for i in idx)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, threshold: float,
+            decision_mask: np.ndarray | None = None, inputs: np.ndarray | None = None,
+            reference_name: str = "reference", candidate_name: str = "candidate") -> Comparison:
+    """Judge `candidate` against `reference` (same shape, float32) under `policy`.
+
+    `decision_mask` marks the outputs an app thresholds into decisions (default: all).
+    `inputs` (batch first) sets each case's allowance scale when the policy is input-scaled.
+    """
+    ref = np.asarray(reference, dtype=np.float32)
+    cand = np.asarray(candidate, dtype=np.float32)
+    if ref.shape != cand.shape:
+        raise ValueError(f"wrong shape: {candidate_name} gave {list(cand.shape)}, "
+                         f"{reference_name} gave {list(ref.shape)}")
+    mask = np.ones(ref.shape, bool) if decision_mask is None else np.asarray(decision_mask, bool)
+    r64, c64 = ref.astype(np.float64), cand.astype(np.float64)
+    scale = np.ones(ref.shape)
+    if policy.input_scaled and inputs is not None and ref.size:
+        x = np.abs(np.asarray(inputs, dtype=np.float64)).reshape(len(inputs), -1).max(axis=1)
+        scale = np.maximum(1.0, x).reshape((-1,) + (1,) * (ref.ndim - 1)) * scale
+    with np.errstate(invalid="ignore"):
+        err = np.abs(c64 - r64)
+        err_finite = np.where(np.isfinite(err), err, np.inf)
+        rel = err_finite / np.maximum(np.abs(r64), policy.atol)
+        violations = ~(err_finite <= (policy.atol + policy.rtol * np.abs(r64)) * scale)
+    worst = np.unravel_index(int(np.argmax(err_finite)), ref.shape) if ref.size else ()
+    ulp = np.where(np.abs(r64) >= policy.atol, ulp_distance(ref, cand), 0)
+
+    ref_dec, cand_dec = ref > threshold, cand > threshold
+    far = np.abs(r64 - threshold) > policy.decision_margin
+    judged, near = mask & far, mask & ~far
+    differ = ref_dec != cand_dec
+    return Comparison(
+        reference=reference_name, candidate=candidate_name, policy=policy,
+        elements=int(ref.size), non_finite=int((~np.isfinite(cand)).sum()),
+        max_abs=float(err_finite.max()) if ref.size else 0.0,
+        mean_abs=float(err_finite.mean()) if ref.size else 0.0,
+        max_rel=float(rel.max()) if ref.size else 0.0,
+        max_ulp=int(ulp.max()) if ref.size else 0,
+        worst=tuple(int(i) for i in worst),
+        worst_reference=float(ref[worst]) if ref.size else 0.0,
+        worst_candidate=float(cand[worst]) if ref.size else 0.0,
+        numeric_violations=int(violations.sum()),
+        max_input_scale=float(scale.max()) if ref.size else 1.0,
+        decisions_compared=int(judged.sum()),
+        decisions_agreeing=int((judged & ~differ).sum()),
+        near_threshold=int(near.sum()),
+        near_threshold_flips=int((near & differ).sum()),
+        flips=_flips(judged & differ, ref, cand),
+        near_flips=_flips(near & differ, ref, cand),
+        abs_errors=err_finite.astype(np.float64),
+        ulp_errors=ulp,
+    )

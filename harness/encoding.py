@@ -1,0 +1,194 @@
+"""The canonical input encoding, version 1: trendline points -> float32 [2, L].
+
+This is the contract the Swift bridge is fuzzed against, so every step is fixed to the
+bit (see "Encoding v1" in the README). Checks run in a fixed order and each broken rule
+raises its own `EncodingError` subclass with a stable code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Real
+
+import numpy as np
+
+from harness.errors import (
+    BadPoint,
+    EncodingError,
+    EncodingOverflow,
+    NonFiniteValue,
+    TooFewPoints,
+    TooManyPoints,
+    UnsortedX,
+    ZeroXRange,
+)
+
+ENCODING_VERSION = 1
+#: Padded length: the model sees exactly this many positions.
+L = 100
+DEFAULT_THRESHOLD = 0.5
+
+Points = Sequence[Sequence[float]] | np.ndarray
+
+
+def as_points(points: Points, *, index: int | None = None) -> np.ndarray:
+    """Convert to float64 [n, 2] with -0.0 folded to +0.0; raise `BadPoint` on any malformed point."""
+    if isinstance(points, np.ndarray):
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise BadPoint(f"points array must have shape [n, 2], got {list(points.shape)}",
+                           index=index)
+        if not (np.issubdtype(points.dtype, np.floating) or np.issubdtype(points.dtype, np.integer)):
+            raise BadPoint(f"points array must be numeric, got dtype {points.dtype}", index=index)
+        with np.errstate(over="ignore"):
+            return points.astype(np.float64) + 0.0
+    if isinstance(points, str | bytes):
+        raise BadPoint("points must be a sequence of (x, y) pairs, got a string", index=index)
+    out = np.empty((len(points), 2), dtype=np.float64)
+    for i, point in enumerate(points):
+        if isinstance(point, str | bytes) or not hasattr(point, "__len__") or len(point) != 2:
+            raise BadPoint(f"point {i} is not exactly two numbers: {point!r}", index=index)
+        for j, value in enumerate(point):
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise BadPoint(f"point {i} coordinate {j} is not a number: {value!r}", index=index)
+            try:
+                out[i, j] = float(value)
+            except OverflowError:  # an int beyond binary64's range is infinite there
+                out[i, j] = np.inf if value > 0 else -np.inf
+    return out + 0.0
+
+
+def _check_rules(xy: np.ndarray, index: int | None) -> None:
+    """The rules after `bad_point`, in the contract's order."""
+    n = len(xy)
+    if n < 2:
+        raise TooFewPoints(f"need at least 2 points, got {n}", index=index)
+    if n > L:
+        raise TooManyPoints(f"at most {L} points fit the model, got {n}", index=index)
+    bad = ~np.isfinite(xy)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise NonFiniteValue(f"point {i} {'xy'[j]} is {float(xy[i, j])!r}", index=index)
+    x = xy[:, 0]
+    drops = np.flatnonzero(x[1:] < x[:-1])
+    if drops.size:
+        i = int(drops[0])
+        raise UnsortedX(f"x decreases at point {i + 1}: {float(x[i])!r} -> {float(x[i + 1])!r}",
+                        index=index)
+    if x.max() == x.min():
+        raise ZeroXRange(f"all {n} points share x = {float(x[0])!r}", index=index)
+
+
+def encode(points: Points) -> np.ndarray:
+    """Encode one series to float32 [2, L]; binary64 maths in the contract's order, one rounding."""
+    xy = as_points(points)
+    _check_rules(xy, None)
+    n = len(xy)
+    x, y = xy[:, 0], xy[:, 1]
+    min_x, max_x, min_y, max_y = x.min(), x.max(), y.min(), y.max()
+    with np.errstate(all="ignore"):
+        r = max_x - min_x
+        s = ((max_y - min_y) / r) / 2.0
+        ex = (x - min_x) / r - 0.5
+        ey = (y - min_y) / r - s
+        y_range = max_y - min_y
+        out = np.zeros((2, L), dtype=np.float32)
+        out[0, :n] = ex.astype(np.float32)
+        out[1, :n] = ey.astype(np.float32)
+    bad = ~np.isfinite(out[:, :n])
+    if bad.any():
+        c, i = np.argwhere(bad)[0]
+        wide = (ex, ey)[c][i]
+        raise EncodingOverflow(
+            f"encoded {'xy'[c]}[{i}] = {float(wide)!r} (binary64) is not finite in float32; "
+            f"x range {float(r)!r}, y range {float(y_range)!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class BatchEncoding:
+    """Vectorised encoder output: `values` [B, 2, L] float32 (zeros where `codes` is set)."""
+
+    values: np.ndarray
+    codes: np.ndarray  # object array of error codes, "" where the example encoded
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.codes == ""
+
+
+def encode_padded(xy: np.ndarray, lengths: np.ndarray) -> BatchEncoding:
+    """Encode B series at once from float64 [B, M, 2] (rows past `lengths` ignored).
+
+    Never raises for a bad example: its error code goes in `codes`, so fuzzing can compare
+    codes. Applies the same rules, order and arithmetic as `encode`.
+    """
+    xy = np.asarray(xy, dtype=np.float64) + 0.0
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if xy.ndim != 3 or xy.shape[2] != 2 or lengths.shape != (xy.shape[0],):
+        raise BadPoint(f"padded batch must be [B, M, 2] with B lengths, got {list(xy.shape)} "
+                       f"and {list(lengths.shape)} lengths")
+    b, m = xy.shape[:2]
+    if m < L:
+        xy = np.concatenate([xy, np.zeros((b, L - m, 2))], axis=1)
+        m = L
+    mask = np.arange(m)[None, :] < lengths[:, None]
+    x, y = xy[..., 0], xy[..., 1]
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(xy).all(axis=2) | ~mask
+        min_x = np.where(mask, x, np.inf).min(axis=1, keepdims=True)
+        max_x = np.where(mask, x, -np.inf).max(axis=1, keepdims=True)
+        min_y = np.where(mask, y, np.inf).min(axis=1, keepdims=True)
+        max_y = np.where(mask, y, -np.inf).max(axis=1, keepdims=True)
+        step_ok = (x[:, 1:] >= x[:, :-1]) | ~mask[:, 1:]
+        r = max_x - min_x
+        s = ((max_y - min_y) / r) / 2.0
+        ex = (x - min_x) / r - 0.5
+        ey = (y - min_y) / r - s
+        enc = np.stack([ex, ey], axis=1)[:, :, :L].astype(np.float32)
+    enc_mask = mask[:, None, :L]
+    overflow = ~(np.isfinite(enc) | ~enc_mask).all(axis=(1, 2))
+    rules = [  # contract order; the first rule an example breaks names its code
+        (lengths < 2, TooFewPoints.code),
+        (lengths > L, TooManyPoints.code),
+        (~finite.all(axis=1), NonFiniteValue.code),
+        (~step_ok.all(axis=1), UnsortedX.code),
+        (r[:, 0] == 0, ZeroXRange.code),
+        (overflow, EncodingOverflow.code),
+    ]
+    codes = np.select([c for c, _ in rules], [code for _, code in rules], default="")
+    codes = codes.astype(object)
+    values = np.where(enc_mask & (codes == "")[:, None, None], enc, np.float32(0.0))
+    return BatchEncoding(values=values.astype(np.float32), codes=codes)
+
+
+def encode_batch(examples: Sequence[Points]) -> np.ndarray:
+    """Encode many series to float32 [B, 2, L]; raise the first example's error, naming its index."""
+    arrays = [as_points(p, index=k) for k, p in enumerate(examples)]
+    lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+    width = max([L, *lengths.tolist()])
+    padded = np.zeros((len(arrays), width, 2), dtype=np.float64)
+    for k, a in enumerate(arrays):
+        padded[k, : len(a)] = a
+    batch = encode_padded(padded, lengths)
+    if not batch.ok.all():
+        k = int(np.flatnonzero(~batch.ok)[0])
+        try:  # re-run the single encoder for its detailed message
+            encode(arrays[k])
+        except EncodingError as err:
+            raise type(err)(err.detail, index=k) from None
+        raise AssertionError(f"batch and single encoder disagree on example {k}")
+    return batch.values
+
+
+def decode(probs: np.ndarray, n: int, threshold: float = DEFAULT_THRESHOLD) -> list[int]:
+    """Split indices of one series: `i < n - 1` with `probs[i] > threshold`, ascending."""
+    probs = np.asarray(probs)
+    if probs.shape != (L,):
+        raise ValueError(f"wrong shape: probabilities must be [{L}], got {list(probs.shape)}")
+    return [int(i) for i in np.flatnonzero(probs[: max(n - 1, 0)] > threshold)]
+
+
+def decision_mask(lengths: np.ndarray) -> np.ndarray:
+    """bool [B, L]: the positions whose decision an app reads (`i < n - 1`)."""
+    return np.arange(L)[None, :] < (np.asarray(lengths)[:, None] - 1)

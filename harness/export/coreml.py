@@ -1,0 +1,52 @@
+"""Export to a CoreML mlprogram `.mlpackage` at fp32 or fp16 compute precision.
+
+The interface stays float32 in both precisions (the app fills a float32 MLMultiArray);
+an fp16 program casts at its input and output. Batch is flexible, 1..MAX_BATCH.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+
+from models.spec import ModelSpec
+
+MAX_BATCH = 1024
+AUTHOR = "trendsplit-harness"
+
+
+def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precision: str) -> dict:
+    import coremltools as ct
+
+    from harness import __version__
+    from harness.encoding import ENCODING_VERSION
+
+    compute_precision = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}[precision]
+    shape = tuple(ct.RangeDim(1, MAX_BATCH, default=1) if d is None else d
+                  for d in spec.input.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("coremltools").setLevel(logging.ERROR)
+        traced = torch.jit.trace(module, spec.input.example(batch=1))
+        mlmodel = ct.convert(
+            traced,
+            inputs=[ct.TensorType(name=spec.input.name, shape=shape)],
+            outputs=[ct.TensorType(name=spec.output.name)],
+            convert_to="mlprogram",
+            compute_precision=compute_precision,
+            minimum_deployment_target=ct.target.iOS15,
+        )
+    mlmodel.author = AUTHOR
+    mlmodel.version = __version__
+    mlmodel.short_description = f"{spec.name}: {spec.description} ({spec.weights_source})"
+    meta = mlmodel.user_defined_metadata
+    meta["model"] = spec.name
+    meta["precision"] = precision
+    meta["encoding_version"] = str(ENCODING_VERSION)
+    meta["weights_source"] = spec.weights_source
+    path = folder / f"{spec.name}-{precision}.mlpackage"
+    mlmodel.save(str(path))
+    return {"path": path.name, "deployment_target": "iOS15", "max_batch": MAX_BATCH}

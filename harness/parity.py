@@ -1,0 +1,131 @@
+"""Run one model's seeded cases through several backends and judge each against the reference.
+
+The reference is the first backend named (torch by default). Backends that cannot run
+here are reported with their reason; on every machine the CoreML artifacts themselves
+are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness import atomic
+from harness.backends import Backend
+from harness.compare import Comparison, compare
+from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
+from harness.errors import UsageError
+from harness.export import ensure_exported
+from harness.export.manifest import Manifest
+from harness.tolerances import Policy, policy_for
+from models.spec import Cases, ModelSpec
+
+
+@dataclass(frozen=True)
+class BackendRun:
+    label: str
+    precision: str
+    status: str  # "ran" | "unavailable" | "failed"
+    reason: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"backend": self.label, "precision": self.precision, "status": self.status,
+                "reason": self.reason, "seconds": round(self.seconds, 4)}
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    model: str
+    weights_source: str
+    trained: bool
+    cases: Cases
+    reference: str
+    runs: tuple[BackendRun, ...]
+    comparisons: tuple[Comparison, ...]
+    artifact_checks: tuple[ArtifactCheck, ...]
+    outputs: dict[str, np.ndarray]  # backend label -> outputs, for plots and replay
+
+    def __bool__(self) -> bool:
+        return (all(r.status != "failed" for r in self.runs)
+                and all(self.comparisons) and all(self.artifact_checks)
+                and any(r.status == "ran" for r in self.runs))
+
+    def worst_case(self, c: Comparison) -> dict:
+        k = c.worst[0] if c.worst else 0
+        return {"case": k, "kind": self.cases.kinds[k], "points": self.cases.raw[k].tolist()}
+
+    def to_dict(self) -> dict:
+        kinds, counts = np.unique(np.array(self.cases.kinds), return_counts=True)
+        return {
+            "passed": bool(self), "model": self.model, "weights_source": self.weights_source,
+            "trained": self.trained, "seed": self.cases.seed, "n": len(self.cases),
+            "case_kinds": dict(zip(kinds.tolist(), counts.tolist(), strict=True)),
+            "reference": self.reference,
+            "backends": [r.to_dict() for r in self.runs],
+            "comparisons": [{**c.to_dict(), "worst_case": self.worst_case(c)}
+                            for c in self.comparisons],
+            "artifact_checks": [a.to_dict() for a in self.artifact_checks],
+        }
+
+    def write_json(self, path: str | Path) -> Path:
+        return atomic.write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _run(backend: Backend, spec: ModelSpec, manifest: Manifest, folder: Path,
+         inputs: np.ndarray) -> tuple[BackendRun, np.ndarray | None]:
+    reason = backend.unavailable_reason()
+    if reason:
+        return BackendRun(backend.label, backend.precision, "unavailable", reason), None
+    start = time.perf_counter()
+    try:
+        backend.load(spec, manifest, folder)
+        out = backend.predict(inputs)
+    except Exception as err:  # reported, and fails the run; never hidden
+        return BackendRun(backend.label, backend.precision, "failed",
+                          f"{type(err).__name__}: {err}"), None
+    return BackendRun(backend.label, backend.precision, "ran",
+                      seconds=time.perf_counter() - start), out
+
+
+def run_parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int,
+               folder: str | Path, policy: Policy | None = None,
+               progress: Callable[[str], None] | None = None) -> ParityReport:
+    """Export (or reuse) `spec` in `folder`, run `n` cases from `seed` and compare."""
+    if n < 1:
+        raise UsageError(f"--n must be at least 1, got {n}")
+    if not backends:
+        raise UsageError("no backends to run")
+    say = progress or (lambda _msg: None)
+    folder = Path(folder)
+    manifest = ensure_exported(spec, folder, progress=say)
+    cases = spec.make_cases(n, seed)
+    runs, outputs = [], {}
+    for backend in backends:
+        say(f"running {backend.label} on {n} cases")
+        run, out = _run(backend, spec, manifest, folder, cases.inputs)
+        runs.append(run)
+        if out is not None:
+            outputs[backend.label] = out
+    reference = backends[0]
+    comparisons = []
+    if reference.label in outputs:
+        for backend in backends[1:]:
+            if backend.label in outputs:
+                comparisons.append(compare(
+                    outputs[reference.label], outputs[backend.label],
+                    policy=policy or policy_for(reference.precision, backend.precision),
+                    threshold=spec.threshold, decision_mask=cases.decision_mask,
+                    inputs=cases.inputs,
+                    reference_name=reference.label, candidate_name=backend.label))
+    checks = tuple(check_coreml_artifact(spec, a, folder)
+                   for a in manifest.artifacts if a.format == "coreml")
+    return ParityReport(model=spec.name, weights_source=spec.weights_source,
+                        trained=spec.trained, cases=cases, reference=reference.label,
+                        runs=tuple(runs), comparisons=tuple(comparisons),
+                        artifact_checks=checks, outputs=outputs)

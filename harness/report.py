@@ -1,0 +1,48 @@
+"""Plain-text rendering of a parity report: the table the CLI prints."""
+
+from __future__ import annotations
+
+from harness.parity import ParityReport
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def format_report(report: ParityReport) -> str:
+    lines = [f"model {report.model}: {len(report.cases)} cases (seed {report.cases.seed}); "
+             f"weights: {report.weights_source}"]
+    if not report.trained:
+        lines.append("  note: untrained weights; probabilities sit near 0.5, so decision "
+                     "figures say little until trained weights exist")
+    lines.append("")
+    rows = []
+    for c in report.comparisons:
+        rows.append([
+            c.pair, c.policy.name, f"{c.max_abs:.2e}", f"{c.mean_abs:.2e}", f"{c.max_rel:.2e}",
+            str(c.max_ulp), f"{c.decisions_agreeing}/{c.decisions_compared}",
+            f"{c.near_threshold} ({c.near_threshold_flips} flipped)",
+            "PASS" if c else "FAIL" + ("" if c.numeric_ok else " numeric")
+            + ("" if c.decisions_ok else " decisions"),
+        ])
+    if rows:
+        lines += _table(["pair", "policy", "max abs", "mean abs", "max rel", "max ULP",
+                         "decisions agree", "near threshold", "verdict"], rows)
+    else:
+        lines.append("no comparison ran (the reference or every candidate was unavailable)")
+    skipped = [r for r in report.runs if r.status != "ran"]
+    if skipped:
+        lines.append("")
+        lines += [f"{r.label}: {r.status}: {r.reason}" for r in skipped]
+    if report.artifact_checks:
+        lines.append("")
+        for check in report.artifact_checks:
+            verdict = "PASS" if check else "FAIL"
+            dtypes = ", ".join(f"{k} x{v}" for k, v in check.compute_dtypes.items())
+            lines.append(f"artifact {check.artifact}: {verdict} "
+                         f"({len(check.findings)} rules; compute ops {dtypes})")
+            lines += [f"  {f.rule}: {f.detail}" for f in check.failures]
+    lines += ["", "PASSED" if report else "FAILED"]
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""Named tolerance policies, each with the reasoning that sets its numbers.
+
+A policy judges two things: the numbers (|candidate - reference| <= atol + rtol*|reference|
+everywhere) and the decisions an app makes from them (thresholded outputs must agree
+wherever the reference is further than `decision_margin` from the threshold; closer
+cases are counted and listed, not judged, because any rounding may flip them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from harness.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    atol: float
+    rtol: float
+    decision_margin: float
+    min_decision_agreement: float
+    reason: str
+    #: Scale the numeric allowance per case by max(1, max|input|). Rounding in a net that is
+    #: piecewise linear up to its last activation grows with the input's magnitude, and the
+    #: encoding legitimately makes large inputs (y / x-range when readings are close in time).
+    input_scaled: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+FP32 = Policy(
+    name="fp32",
+    atol=1e-5,
+    rtol=1e-5,
+    decision_margin=1e-4,
+    min_decision_agreement=1.0,
+    reason=(
+        "Both sides compute in float32 (unit roundoff u = 2^-24 = 6e-8) and differ only in "
+        "summation order and kernels. A dot product of fan-in K accumulates rounding like "
+        "sqrt(K)*u*sum|w*x|: for K = 160 (32 channels x 5 taps), activations up to ~10 and 5 "
+        "layers, about 5e-5 on the logit, which the sigmoid (slope <= 1/4) shrinks to ~1e-5 "
+        "on the probability. Decisions must agree unless the reference is within 10x atol of "
+        "the threshold."
+    ),
+)
+
+FP16 = Policy(
+    name="fp16",
+    atol=1e-2,
+    rtol=1e-2,
+    decision_margin=2e-2,
+    min_decision_agreement=1.0,
+    reason=(
+        "fp16 storage rounds every weight and activation to u = 2^-11 = 4.9e-4 relative. "
+        "Each layer's sum then carries about sqrt(K)*u*sum|w*x| ~ 13 * 4.9e-4 * 1 per unit of "
+        "activation; over 5 layers that is ~4e-2 on the logit, ~1e-2 on the probability after "
+        "the sigmoid's 1/4 slope. Decisions must agree unless the reference is within 2x atol "
+        "of the threshold; closer cases are where devices legitimately flip."
+    ),
+)
+
+POLICIES: dict[str, Policy] = {p.name: p for p in (FP32, FP16)}
+
+_RANK = {"fp32": 0, "fp16": 1}
+
+
+def get_policy(name: str) -> Policy:
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise UsageError(f"unknown policy {name!r}; known policies: {', '.join(POLICIES)}") from None
+
+
+def policy_for(*precisions: str) -> Policy:
+    """The policy of the least precise side of a comparison."""
+    return get_policy(max(precisions, key=lambda p: _RANK.get(p, 99)))

@@ -1,0 +1,56 @@
+"""The trendline-split network: a fully convolutional 1-D net, as in the seed post.
+
+Layers (input [N, 2, 100] -> output [N, 100]):
+
+    conv k5 d1  2->32 + ReLU      receptive field  5
+    conv k5 d2 32->32 + ReLU                      13
+    conv k5 d4 32->32 + ReLU                      29
+    conv k5 d8 32->32 + ReLU                      61
+    conv k1    32->1  + sigmoid                   61
+
+Why: a break is a change of offset or slope, visible only against a run of points on
+both sides, so each output sees 30 points either way; dilations reach that in four
+layers with 15,841 parameters. "same" padding keeps one output per input position
+and no fully connected layer ties the net to the padded length. Only conv, relu and
+sigmoid: ops every converter and every CoreML compute unit supports.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+CHANNELS = 32
+KERNEL = 5
+DILATIONS = (1, 2, 4, 8)
+
+
+def receptive_field(kernel: int = KERNEL, dilations: tuple[int, ...] = DILATIONS) -> int:
+    return 1 + sum((kernel - 1) * d for d in dilations)
+
+
+class TrendSplitNet(nn.Module):
+    def __init__(self, channels: int = CHANNELS):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = 2
+        for d in DILATIONS:
+            layers += [nn.Conv1d(width, channels, KERNEL, dilation=d, padding=d * (KERNEL - 1) // 2),
+                       nn.ReLU()]
+            width = channels
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv1d(channels, 1, 1)
+
+    def forward(self, points: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.head(self.body(points))).squeeze(1)
+
+
+def seeded(seed: int = 0) -> TrendSplitNet:
+    """Deterministic initial weights: PyTorch's default init under a fixed seed."""
+    generator_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        net = TrendSplitNet()
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return net.eval()
