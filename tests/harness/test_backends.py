@@ -1,0 +1,88 @@
+"""Backends: the registry, references, and each backend on the real exports."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+import pytest
+
+from harness.backends import BACKENDS, create, default_backends, parse_backends
+from harness.backends.coreml import CoreMLBackend
+from harness.compare import compare
+from harness.errors import HarnessError, UsageError
+from harness.tolerances import FP16, FP32
+
+
+def test_registry_has_the_three_backends():
+    assert list(BACKENDS) == ["torch", "onnxruntime", "coreml"]
+
+
+def test_parse_expands_bare_names_to_every_precision():
+    labels = [b.label for b in parse_backends("torch, onnxruntime,coreml")]
+    assert labels == ["torch@fp32", "onnxruntime@fp32", "coreml@fp32[ALL]", "coreml@fp16[ALL]"]
+    assert [b.label for b in default_backends()] == labels
+
+
+def test_compute_units_option_reaches_coreml_only():
+    backends = parse_backends("torch,coreml@fp16", compute_units="cpu_only")
+    assert backends[1].label == "coreml@fp16[CPU_ONLY]"
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("tflite", "unknown backend 'tflite'; known backends: torch"),
+    ("onnxruntime@fp16", "has no precision 'fp16'"),
+    ("", "no backend named"),
+])
+def test_bad_references_are_usage_errors(ref, message):
+    with pytest.raises(UsageError, match=message):
+        parse_backends(ref)
+
+
+def test_unknown_compute_units():
+    with pytest.raises(UsageError, match="known: CPU_ONLY"):
+        create("coreml", compute_units="GPU_ONLY")
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="checks the non-macOS reason")
+def test_coreml_is_unavailable_off_macos_with_a_reason():
+    assert "needs macOS" in CoreMLBackend.unavailable_reason()
+
+
+def test_torch_backend_refuses_an_export_of_other_weights(trendsplit, trendsplit_export):
+    manifest, folder = trendsplit_export
+    other = dataclasses.replace(manifest, weights_sha256="0" * 64)
+    with pytest.raises(HarnessError, match="weights differ"):
+        create("torch").load(trendsplit, other, folder)
+
+
+def test_onnxruntime_matches_torch_on_watch_logs(trendsplit, trendsplit_export):
+    manifest, folder = trendsplit_export
+    cases = trendsplit.make_cases(200, seed=1)
+    outputs = {}
+    for ref in ("torch", "onnxruntime"):
+        backend = create(ref)
+        backend.load(trendsplit, manifest, folder)
+        outputs[ref] = backend.predict(cases.inputs)
+        assert outputs[ref].shape == (200, 100) and outputs[ref].dtype == np.float32
+    result = compare(outputs["torch"], outputs["onnxruntime"], policy=FP32, threshold=0.5,
+                     decision_mask=cases.decision_mask, inputs=cases.inputs)
+    assert result, result.to_dict()
+    assert result.max_abs > 0  # two different runtimes; identical outputs would mean one ran twice
+
+
+@pytest.mark.coreml
+@pytest.mark.parametrize("precision, policy", [("fp32", FP32), ("fp16", FP16)])
+@pytest.mark.parametrize("units", ["CPU_ONLY", "CPU_AND_GPU", "ALL"])
+def test_real_coreml_matches_torch(trendsplit, trendsplit_export, precision, policy, units):
+    manifest, folder = trendsplit_export
+    cases = trendsplit.make_cases(200, seed=2)
+    torch_backend = create("torch")
+    torch_backend.load(trendsplit, manifest, folder)
+    coreml = create(f"coreml@{precision}", compute_units=units)
+    coreml.load(trendsplit, manifest, folder)
+    result = compare(torch_backend.predict(cases.inputs), coreml.predict(cases.inputs),
+                     policy=policy, threshold=0.5, decision_mask=cases.decision_mask,
+                     inputs=cases.inputs)
+    assert result, result.to_dict()

@@ -1,0 +1,53 @@
+"""The CLI: exit codes, the table, the JSON report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from harness.backends.coreml import CoreMLBackend
+from harness.cli import main
+
+
+def test_unknown_model_exits_2_listing_known_models(capsys):
+    assert main(["parity", "--model", "nope"]) == 2
+    assert "known models: trendsplit" in capsys.readouterr().err
+
+
+def test_unknown_backend_exits_2_listing_known_backends(capsys, trendsplit_export):
+    _, folder = trendsplit_export
+    assert main(["parity", "--backends", "tflite", "--artifacts", str(folder)]) == 2
+    assert "known backends: torch" in capsys.readouterr().err
+
+
+def test_parity_prints_the_table_and_writes_json(capsys, trendsplit_export, tmp_path):
+    _, folder = trendsplit_export
+    out = tmp_path / "report.json"
+    code = main(["parity", "--backends", "torch,onnxruntime", "--n", "100", "--seed", "3",
+                 "--artifacts", str(folder), "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "onnxruntime@fp32 vs torch@fp32" in text and "PASSED" in text
+    assert json.loads(out.read_text())["comparisons"][0]["candidate"] == "onnxruntime@fp32"
+
+
+def test_parity_with_nothing_runnable_exits_1(capsys, trendsplit_export):
+    _, folder = trendsplit_export
+    if not CoreMLBackend.unavailable_reason():
+        return
+    assert main(["parity", "--backends", "coreml", "--n", "5", "--artifacts", str(folder)]) == 1
+    assert "needs macOS" in capsys.readouterr().out
+
+
+def test_export_writes_artifacts_and_manifest(capsys, tmp_path):
+    assert main(["export", "--out", str(tmp_path / "e")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.endswith("manifest.json") for line in lines)
+    assert json.loads((tmp_path / "e" / "manifest.json").read_text())["model"] == "trendsplit"
+
+
+def test_python_dash_m_usage_error_exits_2():
+    proc = subprocess.run([sys.executable, "-m", "harness", "parity", "--n", "x"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "invalid int value" in proc.stderr

@@ -1,0 +1,113 @@
+"""Export: real ONNX and CoreML artifacts, the manifest, and atomic failure."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from harness.errors import ExportError, UsageError
+from harness.export import EXPORTERS, ensure_exported, export_model
+from harness.export.manifest import Manifest, sha256_path
+from models.spec import weights_sha256
+
+
+def test_manifest_records_every_artifact_with_its_hash(trendsplit, trendsplit_export):
+    manifest, folder = trendsplit_export
+    assert {(a.format, a.precision) for a in manifest.artifacts} == set(EXPORTERS)
+    for a in manifest.artifacts:
+        assert sha256_path(folder / a.path) == a.sha256
+    assert manifest.weights_sha256 == weights_sha256(trendsplit.build())
+    assert manifest.encoding_version == 1 and manifest.trained is False
+    assert set(manifest.versions) >= {"torch", "onnx", "onnxruntime", "coremltools"}
+    assert Manifest.read(folder) == manifest
+    assert json.loads((folder / "manifest.json").read_text())["model"] == "trendsplit"
+
+
+def test_export_folder_holds_only_manifest_and_artifacts(trendsplit_export):
+    manifest, folder = trendsplit_export
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["manifest.json", *(a.path for a in manifest.artifacts)])
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_onnx_has_named_io_dynamic_batch_and_passes_checker(trendsplit_export):
+    manifest, folder = trendsplit_export
+    artifact = manifest.artifact("onnx", "fp32")
+    model = onnx.load(str(folder / artifact.path))
+    onnx.checker.check_model(model, full_check=True)
+    (inp,), (out,) = model.graph.input, model.graph.output
+    assert inp.name == "points" and out.name == "split_probs"
+    dims = inp.type.tensor_type.shape.dim
+    assert dims[0].dim_param and not dims[0].HasField("dim_value")
+    assert [d.dim_value for d in dims[1:]] == [2, 100]
+    assert artifact.details["opset"] >= 17
+
+
+def test_verify_reports_tampered_files(trendsplit_export, tmp_path):
+    import shutil
+
+    manifest, folder = trendsplit_export
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    assert manifest.verify(copy) == []
+    onnx_path = copy / manifest.artifact("onnx", "fp32").path
+    onnx_path.write_bytes(onnx_path.read_bytes() + b"\0")
+    assert manifest.verify(copy) == [onnx_path.name]
+
+
+def test_unknown_target_is_a_usage_error(trendsplit, tmp_path):
+    with pytest.raises(UsageError, match="known: onnx@fp32"):
+        export_model(trendsplit, tmp_path / "x", targets=[("tflite", "fp32")])
+
+
+class _Determinant(torch.nn.Module):
+    """Exports to ONNX, but coremltools has no converter for linalg_det."""
+
+    def forward(self, points):
+        xy = points[:, :, :2]
+        return torch.linalg.det(xy.transpose(1, 2) @ xy).unsqueeze(1).expand(-1, 100)
+
+
+def test_failed_export_names_the_stage_and_keeps_the_old_folder(trendsplit, tmp_path):
+    spec = dataclasses.replace(trendsplit, name="det", build=lambda: _Determinant().eval())
+    folder = tmp_path / "det"
+    folder.mkdir()
+    (folder / "previous.txt").write_text("last good export")
+    with pytest.raises(ExportError, match="linalg_det") as info:
+        export_model(spec, folder)
+    assert info.value.stage == "coreml@fp32"  # onnx@fp32 went through first
+    assert [p.name for p in tmp_path.iterdir()] == ["det"]
+    assert [p.name for p in folder.iterdir()] == ["previous.txt"]
+
+
+def test_ensure_exported_reuses_a_matching_export_and_redoes_a_tampered_one(
+        trendsplit, trendsplit_export, tmp_path):
+    import shutil
+
+    _, folder = trendsplit_export
+    copy = tmp_path / "trendsplit"
+    shutil.copytree(folder, copy)
+    stamp = (copy / "manifest.json").stat().st_mtime_ns
+    ensure_exported(trendsplit, copy)
+    assert (copy / "manifest.json").stat().st_mtime_ns == stamp
+    onnx_file = next(copy.glob("*.onnx"))
+    onnx_file.write_bytes(b"not a model")
+    manifest = ensure_exported(trendsplit, copy)
+    assert manifest.verify(copy) == []
+    assert onnx.load(str(onnx_file)).graph.input[0].name == "points"
+
+
+def test_exported_weights_are_the_models(trendsplit, trendsplit_export):
+    """The ONNX initialisers hold the registry model's conv weights, bit for bit."""
+    manifest, folder = trendsplit_export
+    model = onnx.load(str(folder / manifest.artifact("onnx", "fp32").path))
+    init = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    state = trendsplit.build().state_dict()
+    for name, tensor in state.items():
+        match = [v for k, v in init.items() if k.endswith(name) or k == name]
+        assert match and np.array_equal(match[0], tensor.numpy()), name

@@ -1,0 +1,59 @@
+"""run_parity end to end on the real exports."""
+
+from __future__ import annotations
+
+import json
+
+from harness.backends import default_backends, parse_backends
+from harness.backends.coreml import CoreMLBackend
+from harness.parity import run_parity
+from harness.report import format_report
+from harness.tolerances import Policy
+
+
+def test_default_parity_passes_and_reports_everything(trendsplit, trendsplit_export, tmp_path):
+    _, folder = trendsplit_export
+    report = run_parity(trendsplit, default_backends(), n=300, seed=0, folder=folder)
+    assert report, format_report(report)
+    assert report.reference == "torch@fp32"
+    pairs = [c.pair for c in report.comparisons]
+    assert "onnxruntime@fp32 vs torch@fp32" in pairs
+    if CoreMLBackend.unavailable_reason():
+        assert len(pairs) == 1
+        assert {r.status for r in report.runs if r.label.startswith("coreml")} == {"unavailable"}
+    assert len(report.artifact_checks) == 2 and all(report.artifact_checks)
+    ort = report.comparisons[0]
+    assert ort.decisions_compared + ort.near_threshold == report.cases.decision_mask.sum()
+
+    data = json.loads(report.write_json(tmp_path / "r.json").read_text())
+    assert data["passed"] is True and data["n"] == 300 and data["trained"] is False
+    assert "untrained" in data["weights_source"]
+    worst = data["comparisons"][0]["worst_case"]
+    assert len(worst["points"]) >= 2 and worst["kind"] in data["case_kinds"]
+    assert set(data["case_kinds"]) > {"realistic", "epoch_seconds", "tiny_x_range"}
+
+
+def test_a_policy_nothing_can_meet_fails_the_report(trendsplit, trendsplit_export):
+    _, folder = trendsplit_export
+    exact = Policy("exact", atol=0.0, rtol=0.0, decision_margin=0.0, min_decision_agreement=1.0,
+                   reason="bitwise equality", input_scaled=False)
+    report = run_parity(trendsplit, parse_backends("torch,onnxruntime"), n=200, seed=0,
+                        folder=folder, policy=exact)
+    assert not report and not report.comparisons[0].numeric_ok
+    assert "FAIL numeric" in format_report(report)
+
+
+def test_parity_is_reproducible_for_a_seed(trendsplit, trendsplit_export):
+    _, folder = trendsplit_export
+    a = run_parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
+    b = run_parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
+    assert a.to_dict()["comparisons"] == b.to_dict()["comparisons"]
+
+
+def test_nothing_to_compare_is_a_failure_not_a_pass(trendsplit, trendsplit_export):
+    _, folder = trendsplit_export
+    if not CoreMLBackend.unavailable_reason():
+        return
+    report = run_parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
+    assert not report
+    assert "no comparison ran" in format_report(report)
