@@ -51,6 +51,32 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 0 if report else 1
 
 
+def cmd_fixtures(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from harness import fixtures
+
+    folder = Path(args.dir or fixtures.FIXTURES)
+    with tempfile.TemporaryDirectory(prefix="trendsplit-fixtures-") as work:
+        if args.action == "regenerate":
+            for path in fixtures.regenerate(folder, Path(work), progress=_progress):
+                print(path)
+            return 0
+        drift = fixtures.check(folder, Path(work), progress=_progress)
+    print(drift.render())
+    return 0 if drift else 1
+
+
+def cmd_swift_fuzz(args: argparse.Namespace) -> int:
+    from harness import differential, swift_encoder
+
+    _progress("building the Swift encoder (swift build -c release)")
+    with swift_encoder.SwiftEncoder(swift_encoder.build()) as encoder:
+        result = differential.run(encoder, args.cases, args.seed, progress=_progress)
+    print(result.render())
+    return 0 if result else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from models import DEFAULT_MODEL
 
@@ -74,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
     p.add_argument("--json", help="also write the report as JSON here")
     p.set_defaults(func=cmd_parity)
+
+    p = sub.add_parser("fixtures", help="regenerate or check the golden fixtures")
+    p.add_argument("action", choices=["regenerate", "check"])
+    p.add_argument("--dir", help="fixtures folder (default: the repository's fixtures/)")
+    p.set_defaults(func=cmd_fixtures)
+
+    p = sub.add_parser("swift-fuzz", help="Python vs Swift encoder on seeded batches (binary protocol)")
+    p.add_argument("--cases", type=int, default=1_000_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_swift_fuzz)
     return parser
 
 

@@ -54,3 +54,12 @@ def trendsplit_export(trendsplit, tmp_path_factory):
     folder = tmp_path_factory.mktemp("export") / "trendsplit"
     manifest = export_model(trendsplit, folder)
     return manifest, folder
+
+
+@pytest.fixture(scope="session")
+def swift_encoder():
+    """The app's Swift encoder, built in release mode and running for the whole session."""
+    from harness.swift_encoder import SwiftEncoder, build
+
+    with SwiftEncoder(build()) as encoder:
+        yield encoder

@@ -43,6 +43,8 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     mlmodel.version = __version__
     mlmodel.short_description = f"{spec.name}: {spec.description} ({spec.weights_source})"
     meta = mlmodel.user_defined_metadata
+    # The date would make every day's export differ; the manifest records provenance.
+    meta.pop("com.github.apple.coremltools.conversion_date", None)
     meta["model"] = spec.name
     meta["precision"] = precision
     meta["encoding_version"] = str(ENCODING_VERSION)

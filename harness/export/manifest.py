@@ -17,12 +17,36 @@ EXPORT_FORMAT_VERSION = 1
 
 
 def sha256_path(path: Path) -> str:
-    """sha256 of a file, or of a folder as the sorted list of its files' paths and hashes."""
+    """sha256 of a file, or of a folder as the sorted list of its files' paths and hashes.
+
+    An `.mlpackage` is hashed by content: its `Manifest.json` holds fresh UUIDs on every
+    save and protobuf maps serialise in any order, so its spec is hashed in protobuf's
+    deterministic serialisation and the manifest is left out. Same model, same hash.
+    """
+    path = Path(path)
     if path.is_file():
         return hashlib.sha256(path.read_bytes()).hexdigest()
-    lines = [f"{f.relative_to(path).as_posix()} {sha256_path(f)}\n"
-             for f in sorted(path.rglob("*")) if f.is_file()]
+    lines = []
+    for f in sorted(path.rglob("*")):
+        if not f.is_file():
+            continue
+        rel = f.relative_to(path).as_posix()
+        if path.suffix == ".mlpackage" and rel == "Manifest.json":
+            continue
+        if path.suffix == ".mlpackage" and f.name == "model.mlmodel":
+            digest = _mlmodel_sha256(f)
+        else:
+            digest = sha256_path(f)
+        lines.append(f"{rel} {digest}\n")
     return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _mlmodel_sha256(path: Path) -> str:
+    from coremltools.proto import Model_pb2
+
+    spec = Model_pb2.Model()
+    spec.ParseFromString(path.read_bytes())
+    return hashlib.sha256(spec.SerializeToString(deterministic=True)).hexdigest()
 
 
 def tool_versions() -> dict[str, str]:

@@ -1,0 +1,60 @@
+// Typed wrapper over the TrendSplit native module (TurboModule or legacy bridge).
+import { NativeModules } from 'react-native';
+import type { Spec } from './NativeTrendSplit';
+
+/** The codes the native module rejects with; the same strings as harness/errors.py. */
+export type TrendSplitErrorCode =
+  | 'bad_point'
+  | 'too_few_points'
+  | 'too_many_points'
+  | 'non_finite'
+  | 'unsorted_x'
+  | 'zero_x_range'
+  | 'encoding_overflow'
+  | 'model_unavailable'
+  | 'prediction_failed';
+
+export const TREND_SPLIT_ERROR_CODES: readonly TrendSplitErrorCode[] = [
+  'bad_point',
+  'too_few_points',
+  'too_many_points',
+  'non_finite',
+  'unsorted_x',
+  'zero_x_range',
+  'encoding_overflow',
+  'model_unavailable',
+  'prediction_failed',
+];
+
+/** The model's padded length: more points than this are refused, never truncated. */
+export const MAX_POINTS = 100;
+
+export type Point = readonly [x: number, y: number];
+
+export interface TrendSplitError extends Error {
+  code: TrendSplitErrorCode;
+}
+
+export function isTrendSplitError(error: unknown): error is TrendSplitError {
+  return (
+    error instanceof Error &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    (TREND_SPLIT_ERROR_CODES as readonly string[]).includes((error as { code: string }).code)
+  );
+}
+
+function nativeModule(): Spec {
+  // New architecture: the TurboModule; old architecture: the RCT_EXTERN_MODULE bridge.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const turbo: Spec | null = require('./NativeTrendSplit').default ?? null;
+  return turbo ?? (NativeModules.TrendSplit as Spec);
+}
+
+/**
+ * Indices i (ascending) after which the trendline breaks: the last reading before a reset
+ * or a stop. Rejects with a TrendSplitError whose `code` says which rule was broken.
+ */
+export async function split(points: ReadonlyArray<Point>): Promise<number[]> {
+  const indices = await nativeModule().split(points.map((p) => [p[0], p[1]]));
+  return Array.from(indices);
+}

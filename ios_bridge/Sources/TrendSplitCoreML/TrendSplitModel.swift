@@ -1,0 +1,109 @@
+#if canImport(CoreML)
+import CoreML
+import Foundation
+import TrendSplitCore
+
+/// Runs the compiled trendsplit model: points in, split indices out.
+///
+/// Loads the model once and reuses it; safe to call from any thread (CoreML's
+/// `prediction(from:)` is thread-safe for a loaded model; loading is guarded by a lock).
+/// Uses the `points` / `split_probs` feature names, never Xcode's generated accessors,
+/// so a re-export that renames internal tensors cannot silently break the app.
+public final class TrendSplitModel: @unchecked Sendable {
+    public static let inputName = "points"
+    public static let outputName = "split_probs"
+
+    private let url: URL
+    private let configuration: MLModelConfiguration
+    private let lock = NSLock()
+    private var loaded: MLModel?
+
+    /// - Parameter compiledModelURL: the `.mlmodelc` folder (Xcode compiles a bundled
+    ///   `.mlpackage` into one; `MLModel.compileModel(at:)` does it at run time).
+    public init(compiledModelURL: URL, computeUnits: MLComputeUnits = .all) {
+        url = compiledModelURL
+        configuration = MLModelConfiguration()
+        configuration.computeUnits = computeUnits
+    }
+
+    /// The model in the app bundle, compiled by Xcode from `<name>.mlpackage`.
+    public convenience init(bundled name: String = "trendsplit", in bundle: Bundle = .main,
+                            computeUnits: MLComputeUnits = .all) throws {
+        guard let url = bundle.url(forResource: name, withExtension: "mlmodelc") else {
+            throw TrendSplitError.modelUnavailable(reason: "\(name).mlmodelc is not in the bundle")
+        }
+        self.init(compiledModelURL: url, computeUnits: computeUnits)
+    }
+
+    private func model() throws -> MLModel {
+        lock.lock()
+        defer { lock.unlock() }
+        if let loaded { return loaded }
+        do {
+            let model = try MLModel(contentsOf: url, configuration: configuration)
+            loaded = model
+            return model
+        } catch {
+            throw TrendSplitError.modelUnavailable(reason: "\(error)")
+        }
+    }
+
+    /// Probabilities for already-encoded input (`TrendSplitEncoder.encode`, 200 Floats).
+    public func probabilities(encoded: [Float]) throws -> [Float] {
+        let length = TrendSplitEncoder.length
+        guard encoded.count == 2 * length else {
+            throw TrendSplitError.predictionFailed(reason: "encoded input must have \(2 * length) values")
+        }
+        let input: MLMultiArray
+        do {
+            input = try MLMultiArray(shape: [1, 2, NSNumber(value: length)], dataType: .float32)
+        } catch {
+            throw TrendSplitError.predictionFailed(reason: "cannot allocate input: \(error)")
+        }
+        // An MLMultiArray's memory is not guaranteed to be zero: write every element,
+        // honouring its strides rather than assuming a dense layout.
+        let strides = input.strides.map { $0.intValue }
+        let base = input.dataPointer.bindMemory(to: Float.self, capacity: strides[0])
+        for channel in 0..<2 {
+            for i in 0..<length {
+                base[channel * strides[1] + i * strides[2]] = encoded[channel * length + i]
+            }
+        }
+        let output: MLFeatureProvider
+        do {
+            let features = try MLDictionaryFeatureProvider(
+                dictionary: [Self.inputName: MLFeatureValue(multiArray: input)])
+            output = try model().prediction(from: features)
+        } catch let error as TrendSplitError {
+            throw error
+        } catch {
+            throw TrendSplitError.predictionFailed(reason: "\(error)")
+        }
+        guard let probs = output.featureValue(for: Self.outputName)?.multiArrayValue,
+              probs.count == length else {
+            throw TrendSplitError.predictionFailed(reason: "no \(Self.outputName) output of \(length) values")
+        }
+        return (0..<length).map { probs[$0].floatValue }
+    }
+
+    /// Split indices for raw points (x in days, y in seconds), on the calling thread.
+    public func splits(x: [Double], y: [Double],
+                       threshold: Float = TrendSplitDecoder.defaultThreshold) throws -> [Int] {
+        let encoded = try TrendSplitEncoder.encode(x: x, y: y)
+        return try TrendSplitDecoder.splits(probabilities(encoded: encoded), count: x.count,
+                                            threshold: threshold)
+    }
+
+    /// Split indices off the main thread: the app's UI never waits on CoreML.
+    @available(iOS 15.0, macOS 12.0, *)
+    public func splits(points: [[Double]],
+                       threshold: Float = TrendSplitDecoder.defaultThreshold) async throws -> [Int] {
+        try await Task.detached(priority: .userInitiated) { [self] in
+            for (i, point) in points.enumerated() where point.count != 2 {
+                throw TrendSplitError.badPoint(index: i, reason: "it has \(point.count) values")
+            }
+            return try splits(x: points.map { $0[0] }, y: points.map { $0[1] }, threshold: threshold)
+        }.value
+    }
+}
+#endif

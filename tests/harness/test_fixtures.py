@@ -1,0 +1,99 @@
+"""Golden fixtures: committed files match the code, regeneration is deterministic and atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import fixtures
+from harness.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def generated(trendsplit_export, tmp_path_factory):
+    _, folder = trendsplit_export
+    return fixtures.generate(folder.parent)
+
+
+def test_committed_fixtures_match_the_code(trendsplit_export):
+    _, folder = trendsplit_export
+    drift = fixtures.check(fixtures.FIXTURES, folder.parent)
+    assert drift, drift.render()
+
+
+def test_generation_is_deterministic(generated, trendsplit_export):
+    _, folder = trendsplit_export
+    assert fixtures.generate(folder.parent) == generated
+
+
+def test_every_rule_has_a_golden_case(generated):
+    cases = json.loads(generated[fixtures.ENCODING_FILE])["cases"]
+    assert {c["error"] for c in cases if "error" in c} == {
+        "bad_point", "too_few_points", "too_many_points", "non_finite", "unsorted_x", "zero_x_range",
+        "encoding_overflow"}
+    assert sum("x_bits" in c for c in cases) > 150
+
+
+def test_provenance_names_seed_versions_and_content_hash(generated):
+    prov = json.loads(generated["model_trendsplit.json"])["provenance"]
+    assert prov["generator_seed"] == fixtures.GENERATOR_SEED and prov["encoding_version"] == 1
+    assert {"torch", "coremltools"} <= set(prov["tool_versions"])
+    assert len(prov["content_sha256"]) == 64 and len(prov["weights_sha256"]) == 64
+
+
+def test_model_fixture_decisions_follow_its_outputs(generated):
+    for case in json.loads(generated["model_trendsplit.json"])["cases"]:
+        probs = np.array(case["output_bits"], dtype=np.uint32).view(np.float32)
+        n = len(case["points"])
+        assert case["splits"] == [i for i in range(n - 1) if probs[i] > 0.5]
+
+
+def test_check_reports_a_drifted_value_readably(tmp_path, trendsplit_export, capsys):
+    _, folder = trendsplit_export
+    for name in ("encoding_cases.json", "model_trendsplit.json"):
+        shutil.copy(fixtures.FIXTURES / name, tmp_path / name)
+    text = (tmp_path / "encoding_cases.json").read_text()
+    doc = json.loads(text)
+    case = next(c for c in doc["cases"] if c["name"] == "seed_post_example")
+    case["x_bits"][3] += 1
+    (tmp_path / "encoding_cases.json").write_text(json.dumps(doc))
+    drift = fixtures.check(tmp_path, folder.parent)
+    assert not drift
+    rendered = drift.render()
+    assert "case 'seed_post_example' x_bits: first difference at [3]" in rendered
+    assert "content does not match its content_sha256" in rendered
+
+
+def test_a_killed_regeneration_leaves_the_old_files_intact(tmp_path, trendsplit_export):
+    _, folder = trendsplit_export
+    old = {name: f"old {name}\n" for name in ("encoding_cases.json", "model_trendsplit.json")}
+    for name, text in old.items():
+        (tmp_path / name).write_text(text)
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "fixtures", "regenerate", "--dir",
+                             str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    for line in proc.stderr:  # kill it mid-run: after the encoding cases, during the model
+        if "running trendsplit through torch" in line or "exporting trendsplit" in line:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == old
+
+
+def test_regenerate_then_check_via_the_cli(tmp_path, capsys):
+    assert main(["fixtures", "regenerate", "--dir", str(tmp_path)]) == 0
+    assert main(["fixtures", "check", "--dir", str(tmp_path)]) == 0
+    assert "fixtures match the code" in capsys.readouterr().out
+    (tmp_path / "model_trendsplit.json").unlink()
+    assert main(["fixtures", "check", "--dir", str(tmp_path)]) == 1

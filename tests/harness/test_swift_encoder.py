@@ -1,0 +1,52 @@
+"""The persistent Swift encoder process and its framed protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.encoding import L, encode
+from harness.errors import ERROR_CODES
+
+pytestmark = pytest.mark.swift
+
+
+def test_swift_error_codes_are_pythons_in_order(swift_encoder):
+    assert swift_encoder.codes == ERROR_CODES
+
+
+def test_json_mode_returns_python_bits(swift_encoder):
+    points = np.array([[41, 24], [163, 116], [254, 116], [319, 103]], dtype=np.float64)
+    result = swift_encoder.encode(points)
+    assert result.code == "" and np.array_equal(result.bits, encode(points).view(np.uint32))
+
+
+def test_json_mode_reports_the_error_code(swift_encoder):
+    result = swift_encoder.encode(np.array([[1.0, 0.0], [0.0, 0.0]]))
+    assert result.code == "unsorted_x" and result.bits is None and "point 1" in result.message
+
+
+@pytest.mark.parametrize("line", ["garbage", "{}", '{"op": "fly"}', '{"x": ["00"], "y": ["00"]}',
+                                  '{"points": 3}', "[]"])
+def test_malformed_requests_get_an_error_reply_and_the_process_lives_on(swift_encoder, line):
+    reply = swift_encoder.request_raw(line)
+    assert reply["ok"] is False and reply["code"] == "bad_request"
+    assert swift_encoder.encode(np.array([[0.0, 0.0], [1.0, 1.0]])).code == ""
+
+
+def test_readable_points_with_a_bad_point(swift_encoder):
+    reply = swift_encoder.request_raw('{"id": 5, "points": [[0, 1, 2], [1, 1]]}')
+    assert reply == {"id": 5, "ok": False, "code": "bad_point",
+                     "message": "point 0 is not exactly two numbers: it has 3 values"}
+
+
+def test_binary_batch_matches_json_mode(swift_encoder):
+    rng = np.random.default_rng(0)
+    xy = np.sort(rng.normal(size=(5, 20, 2)), axis=1)
+    lengths = np.array([20, 2, 1, 0, 7])
+    codes, bits = swift_encoder.encode_padded(xy, lengths)
+    assert codes.tolist() == ["", "", "too_few_points", "too_few_points", ""]
+    for k in (0, 1, 4):
+        single = swift_encoder.encode(xy[k, : lengths[k]])
+        assert np.array_equal(bits[k], single.bits)
+    assert bits.shape == (5, 2, L) and not bits[2].any()
