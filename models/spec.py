@@ -62,3 +62,19 @@ def weights_sha256(module: torch.nn.Module) -> str:
         digest.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
         digest.update(t.numpy().tobytes())
     return digest.hexdigest()
+
+
+def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
+    """Hash of what an export depends on: the weights and the traced graph (code changes too)."""
+    import hashlib
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        graph = torch.jit.trace(module, spec.input.example(batch=1)).inlined_graph
+    import re
+
+    # Drop source locations and the per-process mangling counter of traced class names.
+    text = "\n".join(re.sub(r"___torch_mangle_\d+\.", "", line.split("#")[0].rstrip())
+                     for line in str(graph).splitlines())
+    return hashlib.sha256(f"{weights_sha256(module)}\n{text}".encode()).hexdigest()

@@ -1,12 +1,17 @@
-"""Registry of backends, and parsing of `name[@precision]` backend references.
+"""Registry of backends, and parsing of `name[@precision][[option]]` references.
 
-Adding a backend is one module and one line in `BACKENDS`.
+Adding a backend is one module and one line in `BACKENDS`. A reference reads like the
+label in reports, e.g. `onnxruntime`, `coreml@fp16[CPU_ONLY]`, `coreml-emulated@fp16[fp16]`;
+a bare name means every variant the backend lists.
 """
 
 from __future__ import annotations
 
+import re
+
 from harness.backends.base import Backend
 from harness.backends.coreml import CoreMLBackend
+from harness.backends.coreml_emulated import EmulatedCoreMLBackend
 from harness.backends.onnxruntime import OnnxRuntimeBackend
 from harness.backends.pytorch import TorchBackend
 from harness.errors import UsageError
@@ -15,45 +20,54 @@ BACKENDS: dict[str, type[Backend]] = {
     TorchBackend.name: TorchBackend,
     OnnxRuntimeBackend.name: OnnxRuntimeBackend,
     CoreMLBackend.name: CoreMLBackend,
+    EmulatedCoreMLBackend.name: EmulatedCoreMLBackend,
 }
 
 __all__ = ["BACKENDS", "Backend", "create", "parse_backends", "default_backends"]
+
+_REFERENCE = re.compile(r"^(?P<name>[\w-]+)(?:@(?P<precision>\w+))?(?:\[(?P<option>[\w-]+)\])?$")
 
 
 def known() -> str:
     return ", ".join(f"{name}[@{'|'.join(cls.precisions)}]" for name, cls in BACKENDS.items())
 
 
-def create(ref: str, **options: str) -> Backend:
-    """`"onnxruntime"` or `"coreml@fp16"` -> a backend instance (not yet loaded)."""
-    name, _, precision = ref.strip().partition("@")
+def _lookup(name: str) -> type[Backend]:
     cls = BACKENDS.get(name)
     if cls is None:
         raise UsageError(f"unknown backend {name!r}; known backends: {known()}")
-    precision = precision or cls.precisions[0]
+    return cls
+
+
+def create(ref: str, **options: str) -> Backend:
+    """`"onnxruntime"`, `"coreml@fp16"` or `"coreml-emulated@fp16[fp16]"` -> a backend (not loaded)."""
+    match = _REFERENCE.match(ref.strip())
+    if not match:
+        raise UsageError(f"cannot read backend reference {ref!r}; write name[@precision][[option]]")
+    cls = _lookup(match["name"])
+    precision = match["precision"] or cls.precisions[0]
     if precision not in cls.precisions:
-        raise UsageError(f"backend {name!r} has no precision {precision!r}; "
+        raise UsageError(f"backend {cls.name!r} has no precision {precision!r}; "
                          f"it has: {', '.join(cls.precisions)}")
-    accepted = {k: v for k, v in options.items() if k in _option_names(cls)}
-    return cls(precision, **accepted)
-
-
-def _option_names(cls: type[Backend]) -> set[str]:
-    import inspect
-
-    return {p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "precision",
-                                                                                "options")}
+    kwargs = {k: v for k, v in options.items() if cls.option and k == cls.option and v is not None}
+    if match["option"]:
+        if not cls.option:
+            raise UsageError(f"backend {cls.name!r} takes no [option]")
+        kwargs[cls.option] = match["option"]
+    return cls(precision, **kwargs)
 
 
 def parse_backends(text: str, **options: str) -> list[Backend]:
-    """A comma list of references; a bare name with several precisions means all of them."""
+    """A comma list of references; a bare name expands to the backend's variants."""
     out: list[Backend] = []
     for ref in filter(None, (r.strip() for r in text.split(","))):
-        name = ref.partition("@")[0]
-        if "@" in ref or name not in BACKENDS:
+        cls = _lookup(_REFERENCE.match(ref)["name"]) if _REFERENCE.match(ref) else None
+        if cls is None or "@" in ref or "[" in ref:
             out.append(create(ref, **options))
-        else:
-            out.extend(create(f"{name}@{p}", **options) for p in BACKENDS[name].precisions)
+            continue
+        for precision, value in cls.variants:
+            suffix = f"[{value}]" if value else ""
+            out.append(create(f"{cls.name}@{precision}{suffix}", **options))
     if not out:
         raise UsageError(f"no backend named; known backends: {known()}")
     return out

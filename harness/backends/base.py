@@ -19,6 +19,10 @@ from models.spec import ModelSpec
 class Backend(abc.ABC):
     name: ClassVar[str]
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    #: The one option a reference can set in brackets, e.g. coreml@fp16[CPU_ONLY].
+    option: ClassVar[str | None] = None
+    #: What a bare name expands to: (precision, option value or None for the default).
+    variants: ClassVar[tuple[tuple[str, str | None], ...]] = (("fp32", None),)
 
     def __init__(self, precision: str = "fp32", **options: str):
         self.precision = precision
@@ -31,6 +35,9 @@ class Backend(abc.ABC):
 
     @property
     def label(self) -> str:
+        """The reference that recreates this backend: name@precision[option]."""
+        if self.option:
+            return f"{self.name}@{self.precision}[{getattr(self, self.option)}]"
         return f"{self.name}@{self.precision}"
 
     @abc.abstractmethod

@@ -23,6 +23,8 @@ COMPUTE_UNITS = ("CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE", "ALL")
 class CoreMLBackend(Backend):
     name = "coreml"
     precisions = ("fp32", "fp16")
+    option = "compute_units"
+    variants = (("fp32", None), ("fp16", None))
 
     def __init__(self, precision: str = "fp32", compute_units: str = "ALL", **options: str):
         super().__init__(precision, **options)
@@ -30,10 +32,6 @@ class CoreMLBackend(Backend):
             raise UsageError(f"unknown compute units {compute_units!r}; "
                              f"known: {', '.join(COMPUTE_UNITS)}")
         self.compute_units = compute_units.upper()
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}@{self.precision}[{self.compute_units}]"
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -22,7 +22,7 @@ from harness.export.manifest import (
     tool_versions,
 )
 from harness.export.onnx import export_onnx
-from models.spec import ModelSpec, weights_sha256
+from models.spec import ModelSpec, model_fingerprint, weights_sha256
 
 Exporter = Callable[..., dict]
 
@@ -60,6 +60,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
             artifacts.append(Artifact(fmt, precision, rel, sha256_path(stage / rel), details))
         manifest = Manifest(
             model=spec.name, weights_sha256=weights_sha256(module),
+            model_fingerprint=model_fingerprint(spec, module),
             weights_source=spec.weights_source, trained=spec.trained,
             encoding_version=ENCODING_VERSION, export_format_version=EXPORT_FORMAT_VERSION,
             versions=tool_versions(), artifacts=tuple(artifacts))
@@ -77,7 +78,7 @@ def ensure_exported(spec: ModelSpec, folder: str | Path,
         except (ValueError, TypeError, KeyError):
             old = None
         if (old is not None and old.model == spec.name
-                and old.weights_sha256 == weights_sha256(spec.build())
+                and old.model_fingerprint == model_fingerprint(spec, spec.build())
                 and old.export_format_version == EXPORT_FORMAT_VERSION
                 and old.encoding_version == ENCODING_VERSION
                 and old.versions == tool_versions()

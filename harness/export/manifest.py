@@ -13,7 +13,7 @@ from harness.errors import UsageError
 
 MANIFEST = "manifest.json"
 #: Bump when an exporter changes what it writes, so cached exports are redone.
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = 2
 
 
 def sha256_path(path: Path) -> str:
@@ -74,6 +74,7 @@ class Artifact:
 class Manifest:
     model: str
     weights_sha256: str
+    model_fingerprint: str  # weights and traced graph: a code change re-exports
     weights_source: str
     trained: bool
     encoding_version: int

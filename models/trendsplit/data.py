@@ -79,8 +79,10 @@ def _near_duplicate_x(rng):
 
 
 def _tiny_x_range(rng):
+    """A burst of readings over 30 s to 10 min (x still in days): y / x-range gets large."""
     p = watch_log(rng, int(rng.integers(3, 40))).points
-    p[:, 0] = p[0, 0] + (p[:, 0] - p[0, 0]) * 1e-6  # readings seconds apart, x in days
+    span = rng.uniform(30.0, 600.0) / DAY_SECONDS
+    p[:, 0] = p[0, 0] + (p[:, 0] - p[0, 0]) / (p[-1, 0] - p[0, 0]) * span
     return p
 
 

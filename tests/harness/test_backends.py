@@ -15,14 +15,21 @@ from harness.errors import HarnessError, UsageError
 from harness.tolerances import FP16, FP32
 
 
-def test_registry_has_the_three_backends():
-    assert list(BACKENDS) == ["torch", "onnxruntime", "coreml"]
+def test_registry_has_the_four_backends():
+    assert list(BACKENDS) == ["torch", "onnxruntime", "coreml", "coreml-emulated"]
 
 
-def test_parse_expands_bare_names_to_every_precision():
-    labels = [b.label for b in parse_backends("torch, onnxruntime,coreml")]
-    assert labels == ["torch@fp32", "onnxruntime@fp32", "coreml@fp32[ALL]", "coreml@fp16[ALL]"]
+def test_parse_expands_bare_names_to_their_variants():
+    labels = [b.label for b in parse_backends("torch, onnxruntime,coreml,coreml-emulated")]
+    assert labels == ["torch@fp32", "onnxruntime@fp32", "coreml@fp32[ALL]", "coreml@fp16[ALL]",
+                      "coreml-emulated@fp32[fp32]", "coreml-emulated@fp16[fp16-storage]",
+                      "coreml-emulated@fp16[fp16]"]
     assert [b.label for b in default_backends()] == labels
+
+
+def test_labels_read_back_as_references():
+    for backend in default_backends():
+        assert create(backend.label).label == backend.label
 
 
 def test_compute_units_option_reaches_coreml_only():
@@ -34,6 +41,9 @@ def test_compute_units_option_reaches_coreml_only():
     ("tflite", "unknown backend 'tflite'; known backends: torch"),
     ("onnxruntime@fp16", "has no precision 'fp16'"),
     ("", "no backend named"),
+    ("torch[x]", "takes no"),
+    ("coreml-emulated@fp16[bf16]", "unknown precision profile 'bf16'"),
+    ("coreml@fp16 CPU", "cannot read backend reference"),
 ])
 def test_bad_references_are_usage_errors(ref, message):
     with pytest.raises(UsageError, match=message):

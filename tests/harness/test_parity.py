@@ -18,9 +18,10 @@ def test_default_parity_passes_and_reports_everything(trendsplit, trendsplit_exp
     assert report.reference == "torch@fp32"
     pairs = [c.pair for c in report.comparisons]
     assert "onnxruntime@fp32 vs torch@fp32" in pairs
+    assert "coreml-emulated@fp16[fp16] vs torch@fp32" in pairs
     if CoreMLBackend.unavailable_reason():
-        assert len(pairs) == 1
-        assert {r.status for r in report.runs if r.label.startswith("coreml")} == {"unavailable"}
+        assert len(pairs) == 4
+        assert {r.status for r in report.runs if r.label.startswith("coreml@")} == {"unavailable"}
     assert len(report.artifact_checks) == 2 and all(report.artifact_checks)
     ort = report.comparisons[0]
     assert ort.decisions_compared + ort.near_threshold == report.cases.decision_mask.sum()

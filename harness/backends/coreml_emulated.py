@@ -1,0 +1,38 @@
+"""The `.mlpackage` itself, executed by the MIL interpreter under a precision profile.
+
+Runs anywhere, so CoreML-only numerical problems show up in CI on Linux. An emulation
+and a bound (see `harness.mil.profiles`), not a device-exact result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from harness.backends.base import Backend
+from harness.export.manifest import Manifest
+from harness.mil import Interpreter, get_profile, load_program
+from models.spec import ModelSpec
+
+
+class EmulatedCoreMLBackend(Backend):
+    name = "coreml-emulated"
+    precisions = ("fp32", "fp16")
+    option = "profile"
+    variants = (("fp32", "fp32"), ("fp16", "fp16-storage"), ("fp16", "fp16"))
+
+    def __init__(self, precision: str = "fp32", profile: str | None = None, **options: str):
+        super().__init__(precision, **options)
+        self.profile = get_profile(profile or precision).name
+
+    def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
+        artifact = manifest.artifact("coreml", self.precision)
+        self.program = load_program(Path(folder) / artifact.path)
+        self.interpreter = Interpreter(self.program, get_profile(self.profile))
+        self.input_name = spec.input.name
+        self.output_name = spec.output.name
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        out = self.interpreter.run({self.input_name: batch}).outputs[self.output_name]
+        return np.asarray(out, dtype=np.float32)

@@ -1,0 +1,9 @@
+"""fill: a tensor of `shape` holding `value`."""
+
+import numpy as np
+
+from harness.mil.ops._common import ints
+
+
+def run(ctx, shape, value=0.0):
+    return np.full(ints(shape), value)

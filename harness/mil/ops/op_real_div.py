@@ -1,0 +1,8 @@
+"""real_div: x / y, broadcasting."""
+
+from harness.mil.ops._common import binary
+
+
+def run(ctx, x, y):
+    a, b = binary(x, y)
+    return a / b

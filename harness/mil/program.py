@@ -1,0 +1,163 @@
+"""The MIL program of an `.mlpackage`, parsed with coremltools' protobufs and blob reader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import HarnessError
+
+#: MIL dtype name -> numpy dtype at full precision (profiles decide fp16 storage).
+NUMPY_DTYPES = {
+    "FLOAT16": np.float16, "FLOAT32": np.float32, "FLOAT64": np.float64, "BOOL": np.bool_,
+    "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
+    "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
+}
+_BLOB_READERS = {"FLOAT16": ("read_fp16_data", np.float16), "FLOAT32": ("read_float_data", np.float32),
+                 "INT8": ("read_int8_data", np.int8), "UINT8": ("read_uint8_data", np.uint8),
+                 "INT16": ("read_int16_data", np.int16), "UINT16": ("read_uint16_data", np.uint16),
+                 "INT32": ("read_int32_data", np.int32), "UINT32": ("read_uint32_data", np.uint32)}
+
+
+class ProgramError(HarnessError):
+    """The package holds something this reader does not understand."""
+
+
+@dataclass(frozen=True)
+class TensorType:
+    dtype: str  # MIL name, e.g. "FLOAT16"
+    shape: tuple[int | None, ...] | None  # None: not a tensor (list, tuple, ...)
+
+
+@dataclass(frozen=True)
+class Binding:
+    name: str | None = None
+    value: object = None  # np.ndarray or str, when given inline
+
+
+@dataclass
+class Operation:
+    type: str
+    name: str
+    location: str  # e.g. "main/block0/op12"
+    inputs: dict[str, list[Binding]]
+    outputs: list[tuple[str, TensorType]]
+    blocks: list[Block] = field(default_factory=list)
+    value: object = None  # a const op's value
+
+
+@dataclass
+class Block:
+    inputs: list[tuple[str, TensorType]]
+    operations: list[Operation]
+    outputs: list[str]
+
+
+@dataclass
+class Program:
+    path: Path
+    inputs: list[tuple[str, TensorType]]
+    main: Block
+    opset: str
+
+    def op_types(self) -> set[str]:
+        found: set[str] = set()
+
+        def walk(block: Block) -> None:
+            for op in block.operations:
+                found.add(op.type)
+                for inner in op.blocks:
+                    walk(inner)
+
+        walk(self.main)
+        return found
+
+
+def _type(value_type) -> TensorType:
+    from coremltools.proto import MIL_pb2
+
+    if value_type.WhichOneof("type") != "tensorType":
+        return TensorType(value_type.WhichOneof("type") or "unknown", None)
+    t = value_type.tensorType
+    shape = tuple(d.constant.size if d.WhichOneof("dimension") == "constant" else None
+                  for d in t.dimensions)
+    return TensorType(MIL_pb2.DataType.Name(t.dataType), shape)
+
+
+class _Weights:
+    def __init__(self, package: Path):
+        self.package = package
+        self.readers: dict[str, object] = {}
+
+    def read(self, file_name: str, offset: int, dtype: str) -> np.ndarray:
+        from coremltools import libmilstoragepython
+
+        rel = file_name.replace("@model_path/", "")
+        path = self.package / "Data" / "com.apple.CoreML" / rel
+        if dtype not in _BLOB_READERS:
+            raise ProgramError(f"weights of dtype {dtype} in {rel} are not supported")
+        reader = self.readers.get(rel)
+        if reader is None:
+            reader = self.readers[rel] = libmilstoragepython._BlobStorageReader(str(path))
+        method, np_dtype = _BLOB_READERS[dtype]
+        return np.asarray(getattr(reader, method)(offset)).view(np_dtype)
+
+
+def _value(value, weights: _Weights):
+    ttype = _type(value.type)
+    kind = value.WhichOneof("value")
+    if kind == "blobFileValue":
+        data = weights.read(value.blobFileValue.fileName, value.blobFileValue.offset, ttype.dtype)
+    elif kind == "immediateValue":
+        tensor = value.immediateValue.tensor
+        field_name = tensor.WhichOneof("value")
+        if field_name == "strings":
+            vals = list(tensor.strings.values)
+            return vals[0] if ttype.shape == () else vals
+        if field_name == "bytes":
+            data = np.frombuffer(tensor.bytes.values, dtype=NUMPY_DTYPES[ttype.dtype])
+        elif field_name is None:
+            data = np.array([], dtype=NUMPY_DTYPES.get(ttype.dtype, np.float32))
+        else:
+            data = np.array(list(getattr(tensor, field_name).values),
+                            dtype=NUMPY_DTYPES.get(ttype.dtype, np.float32))
+    else:
+        raise ProgramError(f"a value of kind {kind!r} is not supported")
+    shape = ttype.shape or ()
+    return data.astype(NUMPY_DTYPES[ttype.dtype], copy=False).reshape(shape)
+
+
+def _block(block, weights: _Weights, where: str) -> Block:
+    ops = []
+    for k, op in enumerate(block.operations):
+        location = f"{where}/op{k}"
+        outputs = [(o.name, _type(o.type)) for o in op.outputs]
+        inputs = {param: [Binding(name=b.name) if b.WhichOneof("binding") == "name"
+                          else Binding(value=_value(b.value, weights)) for b in arg.arguments]
+                  for param, arg in op.inputs.items()}
+        parsed = Operation(op.type, outputs[0][0] if outputs else f"op{k}", location, inputs, outputs,
+                           [_block(b, weights, f"{location}/block{j}") for j, b in enumerate(op.blocks)])
+        if op.type == "const":
+            parsed.value = _value(op.attributes["val"], weights)
+        ops.append(parsed)
+    return Block([(i.name, _type(i.type)) for i in block.inputs], ops, list(block.outputs))
+
+
+def load_program(package: str | Path, function: str = "main") -> Program:
+    """Parse an `.mlpackage` (or its `model.mlmodel`) into a `Program`."""
+    from coremltools.models.utils import load_spec
+
+    package = Path(package)
+    spec = load_spec(str(package))
+    if spec.WhichOneof("Type") != "mlProgram":
+        raise ProgramError(f"{package.name} is a {spec.WhichOneof('Type')}, not an mlprogram")
+    functions = spec.mlProgram.functions
+    if function not in functions:
+        raise ProgramError(f"{package.name} has no function {function!r} (it has {list(functions)})")
+    fn = functions[function]
+    block = fn.block_specializations[fn.opset]
+    weights = _Weights(package)
+    return Program(package, [(i.name, _type(i.type)) for i in fn.inputs],
+                   _block(block, weights, f"{function}/block0"), fn.opset)
