@@ -77,6 +77,23 @@ def cmd_swift_fuzz(args: argparse.Namespace) -> int:
     return 0 if result else 1
 
 
+def cmd_localize(args: argparse.Namespace) -> int:
+    from harness.export import ensure_exported
+    from harness.mil import load_program
+    from harness.mil.localize import localize
+    from models import get_model
+
+    spec = get_model(args.model)
+    folder = Path(args.artifacts or Path("artifacts") / spec.name)
+    manifest = ensure_exported(spec, folder, progress=_progress)
+    program = load_program(folder / manifest.artifact("coreml", args.precision).path)
+    cases = spec.make_cases(args.n, args.seed)
+    result = localize(program, {spec.input.name: cases.inputs}, args.reference, args.profile)
+    print(f"{spec.name} coreml@{args.precision}, {args.n} cases (seed {args.seed})")
+    print(result.render())
+    return 0 if result else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from models import DEFAULT_MODEL
 
@@ -105,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["regenerate", "check"])
     p.add_argument("--dir", help="fixtures folder (default: the repository's fixtures/)")
     p.set_defaults(func=cmd_fixtures)
+
+    p = sub.add_parser("localize", help="first op where an fp16 run of the CoreML program diverges")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--precision", default="fp16", choices=["fp32", "fp16"], help="which CoreML artifact")
+    p.add_argument("--reference", default="fp32", help="reference profile (default fp32)")
+    p.add_argument("--profile", default="fp16", help="candidate profile (default fp16)")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
+    p.set_defaults(func=cmd_localize)
 
     p = sub.add_parser("swift-fuzz", help="Python vs Swift encoder on seeded batches (binary protocol)")
     p.add_argument("--cases", type=int, default=1_000_000)

@@ -1,0 +1,77 @@
+"""The interpreter's precision rules: storage per declared dtype, accumulation per profile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from coremltools.converters.mil import Builder as mb
+
+from harness.compare import compare
+from harness.mil import PROFILES, Interpreter, load_program
+from harness.tolerances import FP16, FP32
+
+
+def fp16_sum_program(x):
+    """A 4096-term dot product in an fp16 program: sums of 0.1 pass 256, where fp16 stalls."""
+    h = mb.cast(x=x, dtype="fp16")
+    w = np.full((1, 4096), 0.1, dtype=np.float16)
+    return mb.cast(x=mb.linear(x=h, weight=w), dtype="fp32")
+
+
+def test_fp16_accumulation_stalls_where_fp32_accumulation_does_not(run_mil):
+    x = np.ones((1, 4096), np.float32)
+    exact = float(np.float16(0.1)) * 4096
+    storage = run_mil(fp16_sum_program, {"x": x}, profile="fp16-storage")[0, 0]
+    accumulate = run_mil(fp16_sum_program, {"x": x}, profile="fp16")[0, 0]
+    assert storage == np.float16(exact)  # float32 sum, one rounding to fp16 at the end
+    assert accumulate == 256.0  # every partial sum rounded: 256 + 0.1 rounds back to 256
+
+
+def test_values_are_stored_as_their_declared_dtype(run_mil):
+    x = np.full((1, 4096), 1.0, np.float32)
+    for profile, dtype in (("fp32", np.float32), ("fp16-storage", np.float16), ("fp16", np.float16)):
+        _, result, program = run_mil(fp16_sum_program, {"x": x}, profile=profile, capture=True)
+        linear = next(name for name, op in result.order if op == "linear")
+        assert result.trace[linear].dtype == dtype, profile
+        assert result.outputs[program.main.outputs[0]].dtype == np.float32
+
+
+def test_fp32_profile_matches_torch_within_the_fp32_policy(trendsplit, trendsplit_export):
+    import torch
+
+    manifest, folder = trendsplit_export
+    cases = trendsplit.make_cases(200, seed=4)
+    program = load_program(folder / manifest.artifact("coreml", "fp32").path)
+    out = Interpreter(program, PROFILES["fp32"]).run({"points": cases.inputs}).outputs["split_probs"]
+    ref = trendsplit.build()(torch.from_numpy(cases.inputs)).detach().numpy()
+    result = compare(ref, out, policy=FP32, threshold=0.5, decision_mask=cases.decision_mask,
+                     inputs=cases.inputs)
+    assert result, result.to_dict()
+
+
+@pytest.mark.parametrize("profile", ["fp16-storage", "fp16"])
+def test_fp16_profiles_differ_from_torch_within_the_fp16_policy_only(trendsplit, trendsplit_export, profile):
+    import torch
+
+    manifest, folder = trendsplit_export
+    cases = trendsplit.make_cases(200, seed=4)
+    program = load_program(folder / manifest.artifact("coreml", "fp16").path)
+    out = Interpreter(program, PROFILES[profile]).run({"points": cases.inputs}).outputs["split_probs"]
+    ref = trendsplit.build()(torch.from_numpy(cases.inputs)).detach().numpy()
+    assert compare(ref, out, policy=FP16, threshold=0.5, inputs=cases.inputs,
+                   decision_mask=cases.decision_mask)
+    assert not compare(ref, out, policy=FP32, threshold=0.5, inputs=cases.inputs).numeric_ok
+
+
+def test_a_burst_of_readings_stays_finite_in_fp16(trendsplit, trendsplit_export):
+    """Readings 1 s apart, 4 s different: encoded y ~ 97,000, past float16 max 65,504 (clamped)."""
+    from harness.encoding import encode
+
+    manifest, folder = trendsplit_export
+    x0 = 20_000.0
+    points = [[x0, 0.0], [x0 + 1 / 86_400, 4.0], [x0 + 2 / 86_400, 4.5]]
+    batch = encode(points)[None]
+    assert np.abs(batch).max() > 65_504
+    program = load_program(folder / manifest.artifact("coreml", "fp16").path)
+    out = Interpreter(program, PROFILES["fp16"]).run({"points": batch}).outputs["split_probs"]
+    assert np.isfinite(out).all()

@@ -1,0 +1,260 @@
+"""Every MIL op against torch or numpy, on random inputs, shapes and attribute variants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from coremltools.converters.mil import Builder as mb
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.mil.interpreter import UnsupportedOp
+from harness.mil.ops import OPS
+from tests.harness.mil.conftest import op_examples
+
+op_settings = settings(max_examples=op_examples(), deadline=None)
+SEEDS = st.integers(0, 2**32 - 1)
+FP32_TOL = dict(rtol=1e-5, atol=1e-5)
+
+
+def rand(seed, *shape, scale=1.0):
+    return (np.random.default_rng(seed).normal(size=shape) * scale).astype(np.float32)
+
+
+def t(a):
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+@op_settings
+@given(seed=SEEDS, nd=st.sampled_from([1, 2]), groups=st.sampled_from([1, 2]), k=st.integers(1, 4),
+       stride=st.integers(1, 3), dilation=st.integers(1, 3),
+       pads=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+       pad_type=st.sampled_from(["valid", "custom", "same"]), bias=st.booleans())
+def test_conv(run_mil, seed, nd, groups, k, stride, dilation, pads, pad_type, bias):
+    if pad_type == "same":
+        stride = 1  # torch's "same" padding exists for stride 1
+    cin, cout, size = 2 * groups, 2 * groups, 11
+    x = rand(seed, 2, cin, *([size] * nd))
+    w = rand(seed + 1, cout, cin // groups, *([k] * nd))
+    b = rand(seed + 2, cout)
+    pad = list(pads) * nd if pad_type == "custom" else [0] * (2 * nd)
+
+    def build(x):
+        return mb.conv(x=x, weight=w, bias=b if bias else None, strides=[stride] * nd, pad_type=pad_type,
+                       pad=pad, dilations=[dilation] * nd, groups=groups)
+
+    conv = F.conv1d if nd == 1 else F.conv2d
+    xt = t(x)
+    if pad_type == "custom":
+        xt = F.pad(xt, [p for _ in range(nd) for p in pads])
+    expected = conv(xt, t(w), t(b) if bias else None, stride=stride, dilation=dilation, groups=groups,
+                    padding="same" if pad_type == "same" else 0).numpy()
+    np.testing.assert_allclose(run_mil(build, {"x": x}), expected, **FP32_TOL)
+
+
+@op_settings
+@given(seed=SEEDS, batch=st.integers(1, 3), din=st.integers(1, 40), dout=st.integers(1, 8),
+       bias=st.booleans())
+def test_linear(run_mil, seed, batch, din, dout, bias):
+    x, w, b = rand(seed, batch, 5, din), rand(seed + 1, dout, din), rand(seed + 2, dout)
+    got = run_mil(lambda x: mb.linear(x=x, weight=w, bias=b if bias else None), {"x": x})
+    np.testing.assert_allclose(got, F.linear(t(x), t(w), t(b) if bias else None).numpy(), **FP32_TOL)
+
+
+@op_settings
+@given(seed=SEEDS, tx=st.booleans(), ty=st.booleans(), m=st.integers(1, 6), k=st.integers(1, 9))
+def test_matmul_with_transposes_and_broadcast(run_mil, seed, tx, ty, m, k):
+    a = rand(seed, 3, k, m) if tx else rand(seed, 3, m, k)
+    b = rand(seed + 1, 4, k) if ty else rand(seed + 1, k, 4)
+    got = run_mil(lambda x, y: mb.matmul(x=x, y=y, transpose_x=tx, transpose_y=ty), {"x": a, "y": b})
+    ref = np.matmul(np.swapaxes(a, -1, -2) if tx else a, b.T if ty else b)
+    np.testing.assert_allclose(got, ref, **FP32_TOL)
+
+
+@pytest.mark.parametrize("name, ref", [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
+                                       ("real_div", np.divide)])
+@op_settings
+@given(seed=SEEDS, broadcast=st.booleans())
+def test_binary(run_mil, name, ref, seed, broadcast):
+    a, b = rand(seed, 2, 3, 4), rand(seed + 1, *((1, 4) if broadcast else (2, 3, 4)))
+    got = run_mil(lambda x, y: getattr(mb, name)(x=x, y=y), {"x": a, "y": b})
+    np.testing.assert_allclose(got, ref(a, b), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, ref", [
+    ("relu", torch.relu), ("sigmoid", torch.sigmoid), ("tanh", torch.tanh),
+])
+@op_settings
+@given(seed=SEEDS)
+def test_activation(run_mil, name, ref, seed):
+    x = rand(seed, 3, 17, scale=6.0)
+    np.testing.assert_allclose(run_mil(lambda x: getattr(mb, name)(x=x), {"x": x}), ref(t(x)).numpy(),
+                               **FP32_TOL)
+
+
+@pytest.mark.parametrize("mode, approximate", [("EXACT", "none"), ("TANH_APPROXIMATION", "tanh")])
+@op_settings
+@given(seed=SEEDS)
+def test_gelu(run_mil, mode, approximate, seed):
+    x = rand(seed, 4, 9, scale=3.0)
+    got = run_mil(lambda x: mb.gelu(x=x, mode=mode), {"x": x})
+    np.testing.assert_allclose(got, F.gelu(t(x), approximate=approximate).numpy(), **FP32_TOL)
+
+
+def test_gelu_sigmoid_approximation(run_mil):
+    x = rand(0, 4, 9, scale=3.0)
+    got = run_mil(lambda x: mb.gelu(x=x, mode="SIGMOID_APPROXIMATION"), {"x": x})
+    np.testing.assert_allclose(got, (t(x) * torch.sigmoid(1.702 * t(x))).numpy(), **FP32_TOL)
+
+
+@op_settings
+@given(seed=SEEDS, axis=st.sampled_from([-1, 0, 1]))
+def test_softmax(run_mil, seed, axis):
+    x = rand(seed, 3, 7, scale=4.0)
+    np.testing.assert_allclose(run_mil(lambda x: mb.softmax(x=x, axis=axis), {"x": x}),
+                               torch.softmax(t(x), dim=axis).numpy(), **FP32_TOL)
+
+
+@op_settings
+@given(seed=SEEDS, affine=st.booleans())
+def test_layer_norm(run_mil, seed, affine):
+    x, g, b = rand(seed, 2, 5, 8, scale=3.0), rand(seed + 1, 8), rand(seed + 2, 8)
+    got = run_mil(lambda x: mb.layer_norm(x=x, axes=[-1], gamma=g if affine else None,
+                                          beta=b if affine else None, epsilon=1e-5), {"x": x})
+    ref = F.layer_norm(t(x), (8,), t(g) if affine else None, t(b) if affine else None, eps=1e-5)
+    np.testing.assert_allclose(got, ref.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@op_settings
+@given(seed=SEEDS, lo=st.floats(-2, 0), hi=st.floats(0.1, 2))
+def test_clip(run_mil, seed, lo, hi):
+    x = rand(seed, 3, 6, scale=3.0)
+    got = run_mil(lambda x: mb.clip(x=x, alpha=np.float32(lo), beta=np.float32(hi)), {"x": x})
+    np.testing.assert_allclose(got, np.clip(x, np.float32(lo), np.float32(hi)))
+
+
+@op_settings
+@given(seed=SEEDS, nd=st.sampled_from([1, 2]), k=st.integers(1, 3), stride=st.integers(1, 3),
+       pad=st.integers(0, 1), exclude=st.booleans())
+def test_avg_pool(run_mil, seed, nd, k, stride, pad, exclude):
+    pad = min(pad, k // 2)
+    x = rand(seed, 2, 3, *([9] * nd))
+    got = run_mil(lambda x: mb.avg_pool(x=x, kernel_sizes=[k] * nd, strides=[stride] * nd, pad_type="custom",
+                                        pad=[pad] * (2 * nd), exclude_padding_from_average=exclude), {"x": x})
+    pool = F.avg_pool1d if nd == 1 else F.avg_pool2d
+    ref = pool(t(x), k, stride, pad, count_include_pad=not exclude).numpy()
+    np.testing.assert_allclose(got, ref, **FP32_TOL)
+
+
+@op_settings
+@given(seed=SEEDS, sh=st.integers(1, 3), sw=st.integers(1, 3))
+def test_upsample_nearest_neighbor(run_mil, seed, sh, sw):
+    x = rand(seed, 1, 2, 3, 5)
+    got = run_mil(lambda x: mb.upsample_nearest_neighbor(x=x, scale_factor_height=sh, scale_factor_width=sw),
+                  {"x": x})
+    np.testing.assert_array_equal(got, F.interpolate(t(x), scale_factor=(sh, sw), mode="nearest").numpy())
+
+
+def test_cast_rounds_to_fp16_only_when_the_profile_stores_fp16(run_mil):
+    x = np.array([[1.0 + 2**-12, 70000.0, 1e-8]], dtype=np.float32)
+
+    def build(x):
+        return mb.cast(x=mb.cast(x=x, dtype="fp16"), dtype="fp32")
+
+    np.testing.assert_array_equal(run_mil(build, {"x": x}, profile="fp32"), x)
+    stored = run_mil(build, {"x": x}, profile="fp16-storage")
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(stored, x.astype(np.float16).astype(np.float32))
+    assert stored[0, 0] == 1.0 and np.isinf(stored[0, 1]) and stored[0, 2] == 0.0
+
+
+@op_settings
+@given(seed=SEEDS)
+def test_shape_ops(run_mil, seed):
+    x = rand(seed, 2, 1, 3, 4)
+
+    def build(x):
+        s = mb.squeeze(x=x, axes=[1])
+        e = mb.expand_dims(x=s, axes=[-1])
+        tr = mb.transpose(x=e, perm=[3, 2, 1, 0])
+        r = mb.reverse(x=tr, axes=[1])
+        return r, mb.shape(x=r)
+
+    got, shape = run_mil(build, {"x": x})
+    ref = np.flip(np.transpose(np.expand_dims(np.squeeze(x, 1), -1), [3, 2, 1, 0]), 1)
+    np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(shape, ref.shape)
+
+
+@op_settings
+@given(seed=SEEDS, axis=st.sampled_from([0, 1, -1]), b=st.integers(0, 2), e=st.integers(3, 4))
+def test_indexing_ops(run_mil, seed, axis, b, e):
+    x = rand(seed, 3, 4, 5)
+    idx = np.array([2, 0, -1], dtype=np.int32)
+
+    def build(x):
+        g = mb.gather(x=x, indices=idx, axis=axis)
+        c = mb.concat(values=(x, x), axis=axis)
+        s = mb.slice_by_index(x=x, begin=[b, 0, 1], end=[e, 0, 5], end_mask=[False, True, False],
+                              stride=[1, 2, 2])
+        return g, c, s
+
+    g, c, s = run_mil(build, {"x": x})
+    np.testing.assert_array_equal(g, np.take(x, [2, 0, x.shape[axis] - 1], axis=axis))
+    np.testing.assert_array_equal(c, np.concatenate([x, x], axis=axis))
+    np.testing.assert_array_equal(s, x[b:e, ::2, 1:5:2])
+
+
+@pytest.mark.parametrize("mode", ["update", "add"])
+def test_scatter(run_mil, mode):
+    data, upd = rand(0, 5, 3), rand(1, 2, 3)
+    got = run_mil(lambda x: mb.scatter(data=x, indices=np.array([1, 3], np.int32), updates=upd, axis=0,
+                                       mode=mode), {"x": data})
+    ref = data.copy()
+    ref[[1, 3]] = upd if mode == "update" else ref[[1, 3]] + upd
+    np.testing.assert_allclose(got, ref)
+
+
+def test_fill_and_less(run_mil):
+    x = rand(0, 2, 3)
+
+    def build(x):
+        return mb.fill(shape=np.array([2, 3], np.int32), value=1.5), mb.less(x=x, y=np.float32(0.0))
+
+    filled, less = run_mil(build, {"x": x})
+    np.testing.assert_array_equal(filled, np.full((2, 3), 1.5))
+    np.testing.assert_array_equal(less, x < 0)
+
+
+def test_while_loop_with_outer_values(run_mil):
+    x = rand(0, 3)
+
+    def build(x):
+        def cond(i, acc):
+            return mb.less(x=i, y=np.int32(5))
+
+        def body(i, acc):
+            return mb.add(x=i, y=np.int32(1)), mb.add(x=acc, y=x)  # x comes from the outer block
+
+        return mb.while_loop(_cond=cond, _body=body, loop_vars=(np.int32(0), np.zeros(3, np.float32)))[1]
+
+    np.testing.assert_allclose(run_mil(build, {"x": x}), 5 * x, rtol=1e-6)
+
+
+def test_an_unknown_op_names_itself_its_place_and_the_supported_ops(run_mil):
+    with pytest.raises(UnsupportedOp) as info:
+        run_mil(lambda x: mb.sin(x=x), {"x": rand(0, 3)})
+    message = str(info.value)
+    assert "op 'sin' is not supported" in message and "main/block0/op0" in message
+    assert "supported ops: add, avg_pool" in message and info.value.op_type == "sin"
+
+
+def test_every_registered_op_has_a_test():
+    import inspect
+    import sys
+
+    source = inspect.getsource(sys.modules[__name__])
+    missing = [name for name in OPS if f"mb.{name}(" not in source and f'("{name}", ' not in source]
+    assert not missing, f"ops without a test: {missing}"
