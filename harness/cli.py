@@ -48,6 +48,11 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if args.json:
         report.write_json(args.json)
         _progress(f"wrote {args.json}")
+    if args.html:
+        from harness import html_report
+
+        html_report.write(report, args.html, spec, Path(args.artifacts or Path("artifacts") / spec.name))
+        _progress(f"wrote {args.html}")
     return 0 if report else 1
 
 
@@ -94,6 +99,28 @@ def cmd_localize(args: argparse.Namespace) -> int:
     return 0 if result else 1
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from harness.evaluate import evaluate
+
+    result = evaluate(n=args.n, seed=args.seed, artifacts=args.artifacts, progress=_progress)
+    print(result.table())
+    if args.json:
+        result.write_json(args.json)
+        _progress(f"wrote {args.json}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness import bench
+
+    result = bench.run(args.model, args.artifacts, args.fuzz_seconds, progress=_progress)
+    print(result.render())
+    if args.json:
+        result.write_json(args.json)
+        _progress(f"wrote {args.json}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from models import DEFAULT_MODEL
 
@@ -116,12 +143,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CoreML compute units: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL")
     p.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
     p.add_argument("--json", help="also write the report as JSON here")
+    p.add_argument("--html", help="also write the self-contained HTML report here")
+    p.set_defaults(func=cmd_parity)
+
+    p = sub.add_parser("report", help="run parity and write the HTML report (parity --html)")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--backends")
+    p.add_argument("--n", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--policy")
+    p.add_argument("--compute-units", default="ALL")
+    p.add_argument("--artifacts")
+    p.add_argument("--json")
+    p.add_argument("--html", "--out", dest="html", default="reports/parity.html")
     p.set_defaults(func=cmd_parity)
 
     p = sub.add_parser("fixtures", help="regenerate or check the golden fixtures")
     p.add_argument("action", choices=["regenerate", "check"])
     p.add_argument("--dir", help="fixtures folder (default: the repository's fixtures/)")
     p.set_defaults(func=cmd_fixtures)
+
+    p = sub.add_parser("evaluate", help="task quality (split F1) of the nets on every backend vs baselines")
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=10_000)
+    p.add_argument("--artifacts", default="artifacts")
+    p.add_argument("--json", help="also write the evaluation as JSON here")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios, one run)")
+    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--artifacts", default="artifacts")
+    p.add_argument("--fuzz-seconds", type=float, default=10.0)
+    p.add_argument("--json", help="also write the figures as JSON here")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("localize", help="first op where an fp16 run of the CoreML program diverges")
     p.add_argument("--model", default=DEFAULT_MODEL)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from harness import atomic
 from harness.backends import Backend
+from harness.backends.coreml_emulated import EmulatedCoreMLBackend
 from harness.compare import Comparison, compare
 from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
 from harness.errors import UsageError
@@ -50,6 +51,7 @@ class ParityReport:
     comparisons: tuple[Comparison, ...]
     artifact_checks: tuple[ArtifactCheck, ...]
     outputs: dict[str, np.ndarray]  # backend label -> outputs, for plots and replay
+    diagnoses: dict[str, dict] = field(default_factory=dict)  # pair -> first divergent op
 
     def __bool__(self) -> bool:
         return (all(r.status != "failed" for r in self.runs)
@@ -71,6 +73,7 @@ class ParityReport:
             "comparisons": [{**c.to_dict(), "worst_case": self.worst_case(c)}
                             for c in self.comparisons],
             "artifact_checks": [a.to_dict() for a in self.artifact_checks],
+            "diagnoses": self.diagnoses,
         }
 
     def write_json(self, path: str | Path) -> Path:
@@ -125,7 +128,29 @@ def run_parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: in
                     reference_name=reference.label, candidate_name=backend.label))
     checks = tuple(check_coreml_artifact(spec, a, folder)
                    for a in manifest.artifacts if a.format == "coreml")
+    diagnoses = {}
+    by_label = {b.label: b for b in backends}
+    for c in comparisons:
+        backend = by_label[c.candidate]
+        if not c and isinstance(backend, EmulatedCoreMLBackend):
+            say(f"localizing {c.pair}")
+            diagnoses[c.pair] = diagnose(backend, c, spec, cases)
     return ParityReport(model=spec.name, weights_source=spec.weights_source,
                         trained=spec.trained, cases=cases, reference=reference.label,
                         runs=tuple(runs), comparisons=tuple(comparisons),
-                        artifact_checks=checks, outputs=outputs)
+                        artifact_checks=checks, outputs=outputs, diagnoses=diagnoses)
+
+
+def diagnose(backend: EmulatedCoreMLBackend, c: Comparison, spec: ModelSpec, cases: Cases) -> dict:
+    """Where a failing emulated run first diverges from the same program in the fp32 profile."""
+    from harness.mil.localize import localize
+
+    worst = sorted({f.case for f in c.flips} | {c.worst[0]})[:16]
+    result = localize(backend.program, {spec.input.name: cases.inputs[worst]}, "fp32", backend.profile)
+    first = result.first
+    return {"cases": worst, "first": first.to_dict() if first else None,
+            "overflow": bool(first and first.overflow),
+            "summary": (f"first divergent op {first.name} ({first.op_type}): "
+                        + (f"{first.overflow} values overflow float16" if first.overflow
+                           else f"relative divergence {first.rel:.2e}")) if first else
+            "no single op diverges beyond the per-op policy: the error accumulates"}

@@ -32,6 +32,15 @@ def format_report(report: ParityReport) -> str:
                          "decisions agree", "near threshold", "verdict"], rows)
     else:
         lines.append("no comparison ran (the reference or every candidate was unavailable)")
+    for c in report.comparisons:
+        if c.non_finite:
+            lines.append(f"{c.pair}: {c.non_finite} outputs are NaN or infinite where {c.reference} is "
+                         f"finite (worst at case {c.worst[0]}, position {c.worst[-1]})")
+        if not c.decisions_ok:
+            lines.append(f"{c.pair}: {c.decisions_compared - c.decisions_agreeing} decisions flipped "
+                         f"outside the {c.policy.decision_margin:g} margin")
+    for pair, d in report.diagnoses.items():
+        lines.append(f"{pair}: {d['summary']}")
     skipped = [r for r in report.runs if r.status != "ran"]
     if skipped:
         lines.append("")

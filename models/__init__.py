@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from harness.errors import UsageError
-from models import trendsplit
+from models import fp16_stress, trendsplit
 from models.spec import ModelSpec
 
 MODELS: dict[str, ModelSpec] = {
     trendsplit.SPEC.name: trendsplit.SPEC,
+    trendsplit.GRU_SPEC.name: trendsplit.GRU_SPEC,
+    fp16_stress.SPEC.name: fp16_stress.SPEC,
 }
 
 DEFAULT_MODEL = "trendsplit"

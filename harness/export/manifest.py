@@ -33,10 +33,8 @@ def sha256_path(path: Path) -> str:
         rel = f.relative_to(path).as_posix()
         if path.suffix == ".mlpackage" and rel == "Manifest.json":
             continue
-        if path.suffix == ".mlpackage" and f.name == "model.mlmodel":
-            digest = _mlmodel_sha256(f)
-        else:
-            digest = sha256_path(f)
+        spec_file = path.suffix == ".mlpackage" and f.name == "model.mlmodel"
+        digest = _mlmodel_sha256(f) if spec_file else sha256_path(f)
         lines.append(f"{rel} {digest}\n")
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from harness.encoding import DEFAULT_THRESHOLD, ENCODING_VERSION, L, decision_mask, encode_batch
 from models.spec import Cases, ModelSpec, TensorSpec
-from models.trendsplit import data, net
+from models.trendsplit import data, gru, net, train
 
 
 def make_cases(count: int, seed: int) -> Cases:
@@ -24,12 +24,27 @@ SPEC = ModelSpec(
     name="trendsplit",
     description=(f"1-D conv net, receptive field {net.receptive_field()} points: "
                  "where does a watch's trendline break?"),
-    build=net.seeded,
+    build=lambda: train.load("trendsplit"),
     input=TensorSpec("points", (None, 2, L)),
     output=TensorSpec("split_probs", (None, L)),
     make_cases=make_cases,
     threshold=DEFAULT_THRESHOLD,
-    weights_source="seeded random init (torch seed 0), untrained",
-    trained=False,
+    weights_source="trained: models/trendsplit/weights/trendsplit.pt (card beside it)",
+    trained=True,
     metadata={"encoding_version": str(ENCODING_VERSION)},
 )
+
+GRU_SPEC = ModelSpec(
+    name="trendsplit-gru",
+    description="bidirectional GRU on the same task and contract",
+    build=lambda: train.load("trendsplit-gru"),
+    input=TensorSpec("points", (None, 2, L)),
+    output=TensorSpec("split_probs", (None, L)),
+    make_cases=make_cases,
+    threshold=DEFAULT_THRESHOLD,
+    weights_source="trained: models/trendsplit/weights/trendsplit-gru.pt (card beside it)",
+    trained=True,
+    metadata={"encoding_version": str(ENCODING_VERSION)},
+)
+
+__all__ = ["SPEC", "GRU_SPEC", "make_cases", "data", "gru", "net", "train"]

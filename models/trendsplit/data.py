@@ -58,6 +58,32 @@ def watch_log(rng: np.random.Generator, n: int | None = None) -> WatchLog:
     return WatchLog(points=np.column_stack([t, y]), breaks=breaks)
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """Encoded logs with per-position labels, for training and evaluation."""
+
+    inputs: np.ndarray  # float32 [N, 2, L]
+    labels: np.ndarray  # float32 [N, L]: 1 at the last reading before a break
+    lengths: np.ndarray  # int [N]
+    logs: tuple[WatchLog, ...]
+
+    def __len__(self) -> int:
+        return len(self.logs)
+
+
+def dataset(count: int, seed: int) -> Dataset:
+    """`count` realistic logs from `seed`, encoded, with their break labels."""
+    from harness.encoding import encode_batch
+
+    rng = np.random.default_rng(seed)
+    logs = tuple(watch_log(rng) for _ in range(count))
+    labels = np.zeros((count, L), dtype=np.float32)
+    for k, log in enumerate(logs):
+        labels[k, list(log.breaks)] = 1.0
+    return Dataset(inputs=encode_batch([log.points for log in logs]), labels=labels,
+                   lengths=np.array([len(log.points) for log in logs]), logs=logs)
+
+
 def _epoch_seconds(rng):
     log = watch_log(rng)
     return log.points * np.array([DAY_SECONDS, 1.0])  # x as Unix seconds (~1.7e9)

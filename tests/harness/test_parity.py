@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from harness.backends import default_backends, parse_backends
 from harness.backends.coreml import CoreMLBackend
 from harness.parity import run_parity
@@ -58,3 +60,47 @@ def test_nothing_to_compare_is_a_failure_not_a_pass(trendsplit, trendsplit_expor
     report = run_parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
     assert not report
     assert "no comparison ran" in format_report(report)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Each registered model exported once for this module."""
+    from harness.export import export_model
+    from models import MODELS
+
+    root = tmp_path_factory.mktemp("models")
+    return {name: (spec, root / name, export_model(spec, root / name)) for name, spec in MODELS.items()}
+
+
+@pytest.mark.parametrize("model", ["trendsplit", "trendsplit-gru", "fp16-stress"])
+def test_every_model_passes_fp32_parity_on_onnxruntime_and_the_emulator(exported, model):
+    spec, folder, _ = exported[model]
+    report = run_parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=150, seed=0,
+                        folder=folder)
+    assert report, format_report(report)
+    assert len(report.comparisons) == 2
+
+
+def test_fp16_stress_is_caught_as_an_overflow_with_the_op_named(exported):
+    spec, folder, _ = exported["fp16-stress"]
+    report = run_parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"),
+                        n=200, seed=0, folder=folder)
+    assert not report
+    ort, fp16 = report.comparisons
+    assert ort and not fp16 and fp16.non_finite > 0
+    diagnosis = report.diagnoses[fp16.pair]
+    assert diagnosis["overflow"] and diagnosis["first"]["op"] == "mul"
+    text = format_report(report)
+    assert "values overflow float16" in text and "NaN or infinite" in text
+
+
+def test_the_emulator_reproduces_decision_flips_a_plain_fp32_run_misses(exported):
+    spec, folder, _ = exported["fp16-stress"]
+    report = run_parity(spec, parse_backends(
+        "torch,onnxruntime,coreml-emulated@fp32[fp32],coreml-emulated@fp16[fp16-storage]"),
+        n=200, seed=0, folder=folder)
+    ort, fp32, fp16 = report.comparisons
+    assert ort.flips == () and fp32.flips == ()
+    assert len(fp16.flips) > 0
+    flip = fp16.flips[0]
+    assert abs(flip.reference - 0.5) > fp16.policy.decision_margin  # a confident decision, reversed

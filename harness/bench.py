@@ -1,0 +1,258 @@
+"""Benchmarks: every figure is measured in the same run as its baseline and shown as a ratio.
+
+- encoder: the seed post's per-element torch loop vs the vectorised encoder
+- backends: latency (median, p90) and throughput at batch 1 and 256, as ratios to onnxruntime
+- fuzz: Hypothesis examples per second through the three-backend parity check, and the
+  Python-vs-Swift differential in Hypothesis (JSON lines) and batch (binary) modes
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness import atomic
+from harness.encoding import L, encode, encode_batch
+
+
+def seed_encode(points, padded_length: int = L) -> torch.Tensor:
+    """The seed post's encoder, as published: a Python loop writing one tensor element at a time."""
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    min_x, max_x, min_y, max_y = min(xs), max(xs), min(ys), max(ys)
+    y_shift = ((max_y - min_y) / (max_x - min_x)) / 2.0
+    input_tensor = torch.zeros([2, padded_length])
+
+    def normalize_x(x):
+        return (x - min_x) / (max_x - min_x) - 0.5
+
+    def normalize_y(y):
+        return (y - min_y) / (max_x - min_x) - y_shift
+
+    for i in range(min(padded_length, len(points))):
+        input_tensor[0][i] = normalize_x(points[i][0] * 1.0)
+        input_tensor[1][i] = normalize_y(points[i][1] * 1.0)
+    return input_tensor
+
+
+def timings(fn: Callable[[], object], repeat: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+@dataclass
+class Bench:
+    sections: dict[str, list[dict]] = field(default_factory=dict)
+
+    def add(self, section: str, row: dict) -> None:
+        self.sections.setdefault(section, []).append(row)
+
+    def render(self) -> str:
+        lines = []
+        for name, rows in self.sections.items():
+            lines += ["", f"== {name}"]
+            keys = list(rows[0])
+            widths = [max(len(k), *(len(_fmt(r.get(k))) for r in rows)) for k in keys]
+            lines.append("  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True)))
+            for r in rows:
+                lines.append("  ".join(_fmt(r.get(k)).ljust(w) for k, w in zip(keys, widths, strict=True)))
+        return "\n".join(lines).lstrip()
+
+    def write_json(self, path: str | Path) -> Path:
+        return atomic.write_text(path, json.dumps(self.sections, indent=2) + "\n")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    return str(v)
+
+
+def bench_encoder(bench: Bench, seed: int = 0) -> None:
+    from models.trendsplit import data
+
+    rng = np.random.default_rng(seed)
+    logs = [data.watch_log(rng, 60).points.tolist() for _ in range(1024)]
+    for batch in (1, 1024):
+        chunk = logs[:batch]
+        loop = statistics.median(timings(lambda c=chunk: [seed_encode(p) for p in c], repeat=5)) / batch
+        vec = statistics.median(timings(lambda c=chunk: encode_batch(c), repeat=5)) / batch
+        single = statistics.median(timings(lambda c=chunk: [encode(p) for p in c], repeat=5)) / batch
+        bench.add(
+            "encoder (60-point logs), per example",
+            {
+                "batch": batch,
+                "seed loop us": loop * 1e6,
+                "encode us": single * 1e6,
+                "encode_batch us": vec * 1e6,
+                "speedup (seed / encode_batch)": loop / vec,
+            },
+        )
+
+
+def bench_backends(
+    bench: Bench,
+    model: str,
+    backends: list[str],
+    artifacts: Path,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> None:
+    from harness.backends import create
+    from harness.export import ensure_exported
+    from models import get_model
+
+    spec = get_model(model)
+    folder = artifacts / spec.name
+    manifest = ensure_exported(spec, folder, progress=progress)
+    cases = spec.make_cases(256, seed).inputs
+    rows = []
+    for ref in backends:
+        backend = create(ref)
+        if backend.unavailable_reason():
+            continue
+        backend.load(spec, manifest, folder)
+        for batch in (1, 256):
+            progress(f"timing {backend.label} at batch {batch}")
+            repeat = 50 if batch == 1 else 10
+            if "emulated" in backend.label and batch == 256:
+                repeat = 3
+            t = timings(lambda b=backend, n=batch: b.predict(cases[:n]), repeat=repeat)
+            rows.append(
+                {
+                    "backend": backend.label,
+                    "batch": batch,
+                    "median ms": statistics.median(t) * 1e3,
+                    "p90 ms": float(np.percentile(t, 90)) * 1e3,
+                    "cases/s": batch / statistics.median(t),
+                }
+            )
+    base = {r["batch"]: r["median ms"] for r in rows if r["backend"].startswith("onnxruntime")}
+    for r in rows:
+        r["x onnxruntime"] = r["median ms"] / base[r["batch"]] if r["batch"] in base else float("nan")
+        bench.add(f"backends ({model}), latency as a multiple of onnxruntime's", r)
+
+
+def bench_fuzz(
+    bench: Bench,
+    model: str,
+    artifacts: Path,
+    seconds: float = 10.0,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    from harness.backends import create
+    from harness.compare import compare
+    from harness.export import ensure_exported
+    from harness.strategies import watch_logs
+    from harness.tolerances import FP32
+    from models import get_model
+
+    spec = get_model(model)
+    folder = artifacts / spec.name
+    manifest = ensure_exported(spec, folder, progress=progress)
+    backends = [create(r) for r in ("torch", "onnxruntime", "coreml-emulated@fp32")]
+    for b in backends:
+        b.load(spec, manifest, folder)
+    count = [0]
+    deadline = time.perf_counter() + seconds
+
+    @settings(max_examples=10**9, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(watch_logs())
+    def parity_check(points):
+        if time.perf_counter() > deadline:
+            return
+        x = encode(points)[None]
+        ref = backends[0].predict(x)
+        for b in backends[1:]:
+            assert compare(ref, b.predict(x), policy=FP32, threshold=0.5, inputs=x)
+        count[0] += 1
+
+    progress(f"fuzzing the three-backend parity check for {seconds:.0f} s")
+    start = time.perf_counter()
+    try:
+        parity_check()
+    except Exception as err:  # the run stops when the example budget is spent in time
+        progress(f"hypothesis stopped: {type(err).__name__}")
+    elapsed = min(time.perf_counter(), deadline) - start
+    rows = [{"mode": "parity torch/onnxruntime/coreml-emulated, Hypothesis", "cases/s": count[0] / elapsed}]
+    rows += _swift_rates(seconds, progress)
+    base = rows[0]["cases/s"]
+    for r in rows:
+        r["x parity check"] = r["cases/s"] / base
+        bench.add("fuzz throughput", r)
+
+
+def _swift_rates(seconds: float, progress) -> list[dict]:
+    import shutil
+
+    if shutil.which("swift") is None:
+        return []
+    from hypothesis import HealthCheck, given, settings
+
+    from harness import differential, swift_encoder
+    from harness.strategies import watch_logs
+
+    progress("building the Swift encoder")
+    with swift_encoder.SwiftEncoder(swift_encoder.build()) as enc:
+        count = [0]
+        deadline = time.perf_counter() + seconds
+
+        @settings(max_examples=10**9, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(watch_logs())
+        def differential_check(points):
+            if time.perf_counter() > deadline:
+                return
+            assert np.array_equal(enc.encode(points).bits, encode(points).view(np.uint32))
+            count[0] += 1
+
+        progress(f"fuzzing Python vs Swift (Hypothesis) for {seconds:.0f} s")
+        start = time.perf_counter()
+        differential_check()
+        hyp = count[0] / (min(time.perf_counter(), deadline) - start)
+        progress("Python vs Swift, binary batches: 200,000 cases")
+        batch = differential.run(enc, 200_000, seed=0)
+    return [
+        {"mode": "Python vs Swift encoder, Hypothesis (JSON lines)", "cases/s": hyp},
+        {"mode": "Python vs Swift encoder, seeded batches (binary)", "cases/s": batch.rate},
+    ]
+
+
+def run(
+    model: str = "trendsplit",
+    artifacts: str | Path = "artifacts",
+    fuzz_seconds: float = 10.0,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> Bench:
+    bench = Bench()
+    progress("timing the encoder")
+    bench_encoder(bench)
+    bench_backends(
+        bench,
+        model,
+        [
+            "onnxruntime",
+            "torch",
+            "coreml-emulated@fp32[fp32]",
+            "coreml-emulated@fp16[fp16-storage]",
+            "coreml-emulated@fp16[fp16]",
+        ],
+        Path(artifacts),
+        progress=progress,
+    )
+    bench_fuzz(bench, model, Path(artifacts), fuzz_seconds, progress)
+    return bench

@@ -1,0 +1,185 @@
+"""Task quality on held-out synthetic watch logs: the nets through every backend vs baselines.
+
+Also measures the fp16 hazard in the encoding: how many encoded values fall below
+float16's smallest normal number when x is in days versus in seconds, and what that
+does to fp16 decisions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness import atomic
+from harness.backends import create
+from harness.encoding import decode, encode_batch
+from harness.export import ensure_exported
+from harness.metrics import SplitScores, score
+from models import get_model
+from models.trendsplit import baselines, data
+
+EVAL_SEED = 10_000  # held out: training uses seeds 1 and 2 (models/trendsplit/train.py)
+TUNE_SEED = 1  # baselines tune their penalty on training logs
+FP16_SMALLEST_NORMAL = float(np.finfo(np.float16).tiny)  # 6.1e-5
+NET_ROWS = (
+    ("trendsplit", "torch"),
+    ("trendsplit", "onnxruntime"),
+    ("trendsplit", "coreml-emulated@fp16[fp16-storage]"),
+    ("trendsplit", "coreml-emulated@fp16[fp16]"),
+    ("trendsplit-gru", "torch"),
+    ("trendsplit-gru", "onnxruntime"),
+    ("trendsplit-gru", "coreml-emulated@fp16[fp16-storage]"),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    exact: SplitScores
+    within_1: SplitScores
+    seconds: float
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "exact": self.exact.to_dict(),
+            "within_1": self.within_1.to_dict(),
+            "seconds": round(self.seconds, 2),
+            "note": self.note,
+        }
+
+
+@dataclass
+class Evaluation:
+    n: int
+    seed: int
+    rows: list[Row] = field(default_factory=list)
+    fp16_units: dict = field(default_factory=dict)
+
+    def table(self) -> str:
+        lines = [
+            f"{self.n} held-out watch logs (seed {self.seed}); F1 within one index is the headline",
+            "",
+            f"{'detector':52s} {'P':>6s} {'R':>6s} {'F1':>6s} {'P±1':>6s} {'R±1':>6s} {'F1±1':>6s}",
+        ]
+        for r in self.rows:
+            e, w = r.exact, r.within_1
+            lines.append(
+                f"{r.name:52s} {e.precision:6.3f} {e.recall:6.3f} {e.f1:6.3f} "
+                f"{w.precision:6.3f} {w.recall:6.3f} {w.f1:6.3f}"
+            )
+        if self.fp16_units:
+            lines += ["", "fp16 hazard: unit of x (trendsplit, coreml-emulated@fp16[fp16-storage])"]
+            for unit, v in self.fp16_units.items():
+                lines.append(
+                    f"  x in {unit:8s}: {v['subnormal_share']:.1%} of nonzero encoded values below "
+                    f"fp16's smallest normal; fp16 vs fp32 decisions agree {v['fp16_agreement']:.2%}; "
+                    f"F1±1 {v['f1_within_1']:.3f}"
+                )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "seed": self.seed,
+            "rows": [r.to_dict() for r in self.rows],
+            "fp16_units": self.fp16_units,
+        }
+
+    def write_json(self, path: str | Path) -> Path:
+        return atomic.write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _timed(name: str, run: Callable[[], list[list[int]]], truths, note: str = "") -> Row:
+    start = time.perf_counter()
+    preds = run()
+    return Row(name, score(preds, truths), score(preds, truths, 1), time.perf_counter() - start, note)
+
+
+def _net_predictions(model: str, ref: str, inputs: np.ndarray, lengths, artifacts: Path) -> list[list[int]]:
+    spec = get_model(model)
+    folder = artifacts / spec.name
+    manifest = ensure_exported(spec, folder)
+    backend = create(ref)
+    reason = backend.unavailable_reason()
+    if reason:
+        raise RuntimeError(reason)
+    backend.load(spec, manifest, folder)
+    probs = np.concatenate([backend.predict(inputs[i : i + 256]) for i in range(0, len(inputs), 256)])
+    return [decode(p, int(n), spec.threshold) for p, n in zip(probs, lengths, strict=True)]
+
+
+def _fp16_units(logs, artifacts: Path, truths) -> dict:
+    """Encode the same logs with x in days and in seconds; compare fp16 with fp32 decisions."""
+    spec = get_model("trendsplit")
+    folder = artifacts / spec.name
+    manifest = ensure_exported(spec, folder)
+    fp32, fp16 = create("torch"), create("coreml-emulated@fp16[fp16-storage]")
+    fp32.load(spec, manifest, folder)
+    fp16.load(spec, manifest, folder)
+    out = {}
+    for unit, factor in (("days", 1.0), ("seconds", 86_400.0)):
+        inputs = encode_batch([log.points * np.array([factor, 1.0]) for log in logs])
+        lengths = np.array([len(log.points) for log in logs])
+        mask = np.arange(inputs.shape[-1])[None, :] < lengths[:, None]
+        values = np.abs(inputs[:, 1][mask])
+        nonzero = values[values > 0]
+        p32, p16 = fp32.predict(inputs), fp16.predict(inputs)
+        read = mask & (np.arange(inputs.shape[-1])[None, :] < (lengths[:, None] - 1))
+        preds = [decode(p, int(n)) for p, n in zip(p16, lengths, strict=True)]
+        out[unit] = {
+            "subnormal_share": float((nonzero < FP16_SMALLEST_NORMAL).mean()) if nonzero.size else 0.0,
+            "fp16_agreement": float(((p32 > 0.5) == (p16 > 0.5))[read].mean()),
+            "f1_within_1": score(preds, truths, 1).f1,
+        }
+    return out
+
+
+def evaluate(
+    n: int = 1000,
+    seed: int = EVAL_SEED,
+    artifacts: str | Path = "artifacts",
+    progress: Callable[[str], None] = lambda _m: None,
+) -> Evaluation:
+    artifacts = Path(artifacts)
+    held_out = data.dataset(n, seed)
+    truths = [log.breaks for log in held_out.logs]
+    result = Evaluation(n=n, seed=seed)
+    for model, ref in NET_ROWS:
+        progress(f"evaluating {model} on {ref}")
+        try:
+            result.rows.append(
+                _timed(
+                    f"{model} · {ref}",
+                    lambda m=model, r=ref: _net_predictions(
+                        m, r, held_out.inputs, held_out.lengths, artifacts
+                    ),
+                    truths,
+                )
+            )
+        except RuntimeError as err:
+            progress(f"skipped {model} on {ref}: {err}")
+    tuning = data.dataset(300, TUNE_SEED).logs
+    for name, detector in (
+        ("brute force (seed post), tuned penalty", baselines.brute_force),
+        ("PELT (ruptures, linear cost), tuned penalty", baselines.pelt),
+    ):
+        progress(f"tuning {name}")
+        penalty = baselines.tune(detector, tuning)
+        result.rows.append(
+            _timed(
+                name,
+                lambda d=detector, p=penalty: [d(log.points, p) for log in held_out.logs],
+                truths,
+                note=f"penalty {penalty:.3g} s^2",
+            )
+        )
+    progress("measuring the fp16 hazard of x units")
+    result.fp16_units = _fp16_units(held_out.logs, artifacts, truths)
+    return result

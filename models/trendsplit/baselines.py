@@ -1,0 +1,82 @@
+"""Non-neural split detectors to judge the trained nets against.
+
+- `brute_force`: the seed post's first approach: try every split, keep the one that most
+  reduces the squared error of per-segment linear fits, repeat while the reduction beats
+  a penalty (greedy binary segmentation).
+- `pelt`: the `ruptures` library's PELT with a piecewise-linear cost (exact penalised
+  segmentation).
+Both return the index of the last reading before each break, like the nets' decoder, and
+both have one penalty, tuned on training logs by `tune`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from harness.metrics import score
+from models.trendsplit.data import WatchLog
+
+Detector = Callable[[np.ndarray, float], list[int]]
+PENALTIES = tuple(float(p) for p in np.geomspace(2.0, 2000.0, 13))
+
+
+def _sse_table(x: np.ndarray, y: np.ndarray):
+    """Prefix sums so that any segment's least-squares line error costs O(1)."""
+    x = x - x[0]
+    zero = np.zeros(1)
+    cs = {k: np.concatenate([zero, np.cumsum(v)]) for k, v in
+          {"n": np.ones_like(x), "x": x, "y": y, "xx": x * x, "xy": x * y, "yy": y * y}.items()}
+
+    def sse(a: int, b: int) -> float:
+        n, sx, sy = (cs[k][b] - cs[k][a] for k in ("n", "x", "y"))
+        sxx, sxy, syy = (cs[k][b] - cs[k][a] for k in ("xx", "xy", "yy"))
+        vy = syy - sy * sy / n
+        vx = sxx - sx * sx / n
+        cov = sxy - sx * sy / n
+        return max(vy - (cov * cov / vx if vx > 1e-12 else 0.0), 0.0)
+
+    return sse
+
+
+def brute_force(points: np.ndarray, penalty: float) -> list[int]:
+    x, y = points[:, 0], points[:, 1]
+    sse = _sse_table(x, y)
+    segments = [(0, len(x))]
+    breaks: list[int] = []
+    while True:
+        best = (0.0, None, None)
+        for k, (a, b) in enumerate(segments):
+            whole = sse(a, b)
+            for s in range(a + 2, b - 1):  # at least two readings on each side
+                gain = whole - sse(a, s) - sse(s, b)
+                if gain > best[0]:
+                    best = (gain, k, s)
+        gain, k, s = best
+        if k is None or gain <= penalty:
+            return sorted(breaks)
+        a, b = segments.pop(k)
+        segments += [(a, s), (s, b)]
+        breaks.append(s - 1)
+
+
+def pelt(points: np.ndarray, penalty: float) -> list[int]:
+    import ruptures as rpt
+
+    x, y = points[:, 0] - points[0, 0], points[:, 1]
+    if len(x) < 4:
+        return []
+    signal = np.column_stack([y, x, np.ones_like(x)])
+    ends = rpt.Pelt(custom_cost=rpt.costs.CostLinear(), min_size=2, jump=1).fit(signal).predict(pen=penalty)
+    return [int(e) - 1 for e in ends[:-1]]
+
+
+def tune(detector: Detector, logs: Sequence[WatchLog], penalties: Sequence[float] = PENALTIES) -> float:
+    """The penalty with the best F1 (within one index) on `logs`."""
+    truths = [log.breaks for log in logs]
+
+    def f1(p: float) -> float:
+        return score([detector(log.points, p) for log in logs], truths, tolerance=1).f1
+
+    return max(penalties, key=f1)

@@ -1,0 +1,150 @@
+"""Train a trendsplit architecture on synthetic watch logs: deterministic, CPU, minutes.
+
+    python -m models.trendsplit.train [--arch trendsplit|trendsplit-gru] [--seed 0]
+
+Writes `models/trendsplit/weights/<arch>.pt` and `<arch>.card.json` (data seed, sizes,
+epochs, metrics, tool versions, weights sha256), atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness import atomic
+from harness.encoding import decision_mask, decode
+from harness.metrics import score
+from models.spec import weights_sha256
+from models.trendsplit import data, gru, net
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+ARCHITECTURES: dict[str, type[nn.Module]] = {"trendsplit": net.TrendSplitNet,
+                                             "trendsplit-gru": gru.TrendSplitGRU}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    train_size: int
+    val_size: int
+    epochs: int
+    batch: int
+    lr: float
+    pos_weight: float  # breaks are ~1 in 15 positions
+
+
+RECIPES = {
+    "trendsplit": Recipe(train_size=30_000, val_size=2_000, epochs=24, batch=128, lr=3e-3, pos_weight=4.0),
+    "trendsplit-gru": Recipe(train_size=20_000, val_size=2_000, epochs=16, batch=128, lr=1e-2, pos_weight=4.0),
+}
+
+
+def predictions(module: nn.Module, inputs: np.ndarray, lengths: np.ndarray, threshold: float = 0.5):
+    with torch.inference_mode():
+        probs = torch.cat([module(torch.from_numpy(inputs[i:i + 1024])) for i in range(0, len(inputs), 1024)])
+    return [decode(p, int(n), threshold) for p, n in zip(probs.numpy(), lengths, strict=True)]
+
+
+def train(arch: str, seed: int = 0, progress: bool = True) -> tuple[nn.Module, dict]:
+    from tqdm import tqdm
+
+    recipe = RECIPES[arch]
+    torch.manual_seed(seed)
+    torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True)
+    start = time.perf_counter()
+    train_set = data.dataset(recipe.train_size, seed=1_000 * seed + 1)
+    val_set = data.dataset(recipe.val_size, seed=1_000 * seed + 2)
+    x = torch.from_numpy(train_set.inputs)
+    y = torch.from_numpy(train_set.labels)
+    mask = torch.from_numpy(decision_mask(train_set.lengths).astype(np.float32))
+    weight = mask * torch.where(y > 0, recipe.pos_weight, 1.0)
+    module = ARCHITECTURES[arch]()
+    optimiser = torch.optim.Adam(module.parameters(), lr=recipe.lr)
+    steps = recipe.epochs * -(-len(x) // recipe.batch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=recipe.lr, total_steps=steps)
+    generator = torch.Generator().manual_seed(seed)
+    history = []
+    bar = tqdm(total=steps, desc=f"train {arch}", disable=not progress, unit="step")
+    for epoch in range(recipe.epochs):
+        module.train()
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for i in range(0, len(x), recipe.batch):
+            idx = order[i:i + recipe.batch]
+            probs = module(x[idx]).clamp(1e-6, 1 - 1e-6)
+            loss = nn.functional.binary_cross_entropy(probs, y[idx], weight=weight[idx], reduction="sum")
+            loss = loss / weight[idx].sum()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss.detach()) * len(idx)
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
+        module.eval()
+        f1 = score(predictions(module, val_set.inputs, val_set.lengths),
+                   [log.breaks for log in val_set.logs], tolerance=1).f1
+        history.append({"epoch": epoch + 1, "loss": total / len(x), "val_f1_within_1": f1})
+        bar.set_postfix(loss=f"{total / len(x):.4f}", val_f1=f"{f1:.3f}")
+    bar.close()
+    preds = predictions(module, val_set.inputs, val_set.lengths)
+    truths = [log.breaks for log in val_set.logs]
+    card = {
+        "architecture": arch, "seed": seed, "recipe": recipe.__dict__,
+        "data": {"train_seed": 1_000 * seed + 1, "val_seed": 1_000 * seed + 2,
+                 "train_size": recipe.train_size, "val_size": recipe.val_size,
+                 "generator": "models/trendsplit/data.py watch_log"},
+        "parameters": sum(p.numel() for p in module.parameters()),
+        "validation": {"exact": score(preds, truths).to_dict(), "within_1": score(preds, truths, 1).to_dict()},
+        "history": history, "training_seconds": round(time.perf_counter() - start, 1),
+        "torch_threads": 2,
+    }
+    return module.eval(), card
+
+
+def save(arch: str, module: nn.Module, card: dict, folder: Path = WEIGHTS) -> Path:
+    from harness.export.manifest import tool_versions
+
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    card = {**card, "weights_sha256": weights_sha256(module), "tool_versions": tool_versions()}
+    atomic.write_bytes(folder / f"{arch}.pt", buffer.getvalue())
+    atomic.write_text(folder / f"{arch}.card.json", json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return folder / f"{arch}.pt"
+
+
+def load(arch: str, folder: Path = WEIGHTS) -> nn.Module:
+    """The trained weights committed in `models/trendsplit/weights/`."""
+    from harness.errors import HarnessError
+
+    path = folder / f"{arch}.pt"
+    if not path.exists():
+        raise HarnessError(f"{path} is missing; train it: python -m models.trendsplit.train --arch {arch}")
+    module = ARCHITECTURES[arch]()
+    module.load_state_dict(torch.load(path, weights_only=True))
+    return module.eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.trendsplit.train", description=__doc__)
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="trendsplit")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    module, card = train(args.arch, args.seed)
+    path = save(args.arch, module, card)
+    v = card["validation"]
+    print(f"{args.arch}: val F1 exact {v['exact']['f1']:.3f}, within one {v['within_1']['f1']:.3f}; "
+          f"{card['training_seconds']} s; wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,32 @@
+"""The non-neural baselines find obvious breaks and tune their penalty."""
+
+import numpy as np
+import pytest
+
+from harness.metrics import score
+from models.trendsplit import baselines, data
+
+
+def two_segments():
+    x = np.arange(30, dtype=float) * 0.5 + 19_000
+    y = np.where(np.arange(30) < 15, 5.0 * (x - x[0]), 3.0 * (x - x[15]))
+    return np.column_stack([x, y + np.random.default_rng(0).normal(0, 0.3, 30)])
+
+
+@pytest.mark.parametrize("detector", [baselines.brute_force, baselines.pelt])
+def test_a_clear_reset_is_found_at_the_last_point_before_it(detector):
+    assert detector(two_segments(), penalty=20.0) == [14]
+
+
+@pytest.mark.parametrize("detector", [baselines.brute_force, baselines.pelt])
+def test_a_straight_line_has_no_break(detector):
+    p = two_segments()[:15]
+    assert detector(p, penalty=20.0) == []
+
+
+def test_tuning_picks_a_penalty_that_scores_well():
+    logs = data.dataset(60, seed=3).logs
+    penalty = baselines.tune(baselines.brute_force, logs)
+    tuned = score([baselines.brute_force(log.points, penalty) for log in logs], [log.breaks for log in logs], 1)
+    tiny = score([baselines.brute_force(log.points, 1e-3) for log in logs], [log.breaks for log in logs], 1)
+    assert tuned.f1 > tiny.f1 and tuned.f1 > 0.6
