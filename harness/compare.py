@@ -77,7 +77,8 @@ class Comparison:
         return self.decision_agreement >= self.policy.min_decision_agreement
 
     def __bool__(self) -> bool:
-        return self.numeric_ok and self.decisions_ok
+        numbers = self.numeric_ok if self.policy.judge_numeric else self.non_finite == 0
+        return numbers and self.decisions_ok
 
     @property
     def pair(self) -> str:

@@ -17,8 +17,9 @@ from harness.export.manifest import Artifact
 from models.spec import ModelSpec
 
 FLOAT_TYPES = ("FLOAT16", "FLOAT32", "FLOAT64", "BFLOAT16")
-# Ops that only move data between precisions or hold constants; everything else computes.
-NON_COMPUTE = ("const", "cast")
+# Ops that hold constants, move data between precisions, or only route values (a loop's outputs are
+# its body's: coremltools keeps a recurrent state in fp32 across iterations); everything else computes.
+NON_COMPUTE = ("const", "cast", "while_loop", "cond")
 
 
 @dataclass(frozen=True)

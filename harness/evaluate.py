@@ -80,7 +80,7 @@ class Evaluation:
                 lines.append(
                     f"  x in {unit:8s}: {v['subnormal_share']:.1%} of nonzero encoded values below "
                     f"fp16's smallest normal; fp16 vs fp32 decisions agree {v['fp16_agreement']:.2%}; "
-                    f"F1±1 {v['f1_within_1']:.3f}"
+                    f"F1±1 fp16 {v['f1_within_1']:.3f}, fp32 {v['f1_within_1_fp32']:.3f}"
                 )
         return "\n".join(lines)
 
@@ -133,10 +133,12 @@ def _fp16_units(logs, artifacts: Path, truths) -> dict:
         p32, p16 = fp32.predict(inputs), fp16.predict(inputs)
         read = mask & (np.arange(inputs.shape[-1])[None, :] < (lengths[:, None] - 1))
         preds = [decode(p, int(n)) for p, n in zip(p16, lengths, strict=True)]
+        preds32 = [decode(p, int(n)) for p, n in zip(p32, lengths, strict=True)]
         out[unit] = {
             "subnormal_share": float((nonzero < FP16_SMALLEST_NORMAL).mean()) if nonzero.size else 0.0,
             "fp16_agreement": float(((p32 > 0.5) == (p16 > 0.5))[read].mean()),
             "f1_within_1": score(preds, truths, 1).f1,
+            "f1_within_1_fp32": score(preds32, truths, 1).f1,
         }
     return out
 
@@ -166,18 +168,20 @@ def evaluate(
         except RuntimeError as err:
             progress(f"skipped {model} on {ref}: {err}")
     tuning = data.dataset(300, TUNE_SEED).logs
-    for name, detector in (
-        ("brute force (seed post), tuned penalty", baselines.brute_force),
-        ("PELT (ruptures, linear cost), tuned penalty", baselines.pelt),
+    for name, detector, penalties in (
+        ("brute force (seed post), tuned penalty", baselines.brute_force, baselines.PENALTIES),
+        ("PELT (ruptures, linear cost), tuned penalty", baselines.pelt, baselines.PENALTIES),
+        ("PELT on the encoded inputs the nets see", baselines.on_encoded(baselines.pelt),
+         baselines.ENCODED_PENALTIES),
     ):
         progress(f"tuning {name}")
-        penalty = baselines.tune(detector, tuning)
+        penalty = baselines.tune(detector, tuning, penalties)
         result.rows.append(
             _timed(
                 name,
                 lambda d=detector, p=penalty: [d(log.points, p) for log in held_out.logs],
                 truths,
-                note=f"penalty {penalty:.3g} s^2",
+                note=f"penalty {penalty:.3g}",
             )
         )
     progress("measuring the fp16 hazard of x units")

@@ -17,6 +17,7 @@ import numpy as np
 from harness import atomic
 from harness.mil.localize import Localization
 from harness.parity import ParityReport
+from harness.report import verdict_text
 
 SECTIONS = ("summary", "errors", "decisions", "series", "ops")
 STYLE = """
@@ -55,18 +56,10 @@ def _verdict(ok: bool) -> str:
 def _summary(report: ParityReport) -> str:
     rows = []
     for c in report.comparisons:
-        why = (
-            ""
-            if c
-            else " ("
-            + ", ".join(
-                w for w, bad in (("numbers", not c.numeric_ok), ("decisions", not c.decisions_ok)) if bad
-            )
-            + ")"
-        )
         rows.append(
             f"<tr><td class=l>{_e(c.pair)}</td><td>{_e(c.policy.name)}</td>"
-            f"<td>{_verdict(bool(c))}{_e(why)}</td><td>{c.max_abs:.2e}</td><td>{c.mean_abs:.2e}</td>"
+            f"<td class={'pass' if c else 'fail'}>{_e(verdict_text(c))}</td>"
+            f"<td>{c.max_abs:.2e}</td><td>{c.mean_abs:.2e}</td>"
             f"<td>{'—' if c.non_finite else f'{c.max_ulp:,}'}</td>"
             f"<td>{c.decisions_agreeing:,}/{c.decisions_compared:,}</td>"
             f"<td>{c.near_threshold:,} ({c.near_threshold_flips} flipped)</td>"

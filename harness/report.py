@@ -11,6 +11,15 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
+def verdict_text(c) -> str:
+    if c:
+        return "PASS" if c.numeric_ok else "PASS (decisions; numbers reported)"
+    reasons = [w for w, bad in (("non-finite", c.non_finite > 0),
+                                ("numeric", c.policy.judge_numeric and not c.numeric_ok),
+                                ("decisions", not c.decisions_ok)) if bad]
+    return "FAIL " + " ".join(reasons)
+
+
 def format_report(report: ParityReport) -> str:
     lines = [f"model {report.model}: {len(report.cases)} cases (seed {report.cases.seed}); "
              f"weights: {report.weights_source}"]
@@ -24,8 +33,7 @@ def format_report(report: ParityReport) -> str:
             c.pair, c.policy.name, f"{c.max_abs:.2e}", f"{c.mean_abs:.2e}", f"{c.max_rel:.2e}",
             str(c.max_ulp), f"{c.decisions_agreeing}/{c.decisions_compared}",
             f"{c.near_threshold} ({c.near_threshold_flips} flipped)",
-            "PASS" if c else "FAIL" + ("" if c.numeric_ok else " numeric")
-            + ("" if c.decisions_ok else " decisions"),
+            verdict_text(c),
         ])
     if rows:
         lines += _table(["pair", "policy", "max abs", "mean abs", "max rel", "max ULP",
@@ -36,9 +44,13 @@ def format_report(report: ParityReport) -> str:
         if c.non_finite:
             lines.append(f"{c.pair}: {c.non_finite} outputs are NaN or infinite where {c.reference} is "
                          f"finite (worst at case {c.worst[0]}, position {c.worst[-1]})")
-        if not c.decisions_ok:
-            lines.append(f"{c.pair}: {c.decisions_compared - c.decisions_agreeing} decisions flipped "
-                         f"outside the {c.policy.decision_margin:g} margin")
+        flipped = c.decisions_compared - c.decisions_agreeing
+        if flipped:
+            where = ", ".join(f"case {f.case} ({report.cases.kinds[f.case]}) position {f.position}: "
+                              f"{f.reference:.3f} -> {f.candidate:.3f}" for f in c.flips[:3])
+            lines.append(f"{c.pair}: {flipped} decisions flipped outside the {c.policy.decision_margin:g} "
+                         f"margin ({'within' if c.decisions_ok else 'beyond'} the policy's "
+                         f"{1 - c.policy.min_decision_agreement:.2%}): {where}")
     for pair, d in report.diagnoses.items():
         lines.append(f"{pair}: {d['summary']}")
     skipped = [r for r in report.runs if r.status != "ran"]

@@ -6,7 +6,8 @@
 - `pelt`: the `ruptures` library's PELT with a piecewise-linear cost (exact penalised
   segmentation).
 Both return the index of the last reading before each break, like the nets' decoder, and
-both have one penalty, tuned on training logs by `tune`.
+both have one penalty, tuned on training logs by `tune`. `on_encoded` runs a detector on
+what the nets see (encoding v1: y divided by the x-range, so the absolute noise scale is gone).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from harness.metrics import score
 from models.trendsplit.data import WatchLog
 
 Detector = Callable[[np.ndarray, float], list[int]]
-PENALTIES = tuple(float(p) for p in np.geomspace(2.0, 2000.0, 13))
+PENALTIES = tuple(float(p) for p in np.geomspace(2.0, 2000.0, 13))  # s^2: reading noise is ~1 s
+ENCODED_PENALTIES = tuple(float(p) for p in np.geomspace(1e-6, 10.0, 29))  # encoded units
 
 
 def _sse_table(x: np.ndarray, y: np.ndarray):
@@ -80,3 +82,15 @@ def tune(detector: Detector, logs: Sequence[WatchLog], penalties: Sequence[float
         return score([detector(log.points, p) for log in logs], truths, tolerance=1).f1
 
     return max(penalties, key=f1)
+
+
+def on_encoded(detector: Detector) -> Detector:
+    """The same detector on the encoding v1 values of the points instead of days and seconds."""
+    from harness.encoding import encode
+
+    def run(points: np.ndarray, penalty: float) -> list[int]:
+        n = len(points)
+        e = encode(points)
+        return detector(np.column_stack([e[0, :n], e[1, :n]]).astype(np.float64), penalty)
+
+    return run

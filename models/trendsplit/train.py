@@ -37,11 +37,11 @@ class Recipe:
     epochs: int
     batch: int
     lr: float
-    pos_weight: float  # breaks are ~1 in 15 positions
+    pos_weight: float  # breaks are ~1 in 15 positions; 2 beat 1 and 4 on validation F1
 
 
 RECIPES = {
-    "trendsplit": Recipe(train_size=30_000, val_size=2_000, epochs=24, batch=128, lr=3e-3, pos_weight=4.0),
+    "trendsplit": Recipe(train_size=30_000, val_size=2_000, epochs=24, batch=128, lr=3e-3, pos_weight=2.0),
     "trendsplit-gru": Recipe(train_size=20_000, val_size=2_000, epochs=16, batch=128, lr=1e-2, pos_weight=4.0),
 }
 

@@ -22,7 +22,7 @@ def test_manifest_records_every_artifact_with_its_hash(trendsplit, trendsplit_ex
     for a in manifest.artifacts:
         assert sha256_path(folder / a.path) == a.sha256
     assert manifest.weights_sha256 == weights_sha256(trendsplit.build())
-    assert manifest.encoding_version == 1 and manifest.trained is False
+    assert manifest.encoding_version == 1 and manifest.trained is True
     assert set(manifest.versions) >= {"torch", "onnx", "onnxruntime", "coremltools"}
     assert Manifest.read(folder) == manifest
     assert json.loads((folder / "manifest.json").read_text())["model"] == "trendsplit"

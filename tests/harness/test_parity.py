@@ -29,8 +29,8 @@ def test_default_parity_passes_and_reports_everything(trendsplit, trendsplit_exp
     assert ort.decisions_compared + ort.near_threshold == report.cases.decision_mask.sum()
 
     data = json.loads(report.write_json(tmp_path / "r.json").read_text())
-    assert data["passed"] is True and data["n"] == 300 and data["trained"] is False
-    assert "untrained" in data["weights_source"]
+    assert data["passed"] is True and data["n"] == 300 and data["trained"] is True
+    assert "models/trendsplit/weights/trendsplit.pt" in data["weights_source"]
     worst = data["comparisons"][0]["worst_case"]
     assert len(worst["points"]) >= 2 and worst["kind"] in data["case_kinds"]
     assert set(data["case_kinds"]) > {"realistic", "epoch_seconds", "tiny_x_range"}

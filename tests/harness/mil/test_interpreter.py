@@ -51,10 +51,11 @@ def test_fp32_profile_matches_torch_within_the_fp32_policy(trendsplit, trendspli
 
 @pytest.mark.parametrize("profile", ["fp16-storage", "fp16"])
 def test_fp16_profiles_differ_from_torch_within_the_fp16_policy_only(trendsplit, trendsplit_export, profile):
+    """Judged on 1,000 cases (~40,000 decisions): the fp16 policy allows 1 flip in 10,000."""
     import torch
 
     manifest, folder = trendsplit_export
-    cases = trendsplit.make_cases(200, seed=4)
+    cases = trendsplit.make_cases(1000, seed=0)
     program = load_program(folder / manifest.artifact("coreml", "fp16").path)
     out = Interpreter(program, PROFILES[profile]).run({"points": cases.inputs}).outputs["split_probs"]
     ref = trendsplit.build()(torch.from_numpy(cases.inputs)).detach().numpy()
