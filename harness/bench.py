@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import time
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from harness import atomic
-from harness.encoding import L, encode, encode_batch
+from harness.encoding import L, encode, encode_batch, encode_padded
 
 
 def seed_encode(points, padded_length: int = L) -> torch.Tensor:
@@ -91,6 +92,11 @@ def bench_encoder(bench: Bench, seed: int = 0) -> None:
         loop = statistics.median(timings(lambda c=chunk: [seed_encode(p) for p in c], repeat=5)) / batch
         vec = statistics.median(timings(lambda c=chunk: encode_batch(c), repeat=5)) / batch
         single = statistics.median(timings(lambda c=chunk: [encode(p) for p in c], repeat=5)) / batch
+        padded = np.zeros((batch, L, 2))
+        for k, p in enumerate(chunk):
+            padded[k, : len(p)] = p
+        lengths = np.full(batch, 60)
+        arrays = statistics.median(timings(lambda a=padded, n=lengths: encode_padded(a, n), repeat=5)) / batch
         bench.add(
             "encoder (60-point logs), per example",
             {
@@ -98,7 +104,9 @@ def bench_encoder(bench: Bench, seed: int = 0) -> None:
                 "seed loop us": loop * 1e6,
                 "encode us": single * 1e6,
                 "encode_batch us": vec * 1e6,
+                "encode_padded us (arrays)": arrays * 1e6,
                 "speedup (seed / encode_batch)": loop / vec,
+                "speedup (seed / encode_padded)": loop / arrays,
             },
         )
 
@@ -146,15 +154,34 @@ def bench_backends(
         bench.add(f"backends ({model}), latency as a multiple of onnxruntime's", r)
 
 
-def bench_fuzz(
-    bench: Bench,
-    model: str,
-    artifacts: Path,
-    seconds: float = 10.0,
-    progress: Callable[[str], None] = lambda _m: None,
-) -> None:
-    from hypothesis import HealthCheck, given, settings
+class _TimeUp(Exception):
+    """Raised inside a Hypothesis test to end a timed run."""
 
+
+def _timed_hypothesis(check: Callable, strategy, seconds: float) -> float:
+    """Examples per second of `check` under Hypothesis for about `seconds` (no shrinking)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    count = [0]
+    deadline = time.perf_counter() + seconds
+
+    @settings(max_examples=10**9, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def run(example):
+        if time.perf_counter() > deadline:
+            raise _TimeUp
+        check(example)
+        count[0] += 1
+
+    start = time.perf_counter()
+    with contextlib.suppress(_TimeUp):
+        run()
+    return count[0] / (time.perf_counter() - start)
+
+
+def bench_fuzz(bench: Bench, model: str, artifacts: Path, seconds: float = 10.0,
+               progress: Callable[[str], None] = lambda _m: None) -> None:
     from harness.backends import create
     from harness.compare import compare
     from harness.export import ensure_exported
@@ -168,28 +195,16 @@ def bench_fuzz(
     backends = [create(r) for r in ("torch", "onnxruntime", "coreml-emulated@fp32")]
     for b in backends:
         b.load(spec, manifest, folder)
-    count = [0]
-    deadline = time.perf_counter() + seconds
 
-    @settings(max_examples=10**9, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(watch_logs())
     def parity_check(points):
-        if time.perf_counter() > deadline:
-            return
         x = encode(points)[None]
         ref = backends[0].predict(x)
         for b in backends[1:]:
             assert compare(ref, b.predict(x), policy=FP32, threshold=0.5, inputs=x)
-        count[0] += 1
 
     progress(f"fuzzing the three-backend parity check for {seconds:.0f} s")
-    start = time.perf_counter()
-    try:
-        parity_check()
-    except Exception as err:  # the run stops when the example budget is spent in time
-        progress(f"hypothesis stopped: {type(err).__name__}")
-    elapsed = min(time.perf_counter(), deadline) - start
-    rows = [{"mode": "parity torch/onnxruntime/coreml-emulated, Hypothesis", "cases/s": count[0] / elapsed}]
+    rows = [{"mode": "parity torch/onnxruntime/coreml-emulated, Hypothesis",
+             "cases/s": _timed_hypothesis(parity_check, watch_logs(), seconds)}]
     rows += _swift_rates(seconds, progress)
     base = rows[0]["cases/s"]
     for r in rows:
@@ -202,34 +217,21 @@ def _swift_rates(seconds: float, progress) -> list[dict]:
 
     if shutil.which("swift") is None:
         return []
-    from hypothesis import HealthCheck, given, settings
-
     from harness import differential, swift_encoder
     from harness.strategies import watch_logs
 
     progress("building the Swift encoder")
     with swift_encoder.SwiftEncoder(swift_encoder.build()) as enc:
-        count = [0]
-        deadline = time.perf_counter() + seconds
 
-        @settings(max_examples=10**9, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-        @given(watch_logs())
         def differential_check(points):
-            if time.perf_counter() > deadline:
-                return
             assert np.array_equal(enc.encode(points).bits, encode(points).view(np.uint32))
-            count[0] += 1
 
         progress(f"fuzzing Python vs Swift (Hypothesis) for {seconds:.0f} s")
-        start = time.perf_counter()
-        differential_check()
-        hyp = count[0] / (min(time.perf_counter(), deadline) - start)
+        hyp = _timed_hypothesis(differential_check, watch_logs(), seconds)
         progress("Python vs Swift, binary batches: 200,000 cases")
         batch = differential.run(enc, 200_000, seed=0)
-    return [
-        {"mode": "Python vs Swift encoder, Hypothesis (JSON lines)", "cases/s": hyp},
-        {"mode": "Python vs Swift encoder, seeded batches (binary)", "cases/s": batch.rate},
-    ]
+    return [{"mode": "Python vs Swift encoder, Hypothesis (JSON lines)", "cases/s": hyp},
+            {"mode": "Python vs Swift encoder, seeded batches (binary)", "cases/s": batch.rate}]
 
 
 def run(

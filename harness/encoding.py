@@ -44,6 +44,9 @@ def as_points(points: Points, *, index: int | None = None) -> np.ndarray:
             return points.astype(np.float64) + 0.0
     if isinstance(points, str | bytes):
         raise BadPoint("points must be a sequence of (x, y) pairs, got a string", index=index)
+    fast = _fast_points(points)
+    if fast is not None:
+        return fast
     out = np.empty((len(points), 2), dtype=np.float64)
     for i, point in enumerate(points):
         if isinstance(point, str | bytes) or not hasattr(point, "__len__") or len(point) != 2:
@@ -56,6 +59,21 @@ def as_points(points: Points, *, index: int | None = None) -> np.ndarray:
             except OverflowError:  # an int beyond binary64's range is infinite there
                 out[i, j] = np.inf if value > 0 else -np.inf
     return out + 0.0
+
+
+_PLAIN_NUMBERS = (float, int, np.float64, np.float32, np.int64, np.int32)
+
+
+def _fast_points(points) -> np.ndarray | None:
+    """Well-formed pairs of plain numbers, converted at C speed; None sends the caller to the slow
+    path, which names the offending point (numpy would silently read "2" or True as numbers)."""
+    try:
+        if not all(len(p) == 2 and type(p[0]) in _PLAIN_NUMBERS and type(p[1]) in _PLAIN_NUMBERS
+                   for p in points):
+            return None
+        return np.asarray(points, dtype=np.float64).reshape(len(points), 2) + 0.0
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _check_rules(xy: np.ndarray, index: int | None) -> None:
