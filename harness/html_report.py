@@ -167,7 +167,11 @@ def _decisions(report: ParityReport) -> str:
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("decisions an app reads (positions before each series' last point)")
-    ax.legend(fontsize=8, loc="lower right")
+    for yi, (a, f, n) in enumerate(zip(agree, flipped, near, strict=True)):
+        ax.text(a + f + n, yi, f"  {f} flipped, {n} near", va="center", fontsize=8,
+                color="#c62828" if f else "#444")
+    ax.set_xlim(0, max(np.add(np.add(agree, flipped), near)) * 1.25)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3, frameon=False)
     rows = []
     ref = report.outputs.get(report.reference)
     for c in report.comparisons:
