@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from harness.encoding import DEFAULT_THRESHOLD, L
-from models.spec import Cases, ModelSpec, TensorSpec
+from models.spec import Cases, ModelSpec, TensorSpec, seeded_init
 
 AMPLIFY = 1000.0
 
@@ -45,13 +45,8 @@ class Fp16Stress(nn.Module):
 
 
 def seeded(seed: int = 0) -> Fp16Stress:
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        net = Fp16Stress()
-    finally:
-        torch.random.set_rng_state(state)
-    return net.eval()
+    """Deterministic initial weights: PyTorch's default init under a fixed seed."""
+    return seeded_init(Fp16Stress, seed)
 
 
 def make_cases(count: int, seed: int) -> Cases:

@@ -52,6 +52,17 @@ class ModelSpec:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+def seeded_init(cls: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
+    """PyTorch's default init under a fixed seed, leaving the global generator as it was."""
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        module = cls()
+    finally:
+        torch.random.set_rng_state(state)
+    return module.eval()
+
+
 def weights_sha256(module: torch.nn.Module) -> str:
     """Content hash of a module's parameters and buffers (name, dtype, shape, bytes), in order."""
     import hashlib

@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.spec import seeded_init
+
 HIDDEN = 24
 INPUT_LIMIT = 1000.0  # as trained; the conv net clamps at 100 since the harness showed why
 
@@ -30,10 +32,5 @@ class TrendSplitGRU(nn.Module):
 
 
 def seeded(seed: int = 0) -> TrendSplitGRU:
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        net = TrendSplitGRU()
-    finally:
-        torch.random.set_rng_state(state)
-    return net.eval()
+    """Deterministic initial weights: PyTorch's default init under a fixed seed."""
+    return seeded_init(TrendSplitGRU, seed)

@@ -31,6 +31,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.spec import seeded_init
+
 CHANNELS = 32
 INPUT_LIMIT = 100.0
 KERNEL = 5
@@ -60,10 +62,4 @@ class TrendSplitNet(nn.Module):
 
 def seeded(seed: int = 0) -> TrendSplitNet:
     """Deterministic initial weights: PyTorch's default init under a fixed seed."""
-    generator_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        net = TrendSplitNet()
-    finally:
-        torch.random.set_rng_state(generator_state)
-    return net.eval()
+    return seeded_init(TrendSplitNet, seed)
