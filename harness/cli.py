@@ -93,7 +93,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
     manifest = ensure_exported(spec, folder, progress=_progress)
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
     cases = spec.make_cases(args.n, args.seed)
-    result = localize(program, {spec.input.name: cases.inputs}, args.reference, args.profile)
+    result = localize(program, cases.feeds, args.reference, args.profile)
     print(f"{spec.name} coreml@{args.precision}, {args.n} cases (seed {args.seed})")
     print(result.render())
     return 0 if result else 1

@@ -62,6 +62,7 @@ class Comparison:
     near_flips: tuple[Flip, ...]  # first MAX_LISTED near-threshold disagreements
     abs_errors: np.ndarray = field(repr=False, compare=False)
     ulp_errors: np.ndarray = field(repr=False, compare=False)
+    output: str = ""  # which output, for models with several
 
     @property
     def decision_agreement(self) -> float:
@@ -82,11 +83,12 @@ class Comparison:
 
     @property
     def pair(self) -> str:
-        return f"{self.candidate} vs {self.reference}"
+        suffix = f" [{self.output}]" if self.output else ""
+        return f"{self.candidate} vs {self.reference}{suffix}"
 
     def to_dict(self) -> dict:
         return {
-            "reference": self.reference, "candidate": self.candidate,
+            "reference": self.reference, "candidate": self.candidate, "output": self.output,
             "passed": bool(self), "numeric_ok": self.numeric_ok,
             "decisions_ok": self.decisions_ok, "policy": self.policy.to_dict(),
             "elements": self.elements, "non_finite": self.non_finite,
@@ -107,29 +109,54 @@ class Comparison:
 
 def _flips(where: np.ndarray, ref: np.ndarray, cand: np.ndarray) -> tuple[Flip, ...]:
     idx = np.argwhere(where)[:MAX_LISTED]
-    return tuple(Flip(int(i[0]), int(i[-1]), float(ref[tuple(i)]), float(cand[tuple(i)]))
+    return tuple(Flip(int(i[0]), int(i[-1]) if len(i) > 1 else 0, float(ref[tuple(i)]), float(cand[tuple(i)]))
                  for i in idx)
 
 
-def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, threshold: float,
-            decision_mask: np.ndarray | None = None, inputs: np.ndarray | None = None,
-            reference_name: str = "reference", candidate_name: str = "candidate") -> Comparison:
+def _decisions(r64: np.ndarray, c64: np.ndarray, decision: str, threshold: float, mask):
+    """(reference decisions, candidate decisions, reference confidence, mask) for a decision rule."""
+    if decision == "threshold":
+        full = np.ones(r64.shape, bool) if mask is None else np.asarray(mask, bool)
+        return r64 > threshold, c64 > threshold, np.abs(r64 - threshold), full
+    if decision == "argmax":
+        top = np.sort(r64, axis=-1)
+        confidence = top[..., -1] - top[..., -2] if r64.shape[-1] > 1 else np.full(r64.shape[:-1], np.inf)
+        full = np.ones(r64.shape[:-1], bool)
+        return r64.argmax(-1), c64.argmax(-1), confidence, full
+    if decision == "none":
+        empty = np.zeros(r64.shape, bool)
+        return empty, empty, np.zeros(r64.shape), empty
+    raise ValueError(f"unknown decision rule {decision!r}; known: threshold, argmax, none")
+
+
+def _scale(inputs, shape: tuple[int, ...]) -> np.ndarray:
+    """Per case max(1, max|input|) over every input, broadcast to the output's shape."""
+    arrays = list(inputs.values()) if isinstance(inputs, dict) else [inputs]
+    per_case = np.max([np.abs(np.asarray(a, dtype=np.float64)).reshape(len(a), -1).max(axis=1) for a in arrays],
+                      axis=0)
+    return np.maximum(1.0, per_case).reshape((-1,) + (1,) * (len(shape) - 1)) * np.ones(shape)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, threshold: float = 0.5,
+            decision_mask: np.ndarray | None = None, inputs=None, decision: str = "threshold",
+            reference_name: str = "reference", candidate_name: str = "candidate",
+            output: str = "") -> Comparison:
     """Judge `candidate` against `reference` (same shape, float32) under `policy`.
 
-    `decision_mask` marks the outputs an app thresholds into decisions (default: all).
-    `inputs` (batch first) sets each case's allowance scale when the policy is input-scaled.
+    `decision` is how an app reads the output: "threshold" (`p > threshold`, only where
+    `decision_mask` is set), "argmax" (the class on the last axis; judged where the
+    reference's top two differ by more than the margin) or "none". `inputs` (an array or
+    name -> array, batch first) sets each case's allowance scale when the policy is input-scaled.
     """
     ref = np.asarray(reference, dtype=np.float32)
     cand = np.asarray(candidate, dtype=np.float32)
     if ref.shape != cand.shape:
         raise ValueError(f"wrong shape: {candidate_name} gave {list(cand.shape)}, "
                          f"{reference_name} gave {list(ref.shape)}")
-    mask = np.ones(ref.shape, bool) if decision_mask is None else np.asarray(decision_mask, bool)
     r64, c64 = ref.astype(np.float64), cand.astype(np.float64)
     scale = np.ones(ref.shape)
     if policy.input_scaled and inputs is not None and ref.size:
-        x = np.abs(np.asarray(inputs, dtype=np.float64)).reshape(len(inputs), -1).max(axis=1)
-        scale = np.maximum(1.0, x).reshape((-1,) + (1,) * (ref.ndim - 1)) * scale
+        scale = _scale(inputs, ref.shape)
     with np.errstate(invalid="ignore"):
         err = np.abs(c64 - r64)
         err_finite = np.where(np.isfinite(err), err, np.inf)
@@ -138,10 +165,11 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
     worst = np.unravel_index(int(np.argmax(err_finite)), ref.shape) if ref.size else ()
     ulp = np.where(np.abs(r64) >= policy.atol, ulp_distance(ref, cand), 0)
 
-    ref_dec, cand_dec = ref > threshold, cand > threshold
-    far = np.abs(r64 - threshold) > policy.decision_margin
+    ref_dec, cand_dec, confidence, mask = _decisions(r64, c64, decision, threshold, decision_mask)
+    far = confidence > policy.decision_margin
     judged, near = mask & far, mask & ~far
     differ = ref_dec != cand_dec
+    flip_ref, flip_cand = (ref, cand) if decision != "argmax" else (ref_dec, cand_dec)
     return Comparison(
         reference=reference_name, candidate=candidate_name, policy=policy,
         elements=int(ref.size), non_finite=int((~np.isfinite(cand)).sum()),
@@ -158,8 +186,9 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
         decisions_agreeing=int((judged & ~differ).sum()),
         near_threshold=int(near.sum()),
         near_threshold_flips=int((near & differ).sum()),
-        flips=_flips(judged & differ, ref, cand),
-        near_flips=_flips(near & differ, ref, cand),
+        flips=_flips(judged & differ, flip_ref, flip_cand),
+        near_flips=_flips(near & differ, flip_ref, flip_cand),
         abs_errors=err_finite.astype(np.float64),
         ulp_errors=ulp,
+        output=output,
     )

@@ -75,19 +75,19 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
     rule("mlprogram", kind == "mlProgram", f"model type is {kind}")
     ins = [f.name for f in model.description.input]
     outs = [f.name for f in model.description.output]
-    rule("input_names", ins == [spec.input.name], f"inputs {ins}, expected [{spec.input.name!r}]")
-    rule("output_names", outs == [spec.output.name],
-         f"outputs {outs}, expected [{spec.output.name!r}]")
-    if ins:
-        arr = model.description.input[0].type.multiArrayType
+    want_ins, want_outs = [t.name for t in spec.inputs], [t.name for t in spec.outputs]
+    rule("input_names", ins == want_ins, f"inputs {ins}, expected {want_ins}")
+    rule("output_names", outs == want_outs, f"outputs {outs}, expected {want_outs}")
+    for feature, tensor in zip(model.description.input, spec.inputs, strict=False):
+        arr = feature.type.multiArrayType
         dtype = array_type(arr.dataType)
-        rule("input_dtype", dtype == "FLOAT32", f"input dtype {dtype}; apps fill float32 arrays")
+        rule("input_dtype", dtype == "FLOAT32", f"input {feature.name} dtype {dtype}; apps fill float32 arrays")
         ranges = [(r.lowerBound, r.upperBound) for r in arr.shapeRange.sizeRanges]
-        want = [(1, MAX_BATCH) if d is None else (d, d) for d in spec.input.shape]
-        rule("input_shape", ranges == want, f"input shape ranges {ranges}, expected {want}")
-    if outs:
-        dtype = array_type(model.description.output[0].type.multiArrayType.dataType)
-        rule("output_dtype", dtype == "FLOAT32", f"output dtype {dtype}")
+        want = [(1, MAX_BATCH) if d is None else (d, d) for d in tensor.shape]
+        rule("input_shape", ranges == want, f"input {feature.name} shape ranges {ranges}, expected {want}")
+    for feature in model.description.output:
+        dtype = array_type(feature.type.multiArrayType.dataType)
+        rule("output_dtype", dtype == "FLOAT32", f"output {feature.name} dtype {dtype}")
 
     compute: Counter[str] = Counter()
     if kind == "mlProgram":

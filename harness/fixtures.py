@@ -128,28 +128,40 @@ def encoding_fixture() -> str:
     return _document("encoding_cases", _provenance({}), cases)
 
 
-def model_fixture(name: str, work: Path, progress: Callable[[str], None]) -> str:
+def _bits(a: np.ndarray) -> list:
+    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).tolist()
+
+
+def model_fixture(name, work: Path, progress: Callable[[str], None]) -> str:
+    """Input/output pairs through torch for a registered model's name or any ModelSpec."""
     from harness.backends import create
     from harness.export import ensure_exported
     from models import get_model
 
-    spec = get_model(name)
+    spec = get_model(name) if isinstance(name, str) else name
+    name = spec.name
     manifest = ensure_exported(spec, work / name, progress=progress)
     cases = spec.make_cases(MODEL_CASES, GENERATOR_SEED)
     progress(f"running {name} through torch")
     backend = create("torch")
     backend.load(spec, manifest, work / name)
-    outputs = backend.predict(cases.inputs)
+    outputs = backend.run(cases.feeds)
+    series = bool(cases.raw) and len(spec.inputs) == 1 and len(spec.outputs) == 1
     docs = []
     for k in range(len(cases)):
-        raw = cases.raw[k]
-        docs.append({
-            "name": f"{cases.kinds[k]}_{k}",
-            "points": [[_hex(v) for v in p] for p in raw.tolist()],
-            "input_bits": cases.inputs[k].view(np.uint32).tolist(),
-            "output_bits": outputs[k].view(np.uint32).tolist(),
-            "splits": decode(outputs[k], len(raw), spec.threshold),
-        })
+        if series:  # the app's points, the encoded input, the output and the decisions
+            raw, out = cases.raw[k], outputs[spec.outputs[0].name][k]
+            docs.append({
+                "name": f"{cases.kinds[k]}_{k}",
+                "points": [[_hex(v) for v in p] for p in raw.tolist()],
+                "input_bits": _bits(cases.inputs[k]),
+                "output_bits": _bits(out),
+                "splits": decode(out, len(raw), spec.threshold),
+            })
+        else:
+            docs.append({"name": f"{cases.kinds[k]}_{k}",
+                         "inputs": {n: _bits(v[k]) for n, v in cases.feeds.items()},
+                         "outputs": {n: _bits(v[k]) for n, v in outputs.items()}})
     extra = {"model": name, "weights_sha256": manifest.weights_sha256,
              "weights_source": spec.weights_source, "threshold": spec.threshold,
              "artifacts_sha256": {f"{a.format}@{a.precision}": a.sha256 for a in manifest.artifacts}}

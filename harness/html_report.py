@@ -182,7 +182,7 @@ def _decisions(report: ParityReport) -> str:
                     f"<td class=l>{_e(report.cases.kinds[f.case])}</td><td>{f.position}</td>"
                     f"<td>{f.reference:.5f}</td><td>{f.candidate:.5f}</td></tr>"
                 )
-    if ref is not None and not rows:
+    if ref is not None and not rows and report.cases.decision_mask is not None and ref.ndim == 2:
         mask = report.cases.decision_mask
         margin = max(c.policy.decision_margin for c in report.comparisons)
         close = np.argwhere(mask & (np.abs(ref - 0.5) <= margin))[:10]
@@ -212,6 +212,10 @@ def _series(report: ParityReport, count: int = 6) -> str:
     outs = {lab: report.outputs[lab] for lab in labels if lab in report.outputs}
     if report.reference not in outs:
         return "<h2 id=series>Example series</h2><p class=muted>The reference did not run.</p>"
+    drawable = report.cases.raw and all(np.ndim(r) == 2 and np.shape(r)[1] == 2 for r in report.cases.raw)
+    if not drawable or report.cases.decision_mask is None:
+        return ("<h2 id=series>Example series</h2><p class=muted>This model's inputs are not (x, y) "
+                "series, so there is no chart to draw.</p>")
     mask = report.cases.decision_mask
     ref = outs[report.reference]
     decisions = {lab: (o > 0.5) & mask for lab, o in outs.items()}
@@ -362,7 +366,7 @@ def localization_for(report: ParityReport, spec, folder: Path, cases: int = 32) 
     except Exception:
         return None
     program = load_program(Path(folder) / artifact.path)
-    return localize(program, {spec.input.name: report.cases.inputs[:cases]}, "fp32", "fp16-storage")
+    return localize(program, report.cases.take(slice(0, cases)), "fp32", "fp16-storage")
 
 
 def write(report: ParityReport, path: str | Path, spec=None, folder: Path | None = None) -> Path:

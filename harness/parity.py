@@ -23,7 +23,7 @@ from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
 from harness.errors import UsageError
 from harness.export import ensure_exported
 from harness.export.manifest import Manifest
-from harness.tolerances import Policy, policy_for
+from harness.tolerances import Policy, get_policy, policy_for
 from models.spec import Cases, ModelSpec
 
 
@@ -50,8 +50,9 @@ class ParityReport:
     runs: tuple[BackendRun, ...]
     comparisons: tuple[Comparison, ...]
     artifact_checks: tuple[ArtifactCheck, ...]
-    outputs: dict[str, np.ndarray]  # backend label -> outputs, for plots and replay
+    outputs: dict[str, np.ndarray]  # backend label -> the decided output, for plots and replay
     diagnoses: dict[str, dict] = field(default_factory=dict)  # pair -> first divergent op
+    all_outputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # label -> every output
 
     def __bool__(self) -> bool:
         return (all(r.status != "failed" for r in self.runs)
@@ -60,7 +61,9 @@ class ParityReport:
 
     def worst_case(self, c: Comparison) -> dict:
         k = c.worst[0] if c.worst else 0
-        return {"case": k, "kind": self.cases.kinds[k], "points": self.cases.raw[k].tolist()}
+        raw = self.cases.raw[k] if self.cases.raw else {n: v[k] for n, v in self.cases.feeds.items()}
+        raw = {n: np.asarray(v).tolist() for n, v in raw.items()} if isinstance(raw, dict) else np.asarray(raw).tolist()
+        return {"case": k, "kind": self.cases.kinds[k], "points": raw}
 
     def to_dict(self) -> dict:
         kinds, counts = np.unique(np.array(self.cases.kinds), return_counts=True)
@@ -88,7 +91,7 @@ def _run(backend: Backend, spec: ModelSpec, manifest: Manifest, folder: Path,
     start = time.perf_counter()
     try:
         backend.load(spec, manifest, folder)
-        out = backend.predict(inputs)
+        out = backend.run(inputs)
     except Exception as err:  # reported, and fails the run; never hidden
         return BackendRun(backend.label, backend.precision, "failed",
                           f"{type(err).__name__}: {err}"), None
@@ -111,21 +114,26 @@ def run_parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: in
     runs, outputs = [], {}
     for backend in backends:
         say(f"running {backend.label} on {n} cases")
-        run, out = _run(backend, spec, manifest, folder, cases.inputs)
+        run, out = _run(backend, spec, manifest, folder, cases.feeds)
         runs.append(run)
         if out is not None:
             outputs[backend.label] = out
     reference = backends[0]
     comparisons = []
+    named = policy or (get_policy(spec.policy) if spec.policy else None)
     if reference.label in outputs:
         for backend in backends[1:]:
-            if backend.label in outputs:
+            if backend.label not in outputs:
+                continue
+            for tensor in spec.outputs:
+                decided = tensor.name == spec.decided_output
                 comparisons.append(compare(
-                    outputs[reference.label], outputs[backend.label],
-                    policy=policy or policy_for(reference.precision, backend.precision),
-                    threshold=spec.threshold, decision_mask=cases.decision_mask,
-                    inputs=cases.inputs,
-                    reference_name=reference.label, candidate_name=backend.label))
+                    outputs[reference.label][tensor.name], outputs[backend.label][tensor.name],
+                    policy=named or policy_for(reference.precision, backend.precision),
+                    threshold=spec.threshold, decision=spec.decision if decided else "none",
+                    decision_mask=cases.decision_mask if decided else None, inputs=cases.feeds,
+                    reference_name=reference.label, candidate_name=backend.label,
+                    output=tensor.name if len(spec.outputs) > 1 else ""))
     checks = tuple(check_coreml_artifact(spec, a, folder)
                    for a in manifest.artifacts if a.format == "coreml")
     diagnoses = {}
@@ -135,10 +143,11 @@ def run_parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: in
         if not c and isinstance(backend, EmulatedCoreMLBackend):
             say(f"localizing {c.pair}")
             diagnoses[c.pair] = diagnose(backend, c, spec, cases)
+    decided = {label: out[spec.decided_output] for label, out in outputs.items()}
     return ParityReport(model=spec.name, weights_source=spec.weights_source,
                         trained=spec.trained, cases=cases, reference=reference.label,
                         runs=tuple(runs), comparisons=tuple(comparisons),
-                        artifact_checks=checks, outputs=outputs, diagnoses=diagnoses)
+                        artifact_checks=checks, outputs=decided, diagnoses=diagnoses, all_outputs=outputs)
 
 
 def diagnose(backend: EmulatedCoreMLBackend, c: Comparison, spec: ModelSpec, cases: Cases) -> dict:
@@ -146,7 +155,7 @@ def diagnose(backend: EmulatedCoreMLBackend, c: Comparison, spec: ModelSpec, cas
     from harness.mil.localize import localize
 
     worst = sorted({f.case for f in c.flips} | {c.worst[0]})[:16]
-    result = localize(backend.program, {spec.input.name: cases.inputs[worst]}, "fp32", backend.profile)
+    result = localize(backend.program, cases.take(worst), "fp32", backend.profile)
     first = result.first
     return {"cases": worst, "first": first.to_dict() if first else None,
             "overflow": bool(first and first.overflow),

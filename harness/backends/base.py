@@ -44,5 +44,15 @@ class Backend(abc.ABC):
     def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None: ...
 
     @abc.abstractmethod
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """float32 input batch -> float32 output batch."""
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Input name -> batch, to output name -> batch."""
+
+    def predict(self, batch: np.ndarray | dict[str, np.ndarray]):
+        """A single-input model's batch to its single output; or feeds to outputs, as `run`."""
+        if isinstance(batch, dict):
+            return self.run(batch)
+        (name,) = [t.name for t in self.spec.inputs]
+        outputs = self.run({name: batch})
+        if len(outputs) != 1:
+            raise ValueError(f"{self.label}: the model has {len(outputs)} outputs; call run()")
+        return next(iter(outputs.values()))

@@ -49,13 +49,15 @@ class CoreMLBackend(Backend):
         artifact = manifest.artifact("coreml", self.precision)
         self.model = ct.models.MLModel(str(folder / artifact.path),
                                        compute_units=getattr(ct.ComputeUnit, self.compute_units))
-        self.input_name = spec.input.name
-        self.output_name = spec.output.name
+        self.spec = spec
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        chunks = []
-        for start in range(0, len(batch), MAX_BATCH):
-            part = np.ascontiguousarray(batch[start:start + MAX_BATCH], dtype=np.float32)
-            chunks.append(np.asarray(self.model.predict({self.input_name: part})[self.output_name],
-                                     dtype=np.float32))
-        return np.concatenate(chunks)
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        count = len(next(iter(feeds.values())))
+        chunks: dict[str, list] = {t.name: [] for t in self.spec.outputs}
+        for start in range(0, count, MAX_BATCH):
+            part = {t.name: np.ascontiguousarray(feeds[t.name][start:start + MAX_BATCH], dtype=np.float32)
+                    for t in self.spec.inputs}
+            out = self.model.predict(part)
+            for name in chunks:
+                chunks[name].append(np.asarray(out[name], dtype=np.float32))
+        return {name: np.concatenate(parts) for name, parts in chunks.items()}

@@ -30,9 +30,8 @@ class EmulatedCoreMLBackend(Backend):
         artifact = manifest.artifact("coreml", self.precision)
         self.program = load_program(Path(folder) / artifact.path)
         self.interpreter = Interpreter(self.program, get_profile(self.profile))
-        self.input_name = spec.input.name
-        self.output_name = spec.output.name
+        self.spec = spec
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        out = self.interpreter.run({self.input_name: batch}).outputs[self.output_name]
-        return np.asarray(out, dtype=np.float32)
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self.interpreter.run({t.name: feeds[t.name] for t in self.spec.inputs}).outputs
+        return {t.name: np.asarray(out[t.name], dtype=np.float32) for t in self.spec.outputs}

@@ -22,10 +22,9 @@ class OnnxRuntimeBackend(Backend):
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(folder / artifact.path), options,
                                             providers=["CPUExecutionProvider"])
-        self.input_name = spec.input.name
-        self.output_name = spec.output.name
+        self.spec = spec
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        feed = {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
-        (out,) = self.session.run([self.output_name], feed)
-        return out.astype(np.float32, copy=False)
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feed = {t.name: np.ascontiguousarray(feeds[t.name], dtype=np.dtype(t.dtype)) for t in self.spec.inputs}
+        names = [t.name for t in self.spec.outputs]
+        return dict(zip(names, self.session.run(names, feed), strict=True))

@@ -17,12 +17,16 @@ class TorchBackend(Backend):
     name = "torch"
 
     def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
+        self.spec = spec
         self.module = spec.build().eval()
         if weights_sha256(self.module) != manifest.weights_sha256:
             raise HarnessError(f"{spec.name}: the model's weights differ from the exported ones "
                                f"(manifest {manifest.weights_sha256[:12]}); export again")
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        args = [torch.from_numpy(np.ascontiguousarray(feeds[t.name], dtype=np.dtype(t.dtype)))
+                for t in self.spec.inputs]
         with torch.inference_mode():
-            out = self.module(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
-        return out.numpy().astype(np.float32, copy=False)
+            out = self.module(*args)
+        out = out if isinstance(out, tuple | list) else (out,)
+        return {t.name: o.numpy() for t, o in zip(self.spec.outputs, out, strict=True)}

@@ -25,16 +25,17 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     from harness.encoding import ENCODING_VERSION
 
     compute_precision = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}[precision]
-    shape = tuple(ct.RangeDim(1, MAX_BATCH, default=1) if d is None else d
-                  for d in spec.input.shape)
+    batch = ct.RangeDim(1, MAX_BATCH, default=1)
+    inputs = [ct.TensorType(name=t.name, shape=tuple(batch if d is None else d for d in t.shape))
+              for t in spec.inputs]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("coremltools").setLevel(logging.ERROR)
-        traced = torch.jit.trace(module, spec.input.example(batch=1))
+        traced = torch.jit.trace(module, spec.examples(batch=1))
         mlmodel = ct.convert(
             traced,
-            inputs=[ct.TensorType(name=spec.input.name, shape=shape)],
-            outputs=[ct.TensorType(name=spec.output.name)],
+            inputs=inputs,
+            outputs=[ct.TensorType(name=t.name) for t in spec.outputs],
             convert_to="mlprogram",
             compute_precision=compute_precision,
             minimum_deployment_target=ct.target.iOS15,

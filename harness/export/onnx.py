@@ -15,16 +15,16 @@ def export_onnx(spec: ModelSpec, module: torch.nn.Module, folder: Path, precisio
     import onnx
 
     path = folder / f"{spec.name}.onnx"
-    example = spec.input.example(batch=2)
+    examples = spec.examples(batch=2)
     batch = torch.export.Dim("batch", min=1, max=4096)
     # torch logs a warning per missing torchvision op; they are not ours.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, (example,), str(path), dynamo=True, verbose=False, external_data=False,
-            input_names=[spec.input.name], output_names=[spec.output.name],
-            dynamic_shapes=({0: batch},),
+            module, examples, str(path), dynamo=True, verbose=False, external_data=False,
+            input_names=[t.name for t in spec.inputs], output_names=[t.name for t in spec.outputs],
+            dynamic_shapes=tuple({0: batch} for _ in spec.inputs),
         )
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)

@@ -12,7 +12,7 @@ from models.trendsplit import data, gru, net, train
 def make_cases(count: int, seed: int) -> Cases:
     logs = data.parity_logs(count, seed)
     return Cases(
-        inputs=encode_batch([log.points for log in logs]),
+        feeds={"points": encode_batch([log.points for log in logs])},
         decision_mask=decision_mask(np.array([len(log.points) for log in logs])),
         kinds=tuple(log.kind for log in logs),
         raw=tuple(log.points for log in logs),
@@ -25,8 +25,8 @@ SPEC = ModelSpec(
     description=(f"1-D conv net, receptive field {net.receptive_field()} points: "
                  "where does a watch's trendline break?"),
     build=lambda: train.load("trendsplit"),
-    input=TensorSpec("points", (None, 2, L)),
-    output=TensorSpec("split_probs", (None, L)),
+    inputs=(TensorSpec("points", (None, 2, L)),),
+    outputs=(TensorSpec("split_probs", (None, L)),),
     make_cases=make_cases,
     threshold=DEFAULT_THRESHOLD,
     weights_source="trained: models/trendsplit/weights/trendsplit.pt (card beside it)",
@@ -38,8 +38,8 @@ GRU_SPEC = ModelSpec(
     name="trendsplit-gru",
     description="bidirectional GRU on the same task and contract",
     build=lambda: train.load("trendsplit-gru"),
-    input=TensorSpec("points", (None, 2, L)),
-    output=TensorSpec("split_probs", (None, L)),
+    inputs=(TensorSpec("points", (None, 2, L)),),
+    outputs=(TensorSpec("split_probs", (None, L)),),
     make_cases=make_cases,
     threshold=DEFAULT_THRESHOLD,
     weights_source="trained: models/trendsplit/weights/trendsplit-gru.pt (card beside it)",

@@ -33,8 +33,8 @@ def test_an_fp32_program_labelled_fp16_is_caught(trendsplit, trendsplit_export):
 
 def test_feature_name_drift_is_caught(trendsplit, trendsplit_export):
     manifest, folder = trendsplit_export
-    renamed = dataclasses.replace(trendsplit, input=TensorSpec("_1", (None, 2, 100)),
-                                  output=TensorSpec("_27", (None, 100)))
+    renamed = dataclasses.replace(trendsplit, inputs=(TensorSpec("_1", (None, 2, 100)),),
+                                  outputs=(TensorSpec("_27", (None, 100)),))
     check = check_coreml_artifact(renamed, manifest.artifact("coreml", "fp32"), folder)
     assert {f.rule for f in check.failures} == {"input_names", "output_names"}
     assert "expected ['_1']" in next(f.detail for f in check.failures if f.rule == "input_names")
