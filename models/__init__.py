@@ -16,7 +16,13 @@ DEFAULT_MODEL = "trendsplit"
 
 
 def get_model(name: str) -> ModelSpec:
+    """A registered model by name, or a user's model as `path/to/file.py:factory`."""
+    if ".py:" in name:
+        from harness.api import load
+
+        return load(name)
     try:
         return MODELS[name]
     except KeyError:
-        raise UsageError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
+        raise UsageError(f"unknown model {name!r}; known models: {', '.join(MODELS)} "
+                         "(or path/to/file.py:factory for your own)") from None

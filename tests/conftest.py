@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -15,28 +14,9 @@ settings.register_profile("thorough", max_examples=5000, deadline=None, print_bl
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-#: Set by CI: a missing Swift toolchain fails the run instead of skipping `swift` tests.
-REQUIRE_SWIFT = os.environ.get("TRENDSPLIT_REQUIRE_SWIFT") == "1"
-
-
-def pytest_collection_modifyitems(config, items):
-    from harness.backends.coreml import CoreMLBackend
-
-    coreml_reason = CoreMLBackend.unavailable_reason()
-    swift_missing = shutil.which("swift") is None
-    for item in items:
-        if coreml_reason and "coreml" in item.keywords:
-            item.add_marker(pytest.mark.skip(reason=f"real CoreML: {coreml_reason}"))
-        if swift_missing and "swift" in item.keywords:
-            if REQUIRE_SWIFT:  # turn the skip into an error at setup
-                item.add_marker(pytest.mark.usefixtures("_fail_missing_swift"))
-            else:
-                item.add_marker(pytest.mark.skip(reason="no swift toolchain on PATH"))
-
-
-@pytest.fixture
-def _fail_missing_swift():
-    pytest.fail("TRENDSPLIT_REQUIRE_SWIFT=1 but no swift toolchain on PATH")
+# Marker handling (coreml skips off macOS, swift skips or errors) comes from the harness's own
+# pytest plugin (harness/pytest_plugin.py, entry point pytest11), as in users' suites.
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="session")

@@ -127,6 +127,15 @@ def test_layer_norm(run_mil, seed, affine):
     np.testing.assert_allclose(got, ref.numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name, ref", [("reduce_mean", np.mean), ("reduce_sum", np.sum)])
+@op_settings
+@given(seed=SEEDS, axes=st.sampled_from([[1], [2, 3], [-1], [0, 1, 2, 3]]), keep=st.booleans())
+def test_reductions(run_mil, name, ref, seed, axes, keep):
+    x = rand(seed, 2, 3, 4, 5)
+    got = run_mil(lambda x: getattr(mb, name)(x=x, axes=axes, keep_dims=keep), {"x": x})
+    np.testing.assert_allclose(got, ref(x, axis=tuple(axes), keepdims=keep), rtol=1e-5, atol=1e-5)
+
+
 @op_settings
 @given(seed=SEEDS, lo=st.floats(-2, 0), hi=st.floats(0.1, 2))
 def test_clip(run_mil, seed, lo, hi):

@@ -1,0 +1,155 @@
+"""The public API: describe a model once, then export it, check parity, write fixtures and reports.
+
+    from harness import api
+    model = api.describe("my-net", MyNet, inputs={"x": (None, 2, 100)}, outputs={"y": (None, 100)})
+    api.export(model, "artifacts/my-net")
+    report = api.parity(model, backends="torch,onnxruntime,coreml-emulated")
+    assert report, api.format_report(report)
+
+The built-in models are `ModelSpec`s too (`models/`), so both go through the same code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness import atomic
+from harness.errors import UsageError
+from harness.report import format_report
+from models.spec import DECISIONS, Cases, ModelSpec, TensorSpec, seeded_init
+
+
+def _tensors(given, what: str) -> tuple[TensorSpec, ...]:
+    if isinstance(given, Mapping):
+        specs = tuple(TensorSpec(name, tuple(shape)) for name, shape in given.items())
+    else:
+        specs = tuple(given)
+    if not specs:
+        raise UsageError(f"a model needs at least one {what}")
+    for t in specs:
+        if not t.shape or t.shape[0] is not None or any(d is None for d in t.shape[1:]):
+            raise UsageError(f"{what} {t.name!r} has shape {t.shape}: only the first (batch) dimension may be "
+                             "None, and it must be; other dimensions are fixed")
+        if t.dtype != "float32":
+            raise UsageError(f"{what} {t.name!r} is {t.dtype}: only float32 tensors are supported")
+    return specs
+
+
+def _gaussian(specs: tuple[TensorSpec, ...]) -> Callable[[np.random.Generator, int], dict[str, np.ndarray]]:
+    def make(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        return {t.name: rng.normal(size=(n, *t.shape[1:])).astype(np.float32) for t in specs}
+
+    return make
+
+
+def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], *,
+             inputs: Mapping[str, Sequence[int | None]] | Sequence[TensorSpec],
+             outputs: Mapping[str, Sequence[int | None]] | Sequence[TensorSpec],
+             make_inputs: Callable[[np.random.Generator, int], dict[str, np.ndarray]] | None = None,
+             decision: str = "none", threshold: float = 0.5, decision_output: str | None = None,
+             policy: str | None = None, description: str = "", weights_source: str = "user model",
+             trained: bool = True) -> ModelSpec:
+    """Describe a model for the harness.
+
+    `model`: a module, or a factory returning one (called for every build). `inputs`/`outputs`:
+    name -> shape with `None` for the batch dimension, in the order `forward` takes and returns
+    them. `make_inputs(rng, n)`: realistic input batches (default: standard normal).
+    `decision`: how the app reads `decision_output` ("threshold", "argmax" or "none").
+    `policy`: a named tolerance policy for every pair (default: by precision).
+    """
+    if decision not in DECISIONS:
+        raise UsageError(f"unknown decision {decision!r}; known: {', '.join(DECISIONS)}")
+    ins, outs = _tensors(inputs, "input"), _tensors(outputs, "output")
+    if decision_output is not None and decision_output not in [t.name for t in outs]:
+        raise UsageError(f"decision_output {decision_output!r} is not an output ({', '.join(t.name for t in outs)})")
+    make = make_inputs or _gaussian(ins)
+
+    def build() -> torch.nn.Module:
+        module = model() if not isinstance(model, torch.nn.Module) else model
+        return module.eval()
+
+    def make_cases(count: int, seed: int) -> Cases:
+        feeds = make(np.random.default_rng(seed), count)
+        missing = {t.name for t in ins} - set(feeds)
+        if missing:
+            raise UsageError(f"make_inputs returned no {', '.join(sorted(missing))}")
+        for t in ins:
+            if feeds[t.name].shape[1:] != tuple(t.shape[1:]) or len(feeds[t.name]) != count:
+                raise UsageError(f"make_inputs gave {t.name} shape {feeds[t.name].shape}, expected "
+                                 f"{(count, *t.shape[1:])}")
+        return Cases(feeds={t.name: np.asarray(feeds[t.name], np.float32) for t in ins}, decision_mask=None,
+                     kinds=("generated",) * count, raw=(), seed=seed)
+
+    return ModelSpec(name=name, description=description or name, build=build, inputs=ins, outputs=outs,
+                     make_cases=make_cases, threshold=threshold, weights_source=weights_source, trained=trained,
+                     decision=decision, decision_output=decision_output, policy=policy)
+
+
+__all__ = ["describe", "export", "parity", "fixtures", "report", "load", "seeded", "format_report"]
+
+
+def seeded(cls: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
+    """`cls()` with PyTorch's default init under a fixed seed: deterministic weights for tests."""
+    return seeded_init(cls, seed)
+
+
+def load(reference: str) -> ModelSpec:
+    """`path/to/file.py:factory` -> the ModelSpec that `factory()` returns."""
+    path, _, attr = reference.rpartition(":")
+    if not path.endswith(".py") or not attr:
+        raise UsageError(f"a model reference is path/to/file.py:factory, got {reference!r}")
+    file = Path(path)
+    if not file.exists():
+        raise UsageError(f"no such file: {file}")
+    module_spec = importlib.util.spec_from_file_location(f"harness_user_model_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise UsageError(f"{file} has no {attr!r}")
+    spec = factory()
+    if not isinstance(spec, ModelSpec):
+        raise UsageError(f"{reference} returned {type(spec).__name__}, not a model from harness.describe")
+    return spec
+
+
+def export(model: ModelSpec, folder: str | Path | None = None):
+    """Export to ONNX and CoreML (fp32, fp16) with a manifest; returns the manifest."""
+    from harness.export import export_model
+
+    return export_model(model, Path(folder or Path("artifacts") / model.name))
+
+
+def parity(model: ModelSpec, backends: str | None = None, *, n: int = 200, seed: int = 0,
+           folder: str | Path | None = None, policy: str | None = None, progress=None):
+    """Export (or reuse) and compare every backend with the first; returns a ParityReport."""
+    from harness.backends import default_backends, parse_backends
+    from harness.parity import run_parity
+    from harness.tolerances import get_policy
+
+    chosen = parse_backends(backends) if backends else default_backends()
+    return run_parity(model, chosen, n=n, seed=seed, folder=Path(folder or Path("artifacts") / model.name),
+                      policy=get_policy(policy) if policy else None, progress=progress)
+
+
+def fixtures(model: ModelSpec, folder: str | Path, work: str | Path | None = None) -> Path:
+    """Write `model_<name>.json`: seeded inputs with the reference outputs, with provenance."""
+    import tempfile
+
+    from harness.fixtures import model_fixture
+
+    with tempfile.TemporaryDirectory() as tmp:
+        text = model_fixture(model, Path(work or tmp), lambda _m: None)
+    return atomic.write_text(Path(folder) / f"model_{model.name}.json", text)
+
+
+def report(parity_report, path: str | Path, model: ModelSpec | None = None, folder: str | Path | None = None) -> Path:
+    """Write the self-contained HTML report of a parity run."""
+    from harness import html_report
+
+    return html_report.write(parity_report, path, model, Path(folder) if folder else None)

@@ -1,0 +1,80 @@
+"""pytest plugin (entry point `pytest11`): parity tests for your own model in a few lines.
+
+    def test_my_model_converts(harness_parity):
+        harness_parity(my_model, backends="torch,onnxruntime,coreml-emulated")
+
+`harness_parity` exports once per session per model version (the export folder is keyed by the
+model's fingerprint, in pytest's cache) and fails with the comparison table as the message.
+Markers: `coreml` (skipped off macOS, with the reason), `swift` (skipped without a Swift
+toolchain, an error when TRENDSPLIT_REQUIRE_SWIFT=1), `slow`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+MARKERS = (
+    "coreml: needs real CoreML predictions (macOS with coremltools' native runtime); skipped elsewhere",
+    "swift: runs the Swift package through a real Swift toolchain",
+    "slow: long runs (fuzzing volume, full sweeps); deselected by default, run with -m slow",
+)
+
+
+def pytest_configure(config):
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+
+
+def pytest_collection_modifyitems(config, items):
+    from harness.backends.coreml import CoreMLBackend
+
+    coreml_reason = CoreMLBackend.unavailable_reason()
+    swift_missing = shutil.which("swift") is None
+    require_swift = os.environ.get("TRENDSPLIT_REQUIRE_SWIFT") == "1"
+    for item in items:
+        if coreml_reason and "coreml" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=f"real CoreML: {coreml_reason}"))
+        if swift_missing and "swift" in item.keywords:
+            if require_swift:  # turn the skip into an error at setup
+                item.add_marker(pytest.mark.usefixtures("_harness_fail_missing_swift"))
+            else:
+                item.add_marker(pytest.mark.skip(reason="no swift toolchain on PATH"))
+
+
+@pytest.fixture
+def _harness_fail_missing_swift():
+    pytest.fail("TRENDSPLIT_REQUIRE_SWIFT=1 but no swift toolchain on PATH")
+
+
+@pytest.fixture(scope="session")
+def harness_artifacts(request, tmp_path_factory) -> Path:
+    """Where exports live for the session: pytest's cache when it has one, so runs reuse them."""
+    cache = getattr(request.config, "cache", None)
+    return Path(cache.mkdir("trendsplit-harness")) if cache else tmp_path_factory.mktemp("trendsplit-harness")
+
+
+@pytest.fixture(scope="session")
+def harness_parity(harness_artifacts):
+    """Call with a model (`harness.describe`, a registered name or `path.py:factory`): exports, runs the
+    backends, and fails the test with the comparison table unless every pair passes its policy."""
+    from harness.backends import default_backends, parse_backends
+    from harness.parity import run_parity
+    from harness.report import format_report
+    from harness.tolerances import get_policy
+    from models import get_model
+    from models.spec import model_fingerprint
+
+    def check(model, backends: str | None = None, *, n: int = 64, seed: int = 0, policy: str | None = None):
+        spec = get_model(model) if isinstance(model, str) else model
+        folder = harness_artifacts / f"{spec.name}-{model_fingerprint(spec, spec.build())[:16]}"
+        report = run_parity(spec, parse_backends(backends) if backends else default_backends(), n=n, seed=seed,
+                            folder=folder, policy=get_policy(policy) if policy else None)
+        if not report:
+            pytest.fail(f"parity failed for {spec.name}:\n{format_report(report)}", pytrace=False)
+        return report
+
+    return check

@@ -1,0 +1,123 @@
+"""The public API on a user's own model: two inputs, an image-like shape, two outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harness import api
+from harness.errors import ExportError, UsageError
+from tests.user_model import tiny_vision
+
+EXAMPLE = str(Path(tiny_vision.__file__))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_vision.describe_model()
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("user") / model.name
+    return api.export(model, folder), folder
+
+
+def test_export_holds_both_inputs_and_outputs(model, exported):
+    import onnx
+
+    manifest, folder = exported
+    graph = onnx.load(str(folder / manifest.artifact("onnx", "fp32").path)).graph
+    assert [i.name for i in graph.input] == ["image", "meta"]
+    assert [o.name for o in graph.output] == ["logits", "score"]
+
+
+def test_parity_on_every_backend_judges_each_output(model, exported):
+    _, folder = exported
+    report = api.parity(model, "torch,onnxruntime,coreml-emulated", n=80, folder=folder)
+    assert report, api.format_report(report)
+    pairs = [c.pair for c in report.comparisons]
+    assert "onnxruntime@fp32 vs torch@fp32 [logits]" in pairs and "onnxruntime@fp32 vs torch@fp32 [score]" in pairs
+    assert "coreml-emulated@fp16[fp16] vs torch@fp32 [score]" in pairs
+    logits = next(c for c in report.comparisons if c.output == "logits")
+    assert logits.decisions_compared + logits.near_threshold == 80  # one argmax decision per case
+    assert all(c.decisions_compared == 0 for c in report.comparisons if c.output == "score")
+    assert all(report.artifact_checks)
+
+
+def test_argmax_flip_is_caught():
+    from harness.compare import compare
+    from harness.tolerances import FP32
+
+    ref = np.array([[0.1, 0.9, 0.0], [0.5, 0.2, 0.3]], dtype=np.float32)
+    cand = ref.copy()
+    cand[0] = [0.95, 0.05, 0.0]
+    result = compare(ref, cand, policy=FP32, decision="argmax")
+    assert not result.decisions_ok and result.flips[0].case == 0
+    assert (result.flips[0].reference, result.flips[0].candidate) == (1.0, 0.0)
+
+
+def test_fixtures_for_a_user_model(model, tmp_path):
+    path = api.fixtures(model, tmp_path)
+    doc = json.loads(path.read_text())
+    case = doc["cases"][0]
+    assert set(case["inputs"]) == {"image", "meta"} and set(case["outputs"]) == {"logits", "score"}
+    module = model.build()
+    feeds = {k: np.array(v, dtype=np.uint32).view(np.float32) for k, v in case["inputs"].items()}
+    with torch.no_grad():
+        logits, _ = module(torch.from_numpy(feeds["image"].reshape(1, 3, 8, 8)),
+                           torch.from_numpy(feeds["meta"].reshape(1, 4)))
+    np.testing.assert_allclose(np.array(case["outputs"]["logits"], np.uint32).view(np.float32),
+                               logits.numpy()[0], rtol=1e-5, atol=1e-6)  # batch of 24 vs batch of 1
+
+
+def test_html_report_for_a_model_that_is_not_a_series(model, exported, tmp_path):
+    _, folder = exported
+    report = api.parity(model, "torch,onnxruntime", n=20, folder=folder)
+    page = api.report(report, tmp_path / "r.html", model, folder).read_text()
+    assert "not (x, y) series" in page and "PASSED" in page
+
+
+def test_cli_runs_a_user_model_by_path(exported, capsys):
+    from harness.cli import main
+
+    _, folder = exported
+    code = main(["parity", "--model", f"{EXAMPLE}:describe_model", "--backends", "torch,onnxruntime",
+                 "--n", "20", "--artifacts", str(folder)])
+    assert code == 0 and "[logits]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"inputs": {"x": (2, 3)}}, "only the first \\(batch\\) dimension may be None"),
+    ({"inputs": {}}, "at least one input"),
+    ({"decision": "vote"}, "unknown decision 'vote'"),
+    ({"decision_output": "nope"}, "decision_output 'nope' is not an output"),
+])
+def test_describe_names_what_is_unsupported(kwargs, message):
+    args = {"inputs": {"x": (None, 3)}, "outputs": {"y": (None, 1)}, **kwargs}
+    with pytest.raises(UsageError, match=message):
+        api.describe("bad", torch.nn.Linear(3, 1), **args)
+
+
+def test_load_names_a_bad_reference(tmp_path):
+    with pytest.raises(UsageError, match="path/to/file.py:factory"):
+        api.load("models.trendsplit")
+    with pytest.raises(UsageError, match="has no 'nothing'"):
+        api.load(f"{EXAMPLE}:nothing")
+
+
+class _Det(torch.nn.Module):
+    def forward(self, x):
+        return torch.linalg.det(x)
+
+
+def test_a_model_that_cannot_convert_names_the_stage_and_leaves_nothing(tmp_path):
+    model = api.describe("det", _Det(), inputs={"x": (None, 3, 3)}, outputs={"d": (None,)})
+    with pytest.raises(ExportError) as info:
+        api.export(model, tmp_path / "det")
+    assert info.value.stage == "coreml@fp32" and "linalg_det" in str(info.value)
+    assert list(tmp_path.iterdir()) == []

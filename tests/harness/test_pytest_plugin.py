@@ -1,0 +1,56 @@
+"""The pytest plugin, run for real in an inner pytest session (pytester)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.user_model import tiny_vision
+
+EXAMPLE = str(Path(tiny_vision.__file__))
+
+
+def test_a_users_parity_test_passes_in_a_few_lines(pytester):
+    pytester.makepyfile(f"""
+        from harness import api
+
+        def test_tiny_vision_converts(harness_parity):
+            model = api.load({EXAMPLE!r} + ":describe_model")
+            report = harness_parity(model, "torch,onnxruntime,coreml-emulated@fp32", n=32)
+            assert len(report.comparisons) == 4
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_failing_parity_test_shows_the_table(pytester):
+    pytester.makepyfile(f"""
+        import dataclasses
+        from harness import api
+        from harness import tolerances
+
+        def test_impossible_policy(harness_parity, monkeypatch):
+            exact = dataclasses.replace(tolerances.FP32, name="exact", atol=0.0, rtol=0.0, input_scaled=False)
+            monkeypatch.setitem(tolerances.POLICIES, "exact", exact)
+            harness_parity(api.load({EXAMPLE!r} + ":describe_model"), "torch,onnxruntime", n=32,
+                           policy="exact")
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*parity failed for tiny-vision*", "*onnxruntime@fp32 vs torch@fp32 ?logits?*FAIL*"])
+
+
+def test_the_plugin_registers_markers_and_skips_coreml_off_macos(pytester):
+    import sys
+
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.coreml
+        def test_needs_a_mac():
+            pass
+    """)
+    result = pytester.runpytest("--strict-markers", "-rs", "-p", "no:cacheprovider")
+    if sys.platform == "darwin":
+        return
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*real CoreML: MLModel.predict needs macOS*"])
