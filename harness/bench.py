@@ -119,20 +119,13 @@ def bench_backends(
     seed: int = 0,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> None:
-    from harness.backends import create
-    from harness.export import ensure_exported
+    from harness.backends import load_backends
     from models import get_model
 
     spec = get_model(model)
-    folder = artifacts / spec.name
-    manifest = ensure_exported(spec, folder, progress=progress)
     cases = spec.make_cases(256, seed).inputs
     rows = []
-    for ref in backends:
-        backend = create(ref)
-        if backend.unavailable_reason():
-            continue
-        backend.load(spec, manifest, folder)
+    for backend in load_backends(spec, backends, artifacts / spec.name, progress=progress, skip_unavailable=True):
         for batch in (1, 256):
             progress(f"timing {backend.label} at batch {batch}")
             repeat = 50 if batch == 1 else 10
@@ -182,19 +175,15 @@ def _timed_hypothesis(check: Callable, strategy, seconds: float) -> float:
 
 def bench_fuzz(bench: Bench, model: str, artifacts: Path, seconds: float = 10.0,
                progress: Callable[[str], None] = lambda _m: None) -> None:
-    from harness.backends import create
+    from harness.backends import load_backends
     from harness.compare import compare
-    from harness.export import ensure_exported
     from harness.strategies import watch_logs
     from harness.tolerances import FP32
     from models import get_model
 
     spec = get_model(model)
-    folder = artifacts / spec.name
-    manifest = ensure_exported(spec, folder, progress=progress)
-    backends = [create(r) for r in ("torch", "onnxruntime", "coreml-emulated@fp32")]
-    for b in backends:
-        b.load(spec, manifest, folder)
+    backends = load_backends(spec, ("torch", "onnxruntime", "coreml-emulated@fp32"), artifacts / spec.name,
+                             progress=progress)
 
     def parity_check(points):
         x = encode(points)[None]

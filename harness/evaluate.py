@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from harness import atomic
-from harness.backends import create
+from harness.backends import create, load_backends
 from harness.encoding import decode, encode_batch
-from harness.export import ensure_exported
 from harness.metrics import SplitScores, score
 from models import get_model
 from models.trendsplit import baselines, data
@@ -26,15 +25,11 @@ from models.trendsplit import baselines, data
 EVAL_SEED = 10_000  # held out: training uses seeds 1 and 2 (models/trendsplit/train.py)
 TUNE_SEED = 1  # baselines tune their penalty on training logs
 FP16_SMALLEST_NORMAL = float(np.finfo(np.float16).tiny)  # 6.1e-5
-NET_ROWS = (
-    ("trendsplit", "torch"),
-    ("trendsplit", "onnxruntime"),
-    ("trendsplit", "coreml-emulated@fp16[fp16-storage]"),
-    ("trendsplit", "coreml-emulated@fp16[fp16]"),
-    ("trendsplit-gru", "torch"),
-    ("trendsplit-gru", "onnxruntime"),
-    ("trendsplit-gru", "coreml-emulated@fp16[fp16-storage]"),
-)
+NET_ROWS = {  # model -> backends it is evaluated on
+    "trendsplit": ("torch", "onnxruntime", "coreml-emulated@fp16[fp16-storage]", "coreml-emulated@fp16[fp16]"),
+    "trendsplit-gru": ("torch", "onnxruntime", "coreml-emulated@fp16[fp16-storage]"),
+}
+FP32_REF, FP16_REF = "torch@fp32", "coreml-emulated@fp16[fp16-storage]"  # the units measurement
 
 
 @dataclass(frozen=True)
@@ -102,27 +97,13 @@ def _timed(name: str, run: Callable[[], list[list[int]]], truths, note: str = ""
     return Row(name, score(preds, truths), score(preds, truths, 1), time.perf_counter() - start, note)
 
 
-def _net_predictions(model: str, ref: str, inputs: np.ndarray, lengths, artifacts: Path) -> list[list[int]]:
-    spec = get_model(model)
-    folder = artifacts / spec.name
-    manifest = ensure_exported(spec, folder)
-    backend = create(ref)
-    reason = backend.unavailable_reason()
-    if reason:
-        raise RuntimeError(reason)
-    backend.load(spec, manifest, folder)
+def _predictions(backend, inputs: np.ndarray, lengths, threshold: float) -> list[list[int]]:
     probs = np.concatenate([backend.predict(inputs[i : i + 256]) for i in range(0, len(inputs), 256)])
-    return [decode(p, int(n), spec.threshold) for p, n in zip(probs, lengths, strict=True)]
+    return [decode(p, int(n), threshold) for p, n in zip(probs, lengths, strict=True)]
 
 
-def _fp16_units(logs, artifacts: Path, truths) -> dict:
+def _fp16_units(logs, fp32, fp16, truths) -> dict:
     """Encode the same logs with x in days and in seconds; compare fp16 with fp32 decisions."""
-    spec = get_model("trendsplit")
-    folder = artifacts / spec.name
-    manifest = ensure_exported(spec, folder)
-    fp32, fp16 = create("torch"), create("coreml-emulated@fp16[fp16-storage]")
-    fp32.load(spec, manifest, folder)
-    fp16.load(spec, manifest, folder)
     out = {}
     for unit, factor in (("days", 1.0), ("seconds", 86_400.0)):
         inputs = encode_batch([log.points * np.array([factor, 1.0]) for log in logs])
@@ -153,20 +134,19 @@ def evaluate(
     held_out = data.dataset(n, seed)
     truths = [log.breaks for log in held_out.logs]
     result = Evaluation(n=n, seed=seed)
-    for model, ref in NET_ROWS:
-        progress(f"evaluating {model} on {ref}")
-        try:
-            result.rows.append(
-                _timed(
-                    f"{model} · {ref}",
-                    lambda m=model, r=ref: _net_predictions(
-                        m, r, held_out.inputs, held_out.lengths, artifacts
-                    ),
-                    truths,
-                )
-            )
-        except RuntimeError as err:
-            progress(f"skipped {model} on {ref}: {err}")
+    loaded = {}
+    for model, refs in NET_ROWS.items():
+        spec = get_model(model)
+        named = {create(ref).label: ref for ref in refs}  # rows are named as the references are written
+        for backend in load_backends(spec, refs, artifacts / spec.name, skip_unavailable=True,
+                                     progress=progress):
+            progress(f"evaluating {model} on {named[backend.label]}")
+            loaded[model, backend.label] = backend
+            result.rows.append(_timed(
+                f"{model} · {named[backend.label]}",
+                lambda b=backend, t=spec.threshold: _predictions(b, held_out.inputs, held_out.lengths, t),
+                truths,
+            ))
     tuning = data.dataset(300, TUNE_SEED).logs
     for name, detector, penalties in (
         ("brute force (seed post), tuned penalty", baselines.brute_force, baselines.PENALTIES),
@@ -185,5 +165,7 @@ def evaluate(
             )
         )
     progress("measuring the fp16 hazard of x units")
-    result.fp16_units = _fp16_units(held_out.logs, artifacts, truths)
+    if ("trendsplit", FP32_REF) in loaded and ("trendsplit", FP16_REF) in loaded:
+        result.fp16_units = _fp16_units(held_out.logs, loaded["trendsplit", FP32_REF],
+                                        loaded["trendsplit", FP16_REF], truths)
     return result

@@ -134,17 +134,16 @@ def _bits(a: np.ndarray) -> list:
 
 def model_fixture(name, work: Path, progress: Callable[[str], None]) -> str:
     """Input/output pairs through torch for a registered model's name or any ModelSpec."""
-    from harness.backends import create
-    from harness.export import ensure_exported
+    from harness.backends import load_backends
+    from harness.export.manifest import Manifest
     from models import get_model
 
     spec = get_model(name) if isinstance(name, str) else name
     name = spec.name
-    manifest = ensure_exported(spec, work / name, progress=progress)
+    (backend,) = load_backends(spec, ["torch"], work / name, progress=progress)
+    manifest = Manifest.read(work / name)
     cases = spec.make_cases(MODEL_CASES, GENERATOR_SEED)
     progress(f"running {name} through torch")
-    backend = create("torch")
-    backend.load(spec, manifest, work / name)
     outputs = backend.run(cases.feeds)
     series = bool(cases.raw) and len(spec.inputs) == 1 and len(spec.outputs) == 1
     docs = []

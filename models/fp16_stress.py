@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.encoding import DEFAULT_THRESHOLD, L
-from models.spec import Cases, ModelSpec, TensorSpec, seeded_init
+from harness.encoding import DEFAULT_THRESHOLD
+from models import trendsplit
+from models.spec import ModelSpec, seeded_init
 
 AMPLIFY = 1000.0
 
@@ -49,19 +50,13 @@ def seeded(seed: int = 0) -> Fp16Stress:
     return seeded_init(Fp16Stress, seed)
 
 
-def make_cases(count: int, seed: int) -> Cases:
-    from models import trendsplit
-
-    return trendsplit.make_cases(count, seed)
-
-
 SPEC = ModelSpec(
     name="fp16-stress",
     description="LayerNorm, GELU, attention, residual, pool/upsample and an fp16-overflowing amplifier",
     build=seeded,
-    inputs=(TensorSpec("points", (None, 2, L)),),
-    outputs=(TensorSpec("split_probs", (None, L)),),
-    make_cases=make_cases,
+    inputs=trendsplit.INPUTS,  # the trendsplit contract, to stress what apps ship
+    outputs=trendsplit.OUTPUTS,
+    make_cases=trendsplit.make_cases,
     threshold=DEFAULT_THRESHOLD,
     weights_source="seeded random init (torch seed 0), untrained by design",
     trained=False,

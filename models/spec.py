@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -66,7 +66,6 @@ class ModelSpec:
     threshold: float = 0.5  # with decision "threshold": an output above it is a positive decision
     weights_source: str = "as built"  # e.g. "seeded random init (torch seed 0), untrained"
     trained: bool = False
-    metadata: dict[str, str] = field(default_factory=dict)
     decision: str = "threshold"
     decision_output: str | None = None  # which output the app decides on (default: the first)
     policy: str | None = None  # judge every pair by this named policy (default: by precision)

@@ -1,4 +1,4 @@
-"""Shared fixtures, Hypothesis profiles and marker handling."""
+"""Shared fixtures and Hypothesis profiles (marker handling comes from the harness's pytest plugin)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from harness.backends.coreml import CoreMLBackend
 from harness.backends.coreml_emulated import EmulatedCoreMLBackend
 from harness.backends.onnxruntime import OnnxRuntimeBackend
 from harness.backends.pytorch import TorchBackend
-from harness.errors import UsageError
+from harness.errors import BackendUnavailable, UsageError
 
 BACKENDS: dict[str, type[Backend]] = {
     TorchBackend.name: TorchBackend,
@@ -23,7 +23,7 @@ BACKENDS: dict[str, type[Backend]] = {
     EmulatedCoreMLBackend.name: EmulatedCoreMLBackend,
 }
 
-__all__ = ["BACKENDS", "Backend", "create", "parse_backends", "default_backends"]
+__all__ = ["BACKENDS", "Backend", "create", "parse_backends", "default_backends", "load_backends"]
 
 _REFERENCE = re.compile(r"^(?P<name>[\w-]+)(?:@(?P<precision>\w+))?(?:\[(?P<option>[\w-]+)\])?$")
 
@@ -61,10 +61,11 @@ def parse_backends(text: str, **options: str) -> list[Backend]:
     """A comma list of references; a bare name expands to the backend's variants."""
     out: list[Backend] = []
     for ref in filter(None, (r.strip() for r in text.split(","))):
-        cls = _lookup(_REFERENCE.match(ref)["name"]) if _REFERENCE.match(ref) else None
-        if cls is None or "@" in ref or "[" in ref:
+        match = _REFERENCE.match(ref)
+        if match is None or "@" in ref or "[" in ref:
             out.append(create(ref, **options))
             continue
+        cls = _lookup(match["name"])
         for precision, value in cls.variants:
             suffix = f"[{value}]" if value else ""
             out.append(create(f"{cls.name}@{precision}{suffix}", **options))
@@ -75,3 +76,30 @@ def parse_backends(text: str, **options: str) -> list[Backend]:
 
 def default_backends(**options: str) -> list[Backend]:
     return parse_backends(",".join(BACKENDS), **options)
+
+
+def load_backends(spec, refs, folder, *, progress=None, skip_unavailable: bool = False) -> list[Backend]:
+    """Export (or reuse) `spec` in `folder` once, then create and load each referenced backend.
+
+    A backend that cannot run here raises `BackendUnavailable`, or is left out with
+    `skip_unavailable` (and said through `progress`).
+    """
+    from pathlib import Path
+
+    from harness.export import ensure_exported
+
+    folder = Path(folder)
+    manifest = ensure_exported(spec, folder, progress=progress)
+    loaded = []
+    for ref in refs:
+        backend = create(ref)
+        reason = backend.unavailable_reason()
+        if reason:
+            if not skip_unavailable:
+                raise BackendUnavailable(f"{backend.label}: {reason}")
+            if progress:
+                progress(f"skipped {backend.label}: {reason}")
+            continue
+        backend.load(spec, manifest, folder)
+        loaded.append(backend)
+    return loaded

@@ -24,9 +24,8 @@ class Backend(abc.ABC):
     #: What a bare name expands to: (precision, option value or None for the default).
     variants: ClassVar[tuple[tuple[str, str | None], ...]] = (("fp32", None),)
 
-    def __init__(self, precision: str = "fp32", **options: str):
+    def __init__(self, precision: str = "fp32"):
         self.precision = precision
-        self.options = options
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -26,8 +26,8 @@ class CoreMLBackend(Backend):
     option = "compute_units"
     variants = (("fp32", None), ("fp16", None))
 
-    def __init__(self, precision: str = "fp32", compute_units: str = "ALL", **options: str):
-        super().__init__(precision, **options)
+    def __init__(self, precision: str = "fp32", compute_units: str = "ALL"):
+        super().__init__(precision)
         if compute_units.upper() not in COMPUTE_UNITS:
             raise UsageError(f"unknown compute units {compute_units!r}; "
                              f"known: {', '.join(COMPUTE_UNITS)}")

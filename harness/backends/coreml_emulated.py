@@ -22,8 +22,8 @@ class EmulatedCoreMLBackend(Backend):
     option = "profile"
     variants = (("fp32", "fp32"), ("fp16", "fp16-storage"), ("fp16", "fp16"))
 
-    def __init__(self, precision: str = "fp32", profile: str | None = None, **options: str):
-        super().__init__(precision, **options)
+    def __init__(self, precision: str = "fp32", profile: str | None = None):
+        super().__init__(precision)
         self.profile = get_profile(profile or precision).name
 
     def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:

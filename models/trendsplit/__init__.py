@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.encoding import DEFAULT_THRESHOLD, ENCODING_VERSION, L, decision_mask, encode_batch
+from harness.encoding import DEFAULT_THRESHOLD, L, decision_mask, encode_batch
 from models.spec import Cases, ModelSpec, TensorSpec
 from models.trendsplit import data, gru, net, train
 
@@ -20,31 +20,21 @@ def make_cases(count: int, seed: int) -> Cases:
     )
 
 
-SPEC = ModelSpec(
-    name="trendsplit",
-    description=(f"1-D conv net, receptive field {net.receptive_field()} points: "
-                 "where does a watch's trendline break?"),
-    build=lambda: train.load("trendsplit"),
-    inputs=(TensorSpec("points", (None, 2, L)),),
-    outputs=(TensorSpec("split_probs", (None, L)),),
-    make_cases=make_cases,
-    threshold=DEFAULT_THRESHOLD,
-    weights_source="trained: models/trendsplit/weights/trendsplit.pt (card beside it)",
-    trained=True,
-    metadata={"encoding_version": str(ENCODING_VERSION)},
-)
+#: The trendsplit contract: encoded points in, one split probability per position out.
+INPUTS = (TensorSpec("points", (None, 2, L)),)
+OUTPUTS = (TensorSpec("split_probs", (None, L)),)
 
-GRU_SPEC = ModelSpec(
-    name="trendsplit-gru",
-    description="bidirectional GRU on the same task and contract",
-    build=lambda: train.load("trendsplit-gru"),
-    inputs=(TensorSpec("points", (None, 2, L)),),
-    outputs=(TensorSpec("split_probs", (None, L)),),
-    make_cases=make_cases,
-    threshold=DEFAULT_THRESHOLD,
-    weights_source="trained: models/trendsplit/weights/trendsplit-gru.pt (card beside it)",
-    trained=True,
-    metadata={"encoding_version": str(ENCODING_VERSION)},
-)
 
-__all__ = ["SPEC", "GRU_SPEC", "make_cases", "data", "gru", "net", "train"]
+def trained(arch: str, description: str) -> ModelSpec:
+    """A trendsplit architecture with its committed weights (models/trendsplit/weights/)."""
+    return ModelSpec(
+        name=arch, description=description, build=lambda: train.load(arch), inputs=INPUTS, outputs=OUTPUTS,
+        make_cases=make_cases, threshold=DEFAULT_THRESHOLD,
+        weights_source=f"trained: models/trendsplit/weights/{arch}.pt (card beside it)", trained=True)
+
+
+SPEC = trained("trendsplit", f"1-D conv net, receptive field {net.receptive_field()} points: "
+                             "where does a watch's trendline break?")
+GRU_SPEC = trained("trendsplit-gru", "bidirectional GRU on the same task and contract")
+
+__all__ = ["SPEC", "GRU_SPEC", "INPUTS", "OUTPUTS", "make_cases", "trained", "data", "gru", "net", "train"]
