@@ -96,3 +96,18 @@ def test_real_coreml_matches_torch(trendsplit, trendsplit_export, precision, pol
                      policy=policy, threshold=0.5, decision_mask=cases.decision_mask,
                      inputs=cases.inputs)
     assert result, result.to_dict()
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="checks the non-macOS behaviour")
+def test_load_backends_exports_once_and_names_a_backend_that_cannot_run(trendsplit, trendsplit_export):
+    from harness.backends import load_backends
+    from harness.errors import BackendUnavailable
+
+    _, folder = trendsplit_export
+    said = []
+    loaded = load_backends(trendsplit, ["torch", "coreml@fp16", "onnxruntime"], folder, skip_unavailable=True,
+                           progress=said.append)
+    assert [b.label for b in loaded] == ["torch@fp32", "onnxruntime@fp32"]
+    assert said == ["skipped coreml@fp16[ALL]: MLModel.predict needs macOS; this is linux"]
+    with pytest.raises(BackendUnavailable, match="coreml@fp16\\[ALL\\]: MLModel.predict needs macOS"):
+        load_backends(trendsplit, ["coreml@fp16"], folder)
