@@ -78,7 +78,9 @@ class Bench:
 
 def _fmt(v) -> str:
     if isinstance(v, float):
-        return f"{v:.3g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        # Three significant digits below 1,000, whole numbers with separators above: never
+        # scientific notation, so one column reads in one format.
+        return f"{v:.3g}" if abs(v) < 1e3 else f"{v:,.0f}"
     return str(v)
 
 
