@@ -19,8 +19,19 @@ enum WireReply {
         return out + "\""
     }
 
+    /// Characters of a request quoted back in a message: enough to recognise it, never megabytes.
+    static let excerptLength = 80
+    /// Longest message, as a backstop for messages that quote several things.
+    static let maxMessageLength = 400
+
+    /// The first `excerptLength` characters of `s`, with "..." when it was longer.
+    static func excerpt(_ s: some StringProtocol) -> String {
+        s.count > excerptLength ? s.prefix(excerptLength) + "..." : String(s)
+    }
+
     static func error(id: JSONValue?, code: String, message: String) -> String {
-        "{\"id\":\((id ?? .null).json),\"ok\":false,\"code\":\(quoted(code)),\"message\":\(quoted(message))}\n"
+        let message = message.count > maxMessageLength ? message.prefix(maxMessageLength) + "..." : message
+        return "{\"id\":\((id ?? .null).json),\"ok\":false,\"code\":\(quoted(code)),\"message\":\(quoted(message))}\n"
     }
 
     static func encoded(id: JSONValue?, values: [Float]) -> String {

@@ -6,22 +6,16 @@ import Darwin
 #endif
 import TrendSplitWire
 
-let server = EncodeServer()
-
-func readExactly(_ count: Int) -> [UInt8]? {
-    var buffer = [UInt8](repeating: 0, count: count)
-    var filled = 0
-    while filled < count {
-        let got = buffer.withUnsafeMutableBytes { fread($0.baseAddress! + filled, 1, count - filled, stdin) }
-        if got == 0 { return nil }
-        filled += got
+/// stdin through read(2): the bounded reader does all buffering, so nothing else may read stdin.
+let reader = BoundedReader { out in
+    while true {
+        let n = read(0, out.baseAddress, out.count)
+        if n >= 0 { return n }
+        if errno != EINTR { return 0 }  // an unreadable stdin ends the session like EOF
     }
-    return buffer
 }
 
-while let line = readLine(strippingNewline: true) {
-    if line.isEmpty { continue }
-    let reply = server.handle(line: line, readPayload: readExactly)
+EncodeServer().serve(reader) { reply in
     _ = reply.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, stdout) }
     fflush(stdout)
 }
