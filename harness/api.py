@@ -19,25 +19,15 @@ import numpy as np
 import torch
 
 from harness import atomic
-from harness.errors import UsageError
+from harness.errors import HarnessError, UsageError
 from harness.report import format_report
-from models.spec import DECISIONS, Cases, ModelSpec, TensorSpec, seeded_init
+from harness.spec import Cases, ModelSpec, TensorSpec, seeded_init
 
 
-def _tensors(given, what: str) -> tuple[TensorSpec, ...]:
+def _tensors(given) -> tuple[TensorSpec, ...]:
     if isinstance(given, Mapping):
-        specs = tuple(TensorSpec(name, tuple(shape)) for name, shape in given.items())
-    else:
-        specs = tuple(given)
-    if not specs:
-        raise UsageError(f"a model needs at least one {what}")
-    for t in specs:
-        if not t.shape or t.shape[0] is not None or any(d is None for d in t.shape[1:]):
-            raise UsageError(f"{what} {t.name!r} has shape {t.shape}: only the first (batch) dimension may be "
-                             "None, and it must be; other dimensions are fixed")
-        if t.dtype != "float32":
-            raise UsageError(f"{what} {t.name!r} is {t.dtype}: only float32 tensors are supported")
-    return specs
+        return tuple(TensorSpec(name, tuple(shape)) for name, shape in given.items())
+    return tuple(given)
 
 
 def _gaussian(specs: tuple[TensorSpec, ...]) -> Callable[[np.random.Generator, int], dict[str, np.ndarray]]:
@@ -53,7 +43,7 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
              make_inputs: Callable[[np.random.Generator, int], dict[str, np.ndarray]] | None = None,
              decision: str = "none", threshold: float = 0.5, decision_output: str | None = None,
              policy: str | None = None, description: str = "", weights_source: str = "user model",
-             trained: bool = True) -> ModelSpec:
+             trained: bool = True, metadata: Mapping[str, str] | None = None) -> ModelSpec:
     """Describe a model for the harness.
 
     `model`: a module, or a factory returning one (called for every build). `inputs`/`outputs`:
@@ -61,12 +51,10 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
     them. `make_inputs(rng, n)`: realistic input batches (default: standard normal).
     `decision`: how the app reads `decision_output` ("threshold", "argmax" or "none").
     `policy`: a named tolerance policy for every pair (default: by precision).
+    `metadata`: strings that travel into the exports (e.g. the input encoding version).
+    The model is run once on declared-shape inputs, so a wrong shape fails here, by name.
     """
-    if decision not in DECISIONS:
-        raise UsageError(f"unknown decision {decision!r}; known: {', '.join(DECISIONS)}")
-    ins, outs = _tensors(inputs, "input"), _tensors(outputs, "output")
-    if decision_output is not None and decision_output not in [t.name for t in outs]:
-        raise UsageError(f"decision_output {decision_output!r} is not an output ({', '.join(t.name for t in outs)})")
+    ins, outs = _tensors(inputs), _tensors(outputs)
     make = make_inputs or _gaussian(ins)
 
     def build() -> torch.nn.Module:
@@ -85,9 +73,11 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
         return Cases(feeds={t.name: np.asarray(feeds[t.name], np.float32) for t in ins}, decision_mask=None,
                      kinds=("generated",) * count, raw=(), seed=seed)
 
-    return ModelSpec(name=name, description=description or name, build=build, inputs=ins, outputs=outs,
+    spec = ModelSpec(name=name, description=description or name, build=build, inputs=ins, outputs=outs,
                      make_cases=make_cases, threshold=threshold, weights_source=weights_source, trained=trained,
-                     decision=decision, decision_output=decision_output, policy=policy)
+                     decision=decision, decision_output=decision_output, policy=policy, metadata=metadata or {})
+    spec.check_module(build())  # the declared shapes are promises: hold the model to them now
+    return spec
 
 
 __all__ = ["describe", "export", "parity", "fixtures", "report", "load", "seeded", "format_report"]
@@ -99,7 +89,7 @@ def seeded(cls: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Module
 
 
 def load(reference: str) -> ModelSpec:
-    """`path/to/file.py:factory` -> the ModelSpec that `factory()` returns."""
+    """`path/to/file.py:name` -> the ModelSpec `name` is, or that `name()` returns."""
     path, _, attr = reference.rpartition(":")
     if not path.endswith(".py") or not attr:
         raise UsageError(f"a model reference is path/to/file.py:factory, got {reference!r}")
@@ -108,13 +98,24 @@ def load(reference: str) -> ModelSpec:
         raise UsageError(f"no such file: {file}")
     module_spec = importlib.util.spec_from_file_location(f"harness_user_model_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    factory = getattr(module, attr, None)
-    if factory is None:
+    try:
+        module_spec.loader.exec_module(module)
+    except HarnessError:
+        raise
+    except Exception as err:  # the user's file: say where it broke, in one line
+        raise UsageError(f"importing {file} failed: {type(err).__name__}: {err}") from err
+    found = getattr(module, attr, None)
+    if found is None:
         raise UsageError(f"{file} has no {attr!r}")
-    spec = factory()
+    try:
+        spec = found if isinstance(found, ModelSpec) else found() if callable(found) else found
+    except HarnessError:
+        raise
+    except Exception as err:
+        raise UsageError(f"{reference}() failed: {type(err).__name__}: {err}") from err
     if not isinstance(spec, ModelSpec):
-        raise UsageError(f"{reference} returned {type(spec).__name__}, not a model from harness.describe")
+        raise UsageError(f"{reference} is {type(spec).__name__}, not a model from harness.describe "
+                         "(name a ModelSpec, or a function returning one)")
     return spec
 
 

@@ -11,10 +11,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.encoding import ENCODING_VERSION
 from harness.export.coreml import MAX_BATCH
 from harness.export.manifest import Artifact
-from models.spec import ModelSpec
+from harness.spec import ModelSpec
 
 FLOAT_TYPES = ("FLOAT16", "FLOAT32", "FLOAT64", "BFLOAT16")
 # Ops that hold constants, move data between precisions, or only route values (a loop's outputs are
@@ -60,12 +59,12 @@ def _program_ops(block):
 
 
 def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> ArtifactCheck:
-    from coremltools.models.utils import load_spec
+    from harness.mlpackage import load_spec
     from coremltools.proto import MIL_pb2, Model_pb2
 
     array_type = Model_pb2.ArrayFeatureType.ArrayDataType.Name
     mil_type = MIL_pb2.DataType.Name
-    model = load_spec(str(Path(folder) / artifact.path))
+    model = load_spec(Path(folder) / artifact.path)
     findings: list[Finding] = []
 
     def rule(name: str, ok: bool, detail: str) -> None:
@@ -111,10 +110,9 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
              f"compute-op outputs by dtype: {dict(compute)}; an fp32 program has no FLOAT16")
 
     meta = dict(model.description.metadata.userDefined)
-    expected = {"model": spec.name, "precision": artifact.precision,
-                "encoding_version": str(ENCODING_VERSION)}
+    expected = {**spec.metadata, "model": spec.name, "precision": artifact.precision}
     wrong = {k: meta.get(k) for k, v in expected.items() if meta.get(k) != v}
     rule("metadata", not wrong, f"metadata mismatches: {wrong}" if wrong else
-         f"model, precision and encoding_version recorded; author {model.description.metadata.author!r}")
+         f"model, precision and {len(spec.metadata)} metadata entries recorded; author {model.description.metadata.author!r}")
     return ArtifactCheck(artifact=artifact.path, precision=artifact.precision,
                          findings=tuple(findings), compute_dtypes=dict(compute))

@@ -24,7 +24,7 @@ from harness.errors import UsageError
 from harness.export import ensure_exported
 from harness.export.manifest import Manifest
 from harness.tolerances import Policy, get_policy, policy_for
-from models.spec import Cases, ModelSpec
+from harness.spec import Cases, ModelSpec
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.errors import UsageError
 from models import fp16_stress, trendsplit
-from models.spec import ModelSpec
+from harness.spec import ModelSpec
 
 MODELS: dict[str, ModelSpec] = {
     trendsplit.SPEC.name: trendsplit.SPEC,

@@ -15,7 +15,7 @@ from torch import nn
 
 from harness.encoding import DEFAULT_THRESHOLD
 from models import trendsplit
-from models.spec import ModelSpec, seeded_init
+from harness.spec import ModelSpec, seeded_init
 
 AMPLIFY = 1000.0
 
@@ -59,5 +59,6 @@ SPEC = ModelSpec(
     make_cases=trendsplit.make_cases,
     threshold=DEFAULT_THRESHOLD,
     weights_source="seeded random init (torch seed 0), untrained by design",
+    metadata=trendsplit.METADATA,
     trained=False,
 )

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from harness.export.manifest import Manifest
-from models.spec import ModelSpec
+from harness.spec import ModelSpec
 
 
 class Backend(abc.ABC):

@@ -15,7 +15,7 @@ from harness.backends.base import Backend
 from harness.errors import UsageError
 from harness.export.coreml import MAX_BATCH
 from harness.export.manifest import Manifest
-from models.spec import ModelSpec
+from harness.spec import ModelSpec
 
 COMPUTE_UNITS = ("CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE", "ALL")
 
@@ -46,7 +46,10 @@ class CoreMLBackend(Backend):
     def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
         import coremltools as ct
 
+        from harness.mlpackage import read_package
+
         artifact = manifest.artifact("coreml", self.precision)
+        read_package(folder / artifact.path)  # CoreML follows the package manifest: check it first
         self.model = ct.models.MLModel(str(folder / artifact.path),
                                        compute_units=getattr(ct.ComputeUnit, self.compute_units))
         self.spec = spec

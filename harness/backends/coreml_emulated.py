@@ -13,7 +13,7 @@ import numpy as np
 from harness.backends.base import Backend
 from harness.export.manifest import Manifest
 from harness.mil import Interpreter, get_profile, load_program
-from models.spec import ModelSpec
+from harness.spec import ModelSpec
 
 
 class EmulatedCoreMLBackend(Backend):

@@ -8,7 +8,7 @@ import numpy as np
 
 from harness.backends.base import Backend
 from harness.export.manifest import Manifest
-from models.spec import ModelSpec
+from harness.spec import ModelSpec
 
 
 class OnnxRuntimeBackend(Backend):

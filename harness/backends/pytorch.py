@@ -10,7 +10,7 @@ import torch
 from harness.backends.base import Backend
 from harness.errors import HarnessError
 from harness.export.manifest import Manifest
-from models.spec import ModelSpec, weights_sha256
+from harness.spec import ModelSpec, weights_sha256
 
 
 class TorchBackend(Backend):

@@ -10,19 +10,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from harness import atomic
-from harness.encoding import ENCODING_VERSION
 from harness.errors import ExportError, HarnessError, UsageError
 from harness.export.coreml import export_coreml
 from harness.export.manifest import (
     EXPORT_FORMAT_VERSION,
     MANIFEST,
     Artifact,
+    ArtifactError,
     Manifest,
     sha256_path,
     tool_versions,
 )
 from harness.export.onnx import export_onnx
-from models.spec import ModelSpec, model_fingerprint, weights_sha256
+from harness.spec import ModelSpec, model_fingerprint, weights_sha256
 
 Exporter = Callable[..., dict]
 
@@ -32,21 +32,26 @@ EXPORTERS: dict[tuple[str, str], Exporter] = {
     ("coreml", "fp16"): export_coreml,
 }
 
-__all__ = ["EXPORTERS", "Manifest", "Artifact", "export_model", "ensure_exported"]
+__all__ = ["EXPORTERS", "Manifest", "Artifact", "export_model", "ensure_exported", "stale_reason"]
 
 
 def export_model(spec: ModelSpec, folder: str | Path,
                  targets: Iterable[tuple[str, str]] | None = None,
                  progress: Callable[[str], None] | None = None) -> Manifest:
-    """Export `spec` into `folder` (replaced whole on success, untouched on failure)."""
+    """Export `spec` into `folder` (replaced whole on success, untouched on failure).
+
+    `folder` must be new, empty, or an export folder this harness wrote: anything else
+    is refused rather than replaced.
+    """
     targets = list(targets or EXPORTERS)
     for t in targets:
         if t not in EXPORTERS:
             known = ", ".join(f"{f}@{p}" for f, p in EXPORTERS)
             raise UsageError(f"unknown export target {t[0]}@{t[1]}; known: {known}")
     module = spec.build()
+    spec.check_module(module)  # a wrong declared shape is named here, not deep in a converter
     artifacts = []
-    with atomic.staged_dir(folder) as stage:
+    with atomic.staged_dir(folder, marker=MANIFEST) as stage:
         for fmt, precision in targets:
             if progress:
                 progress(f"exporting {spec.name} -> {fmt}@{precision}")
@@ -62,27 +67,47 @@ def export_model(spec: ModelSpec, folder: str | Path,
             model=spec.name, weights_sha256=weights_sha256(module),
             model_fingerprint=model_fingerprint(spec, module),
             weights_source=spec.weights_source, trained=spec.trained,
-            encoding_version=ENCODING_VERSION, export_format_version=EXPORT_FORMAT_VERSION,
+            metadata=dict(spec.metadata), export_format_version=EXPORT_FORMAT_VERSION,
             versions=tool_versions(), artifacts=tuple(artifacts))
         manifest.write(stage)
     return manifest
 
 
+def stale_reason(spec: ModelSpec, folder: str | Path) -> str | None:
+    """Why `folder` cannot be reused for `spec` (None when it can): a one-line note."""
+    folder = Path(folder)
+    try:
+        old = Manifest.read(folder)
+    except ArtifactError as err:
+        return str(err)
+    checks = (
+        (old.model == spec.name, f"it holds model {old.model!r}"),
+        (old.export_format_version == EXPORT_FORMAT_VERSION, "the export format changed"),
+        (old.metadata == dict(spec.metadata), "the model's metadata changed"),
+        (old.versions == tool_versions(), "tool versions changed"),
+        ({(a.format, a.precision) for a in old.artifacts} == set(EXPORTERS), "the export targets changed"),
+        (old.model_fingerprint == model_fingerprint(spec, spec.build()), "the model's weights or code changed"),
+    )
+    for ok, reason in checks:
+        if not ok:
+            return reason
+    problems = old.verify(folder)
+    return f"files changed since export: {'; '.join(problems)}" if problems else None
+
+
 def ensure_exported(spec: ModelSpec, folder: str | Path,
                     progress: Callable[[str], None] | None = None) -> Manifest:
-    """Reuse `folder` when its manifest matches these weights, tools and files; else re-export."""
+    """Reuse `folder` when its manifest matches these weights, tools and files; else re-export.
+
+    Holds the folder's lock throughout, so concurrent runs export once and reuse it.
+    """
     folder = Path(folder)
-    if (folder / MANIFEST).exists():
-        try:
-            old = Manifest.read(folder)
-        except (ValueError, TypeError, KeyError):
-            old = None
-        if (old is not None and old.model == spec.name
-                and old.model_fingerprint == model_fingerprint(spec, spec.build())
-                and old.export_format_version == EXPORT_FORMAT_VERSION
-                and old.encoding_version == ENCODING_VERSION
-                and old.versions == tool_versions()
-                and {(a.format, a.precision) for a in old.artifacts} == set(EXPORTERS)
-                and not old.verify(folder)):
-            return old
-    return export_model(spec, folder, progress=progress)
+    atomic.check_replaceable(folder, MANIFEST)
+    with atomic.folder_lock(folder):
+        if folder.exists():
+            reason = stale_reason(spec, folder)
+            if reason is None:
+                return Manifest.read(folder)
+            if progress:
+                progress(f"re-exporting {folder}: {reason}")
+        return export_model(spec, folder, progress=progress)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from models.spec import ModelSpec
+from harness.spec import ModelSpec
 
 MAX_BATCH = 1024
 AUTHOR = "trendsplit-harness"
@@ -22,7 +22,6 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     import coremltools as ct
 
     from harness import __version__
-    from harness.encoding import ENCODING_VERSION
 
     compute_precision = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}[precision]
     batch = ct.RangeDim(1, MAX_BATCH, default=1)
@@ -46,9 +45,9 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     meta = mlmodel.user_defined_metadata
     # The date would make every day's export differ; the manifest records provenance.
     meta.pop("com.github.apple.coremltools.conversion_date", None)
+    meta.update(spec.metadata)
     meta["model"] = spec.name
     meta["precision"] = precision
-    meta["encoding_version"] = str(ENCODING_VERSION)
     meta["weights_source"] = spec.weights_source
     path = folder / f"{spec.name}-{precision}.mlpackage"
     mlmodel.save(str(path))

@@ -4,47 +4,49 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
+import re
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness import atomic
-from harness.errors import UsageError
+from harness.errors import HarnessError, UsageError
+from harness.mlpackage import package_sha256
 
 MANIFEST = "manifest.json"
 #: Bump when an exporter changes what it writes, so cached exports are redone.
-EXPORT_FORMAT_VERSION = 2
+EXPORT_FORMAT_VERSION = 3
+#: An artifact is one file or package directly inside the export folder.
+_SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+class ArtifactError(HarnessError):
+    """An export folder whose manifest or files are not what the harness wrote."""
 
 
 def sha256_path(path: Path) -> str:
     """sha256 of a file, or of a folder as the sorted list of its files' paths and hashes.
 
-    An `.mlpackage` is hashed by content: its `Manifest.json` holds fresh UUIDs on every
-    save and protobuf maps serialise in any order, so its spec is hashed in protobuf's
-    deterministic serialisation and the manifest is left out. Same model, same hash.
+    An `.mlpackage` is hashed by content, manifest included (`harness.mlpackage`). A
+    symlink is refused: an export folder holds its own files.
     """
     path = Path(path)
-    if path.is_file():
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        raise ArtifactError(f"{path.name} is a symlink; an export holds files")
+    if stat.S_ISREG(mode):
         return hashlib.sha256(path.read_bytes()).hexdigest()
+    if path.suffix == ".mlpackage":
+        return package_sha256(path, sha256_path)
     lines = []
     for f in sorted(path.rglob("*")):
-        if not f.is_file():
-            continue
-        rel = f.relative_to(path).as_posix()
-        if path.suffix == ".mlpackage" and rel == "Manifest.json":
-            continue
-        spec_file = path.suffix == ".mlpackage" and f.name == "model.mlmodel"
-        digest = _mlmodel_sha256(f) if spec_file else sha256_path(f)
-        lines.append(f"{rel} {digest}\n")
+        if f.is_symlink():
+            raise ArtifactError(f"{f.relative_to(path)} is a symlink; an export holds files")
+        if f.is_file():
+            lines.append(f"{f.relative_to(path).as_posix()} {sha256_path(f)}\n")
     return hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-def _mlmodel_sha256(path: Path) -> str:
-    from coremltools.proto import Model_pb2
-
-    spec = Model_pb2.Model()
-    spec.ParseFromString(path.read_bytes())
-    return hashlib.sha256(spec.SerializeToString(deterministic=True)).hexdigest()
 
 
 def tool_versions() -> dict[str, str]:
@@ -75,7 +77,7 @@ class Manifest:
     model_fingerprint: str  # weights and traced graph: a code change re-exports
     weights_source: str
     trained: bool
-    encoding_version: int
+    metadata: dict[str, str]  # the spec's, e.g. the input encoding version
     export_format_version: int
     versions: dict[str, str]
     artifacts: tuple[Artifact, ...]
@@ -95,12 +97,37 @@ class Manifest:
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
-        raw = json.loads((Path(folder) / MANIFEST).read_text())
-        raw["artifacts"] = tuple(Artifact(**a) for a in raw["artifacts"])
-        return cls(**raw)
+        """The folder's manifest; `ArtifactError` saying why when it is missing or malformed."""
+        path = Path(folder) / MANIFEST
+        try:
+            raw = json.loads(path.read_bytes().decode("utf-8"))
+            raw["artifacts"] = tuple(Artifact(**a) for a in raw["artifacts"])
+            manifest = cls(**raw)
+        except FileNotFoundError:
+            raise ArtifactError(f"{path} is missing") from None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+            raise ArtifactError(f"{path} is not a valid manifest ({type(err).__name__}: {err})") from None
+        fields = {"model": str, "weights_sha256": str, "model_fingerprint": str, "weights_source": str,
+                  "trained": bool, "metadata": dict, "export_format_version": int, "versions": dict}
+        wrong = [k for k, t in fields.items() if not isinstance(getattr(manifest, k), t)]
+        for a in manifest.artifacts:
+            if not all(isinstance(v, str) for v in (a.format, a.precision, a.path, a.sha256)):
+                wrong.append(f"artifact {a.path!r}")
+            elif not _SAFE_FILE.match(a.path):
+                raise ArtifactError(f"{path}: artifact path {a.path!r} is not a file name inside the folder")
+        if wrong:
+            raise ArtifactError(f"{path} is not a valid manifest (wrong types: {', '.join(map(str, wrong))})")
+        return manifest
 
     def verify(self, folder: Path) -> list[str]:
-        """Files whose content no longer matches the recorded hash (empty when all match)."""
-        return [a.path for a in self.artifacts
-                if not (Path(folder) / a.path).exists()
-                or sha256_path(Path(folder) / a.path) != a.sha256]
+        """What no longer matches the recorded hashes, one line each (empty when all match)."""
+        problems = []
+        for a in self.artifacts:
+            try:
+                if sha256_path(Path(folder) / a.path) != a.sha256:
+                    problems.append(f"{a.path} changed")
+            except FileNotFoundError:
+                problems.append(f"{a.path} is missing")
+            except (HarnessError, OSError) as err:
+                problems.append(f"{a.path}: {err}")
+        return problems

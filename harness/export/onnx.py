@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from models.spec import ModelSpec
+from harness.spec import ModelSpec
 
 
 def export_onnx(spec: ModelSpec, module: torch.nn.Module, folder: Path, precision: str) -> dict:

@@ -87,15 +87,15 @@ def _type(value_type) -> TensorType:
 
 
 class _Weights:
-    def __init__(self, package: Path):
-        self.package = package
+    def __init__(self, package):
+        self.package = package  # a checked harness.mlpackage.Package
         self.readers: dict[str, object] = {}
 
     def read(self, file_name: str, offset: int, dtype: str) -> np.ndarray:
         from coremltools import libmilstoragepython
 
-        rel = file_name.replace("@model_path/", "")
-        path = self.package / "Data" / "com.apple.CoreML" / rel
+        rel = file_name.removeprefix("@model_path/")
+        path = self.package.beside_spec(rel)  # refuses paths that leave the package
         if dtype not in _BLOB_READERS:
             raise ProgramError(f"weights of dtype {dtype} in {rel} are not supported")
         reader = self.readers.get(rel)
@@ -146,11 +146,11 @@ def _block(block, weights: _Weights, where: str) -> Block:
 
 
 def load_program(package: str | Path, function: str = "main") -> Program:
-    """Parse an `.mlpackage` (or its `model.mlmodel`) into a `Program`."""
-    from coremltools.models.utils import load_spec
+    """Parse an `.mlpackage` into a `Program` (its manifest checked: nothing outside it is read)."""
+    from harness.mlpackage import load_spec, read_package
 
     package = Path(package)
-    spec = load_spec(str(package))
+    spec = load_spec(package)
     if spec.WhichOneof("Type") != "mlProgram":
         raise ProgramError(f"{package.name} is a {spec.WhichOneof('Type')}, not an mlprogram")
     functions = spec.mlProgram.functions
@@ -158,6 +158,6 @@ def load_program(package: str | Path, function: str = "main") -> Program:
         raise ProgramError(f"{package.name} has no function {function!r} (it has {list(functions)})")
     fn = functions[function]
     block = fn.block_specializations[fn.opset]
-    weights = _Weights(package)
+    weights = _Weights(read_package(package))
     return Program(package, [(i.name, _type(i.type)) for i in fn.inputs],
                    _block(block, weights, f"{function}/block0"), fn.opset)

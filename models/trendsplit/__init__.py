@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.encoding import DEFAULT_THRESHOLD, L, decision_mask, encode_batch
-from models.spec import Cases, ModelSpec, TensorSpec
+from harness.encoding import DEFAULT_THRESHOLD, ENCODING_VERSION, L, decision_mask, encode_batch
+from harness.spec import Cases, ModelSpec, TensorSpec
 from models.trendsplit import data, gru, net, train
 
 
@@ -20,6 +20,8 @@ def make_cases(count: int, seed: int) -> Cases:
     )
 
 
+#: Travels into every export: an app pairs the model with the encoder of this version.
+METADATA = {"encoding_version": str(ENCODING_VERSION)}
 #: The trendsplit contract: encoded points in, one split probability per position out.
 INPUTS = (TensorSpec("points", (None, 2, L)),)
 OUTPUTS = (TensorSpec("split_probs", (None, L)),)
@@ -30,7 +32,8 @@ def trained(arch: str, description: str) -> ModelSpec:
     return ModelSpec(
         name=arch, description=description, build=lambda: train.load(arch), inputs=INPUTS, outputs=OUTPUTS,
         make_cases=make_cases, threshold=DEFAULT_THRESHOLD,
-        weights_source=f"trained: models/trendsplit/weights/{arch}.pt (card beside it)", trained=True)
+        weights_source=f"trained: models/trendsplit/weights/{arch}.pt (card beside it)", trained=True,
+        metadata=METADATA)
 
 
 SPEC = trained("trendsplit", f"1-D conv net, receptive field {net.receptive_field()} points: "

@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.spec import seeded_init
+from harness.spec import seeded_init
 
 CHANNELS = 32
 INPUT_LIMIT = 100.0

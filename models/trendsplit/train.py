@@ -22,7 +22,7 @@ from torch import nn
 from harness import atomic
 from harness.encoding import decision_mask, decode
 from harness.metrics import score
-from models.spec import weights_sha256
+from harness.spec import weights_sha256
 from models.trendsplit import data, gru, net
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"

@@ -92,7 +92,7 @@ def test_cli_runs_a_user_model_by_path(exported, capsys):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"inputs": {"x": (2, 3)}}, "only the first \\(batch\\) dimension may be None"),
+    ({"inputs": {"x": (2, 3)}}, "the first \\(batch\\) dimension must be None"),
     ({"inputs": {}}, "at least one input"),
     ({"decision": "vote"}, "unknown decision 'vote'"),
     ({"decision_output": "nope"}, "decision_output 'nope' is not an output"),

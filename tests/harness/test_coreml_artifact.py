@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from harness.coreml_artifact import check_coreml_artifact
-from models.spec import TensorSpec
+from harness.spec import TensorSpec
 
 
 def test_real_exports_pass_every_rule(trendsplit, trendsplit_export):

@@ -13,7 +13,7 @@ import torch
 from harness.errors import ExportError, UsageError
 from harness.export import EXPORTERS, ensure_exported, export_model
 from harness.export.manifest import Manifest, sha256_path
-from models.spec import weights_sha256
+from harness.spec import weights_sha256
 
 
 def test_manifest_records_every_artifact_with_its_hash(trendsplit, trendsplit_export):
@@ -22,7 +22,7 @@ def test_manifest_records_every_artifact_with_its_hash(trendsplit, trendsplit_ex
     for a in manifest.artifacts:
         assert sha256_path(folder / a.path) == a.sha256
     assert manifest.weights_sha256 == weights_sha256(trendsplit.build())
-    assert manifest.encoding_version == 1 and manifest.trained is True
+    assert manifest.metadata == {"encoding_version": "1"} and manifest.trained is True
     assert set(manifest.versions) >= {"torch", "onnx", "onnxruntime", "coremltools"}
     assert Manifest.read(folder) == manifest
     assert json.loads((folder / "manifest.json").read_text())["model"] == "trendsplit"
@@ -57,7 +57,7 @@ def test_verify_reports_tampered_files(trendsplit_export, tmp_path):
     assert manifest.verify(copy) == []
     onnx_path = copy / manifest.artifact("onnx", "fp32").path
     onnx_path.write_bytes(onnx_path.read_bytes() + b"\0")
-    assert manifest.verify(copy) == [onnx_path.name]
+    assert manifest.verify(copy) == [f"{onnx_path.name} changed"]
 
 
 def test_unknown_target_is_a_usage_error(trendsplit, tmp_path):
@@ -78,11 +78,12 @@ def test_failed_export_names_the_stage_and_keeps_the_old_folder(trendsplit, tmp_
     folder = tmp_path / "det"
     folder.mkdir()
     (folder / "previous.txt").write_text("last good export")
+    (folder / "manifest.json").write_text("{}")  # an export folder of ours (however stale)
     with pytest.raises(ExportError, match="linalg_det") as info:
         export_model(spec, folder)
     assert info.value.stage == "coreml@fp32"  # onnx@fp32 went through first
     assert [p.name for p in tmp_path.iterdir()] == ["det"]
-    assert [p.name for p in folder.iterdir()] == ["previous.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "previous.txt"]
 
 
 def test_ensure_exported_reuses_a_matching_export_and_redoes_a_tampered_one(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from models.spec import weights_sha256
+from harness.spec import weights_sha256
 from models.trendsplit import train
 
 

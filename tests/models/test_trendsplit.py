@@ -7,7 +7,7 @@ import torch
 
 from harness.encoding import L, encode
 from models import MODELS, get_model
-from models.spec import weights_sha256
+from harness.spec import weights_sha256
 from models.trendsplit import data, net
 
 

@@ -1,0 +1,237 @@
+"""What the harness needs to know about a model, in one record, validated when it is made.
+
+`ModelSpec` is the harness's central type: the built-in models and users' own models are
+all described this way, and every check of the description happens here, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from harness.errors import UsageError
+
+#: How an app turns outputs into decisions: "threshold" (p > threshold, per element),
+#: "argmax" (the class along the last axis), or "none" (numbers only).
+DECISIONS = ("threshold", "argmax", "none")
+
+#: A model's name becomes a folder and file name: one safe path component, nothing more.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_name(name: object, what: str = "model name") -> str:
+    """`name` if it is one safe path component (letters, digits, `.`, `_`, `-`); else UsageError."""
+    if not isinstance(name, str) or not _SAFE_NAME.match(name):
+        raise UsageError(f"{what} {name!r} is not allowed: use 1-100 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit (it names folders and files)")
+    return name
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A named tensor at the model boundary; `None` in `shape` is the batch dimension."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(self.shape))
+
+    def check(self, what: str) -> None:
+        if not isinstance(self.name, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.name):
+            raise UsageError(f"{what} name {self.name!r} is not an identifier (CoreML feature names must be)")
+        shape = self.shape
+        if (not shape or shape[0] is not None
+                or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape[1:])):
+            raise UsageError(f"{what} {self.name!r} has shape {shape}: the first (batch) dimension must be None "
+                             "and every other dimension a fixed positive integer")
+        if self.dtype != "float32":
+            raise UsageError(f"{what} {self.name!r} is {self.dtype}: only float32 tensors are supported")
+
+    def example(self, batch: int = 1) -> torch.Tensor:
+        return torch.zeros([batch if d is None else d for d in self.shape], dtype=getattr(torch, self.dtype))
+
+
+@dataclass(frozen=True)
+class Cases:
+    """A seeded batch of model inputs, with what produced each one (for reports and replay)."""
+
+    feeds: dict[str, np.ndarray]  # input name -> batch, shaped and typed as the input spec
+    decision_mask: np.ndarray | None  # bool, shaped as the decision output: what an app reads
+    kinds: tuple[str, ...]  # generator that made each case, e.g. "realistic", "epoch_seconds"
+    raw: tuple  # what the app had before encoding (e.g. the [n, 2] points); may be empty
+    seed: int
+
+    @property
+    def inputs(self) -> np.ndarray:
+        """The batch of a single-input model."""
+        if len(self.feeds) != 1:
+            raise ValueError(f"these cases feed {len(self.feeds)} inputs ({', '.join(self.feeds)}); use .feeds")
+        return next(iter(self.feeds.values()))
+
+    def __len__(self) -> int:
+        return len(next(iter(self.feeds.values())))
+
+    def take(self, index) -> dict[str, np.ndarray]:
+        """The feeds of a subset of cases."""
+        return {k: v[index] for k, v in self.feeds.items()}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model the harness can export and check: how to build it, its contract, and how an app
+    reads its output. Validated on construction, so no layer below has to check it again."""
+
+    name: str
+    description: str
+    build: Callable[[], torch.nn.Module]  # returns the model in eval mode with its weights
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    make_cases: Callable[[int, int], Cases]  # (count, seed) -> cases
+    threshold: float = 0.5  # with decision "threshold": an output above it is a positive decision
+    weights_source: str = "as built"  # e.g. "seeded random init (torch seed 0), untrained"
+    trained: bool = False
+    decision: str = "threshold"
+    decision_output: str | None = None  # which output the app decides on (default: the first)
+    policy: str | None = None  # judge every pair by this named policy (default: by precision)
+    #: What travels with the model into its exports (CoreML metadata, manifest), e.g. the
+    #: input encoding version an app must pair it with. Strings only, as CoreML stores them.
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        check_name(self.name)
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        for what, tensors in (("input", self.inputs), ("output", self.outputs)):
+            if not tensors:
+                raise UsageError(f"model {self.name!r} needs at least one {what}")
+            for t in tensors:
+                if not isinstance(t, TensorSpec):
+                    raise UsageError(f"model {self.name!r}: {what} {t!r} is not a TensorSpec")
+                t.check(what)
+        names = [t.name for t in self.inputs + self.outputs]
+        if len(set(names)) != len(names):
+            raise UsageError(f"model {self.name!r}: input and output names must be distinct, got {names}")
+        if self.decision not in DECISIONS:
+            raise UsageError(f"unknown decision {self.decision!r}; known: {', '.join(DECISIONS)}")
+        if self.decision_output is not None and self.decision_output not in [t.name for t in self.outputs]:
+            raise UsageError(f"decision_output {self.decision_output!r} is not an output "
+                             f"({', '.join(t.name for t in self.outputs)})")
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, int | float) \
+                or not math.isfinite(self.threshold):
+            raise UsageError(f"threshold must be a finite number, got {self.threshold!r}")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(self.metadata).items()):
+            raise UsageError(f"model {self.name!r}: metadata must map strings to strings")
+        object.__setattr__(self, "metadata", dict(self.metadata))
+
+    @property
+    def decided_output(self) -> str:
+        return self.decision_output or self.outputs[0].name
+
+    def examples(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
+        return tuple(t.example(batch) for t in self.inputs)
+
+    def check_module(self, module: torch.nn.Module) -> None:
+        """Run `module` once on declared-shape inputs: the declared shapes are promises.
+
+        A wrong input shape names the input and the layer that refused it; a wrong output
+        shape names the output. Both before any converter sees the model.
+        """
+        check_contract(self, module)
+
+
+def _innermost_layer(module: torch.nn.Module) -> Callable[[], str | None]:
+    """Hooks that remember which submodule was running when a forward pass failed."""
+    stack: list[str] = []
+    names = {id(m): name for name, m in module.named_modules() if name}
+
+    def enter(m, _args):
+        stack.append(f"{names[id(m)]} ({type(m).__name__})")
+
+    def leave(_m, _args, _out):
+        stack.pop()
+
+    handles = []
+    for m in module.modules():
+        if id(m) in names:
+            handles += [m.register_forward_pre_hook(enter), m.register_forward_hook(leave)]
+
+    def result() -> str | None:
+        for h in handles:
+            h.remove()
+        return stack[-1] if stack else None
+
+    return result
+
+
+def check_contract(spec: ModelSpec, module: torch.nn.Module) -> None:
+    """See `ModelSpec.check_module`."""
+    batch = 2  # not 1: a batch dimension that a layer squeezes away would hide at 1
+    examples = spec.examples(batch)
+    innermost = _innermost_layer(module)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = module(*examples)
+    except Exception as err:
+        layer = innermost()
+        declared = ", ".join(f"{t.name} {t.shape}" for t in spec.inputs)
+        where = f" in layer {layer}" if layer else ""
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UsageError(f"model {spec.name!r} fails on inputs of the declared shapes ({declared}){where}: "
+                         f"{detail}") from None
+    innermost()
+    got = out if isinstance(out, tuple | list) else (out,)
+    if len(got) != len(spec.outputs):
+        raise UsageError(f"model {spec.name!r} returns {len(got)} output(s); {len(spec.outputs)} declared "
+                         f"({', '.join(t.name for t in spec.outputs)})")
+    for t, value in zip(spec.outputs, got, strict=True):
+        if not isinstance(value, torch.Tensor):
+            raise UsageError(f"output {t.name!r} of model {spec.name!r} is a {type(value).__name__}, not a tensor")
+        expected = tuple(batch if d is None else d for d in t.shape)
+        if tuple(value.shape) != expected:
+            actual = (None, *value.shape[1:]) if value.ndim and value.shape[0] == batch else tuple(value.shape)
+            raise UsageError(f"output {t.name!r} of model {spec.name!r} is declared {t.shape} but the model returns "
+                             f"{actual}")
+        if value.dtype != torch.float32:
+            raise UsageError(f"output {t.name!r} of model {spec.name!r} is {value.dtype}, declared float32")
+
+
+def seeded_init(cls: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
+    """PyTorch's default init under a fixed seed, leaving the global generator as it was."""
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        module = cls()
+    finally:
+        torch.random.set_rng_state(state)
+    return module.eval()
+
+
+def weights_sha256(module: torch.nn.Module) -> str:
+    """Content hash of a module's parameters and buffers (name, dtype, shape, bytes), in order."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
+        digest.update(t.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
+    """Hash of what an export depends on: the weights and the traced graph (code changes too)."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        graph = torch.jit.trace(module, spec.examples(batch=1), check_trace=False).inlined_graph
+    # Drop source locations and the per-process mangling counter of traced class names.
+    text = "\n".join(re.sub(r"___torch_mangle_\d+\.", "", line.split("#")[0].rstrip())
+                     for line in str(graph).splitlines())
+    return hashlib.sha256(f"{weights_sha256(module)}\n{text}".encode()).hexdigest()
