@@ -1,0 +1,162 @@
+"""pytest plugin for coremltools' own test files, run in place: `pytest -p tests.conformance.plugin <paths>`.
+
+It sets the environment Apple's `testing_reqs` reads at import (ML programs only, fp16 and
+fp32), swaps the prediction helpers for `helpers.py`'s wherever a module bound them, and
+records one outcome per case (`--conformance-json`). `--conformance-precision` and
+`--conformance-every` pick a deterministic subset after collection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from tests.conformance import helpers
+from tests.conformance.predict import UnsupportedCase
+
+#: What Apple's testing_reqs reads when first imported: ML programs only, fp16 and fp32 precisions.
+ENVIRONMENT = {"PYMIL_TEST_TARGETS": "mlprogram", "INCLUDE_MIL_FP32_UNIT_TESTS": "1"}
+
+#: Apple's helper (module, name) -> our replacement.
+REPLACED = {
+    ("coremltools.converters.mil.testing_utils", "compare_backend"): helpers.compare_backend,
+    ("coremltools.converters.mil.testing_utils", "get_core_ml_prediction"): helpers.get_core_ml_prediction,
+    ("coremltools.converters.mil.frontend.torch.test.testing_utils", "convert_and_compare"):
+        helpers.convert_and_compare,
+}
+
+#: Outcomes, in the order tables show them. Only the first four reached a prediction.
+PREDICTED = ("passed", "unsupported", "mismatch", "error")
+NOT_PREDICTED = ("no prediction", "skipped by the test", "failed before prediction")
+
+
+@dataclass
+class Case:
+    nodeid: str
+    test_class: str
+    precision: str | None
+    reached: bool = False
+    ops: list[str] = field(default_factory=list)
+    outcome: str = "no prediction"
+    missing_op: str | None = None
+    max_abs: float | None = None  # a mismatch's largest gap
+    detail: str = ""
+    seconds: float = 0.0
+
+
+def precision_of(nodeid: str) -> str | None:
+    """'fp16'/'fp32' from a parametrised id (BackendConfig(...precision='fp32'...) or ('mlprogram', 'fp32'))."""
+    found = re.search(r"precision='(fp16|fp32)'|'mlprogram', '(fp16|fp32)'", nodeid)
+    return (found.group(1) or found.group(2)) if found else None
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("conformance", "coremltools' op tests against the MIL interpreter")
+    group.addoption("--conformance-json", metavar="PATH", help="write one JSON record per case to PATH")
+    group.addoption("--conformance-precision", choices=("fp16", "fp32"),
+                    help="keep only cases converted at this precision (and unparametrised ones)")
+    group.addoption("--conformance-every", type=int, default=1, metavar="N",
+                    help="keep every Nth case of each test class, in collection order (default 1: all)")
+
+
+def pytest_configure(config):
+    if "coremltools.converters.mil.testing_reqs" in sys.modules:
+        raise pytest.UsageError("coremltools' testing_reqs was imported before the conformance plugin "
+                                "could set PYMIL_TEST_TARGETS; run it in a fresh process")
+    os.environ.update(ENVIRONMENT)
+    config.pluginmanager.register(Recorder(config), "conformance-recorder")
+
+
+class Recorder:
+    def __init__(self, config):
+        self.config = config
+        self.cases: dict[str, Case] = {}
+        self.current: Case | None = None
+        self.patched: list[tuple[object, str, object]] = []
+
+    # Selection and patching, once Apple's modules are imported.
+    def pytest_collection_modifyitems(self, config, items):
+        precision = config.getoption("conformance_precision")
+        every = config.getoption("conformance_every")
+        kept, dropped, seen = [], [], {}
+        for item in items:
+            cls = item.cls.__name__ if item.cls else item.path.stem
+            p = precision_of(item.nodeid)
+            if precision and p not in (None, precision):
+                dropped.append(item)
+                continue
+            seen[cls] = seen.get(cls, -1) + 1
+            (kept if seen[cls] % every == 0 else dropped).append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+        for item in items:
+            self.cases[item.nodeid] = Case(item.nodeid, item.cls.__name__ if item.cls else item.path.stem,
+                                           precision_of(item.nodeid))
+        self._patch()
+
+    def _patch(self) -> None:
+        originals = {}
+        for (module, name), ours in REPLACED.items():
+            if module in sys.modules:
+                originals[id(getattr(sys.modules[module], name))] = (name, ours)
+        for mod in list(sys.modules.values()):
+            if not getattr(mod, "__name__", "").startswith("coremltools."):
+                continue
+            for attr, value in list(vars(mod).items()):
+                if id(value) in originals and attr == originals[id(value)][0]:
+                    self.patched.append((mod, attr, value))
+                    setattr(mod, attr, partial(originals[id(value)][1], observe=self._observe))
+
+    def pytest_unconfigure(self, config):
+        for mod, attr, value in self.patched:
+            setattr(mod, attr, value)
+
+    def _observe(self, ops: set[str]) -> None:
+        if self.current is not None:
+            self.current.reached = True
+            self.current.ops = sorted(set(self.current.ops) | ops)
+
+    # Outcomes.
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.current = self.cases.get(nodeid)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        case = self.cases.get(item.nodeid)
+        if case is None or (call.when == "teardown" and call.excinfo is None):
+            return report
+        if call.when == "call":
+            case.seconds = call.duration
+        if call.excinfo is None:
+            if call.when == "call":
+                case.outcome = "passed" if case.reached else "no prediction"
+            return report
+        err = call.excinfo.value
+        if isinstance(err, UnsupportedCase):
+            case.outcome, case.missing_op = "unsupported", err.op_type
+        elif isinstance(err, helpers.Mismatch):
+            case.outcome, case.max_abs = "mismatch", err.max_abs
+        elif isinstance(err, pytest.skip.Exception | pytest.xfail.Exception):
+            case.outcome = "skipped by the test"
+        else:
+            case.outcome = "error" if case.reached else "failed before prediction"
+        case.detail = f"{type(err).__name__}: {err}"[:2000]
+        return report
+
+    def pytest_sessionfinish(self, session):
+        path = self.config.getoption("conformance_json")
+        if path:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_text(json.dumps([asdict(c) for c in self.cases.values()], indent=1))
+            tmp.replace(path)

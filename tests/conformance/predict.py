@@ -1,0 +1,58 @@
+"""A converted model's prediction made by the MIL interpreter (fp32 profile) instead of Core ML.
+
+Inputs are fed as Core ML's `predict` gets them in Apple's helpers (`run_core_ml_predict`):
+float32 arrays, a scalar as a one-element vector. A case the interpreter cannot run (an op
+it lacks, image inputs, state) raises `UnsupportedCase`, which pytest reports as a skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from harness.mil import Interpreter, get_profile, load_program
+from harness.mil.interpreter import UnsupportedOp
+
+#: The profile Apple's expected values are judged against: fp32 everywhere, like Core ML's CPU.
+PROFILE = "fp32"
+
+
+class UnsupportedCase(pytest.skip.Exception):
+    """The case needs something the interpreter does not do; `op_type` names a missing op."""
+
+    def __init__(self, reason: str, op_type: str | None = None):
+        super().__init__(f"unsupported: {reason}")
+        self.op_type = op_type
+
+
+def sanitized(name: str) -> str:
+    """The name Core ML gives a feature (coremltools' own rule, as its helpers look names up)."""
+    from coremltools.converters.mil.mil.passes.defs.preprocess import NameSanitizer
+
+    return NameSanitizer._replace_invalid_char_with_underscore(name)
+
+
+def _feed(value) -> np.ndarray:
+    value = np.asarray(value)
+    return np.array([value], np.float32) if value.shape == () else value.astype(np.float32)
+
+
+def predict(mlmodel, inputs: dict, state=None,
+            observe: Callable[[set[str]], None] | None = None) -> dict[str, np.ndarray]:
+    """Outputs by feature name, as `mlmodel.predict(inputs)` returns them on a Mac."""
+    if state is not None:
+        raise UnsupportedCase("stateful model")
+    images = [i.name for i in mlmodel.get_spec().description.input if i.type.WhichOneof("Type") == "imageType"]
+    if images:
+        raise UnsupportedCase(f"image input {images[0]!r}")
+    program = load_program(mlmodel.package_path)
+    if observe is not None:
+        observe(program.op_types() - {"const"})
+    by_name = {sanitized(k): v for k, v in inputs.items()}
+    feeds = {name: _feed(by_name[name]) for name, _ in program.inputs}
+    try:
+        return Interpreter(program, get_profile(PROFILE)).run(feeds).outputs
+    except UnsupportedOp as err:
+        raise UnsupportedCase(str(err).split(" (op ")[0], op_type=err.op_type) from err

@@ -1,0 +1,59 @@
+"""Run a conformance suite (or the fixed sample) with pytest and the plugin; outcomes go to a JSON file.
+
+    python -m tests.conformance.run --suite mil-ios15 --json out.json [-- extra pytest args]
+    python -m tests.conformance.run --sample --json out.json
+
+Run it in a fresh process: Apple's test modules read the environment, reseed numpy and
+patch nothing back when imported, so they stay out of the main test session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tests.conformance import suites
+
+
+def pytest_args(suite: str | None, sample: bool, json_path: Path, extra: list[str] = ()) -> list[str]:
+    """The pytest command line: Apple's files in place, our plugin, none of the project's addopts."""
+    if sample:
+        chosen = suites.sample_targets() + ["--conformance-precision", suites.SAMPLE_PRECISION,
+                                            "--conformance-every", str(suites.SAMPLE_EVERY)]
+    else:
+        chosen = suites.targets(suite)
+    return [*chosen, "-p", "tests.conformance.plugin", "-p", "no:cacheprovider", "-p", "no:trendsplit_harness",
+            "-o", "addopts=", "-o", "xfail_strict=false", "-W", "ignore", "-q", "--no-header", "-rN",
+            "--conformance-json", str(json_path), *extra]
+
+
+def run(suite: str | None, sample: bool, json_path: Path, extra: list[str] = ()) -> list[dict]:
+    """Run in this process (which must not have imported Apple's test modules) and return the records."""
+    import pytest
+
+    code = pytest.main(pytest_args(suite, sample, json_path, list(extra)))
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not json_path.exists():
+        raise SystemExit(f"conformance run did not complete (pytest exit code {int(code)})")
+    return json.loads(json_path.read_text())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--suite", choices=sorted(suites.SUITES))
+    which.add_argument("--sample", action="store_true", help="the default suite's fixed sample")
+    p.add_argument("--json", type=Path, required=True, help="where to write one record per case")
+    p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --), e.g. -k TestConv")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    run(args.suite, args.sample, args.json, args.pytest_args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The replacement prediction helper judges real converted programs as Apple's `compare_backend` would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.mil.ops import OPS
+from tests.conformance.helpers import Mismatch, compare_backend, tolerances
+from tests.conformance.predict import UnsupportedCase
+
+
+def _convert(build, shape):
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    prog = mb.program(input_specs=[mb.TensorSpec(shape=shape)], opset_version=ct.target.iOS15)(build)
+    return ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS15,
+                      compute_units=ct.ComputeUnit.CPU_ONLY,
+                      compute_precision=ct.precision.FLOAT32)
+
+
+@pytest.fixture(scope="module")
+def relu_model():
+    from coremltools.converters.mil import Builder as mb
+
+    return _convert(lambda x: mb.relu(x=x, name="out"), (2, 3))
+
+
+X = np.array([[-1.5, 0.25, 2.0], [3.0, -0.5, 0.0]], np.float32)
+
+
+def test_a_correct_expected_value_passes_and_returns_the_outputs(relu_model):
+    pred = compare_backend(mlmodel=relu_model, input_key_values={"x": X}, expected_outputs={"out": np.maximum(X, 0)})
+    np.testing.assert_array_equal(pred["out"], np.maximum(X, 0))
+
+
+def test_a_value_off_by_more_than_atol_is_a_mismatch_with_its_gap(relu_model):
+    wrong = np.maximum(X, 0) + np.float32(1e-3)
+    with pytest.raises(Mismatch, match="atol=0.0001") as err:
+        compare_backend(mlmodel=relu_model, input_key_values={"x": X}, expected_outputs={"out": wrong})
+    assert err.value.max_abs == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_a_shape_other_than_expected_is_a_mismatch(relu_model):
+    with pytest.raises(Mismatch, match="shape"):
+        compare_backend(mlmodel=relu_model, input_key_values={"x": X},
+                        expected_outputs={"out": np.maximum(X, 0).reshape(3, 2)})
+
+
+def test_fp16_programs_get_apples_widened_tolerances():
+    # Apple's compare_backend: atol = max(atol * 100, 0.5), rtol = max(rtol * 100, 0.05).
+    assert tolerances(1e-4, 1e-5, "fp16", cpu_only=True) == (0.5, 0.05)
+    assert tolerances(1e-2, 1e-3, "fp16", cpu_only=True) == (1.0, 0.1)
+    assert tolerances(1e-4, 1e-5, "fp32", cpu_only=False) == (0.5, 0.05)
+    assert tolerances(1e-4, 1e-5, "fp32", cpu_only=True) == (1e-4, 1e-5)
+
+
+def _random_programs():
+    """One-op programs with ops the interpreter lacks today (random ops: unlikely to be added)."""
+    from coremltools.converters.mil import Builder as mb
+
+    shape = np.array([2, 3], np.int32)
+    return {"random_uniform": lambda x: mb.add(x=x, y=mb.random_uniform(shape=shape), name="out"),
+            "random_normal": lambda x: mb.add(x=x, y=mb.random_normal(shape=shape), name="out")}
+
+
+def test_an_op_the_interpreter_lacks_is_unsupported_naming_it():
+    missing = [(op, build) for op, build in _random_programs().items() if op not in OPS]
+    if not missing:
+        pytest.skip("the interpreter now implements every candidate op")
+    op, build = missing[0]
+    with pytest.raises(UnsupportedCase) as err:
+        compare_backend(mlmodel=_convert(build, (2, 3)), input_key_values={"x": X}, expected_outputs={"out": X})
+    assert err.value.op_type == op
