@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import ChainMap
+from collections import ChainMap, Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,16 +12,41 @@ from harness.mil.ops import OPS, VARIADIC
 from harness.mil.profiles import Profile
 from harness.mil.program import NUMPY_DTYPES, Block, Operation, Program, TensorType
 
+#: Ops the interpreter handles itself rather than through `OPS`.
+BUILTIN_OPS = frozenset({"const"})
+
 
 class UnsupportedOp(HarnessError):
-    """The program uses an op (or an op variant) the interpreter does not implement."""
+    """The program uses ops (or op variants) the interpreter does not implement.
 
-    def __init__(self, op: Operation, detail: str = ""):
-        what = detail or f"op {op.type!r} is not supported"
-        super().__init__(f"{what} (op {op.name!r} at {op.location}); supported ops: "
-                         f"{', '.join(sorted(OPS))}")
-        self.op_type = op.type
-        self.location = op.location
+    `missing` maps each missing op type to (count, first location); `op_type` and
+    `location` name the first one.
+    """
+
+    def __init__(self, message: str, missing: dict[str, tuple[int, str]]):
+        super().__init__(f"{message}; supported ops: {', '.join(sorted(OPS))}")
+        self.missing = missing
+        self.op_type, (_, self.location) = next(iter(missing.items()))
+
+    @classmethod
+    def variant(cls, op: Operation, detail: str) -> UnsupportedOp:
+        """One op whose type is known but whose attributes ask for something not implemented."""
+        return cls(f"{detail} (op {op.name!r} at {op.location})", {op.type: (1, op.location)})
+
+    @classmethod
+    def scan(cls, program: Program) -> UnsupportedOp | None:
+        """Every op type the program uses that has no implementation, or None."""
+        counts: Counter[str] = Counter()
+        first: dict[str, str] = {}
+        for op in program.operations():
+            if op.type not in OPS and op.type not in BUILTIN_OPS:
+                counts[op.type] += 1
+                first.setdefault(op.type, op.location)
+        if not counts:
+            return None
+        missing = {t: (counts[t], first[t]) for t in first}
+        listed = "; ".join(f"op {t!r} is not supported (x{n}, first at {where})" for t, (n, where) in missing.items())
+        return cls(f"{len(missing)} op type(s) not supported: {listed}", missing)
 
 
 class OpFailed(HarnessError):
@@ -43,29 +68,33 @@ class OpContext:
         self.op = op
         self.scope = scope
         self.profile = interpreter.profile
+        self.opset = interpreter.program.opset
         fp16_op = any(t.dtype == "FLOAT16" for _, t in op.outputs)
         #: The profile's fp16 rules apply to ops whose result the program types as fp16.
         self.stores_fp16 = self.profile.store_fp16 and fp16_op
         self.accumulate_fp16 = self.profile.accumulate_fp16 and fp16_op
 
     def unsupported(self, detail: str) -> UnsupportedOp:
-        return UnsupportedOp(self.op, detail)
+        return UnsupportedOp.variant(self.op, detail)
+
+    def output_dtype(self, index: int = 0) -> str:
+        """The MIL dtype the program declares for this op's output `index` (e.g. "FLOAT16")."""
+        return self.op.outputs[index][1].dtype
 
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """a @ b with the profile's accumulation: float32, or float16 with every partial sum rounded."""
         if not self.accumulate_fp16:
             return np.matmul(a.astype(np.float32), b.astype(np.float32))
         a16, b16 = a.astype(np.float16), b.astype(np.float16)
-        acc = None
+        acc = np.matmul(a16[..., :0], b16[..., :0, :])  # zeros of the result's shape
         with np.errstate(over="ignore", invalid="ignore"):
             for k in range(a16.shape[-1]):
-                term = a16[..., :, k : k + 1] * b16[..., k : k + 1, :]
-                acc = term if acc is None else acc + term
+                acc = acc + a16[..., :, k : k + 1] * b16[..., k : k + 1, :]
         return acc
 
     def sum(self, x: np.ndarray, axis, keepdims: bool = True) -> np.ndarray:
         """Reduction over `axis` (int or ints) with the profile's accumulation."""
-        axes = tuple(int(a) % x.ndim for a in np.atleast_1d(axis))
+        axes = tuple(sorted({int(a) % x.ndim for a in np.atleast_1d(axis)})) if x.ndim else ()
         if not self.accumulate_fp16:
             return np.sum(x.astype(np.float32), axis=axes, keepdims=keepdims)
         keep = [a for a in range(x.ndim) if a not in axes]
@@ -85,8 +114,12 @@ class OpContext:
 
 class Interpreter:
     def __init__(self, program: Program, profile: Profile):
+        missing = UnsupportedOp.scan(program)
+        if missing is not None:
+            raise missing
         self.program = program
         self.profile = profile
+        self.output_types = program.output_types()
 
     def storage(self, ttype: TensorType, value):
         """Store a value as its declared type says, under this profile."""
@@ -100,6 +133,14 @@ class Interpreter:
                 return value
         with np.errstate(over="ignore", invalid="ignore"):
             return np.asarray(value).astype(dtype, copy=False)
+
+    @staticmethod
+    def interface(ttype: TensorType, value):
+        """A value crossing the program's interface: fp16-typed ones are float16 on every device."""
+        if ttype.dtype == "FLOAT16" and isinstance(value, np.ndarray | np.generic):
+            with np.errstate(over="ignore", invalid="ignore"):
+                return np.asarray(value).astype(np.float16)
+        return value
 
     def _resolve(self, op: Operation, scope: ChainMap) -> dict:
         args = {}
@@ -121,7 +162,7 @@ class Interpreter:
             return (self.storage(op.outputs[0][1], op.value),)
         impl = OPS.get(op.type)
         if impl is None:
-            raise UnsupportedOp(op)
+            raise UnsupportedOp.variant(op, f"op {op.type!r} is not supported")
         ctx = OpContext(self, op, scope)
         try:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -132,6 +173,9 @@ class Interpreter:
             raise OpFailed(f"op {op.type} {op.name!r} at {op.location} failed: "
                            f"{type(err).__name__}: {err}") from err
         result = result if isinstance(result, tuple) else (result,)
+        if len(result) != len(op.outputs):
+            raise OpFailed(f"op {op.type} {op.name!r} at {op.location} made {len(result)} outputs; "
+                           f"the program declares {len(op.outputs)}")
         return tuple(self.storage(t, v) for (_, t), v in zip(op.outputs, result, strict=True))
 
     def run_block(self, block: Block, values: list, parent: ChainMap, trace: RunResult | None = None):
@@ -152,8 +196,12 @@ class Interpreter:
         for name, ttype in self.program.inputs:
             if name not in inputs:
                 raise HarnessError(f"missing program input {name!r}")
-            scope[name] = self.storage(ttype, np.asarray(inputs[name], dtype=np.float32))
+            dtype = NUMPY_DTYPES.get(ttype.dtype, np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):
+                value = self.interface(ttype, np.asarray(inputs[name]).astype(dtype))
+            scope[name] = self.storage(ttype, value)
         result = RunResult(outputs={})
         outs = self.run_block(self.program.main, [], scope, result if capture else None)
-        result.outputs = dict(zip(self.program.main.outputs, outs, strict=True))
+        result.outputs = {name: self.interface(self.output_types[name], value)
+                          for name, value in zip(self.program.main.outputs, outs, strict=True)}
         return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,17 +63,26 @@ class Program:
     main: Block
     opset: str
 
-    def op_types(self) -> set[str]:
-        found: set[str] = set()
+    def operations(self) -> Iterator[Operation]:
+        """Every op of the program, nested blocks included, in program order."""
 
-        def walk(block: Block) -> None:
+        def walk(block: Block) -> Iterator[Operation]:
             for op in block.operations:
-                found.add(op.type)
+                yield op
                 for inner in op.blocks:
-                    walk(inner)
+                    yield from walk(inner)
 
-        walk(self.main)
-        return found
+        return walk(self.main)
+
+    def op_types(self) -> set[str]:
+        return {op.type for op in self.operations()}
+
+    def output_types(self) -> dict[str, TensorType]:
+        """The declared type of each of the main block's outputs (what a device hands back)."""
+        declared = dict(self.inputs)
+        for op in self.main.operations:
+            declared.update(op.outputs)
+        return {name: declared[name] for name in self.main.outputs}
 
 
 def _type(value_type) -> TensorType:

@@ -36,6 +36,29 @@ def test_values_are_stored_as_their_declared_dtype(run_mil):
         assert result.outputs[program.main.outputs[0]].dtype == np.float32
 
 
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_fp16_typed_program_inputs_and_outputs_are_float16_under_every_profile(run_mil, profile):
+    """A device hands fp16 I/O over as float16 whatever it computes in (iOS16+ programs)."""
+    import coremltools as ct
+
+    x = np.array([[1.0 + 2**-12, 70000.0, 1e-8, 3.14159]], dtype=np.float32)
+
+    def build(x):
+        return mb.mul(x=x, y=np.float16(1.0))
+
+    got = run_mil(build, {"x": x.astype(np.float16)}, profile=profile, opset=ct.target.iOS16)
+    assert got.dtype == np.float16
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(got, x.astype(np.float16))
+    # the input is rounded on the way in as well: fed as float32, it is still rounded
+    _, result, program = run_mil(build, {"x": x.astype(np.float16)}, profile=profile, opset=ct.target.iOS16,
+                                 capture=True)
+    assert program.inputs[0][1].dtype == "FLOAT16"
+    fed = Interpreter(program, PROFILES[profile]).run({"x": x}).outputs
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(next(iter(fed.values())), x.astype(np.float16))
+
+
 def test_fp32_profile_matches_torch_within_the_fp32_policy(trendsplit, trendsplit_export):
     import torch
 

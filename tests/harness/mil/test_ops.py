@@ -127,6 +127,21 @@ def test_layer_norm(run_mil, seed, affine):
     np.testing.assert_allclose(got, ref.numpy(), rtol=1e-4, atol=1e-5)
 
 
+@op_settings
+@given(seed=SEEDS, axes=st.sampled_from([[0, 2], [0], [1], [-3, -1]]))
+def test_layer_norm_gamma_lies_along_non_trailing_axes(run_mil, seed, axes):
+    """gamma has shape x.shape[axes]; torch normalizes trailing axes, so move them there."""
+    x = rand(seed, 3, 3, 4, scale=3.0)
+    axes = sorted(a % 3 for a in axes)
+    shape = tuple(x.shape[a] for a in axes)
+    g, b = rand(seed + 1, *shape), rand(seed + 2, *shape)
+    got = run_mil(lambda x: mb.layer_norm(x=x, axes=axes, gamma=g, beta=b, epsilon=1e-5), {"x": x})
+    rest = [a for a in range(3) if a not in axes]
+    moved = t(x).permute(*rest, *axes)
+    ref = F.layer_norm(moved, shape, t(g), t(b), eps=1e-5).permute(*np.argsort(rest + axes).tolist())
+    np.testing.assert_allclose(got, ref.numpy(), rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("name, ref", [("reduce_mean", np.mean), ("reduce_sum", np.sum)])
 @op_settings
 @given(seed=SEEDS, axes=st.sampled_from([[1], [2, 3], [-1], [0, 1, 2, 3]]), keep=st.booleans())
@@ -164,6 +179,35 @@ def test_upsample_nearest_neighbor(run_mil, seed, sh, sw):
     got = run_mil(lambda x: mb.upsample_nearest_neighbor(x=x, scale_factor_height=sh, scale_factor_width=sw),
                   {"x": x})
     np.testing.assert_array_equal(got, F.interpolate(t(x), scale_factor=(sh, sw), mode="nearest").numpy())
+
+
+#: (input h, w) -> (output h, w): downsizing and upsizing by ratios that are not integers.
+RESIZE_PAIRS = [((4, 6), (6, 4)), ((8, 9), (12, 6)), ((10, 12), (4, 8)), ((16, 24), (24, 16)),
+                ((3, 5), (7, 13)), ((7, 13), (3, 5)), ((5, 11), (17, 2)), ((2, 30), (31, 29))]
+
+
+def test_upsample_nearest_neighbor_picks_torchs_rows_for_any_output_size():
+    """F.interpolate(size=...) through coremltools' torch frontend: it stores a nudged scale."""
+    import coremltools as ct
+
+    from harness.mil import Interpreter, get_profile, load_program
+
+    class Resize(torch.nn.Module):
+        def forward(self, *xs):
+            return tuple(F.interpolate(x, size=out, mode="nearest") for x, (_, out) in zip(xs, RESIZE_PAIRS,
+                                                                                           strict=True))
+
+    xs = [torch.randn(1, 2, *shape, generator=torch.Generator().manual_seed(k))
+          for k, (shape, _) in enumerate(RESIZE_PAIRS)]
+    model = ct.convert(torch.jit.trace(Resize().eval(), tuple(xs)), inputs=[ct.TensorType(shape=x.shape) for x in xs],
+                       convert_to="mlprogram", minimum_deployment_target=ct.target.iOS15,
+                       compute_precision=ct.precision.FLOAT32)
+    program = load_program(model.package_path)
+    assert "upsample_nearest_neighbor" in program.op_types()
+    feeds = {name: x.numpy() for (name, _), x in zip(program.inputs, xs, strict=True)}
+    got = Interpreter(program, get_profile("fp32")).run(feeds).outputs
+    for out, ref, pair in zip(got.values(), Resize()(*xs), RESIZE_PAIRS, strict=True):
+        np.testing.assert_array_equal(out, ref.numpy(), err_msg=str(pair))
 
 
 def test_cast_rounds_to_fp16_only_when_the_profile_stores_fp16(run_mil):
