@@ -43,10 +43,14 @@ def _parent(path: Path) -> None:
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Replace the regular file at `path` (or create it) with `data`, atomically."""
     path = Path(path)
-    with contextlib.suppress(FileNotFoundError):
+    try:
         mode = os.lstat(path).st_mode
         if not stat.S_ISREG(mode):
             raise UsageError(f"cannot write {path}: it exists and is {_kind(mode)}; name a regular file")
+    except FileNotFoundError:
+        pass
+    except NotADirectoryError:
+        raise UsageError(f"cannot write {path}: a part of its parent folder is a file, not a folder") from None
     _parent(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -134,6 +138,8 @@ def check_replaceable(path: Path, marker: str | None) -> None:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return
+    except NotADirectoryError:
+        raise UsageError(f"cannot write {path}: a part of its parent folder is a file, not a folder") from None
     if not stat.S_ISDIR(mode):
         raise UsageError(f"{path} exists and is {_kind(mode)}, not an output folder; name a new or empty folder")
     if marker and any(path.iterdir()) and not (path / marker).is_file():

@@ -1,15 +1,65 @@
 """Command line: a thin layer over `harness.export` and `harness.parity`.
 
-Exit codes: 0 pass, 1 parity or check failure, 2 usage error (unknown model, backend, ...).
+Exit codes: 0 pass, 1 parity or check failure, 2 usage error (unknown model, backend, a bad
+argument or output path). Every error is one line on stderr; set HARNESS_DEBUG=1 to see the
+traceback of an internal error.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from pathlib import Path
 
 from harness.errors import HarnessError, UsageError
+
+#: Cases per run: every output is held in memory (about 1 KB a case and backend for trendsplit).
+MAX_CASES = 100_000
+
+
+def _int_in(low: int, high: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be between {low:,} and {high:,}, got {value:,}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seconds must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0 or value > 86_400:
+        raise argparse.ArgumentTypeError(f"seconds must be a finite number in (0, 86400], got {text!r}")
+    return value
+
+
+CASES = _int_in(1, MAX_CASES, "the number of cases")
+SEED = _int_in(0, 2**63 - 1, "the seed")
+
+
+def _output_file(text: str) -> Path:
+    """An output path that can be written atomically: a regular file or nothing yet, in a folder."""
+    import stat
+
+    path = Path(text)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot write {text}: {err.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise argparse.ArgumentTypeError(f"cannot write {text}: it exists and is not a regular file")
+    return path
 
 
 def _progress(msg: str) -> None:
@@ -136,26 +186,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--backends", help="comma list of name[@precision]; first is the reference "
                                       "(default: every registered backend)")
-    p.add_argument("--n", type=int, default=1000, help="number of cases (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=CASES, default=1000, help=f"number of cases (default 1000, at most {MAX_CASES:,})")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--policy", help="judge every pair by this policy (default: by precision)")
     p.add_argument("--compute-units", default="ALL",
                    help="CoreML compute units: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL")
     p.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
-    p.add_argument("--json", help="also write the report as JSON here")
-    p.add_argument("--html", help="also write the self-contained HTML report here")
+    p.add_argument("--json", type=_output_file, help="also write the report as JSON here")
+    p.add_argument("--html", type=_output_file, help="also write the self-contained HTML report here")
     p.set_defaults(func=cmd_parity)
 
     p = sub.add_parser("report", help="run parity and write the HTML report (parity --html)")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--backends")
-    p.add_argument("--n", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=CASES, default=1000, help="number of cases (default 1000, as parity)")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--policy")
     p.add_argument("--compute-units", default="ALL")
     p.add_argument("--artifacts")
-    p.add_argument("--json")
-    p.add_argument("--html", "--out", dest="html", default="reports/parity.html")
+    p.add_argument("--json", type=_output_file)
+    p.add_argument("--html", "--out", dest="html", type=_output_file, default="reports/parity.html",
+                   help="where to write the report (default reports/parity.html)")
     p.set_defaults(func=cmd_parity)
 
     p = sub.add_parser("fixtures", help="regenerate or check the golden fixtures")
@@ -164,17 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fixtures)
 
     p = sub.add_parser("evaluate", help="task quality (split F1) of the nets on every backend vs baselines")
-    p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=10_000)
+    p.add_argument("--n", type=CASES, default=1000)
+    p.add_argument("--seed", type=SEED, default=10_000)
     p.add_argument("--artifacts", default="artifacts")
-    p.add_argument("--json", help="also write the evaluation as JSON here")
+    p.add_argument("--json", type=_output_file, help="also write the evaluation as JSON here")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios, one run)")
     p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--artifacts", default="artifacts")
-    p.add_argument("--fuzz-seconds", type=float, default=10.0)
-    p.add_argument("--json", help="also write the figures as JSON here")
+    p.add_argument("--fuzz-seconds", type=_seconds, default=10.0)
+    p.add_argument("--json", type=_output_file, help="also write the figures as JSON here")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("localize", help="first op where an fp16 run of the CoreML program diverges")
@@ -182,14 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="fp16", choices=["fp32", "fp16"], help="which CoreML artifact")
     p.add_argument("--reference", default="fp32", help="reference profile (default fp32)")
     p.add_argument("--profile", default="fp16", help="candidate profile (default fp16)")
-    p.add_argument("--n", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=CASES, default=64)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
     p.set_defaults(func=cmd_localize)
 
     p = sub.add_parser("swift-fuzz", help="Python vs Swift encoder on seeded batches (binary protocol)")
-    p.add_argument("--cases", type=int, default=1_000_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cases", type=_int_in(1, 10**10, "the number of cases"), default=1_000_000)
+    p.add_argument("--seed", type=SEED, default=0)
     p.set_defaults(func=cmd_swift_fuzz)
     return parser
 
@@ -204,4 +255,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except HarnessError as err:
         print(f"{parser.prog}: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug of ours: one line, the traceback on request
+        if os.environ.get("HARNESS_DEBUG") == "1":
+            raise
+        print(f"{parser.prog}: internal error: {type(err).__name__}: {err} "
+              "(set HARNESS_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1

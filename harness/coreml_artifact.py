@@ -58,9 +58,57 @@ def _program_ops(block):
             yield from _program_ops(inner)
 
 
+def _const_maxima(block) -> dict[str, float]:
+    """Largest finite |value| of each float32 constant the program holds inline (blobs are weights)."""
+    import numpy as np
+
+    out = {}
+    for op in _program_ops(block):
+        if op.type != "const":
+            continue
+        value = op.attributes["val"]
+        tensor = value.immediateValue.tensor
+        if value.WhichOneof("value") == "immediateValue" and tensor.WhichOneof("value") == "floats":
+            data = np.abs(np.asarray(tensor.floats.values, dtype=np.float64))
+            finite = data[data < 1e38]
+            out[op.outputs[0].name] = float(finite.max()) if finite.size else 0.0
+    return out
+
+
+def _why_fp32(op, opset: str, consts: dict[str, float]) -> str | None:
+    """Why coremltools' fp16 pass (FP16ComputePrecision) leaves `op` in fp32, or None if it would not.
+
+    Its rules: an op type it never casts; a float input whose type domain at this opset has no
+    fp16; or an fp32 constant input beyond fp16's range (65,504).
+    """
+    from coremltools.converters.mil.mil import types
+    from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
+    from coremltools.converters.mil.mil.passes.defs.quantization import FP16ComputePrecision
+
+    if op.type in FP16ComputePrecision._UNSUPPORTED_FP16_OPS:
+        return "never cast to fp16"
+    versions = SSAOpRegistry.core_ops.get(op.type, {})
+    # Program opsets are named CoreML5 (iOS15), CoreML6 (iOS16), ...: one below the target's number.
+    target = {f"CoreML{v.value - 1}": v for v in versions}.get(opset) or max(versions, default=None)
+    cls = versions.get(target) if target is not None else None
+    if cls is not None:
+        domains = getattr(cls, "type_domains", {})
+        for name, spec in cls.input_spec.input_types.items():
+            domain = spec.type_domain or domains.get(getattr(spec, "_type_domain_id", None), ())
+            floats = [t for t in domain if types.is_float(t)]
+            if floats and types.fp16 not in floats and name in op.inputs:
+                return f"input {name} takes no fp16 at {opset}"
+    for arg in op.inputs.values():
+        for binding in arg.arguments:
+            if binding.WhichOneof("binding") == "name" and consts.get(binding.name, 0.0) > 65504:
+                return "an fp32 constant beyond fp16's range"
+    return None
+
+
 def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> ArtifactCheck:
-    from harness.mlpackage import load_spec
     from coremltools.proto import MIL_pb2, Model_pb2
+
+    from harness.mlpackage import load_spec
 
     array_type = Model_pb2.ArrayFeatureType.ArrayDataType.Name
     mil_type = MIL_pb2.DataType.Name
@@ -89,22 +137,29 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
         rule("output_dtype", dtype == "FLOAT32", f"output {feature.name} dtype {dtype}")
 
     compute: Counter[str] = Counter()
+    kept_fp32: Counter[str] = Counter()  # fp32 compute ops coremltools' fp16 pass leaves in fp32
+    unexplained: Counter[str] = Counter()
     if kind == "mlProgram":
         main = model.mlProgram.functions.get("main")
         rule("main_function", main is not None, "program has a 'main' function")
         if main is not None:
             block = main.block_specializations[main.opset]
+            consts = _const_maxima(block)
             for op in _program_ops(block):
                 if op.type in NON_COMPUTE:
                     continue
-                for out in op.outputs:
-                    t = mil_type(out.type.tensorType.dataType)
-                    if t in FLOAT_TYPES:
-                        compute[t] += 1
+                dtypes = {mil_type(out.type.tensorType.dataType) for out in op.outputs} & set(FLOAT_TYPES)
+                for t in dtypes:
+                    compute[t] += 1
+                if artifact.precision == "fp16" and "FLOAT32" in dtypes:
+                    reason = _why_fp32(op, main.opset, consts)
+                    (kept_fp32 if reason else unexplained)[f"{op.type} ({reason or 'no reason'})"] += 1
     if artifact.precision == "fp16":
-        rule("computes_in_fp16", compute and set(compute) == {"FLOAT16"},
-             f"compute-op outputs by dtype: {dict(compute)}; an fp16 program computes in FLOAT16 "
-             "only")
+        rule("computes_in_fp16", compute.get("FLOAT16") and not unexplained,
+             f"compute-op outputs by dtype: {dict(compute)}; "
+             + (f"in FLOAT32 without a reason coremltools would have: {dict(unexplained)}" if unexplained else
+                f"kept in FLOAT32 as coremltools does: {dict(kept_fp32)}" if kept_fp32 else
+                "every compute op in FLOAT16"))
     else:
         rule("computes_in_fp32", compute and set(compute) == {"FLOAT32"},
              f"compute-op outputs by dtype: {dict(compute)}; an fp32 program has no FLOAT16")
@@ -113,6 +168,7 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
     expected = {**spec.metadata, "model": spec.name, "precision": artifact.precision}
     wrong = {k: meta.get(k) for k, v in expected.items() if meta.get(k) != v}
     rule("metadata", not wrong, f"metadata mismatches: {wrong}" if wrong else
-         f"model, precision and {len(spec.metadata)} metadata entries recorded; author {model.description.metadata.author!r}")
+         f"model, precision and {len(spec.metadata)} metadata entries recorded; "
+         f"author {model.description.metadata.author!r}")
     return ArtifactCheck(artifact=artifact.path, precision=artifact.precision,
                          findings=tuple(findings), compute_dtypes=dict(compute))

@@ -23,8 +23,8 @@ from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
 from harness.errors import UsageError
 from harness.export import ensure_exported
 from harness.export.manifest import Manifest
-from harness.tolerances import Policy, get_policy, policy_for
 from harness.spec import Cases, ModelSpec
+from harness.tolerances import Policy, get_policy, policy_for
 
 
 @dataclass(frozen=True)

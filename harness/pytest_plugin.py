@@ -64,9 +64,9 @@ def harness_parity(harness_artifacts):
     from harness.backends import default_backends, parse_backends
     from harness.parity import run_parity
     from harness.report import format_report
+    from harness.spec import model_fingerprint
     from harness.tolerances import get_policy
     from models import get_model
-    from harness.spec import model_fingerprint
 
     def check(model, backends: str | None = None, *, n: int = 64, seed: int = 0, policy: str | None = None):
         spec = get_model(model) if isinstance(model, str) else model

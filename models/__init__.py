@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from harness.errors import UsageError
-from models import fp16_stress, trendsplit
 from harness.spec import ModelSpec
+from models import fp16_stress, trendsplit
 
 MODELS: dict[str, ModelSpec] = {
     trendsplit.SPEC.name: trendsplit.SPEC,

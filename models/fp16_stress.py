@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from harness.encoding import DEFAULT_THRESHOLD
-from models import trendsplit
 from harness.spec import ModelSpec, seeded_init
+from models import trendsplit
 
 AMPLIFY = 1000.0
 

@@ -50,4 +50,4 @@ def test_export_writes_artifacts_and_manifest(capsys, tmp_path):
 def test_python_dash_m_usage_error_exits_2():
     proc = subprocess.run([sys.executable, "-m", "harness", "parity", "--n", "x"],
                           capture_output=True, text=True)
-    assert proc.returncode == 2 and "invalid int value" in proc.stderr
+    assert proc.returncode == 2 and "must be a whole number" in proc.stderr

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from harness.encoding import L, encode
-from models import MODELS, get_model
 from harness.spec import weights_sha256
+from models import MODELS, get_model
 from models.trendsplit import data, net
 
 

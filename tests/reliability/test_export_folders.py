@@ -1,0 +1,356 @@
+"""Export folders under attack: hostile names, tampered packages, targets that are not ours,
+kills and concurrent writers. Nothing outside the named folder is touched; nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from torch import nn
+
+from harness import api, atomic
+from harness.errors import HarnessError, UsageError
+from harness.export import ensure_exported, stale_reason
+from harness.export.manifest import ArtifactError, Manifest
+from harness.mil import load_program
+from harness.mlpackage import PackageError, read_package
+from harness.spec import ModelSpec, TensorSpec
+
+HOSTILE_NAMES = ["../../elsewhere/victim", "../victim", "/tmp/victim", "a/b", "..", ".", "", " ", ".hidden",
+                 "name\0null", "name\nline", "x" * 101, "C:\\victim", "-rf", "na me", "ünïcode", 5, None]
+
+
+def _spec(name) -> ModelSpec:
+    return ModelSpec(name=name, description="d", build=lambda: nn.Identity(), inputs=(TensorSpec("x", (None, 2)),),
+                     outputs=(TensorSpec("y", (None, 2)),), make_cases=lambda n, s: None)
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_name_that_is_not_one_safe_path_component_is_refused(name):
+    with pytest.raises(UsageError, match="is not allowed"):
+        _spec(name)
+    with pytest.raises(UsageError, match="is not allowed"):
+        api.describe(name, nn.Identity(), inputs={"x": (None, 2)}, outputs={"y": (None, 2)})
+
+
+def test_export_into_a_folder_of_someone_elses_files_is_refused_and_keeps_them(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "thesis.tex").write_text("years of work")
+    spec = api.describe("m", nn.Linear(2, 2), inputs={"x": (None, 2)}, outputs={"y": (None, 2)})
+    for call in (lambda: api.export(spec, victim), lambda: ensure_exported(spec, victim)):
+        with pytest.raises(UsageError, match="other content"):
+            call()
+    assert [p.name for p in victim.iterdir()] == ["thesis.tex"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["victim"]
+
+
+@pytest.mark.parametrize("kind", ["file", "symlink", "fifo"])
+def test_export_over_a_non_folder_is_refused_and_keeps_it(tmp_path, kind):
+    target = tmp_path / "out"
+    if kind == "file":
+        target.write_text("user data")
+    elif kind == "symlink":
+        (tmp_path / "real").mkdir()
+        target.symlink_to(tmp_path / "real")
+    else:
+        os.mkfifo(target)
+    spec = api.describe("m", nn.Linear(2, 2), inputs={"x": (None, 2)}, outputs={"y": (None, 2)})
+    with pytest.raises(UsageError, match="not an output folder"):
+        api.export(spec, target)
+    assert os.path.lexists(target)
+    if kind == "file":
+        assert target.read_text() == "user data"
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink", "fifo", "device"])
+def test_atomic_write_refuses_what_is_not_a_regular_file(tmp_path, kind):
+    target = tmp_path / "report.json"
+    if kind == "directory":
+        target.mkdir()
+    elif kind == "symlink":
+        (tmp_path / "elsewhere").write_text("keep")
+        target.symlink_to(tmp_path / "elsewhere")
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target = __import__("pathlib").Path("/dev/null")
+    before = os.lstat(target)
+    with pytest.raises(UsageError, match="not a regular file|is a folder|is a symlink|is a pipe|is a device"):
+        atomic.write_text(target, "{}")
+    after = os.lstat(target)
+    assert (before.st_mode, before.st_ino) == (after.st_mode, after.st_ino)
+
+
+def test_atomic_write_under_a_file_or_a_read_only_folder_is_one_usage_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="cannot write"):
+        atomic.write_text(tmp_path / "file" / "report.json", "{}")
+    if os.geteuid() != 0:  # root writes through read-only modes
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o555)
+        with pytest.raises(UsageError, match="cannot write"):
+            atomic.write_text(ro / "report.json", "{}")
+
+
+# -- tampered packages --------------------------------------------------------------------------
+
+@pytest.fixture
+def export_copy(trendsplit_export, tmp_path):
+    manifest, folder = trendsplit_export
+    copy = tmp_path / "trendsplit"
+    shutil.copytree(folder, copy, symlinks=True)
+    return manifest, copy
+
+
+def _package(manifest, folder, precision="fp32"):
+    return folder / manifest.artifact("coreml", precision).path
+
+
+def _edit_package_manifest(package, edit):
+    path = package / "Manifest.json"
+    raw = json.loads(path.read_text())
+    edit(raw)
+    path.write_text(json.dumps(raw) if not isinstance(raw, str) else raw)
+
+
+def _root_entry(raw):
+    return raw["itemInfoEntries"][raw["rootModelIdentifier"]]
+
+
+def _outside_spec(tmp_path, manifest, folder):
+    """A real model spec outside the package: the fp16 conversion's, copied elsewhere."""
+    other = tmp_path / "other.mlmodel"
+    shutil.copy(read_package(_package(manifest, folder, "fp16")).spec, other)
+    return other
+
+
+TAMPERS = {
+    "root model points through the folder above": lambda raw, other: _root_entry(raw).update(
+        path="com.apple.CoreML/../../../../other.mlmodel"),
+    "absolute path": lambda raw, other: _root_entry(raw).update(path=str(other)),
+    "dot-dot path": lambda raw, other: _root_entry(raw).update(path="../../../other.mlmodel"),
+    "path is a number": lambda raw, other: _root_entry(raw).update(path=5),
+    "root identifier names nothing": lambda raw, other: raw.update(rootModelIdentifier="nope"),
+    "no entries": lambda raw, other: raw.update(itemInfoEntries={}),
+    "entries is a list": lambda raw, other: raw.update(itemInfoEntries=[1, 2]),
+}
+
+
+@pytest.mark.parametrize("tamper", list(TAMPERS))
+def test_a_tampered_package_manifest_is_caught_by_verify_and_refused_by_the_loader(export_copy, tmp_path, tamper):
+    manifest, folder = export_copy
+    package = _package(manifest, folder)
+    other = _outside_spec(tmp_path, manifest, folder)
+    _edit_package_manifest(package, lambda raw: TAMPERS[tamper](raw, other))
+    assert manifest.verify(folder)  # never reused as if current
+    with pytest.raises(PackageError):
+        load_program(package)
+
+
+@pytest.mark.parametrize("content", [b"", b"{not json", b"\xff\xfe\x00", b"null", b"[]", b'{"itemInfoEntries": 5}'])
+def test_a_malformed_or_missing_package_manifest_is_a_named_problem(export_copy, content):
+    manifest, folder = export_copy
+    package = _package(manifest, folder)
+    (package / "Manifest.json").write_bytes(content)
+    assert any("Manifest.json" in p for p in manifest.verify(folder))
+    (package / "Manifest.json").unlink()
+    assert manifest.verify(folder)
+    with pytest.raises(PackageError):
+        load_program(package)
+
+
+def test_pointing_the_root_model_at_another_spec_inside_the_package_is_a_changed_artifact(export_copy, tmp_path):
+    manifest, folder = export_copy
+    package = _package(manifest, folder)
+    other = _outside_spec(tmp_path, manifest, folder)
+    shutil.copy(other, package / "Data" / "com.apple.CoreML" / "other.mlmodel")
+    _edit_package_manifest(package, lambda raw: _root_entry(raw).update(path="com.apple.CoreML/other.mlmodel"))
+    assert any("changed" in p for p in manifest.verify(folder))
+
+
+def test_a_symlink_inside_a_package_is_refused(export_copy, tmp_path):
+    manifest, folder = export_copy
+    package = _package(manifest, folder)
+    spec_file = read_package(package).spec
+    outside = tmp_path / "outside.mlmodel"
+    shutil.move(spec_file, outside)
+    spec_file.symlink_to(outside)
+    assert any("symlink" in p for p in manifest.verify(folder))
+    with pytest.raises(PackageError, match="symlink"):
+        load_program(package)
+
+
+def test_a_weight_path_in_the_spec_that_leaves_the_package_is_refused(export_copy):
+    from coremltools.proto import Model_pb2
+
+    manifest, folder = export_copy
+    package = _package(manifest, folder)
+    spec_file = read_package(package).spec
+    model = Model_pb2.Model()
+    model.ParseFromString(spec_file.read_bytes())
+    fn = model.mlProgram.functions["main"]
+    block = fn.block_specializations[fn.opset]
+    edited = 0
+    for op in block.operations:
+        if op.type == "const" and op.attributes["val"].WhichOneof("value") == "blobFileValue":
+            op.attributes["val"].blobFileValue.fileName = "@model_path/../../../../../../etc/passwd"
+            edited += 1
+    assert edited
+    spec_file.write_bytes(model.SerializeToString())
+    assert manifest.verify(folder)
+    with pytest.raises(PackageError, match="leaves the package"):
+        load_program(package)
+
+
+def test_a_tampered_export_is_re_exported_with_a_note(trendsplit, export_copy, tmp_path):
+    manifest, folder = export_copy
+    other = _outside_spec(tmp_path, manifest, folder)
+    _edit_package_manifest(_package(manifest, folder), lambda raw: _root_entry(raw).update(path=str(other)))
+    notes = []
+    fresh = ensure_exported(trendsplit, folder, progress=notes.append)
+    assert any("re-exporting" in n and "trendsplit-fp32.mlpackage" in n for n in notes), notes
+    assert fresh.verify(folder) == [] and stale_reason(trendsplit, folder) is None
+    assert other.exists()  # what the tamper pointed at is not ours to delete
+
+
+@pytest.mark.parametrize("content", ["", "{", "null", "[]", '{"model": 5}', '{"artifacts": [{"path": 5}]}'])
+def test_a_malformed_harness_manifest_is_a_named_problem_not_a_traceback(tmp_path, content):
+    (tmp_path / "manifest.json").write_text(content)
+    with pytest.raises(ArtifactError, match="manifest"):
+        Manifest.read(tmp_path)
+
+
+def test_an_artifact_path_that_leaves_the_folder_is_refused(export_copy):
+    manifest, folder = export_copy
+    raw = json.loads((folder / "manifest.json").read_text())
+    raw["artifacts"][0]["path"] = "../../etc/passwd"
+    (folder / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ArtifactError, match="not a file name inside the folder"):
+        Manifest.read(folder)
+    assert isinstance(ArtifactError("x"), HarnessError)
+
+
+# -- the swap: atomic, locked, self-cleaning ----------------------------------------------------
+
+_SWAPPER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from harness import atomic
+    target, tag = Path(sys.argv[1]), sys.argv[2]
+    deadline = time.monotonic() + float(sys.argv[3])
+    k = 0
+    while time.monotonic() < deadline:
+        with atomic.staged_dir(target, marker="marker") as stage:
+            (stage / "marker").write_text(tag)
+            for i in range(20):
+                (stage / f"f{i}").write_text(str(k))
+        k += 1
+    print(k)
+""")
+
+
+def _swapper(target, tag, seconds):
+    return subprocess.Popen([sys.executable, "-c", _SWAPPER, str(target), tag, str(seconds)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_the_folder_is_never_absent_while_another_process_swaps_it(tmp_path):
+    target = tmp_path / "out"
+    with atomic.staged_dir(target, marker="marker") as stage:
+        (stage / "marker").write_text("first")
+    proc = _swapper(target, "a", 3.0)
+    absent, looks = 0, 0
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        looks += 1
+        if not (target / "marker").is_file():
+            absent += 1
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert int(out) > 10 and looks > 1000
+    assert absent == 0
+
+
+def test_concurrent_writers_take_turns_and_both_succeed(tmp_path):
+    target = tmp_path / "out"
+    procs = [_swapper(target, tag, 2.0) for tag in ("a", "b")]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e for _, e in results]
+    assert all(int(out) > 0 for out, _ in results)
+    assert (target / "marker").read_text() in ("a", "b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_kills_mid_swap_leave_a_whole_folder_and_leftovers_are_cleaned(tmp_path):
+    target = tmp_path / "out"
+    for k in range(6):
+        proc = _swapper(target, f"k{k}", 5.0)
+        time.sleep(0.3 + 0.07 * k)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if target.exists():
+            files = sorted(p.name for p in target.iterdir())
+            assert files == sorted(["marker", *(f"f{i}" for i in range(20))])
+            assert len({(target / f"f{i}").read_text() for i in range(20)}) == 1  # one generation, whole
+    (tmp_path / ".out.zz.stage").mkdir()
+    (tmp_path / ".out.zz.old").mkdir()
+    with atomic.staged_dir(target, marker="marker") as stage:
+        (stage / "marker").write_text("last")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# -- the CLI: one line, the right exit code, before any work -----------------------------------
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["parity", "--n", "0"], "between 1"),
+    (["parity", "--n", "1000000000"], "between 1"),
+    (["parity", "--n", "1e3"], "whole number"),
+    (["parity", "--seed", "-1"], "between 0"),
+    (["report", "--n", "-5"], "between 1"),
+    (["evaluate", "--n", "0"], "between 1"),
+    (["localize", "--n", "0"], "between 1"),
+    (["swift-fuzz", "--cases", "0"], "between 1"),
+    (["bench", "--fuzz-seconds", "nan"], "finite"),
+    (["bench", "--fuzz-seconds", "-1"], "finite"),
+    (["bench", "--fuzz-seconds", "inf"], "finite"),
+    (["parity", "--json", "{dir}"], "not a regular file"),
+    (["parity", "--json", "/dev/full"], "not a regular file"),
+    (["parity", "--html", "{dir}"], "not a regular file"),
+    (["export", "--out", "{file}"], "not an output folder"),
+    (["parity", "--artifacts", "{file}", "--backends", "torch"], "not an output folder"),
+    (["export", "--out", "{file}/sub"], "is a file, not a folder"),
+    (["parity", "--model", "{file}:factory"], "unknown model"),
+    (["parity", "--model", "{missing}.py:factory"], "no such file"),
+])
+def test_bad_cli_input_is_one_line_and_exit_2(tmp_path, capsys, argv, says):
+    from harness.cli import main
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("a user's file")
+    argv = [a.format(dir=tmp_path / "d", file=tmp_path / "f", missing=tmp_path / "nope") for a in argv]
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("[harness]")]
+    assert says in lines[-1], err
+    assert "Traceback" not in err
+    assert (tmp_path / "f").read_text() == "a user's file"
+
+
+def test_an_internal_error_is_one_line_with_a_way_to_the_traceback():
+    proc = subprocess.run([sys.executable, "-m", "harness", "parity", "--model", "trendsplit", "--backends",
+                           "torch", "--n", "1", "--artifacts", "/proc/self/nonexistent/x"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (1, 2) and "Traceback" not in proc.stderr, proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if not line.startswith("[harness]")]) == 1
