@@ -255,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except HarnessError as err:
         print(f"{parser.prog}: {err}", file=sys.stderr)
+        output = getattr(err, "output", "")
+        if output:
+            print("  the converter said (last lines):\n" + "\n".join(f"  | {line}" for line in output.splitlines()),
+                  file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)

@@ -63,6 +63,8 @@ class Comparison:
     abs_errors: np.ndarray = field(repr=False, compare=False)
     ulp_errors: np.ndarray = field(repr=False, compare=False)
     output: str = ""  # which output, for models with several
+    decision: str = "threshold"  # the app's rule for this output ("none": numbers only)
+    max_reference: float = 1.0  # largest finite |reference|: is there anything to compare?
 
     @property
     def decision_agreement(self) -> float:
@@ -77,9 +79,40 @@ class Comparison:
     def decisions_ok(self) -> bool:
         return self.decision_agreement >= self.policy.min_decision_agreement
 
+    @property
+    def judges_numbers(self) -> bool:
+        """Numbers are judged under the policy, and always where the app makes no decision."""
+        return self.policy.judge_numeric or self.decision == "none"
+
+    @property
+    def judged(self) -> str:
+        """What the verdict rests on, for the table."""
+        parts = (["numbers"] if self.judges_numbers else []) + (["decisions"] if self.decision != "none" else [])
+        return "+".join(parts)
+
+    @property
+    def inconclusive(self) -> str:
+        """Why this comparison proves nothing (empty when it does): a pass here would be vacuous."""
+        if self.elements == 0:
+            return "no output values to compare"
+        if self.max_reference <= self.policy.atol:
+            return (f"every reference value is within atol ({self.policy.atol:g}) of zero: give the model "
+                    "inputs and weights that make its outputs non-degenerate")
+        if not self.judges_numbers and self.decisions_compared == 0:
+            return (f"no decision is further than the margin ({self.policy.decision_margin:g}) from the "
+                    "threshold, and this policy judges decisions: check the threshold and the inputs")
+        return ""
+
+    @property
+    def verdict(self) -> str:
+        """"fail", "inconclusive" or "pass"."""
+        numbers = self.numeric_ok if self.judges_numbers else self.non_finite == 0
+        if not (numbers and self.decisions_ok):
+            return "fail"
+        return "inconclusive" if self.inconclusive else "pass"
+
     def __bool__(self) -> bool:
-        numbers = self.numeric_ok if self.policy.judge_numeric else self.non_finite == 0
-        return numbers and self.decisions_ok
+        return self.verdict == "pass"
 
     @property
     def pair(self) -> str:
@@ -89,7 +122,9 @@ class Comparison:
     def to_dict(self) -> dict:
         return {
             "reference": self.reference, "candidate": self.candidate, "output": self.output,
-            "passed": bool(self), "numeric_ok": self.numeric_ok,
+            "passed": bool(self), "verdict": self.verdict, "inconclusive": self.inconclusive,
+            "judged": self.judged, "decision": self.decision, "max_reference": self.max_reference,
+            "numeric_ok": self.numeric_ok,
             "decisions_ok": self.decisions_ok, "policy": self.policy.to_dict(),
             "elements": self.elements, "non_finite": self.non_finite,
             "max_abs": self.max_abs, "mean_abs": self.mean_abs, "max_rel": self.max_rel,
@@ -191,4 +226,6 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
         abs_errors=err_finite.astype(np.float64),
         ulp_errors=ulp,
         output=output,
+        decision=decision,
+        max_reference=float(np.max(np.abs(r64[np.isfinite(r64)]), initial=0.0)),
     )

@@ -18,10 +18,11 @@ class UsageError(HarnessError):
 class ExportError(HarnessError):
     """An export stage failed; `stage` names it (e.g. 'onnx', 'coreml-fp16')."""
 
-    def __init__(self, stage: str, reason: str):
+    def __init__(self, stage: str, reason: str, output: str = ""):
         super().__init__(f"export stage {stage!r} failed: {reason}")
         self.stage = stage
         self.reason = reason
+        self.output = output  # what the converter printed and said, for the user to read
 
 
 class BackendUnavailable(HarnessError):

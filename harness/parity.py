@@ -52,12 +52,23 @@ class ParityReport:
     artifact_checks: tuple[ArtifactCheck, ...]
     outputs: dict[str, np.ndarray]  # backend label -> the decided output, for plots and replay
     diagnoses: dict[str, dict] = field(default_factory=dict)  # pair -> first divergent op
+    threshold: float = 0.5  # the model's decision threshold, for reading flips
     all_outputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # label -> every output
 
     def __bool__(self) -> bool:
+        """Passed: everything ran that could, and every comparison passed (an inconclusive one does not)."""
         return (all(r.status != "failed" for r in self.runs)
                 and all(self.comparisons) and all(self.artifact_checks)
                 and any(r.status == "ran" for r in self.runs))
+
+    @property
+    def status(self) -> str:
+        """"PASSED", "FAILED", or "INCONCLUSIVE" when nothing failed but some pair proved nothing."""
+        if self:
+            return "PASSED"
+        failed = (any(r.status == "failed" for r in self.runs) or not all(self.artifact_checks)
+                  or any(c.verdict == "fail" for c in self.comparisons) or not self.comparisons)
+        return "FAILED" if failed else "INCONCLUSIVE"
 
     def worst_case(self, c: Comparison) -> dict:
         k = c.worst[0] if c.worst else 0
@@ -68,7 +79,7 @@ class ParityReport:
     def to_dict(self) -> dict:
         kinds, counts = np.unique(np.array(self.cases.kinds), return_counts=True)
         return {
-            "passed": bool(self), "model": self.model, "weights_source": self.weights_source,
+            "passed": bool(self), "status": self.status, "model": self.model, "weights_source": self.weights_source,
             "trained": self.trained, "seed": self.cases.seed, "n": len(self.cases),
             "case_kinds": dict(zip(kinds.tolist(), counts.tolist(), strict=True)),
             "reference": self.reference,
@@ -113,7 +124,8 @@ def run_parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: in
     cases = spec.make_cases(n, seed)
     runs, outputs = [], {}
     for backend in backends:
-        say(f"running {backend.label} on {n} cases")
+        reason = backend.unavailable_reason()
+        say(f"skipping {backend.label}: {reason}" if reason else f"running {backend.label} on {n:,} cases")
         run, out = _run(backend, spec, manifest, folder, cases.feeds)
         runs.append(run)
         if out is not None:
@@ -147,7 +159,8 @@ def run_parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: in
     return ParityReport(model=spec.name, weights_source=spec.weights_source,
                         trained=spec.trained, cases=cases, reference=reference.label,
                         runs=tuple(runs), comparisons=tuple(comparisons),
-                        artifact_checks=checks, outputs=decided, diagnoses=diagnoses, all_outputs=outputs)
+                        artifact_checks=checks, outputs=decided, diagnoses=diagnoses, all_outputs=outputs,
+                        threshold=spec.threshold)
 
 
 def diagnose(backend: EmulatedCoreMLBackend, c: Comparison, spec: ModelSpec, cases: Cases) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from harness.parity import ParityReport
 
 
@@ -12,12 +14,28 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def verdict_text(c) -> str:
-    if c:
-        return "PASS" if c.numeric_ok else "PASS (decisions; numbers reported)"
+    """One label per outcome, whatever the policy; the "judged" column says what it rests on."""
+    if c.verdict == "pass":
+        return "PASS"
+    if c.verdict == "inconclusive":
+        return "INCONCLUSIVE"
     reasons = [w for w, bad in (("non-finite", c.non_finite > 0),
-                                ("numeric", c.policy.judge_numeric and not c.numeric_ok),
+                                ("numeric", c.judges_numbers and not c.numeric_ok),
                                 ("decisions", not c.decisions_ok)) if bad]
     return "FAIL " + " ".join(reasons)
+
+
+def side(value: float, threshold: float) -> str:
+    """`value` with enough digits to show which side of `threshold` it is on."""
+    for digits in range(3, 10):
+        text = f"{value:.{digits}f}"
+        if float(text) != threshold and (float(text) > threshold) == (value > threshold):
+            return text
+    return repr(value)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def format_report(report: ParityReport) -> str:
@@ -29,14 +47,16 @@ def format_report(report: ParityReport) -> str:
     lines.append("")
     rows = []
     for c in report.comparisons:
+        decided = c.decision != "none"
         rows.append([
-            c.pair, c.policy.name, f"{c.max_abs:.2e}", f"{c.mean_abs:.2e}", f"{c.max_rel:.2e}",
-            str(c.max_ulp), f"{c.decisions_agreeing}/{c.decisions_compared}",
-            f"{c.near_threshold} ({c.near_threshold_flips} flipped)",
+            c.pair, c.policy.name, c.judged, f"{c.max_abs:.2e}", f"{c.mean_abs:.2e}", f"{c.max_rel:.2e}",
+            "—" if np.isnan(c.max_abs) else str(c.max_ulp),
+            f"{c.decisions_agreeing}/{c.decisions_compared}" if decided else "— (no rule)",
+            f"{c.near_threshold} ({c.near_threshold_flips} flipped)" if decided else "—",
             verdict_text(c),
         ])
     if rows:
-        lines += _table(["pair", "policy", "max abs", "mean abs", "max rel", "max ULP",
+        lines += _table(["pair", "policy", "judged", "max abs", "mean abs", "max rel", "max ULP",
                          "decisions agree", "near threshold", "verdict"], rows)
     else:
         lines.append("no comparison ran (the reference or every candidate was unavailable)")
@@ -46,11 +66,17 @@ def format_report(report: ParityReport) -> str:
                          f"finite (worst at case {c.worst[0]}, position {c.worst[-1]})")
         flipped = c.decisions_compared - c.decisions_agreeing
         if flipped:
+            def show(v: float, rule: str = c.decision) -> str:
+                return side(v, report.threshold) if rule == "threshold" else f"class {v:g}"
+
             where = ", ".join(f"case {f.case} ({report.cases.kinds[f.case]}) position {f.position}: "
-                              f"{f.reference:.3f} -> {f.candidate:.3f}" for f in c.flips[:3])
-            lines.append(f"{c.pair}: {flipped} decisions flipped outside the {c.policy.decision_margin:g} "
-                         f"margin ({'within' if c.decisions_ok else 'beyond'} the policy's "
-                         f"{1 - c.policy.min_decision_agreement:.2%}): {where}")
+                              f"{show(f.reference)} -> {show(f.candidate)}" for f in c.flips[:3])
+            more = f" and {flipped - 3:,} more" if flipped > 3 else ""
+            lines.append(f"{c.pair}: {plural(flipped, 'decision')} flipped outside the "
+                         f"{c.policy.decision_margin:g} margin ({'within' if c.decisions_ok else 'beyond'} the "
+                         f"policy's {1 - c.policy.min_decision_agreement:.2%}): {where}{more}")
+        if c.inconclusive:
+            lines.append(f"{c.pair}: inconclusive: {c.inconclusive}")
     for pair, d in report.diagnoses.items():
         lines.append(f"{pair}: {d['summary']}")
     skipped = [r for r in report.runs if r.status != "ran"]
@@ -65,5 +91,6 @@ def format_report(report: ParityReport) -> str:
             lines.append(f"artifact {check.artifact}: {verdict} "
                          f"({len(check.findings)} rules; compute ops {dtypes})")
             lines += [f"  {f.rule}: {f.detail}" for f in check.failures]
-    lines += ["", "PASSED" if report else "FAILED"]
+    lines += ["", report.status + (" (not a pass: see the inconclusive pairs above)"
+                                   if report.status == "INCONCLUSIVE" else "")]
     return "\n".join(lines)

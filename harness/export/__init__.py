@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from harness import atomic
+from harness import atomic, quiet
 from harness.errors import ExportError, HarnessError, UsageError
 from harness.export.coreml import export_coreml
 from harness.export.manifest import (
@@ -55,12 +55,16 @@ def export_model(spec: ModelSpec, folder: str | Path,
         for fmt, precision in targets:
             if progress:
                 progress(f"exporting {spec.name} -> {fmt}@{precision}")
-            try:
-                details = EXPORTERS[(fmt, precision)](spec, module, stage, precision)
-            except HarnessError:
-                raise
-            except Exception as err:  # any converter failure names its stage
-                raise ExportError(f"{fmt}@{precision}", f"{type(err).__name__}: {err}") from err
+            with quiet.captured() as said:  # converters' chatter: shown only if the stage fails
+                try:
+                    details = EXPORTERS[(fmt, precision)](spec, module, stage, precision)
+                except HarnessError:
+                    raise
+                except Exception as err:  # any converter failure names its stage, in one line
+                    lines = [line for line in quiet.plain(str(err)).splitlines() if line.strip()]
+                    first = lines[0].strip()[:400] if lines else ""
+                    raise ExportError(f"{fmt}@{precision}", f"{type(err).__name__}: {first}",
+                                      output=quiet.tail(said() + "\n" + quiet.plain(str(err)), 30)) from err
             rel = details.pop("path")
             artifacts.append(Artifact(fmt, precision, rel, sha256_path(stage / rel), details))
         manifest = Manifest(

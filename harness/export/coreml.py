@@ -6,7 +6,6 @@ an fp16 program casts at its input and output. Batch is flexible, 1..MAX_BATCH.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 
@@ -29,8 +28,9 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
               for t in spec.inputs]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        logging.getLogger("coremltools").setLevel(logging.ERROR)
-        traced = torch.jit.trace(module, spec.examples(batch=1))
+        # check_trace off: modules with eval-mode fast paths (nn.TransformerEncoder) retrace differently
+        # and fail the check although the graph is sound; parity against torch is the real check.
+        traced = torch.jit.trace(module, spec.examples(batch=1), check_trace=False)
         mlmodel = ct.convert(
             traced,
             inputs=inputs,

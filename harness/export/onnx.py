@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 
@@ -17,8 +16,6 @@ def export_onnx(spec: ModelSpec, module: torch.nn.Module, folder: Path, precisio
     path = folder / f"{spec.name}.onnx"
     examples = spec.examples(batch=2)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    # torch logs a warning per missing torchvision op; they are not ours.
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(

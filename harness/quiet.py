@@ -1,0 +1,67 @@
+"""The harness owns its output: converters' chatter is captured, and shown only on failure.
+
+coremltools draws progress bars, torch's exporters log and print (some from native code),
+so capture happens at the file-descriptor level as well as in Python's streams and logging.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def plain(text: str) -> str:
+    """`text` without terminal colour codes."""
+    return _ANSI.sub("", text)
+
+
+@contextlib.contextmanager
+def captured() -> Iterator[Callable[[], str]]:
+    """Silence stdout, stderr and logging inside; yield a function returning what was said."""
+    buffer = tempfile.TemporaryFile()  # noqa: SIM115 -- closed through `stream` below
+    stream = io.TextIOWrapper(buffer, encoding="utf-8", errors="replace", write_through=True)
+    for s in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            s.flush()
+    saved = []
+    for fd in (1, 2):
+        try:
+            saved.append((fd, os.dup(fd)))
+            os.dup2(buffer.fileno(), fd)
+        except OSError:  # no such descriptor (an embedding host): Python-level capture only
+            pass
+    disabled = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+
+    def said() -> str:
+        stream.flush()
+        buffer.seek(0)
+        text = buffer.read().decode("utf-8", errors="replace")
+        buffer.seek(0, os.SEEK_END)
+        return plain(text.replace("\r", "\n"))
+
+    try:
+        with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+            yield said
+    finally:
+        logging.disable(disabled)
+        with contextlib.suppress(Exception):
+            stream.flush()
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        stream.close()
+
+
+def tail(text: str, lines: int = 20) -> str:
+    """The last non-empty lines of captured output."""
+    kept = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
