@@ -32,33 +32,69 @@ DEFAULT_THRESHOLD = 0.5
 Points = Sequence[Sequence[float]] | np.ndarray
 
 
+#: What `encode` accepts, deliberately: a list or tuple of points (each a list, tuple or 1-D
+#: array of exactly two real numbers: int, float, numpy integer or float), or a numpy array
+#: [n, 2] of an integer or float dtype up to 64 bits. Anything else (dicts, sets, iterators,
+#: strings, tensors, bools, complex, datetimes, object arrays, np.matrix) is a `BadPoint`:
+#: the contract is binary64 numbers in order, and a container that could reorder, drop or
+#: reinterpret them is refused rather than guessed at.
+SEQUENCES = (list, tuple)
+_NUMERIC_KINDS = "iuf"
+
+
+def _array(points: np.ndarray, what: str, ndim: int, index: int | None) -> np.ndarray:
+    if type(points) is not np.ndarray:
+        raise BadPoint(f"{what} must be a list, tuple or numpy array, got {type(points).__name__}", index=index)
+    if points.dtype.kind not in _NUMERIC_KINDS or points.dtype.itemsize > 8:
+        raise BadPoint(f"{what} array must hold integers or floats of at most 64 bits, got dtype {points.dtype}",
+                       index=index)
+    if points.ndim != ndim or points.shape[-1] != 2:
+        shape = "[n, 2]" if ndim == 2 else "[B, M, 2]"
+        raise BadPoint(f"{what} array must have shape {shape}, got {list(points.shape)}", index=index)
+    with np.errstate(over="ignore"):
+        return points.astype(np.float64) + 0.0
+
+
 def as_points(points: Points, *, index: int | None = None) -> np.ndarray:
-    """Convert to float64 [n, 2] with -0.0 folded to +0.0; raise `BadPoint` on any malformed point."""
+    """Convert to float64 [n, 2] with -0.0 folded to +0.0; raise `BadPoint` on anything else.
+
+    See `SEQUENCES` for what is accepted and why.
+    """
     if isinstance(points, np.ndarray):
-        if points.ndim != 2 or points.shape[1] != 2:
-            raise BadPoint(f"points array must have shape [n, 2], got {list(points.shape)}",
-                           index=index)
-        if not (np.issubdtype(points.dtype, np.floating) or np.issubdtype(points.dtype, np.integer)):
-            raise BadPoint(f"points array must be numeric, got dtype {points.dtype}", index=index)
-        with np.errstate(over="ignore"):
-            return points.astype(np.float64) + 0.0
-    if isinstance(points, str | bytes):
-        raise BadPoint("points must be a sequence of (x, y) pairs, got a string", index=index)
+        return _array(points, "points", 2, index)
+    if type(points) not in SEQUENCES:
+        raise BadPoint(f"points must be a list or tuple of (x, y) pairs, or an [n, 2] array; got "
+                       f"{type(points).__name__}", index=index)
     fast = _fast_points(points)
     if fast is not None:
         return fast
     out = np.empty((len(points), 2), dtype=np.float64)
     for i, point in enumerate(points):
-        if isinstance(point, str | bytes) or not hasattr(point, "__len__") or len(point) != 2:
-            raise BadPoint(f"point {i} is not exactly two numbers: {point!r}", index=index)
+        if type(point) is np.ndarray and point.ndim == 1:
+            point = point.tolist() if point.dtype.kind in _NUMERIC_KINDS and point.dtype.itemsize <= 8 else [point]
+        if type(point) not in SEQUENCES or len(point) != 2:
+            raise BadPoint(f"point {i} is not a list or tuple of exactly two numbers: {_short(point)}", index=index)
         for j, value in enumerate(point):
-            if isinstance(value, bool) or not isinstance(value, Real):
-                raise BadPoint(f"point {i} coordinate {j} is not a number: {value!r}", index=index)
+            if not _is_number(value):
+                raise BadPoint(f"point {i} coordinate {j} is not a real number: {_short(value)}", index=index)
             try:
                 out[i, j] = float(value)
             except OverflowError:  # an int beyond binary64's range is infinite there
                 out[i, j] = np.inf if value > 0 else -np.inf
     return out + 0.0
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return False
+    if isinstance(value, np.generic):
+        return value.dtype.kind in _NUMERIC_KINDS and value.dtype.itemsize <= 8
+    return isinstance(value, int | float) or (isinstance(value, Real) and not isinstance(value, np.ndarray))
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _PLAIN_NUMBERS = (float, int, np.float64, np.float32, np.int64, np.int32)
@@ -68,8 +104,8 @@ def _fast_points(points) -> np.ndarray | None:
     """Well-formed pairs of plain numbers, converted at C speed; None sends the caller to the slow
     path, which names the offending point (numpy would silently read "2" or True as numbers)."""
     try:
-        if not all(len(p) == 2 and type(p[0]) in _PLAIN_NUMBERS and type(p[1]) in _PLAIN_NUMBERS
-                   for p in points):
+        if not all(type(p) in SEQUENCES and len(p) == 2 and type(p[0]) in _PLAIN_NUMBERS
+                   and type(p[1]) in _PLAIN_NUMBERS for p in points):
             return None
         return np.asarray(points, dtype=np.float64).reshape(len(points), 2) + 0.0
     except (TypeError, ValueError, OverflowError):
@@ -141,11 +177,8 @@ def encode_padded(xy: np.ndarray, lengths: np.ndarray) -> BatchEncoding:
     Never raises for a bad example: its error code goes in `codes`, so fuzzing can compare
     codes. Applies the same rules, order and arithmetic as `encode`.
     """
-    xy = np.asarray(xy, dtype=np.float64) + 0.0
-    lengths = np.asarray(lengths, dtype=np.int64)
-    if xy.ndim != 3 or xy.shape[2] != 2 or lengths.shape != (xy.shape[0],):
-        raise BadPoint(f"padded batch must be [B, M, 2] with B lengths, got {list(xy.shape)} "
-                       f"and {list(lengths.shape)} lengths")
+    xy = _array(xy, "padded batch", 3, None)
+    lengths = _lengths(lengths, xy.shape[:2])
     b, m = xy.shape[:2]
     if m < L:
         xy = np.concatenate([xy, np.zeros((b, L - m, 2))], axis=1)
@@ -180,8 +213,32 @@ def encode_padded(xy: np.ndarray, lengths: np.ndarray) -> BatchEncoding:
     return BatchEncoding(values=values.astype(np.float32), codes=codes)
 
 
+def _lengths(lengths, shape: tuple[int, int]) -> np.ndarray:
+    """B whole numbers in [0, M]: not floats (2.99 is not 2), not bools, nothing beyond the rows."""
+    b, m = shape
+    if isinstance(lengths, SEQUENCES) and all(isinstance(v, int) and not isinstance(v, bool) for v in lengths):
+        lengths = np.array(lengths, dtype=object)
+    elif type(lengths) is np.ndarray and lengths.dtype.kind in "iu":
+        pass
+    else:
+        raise BadPoint("lengths must be a list, tuple or integer array of whole numbers, got "
+                       f"{_short(lengths) if not isinstance(lengths, np.ndarray) else 'dtype ' + str(lengths.dtype)}")
+    if lengths.shape != (b,):
+        raise BadPoint(f"padded batch of {b} series needs {b} lengths, got shape {list(lengths.shape)}")
+    if b and (min(lengths) < 0 or max(lengths) > m):
+        raise BadPoint(f"lengths must lie in [0, {m}] (the rows given), got {min(lengths)} .. {max(lengths)}")
+    return np.asarray(lengths, dtype=np.int64)
+
+
 def encode_batch(examples: Sequence[Points]) -> np.ndarray:
-    """Encode many series to float32 [B, 2, L]; raise the first example's error, naming its index."""
+    """Encode many series to float32 [B, 2, L]; raise the first example's error, naming its index.
+
+    `examples` is a list or tuple of series (each as `encode` accepts), or an [B, n, 2] array.
+    """
+    if type(examples) is np.ndarray and examples.ndim == 3:
+        examples = list(examples)
+    if type(examples) not in SEQUENCES:
+        raise BadPoint(f"examples must be a list or tuple of series, got {type(examples).__name__}")
     arrays = [as_points(p, index=k) for k, p in enumerate(examples)]
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
     width = max([L, *lengths.tolist()])
