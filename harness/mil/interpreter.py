@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.mil.ops import OPS, VARIADIC
+from harness.mil.ops import OPS, UNSUPPORTED, VARIADIC
 from harness.mil.profiles import Profile
 from harness.mil.program import NUMPY_DTYPES, Block, Operation, Program, TensorType
 
@@ -45,7 +45,8 @@ class UnsupportedOp(HarnessError):
         if not counts:
             return None
         missing = {t: (counts[t], first[t]) for t in first}
-        listed = "; ".join(f"op {t!r} is not supported (x{n}, first at {where})" for t, (n, where) in missing.items())
+        listed = "; ".join(f"op {t!r} is not supported{': ' + UNSUPPORTED[t] if t in UNSUPPORTED else ''} "
+                           f"(x{n}, first at {where})" for t, (n, where) in missing.items())
         return cls(f"{len(missing)} op type(s) not supported: {listed}", missing)
 
 
@@ -94,7 +95,10 @@ class OpContext:
 
     def sum(self, x: np.ndarray, axis, keepdims: bool = True) -> np.ndarray:
         """Reduction over `axis` (int or ints) with the profile's accumulation."""
+        x = np.asarray(x)
         axes = tuple(sorted({int(a) % x.ndim for a in np.atleast_1d(axis)})) if x.ndim else ()
+        if not np.issubdtype(x.dtype, np.floating):
+            return np.sum(x, axis=axes, keepdims=keepdims)  # integers sum exactly
         if not self.accumulate_fp16:
             return np.sum(x.astype(np.float32), axis=axes, keepdims=keepdims)
         keep = [a for a in range(x.ndim) if a not in axes]

@@ -1,4 +1,4 @@
-"""fill: a tensor of `shape` holding `value`."""
+"""fill: a tensor of `shape` (a runtime value) holding `value`."""
 
 import numpy as np
 

@@ -1,8 +1,5 @@
-"""real_div: x / y, broadcasting."""
+"""real_div: x / y, broadcasting (an int32 result is truncated by its declared dtype)."""
 
-from harness.mil.ops._common import binary
+from harness.mil.ops._elementwise import binary, real_div
 
-
-def run(ctx, x, y):
-    a, b = binary(x, y)
-    return a / b
+run = binary(real_div)

@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from harness.mil.ops._common import f32, ints
+from harness.mil.ops._common import axes_of, f32
 
 
 def run(ctx, x, axes=None, keep_dims=False):
     v = f32(x)
-    axes = tuple(ints(axes)) if axes is not None else tuple(range(v.ndim))
+    axes = axes_of(v, axes)
     count = np.float32(np.prod([v.shape[a] for a in axes]))
     return f32(ctx.sum(v, axes, keepdims=bool(keep_dims))) / count

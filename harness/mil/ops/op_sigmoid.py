@@ -6,4 +6,4 @@ from harness.mil.ops._common import f32
 
 
 def run(ctx, x):
-    return (1.0 / (1.0 + np.exp(-f32(x)))).astype(np.float32)
+    return np.float32(1) / (np.float32(1) + np.exp(-f32(x)))

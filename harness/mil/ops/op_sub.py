@@ -1,8 +1,7 @@
 """sub: x - y, broadcasting."""
 
-from harness.mil.ops._common import binary
+import numpy as np
 
+from harness.mil.ops._elementwise import binary
 
-def run(ctx, x, y):
-    a, b = binary(x, y)
-    return a - b
+run = binary(np.subtract)

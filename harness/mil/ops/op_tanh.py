@@ -1,9 +1,7 @@
-"""tanh."""
+"""tanh: tanh."""
 
 import numpy as np
 
-from harness.mil.ops._common import f32
+from harness.mil.ops._elementwise import unary
 
-
-def run(ctx, x):
-    return np.tanh(f32(x))
+run = unary(np.tanh)

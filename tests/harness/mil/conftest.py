@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import settings
+from hypothesis import strategies as st
 
 MIL_DTYPES = {np.dtype(np.float32): "fp32", np.dtype(np.float16): "fp16", np.dtype(np.int32): "int32",
               np.dtype(np.bool_): "bool"}
@@ -20,6 +22,20 @@ MIL_DTYPES = {np.dtype(np.float32): "fp32", np.dtype(np.float16): "fp16", np.dty
 def op_examples() -> int:
     """Each example is a real coremltools conversion: a fraction of the profile's budget."""
     return max(5, settings().max_examples // 20)
+
+
+op_settings = settings(max_examples=op_examples(), deadline=None)
+SEEDS = st.integers(0, 2**32 - 1)
+#: float32 against a float32 reference: a few ulps of reordering, and exp/log's last-bit differences.
+FP32_TOL = dict(rtol=1e-5, atol=1e-5)
+
+
+def rand(seed, *shape, scale=1.0):
+    return (np.random.default_rng(seed).normal(size=shape) * scale).astype(np.float32)
+
+
+def t(a):
+    return torch.from_numpy(np.ascontiguousarray(a))
 
 
 def convert(prog, opset):

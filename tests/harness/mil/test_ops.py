@@ -7,24 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from coremltools.converters.mil import Builder as mb
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.mil.interpreter import UnsupportedOp
 from harness.mil.ops import OPS
-from tests.harness.mil.conftest import op_examples
-
-op_settings = settings(max_examples=op_examples(), deadline=None)
-SEEDS = st.integers(0, 2**32 - 1)
-FP32_TOL = dict(rtol=1e-5, atol=1e-5)
-
-
-def rand(seed, *shape, scale=1.0):
-    return (np.random.default_rng(seed).normal(size=shape) * scale).astype(np.float32)
-
-
-def t(a):
-    return torch.from_numpy(np.ascontiguousarray(a))
+from tests.harness.mil.conftest import FP32_TOL, SEEDS, op_settings, rand, t
 
 
 @op_settings
@@ -296,18 +284,32 @@ def test_while_loop_with_outer_values(run_mil):
     np.testing.assert_allclose(run_mil(build, {"x": x}), 5 * x, rtol=1e-6)
 
 
-def test_an_unknown_op_names_itself_its_place_and_the_supported_ops(run_mil):
+def test_unsupported_ops_are_all_named_with_count_place_and_reason_before_anything_runs(mil_program):
+    from harness.mil import Interpreter, get_profile
+
+    def build(x):
+        a = mb.random_uniform(shape=np.array([2, 3], np.int32), seed=1)
+        b = mb.random_uniform(shape=np.array([2, 3], np.int32), seed=2)
+        c = mb.random_normal(shape=np.array([2, 3], np.int32), seed=3)
+        return mb.add(x=mb.add(x=a, y=b), y=mb.add(x=c, y=x))
+
+    program = mil_program(build, {"x": rand(0, 2, 3)})
     with pytest.raises(UnsupportedOp) as info:
-        run_mil(lambda x: mb.sin(x=x), {"x": rand(0, 3)})
-    message = str(info.value)
-    assert "op 'sin' is not supported" in message and "main/block0/op0" in message
-    assert "supported ops: add, avg_pool" in message and info.value.op_type == "sin"
+        Interpreter(program, get_profile("fp32"))
+    err = info.value
+    assert set(err.missing) == {"random_uniform", "random_normal"}
+    assert err.missing["random_uniform"][0] == 2 and err.missing["random_normal"][0] == 1
+    first = next(op for op in program.operations() if op.type == "random_uniform")
+    assert err.op_type == "random_uniform" and err.location == first.location == err.missing["random_uniform"][1]
+    message = str(err)
+    assert "op 'random_uniform' is not supported: draws from the device's random generator" in message
+    assert "(x2, first at main/block0/op" in message and "supported ops: abs, acos" in message
 
 
 def test_every_registered_op_has_a_test():
-    import inspect
-    import sys
+    """An op is tested where a test builds it (mb.<op>( ...) or names it in a parametrized table."""
+    from pathlib import Path
 
-    source = inspect.getsource(sys.modules[__name__])
-    missing = [name for name in OPS if f"mb.{name}(" not in source and f'("{name}", ' not in source]
+    source = "".join(p.read_text() for p in Path(__file__).parent.glob("test_ops*.py"))
+    missing = [name for name in OPS if f"mb.{name}(" not in source and f'"{name}"' not in source]
     assert not missing, f"ops without a test: {missing}"

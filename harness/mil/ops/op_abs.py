@@ -1,0 +1,7 @@
+"""abs: |x| (int32 too)."""
+
+import numpy as np
+
+from harness.mil.ops._elementwise import unary
+
+run = unary(np.abs)

@@ -1,0 +1,7 @@
+"""acos: arccos."""
+
+import numpy as np
+
+from harness.mil.ops._elementwise import unary
+
+run = unary(np.arccos)

@@ -1,0 +1,7 @@
+"""ceil: ceil."""
+
+import numpy as np
+
+from harness.mil.ops._elementwise import unary
+
+run = unary(np.ceil)

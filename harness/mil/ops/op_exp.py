@@ -1,0 +1,7 @@
+"""exp: e**x."""
+
+import numpy as np
+
+from harness.mil.ops._elementwise import unary
+
+run = unary(np.exp)

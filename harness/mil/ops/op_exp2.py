@@ -1,0 +1,7 @@
+"""exp2: 2**x (int32 too)."""
+
+import numpy as np
+
+from harness.mil.ops._elementwise import unary
+
+run = unary(np.exp2)

@@ -1,0 +1,7 @@
+"""greater: x > y, broadcasting, to bool."""
+
+import numpy as np
+
+from harness.mil.ops._elementwise import binary
+
+run = binary(np.greater)

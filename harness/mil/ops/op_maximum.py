@@ -1,0 +1,7 @@
+"""maximum: elementwise max, broadcasting."""
+
+import numpy as np
+
+from harness.mil.ops._elementwise import binary
+
+run = binary(np.maximum)

@@ -1,0 +1,10 @@
+"""silu: x * sigmoid(x)."""
+
+import numpy as np
+
+from harness.mil.ops._common import f32
+
+
+def run(ctx, x):
+    v = f32(x)
+    return v / (np.float32(1) + np.exp(-v))

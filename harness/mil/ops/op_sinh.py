@@ -1,0 +1,7 @@
+"""sinh: sinh."""
+
+import numpy as np
+
+from harness.mil.ops._elementwise import unary
+
+run = unary(np.sinh)
