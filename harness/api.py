@@ -138,14 +138,11 @@ def parity(model: ModelSpec, backends: str | None = None, *, n: int = 200, seed:
                       policy=get_policy(policy) if policy else None, progress=progress)
 
 
-def fixtures(model: ModelSpec, folder: str | Path, work: str | Path | None = None) -> Path:
-    """Write `model_<name>.json`: seeded inputs with the reference outputs, with provenance."""
-    import tempfile
-
+def fixtures(model: ModelSpec, folder: str | Path) -> Path:
+    """Write `model_<name>.json`: seeded inputs with torch's outputs, with provenance (no export)."""
     from harness.fixtures import model_fixture
 
-    with tempfile.TemporaryDirectory() as tmp:
-        text = model_fixture(model, Path(work or tmp), lambda _m: None)
+    text = model_fixture(model)
     return atomic.write_text(Path(folder) / f"model_{model.name}.json", text)
 
 

@@ -107,17 +107,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_fixtures(args: argparse.Namespace) -> int:
-    import tempfile
-
     from harness import fixtures
 
     folder = Path(args.dir or fixtures.FIXTURES)
-    with tempfile.TemporaryDirectory(prefix="trendsplit-fixtures-") as work:
-        if args.action == "regenerate":
-            for path in fixtures.regenerate(folder, Path(work), progress=_progress):
-                print(path)
-            return 0
-        drift = fixtures.check(folder, Path(work), progress=_progress)
+    if args.action == "regenerate":
+        for path in fixtures.regenerate(folder, progress=_progress):
+            print(path)
+        return 0
+    drift = fixtures.check(folder, progress=_progress)
     print(drift.render())
     return 0 if drift else 1
 

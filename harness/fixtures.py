@@ -22,7 +22,7 @@ import numpy as np
 
 from harness import atomic
 from harness.encoding import ENCODING_VERSION, L, decode, encode
-from harness.errors import EncodingError, HarnessError
+from harness.errors import EncodingError
 from harness.tolerances import FP32
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -132,16 +132,21 @@ def _bits(a: np.ndarray) -> list:
     return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).tolist()
 
 
-def model_fixture(name, work: Path, progress: Callable[[str], None]) -> str:
-    """Input/output pairs through torch for a registered model's name or any ModelSpec."""
-    from harness.backends import load_backends
-    from harness.export.manifest import Manifest
+def model_fixture(name, progress: Callable[[str], None] = lambda _m: None) -> str:
+    """Input/output pairs through torch for a registered model's name or any ModelSpec.
+
+    What it guarantees: the inputs bit for bit, and torch's reference outputs for them within
+    the fp32 policy (they may move by float32 rounding across machines); `content_sha256`
+    covers the cases. Exported artifacts are not part of it: their bytes depend on converter
+    versions, and parity, not a hash, is what shows a conversion is right. No export is made.
+    """
+    from harness.backends.pytorch import TorchBackend
+    from harness.spec import weights_sha256
     from models import get_model
 
     spec = get_model(name) if isinstance(name, str) else name
     name = spec.name
-    (backend,) = load_backends(spec, ["torch"], work / name, progress=progress)
-    manifest = Manifest.read(work / name)
+    backend = TorchBackend.of(spec)
     cases = spec.make_cases(MODEL_CASES, GENERATOR_SEED)
     progress(f"running {name} through torch")
     outputs = backend.run(cases.feeds)
@@ -161,24 +166,25 @@ def model_fixture(name, work: Path, progress: Callable[[str], None]) -> str:
             docs.append({"name": f"{cases.kinds[k]}_{k}",
                          "inputs": {n: _bits(v[k]) for n, v in cases.feeds.items()},
                          "outputs": {n: _bits(v[k]) for n, v in outputs.items()}})
-    extra = {"model": name, "weights_sha256": manifest.weights_sha256,
+    extra = {"model": name, "weights_sha256": weights_sha256(backend.module),
              "weights_source": spec.weights_source, "threshold": spec.threshold,
-             "artifacts_sha256": {f"{a.format}@{a.precision}": a.sha256 for a in manifest.artifacts}}
+             "guarantees": "inputs bit-exact; torch reference outputs within the fp32 policy; "
+                           "content_sha256 over the cases"}
     return _document(f"model_{name}", _provenance(extra), docs)
 
 
-def generate(work: Path, models: tuple[str, ...] = ("trendsplit",),
+def generate(models: tuple[str, ...] = ("trendsplit",),
              progress: Callable[[str], None] = lambda _m: None) -> dict[str, str]:
     """Every fixture file's name and text, computed in memory."""
     progress("computing encoding cases")
     files = {ENCODING_FILE: encoding_fixture()}
     for name in models:
-        files[f"model_{name}.json"] = model_fixture(name, work, progress)
+        files[f"model_{name}.json"] = model_fixture(name, progress)
     return files
 
 
-def regenerate(folder: Path, work: Path, progress: Callable[[str], None] = lambda _m: None) -> list[Path]:
-    files = generate(work, progress=progress)
+def regenerate(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> list[Path]:
+    files = generate(progress=progress)
     written = []
     for name, text in files.items():  # all computed: now only renames remain
         progress(f"writing {name}")
@@ -192,13 +198,16 @@ class Drift:
 
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    checked: int = 0  # fixture files compared
 
     def __bool__(self) -> bool:  # truthy = in agreement, like the other result objects
         return not self.problems
 
     def render(self) -> str:
         lines = [f"DRIFT: {p}" for p in self.problems] + [f"note: {n}" for n in self.notes]
-        return "\n".join(lines) or "fixtures match the code"
+        lines.append(f"fixtures match the code ({self.checked} files)" if not self.problems
+                     else f"FAILED: {len(self.problems)} differences in {self.checked} files")
+        return "\n".join(lines)
 
 
 def _first_diff(a: list, b: list) -> str:
@@ -241,17 +250,38 @@ def _outputs_within_fp32(a: dict, b: dict) -> str | None:
     return None
 
 
-def check(folder: Path, work: Path, progress: Callable[[str], None] = lambda _m: None) -> Drift:
+def _read_fixture(path: Path) -> tuple[dict | None, str]:
+    """A fixture document, or None and why it is not one (never an exception)."""
+    if not path.exists():
+        return None, "missing; run `python -m harness fixtures regenerate`"
+    if not path.is_file():
+        return None, "not a file"
+    try:
+        old = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except ValueError as err:
+        return None, f"not valid JSON ({err})"
+    except OSError as err:
+        return None, f"unreadable ({err.strerror})"
+    if not isinstance(old, dict) or not isinstance(old.get("provenance"), dict) \
+            or not isinstance(old.get("cases"), list):
+        return None, "not a fixture document (an object with provenance and a list of cases)"
+    bad = next((k for k, c in enumerate(old["cases"]) if not isinstance(c, dict) or not isinstance(c.get("name"), str)),
+               None)
+    if bad is not None:
+        return None, f"case {bad} is not an object with a name"
+    return old, ""
+
+
+def check(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> Drift:
     drift = Drift()
-    for name, text in generate(work, progress=progress).items():
-        path = Path(folder) / name
-        if not path.exists():
-            drift.problems.append(f"{name}: missing; run `python -m harness fixtures regenerate`")
-            continue
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            drift.problems.append(f"{name}: not valid JSON ({err})")
+    files = generate(progress=progress)
+    drift.checked = len(files)
+    for name, text in files.items():
+        old, why = _read_fixture(Path(folder) / name)
+        if old is None:
+            drift.problems.append(f"{name}: {why}")
             continue
         new = json.loads(text)
         content = json.dumps(old.get("cases"), sort_keys=True, separators=(",", ":"))
@@ -261,16 +291,9 @@ def check(folder: Path, work: Path, progress: Callable[[str], None] = lambda _m:
             if old["provenance"].get(key) != new["provenance"].get(key):
                 drift.problems.append(f"{name}: provenance {key}: fixture "
                                       f"{old['provenance'].get(key)!r}, now {new['provenance'].get(key)!r}")
-        for key in ("tool_versions", "artifacts_sha256"):
+        for key in ("tool_versions",):
             if old["provenance"].get(key) != new["provenance"].get(key):
                 drift.notes.append(f"{name}: {key} differ from the fixture's (informational)")
         numeric = _outputs_within_fp32 if name.startswith("model_") else None
         _compare_cases(name, old["cases"], new["cases"], drift, numeric)
     return drift
-
-
-def load_cases(name: str = ENCODING_FILE, folder: Path = FIXTURES) -> list[dict]:
-    path = Path(folder) / name
-    if not path.exists():
-        raise HarnessError(f"{path} is missing; run `python -m harness fixtures regenerate`")
-    return json.loads(path.read_text())["cases"]

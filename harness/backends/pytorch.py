@@ -16,6 +16,14 @@ from harness.spec import ModelSpec, weights_sha256
 class TorchBackend(Backend):
     name = "torch"
 
+    @classmethod
+    def of(cls, spec: ModelSpec) -> TorchBackend:
+        """The eager model itself, needing no export (the reference of fixtures)."""
+        backend = cls()
+        backend.spec = spec
+        backend.module = spec.build().eval()
+        return backend
+
     def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
         self.spec = spec
         self.module = spec.build().eval()

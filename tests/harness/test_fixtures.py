@@ -20,20 +20,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def generated(trendsplit_export, tmp_path_factory):
-    _, folder = trendsplit_export
-    return fixtures.generate(folder.parent)
+def generated():
+    return fixtures.generate()
 
 
-def test_committed_fixtures_match_the_code(trendsplit_export):
-    _, folder = trendsplit_export
-    drift = fixtures.check(fixtures.FIXTURES, folder.parent)
+def test_committed_fixtures_match_the_code():
+    drift = fixtures.check(fixtures.FIXTURES)
     assert drift, drift.render()
+    assert drift.render().endswith("fixtures match the code (2 files)")
 
 
-def test_generation_is_deterministic(generated, trendsplit_export):
-    _, folder = trendsplit_export
-    assert fixtures.generate(folder.parent) == generated
+def test_generation_is_deterministic(generated):
+    assert fixtures.generate() == generated
 
 
 def test_every_rule_has_a_golden_case(generated):
@@ -58,8 +56,7 @@ def test_model_fixture_decisions_follow_its_outputs(generated):
         assert case["splits"] == [i for i in range(n - 1) if probs[i] > 0.5]
 
 
-def test_check_reports_a_drifted_value_readably(tmp_path, trendsplit_export, capsys):
-    _, folder = trendsplit_export
+def test_check_reports_a_drifted_value_readably(tmp_path, capsys):
     for name in ("encoding_cases.json", "model_trendsplit.json"):
         shutil.copy(fixtures.FIXTURES / name, tmp_path / name)
     text = (tmp_path / "encoding_cases.json").read_text()
@@ -67,15 +64,14 @@ def test_check_reports_a_drifted_value_readably(tmp_path, trendsplit_export, cap
     case = next(c for c in doc["cases"] if c["name"] == "seed_post_example")
     case["x_bits"][3] += 1
     (tmp_path / "encoding_cases.json").write_text(json.dumps(doc))
-    drift = fixtures.check(tmp_path, folder.parent)
+    drift = fixtures.check(tmp_path)
     assert not drift
     rendered = drift.render()
     assert "case 'seed_post_example' x_bits: first difference at [3]" in rendered
     assert "content does not match its content_sha256" in rendered
 
 
-def test_a_killed_regeneration_leaves_the_old_files_intact(tmp_path, trendsplit_export):
-    _, folder = trendsplit_export
+def test_a_killed_regeneration_leaves_the_old_files_intact(tmp_path):
     old = {name: f"old {name}\n" for name in ("encoding_cases.json", "model_trendsplit.json")}
     for name, text in old.items():
         (tmp_path / name).write_text(text)
@@ -83,7 +79,7 @@ def test_a_killed_regeneration_leaves_the_old_files_intact(tmp_path, trendsplit_
                              str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     for line in proc.stderr:  # kill it mid-run: after the encoding cases, during the model
-        if "running trendsplit through torch" in line or "exporting trendsplit" in line:
+        if "running trendsplit through torch" in line:
             os.kill(proc.pid, signal.SIGKILL)
             break
     proc.wait()
@@ -97,3 +93,17 @@ def test_regenerate_then_check_via_the_cli(tmp_path, capsys):
     assert "fixtures match the code" in capsys.readouterr().out
     (tmp_path / "model_trendsplit.json").unlink()
     assert main(["fixtures", "check", "--dir", str(tmp_path)]) == 1
+
+
+@pytest.mark.parametrize("content", [b"{}", b"[]", b"null", b'{"provenance": {}, "cases": [{}]}',
+                                     b'{"provenance": {}, "cases": [5]}', b"\xff\xfe", b"{"])
+def test_check_names_a_malformed_fixture_in_one_line(tmp_path, capsys, content):
+    main(["fixtures", "regenerate", "--dir", str(tmp_path)])
+    (tmp_path / "model_trendsplit.json").write_bytes(content)
+    assert main(["fixtures", "check", "--dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "DRIFT: model_trendsplit.json: " in out and "FAILED" in out
+    (tmp_path / "model_trendsplit.json").unlink()
+    (tmp_path / "model_trendsplit.json").mkdir()
+    assert main(["fixtures", "check", "--dir", str(tmp_path)]) == 1
+    assert "not a file" in capsys.readouterr().out
