@@ -3,28 +3,81 @@
 Builds the SwiftPM package in `ios_bridge/` and speaks its framed protocol: JSON lines
 (one case at a time, exact binary64 bit patterns in, float32 bit patterns or an error
 code out) and binary batches for volume.
+
+The process is another program on the end of two pipes, so nothing it does may hang or
+crash the harness: every read has a deadline (selectors on the pipe, never a blocking
+`readline`), every reply is checked (JSON, id, sizes), and each way it can fail raises a
+`SwiftBridgeError` naming what was awaited. After such an error the stream's framing is
+unknown, so the process is killed. Batches are checked against the server's caps before
+sending: a refused header would leave its payload to be read as request lines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import selectors
 import shutil
+import signal
 import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from harness.encoding import L
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ios_bridge"
 PRODUCT = "trendsplit-encode"
 BAD_REQUEST = "bad_request"
+#: Seconds to wait for any one reply (a 20,000-series batch takes about 0.1 s).
+DEFAULT_TIMEOUT = 30.0
+#: Longest reply line accepted: an encode reply is about 2 KB, a codes reply a few hundred bytes.
+MAX_REPLY_LINE = 1 << 16
 
 
-class SwiftUnavailable(HarnessError):
-    """No Swift toolchain, or the package does not build."""
+@dataclass(frozen=True)
+class BatchLimits:
+    """The server's caps per request (Swift: `WireLimits.standard`; the `codes` reply reports them).
+
+    Sized from the harness's use: `harness/differential.py` sends 20,000 series of width 150.
+    """
+
+    count: int = 100_000  # series per batch
+    width: int = 4_096  # padded points per series
+    cells: int = 1 << 24  # count * width
+    line: int = 1 << 20  # bytes in one request line
+
+
+LIMITS = BatchLimits()
+
+
+class SwiftBridgeError(HarnessError):
+    """The encoder process cannot be used: it did not start, stopped answering, died or spoke garbage."""
+
+
+class SwiftUnavailable(SwiftBridgeError):
+    """No Swift toolchain, the package does not build, or the binary cannot be started."""
+
+
+class SwiftTimeout(SwiftBridgeError):
+    """No complete reply before the deadline; the process has been killed."""
+
+
+class SwiftProcessDied(SwiftBridgeError):
+    """The process exited (code or signal and its stderr tail in the message)."""
+
+
+class SwiftProtocolError(SwiftBridgeError):
+    """A reply that breaks the protocol: not JSON, the wrong id, the wrong size, a refused batch."""
+
+
+class BadRequest(HarnessError, ValueError):
+    """A request the client will not send: lengths, shape or size outside the wire protocol's rules."""
 
 
 def build(package: Path = PACKAGE, configuration: str = "release") -> Path:
@@ -54,15 +107,59 @@ def _hex(values: np.ndarray) -> list[str]:
     return [f"{b:016x}" for b in np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)]
 
 
-class SwiftEncoder:
-    """A running `trendsplit-encode`; use as a context manager."""
+def _excerpt(data: bytes) -> str:
+    return repr(data[:80]) + ("..." if len(data) > 80 else "")
 
-    def __init__(self, binary: Path):
+
+def check_lengths(lengths, count: int, width: int) -> np.ndarray:
+    """Lengths as the wire's little-endian int32, or `BadRequest`: one integer per series, each in 0..width."""
+    arr = np.asarray(lengths)
+    if arr.shape != (count,):
+        raise BadRequest(f"lengths must have one entry per series ({count}), got shape {arr.shape}")
+    if arr.dtype == object and all(type(v) is int for v in arr.flat):
+        values = arr.tolist()  # Python ints beyond int64
+        bad = next((k for k, v in enumerate(values) if not 0 <= v <= width), None)
+    elif arr.dtype.kind in "iu":
+        outside = np.flatnonzero((arr < 0) | (arr > width))
+        bad = int(outside[0]) if len(outside) else None
+    else:
+        raise BadRequest(f"lengths must be integers, got dtype {arr.dtype}")
+    if bad is not None:
+        raise BadRequest(f"lengths[{bad}] = {arr[bad]} is outside 0..{width} (the batch width)")
+    return np.ascontiguousarray(arr, dtype="<i4")
+
+
+class SwiftEncoder:
+    """A running `trendsplit-encode`; use as a context manager. `timeout` bounds every reply (seconds)."""
+
+    def __init__(self, binary: Path, timeout: float = DEFAULT_TIMEOUT):
+        if not timeout > 0:
+            raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.binary = Path(binary)
-        self.proc = subprocess.Popen([str(self.binary)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.timeout = timeout
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the process; close() closes it
+        try:
+            self.proc = subprocess.Popen([str(self.binary)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=self._stderr)
+        except OSError as err:
+            self._stderr.close()
+            raise SwiftUnavailable(f"cannot start {self.binary}: {err.strerror or err}") from None
+        self._in, self._out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        os.set_blocking(self._in, False)
+        os.set_blocking(self._out, False)
+        self._buffer = bytearray()
+        self._failure: SwiftBridgeError | None = None
         self._next_id = 0
-        self.codes = tuple(self._ask({"op": "codes"})["codes"])
+        try:
+            reply = self._ask({"op": "codes"}, '{"op": "codes"}')
+            codes = reply.get("codes")
+            if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+                raise self._fail(SwiftProtocolError(f"{PRODUCT}'s codes reply has no list of codes: {reply}"))
+            self.codes = tuple(codes)
+            self.limits = self._limits(reply.get("limits"))
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self) -> SwiftEncoder:
         return self
@@ -70,65 +167,209 @@ class SwiftEncoder:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
     def close(self) -> None:
+        """Close stdin so the server ends; kill it if it has not within a few seconds."""
         if self.proc.poll() is None:
-            self.proc.stdin.close()
             try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self.proc.stdin.close()
+                self.proc.wait(timeout=min(self.timeout, 5.0))
+            except (OSError, subprocess.TimeoutExpired):
+                self._kill()
+        for stream in (self.proc.stdin, self.proc.stdout, self._stderr):
+            with contextlib.suppress(OSError):
+                stream.close()
 
-    def _send(self, line: str, payload: bytes = b"") -> None:
+    def _limits(self, reported) -> BatchLimits:
+        if reported is None:  # a server from before the caps were reported
+            return LIMITS
         try:
-            self.proc.stdin.write(line.encode() + b"\n" + payload)
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            raise self._died() from None
+            return BatchLimits(**{k: int(reported[k]) for k in ("count", "width", "cells", "line")})
+        except (TypeError, KeyError, ValueError):
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} reported malformed limits: {reported!r}")) from None
 
-    def _died(self) -> HarnessError:
-        err = self.proc.stderr.read().decode(errors="replace")[-2000:] if self.proc.stderr else ""
-        return HarnessError(f"{PRODUCT} exited with {self.proc.wait()}: {err}")
+    # -- process and pipes -------------------------------------------------------------------
 
-    def _reply(self) -> dict:
-        line = self.proc.stdout.readline()
-        if not line:
-            raise self._died()
-        return json.loads(line)
+    def _kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
-    def _ask(self, request: dict) -> dict:
-        self._send(json.dumps(request))
-        return self._reply()
+    def _fail(self, error: SwiftBridgeError) -> SwiftBridgeError:
+        """Kill the process (the stream's framing is lost) and remember why, for later calls."""
+        self._kill()
+        self._failure = self._failure or error
+        return error
+
+    def _stderr_tail(self) -> str:
+        try:
+            self._stderr.seek(0, os.SEEK_END)
+            self._stderr.seek(max(0, self._stderr.tell() - 2000))
+            return self._stderr.read().decode(errors="replace").strip()
+        except (OSError, ValueError):
+            return ""
+
+    def _died(self, what: str, closed: str = "output") -> SwiftBridgeError:
+        """The error for a closed pipe: how the process ended, or that it closed `closed` and lives on."""
+        try:
+            code = self.proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            return self._fail(SwiftProtocolError(f"{PRODUCT} closed its {closed} while answering {what}"))
+        if code < 0:
+            try:
+                how = f"was killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        else:
+            how = f"exited with code {code}"
+        tail = self._stderr_tail()
+        return self._fail(SwiftProcessDied(f"{PRODUCT} {how} while answering {what}"
+                                           + (f"; stderr ends:\n{tail}" if tail else "; no stderr")))
+
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise SwiftBridgeError(f"{PRODUCT} was stopped after an earlier error: {self._failure}")
+        if self.proc.poll() is not None:
+            raise self._died("nothing (it had already stopped)")
+
+    def _wait(self, deadline: float, what: str, write: memoryview | None = None) -> memoryview | None:
+        """Wait until stdout is readable (buffering what arrives) or stdin takes some of `write`."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._fail(SwiftTimeout(f"{PRODUCT} did not answer {what} within {self.timeout:g} s "
+                                          f"(pid {self.proc.pid}, now killed)"))
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._out, selectors.EVENT_READ)
+            if write is not None and len(write):
+                sel.register(self._in, selectors.EVENT_WRITE)
+            events = sel.select(remaining)
+        for key, _ in events:
+            if key.fd == self._out:
+                chunk = os.read(self._out, 1 << 20)
+                if not chunk:
+                    raise self._died(what)
+                self._buffer += chunk
+            else:
+                try:
+                    write = write[os.write(self._in, write):]
+                except BlockingIOError:
+                    pass
+                except (BrokenPipeError, ConnectionResetError):
+                    raise self._died(what, closed="input") from None
+        return write
+
+    def _send(self, data: bytes, deadline: float, what: str) -> None:
+        """Write all of `data`, reading replies meanwhile so neither side blocks on a full pipe."""
+        self._check_usable()
+        rest: memoryview | None = memoryview(data)
+        while rest is not None and len(rest):
+            rest = self._wait(deadline, what, rest)
+
+    def _read_line(self, deadline: float, what: str) -> bytes:
+        while (end := self._buffer.find(b"\n")) < 0:
+            if len(self._buffer) > MAX_REPLY_LINE:
+                raise self._fail(SwiftProtocolError(
+                    f"{PRODUCT} answered {what} with a line over {MAX_REPLY_LINE} bytes: "
+                    f"{_excerpt(bytes(self._buffer))}"))
+            self._wait(deadline, what)
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        return line
+
+    def _read_exactly(self, n: int, deadline: float, what: str) -> bytes:
+        while len(self._buffer) < n:
+            self._wait(deadline, what)
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
+
+    def _reply(self, deadline: float, what: str, expect_id=None) -> dict:
+        line = self._read_line(deadline, what)
+        try:
+            reply = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} answered {what} with a line that is not JSON: "
+                                                f"{_excerpt(line)}")) from None
+        if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} answered {what} with {_excerpt(line)}, "
+                                                "not an object with a boolean ok"))
+        if expect_id is not None and reply.get("id") != expect_id:
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} answered request {reply.get('id')!r} "
+                                                f"when {what} was id {expect_id}"))
+        return reply
+
+    def _ask(self, request: dict, what: str) -> dict:
+        self._next_id += 1
+        request = {"id": self._next_id, **request}
+        deadline = time.monotonic() + self.timeout
+        self._send(json.dumps(request).encode() + b"\n", deadline, what)
+        return self._reply(deadline, what, expect_id=self._next_id)
+
+    # -- requests ------------------------------------------------------------------------------
 
     def request_raw(self, line: str) -> dict:
         """Send one raw line (for protocol tests) and return the parsed reply."""
-        self._send(line)
-        return self._reply()
+        deadline = time.monotonic() + self.timeout
+        what = repr(line[:60])
+        self._send(line.encode() + b"\n", deadline, what)
+        return self._reply(deadline, what)
 
     def encode(self, points: np.ndarray) -> SwiftResult:
         """Encode one [n, 2] float64 series exactly (bit patterns on the wire)."""
         xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        self._next_id += 1
-        reply = self._ask({"id": self._next_id, "x": _hex(xy[:, 0]), "y": _hex(xy[:, 1])})
-        if reply.get("id") != self._next_id:
-            raise HarnessError(f"{PRODUCT} answered request {reply.get('id')}, not {self._next_id}")
+        request = {"x": _hex(xy[:, 0]), "y": _hex(xy[:, 1])}
+        if 38 * len(xy) + 64 > self.limits.line:  # 2 x 19 bytes per point in hex
+            raise BadRequest(f"{len(xy)} points make a request line over the encoder's cap of "
+                             f"{self.limits.line} bytes (the encoding takes at most {L})")
+        reply = self._ask(request, f"the encoding of {len(xy)} points")
         if not reply["ok"]:
-            return SwiftResult(reply["code"], None, reply.get("message", ""))
-        return SwiftResult("", np.array(reply["bits"], dtype=np.uint32).reshape(2, L))
+            return SwiftResult(str(reply.get("code")), None, str(reply.get("message", "")))
+        bits = reply.get("bits")
+        if not isinstance(bits, list) or len(bits) != 2 * L:
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} sent {len(bits) if isinstance(bits, list) else bits!r}"
+                                                f" bits for an encoding, not {2 * L}"))
+        return SwiftResult("", np.array(bits, dtype=np.uint32).reshape(2, L))
+
+    def check_batch(self, xy, lengths) -> tuple[np.ndarray, np.ndarray]:
+        """xy as little-endian float64 [B, M, 2] and lengths as int32, or `BadRequest` naming the rule broken."""
+        try:
+            shape = np.shape(xy)
+        except ValueError as err:  # ragged nested lists
+            raise BadRequest(f"xy must be float64 numbers [B, M, 2]: {err}") from None
+        if len(shape) != 3 or shape[2] != 2:
+            raise BadRequest(f"xy must have shape [B, M, 2], got {shape}")
+        count, width = shape[:2]
+        caps = self.limits  # checked before converting: an oversized batch is refused, not copied
+        if count > caps.count or width > caps.width or count * width > caps.cells:
+            raise BadRequest(f"a batch of {count} series of width {width} exceeds the encoder's caps "
+                             f"({caps.count} series, width {caps.width}, {caps.cells} points)")
+        wire_lengths = check_lengths(lengths, count, width)
+        try:
+            return np.ascontiguousarray(xy, dtype="<f8"), wire_lengths
+        except (TypeError, ValueError) as err:
+            raise BadRequest(f"xy must be float64 numbers [B, M, 2]: {err}") from None
 
     def encode_padded(self, xy: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Binary batch: float64 [B, M, 2] and B lengths -> (codes object [B], bits uint32 [B, 2, L])."""
-        xy = np.ascontiguousarray(xy, dtype="<f8")
-        lengths = np.ascontiguousarray(lengths, dtype="<i4")
+        xy, wire_lengths = self.check_batch(xy, lengths)
         count, width = xy.shape[:2]
-        self._send(json.dumps({"op": "batch", "count": count, "width": width}),
-                   lengths.tobytes() + xy.tobytes())
-        header = self._reply()
-        if not header.get("ok"):
-            raise HarnessError(f"{PRODUCT} refused the batch: {header}")
-        body = self.proc.stdout.read(count + count * 2 * L * 4)
-        if len(body) != count + count * 2 * L * 4:
-            raise self._died()
+        self._next_id += 1
+        ident = self._next_id
+        what = f"the batch of {count} series"
+        deadline = time.monotonic() + self.timeout
+        header = json.dumps({"id": ident, "op": "batch", "count": count, "width": width}).encode()
+        self._send(header + b"\n" + wire_lengths.tobytes() + xy.tobytes(), deadline, what)
+        reply = self._reply(deadline, what, expect_id=ident)
+        if not reply["ok"] or reply.get("count") != count:
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} refused {what}: {reply}"))
+        body = self._read_exactly(count + count * 2 * L * 4, deadline, what)
+        raw = np.frombuffer(body[:count], dtype=np.uint8)
         table = np.array(["", *self.codes, BAD_REQUEST], dtype=object)
-        codes = table[np.frombuffer(body[:count], dtype=np.uint8)]
+        if raw.size and raw.max() >= len(table):
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} sent code byte {raw.max()} for {what}; "
+                                                f"codes go up to {len(table) - 1}"))
         bits = np.frombuffer(body[count:], dtype="<u4").reshape(count, 2, L)
-        return codes, bits
+        return table[raw], bits
