@@ -120,6 +120,8 @@ def _value(value, weights: _Weights):
     kind = value.WhichOneof("value")
     if kind == "blobFileValue":
         data = weights.read(value.blobFileValue.fileName, value.blobFileValue.offset, ttype.dtype)
+    elif kind == "immediateValue" and value.immediateValue.WhichOneof("value") == "list":
+        return [_value(v, weights) for v in value.immediateValue.list.values]  # e.g. classify's classes
     elif kind == "immediateValue":
         tensor = value.immediateValue.tensor
         field_name = tensor.WhichOneof("value")

@@ -12,7 +12,7 @@ def f32(x) -> np.ndarray:
 
 
 def ints(x) -> list[int]:
-    return [int(v) for v in np.atleast_1d(np.asarray(x))]
+    return [int(v) for v in np.asarray(x).reshape(-1)]
 
 
 def axes_of(x: np.ndarray, axes) -> tuple[int, ...]:

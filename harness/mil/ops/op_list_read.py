@@ -1,0 +1,5 @@
+"""list_read: the element at `index`."""
+
+
+def run(ctx, ls, index):
+    return ls.read(int(index), ctx)
