@@ -45,7 +45,7 @@ class Case:
     reached: bool = False
     ops: list[str] = field(default_factory=list)
     outcome: str = "no prediction"
-    missing_op: str | None = None
+    missing_ops: list[str] = field(default_factory=list)
     max_abs: float | None = None  # a mismatch's largest gap
     detail: str = ""
     seconds: float = 0.0
@@ -142,7 +142,7 @@ class Recorder:
             return report
         err = call.excinfo.value
         if isinstance(err, UnsupportedCase):
-            case.outcome, case.missing_op = "unsupported", err.op_type
+            case.outcome, case.missing_ops = "unsupported", list(err.op_types)
         elif isinstance(err, helpers.Mismatch):
             case.outcome, case.max_abs = "mismatch", err.max_abs
         elif isinstance(err, pytest.skip.Exception | pytest.xfail.Exception):

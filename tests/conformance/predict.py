@@ -20,11 +20,11 @@ PROFILE = "fp32"
 
 
 class UnsupportedCase(pytest.skip.Exception):
-    """The case needs something the interpreter does not do; `op_type` names a missing op."""
+    """The case needs something the interpreter does not do; `op_types` names the missing ops."""
 
-    def __init__(self, reason: str, op_type: str | None = None):
+    def __init__(self, reason: str, op_types: tuple[str, ...] = ()):
         super().__init__(f"unsupported: {reason}")
-        self.op_type = op_type
+        self.op_types = op_types
 
 
 def sanitized(name: str) -> str:
@@ -55,4 +55,5 @@ def predict(mlmodel, inputs: dict, state=None,
     try:
         return Interpreter(program, get_profile(PROFILE)).run(feeds).outputs
     except UnsupportedOp as err:
-        raise UnsupportedCase(str(err).split(" (op ")[0], op_type=err.op_type) from err
+        missing = tuple(getattr(err, "missing", None) or (err.op_type,))
+        raise UnsupportedCase(str(err).split("; supported ops:")[0], op_types=missing) from err

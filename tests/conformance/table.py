@@ -91,6 +91,17 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
         "|" + "---|" * len(t),
         "| " + " | ".join(str(v) for v in t.values()) + " |",
         "",
+        "By the precision the case converts at (fp16 programs are judged with Apple's widened tolerances; "
+        "unparametrised cases have none):",
+        "",
+        "| precision | " + " | ".join(t) + " |",
+        "|" + "---|" * (len(t) + 1),
+    ]
+    for precision in ("fp32", "fp16", None):
+        sub = totals([r for r in records if r["precision"] == precision])
+        lines.append(f"| {precision or 'none'} | " + " | ".join(str(v) for v in sub.values()) + " |")
+    lines += [
+        "",
         "## Per op",
         "",
         "| op type | passed | unsupported | mismatch | error | not predicted | Apple test classes |",
@@ -100,7 +111,7 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
         c = rows[op]
         lines.append(f"| {op} | {c['passed']} | {c['unsupported']} | {c['mismatch']} | {c['error']} | "
                      f"{c['not predicted']} | {', '.join(sorted(classes[op]))} |")
-    missing = Counter(r["missing_op"] or "(inputs)" for r in records if r["outcome"] == "unsupported")
+    missing = Counter(op for r in records if r["outcome"] == "unsupported" for op in r["missing_ops"] or ["(inputs)"])
     lines += ["", "## Missing ops (cases each one blocks)", "", "| op type | cases |", "|---|---|"]
     lines += [f"| {op} | {n} |" for op, n in missing.most_common()]
     bad = [r for r in records if r["outcome"] in ("mismatch", "error")]

@@ -72,4 +72,4 @@ def test_an_op_the_interpreter_lacks_is_unsupported_naming_it():
     op, build = missing[0]
     with pytest.raises(UnsupportedCase) as err:
         compare_backend(mlmodel=_convert(build, (2, 3)), input_key_values={"x": X}, expected_outputs={"out": X})
-    assert err.value.op_type == op
+    assert op in err.value.op_types
