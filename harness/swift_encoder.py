@@ -215,7 +215,7 @@ class SwiftEncoder:
     def _died(self, what: str, closed: str = "output") -> SwiftBridgeError:
         """The error for a closed pipe: how the process ended, or that it closed `closed` and lives on."""
         try:
-            code = self.proc.wait(timeout=2.0)
+            code = self.proc.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
             return self._fail(SwiftProtocolError(f"{PRODUCT} closed its {closed} while answering {what}"))
         if code < 0:

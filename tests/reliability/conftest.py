@@ -1,4 +1,4 @@
-"""The Swift encoder binary, built once for the reliability tests (each test starts its own processes)."""
+"""The Swift encoder binary for the reliability tests, which start their own processes from it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def swift_binary():
-    from harness.swift_encoder import build
-
-    return build()
+def swift_binary(swift_encoder):
+    """The binary the session's `swift_encoder` runs (built once per session)."""
+    return swift_encoder.binary
