@@ -169,18 +169,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from models import DEFAULT_MODEL
+    from models import DEFAULT_MODEL, MODELS, zoo
+
+    model_help = (f"a built-in model ({', '.join(MODELS)}; default {DEFAULT_MODEL}), a zoo model "
+                  f"({', '.join(zoo.ZOO)}), or path/to/file.py:name for your own")
 
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("export", help="export a model to ONNX and CoreML (fp32 and fp16)")
-    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
     p.add_argument("--out", help="output folder (default artifacts/<model>)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("parity", help="run seeded cases through backends and compare")
-    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
     p.add_argument("--backends", help="comma list of name[@precision]; first is the reference "
                                       "(default: every registered backend)")
     p.add_argument("--n", type=CASES, default=1000, help=f"number of cases (default 1000, at most {MAX_CASES:,})")
@@ -194,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_parity)
 
     p = sub.add_parser("report", help="run parity and write the HTML report (parity --html)")
-    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
     p.add_argument("--backends")
     p.add_argument("--n", type=CASES, default=1000, help="number of cases (default 1000, as parity)")
     p.add_argument("--seed", type=SEED, default=0)
@@ -219,14 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios, one run)")
-    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
     p.add_argument("--artifacts", default="artifacts")
     p.add_argument("--fuzz-seconds", type=_seconds, default=10.0)
     p.add_argument("--json", type=_output_file, help="also write the figures as JSON here")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("localize", help="first op where an fp16 run of the CoreML program diverges")
-    p.add_argument("--model", default=DEFAULT_MODEL)
+    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
     p.add_argument("--precision", default="fp16", choices=["fp32", "fp16"], help="which CoreML artifact")
     p.add_argument("--reference", default="fp32", help="reference profile (default fp32)")
     p.add_argument("--profile", default="fp16", help="candidate profile (default fp16)")

@@ -40,6 +40,11 @@ def captured() -> Iterator[Callable[[], str]]:
             pass
     disabled = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
+    # torch's trace logger overrides isEnabledFor to ignore logging.disable: switch loggers off too.
+    loggers = [logging.root, *(lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger))]
+    were = [(lg, lg.disabled) for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
 
     def said() -> str:
         stream.flush()
@@ -53,6 +58,8 @@ def captured() -> Iterator[Callable[[], str]]:
             yield said
     finally:
         logging.disable(disabled)
+        for lg, was in were:
+            lg.disabled = was
         with contextlib.suppress(Exception):
             stream.flush()
         for fd, copy in saved:
