@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.errors import UsageError
 from harness.spec import ModelSpec
-from models import fp16_stress, trendsplit
+from models import fp16_stress, trendsplit, zoo
 
 MODELS: dict[str, ModelSpec] = {
     trendsplit.SPEC.name: trendsplit.SPEC,
@@ -21,8 +21,9 @@ def get_model(name: str) -> ModelSpec:
         from harness.api import load
 
         return load(name)
-    try:
+    if name in MODELS:
         return MODELS[name]
-    except KeyError:
-        raise UsageError(f"unknown model {name!r}; known models: {', '.join(MODELS)} "
-                         "(or path/to/file.py:factory for your own)") from None
+    if name in zoo.ZOO:
+        return zoo.spec(zoo.ZOO[name])
+    raise UsageError(f"unknown model {name!r}; known models: {', '.join(MODELS)}, and the zoo's "
+                     f"{', '.join(zoo.ZOO)} (or path/to/file.py:factory for your own)")

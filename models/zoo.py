@@ -1,0 +1,278 @@
+"""A zoo of the architectures people ship, to hold the harness to models it did not write.
+
+torchvision's mobile and classic classifiers, recurrent nets, a transformer encoder,
+attention, a U-Net, an embedding model and small 1-D/2-D conv nets, all built from common
+torch layers at small input sizes. Weights are seeded random inits; where a net has
+BatchNorm its statistics are re-estimated on the zoo's own inputs (`harness.calibrate`),
+so outputs are of order 1 and decisions are judged, not vacuous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.calibrate import recalibrate_batchnorm
+from harness.spec import ModelSpec, seeded_init
+
+CALIBRATION_SEED = 12_345
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One zoo model: how to build it, its input, and how an app reads its output."""
+
+    name: str
+    build: Callable[[], nn.Module]
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    decision: str = "argmax"
+    inputs: str = "normal"  # "normal", or "tokens" (whole numbers in [0, VOCAB))
+    family: str = ""
+
+
+_TORCHVISION_SHIM: list = []
+
+
+def torchvision():
+    """torchvision, importable without its C++ ops.
+
+    PyPI's torchvision wheel is built against CUDA torch; with the CPU torch its C++ ops do
+    not load, and torchvision 0.28 then fails its own import registering fake kernels for
+    `torchvision::nms` and `qnms`. The models need none of those ops: define their schemas
+    (never run) and import again.
+    """
+    import sys
+
+    try:
+        import torchvision as tv
+    except RuntimeError as err:
+        if "torchvision::nms" not in str(err):
+            raise
+        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+            del sys.modules[name]
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _TORCHVISION_SHIM.append(lib)  # the definition lives as long as the library object
+        import torchvision as tv
+    return tv
+
+
+def _tv(name: str, **kwargs) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        return getattr(torchvision().models, name)(weights=None, **kwargs)
+
+    return build
+
+
+class Conv1dClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(3, 16, 5, padding=2), nn.BatchNorm1d(16), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(16, 32, 3, padding=1), nn.BatchNorm1d(32), nn.ReLU(), nn.MaxPool1d(2))
+        self.head = nn.Linear(32 * 16, 6)
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.body(x), 1))
+
+
+class TCN(nn.Module):
+    """Causal dilated 1-D convolutions (left padding with F.pad), residual, per-step sigmoid."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv1d(8, 8, 3, dilation=d) for d in (1, 2, 4))
+        self.inp = nn.Conv1d(2, 8, 1)
+        self.out = nn.Conv1d(8, 1, 1)
+
+    def forward(self, x):
+        h = self.inp(x)
+        for conv in self.convs:
+            h = h + F.leaky_relu(conv(F.pad(h, (2 * conv.dilation[0], 0))), 0.1)
+        return torch.sigmoid(self.out(h)).squeeze(1)
+
+
+class TinyUNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down1 = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.down2 = nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.up = nn.ConvTranspose2d(16, 8, 2, stride=2)
+        self.fuse = nn.Sequential(nn.Conv2d(16, 8, 3, padding=1), nn.ELU(), nn.Conv2d(8, 1, 1))
+
+    def forward(self, x):
+        a = self.down1(x)
+        b = self.up(self.down2(a))
+        return torch.sigmoid(self.fuse(torch.cat([a, b], dim=1)))
+
+
+class Resizer(nn.Module):
+    """Nearest and bilinear resizing to sizes that are not integer multiples."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4 * 6 * 6 + 4 * 4 * 4, 5)
+
+    def forward(self, x):
+        h = torch.tanh(self.conv(x))
+        up = F.interpolate(h, size=(6, 6), mode="nearest")
+        down = F.interpolate(h, size=(4, 4), mode="bilinear", align_corners=False)
+        return self.head(torch.cat([up.flatten(1), down.flatten(1)], 1))
+
+
+class TransformerTagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+        self.inp = nn.Linear(8, 32)
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.head(self.encoder(self.inp(x)))
+
+
+class AttentionPool(nn.Module):
+    """F.scaled_dot_product_attention and nn.MultiheadAttention, pooled to classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 48)
+        self.mha = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        h = F.scaled_dot_product_attention(q, k, v)
+        h, _ = self.mha(h, h, h, need_weights=False)
+        return self.head(h.mean(dim=1))
+
+
+class Recurrent(nn.Module):
+    def __init__(self, kind: str):
+        super().__init__()
+        cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind]
+        self.rnn = cls(8, 16, num_layers=2, bidirectional=kind == "lstm", batch_first=True)
+        self.head = nn.Linear(32 if kind == "lstm" else 16, 3)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0])
+
+
+VOCAB = 50
+
+
+class Embedder(nn.Module):
+    """Token ids arrive as float32 (CoreML's app-facing type); the model casts them."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, 16)
+        self.mlp = nn.Sequential(nn.Linear(16, 32), nn.SiLU(), nn.Linear(32, 4))
+
+    def forward(self, tokens):
+        return self.mlp(self.embed(tokens.long()).mean(dim=1))
+
+
+class NormMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(24), nn.Linear(24, 48), nn.GELU(), nn.Dropout(0.1),
+                                 nn.LayerNorm(48), nn.Linear(48, 48), nn.GELU(), nn.Linear(48, 7))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class LeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),
+                                      nn.Conv2d(6, 16, 5), nn.Hardswish(), nn.AdaptiveAvgPool2d(2))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU6(), nn.Linear(32, 10))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class DepthwiseNet(nn.Module):
+    """Depthwise-separable blocks with grouped convolutions, PReLU, Hardsigmoid gating, global max pool."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.PReLU(16))
+        self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16)
+        self.pw = nn.Conv2d(16, 24, 1)
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(24, 24, 1), nn.Hardsigmoid())
+        self.head = nn.Linear(24, 8)
+
+    def forward(self, x):
+        h = self.pw(F.relu(self.dw(self.stem(x))))
+        h = h * self.gate(h)
+        return self.head(F.adaptive_max_pool2d(h, 1).flatten(1))
+
+
+ENTRIES: tuple[Entry, ...] = (
+    Entry("zoo-mobilenet-v2", _tv("mobilenet_v2", width_mult=0.25, num_classes=10), (3, 32, 32), (10,),
+          family="torchvision"),
+    Entry("zoo-mobilenet-v3-small", _tv("mobilenet_v3_small", num_classes=10), (3, 32, 32), (10,),
+          family="torchvision"),
+    Entry("zoo-resnet18", _tv("resnet18", num_classes=10), (3, 32, 32), (10,), family="torchvision"),
+    Entry("zoo-squeezenet1-1", _tv("squeezenet1_1", num_classes=10), (3, 64, 64), (10,), family="torchvision"),
+    Entry("zoo-shufflenet-v2", _tv("shufflenet_v2_x0_5", num_classes=10), (3, 32, 32), (10,), family="torchvision"),
+    Entry("zoo-efficientnet-b0", _tv("efficientnet_b0", num_classes=10), (3, 32, 32), (10,), family="torchvision"),
+    Entry("zoo-regnet-y-400mf", _tv("regnet_y_400mf", num_classes=10), (3, 32, 32), (10,), family="torchvision"),
+    Entry("zoo-transformer", TransformerTagger, (12, 8), (12, 4), family="attention"),
+    Entry("zoo-attention", AttentionPool, (10, 8), (5,), family="attention"),
+    Entry("zoo-bilstm", lambda: Recurrent("lstm"), (12, 8), (12, 3), family="recurrent"),
+    Entry("zoo-gru", lambda: Recurrent("gru"), (12, 8), (12, 3), family="recurrent"),
+    Entry("zoo-rnn", lambda: Recurrent("rnn"), (12, 8), (12, 3), family="recurrent"),
+    Entry("zoo-conv1d-bn", Conv1dClassifier, (3, 64), (6,), family="conv"),
+    Entry("zoo-tcn", TCN, (2, 40), (40,), decision="threshold", family="conv"),
+    Entry("zoo-unet", TinyUNet, (1, 16, 16), (1, 16, 16), decision="threshold", family="conv"),
+    Entry("zoo-resizer", Resizer, (3, 5, 5), (5,), family="conv"),
+    Entry("zoo-lenet", LeNet, (1, 28, 28), (10,), family="conv"),
+    Entry("zoo-depthwise", DepthwiseNet, (3, 24, 24), (8,), family="conv"),
+    Entry("zoo-embedding", Embedder, (9,), (4,), inputs="tokens", family="embedding"),
+    Entry("zoo-norm-mlp", NormMLP, (24,), (7,), family="mlp"),
+)
+
+
+def _make_inputs(entry: Entry) -> Callable[[np.random.Generator, int], dict[str, np.ndarray]]:
+    def make(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        shape = (n, *entry.input_shape)
+        if entry.inputs == "tokens":
+            return {"x": rng.integers(0, VOCAB, size=shape).astype(np.float32)}
+        return {"x": rng.normal(size=shape).astype(np.float32)}
+
+    return make
+
+
+def _builder(entry: Entry) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        module = seeded_init(entry.build)
+        feeds = _make_inputs(entry)(np.random.default_rng(CALIBRATION_SEED), 64)
+        return recalibrate_batchnorm(module, [(torch.from_numpy(feeds["x"]),)])
+
+    return build
+
+
+def spec(entry: Entry) -> ModelSpec:
+    from harness import api
+
+    return api.describe(
+        entry.name, _builder(entry), inputs={"x": (None, *entry.input_shape)},
+        outputs={"y": (None, *entry.output_shape)}, make_inputs=_make_inputs(entry), decision=entry.decision,
+        description=f"{entry.family} zoo model", weights_source="seeded random init (torch seed 0), "
+        "BatchNorm statistics re-estimated on the zoo's inputs", trained=False)
+
+
+ZOO: dict[str, Entry] = {e.name: e for e in ENTRIES}
