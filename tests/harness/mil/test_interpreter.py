@@ -89,7 +89,7 @@ def test_fp16_profiles_differ_from_torch_within_the_fp16_policy_only(trendsplit,
 
 def test_a_burst_of_readings_stays_finite_in_fp16(trendsplit, trendsplit_export):
     """Readings 1 s apart, 4 s different: encoded y ~ 97,000, past float16 max 65,504 (clamped)."""
-    from harness.encoding import encode
+    from trendsplit.encoding import encode
 
     manifest, folder = trendsplit_export
     x0 = 20_000.0

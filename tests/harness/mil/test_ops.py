@@ -61,6 +61,31 @@ def test_matmul_with_transposes_and_broadcast(run_mil, seed, tx, ty, m, k):
     np.testing.assert_allclose(got, ref, **FP32_TOL)
 
 
+@pytest.mark.parametrize("shapes", [((4,), (4, 3)), ((4,), (2, 4, 3)), ((2, 1, 3, 4), (5, 4, 2))])
+def test_matmul_promotes_1d_operands_as_numpy_does(run_mil, shapes):
+    """(A 1-D y cannot be converted: coremltools 9's type inference indexes y's second-last dim.)"""
+    a, b = rand(0, *shapes[0]), rand(1, *shapes[1])
+    got = run_mil(lambda x, y: mb.matmul(x=x, y=y), {"x": a, "y": b})
+    np.testing.assert_allclose(got, torch.matmul(t(a), t(b)).numpy(), **FP32_TOL)
+
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("nchw,nwhu->nchu", ((2, 3, 4, 5), (2, 5, 4, 6))), ("nchw,nwhu->nchu", ((1, 3, 4, 5), (2, 5, 1, 6))),
+    ("chw,whr->chr", ((3, 4, 5), (5, 4, 2))), ("abcd,adce->abce", ((2, 3, 4, 5), (2, 5, 4, 6))),
+])
+def test_einsum_matches_torch_with_batch_broadcasting(run_mil, equation, shapes):
+    """The op's equations (and equivalent spellings); size-1 B / H axes broadcast against the other operand."""
+    a, b = rand(0, *shapes[0]), rand(1, *shapes[1])
+    got = run_mil(lambda x, y: mb.einsum(values=(x, y), equation=equation), {"x": a, "y": b})
+    terms = equation.split("->")[0].split(",")
+    sizes = {}
+    for term, shape in zip(terms, shapes, strict=True):
+        for letter, n in zip(term, shape, strict=True):
+            sizes[letter] = max(sizes.get(letter, 1), n)
+    wide = [t(v).expand(*[sizes[c] for c in term]) for term, v in zip(terms, (a, b), strict=True)]
+    np.testing.assert_allclose(got, torch.einsum(equation, *wide).numpy(), **FP32_TOL)
+
+
 @pytest.mark.parametrize("name, ref", [("add", np.add), ("sub", np.subtract), ("mul", np.multiply),
                                        ("real_div", np.divide)])
 @op_settings
