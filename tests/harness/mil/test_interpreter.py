@@ -27,6 +27,27 @@ def test_fp16_accumulation_stalls_where_fp32_accumulation_does_not(run_mil):
     assert accumulate == 256.0  # every partial sum rounded: 256 + 0.1 rounds back to 256
 
 
+ACCUMULATING = {
+    "matmul": lambda h: mb.matmul(x=h, y=np.full((4096, 1), 0.1, np.float16)),
+    "einsum": lambda h: mb.einsum(values=(mb.reshape(x=h, shape=[1, 1, 1, 4096]),
+                                          np.full((1, 4096, 1, 1), 0.1, np.float16)), equation="nchw,nwhu->nchu"),
+    "conv": lambda h: mb.conv(x=mb.reshape(x=h, shape=[1, 4096, 1]), weight=np.full((1, 4096, 1), 0.1, np.float16)),
+    "reduce_sum": lambda h: mb.reduce_sum(x=mb.mul(x=h, y=np.float16(0.1)), axes=[-1]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCUMULATING))
+def test_every_accumulating_op_sums_in_fp16_under_the_fp16_profile(run_mil, name):
+    def build(x):
+        return mb.cast(x=ACCUMULATING[name](mb.cast(x=x, dtype="fp16")), dtype="fp32")
+
+    x = np.ones((1, 4096), np.float32)
+    stalled = run_mil(build, {"x": x}, profile="fp16").reshape(-1)[0]
+    rounded_once = run_mil(build, {"x": x}, profile="fp16-storage").reshape(-1)[0]
+    assert stalled == 256.0
+    assert rounded_once == np.float16(float(np.float16(0.1)) * 4096)
+
+
 def test_values_are_stored_as_their_declared_dtype(run_mil):
     x = np.full((1, 4096), 1.0, np.float32)
     for profile, dtype in (("fp32", np.float32), ("fp16-storage", np.float16), ("fp16", np.float16)):

@@ -322,3 +322,26 @@ def test_shape_ops_carry_integers_and_bools(run_mil, dtype):
         return mb.transpose(x=mb.expand_dims(x=mb.squeeze(x=x, axes=[1]), axes=[0]), perm=[2, 1, 0])
 
     np.testing.assert_array_equal(run_mil(build, {"x": x}), np.transpose(x.reshape(1, 2, 3), (2, 1, 0)))
+
+
+def test_int32_and_bool_tensors_flow_through_the_ops_that_allow_them(run_mil):
+    """Values compare exactly (a bool program output arrives as fp32: coremltools casts it)."""
+    rng = np.random.default_rng(0)
+    ints = rng.integers(-50, 50, size=(3, 4)).astype(np.int32)
+    bools = rng.integers(0, 2, size=(3, 4)).astype(bool)
+
+    def build(i, b):
+        return (mb.tile(x=b, reps=[2, 1]), mb.band_part(x=i, lower=0, upper=1), mb.concat(values=(b, b), axis=0),
+                mb.gather(x=i, indices=np.array([2, 0], np.int32), axis=0), mb.reverse(x=b, axes=[1]),
+                mb.cumsum(x=i, axis=1), mb.topk(x=i, k=2)[0],
+                mb.one_hot(indices=mb.abs(x=i), one_hot_vector_size=60, on_value=np.int32(7), off_value=np.int32(-1)),
+                mb.fill(shape=np.array([2, 2], np.int32), value=np.int32(5)), mb.non_zero(x=b),
+                mb.slice_by_size(x=b, begin=[1, 1], size=[2, -1]))
+
+    got = run_mil(build, {"i": ints, "b": bools})
+    want = (np.tile(bools, (2, 1)), np.triu(np.tril(ints, 1), 0), np.concatenate([bools, bools]), ints[[2, 0]],
+            bools[:, ::-1], np.cumsum(ints, axis=1), -np.sort(-ints, axis=1)[:, :2],
+            np.where(np.abs(ints)[..., None] == np.arange(60), 7, -1), np.full((2, 2), 5), np.argwhere(bools),
+            bools[1:, 1:])
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
