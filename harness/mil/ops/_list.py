@@ -1,4 +1,7 @@
-"""MIL's list values (make_list and friends): immutable, so an op never changes what another op holds."""
+"""MIL's list values (make_list and friends): immutable, so an op never changes what another op holds.
+
+An index out of range raises IndexError, which the interpreter reports as the op failing.
+"""
 
 from __future__ import annotations
 
@@ -16,20 +19,20 @@ class MilList:
     dtype: str
     dynamic: bool
 
-    def write(self, index: int, value, ctx) -> MilList:
+    def write(self, index: int, value) -> MilList:
         items = list(self.elements)
         if index < 0 or (index >= len(items) and not self.dynamic):
-            raise ctx.unsupported(f"list index {index} is out of range for a list of length {len(items)}")
+            raise IndexError(f"list index {index} is out of range for a fixed list of length {len(items)}")
         items += [None] * (index + 1 - len(items))
         items[index] = np.asarray(value)
         return MilList(tuple(items), self.elem_shape, self.dtype, self.dynamic)
 
-    def read(self, index: int, ctx) -> np.ndarray:
+    def read(self, index: int) -> np.ndarray:
         if not 0 <= index < len(self.elements):
-            raise ctx.unsupported(f"list index {index} is out of range for a list of length {len(self.elements)}")
+            raise IndexError(f"list index {index} is out of range for a list of length {len(self.elements)}")
         value = self.elements[index]
         if value is None:
             if self.elem_shape is None:
-                raise ctx.unsupported(f"list element {index} was never written and its shape is not known")
+                raise IndexError(f"list element {index} was never written and its shape is not known")
             return np.zeros(self.elem_shape, DTYPES.get(self.dtype, np.float32))
         return value

@@ -6,4 +6,4 @@ from harness.mil.ops._common import ints
 
 
 def run(ctx, ls, indices):
-    return np.stack([ls.read(i, ctx) for i in ints(indices)])
+    return np.stack([ls.read(i) for i in ints(indices)])

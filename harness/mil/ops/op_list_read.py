@@ -2,4 +2,4 @@
 
 
 def run(ctx, ls, index):
-    return ls.read(int(index), ctx)
+    return ls.read(int(index))

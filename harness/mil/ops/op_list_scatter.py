@@ -7,5 +7,5 @@ from harness.mil.ops._common import ints
 
 def run(ctx, ls, indices, value):
     for k, i in enumerate(ints(indices)):
-        ls = ls.write(i, np.asarray(value)[k], ctx)
+        ls = ls.write(i, np.asarray(value)[k])
     return ls

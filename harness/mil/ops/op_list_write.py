@@ -2,4 +2,4 @@
 
 
 def run(ctx, ls, index, value):
-    return ls.write(int(index), value, ctx)
+    return ls.write(int(index), value)

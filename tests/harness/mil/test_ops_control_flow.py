@@ -147,3 +147,14 @@ def test_non_maximum_suppression_ios17_boxes_last(run_mil):
     ids = _nms(boxes[0], scores[0], np.float32(0.3), -np.inf, 6, False)
     np.testing.assert_array_equal(out_index[0], ids + [-1] * (6 - len(ids)))
     np.testing.assert_array_equal(out_boxes[0, :, : len(ids)], boxes[0, ids].T)
+
+
+def test_reading_past_a_fixed_list_fails_naming_the_op(run_mil):
+    from harness.mil.interpreter import OpFailed
+
+    def build(x):
+        ls = mb.make_list(init_length=2, elem_shape=[3], dtype="fp32", dynamic_length=False)
+        return mb.list_read(ls=mb.list_write(ls=ls, index=np.int32(0), value=x), index=np.int32(2))
+
+    with pytest.raises(OpFailed, match=r"op list_read .* failed: IndexError: list index 2 is out of range"):
+        run_mil(build, {"x": rand(0, 3)})
