@@ -19,7 +19,7 @@ from harness.errors import HarnessError, UsageError
 MAX_CASES = 100_000
 
 
-def _int_in(low: int, high: int, what: str):
+def int_in(low: int, high: int, what: str):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -32,7 +32,7 @@ def _int_in(low: int, high: int, what: str):
     return parse
 
 
-def _seconds(text: str) -> float:
+def seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -42,11 +42,11 @@ def _seconds(text: str) -> float:
     return value
 
 
-CASES = _int_in(1, MAX_CASES, "the number of cases")
-SEED = _int_in(0, 2**63 - 1, "the seed")
+CASES = int_in(1, MAX_CASES, "the number of cases")
+SEED = int_in(0, 2**63 - 1, "the seed")
 
 
-def _output_file(text: str) -> Path:
+def output_file(text: str) -> Path:
     """An output path that can be written atomically: a regular file or nothing yet, in a folder."""
     import stat
 
@@ -62,17 +62,17 @@ def _output_file(text: str) -> Path:
     return path
 
 
-def _progress(msg: str) -> None:
+def progress(msg: str) -> None:
     print(f"[harness] {msg}", file=sys.stderr, flush=True)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.export import export_model
-    from models import get_model
+    from harness.models import get_model
 
     spec = get_model(args.model)
     out = Path(args.out or Path("artifacts") / spec.name)
-    manifest = export_model(spec, out, progress=_progress)
+    manifest = export_model(spec, out, progress=progress)
     for a in manifest.artifacts:
         print(f"{out / a.path}  {a.format}@{a.precision}  sha256 {a.sha256[:16]}")
     print(f"{out / 'manifest.json'}")
@@ -81,10 +81,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from harness.backends import default_backends, parse_backends
+    from harness.models import get_model
     from harness.parity import run_parity
     from harness.report import format_report
     from harness.tolerances import get_policy
-    from models import get_model
 
     spec = get_model(args.model)
     options = {"compute_units": args.compute_units}
@@ -93,51 +93,28 @@ def cmd_parity(args: argparse.Namespace) -> int:
     policy = get_policy(args.policy) if args.policy else None
     report = run_parity(spec, backends, n=args.n, seed=args.seed, policy=policy,
                         folder=Path(args.artifacts or Path("artifacts") / spec.name),
-                        progress=_progress)
+                        progress=progress)
     print(format_report(report))
     if args.json:
         report.write_json(args.json)
-        _progress(f"wrote {args.json}")
+        progress(f"wrote {args.json}")
     if args.html:
         from harness import html_report
 
         html_report.write(report, args.html, spec, Path(args.artifacts or Path("artifacts") / spec.name))
-        _progress(f"wrote {args.html}")
+        progress(f"wrote {args.html}")
     return 0 if report else 1
-
-
-def cmd_fixtures(args: argparse.Namespace) -> int:
-    from harness import fixtures
-
-    folder = Path(args.dir or fixtures.FIXTURES)
-    if args.action == "regenerate":
-        for path in fixtures.regenerate(folder, progress=_progress):
-            print(path)
-        return 0
-    drift = fixtures.check(folder, progress=_progress)
-    print(drift.render())
-    return 0 if drift else 1
-
-
-def cmd_swift_fuzz(args: argparse.Namespace) -> int:
-    from harness import differential, swift_encoder
-
-    _progress("building the Swift encoder (swift build -c release)")
-    with swift_encoder.SwiftEncoder(swift_encoder.build()) as encoder:
-        result = differential.run(encoder, args.cases, args.seed, progress=_progress)
-    print(result.render())
-    return 0 if result else 1
 
 
 def cmd_localize(args: argparse.Namespace) -> int:
     from harness.export import ensure_exported
     from harness.mil import load_program
     from harness.mil.localize import localize
-    from models import get_model
+    from harness.models import get_model
 
     spec = get_model(args.model)
     folder = Path(args.artifacts or Path("artifacts") / spec.name)
-    manifest = ensure_exported(spec, folder, progress=_progress)
+    manifest = ensure_exported(spec, folder, progress=progress)
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
     cases = spec.make_cases(args.n, args.seed)
     result = localize(program, cases.feeds, args.reference, args.profile)
@@ -146,44 +123,28 @@ def cmd_localize(args: argparse.Namespace) -> int:
     return 0 if result else 1
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from harness.evaluate import evaluate
+def model_argument(parser: argparse.ArgumentParser) -> None:
+    """`--model`, with every name it accepts in its help."""
+    from harness import zoo
+    from harness.models import default_model, registered
 
-    result = evaluate(n=args.n, seed=args.seed, artifacts=args.artifacts, progress=_progress)
-    print(result.table())
-    if args.json:
-        result.write_json(args.json)
-        _progress(f"wrote {args.json}")
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from harness import bench
-
-    result = bench.run(args.model, args.artifacts, args.fuzz_seconds, progress=_progress)
-    print(result.render())
-    if args.json:
-        result.write_json(args.json)
-        _progress(f"wrote {args.json}")
-    return 0
+    default = default_model()
+    parser.add_argument("--model", default=default, required=default is None,
+                        help=f"a registered model ({', '.join(registered())}; default {default}), a zoo model "
+                             f"({', '.join(zoo.ZOO)}), or path/to/file.py:name for your own")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from models import DEFAULT_MODEL, MODELS, zoo
-
-    model_help = (f"a built-in model ({', '.join(MODELS)}; default {DEFAULT_MODEL}), a zoo model "
-                  f"({', '.join(zoo.ZOO)}), or path/to/file.py:name for your own")
-
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("export", help="export a model to ONNX and CoreML (fp32 and fp16)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
+    model_argument(p)
     p.add_argument("--out", help="output folder (default artifacts/<model>)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("parity", help="run seeded cases through backends and compare")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
+    model_argument(p)
     p.add_argument("--backends", help="comma list of name[@precision]; first is the reference "
                                       "(default: every registered backend)")
     p.add_argument("--n", type=CASES, default=1000, help=f"number of cases (default 1000, at most {MAX_CASES:,})")
@@ -192,44 +153,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compute-units", default="ALL",
                    help="CoreML compute units: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL")
     p.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
-    p.add_argument("--json", type=_output_file, help="also write the report as JSON here")
-    p.add_argument("--html", type=_output_file, help="also write the self-contained HTML report here")
+    p.add_argument("--json", type=output_file, help="also write the report as JSON here")
+    p.add_argument("--html", type=output_file, help="also write the self-contained HTML report here")
     p.set_defaults(func=cmd_parity)
 
     p = sub.add_parser("report", help="run parity and write the HTML report (parity --html)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
+    model_argument(p)
     p.add_argument("--backends")
     p.add_argument("--n", type=CASES, default=1000, help="number of cases (default 1000, as parity)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--policy")
     p.add_argument("--compute-units", default="ALL")
     p.add_argument("--artifacts")
-    p.add_argument("--json", type=_output_file)
-    p.add_argument("--html", "--out", dest="html", type=_output_file, default="reports/parity.html",
+    p.add_argument("--json", type=output_file)
+    p.add_argument("--html", "--out", dest="html", type=output_file, default="reports/parity.html",
                    help="where to write the report (default reports/parity.html)")
     p.set_defaults(func=cmd_parity)
 
-    p = sub.add_parser("fixtures", help="regenerate or check the golden fixtures")
-    p.add_argument("action", choices=["regenerate", "check"])
-    p.add_argument("--dir", help="fixtures folder (default: the repository's fixtures/)")
-    p.set_defaults(func=cmd_fixtures)
-
-    p = sub.add_parser("evaluate", help="task quality (split F1) of the nets on every backend vs baselines")
-    p.add_argument("--n", type=CASES, default=1000)
-    p.add_argument("--seed", type=SEED, default=10_000)
-    p.add_argument("--artifacts", default="artifacts")
-    p.add_argument("--json", type=_output_file, help="also write the evaluation as JSON here")
-    p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios, one run)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
-    p.add_argument("--artifacts", default="artifacts")
-    p.add_argument("--fuzz-seconds", type=_seconds, default=10.0)
-    p.add_argument("--json", type=_output_file, help="also write the figures as JSON here")
-    p.set_defaults(func=cmd_bench)
-
     p = sub.add_parser("localize", help="first op where an fp16 run of the CoreML program diverges")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=model_help)
+    model_argument(p)
     p.add_argument("--precision", default="fp16", choices=["fp32", "fp16"], help="which CoreML artifact")
     p.add_argument("--reference", default="fp32", help="reference profile (default fp32)")
     p.add_argument("--profile", default="fp16", help="candidate profile (default fp16)")
@@ -237,16 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
     p.set_defaults(func=cmd_localize)
-
-    p = sub.add_parser("swift-fuzz", help="Python vs Swift encoder on seeded batches (binary protocol)")
-    p.add_argument("--cases", type=_int_in(1, 10**10, "the number of cases"), default=1_000_000)
-    p.add_argument("--seed", type=SEED, default=0)
-    p.set_defaults(func=cmd_swift_fuzz)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse and run one command: every error one line on stderr, with the documented exit code."""
     args = parser.parse_args(argv)
     try:
         return args.func(args)
@@ -269,3 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: internal error: {type(err).__name__}: {err} "
               "(set HARNESS_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser(), argv)

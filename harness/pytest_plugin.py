@@ -62,11 +62,11 @@ def harness_parity(harness_artifacts):
     """Call with a model (`harness.describe`, a registered name or `path.py:factory`): exports, runs the
     backends, and fails the test with the comparison table unless every pair passes its policy."""
     from harness.backends import default_backends, parse_backends
+    from harness.models import get_model
     from harness.parity import run_parity
     from harness.report import format_report
     from harness.spec import model_fingerprint
     from harness.tolerances import get_policy
-    from models import get_model
 
     def check(model, backends: str | None = None, *, n: int = 64, seed: int = 0, policy: str | None = None):
         spec = get_model(model) if isinstance(model, str) else model

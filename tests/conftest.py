@@ -23,7 +23,7 @@ pytest_plugins = ["pytester"]
 
 @pytest.fixture(scope="session")
 def trendsplit():
-    from models import get_model
+    from harness.models import get_model
 
     return get_model("trendsplit")
 
@@ -41,7 +41,7 @@ def trendsplit_export(trendsplit, tmp_path_factory):
 @pytest.fixture(scope="session")
 def swift_encoder():
     """The app's Swift encoder, built in release mode and running for the whole session."""
-    from harness.swift_encoder import SwiftEncoder, build
+    from trendsplit.swift_encoder import SwiftEncoder, build
 
     with SwiftEncoder(build()) as encoder:
         yield encoder

@@ -63,7 +63,7 @@ def check(page: str) -> _Checker:
 @pytest.fixture(scope="module")
 def stress(tmp_path_factory):
     from harness.export import export_model
-    from models import get_model
+    from harness.models import get_model
 
     spec = get_model("fp16-stress")
     folder = tmp_path_factory.mktemp("stress") / "fp16-stress"

@@ -30,7 +30,7 @@ def test_default_parity_passes_and_reports_everything(trendsplit, trendsplit_exp
 
     data = json.loads(report.write_json(tmp_path / "r.json").read_text())
     assert data["passed"] is True and data["n"] == 300 and data["trained"] is True
-    assert "models/trendsplit/weights/trendsplit.pt" in data["weights_source"]
+    assert "trendsplit/weights/trendsplit.pt" in data["weights_source"]
     worst = data["comparisons"][0]["worst_case"]
     assert len(worst["points"]) >= 2 and worst["kind"] in data["case_kinds"]
     assert set(data["case_kinds"]) > {"realistic", "epoch_seconds", "tiny_x_range"}
@@ -66,7 +66,7 @@ def test_nothing_to_compare_is_a_failure_not_a_pass(trendsplit, trendsplit_expor
 def exported(tmp_path_factory):
     """Each registered model exported once for this module."""
     from harness.export import export_model
-    from models import MODELS
+    from trendsplit.registry import MODELS
 
     root = tmp_path_factory.mktemp("models")
     return {name: (spec, root / name, export_model(spec, root / name)) for name, spec in MODELS.items()}

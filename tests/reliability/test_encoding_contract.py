@@ -1,7 +1,7 @@
 """The encoder's contract for any Python object: float32 [2, 100], or an `EncodingError`.
 
 Nothing else: no raw exception, no warning, and no silent reinterpretation of a container
-that could reorder, drop or mistype the points (see `harness.encoding.SEQUENCES`).
+that could reorder, drop or mistype the points (see `trendsplit.encoding.SEQUENCES`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.encoding import L, encode, encode_batch, encode_padded
-from harness.errors import BadPoint, EncodingError
+from trendsplit.encoding import L, encode, encode_batch, encode_padded
+from trendsplit.errors import BadPoint, EncodingError
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),

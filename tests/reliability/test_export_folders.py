@@ -315,12 +315,12 @@ def test_kills_mid_swap_leave_a_whole_folder_and_leftovers_are_cleaned(tmp_path)
     (["parity", "--n", "1e3"], "whole number"),
     (["parity", "--seed", "-1"], "between 0"),
     (["report", "--n", "-5"], "between 1"),
-    (["evaluate", "--n", "0"], "between 1"),
+    (["trendsplit", "evaluate", "--n", "0"], "between 1"),
     (["localize", "--n", "0"], "between 1"),
-    (["swift-fuzz", "--cases", "0"], "between 1"),
-    (["bench", "--fuzz-seconds", "nan"], "finite"),
-    (["bench", "--fuzz-seconds", "-1"], "finite"),
-    (["bench", "--fuzz-seconds", "inf"], "finite"),
+    (["trendsplit", "swift-fuzz", "--cases", "0"], "between 1"),
+    (["trendsplit", "bench", "--fuzz-seconds", "nan"], "finite"),
+    (["trendsplit", "bench", "--fuzz-seconds", "-1"], "finite"),
+    (["trendsplit", "bench", "--fuzz-seconds", "inf"], "finite"),
     (["parity", "--json", "{dir}"], "not a regular file"),
     (["parity", "--json", "/dev/full"], "not a regular file"),
     (["parity", "--html", "{dir}"], "not a regular file"),
@@ -331,8 +331,11 @@ def test_kills_mid_swap_leave_a_whole_folder_and_leftovers_are_cleaned(tmp_path)
     (["parity", "--model", "{missing}.py:factory"], "no such file"),
 ])
 def test_bad_cli_input_is_one_line_and_exit_2(tmp_path, capsys, argv, says):
-    from harness.cli import main
+    from harness import cli
+    from trendsplit import cli as kit_cli
 
+    main = kit_cli.main if argv[0] == "trendsplit" else cli.main
+    argv = argv[1:] if argv[0] == "trendsplit" else argv
     (tmp_path / "d").mkdir()
     (tmp_path / "f").write_text("a user's file")
     argv = [a.format(dir=tmp_path / "d", file=tmp_path / "f", missing=tmp_path / "nope") for a in argv]

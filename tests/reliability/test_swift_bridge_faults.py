@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from harness.errors import UsageError
-from harness.swift_encoder import (
+from trendsplit.swift_encoder import (
     LIMITS,
     BadRequest,
     SwiftBridgeError,

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings, target
 from hypothesis import strategies as st
 
-from harness.encoding import L
-from harness.errors import ERROR_CODES
-from harness.swift_encoder import LIMITS, SwiftEncoder
+from trendsplit.encoding import L
+from trendsplit.errors import ERROR_CODES
+from trendsplit.swift_encoder import LIMITS, SwiftEncoder
 
 pytestmark = pytest.mark.swift
 

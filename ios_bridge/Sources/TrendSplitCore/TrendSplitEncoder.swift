@@ -1,4 +1,4 @@
-/// Encoding v1: trendline points -> Float32 [2, 100], bit for bit as `harness/encoding.py`.
+/// Encoding v1: trendline points -> Float32 [2, 100], bit for bit as `trendsplit/encoding.py`.
 ///
 /// Arithmetic is binary64 in the contract's order, then one rounding to Float. Times stay
 /// Double until then: Float32 holds epoch seconds only to 128 s, so the seed app's

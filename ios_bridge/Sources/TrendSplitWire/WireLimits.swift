@@ -1,10 +1,10 @@
 /// Caps on what one request may make the server hold, checked before anything is allocated,
 /// so the process's memory stays bounded whatever arrives on stdin.
 ///
-/// Sized from the harness's real use with room to spare: `harness/differential.py` sends
+/// Sized from the harness's real use with room to spare: `trendsplit/differential.py` sends
 /// 20,000 series padded to width 150 per batch, and a JSON encode request of 150 points
 /// in hex is about 6 KB. `{"op": "codes"}` reports them so the Python client checks the
-/// same numbers before it sends (`harness/swift_encoder.py`, `BatchLimits`).
+/// same numbers before it sends (`trendsplit/swift_encoder.py`, `BatchLimits`).
 public struct WireLimits: Equatable, Sendable {
     /// Series per batch. The reply holds count * 801 bytes (80 MB at the cap).
     public var count: Int

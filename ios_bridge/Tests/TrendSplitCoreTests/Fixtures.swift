@@ -1,7 +1,7 @@
 import Foundation
 
 /// The golden fixtures in the repository's `fixtures/` folder, written by
-/// `python -m harness fixtures regenerate` and shared with the Python tests.
+/// `python -m trendsplit fixtures regenerate` and shared with the Python tests.
 enum Fixtures {
     static let folder = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent()

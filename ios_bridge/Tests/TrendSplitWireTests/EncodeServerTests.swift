@@ -127,7 +127,7 @@ final class EncodeServerTests: XCTestCase {
         }
     }
 
-    /// The caps sit well above what harness/differential.py sends (20,000 series of width 150).
+    /// The caps sit well above what trendsplit/differential.py sends (20,000 series of width 150).
     func testBatchesAtTheCapsAreAccepted() {
         let limits = WireLimits.standard
         XCTAssertNil(limits.refusal(count: 20_000, width: 150))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.metrics import matched, score
+from trendsplit.metrics import matched, score
 
 
 def test_exact_and_within_one():

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import fixtures
-from harness.cli import main
+from trendsplit import fixtures
+from trendsplit.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -75,7 +75,7 @@ def test_a_killed_regeneration_leaves_the_old_files_intact(tmp_path):
     old = {name: f"old {name}\n" for name in ("encoding_cases.json", "model_trendsplit.json")}
     for name, text in old.items():
         (tmp_path / name).write_text(text)
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "fixtures", "regenerate", "--dir",
+    proc = subprocess.Popen([sys.executable, "-m", "trendsplit", "fixtures", "regenerate", "--dir",
                              str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     for line in proc.stderr:  # kill it mid-run: after the encoding cases, during the model

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.encoding import L, encode
-from harness.errors import ERROR_CODES
+from trendsplit.encoding import L, encode
+from trendsplit.errors import ERROR_CODES
 
 pytestmark = pytest.mark.swift
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.encoding import L, encode_padded
-from harness.swift_encoder import SwiftEncoder
+from trendsplit.encoding import L, encode_padded
+from trendsplit.swift_encoder import SwiftEncoder
 
 WIDTH = 150
 
@@ -31,7 +31,7 @@ class Mismatch:
 
     def reproduction(self) -> str:
         pts = ", ".join(f"[float.fromhex({x!r}), float.fromhex({y!r})]" for x, y in self.points)
-        return f"from harness.encoding import encode\nencode([{pts}])"
+        return f"from trendsplit.encoding import encode\nencode([{pts}])"
 
 
 @dataclass

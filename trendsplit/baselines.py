@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from harness.metrics import score
-from models.trendsplit.data import WatchLog
+from trendsplit.data import WatchLog
+from trendsplit.metrics import score
 
 Detector = Callable[[np.ndarray, float], list[int]]
 PENALTIES = tuple(float(p) for p in np.geomspace(2.0, 2000.0, 13))  # s^2: reading noise is ~1 s
@@ -86,7 +86,7 @@ def tune(detector: Detector, logs: Sequence[WatchLog], penalties: Sequence[float
 
 def on_encoded(detector: Detector) -> Detector:
     """The same detector on the encoding v1 values of the points instead of days and seconds."""
-    from harness.encoding import encode
+    from trendsplit.encoding import encode
 
     def run(points: np.ndarray, penalty: float) -> list[int]:
         n = len(points)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from harness import atomic
-from harness.encoding import L, encode, encode_batch, encode_padded
+from trendsplit.encoding import L, encode, encode_batch, encode_padded
 
 
 def seed_encode(points, padded_length: int = L) -> torch.Tensor:
@@ -85,7 +85,7 @@ def _fmt(v) -> str:
 
 
 def bench_encoder(bench: Bench, seed: int = 0) -> None:
-    from models.trendsplit import data
+    from trendsplit import data
 
     rng = np.random.default_rng(seed)
     logs = [data.watch_log(rng, 60).points.tolist() for _ in range(1024)]
@@ -122,7 +122,7 @@ def bench_backends(
     progress: Callable[[str], None] = lambda _m: None,
 ) -> None:
     from harness.backends import load_backends
-    from models import get_model
+    from harness.models import get_model
 
     spec = get_model(model)
     cases = spec.make_cases(256, seed).inputs
@@ -179,9 +179,9 @@ def bench_fuzz(bench: Bench, model: str, artifacts: Path, seconds: float = 10.0,
                progress: Callable[[str], None] = lambda _m: None) -> None:
     from harness.backends import load_backends
     from harness.compare import compare
-    from harness.strategies import watch_logs
+    from harness.models import get_model
     from harness.tolerances import FP32
-    from models import get_model
+    from trendsplit.strategies import watch_logs
 
     spec = get_model(model)
     backends = load_backends(spec, ("torch", "onnxruntime", "coreml-emulated@fp32"), artifacts / spec.name,
@@ -208,8 +208,8 @@ def _swift_rates(seconds: float, progress) -> list[dict]:
 
     if shutil.which("swift") is None:
         return []
-    from harness import differential, swift_encoder
-    from harness.strategies import watch_logs
+    from trendsplit import differential, swift_encoder
+    from trendsplit.strategies import watch_logs
 
     progress("building the Swift encoder")
     with swift_encoder.SwiftEncoder(swift_encoder.build()) as enc:

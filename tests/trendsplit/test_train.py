@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.spec import weights_sha256
-from models.trendsplit import train
+from trendsplit import train
 
 
 @pytest.fixture
@@ -45,5 +45,5 @@ def test_committed_weights_match_their_card(arch):
 def test_missing_weights_say_how_to_train(tmp_path):
     from harness.errors import HarnessError
 
-    with pytest.raises(HarnessError, match="python -m models.trendsplit.train --arch trendsplit"):
+    with pytest.raises(HarnessError, match="python -m trendsplit.train --arch trendsplit"):
         train.load("trendsplit", folder=tmp_path)

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-from harness import differential
-from harness.encoding import encode
-from harness.errors import EncodingError
-from tests.strategies import any_points, sorted_points, watch_logs
+from tests.trendsplit.strategies import any_points, sorted_points, watch_logs
+from trendsplit import differential
+from trendsplit.encoding import encode
+from trendsplit.errors import EncodingError
 
 pytestmark = pytest.mark.swift
 
@@ -30,7 +30,7 @@ def python_side(points: np.ndarray) -> tuple[str, np.ndarray | None]:
 def reproduction(points: np.ndarray) -> str:
     pts = ", ".join(f"[float.fromhex('{float(x).hex()}'), float.fromhex('{float(y).hex()}')]"
                     for x, y in points)
-    return f"from harness.encoding import encode\nencode([{pts}])"
+    return f"from trendsplit.encoding import encode\nencode([{pts}])"
 
 
 @st.composite

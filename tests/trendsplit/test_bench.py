@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from harness import bench
-from harness.encoding import encode
-from models.trendsplit import data
+from trendsplit import bench, data
+from trendsplit.encoding import encode
 
 
 def test_the_seed_loop_baseline_encodes_exactly_like_encoding_v1():

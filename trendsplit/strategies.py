@@ -1,6 +1,6 @@
 """Hypothesis strategies for encoder inputs: realistic watch logs and adversarial inputs.
 
-Shared by the tests (`tests/strategies.py` re-exports them) and the fuzz benchmarks.
+Shared by the tests (`tests/trendsplit/strategies.py` re-exports them) and the fuzz benchmarks.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from harness.encoding import L
+from trendsplit.encoding import L
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 non_finite = st.sampled_from([float("nan"), float("inf"), float("-inf")])

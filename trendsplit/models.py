@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.encoding import DEFAULT_THRESHOLD, ENCODING_VERSION, L, decision_mask, encode_batch
 from harness.spec import Cases, ModelSpec, TensorSpec
-from models.trendsplit import data, gru, net, train
+from trendsplit import data, gru, net, train
+from trendsplit.encoding import DEFAULT_THRESHOLD, ENCODING_VERSION, L, decision_mask, encode_batch
 
 
 def make_cases(count: int, seed: int) -> Cases:
@@ -28,11 +28,11 @@ OUTPUTS = (TensorSpec("split_probs", (None, L)),)
 
 
 def trained(arch: str, description: str) -> ModelSpec:
-    """A trendsplit architecture with its committed weights (models/trendsplit/weights/)."""
+    """A trendsplit architecture with its committed weights (trendsplit/weights/)."""
     return ModelSpec(
         name=arch, description=description, build=lambda: train.load(arch), inputs=INPUTS, outputs=OUTPUTS,
         make_cases=make_cases, threshold=DEFAULT_THRESHOLD,
-        weights_source=f"trained: models/trendsplit/weights/{arch}.pt (card beside it)", trained=True,
+        weights_source=f"trained: trendsplit/weights/{arch}.pt (card beside it)", trained=True,
         metadata=METADATA)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.encoding import L
+from trendsplit.encoding import L
 
 MINUTE = 1.0 / 1440.0
 DAY_SECONDS = 86400.0
@@ -73,7 +73,7 @@ class Dataset:
 
 def dataset(count: int, seed: int) -> Dataset:
     """`count` realistic logs from `seed`, encoded, with their break labels."""
-    from harness.encoding import encode_batch
+    from trendsplit.encoding import encode_batch
 
     rng = np.random.default_rng(seed)
     logs = tuple(watch_log(rng) for _ in range(count))

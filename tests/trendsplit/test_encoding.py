@@ -10,8 +10,16 @@ import pytest
 from hypothesis import example, given, note
 from hypothesis import strategies as st
 
-from harness import errors
-from harness.encoding import (
+from tests.trendsplit.strategies import (
+    any_points,
+    offset,
+    positive_scale,
+    power_of_two,
+    sorted_points,
+    watch_logs,
+)
+from trendsplit import errors
+from trendsplit.encoding import (
     L,
     as_points,
     decision_mask,
@@ -19,14 +27,6 @@ from harness.encoding import (
     encode,
     encode_batch,
     encode_padded,
-)
-from tests.strategies import (
-    any_points,
-    offset,
-    positive_scale,
-    power_of_two,
-    sorted_points,
-    watch_logs,
 )
 
 SEED_EXAMPLE = [[41, 24], [163, 116], [254, 116], [319, 103], [484, 112], [533, 84], [629, 91]]

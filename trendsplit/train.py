@@ -1,8 +1,8 @@
 """Train a trendsplit architecture on synthetic watch logs: deterministic, CPU, minutes.
 
-    python -m models.trendsplit.train [--arch trendsplit|trendsplit-gru] [--seed 0]
+    python -m trendsplit.train [--arch trendsplit|trendsplit-gru] [--seed 0]
 
-Writes `models/trendsplit/weights/<arch>.pt` and `<arch>.card.json` (data seed, sizes,
+Writes `trendsplit/weights/<arch>.pt` and `<arch>.card.json` (data seed, sizes,
 epochs, metrics, tool versions, weights sha256), atomically.
 """
 
@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from harness import atomic
-from harness.encoding import decision_mask, decode
-from harness.metrics import score
 from harness.spec import weights_sha256
-from models.trendsplit import data, gru, net
+from trendsplit import data, gru, net
+from trendsplit.encoding import decision_mask, decode
+from trendsplit.metrics import score
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 ARCHITECTURES: dict[str, type[nn.Module]] = {"trendsplit": net.TrendSplitNet,
@@ -101,7 +101,7 @@ def train(arch: str, seed: int = 0, progress: bool = True) -> tuple[nn.Module, d
         "architecture": arch, "seed": seed, "recipe": recipe.__dict__,
         "data": {"train_seed": 1_000 * seed + 1, "val_seed": 1_000 * seed + 2,
                  "train_size": recipe.train_size, "val_size": recipe.val_size,
-                 "generator": "models/trendsplit/data.py watch_log"},
+                 "generator": "trendsplit/data.py watch_log"},
         "parameters": sum(p.numel() for p in module.parameters()),
         "validation": {"exact": score(preds, truths).to_dict(), "within_1": score(preds, truths, 1).to_dict()},
         "history": history, "training_seconds": round(time.perf_counter() - start, 1),
@@ -122,19 +122,19 @@ def save(arch: str, module: nn.Module, card: dict, folder: Path = WEIGHTS) -> Pa
 
 
 def load(arch: str, folder: Path = WEIGHTS) -> nn.Module:
-    """The trained weights committed in `models/trendsplit/weights/`."""
+    """The trained weights committed in `trendsplit/weights/`."""
     from harness.errors import HarnessError
 
     path = folder / f"{arch}.pt"
     if not path.exists():
-        raise HarnessError(f"{path} is missing; train it: python -m models.trendsplit.train --arch {arch}")
+        raise HarnessError(f"{path} is missing; train it: python -m trendsplit.train --arch {arch}")
     module = ARCHITECTURES[arch]()
     module.load_state_dict(torch.load(path, weights_only=True))
     return module.eval()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.trendsplit.train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m trendsplit.train", description=__doc__)
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="trendsplit")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

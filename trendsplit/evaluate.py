@@ -17,12 +17,12 @@ import numpy as np
 
 from harness import atomic
 from harness.backends import create, load_backends
-from harness.encoding import decode, encode_batch
-from harness.metrics import SplitScores, score
-from models import get_model
-from models.trendsplit import baselines, data
+from harness.models import get_model
+from trendsplit import baselines, data
+from trendsplit.encoding import decode, encode_batch
+from trendsplit.metrics import SplitScores, score
 
-EVAL_SEED = 10_000  # held out: training uses seeds 1 and 2 (models/trendsplit/train.py)
+EVAL_SEED = 10_000  # held out: training uses seeds 1 and 2 (trendsplit/train.py)
 TUNE_SEED = 1  # baselines tune their penalty on training logs
 FP16_SMALLEST_NORMAL = float(np.finfo(np.float16).tiny)  # 6.1e-5
 NET_ROWS = {  # model -> backends it is evaluated on

@@ -13,7 +13,7 @@ from numbers import Real
 
 import numpy as np
 
-from harness.errors import (
+from trendsplit.errors import (
     BadPoint,
     EncodingError,
     EncodingOverflow,

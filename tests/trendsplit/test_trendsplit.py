@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harness.encoding import L, encode
+from harness.models import get_model
 from harness.spec import weights_sha256
-from models import MODELS, get_model
-from models.trendsplit import data, net
+from trendsplit import data, net
+from trendsplit.encoding import L, encode
+from trendsplit.registry import MODELS
 
 
 def test_registry_lists_trendsplit():

@@ -13,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.encoding import DEFAULT_THRESHOLD
 from harness.spec import ModelSpec, seeded_init
-from models import trendsplit
+from trendsplit import models as trendsplit
+from trendsplit.encoding import DEFAULT_THRESHOLD
 
 AMPLIFY = 1000.0
 

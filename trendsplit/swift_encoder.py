@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.encoding import L
 from harness.errors import HarnessError, UsageError
+from trendsplit.encoding import L
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ios_bridge"
 PRODUCT = "trendsplit-encode"
@@ -44,7 +44,7 @@ MAX_REPLY_LINE = 1 << 16
 class BatchLimits:
     """The server's caps per request (Swift: `WireLimits.standard`; the `codes` reply reports them).
 
-    Sized from the harness's use: `harness/differential.py` sends 20,000 series of width 150.
+    Sized from the harness's use: `trendsplit/differential.py` sends 20,000 series of width 150.
     """
 
     count: int = 100_000  # series per batch

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from harness.metrics import score
-from models.trendsplit import baselines, data
+from trendsplit import baselines, data
+from trendsplit.metrics import score
 
 
 def two_segments():

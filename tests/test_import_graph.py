@@ -1,0 +1,93 @@
+"""The shape of the code: the harness never imports the trendsplit kit, and no module imports
+itself back through others (every import counted, inside functions too)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("harness", "trendsplit")
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _resolve(name: str, modules: set[str]) -> str | None:
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = [p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")]
+    modules = {_module(p) for p in files}
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for path in files:
+        here = _module(path)
+        package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
+                names = [f"{base}.{a.name}" for a in node.names] + [base]
+            for name in names:
+                target = _resolve(name, modules)
+                if target and target != here:
+                    graph[here].add(target)
+    return graph
+
+
+def test_the_harness_never_imports_the_kit():
+    graph = import_graph()
+    leaks = sorted((m, t) for m, targets in graph.items() if m.startswith("harness")
+                   for t in targets if t.split(".")[0] != "harness")
+    assert not leaks, leaks
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycles():
+    graph = {m: {t for t in ts if t != m.rpartition(".")[0]} for m, ts in import_graph().items()}
+    assert _cycles(graph) == []
+
+
+def test_the_checker_sees_a_cycle_and_a_leak():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
+    graph = import_graph()
+    assert "harness.spec" in graph["trendsplit.models"] and "harness.spec" in graph["harness.api"]

@@ -1,0 +1,12 @@
+"""Shared Hypothesis strategies (defined in `trendsplit.strategies`, also used by the benchmarks)."""
+
+from trendsplit.strategies import (  # noqa: F401
+    any_points,
+    finite,
+    non_finite,
+    offset,
+    positive_scale,
+    power_of_two,
+    sorted_points,
+    watch_logs,
+)

@@ -1,0 +1,5 @@
+import sys
+
+from trendsplit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,91 @@
+"""`python -m trendsplit`: the kit's commands (fixtures, the Swift differential, evaluation, benchmarks).
+
+Same conventions as `python -m harness`: exit 0 pass, 1 a failed check, 2 a usage error; every
+error one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.cli import CASES, SEED, int_in, model_argument, output_file, progress, run, seconds
+
+
+def cmd_fixtures(args: argparse.Namespace) -> int:
+    from trendsplit import fixtures
+
+    folder = Path(args.dir or fixtures.FIXTURES)
+    if args.action == "regenerate":
+        for path in fixtures.regenerate(folder, progress=progress):
+            print(path)
+        return 0
+    drift = fixtures.check(folder, progress=progress)
+    print(drift.render())
+    return 0 if drift else 1
+
+
+def cmd_swift_fuzz(args: argparse.Namespace) -> int:
+    from trendsplit import differential, swift_encoder
+
+    progress("building the Swift encoder (swift build -c release)")
+    with swift_encoder.SwiftEncoder(swift_encoder.build()) as encoder:
+        result = differential.run(encoder, args.cases, args.seed, progress=progress)
+    print(result.render())
+    return 0 if result else 1
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from trendsplit.evaluate import evaluate
+
+    result = evaluate(n=args.n, seed=args.seed, artifacts=args.artifacts, progress=progress)
+    print(result.table())
+    if args.json:
+        result.write_json(args.json)
+        progress(f"wrote {args.json}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from trendsplit import bench
+
+    result = bench.run(args.model, args.artifacts, args.fuzz_seconds, progress=progress)
+    print(result.render())
+    if args.json:
+        result.write_json(args.json)
+        progress(f"wrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m trendsplit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fixtures", help="regenerate or check the golden fixtures")
+    p.add_argument("action", choices=["regenerate", "check"])
+    p.add_argument("--dir", help="fixtures folder (default: the repository's fixtures/)")
+    p.set_defaults(func=cmd_fixtures)
+
+    p = sub.add_parser("evaluate", help="task quality (split F1) of the nets on every backend vs baselines")
+    p.add_argument("--n", type=CASES, default=1000)
+    p.add_argument("--seed", type=SEED, default=10_000)
+    p.add_argument("--artifacts", default="artifacts")
+    p.add_argument("--json", type=output_file, help="also write the evaluation as JSON here")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios, one run)")
+    model_argument(p)
+    p.add_argument("--artifacts", default="artifacts")
+    p.add_argument("--fuzz-seconds", type=seconds, default=10.0)
+    p.add_argument("--json", type=output_file, help="also write the figures as JSON here")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("swift-fuzz", help="Python vs Swift encoder on seeded batches (binary protocol)")
+    p.add_argument("--cases", type=int_in(1, 10**10, "the number of cases"), default=1_000_000)
+    p.add_argument("--seed", type=SEED, default=0)
+    p.set_defaults(func=cmd_swift_fuzz)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser(), argv)
