@@ -149,6 +149,9 @@ def _block(block, weights: _Weights, where: str) -> Block:
         inputs = {param: [Binding(name=b.name) if b.WhichOneof("binding") == "name"
                           else Binding(value=_value(b.value, weights)) for b in arg.arguments]
                   for param, arg in op.inputs.items()}
+        if op.type.startswith("constexpr_"):  # compile-time ops carry their operands as attributes
+            inputs.update({key: [Binding(value=_value(value, weights))] for key, value in op.attributes.items()
+                           if key != "name"})
         parsed = Operation(op.type, outputs[0][0] if outputs else f"op{k}", location, inputs, outputs,
                            [_block(b, weights, f"{location}/block{j}") for j, b in enumerate(op.blocks)])
         if op.type == "const":
