@@ -164,11 +164,18 @@ def _decisions(r64: np.ndarray, c64: np.ndarray, decision: str, threshold: float
     raise ValueError(f"unknown decision rule {decision!r}; known: threshold, argmax, none")
 
 
-def _scale(inputs, shape: tuple[int, ...]) -> np.ndarray:
-    """Per case max(1, max|input|) over every input, broadcast to the output's shape."""
-    arrays = list(inputs.values()) if isinstance(inputs, dict) else [inputs]
-    per_case = np.max([np.abs(np.asarray(a, dtype=np.float64)).reshape(len(a), -1).max(axis=1) for a in arrays],
-                      axis=0)
+def _scale(inputs, reference: np.ndarray) -> np.ndarray:
+    """Per case max(1, max|input|, max|reference output|), broadcast to the output's shape.
+
+    Rounding in a sum is relative to its summands, and a case's largest input and output bound
+    the activations that fed each of its values (a logit of 0.5 beside one of 85 carries the
+    85's rounding). Non-finite references do not count.
+    """
+    arrays = list(inputs.values()) if isinstance(inputs, dict) else ([] if inputs is None else [inputs])
+    finite = np.where(np.isfinite(reference), np.abs(reference), 0.0).reshape(len(reference), -1).max(axis=1)
+    per_case = np.max([finite, *(np.abs(np.asarray(a, dtype=np.float64)).reshape(len(a), -1).max(axis=1)
+                                 for a in arrays)], axis=0)
+    shape = reference.shape
     return np.maximum(1.0, per_case).reshape((-1,) + (1,) * (len(shape) - 1)) * np.ones(shape)
 
 
@@ -190,8 +197,8 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
                          f"{reference_name} gave {list(ref.shape)}")
     r64, c64 = ref.astype(np.float64), cand.astype(np.float64)
     scale = np.ones(ref.shape)
-    if policy.input_scaled and inputs is not None and ref.size:
-        scale = _scale(inputs, ref.shape)
+    if policy.input_scaled and ref.size and ref.ndim:
+        scale = _scale(inputs, r64)
     with np.errstate(invalid="ignore"):
         err = np.abs(c64 - r64)
         err_finite = np.where(np.isfinite(err), err, np.inf)

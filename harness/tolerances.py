@@ -21,9 +21,11 @@ class Policy:
     decision_margin: float
     min_decision_agreement: float
     reason: str
-    #: Scale the numeric allowance per case by max(1, max|input|). Rounding in a net that is
-    #: piecewise linear up to its last activation grows with the input's magnitude, and the
-    #: encoding legitimately makes large inputs (y / x-range when readings are close in time).
+    #: Scale the absolute allowance per case by max(1, max|input|, max|reference output|).
+    #: Rounding in a sum is relative to its summands: it grows with the input's magnitude in a
+    #: net that is piecewise linear up to its last activation (and the trendsplit encoding
+    #: legitimately makes large inputs), and with the activations behind a case's largest
+    #: output (a classifier's small logit carries the rounding of its large neighbour's sums).
     input_scaled: bool = True
     #: Whether numeric violations fail the pair, or are reported beside a decision-level verdict.
     #: Non-finite outputs always fail.
@@ -35,7 +37,7 @@ class Policy:
 
 FP32 = Policy(
     name="fp32",
-    atol=1e-5,
+    atol=5e-5,
     rtol=1e-5,
     decision_margin=1e-4,
     min_decision_agreement=1.0,
@@ -44,8 +46,12 @@ FP32 = Policy(
         "summation order and kernels. A dot product of fan-in K accumulates rounding like "
         "sqrt(K)*u*sum|w*x|: for K = 160 (32 channels x 5 taps), activations up to ~10 and 5 "
         "layers, about 5e-5 on the logit, which the sigmoid (slope <= 1/4) shrinks to ~1e-5 "
-        "on the probability. Decisions must agree unless the reference is within 10x atol of "
-        "the threshold."
+        "on the probability. Deeper nets carry more: measured between torch and onnxruntime at "
+        "that case scale, resnet18 1.2e-5/2.1, regnet_y_400mf 8e-5/4, efficientnet_b0 1.5e-3/86 "
+        "(random init, BatchNorm re-estimated), so atol is 5e-5 times the case's scale: "
+        "20-layer nets fit, while the bugs this policy exists to catch are orders larger (a "
+        "wrong upsample row: 2.3). Decisions must agree unless the reference is within 2x atol "
+        "of the threshold."
     ),
 )
 

@@ -195,8 +195,10 @@ class NormMLP(nn.Module):
 class LeNet(nn.Module):
     def __init__(self):
         super().__init__()
+        # Not AdaptiveAvgPool2d(2): coremltools 9 converts adaptive pooling only to (1, 1) when the
+        # batch dimension is flexible ("Adaptive pooling is only supported when input tensor size is known").
         self.features = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),
-                                      nn.Conv2d(6, 16, 5), nn.Hardswish(), nn.AdaptiveAvgPool2d(2))
+                                      nn.Conv2d(6, 16, 5), nn.Hardswish(), nn.AvgPool2d(5))
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU6(), nn.Linear(32, 10))
 
     def forward(self, x):

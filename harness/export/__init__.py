@@ -37,11 +37,14 @@ __all__ = ["EXPORTERS", "Manifest", "Artifact", "export_model", "ensure_exported
 
 def export_model(spec: ModelSpec, folder: str | Path,
                  targets: Iterable[tuple[str, str]] | None = None,
-                 progress: Callable[[str], None] | None = None) -> Manifest:
+                 progress: Callable[[str], None] | None = None, keep_going: bool = False) -> Manifest:
     """Export `spec` into `folder` (replaced whole on success, untouched on failure).
 
     `folder` must be new, empty, or an export folder this harness wrote: anything else
-    is refused rather than replaced.
+    is refused rather than replaced. With `keep_going`, a converter that fails is recorded
+    in the manifest (`failures`, stage -> reason) and the other formats are still written,
+    so one exporter's gap (e.g. torch's ONNX exporter on scaled_dot_product_attention) does
+    not hide CoreML's numbers; its backends then fail with the recorded reason.
     """
     targets = list(targets or EXPORTERS)
     for t in targets:
@@ -50,7 +53,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
             raise UsageError(f"unknown export target {t[0]}@{t[1]}; known: {known}")
     module = spec.build()
     spec.check_module(module)  # a wrong declared shape is named here, not deep in a converter
-    artifacts = []
+    artifacts, failures = [], {}
     with atomic.staged_dir(folder, marker=MANIFEST) as stage:
         for fmt, precision in targets:
             if progress:
@@ -63,8 +66,14 @@ def export_model(spec: ModelSpec, folder: str | Path,
                 except Exception as err:  # any converter failure names its stage, in one line
                     lines = [line for line in quiet.plain(str(err)).splitlines() if line.strip()]
                     first = lines[0].strip()[:400] if lines else ""
-                    raise ExportError(f"{fmt}@{precision}", f"{type(err).__name__}: {first}",
-                                      output=quiet.tail(said() + "\n" + quiet.plain(str(err)), 30)) from err
+                    failure = ExportError(f"{fmt}@{precision}", f"{type(err).__name__}: {first}",
+                                          output=quiet.tail(said() + "\n" + quiet.plain(str(err)), 30))
+                    if not keep_going:
+                        raise failure from err
+                    failures[f"{fmt}@{precision}"] = failure.reason
+                    if progress:
+                        progress(f"{failure} (kept going)")
+                    continue
             rel = details.pop("path")
             artifacts.append(Artifact(fmt, precision, rel, sha256_path(stage / rel), details))
         manifest = Manifest(
@@ -72,7 +81,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
             model_fingerprint=model_fingerprint(spec, module),
             weights_source=spec.weights_source, trained=spec.trained,
             metadata=dict(spec.metadata), export_format_version=EXPORT_FORMAT_VERSION,
-            versions=tool_versions(), artifacts=tuple(artifacts))
+            versions=tool_versions(), artifacts=tuple(artifacts), failures=failures)
         manifest.write(stage)
     return manifest
 
@@ -89,7 +98,8 @@ def stale_reason(spec: ModelSpec, folder: str | Path) -> str | None:
         (old.export_format_version == EXPORT_FORMAT_VERSION, "the export format changed"),
         (old.metadata == dict(spec.metadata), "the model's metadata changed"),
         (old.versions == tool_versions(), "tool versions changed"),
-        ({(a.format, a.precision) for a in old.artifacts} == set(EXPORTERS), "the export targets changed"),
+        ({(a.format, a.precision) for a in old.artifacts} | {tuple(k.split("@")) for k in old.failures}
+         == set(EXPORTERS), "the export targets changed"),
         (old.model_fingerprint == model_fingerprint(spec, spec.build()), "the model's weights or code changed"),
     )
     for ok, reason in checks:
@@ -114,4 +124,4 @@ def ensure_exported(spec: ModelSpec, folder: str | Path,
                 return Manifest.read(folder)
             if progress:
                 progress(f"re-exporting {folder}: {reason}")
-        return export_model(spec, folder, progress=progress)
+        return export_model(spec, folder, progress=progress, keep_going=True)

@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness import atomic
-from harness.errors import HarnessError, UsageError
+from harness.errors import ExportError, HarnessError, UsageError
 from harness.mlpackage import package_sha256
 
 MANIFEST = "manifest.json"
 #: Bump when an exporter changes what it writes, so cached exports are redone.
-EXPORT_FORMAT_VERSION = 3
+EXPORT_FORMAT_VERSION = 4
 #: An artifact is one file or package directly inside the export folder.
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
@@ -81,11 +81,14 @@ class Manifest:
     export_format_version: int
     versions: dict[str, str]
     artifacts: tuple[Artifact, ...]
+    failures: dict[str, str] = field(default_factory=dict)  # "format@precision" -> why it failed
 
     def artifact(self, fmt: str, precision: str) -> Artifact:
         for a in self.artifacts:
             if a.format == fmt and a.precision == precision:
                 return a
+        if f"{fmt}@{precision}" in self.failures:
+            raise ExportError(f"{fmt}@{precision}", self.failures[f"{fmt}@{precision}"])
         have = ", ".join(f"{a.format}@{a.precision}" for a in self.artifacts)
         raise UsageError(f"no {fmt}@{precision} artifact in this export (it has: {have})")
 
@@ -108,7 +111,8 @@ class Manifest:
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
             raise ArtifactError(f"{path} is not a valid manifest ({type(err).__name__}: {err})") from None
         fields = {"model": str, "weights_sha256": str, "model_fingerprint": str, "weights_source": str,
-                  "trained": bool, "metadata": dict, "export_format_version": int, "versions": dict}
+                  "trained": bool, "metadata": dict, "export_format_version": int, "versions": dict,
+                  "failures": dict}
         wrong = [k for k, t in fields.items() if not isinstance(getattr(manifest, k), t)]
         for a in manifest.artifacts:
             if not all(isinstance(v, str) for v in (a.format, a.precision, a.path, a.sha256)):

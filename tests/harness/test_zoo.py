@@ -1,0 +1,52 @@
+"""The zoo: architectures people ship, each through export and every backend, judged against torch.
+
+The emulated CoreML backend must pass fp32 parity on every one (a failure here is the
+interpreter's bug until shown otherwise); fp16 profiles must run and stay finite; a model
+whose outputs are degenerate would make all of that vacuous, so that is checked first.
+The torchvision families are slow (about a minute each): `pytest -m slow tests/harness/test_zoo.py`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness import api
+from harness.backends.pytorch import TorchBackend
+from harness.zoo import ZOO, spec
+
+FAST = ["zoo-transformer", "zoo-attention", "zoo-bilstm", "zoo-conv1d-bn", "zoo-unet", "zoo-resizer",
+        "zoo-embedding"]
+SLOW = [name for name in ZOO if name not in FAST]
+BACKENDS = "torch,onnxruntime,coreml-emulated"
+
+
+def _params(names, mark=None):
+    return [pytest.param(n, marks=mark) if mark else n for n in names]
+
+
+@pytest.mark.parametrize("name", _params(FAST) + _params(SLOW, pytest.mark.slow))
+def test_zoo_outputs_are_of_order_one(name):
+    model = spec(ZOO[name])
+    cases = model.make_cases(8, 1)
+    out = TorchBackend.of(model).run(cases.feeds)["y"]
+    assert np.isfinite(out).all()
+    assert 0.05 < np.abs(out).max() < 1e4, np.abs(out).max()
+    assert np.ptp(out) > 1e-3  # not one constant for every input
+
+
+@pytest.mark.parametrize("name", _params(FAST) + _params(SLOW, pytest.mark.slow))
+def test_zoo_model_passes_fp32_parity_on_the_emulator(name, tmp_path_factory):
+    model = spec(ZOO[name])
+    report = api.parity(model, BACKENDS, n=8, folder=tmp_path_factory.mktemp("zoo") / name)
+    by = {c.candidate: c for c in report.comparisons}
+    emulated = by["coreml-emulated@fp32[fp32]"]
+    assert emulated.verdict == "pass", api.format_report(report)
+    for label in ("coreml-emulated@fp16[fp16-storage]", "coreml-emulated@fp16[fp16]"):
+        assert by[label].non_finite == 0, api.format_report(report)
+        assert not by[label].inconclusive
+    onnx = next(r for r in report.runs if r.label == "onnxruntime@fp32")
+    if onnx.status == "ran":
+        assert by["onnxruntime@fp32"].verdict == "pass", api.format_report(report)
+    else:  # a converter's gap is reported by stage, never hidden, and fails the run
+        assert onnx.status == "failed" and "onnx@fp32" in onnx.reason and not report
