@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from coremltools.converters.mil import Builder as mb
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tests.harness.mil.conftest import SEEDS, op_settings, rand, t
@@ -109,6 +109,7 @@ def test_lstm_peepholes_clip_and_activations_follow_the_spec(run_mil, seed, size
         go = ACTS[ra](step @ w_o.T + hs @ r_o.T + b_o + p_o * cs)
         hs = go * ACTS[a](cs)
         ref.append(hs)
+    assume(np.abs(ref).max() < 1e4)  # linear / relu activations without a clip can grow past float32's range
     np.testing.assert_allclose(out, np.stack(ref), **RNN_TOL)
 
 
