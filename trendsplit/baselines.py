@@ -74,14 +74,56 @@ def pelt(points: np.ndarray, penalty: float) -> list[int]:
     return [int(e) - 1 for e in ends[:-1]]
 
 
-def tune(detector: Detector, logs: Sequence[WatchLog], penalties: Sequence[float] = PENALTIES) -> float:
+def tune(detector: Detector, logs: Sequence[WatchLog], penalties: Sequence[float] = PENALTIES,
+         progress: Callable[[str], None] = lambda _m: None) -> float:
     """The penalty with the best F1 (within one index) on `logs`."""
     truths = [log.breaks for log in logs]
+    scores = []
+    for k, p in enumerate(penalties):
+        progress(f"penalty {k + 1}/{len(penalties)} ({p:.3g})")
+        scores.append(score([detector(log.points, p) for log in logs], truths, tolerance=1).f1)
+    return penalties[int(np.argmax(scores))]
 
-    def f1(p: float) -> float:
-        return score([detector(log.points, p) for log in logs], truths, tolerance=1).f1
 
-    return max(penalties, key=f1)
+def code_version() -> str:
+    """Hash of the code a tuned penalty depends on: the detectors, the data generator, the metric."""
+    import hashlib
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    return hashlib.sha256(b"".join((here / f).read_bytes() for f in
+                                   ("baselines.py", "data.py", "metrics.py", "encoding.py"))).hexdigest()[:16]
+
+
+def tuned(name: str, detector: Detector, logs_seed: int, count: int, penalties: Sequence[float], cache,
+          progress: Callable[[str], None] = lambda _m: None) -> float:
+    """`tune` on `count` logs of seed `logs_seed`, remembered in the JSON file `cache` (or not, when None).
+
+    Keyed by the detector, the data and the code version: a change to any of them tunes again.
+    """
+    import json
+    from pathlib import Path
+
+    from harness import atomic
+    from trendsplit import data
+
+    key = f"{name}|seed {logs_seed}|n {count}|{','.join(f'{p:.6g}' for p in penalties)}|code {code_version()}"
+    known: dict = {}
+    if cache is not None and Path(cache).is_file():
+        try:
+            known = json.loads(Path(cache).read_text())
+        except (ValueError, OSError):
+            known = {}
+        if not isinstance(known, dict):
+            known = {}
+    if isinstance(known.get(key), int | float):
+        progress(f"{name}: tuned penalty from {cache}")
+        return float(known[key])
+    logs = data.dataset(count, logs_seed).logs
+    penalty = tune(detector, logs, penalties, progress=lambda m: progress(f"{name}: {m}"))
+    if cache is not None:
+        atomic.write_text(cache, json.dumps({**known, key: penalty}, indent=2, sort_keys=True) + "\n")
+    return penalty
 
 
 def on_encoded(detector: Detector) -> Detector:

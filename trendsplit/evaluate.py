@@ -24,6 +24,7 @@ from trendsplit.metrics import SplitScores, score
 
 EVAL_SEED = 10_000  # held out: training uses seeds 1 and 2 (trendsplit/train.py)
 TUNE_SEED = 1  # baselines tune their penalty on training logs
+TUNE_LOGS = 300
 FP16_SMALLEST_NORMAL = float(np.finfo(np.float16).tiny)  # 6.1e-5
 NET_ROWS = {  # model -> backends it is evaluated on
     "trendsplit": ("torch", "onnxruntime", "coreml-emulated@fp16[fp16-storage]", "coreml-emulated@fp16[fp16]"),
@@ -147,7 +148,7 @@ def evaluate(
                 lambda b=backend, t=spec.threshold: _predictions(b, held_out.inputs, held_out.lengths, t),
                 truths,
             ))
-    tuning = data.dataset(300, TUNE_SEED).logs
+    cache = artifacts / "tuned-penalties.json"
     for name, detector, penalties in (
         ("brute force (seed post), tuned penalty", baselines.brute_force, baselines.PENALTIES),
         ("PELT (ruptures, linear cost), tuned penalty", baselines.pelt, baselines.PENALTIES),
@@ -155,7 +156,7 @@ def evaluate(
          baselines.ENCODED_PENALTIES),
     ):
         progress(f"tuning {name}")
-        penalty = baselines.tune(detector, tuning, penalties)
+        penalty = baselines.tuned(name, detector, TUNE_SEED, TUNE_LOGS, penalties, cache, progress=progress)
         result.rows.append(
             _timed(
                 name,

@@ -30,3 +30,18 @@ def test_tuning_picks_a_penalty_that_scores_well():
     tuned = score([baselines.brute_force(log.points, penalty) for log in logs], [log.breaks for log in logs], 1)
     tiny = score([baselines.brute_force(log.points, 1e-3) for log in logs], [log.breaks for log in logs], 1)
     assert tuned.f1 > tiny.f1 and tuned.f1 > 0.6
+
+
+def test_a_tuned_penalty_is_remembered_per_data_and_code(tmp_path):
+    cache = tmp_path / "tuned.json"
+    said = []
+    first = baselines.tuned("brute", baselines.brute_force, 1, 20, baselines.PENALTIES[:4], cache, said.append)
+    assert any("penalty 4/4" in m for m in said)  # tuning shows its progress
+    said.clear()
+    again = baselines.tuned("brute", baselines.brute_force, 1, 20, baselines.PENALTIES[:4], cache, said.append)
+    assert again == first and any("from" in m for m in said) and not any("penalty 1/4" in m for m in said)
+    said.clear()
+    baselines.tuned("brute", baselines.brute_force, 2, 20, baselines.PENALTIES[:4], cache, said.append)  # other data
+    assert any("penalty 1/4" in m for m in said)
+    cache.write_text("not json")
+    assert baselines.tuned("brute", baselines.brute_force, 1, 20, baselines.PENALTIES[:4], cache) == first
