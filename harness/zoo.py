@@ -278,3 +278,34 @@ def spec(entry: Entry) -> ModelSpec:
 
 
 ZOO: dict[str, Entry] = {e.name: e for e in ENTRIES}
+
+
+def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/zoo",
+          progress: Callable[[str], None] = lambda _m: None) -> str:
+    """The zoo table (markdown): per model, its MIL ops and every emulated profile against torch."""
+    from pathlib import Path
+
+    from harness import api
+    from harness.mil import load_program
+
+    rows = ["| model | family | MIL op types | onnxruntime max abs | emulated fp32 max abs | fp16-storage "
+            "decisions | fp16 decisions | verdict |", "|---|---|---|---|---|---|---|---|"]
+    for name in names or list(ZOO):
+        progress(f"zoo: {name}")
+        model = spec(ZOO[name])
+        report = api.parity(model, "torch,onnxruntime,coreml-emulated", n=n, folder=Path(folder) / name)
+        by = {c.candidate: c for c in report.comparisons}
+        ops = load_program(next(Path(folder, name).glob("*-fp32.mlpackage"))).op_types() - {"const"}
+
+        def decisions(label: str) -> str:
+            c = by.get(label)
+            return f"{c.decisions_agreeing}/{c.decisions_compared}" if c else "—"
+
+        def err(label: str) -> str:
+            c = by.get(label)
+            return f"{c.max_abs:.1e} ({c.verdict})" if c else "export failed"
+
+        rows.append(f"| {name} | {ZOO[name].family} | {len(ops)} | {err('onnxruntime@fp32')} | "
+                    f"{err('coreml-emulated@fp32[fp32]')} | {decisions('coreml-emulated@fp16[fp16-storage]')} | "
+                    f"{decisions('coreml-emulated@fp16[fp16]')} | {report.status} |")
+    return "\n".join(rows)
