@@ -338,3 +338,35 @@ def test_every_registered_op_has_a_test():
     source = "".join(p.read_text() for p in Path(__file__).parent.glob("test_ops*.py"))
     missing = [name for name in OPS if f"mb.{name}(" not in source and f'"{name}"' not in source]
     assert not missing, f"ops without a test: {missing}"
+
+
+def _core_ops():
+    from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
+
+    return {name: versions for name, versions in SSAOpRegistry.core_ops.items() if not name.startswith("_")}
+
+
+def test_every_ios15_op_type_is_implemented_or_refused_with_a_reason():
+    import coremltools as ct
+
+    from harness.mil.interpreter import BUILTIN_OPS
+    from harness.mil.ops import UNSUPPORTED
+
+    ios15 = {name for name, versions in _core_ops().items() if min(versions) <= ct.target.iOS15}
+    implemented = ios15 & (set(OPS) | BUILTIN_OPS)
+    assert ios15 - implemented == set(UNSUPPORTED)
+    assert (len(implemented), len(ios15)) == (146, 151)  # the figures the README gives
+
+
+def test_variadic_inputs_are_exactly_the_ops_tuple_inputs():
+    from coremltools.converters.mil.mil.input_type import TupleInputType
+
+    from harness.mil.ops import VARIADIC
+
+    declared = {}
+    for name, versions in _core_ops().items():
+        tuples = {k for cls in versions.values() for k, v in cls.input_spec.input_types.items()
+                  if isinstance(v, TupleInputType)}
+        if tuples and name in OPS:
+            declared[name] = tuples
+    assert {name: set(params) for name, params in VARIADIC.items()} == declared
