@@ -22,6 +22,11 @@ from harness.errors import UsageError
 #: "argmax" (the class along the last axis), or "none" (numbers only).
 DECISIONS = ("threshold", "argmax", "none")
 
+#: How a model reaches coremltools: "trace" (torch.jit.trace, the classic path) or "export"
+#: (torch.export, which coremltools 9 also converts; it keeps shapes symbolic and handles
+#: modules whose eval-mode fast paths change the traced graph between calls).
+FRONTENDS = ("trace", "export")
+
 #: A model's name becomes a folder and file name: one safe path component, nothing more.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -105,6 +110,7 @@ class ModelSpec:
     #: What travels with the model into its exports (CoreML metadata, manifest), e.g. the
     #: input encoding version an app must pair it with. Strings only, as CoreML stores them.
     metadata: Mapping[str, str] = field(default_factory=dict)
+    frontend: str = "trace"  # see FRONTENDS
 
     def __post_init__(self):
         check_name(self.name)
@@ -120,6 +126,8 @@ class ModelSpec:
         names = [t.name for t in self.inputs + self.outputs]
         if len(set(names)) != len(names):
             raise UsageError(f"model {self.name!r}: input and output names must be distinct, got {names}")
+        if self.frontend not in FRONTENDS:
+            raise UsageError(f"unknown frontend {self.frontend!r}; known: {', '.join(FRONTENDS)}")
         if self.decision not in DECISIONS:
             raise UsageError(f"unknown decision {self.decision!r}; known: {', '.join(DECISIONS)}")
         if self.decision_output is not None and self.decision_output not in [t.name for t in self.outputs]:
@@ -234,4 +242,4 @@ def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
     # Drop source locations and the per-process mangling counter of traced class names.
     text = "\n".join(re.sub(r"___torch_mangle_\d+\.", "", line.split("#")[0].rstrip())
                      for line in str(graph).splitlines())
-    return hashlib.sha256(f"{weights_sha256(module)}\n{text}".encode()).hexdigest()
+    return hashlib.sha256(f"{weights_sha256(module)}\nfrontend {spec.frontend}\n{text}".encode()).hexdigest()

@@ -297,11 +297,11 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
         by = {c.candidate: c for c in report.comparisons}
         ops = load_program(next(Path(folder, name).glob("*-fp32.mlpackage"))).op_types() - {"const"}
 
-        def decisions(label: str) -> str:
+        def decisions(label: str, by: dict = by) -> str:
             c = by.get(label)
             return f"{c.decisions_agreeing}/{c.decisions_compared}" if c else "—"
 
-        def err(label: str) -> str:
+        def err(label: str, by: dict = by) -> str:
             c = by.get(label)
             return f"{c.max_abs:.1e} ({c.verdict})" if c else "export failed"
 

@@ -28,11 +28,8 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
               for t in spec.inputs]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # check_trace off: modules with eval-mode fast paths (nn.TransformerEncoder) retrace differently
-        # and fail the check although the graph is sound; parity against torch is the real check.
-        traced = torch.jit.trace(module, spec.examples(batch=1), check_trace=False)
         mlmodel = ct.convert(
-            traced,
+            _source(spec, module),
             inputs=inputs,
             outputs=[ct.TensorType(name=t.name) for t in spec.outputs],
             convert_to="mlprogram",
@@ -51,4 +48,16 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     meta["weights_source"] = spec.weights_source
     path = folder / f"{spec.name}-{precision}.mlpackage"
     mlmodel.save(str(path))
-    return {"path": path.name, "deployment_target": "iOS15", "max_batch": MAX_BATCH}
+    return {"path": path.name, "deployment_target": "iOS15", "max_batch": MAX_BATCH, "frontend": spec.frontend}
+
+
+def _source(spec: ModelSpec, module: torch.nn.Module):
+    """What coremltools converts: a TorchScript trace, or a torch.export program (`spec.frontend`)."""
+    if spec.frontend == "export":
+        batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+        program = torch.export.export(module, spec.examples(batch=2),  # 2: a batch of 1 would specialise
+                                      dynamic_shapes=tuple({0: batch} for _ in spec.inputs))
+        return program.run_decompositions({})
+    # check_trace off: modules with eval-mode fast paths (nn.TransformerEncoder) retrace differently
+    # and fail the check although the graph is sound; parity against torch is the real check.
+    return torch.jit.trace(module, spec.examples(batch=1), check_trace=False)
