@@ -3,7 +3,8 @@
 Each `run(ctx, **inputs)` computes in float32 (or integers) and returns the op's outputs;
 the interpreter rounds each output to its declared dtype under the profile. Accumulating
 ops sum through `ctx.matmul` / `ctx.sum`, which honour fp16 accumulation. Families share
-helpers (`_elementwise`, `_pool`, `_conv`, `_image`, `_recurrent`, `_scatter`, `_list`).
+helpers (`_elementwise`, `_pool`, `_conv`, `_image`, `_recurrent`, `_scatter`, `_list`,
+`_constexpr`).
 
 `UNSUPPORTED` names the op types of coremltools' iOS15 opset left out on purpose, and why.
 """
