@@ -299,11 +299,11 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
 
         def decisions(label: str, by: dict = by) -> str:
             c = by.get(label)
-            return f"{c.decisions_agreeing}/{c.decisions_compared}" if c else "—"
+            return f"{c.decisions_agreeing}/{c.decisions_compared}" if c is not None else "—"
 
         def err(label: str, by: dict = by) -> str:
             c = by.get(label)
-            return f"{c.max_abs:.1e} ({c.verdict})" if c else "export failed"
+            return f"{c.max_abs:.1e} ({c.verdict})" if c is not None else "export failed"
 
         rows.append(f"| {name} | {ZOO[name].family} | {len(ops)} | {err('onnxruntime@fp32')} | "
                     f"{err('coreml-emulated@fp32[fp32]')} | {decisions('coreml-emulated@fp16[fp16-storage]')} | "
