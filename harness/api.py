@@ -43,7 +43,8 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
              make_inputs: Callable[[np.random.Generator, int], dict[str, np.ndarray]] | None = None,
              decision: str = "none", threshold: float = 0.5, decision_output: str | None = None,
              policy: str | None = None, description: str = "", weights_source: str = "user model",
-             trained: bool = True, metadata: Mapping[str, str] | None = None) -> ModelSpec:
+             trained: bool = True, metadata: Mapping[str, str] | None = None,
+             frontend: str = "trace") -> ModelSpec:
     """Describe a model for the harness.
 
     `model`: a module, or a factory returning one (called for every build). `inputs`/`outputs`:
@@ -52,6 +53,7 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
     `decision`: how the app reads `decision_output` ("threshold", "argmax" or "none").
     `policy`: a named tolerance policy for every pair (default: by precision).
     `metadata`: strings that travel into the exports (e.g. the input encoding version).
+    `frontend`: how the model reaches coremltools, "trace" (torch.jit.trace) or "export" (torch.export).
     The model is run once on declared-shape inputs, so a wrong shape fails here, by name.
     """
     ins, outs = _tensors(inputs), _tensors(outputs)
@@ -75,7 +77,8 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
 
     spec = ModelSpec(name=name, description=description or name, build=build, inputs=ins, outputs=outs,
                      make_cases=make_cases, threshold=threshold, weights_source=weights_source, trained=trained,
-                     decision=decision, decision_output=decision_output, policy=policy, metadata=metadata or {})
+                     decision=decision, decision_output=decision_output, policy=policy, metadata=metadata or {},
+                     frontend=frontend)
     spec.check_module(build())  # the declared shapes are promises: hold the model to them now
     return spec
 
