@@ -112,3 +112,23 @@ def test_exported_weights_are_the_models(trendsplit, trendsplit_export):
     for name, tensor in state.items():
         match = [v for k, v in init.items() if k.endswith(name) or k == name]
         assert match and np.array_equal(match[0], tensor.numpy()), name
+
+
+class _ReadsItsSize(torch.nn.Module):
+    """A traced model that reads a tensor's size: numpy 2.4 broke coremltools 9.0 on exactly this."""
+
+    def forward(self, x):
+        n = x.shape[-1]
+        return x[..., : n // 2] * float(n)
+
+
+def test_a_model_that_reads_its_size_converts_and_matches(tmp_path):
+    from harness import api
+    from harness.backends import create
+
+    model = api.describe("sizer", _ReadsItsSize(), inputs={"x": (None, 3, 8)}, outputs={"y": (None, 3, 4)})
+    manifest = export_model(model, tmp_path / "sizer", targets=[("coreml", "fp32")])
+    backend = create("coreml-emulated@fp32[fp32]")
+    backend.load(model, manifest, tmp_path / "sizer")
+    x = np.random.default_rng(0).normal(size=(2, 3, 8)).astype(np.float32)
+    np.testing.assert_allclose(backend.run({"x": x})["y"], x[..., :4] * 8, rtol=1e-6)
