@@ -62,7 +62,7 @@ def watch_log(rng: np.random.Generator, n: int | None = None) -> WatchLog:
 class Dataset:
     """Encoded logs with per-position labels, for training and evaluation."""
 
-    inputs: np.ndarray  # float32 [N, 2, L]
+    inputs: np.ndarray  # float32 [N, C, L]
     labels: np.ndarray  # float32 [N, L]: 1 at the last reading before a break
     lengths: np.ndarray  # int [N]
     logs: tuple[WatchLog, ...]
@@ -71,8 +71,8 @@ class Dataset:
         return len(self.logs)
 
 
-def dataset(count: int, seed: int) -> Dataset:
-    """`count` realistic logs from `seed`, encoded, with their break labels."""
+def dataset(count: int, seed: int, version: int = 1) -> Dataset:
+    """`count` realistic logs from `seed`, encoded with encoding `version`, with their break labels."""
     from trendsplit.encoding import encode_batch
 
     rng = np.random.default_rng(seed)
@@ -80,7 +80,7 @@ def dataset(count: int, seed: int) -> Dataset:
     labels = np.zeros((count, L), dtype=np.float32)
     for k, log in enumerate(logs):
         labels[k, list(log.breaks)] = 1.0
-    return Dataset(inputs=encode_batch([log.points for log in logs]), labels=labels,
+    return Dataset(inputs=encode_batch([log.points for log in logs], version), labels=labels,
                    lengths=np.array([len(log.points) for log in logs]), logs=logs)
 
 

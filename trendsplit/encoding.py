@@ -1,8 +1,10 @@
-"""The canonical input encoding, version 1: trendline points -> float32 [2, L].
+"""The canonical input encodings, versions 1 and 2: trendline points -> float32 [C, L].
 
 This is the contract the Swift bridge is fuzzed against, so every step is fixed to the
-bit (see "Encoding v1" in the README). Checks run in a fixed order and each broken rule
-raises its own `EncodingError` subclass with a stable code.
+bit (see "Encoding v1" and "Encoding v2" in the README). v1 ([2, L]) is frozen: apps ship
+it. v2 ([4, L]) adds the step to the next reading in absolute units (seconds, days), which
+v1's division by the x-range hides. Both versions check the same rules in the same order
+and each broken rule raises its own `EncodingError` subclass with a stable code.
 """
 
 from __future__ import annotations
@@ -21,10 +23,19 @@ from trendsplit.errors import (
     TooFewPoints,
     TooManyPoints,
     UnsortedX,
+    UnsupportedEncodingVersion,
     ZeroXRange,
 )
 
+#: The version a caller gets when it names none: v1, what shipped apps send.
 ENCODING_VERSION = 1
+#: version -> channels: v1 = (X, Y); v2 = (X, Y, DY, DX).
+CHANNELS = {1: 2, 2: 4}
+#: v2's step channels: clamp limits (exact in binary32 and float16) and the flush-to-zero
+#: threshold, float16's smallest normal number, so every step value is a normal fp16 or zero.
+DY_LIMIT = 100.0  # seconds: a step beyond 100 s between readings is a reset or a misread either way
+DX_LIMIT = 100.0  # days: past 100 days the gap's exact length tells the model nothing more
+STEP_FLUSH = 2.0**-14
 #: Padded length: the model sees exactly this many positions.
 L = 100
 DEFAULT_THRESHOLD = 0.5
@@ -40,6 +51,24 @@ Points = Sequence[Sequence[float]] | np.ndarray
 #: reinterpret them is refused rather than guessed at.
 SEQUENCES = (list, tuple)
 _NUMERIC_KINDS = "iuf"
+
+
+def channels_of(version: int) -> int:
+    """The number of channels of an encoding version; `UnsupportedEncodingVersion` for any other."""
+    if type(version) is not int or version not in CHANNELS:
+        raise UnsupportedEncodingVersion(f"encoding version must be one of {sorted(CHANNELS)}, got {version!r}")
+    return CHANNELS[version]
+
+
+def steps(v: np.ndarray, limit: float) -> np.ndarray:
+    """v2's step channel in binary64: v[i+1] - v[i], clamped to +-limit, |d| < 2^-14 flushed to +0.0.
+
+    `v` is [..., m]; the result is [..., m - 1] (the caller places it at positions 0..m-2).
+    """
+    d = np.subtract(v[..., 1:], v[..., :-1])
+    np.clip(d, -limit, limit, out=d)
+    d[np.abs(d) < STEP_FLUSH] = 0.0
+    return d
 
 
 def _array(points: np.ndarray, what: str, ndim: int, index: int | None) -> np.ndarray:
@@ -133,8 +162,10 @@ def _check_rules(xy: np.ndarray, index: int | None) -> None:
         raise ZeroXRange(f"all {n} points share x = {float(x[0])!r}", index=index)
 
 
-def encode(points: Points) -> np.ndarray:
-    """Encode one series to float32 [2, L]; binary64 maths in the contract's order, one rounding."""
+def encode(points: Points, version: int = ENCODING_VERSION) -> np.ndarray:
+    """Encode one series to float32 [C, L] (C = 2 for v1, 4 for v2); binary64 maths in the
+    contract's order, one rounding."""
+    width = channels_of(version)
     xy = as_points(points)
     _check_rules(xy, None)
     n = len(xy)
@@ -146,9 +177,12 @@ def encode(points: Points) -> np.ndarray:
         ex = (x - min_x) / r - 0.5
         ey = (y - min_y) / r - s
         y_range = max_y - min_y
-        out = np.zeros((2, L), dtype=np.float32)
+        out = np.zeros((width, L), dtype=np.float32)
         out[0, :n] = ex.astype(np.float32)
         out[1, :n] = ey.astype(np.float32)
+        if version == 2:  # positions 0..n-2; the last reading and the padding stay +0.0
+            out[2, :n - 1] = steps(y, DY_LIMIT).astype(np.float32)
+            out[3, :n - 1] = steps(x, DX_LIMIT).astype(np.float32)
     bad = ~np.isfinite(out[:, :n])
     if bad.any():
         c, i = np.argwhere(bad)[0]
@@ -161,7 +195,7 @@ def encode(points: Points) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BatchEncoding:
-    """Vectorised encoder output: `values` [B, 2, L] float32 (zeros where `codes` is set)."""
+    """Vectorised encoder output: `values` [B, C, L] float32 (zeros where `codes` is set)."""
 
     values: np.ndarray
     codes: np.ndarray  # object array of error codes, "" where the example encoded
@@ -171,12 +205,13 @@ class BatchEncoding:
         return self.codes == ""
 
 
-def encode_padded(xy: np.ndarray, lengths: np.ndarray) -> BatchEncoding:
+def encode_padded(xy: np.ndarray, lengths: np.ndarray, version: int = ENCODING_VERSION) -> BatchEncoding:
     """Encode B series at once from float64 [B, M, 2] (rows past `lengths` ignored).
 
     Never raises for a bad example: its error code goes in `codes`, so fuzzing can compare
     codes. Applies the same rules, order and arithmetic as `encode`.
     """
+    width = channels_of(version)
     xy = _array(xy, "padded batch", 3, None)
     lengths = _lengths(lengths, xy.shape[:2])
     b, m = xy.shape[:2]
@@ -198,12 +233,16 @@ def encode_padded(xy: np.ndarray, lengths: np.ndarray) -> BatchEncoding:
         step_ok = (x[:, 1:] >= x[:, :-1]).all(axis=1)
         r = max_x - min_x
         s = ((max_y - min_y) / r) / 2.0
-        enc = np.empty((b, 2, L), dtype=np.float32)
+        enc = np.empty((b, width, L), dtype=np.float32)
         for channel, (v, low, shift) in enumerate(((x, min_x, 0.5), (y, min_y, s))):
             wide = np.subtract(v[:, :L], low)  # binary64, in the contract's order, rounded once
             wide /= r
             wide -= shift
             enc[:, channel] = wide
+        if version == 2:  # the padding repeats the last reading, so its steps (and the last's) are 0
+            enc[:, 2, :L - 1] = steps(y[:, :L], DY_LIMIT)
+            enc[:, 3, :L - 1] = steps(x[:, :L], DX_LIMIT)
+            enc[:, 2:, L - 1] = 0.0
     enc_mask = mask[:, None, :L]
     overflow = ~(np.isfinite(enc) | ~enc_mask).all(axis=(1, 2))
     rules = [  # contract order; the first rule an example breaks names its code
@@ -237,11 +276,12 @@ def _lengths(lengths, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(lengths, dtype=np.int64)
 
 
-def encode_batch(examples: Sequence[Points]) -> np.ndarray:
-    """Encode many series to float32 [B, 2, L]; raise the first example's error, naming its index.
+def encode_batch(examples: Sequence[Points], version: int = ENCODING_VERSION) -> np.ndarray:
+    """Encode many series to float32 [B, C, L]; raise the first example's error, naming its index.
 
     `examples` is a list or tuple of series (each as `encode` accepts), or an [B, n, 2] array.
     """
+    channels_of(version)
     if type(examples) is np.ndarray and examples.ndim == 3:
         examples = list(examples)
     if type(examples) not in SEQUENCES:
@@ -252,11 +292,11 @@ def encode_batch(examples: Sequence[Points]) -> np.ndarray:
     padded = np.zeros((len(arrays), width, 2), dtype=np.float64)
     for k, a in enumerate(arrays):
         padded[k, : len(a)] = a
-    batch = encode_padded(padded, lengths)
+    batch = encode_padded(padded, lengths, version)
     if not batch.ok.all():
         k = int(np.flatnonzero(~batch.ok)[0])
         try:  # re-run the single encoder for its detailed message
-            encode(arrays[k])
+            encode(arrays[k], version)
         except EncodingError as err:
             raise type(err)(err.detail, index=k) from None
         raise AssertionError(f"batch and single encoder disagree on example {k}")

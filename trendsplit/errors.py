@@ -49,6 +49,18 @@ class EncodingOverflow(EncodingError):
     code = "encoding_overflow"
 
 
+class UnsupportedEncodingVersion(HarnessError, ValueError):
+    """A caller asked for an encoding version the kit does not define (not an input rule)."""
+
+    code = "unsupported_version"
+
+
+class EncodingVersionMismatch(HarnessError, ValueError):
+    """A model trained on one encoding version was handed inputs encoded with another."""
+
+    code = "encoding_version_mismatch"
+
+
 #: In the order the encoder checks them; the Swift enum lists its cases in the same order.
 ENCODING_ERRORS: tuple[type[EncodingError], ...] = (
     BadPoint,

@@ -44,11 +44,13 @@ def receptive_field(kernel: int = KERNEL, dilations: tuple[int, ...] = DILATIONS
 
 
 class TrendSplitNet(nn.Module):
-    def __init__(self, channels: int = CHANNELS):
+    """`inputs` is the encoding's channel count: 2 for v1 (`trendsplit`), 4 for v2 (`trendsplit-v2`)."""
+
+    def __init__(self, channels: int = CHANNELS, inputs: int = 2, dilations: tuple[int, ...] = DILATIONS):
         super().__init__()
         layers: list[nn.Module] = []
-        width = 2
-        for d in DILATIONS:
+        width = inputs
+        for d in dilations:
             layers += [nn.Conv1d(width, channels, KERNEL, dilation=d, padding=d * (KERNEL - 1) // 2),
                        nn.ReLU()]
             width = channels
