@@ -30,7 +30,7 @@ def cmd_swift_fuzz(args: argparse.Namespace) -> int:
 
     progress("building the Swift encoder (swift build -c release)")
     with swift_encoder.SwiftEncoder(swift_encoder.build()) as encoder:
-        result = differential.run(encoder, args.cases, args.seed, progress=progress)
+        result = differential.run(encoder, args.cases, args.seed, progress=progress, version=args.version)
     print(result.render())
     return 0 if result else 1
 
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("swift-fuzz", help="Python vs Swift encoder on seeded batches (binary protocol)")
     p.add_argument("--cases", type=int_in(1, 10**10, "the number of cases"), default=1_000_000)
     p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--version", type=int, choices=[1, 2], default=1, help="encoding version (default 1)")
     p.set_defaults(func=cmd_swift_fuzz)
     return parser
 

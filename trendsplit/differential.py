@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from trendsplit.encoding import L, encode_padded
+from trendsplit.encoding import ENCODING_VERSION, L, encode_padded
 from trendsplit.swift_encoder import SwiftEncoder
 
 WIDTH = 150
@@ -28,14 +28,16 @@ class Mismatch:
     swift: str
     detail: str
     points: list  # [[x, y], ...] as float.hex strings: paste into float.fromhex
+    version: int = ENCODING_VERSION
 
     def reproduction(self) -> str:
         pts = ", ".join(f"[float.fromhex({x!r}), float.fromhex({y!r})]" for x, y in self.points)
-        return f"from trendsplit.encoding import encode\nencode([{pts}])"
+        return f"from trendsplit.encoding import encode\nencode([{pts}], version={self.version})"
 
 
 @dataclass
 class DifferentialResult:
+    version: int = ENCODING_VERSION
     cases: int = 0
     seconds: float = 0.0
     codes: Counter = field(default_factory=Counter)
@@ -51,7 +53,7 @@ class DifferentialResult:
 
     def render(self) -> str:
         codes = ", ".join(f"{k or 'encoded'} {v}" for k, v in sorted(self.codes.items()))
-        lines = [f"{self.cases} cases in {self.seconds:.1f} s ({self.rate:,.0f} cases/s): "
+        lines = [f"encoding v{self.version}: {self.cases} cases in {self.seconds:.1f} s ({self.rate:,.0f} cases/s): "
                  f"{self.mismatch_count} mismatches", f"outcomes: {codes}"]
         for m in self.mismatches:
             lines += [f"case {m.case}: python {m.python or 'encoded'!r}, swift {m.swift or 'encoded'!r}: "
@@ -97,17 +99,18 @@ def seeded_batch(rng: np.random.Generator, count: int, width: int = WIDTH) -> tu
 
 
 def run(encoder: SwiftEncoder, cases: int, seed: int, batch: int = 20_000,
-        progress: Callable[[str], None] | None = None, keep: int = 5) -> DifferentialResult:
-    """Compare `cases` seeded cases; keep the first `keep` mismatches with reproductions."""
+        progress: Callable[[str], None] | None = None, keep: int = 5,
+        version: int = ENCODING_VERSION) -> DifferentialResult:
+    """Compare `cases` seeded cases encoded with `version`; keep the first `keep` mismatches with reproductions."""
     rng = np.random.default_rng(seed)
-    result = DifferentialResult()
+    result = DifferentialResult(version=version)
     start = time.perf_counter()
     done = 0
     while done < cases:
         count = min(batch, cases - done)
         xy, lengths = seeded_batch(rng, count)
-        py = encode_padded(xy, lengths)
-        codes, bits = encoder.encode_padded(xy, lengths)
+        py = encode_padded(xy, lengths, version)
+        codes, bits = encoder.encode_padded(xy, lengths, version)
         result.codes.update(py.codes.tolist())
         same = (codes == py.codes) & (bits == py.values.view(np.uint32)).all(axis=(1, 2))
         bad = np.flatnonzero(~same)
@@ -118,7 +121,8 @@ def run(encoder: SwiftEncoder, cases: int, seed: int, batch: int = 20_000,
             detail = (f"first differing value at channel {diff[0][0]} index {diff[0][1]}"
                       if len(diff) else "codes differ")
             result.mismatches.append(Mismatch(done + int(k), py.codes[k], codes[k], detail,
-                                              [[float(a).hex(), float(b).hex()] for a, b in xy[k, :n]]))
+                                              [[float(a).hex(), float(b).hex()] for a, b in xy[k, :n]],
+                                              version))
         done += count
         if progress:
             progress(f"{done}/{cases} cases, {result.mismatch_count} mismatches")

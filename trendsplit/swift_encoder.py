@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import HarnessError, UsageError
-from trendsplit.encoding import L
+from trendsplit.encoding import ENCODING_VERSION, L, channels_of
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ios_bridge"
 PRODUCT = "trendsplit-encode"
@@ -96,10 +96,10 @@ def build(package: Path = PACKAGE, configuration: str = "release") -> Path:
 
 @dataclass(frozen=True)
 class SwiftResult:
-    """One case's answer: float32 [2, L] bits, or the error code."""
+    """One case's answer: float32 [C, L] bits, or the error code."""
 
     code: str
-    bits: np.ndarray | None  # uint32 [2, L]
+    bits: np.ndarray | None  # uint32 [C, L]
     message: str = ""
 
 
@@ -157,6 +157,7 @@ class SwiftEncoder:
                 raise self._fail(SwiftProtocolError(f"{PRODUCT}'s codes reply has no list of codes: {reply}"))
             self.codes = tuple(codes)
             self.limits = self._limits(reply.get("limits"))
+            self.versions = tuple(reply.get("versions") or (1,))  # a server from before v2 speaks v1 only
         except BaseException:
             self.close()
             raise
@@ -317,10 +318,20 @@ class SwiftEncoder:
         self._send(line.encode() + b"\n", deadline, what)
         return self._reply(deadline, what)
 
-    def encode(self, points: np.ndarray) -> SwiftResult:
-        """Encode one [n, 2] float64 series exactly (bit patterns on the wire)."""
+    def _channels(self, version: int) -> int:
+        """The version's channel count, or `BadRequest` when this server does not speak it."""
+        width = channels_of(version)
+        if version not in self.versions:
+            raise BadRequest(f"{PRODUCT} speaks encoding versions {list(self.versions)}, not {version}")
+        return width
+
+    def encode(self, points: np.ndarray, version: int = ENCODING_VERSION) -> SwiftResult:
+        """Encode one [n, 2] float64 series exactly (bit patterns on the wire) with encoding `version`."""
+        width = self._channels(version)
         xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         request = {"x": _hex(xy[:, 0]), "y": _hex(xy[:, 1])}
+        if version != 1:  # v1 requests carry no version, as they did before v2
+            request["version"] = version
         if 38 * len(xy) + 64 > self.limits.line:  # 2 x 19 bytes per point in hex
             raise BadRequest(f"{len(xy)} points make a request line over the encoder's cap of "
                              f"{self.limits.line} bytes (the encoding takes at most {L})")
@@ -328,10 +339,10 @@ class SwiftEncoder:
         if not reply["ok"]:
             return SwiftResult(str(reply.get("code")), None, str(reply.get("message", "")))
         bits = reply.get("bits")
-        if not isinstance(bits, list) or len(bits) != 2 * L:
+        if not isinstance(bits, list) or len(bits) != width * L:
             raise self._fail(SwiftProtocolError(f"{PRODUCT} sent {len(bits) if isinstance(bits, list) else bits!r}"
-                                                f" bits for an encoding, not {2 * L}"))
-        return SwiftResult("", np.array(bits, dtype=np.uint32).reshape(2, L))
+                                                f" bits for an encoding v{version}, not {width * L}"))
+        return SwiftResult("", np.array(bits, dtype=np.uint32).reshape(width, L))
 
     def check_batch(self, xy, lengths) -> tuple[np.ndarray, np.ndarray]:
         """xy as little-endian float64 [B, M, 2] and lengths as int32, or `BadRequest` naming the rule broken."""
@@ -352,24 +363,30 @@ class SwiftEncoder:
         except (TypeError, ValueError) as err:
             raise BadRequest(f"xy must be float64 numbers [B, M, 2]: {err}") from None
 
-    def encode_padded(self, xy: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Binary batch: float64 [B, M, 2] and B lengths -> (codes object [B], bits uint32 [B, 2, L])."""
+    def encode_padded(self, xy: np.ndarray, lengths: np.ndarray,
+                      version: int = ENCODING_VERSION) -> tuple[np.ndarray, np.ndarray]:
+        """Binary batch: float64 [B, M, 2] and B lengths -> (codes object [B], bits uint32 [B, C, L])."""
+        channels = self._channels(version)
         xy, wire_lengths = self.check_batch(xy, lengths)
         count, width = xy.shape[:2]
         self._next_id += 1
         ident = self._next_id
         what = f"the batch of {count} series"
         deadline = time.monotonic() + self.timeout
-        header = json.dumps({"id": ident, "op": "batch", "count": count, "width": width}).encode()
+        request = {"id": ident, "op": "batch", "count": count, "width": width}
+        if version != 1:
+            request["version"] = version
+        header = json.dumps(request).encode()
         self._send(header + b"\n" + wire_lengths.tobytes() + xy.tobytes(), deadline, what)
         reply = self._reply(deadline, what, expect_id=ident)
-        if not reply["ok"] or reply.get("count") != count:
-            raise self._fail(SwiftProtocolError(f"{PRODUCT} refused {what}: {reply}"))
-        body = self._read_exactly(count + count * 2 * L * 4, deadline, what)
+        if not reply["ok"] or reply.get("count") != count or reply.get("channels", 2) != channels:
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} refused {what} (encoding v{version}, "
+                                                f"{channels} channels): {reply}"))
+        body = self._read_exactly(count + count * channels * L * 4, deadline, what)
         raw = np.frombuffer(body[:count], dtype=np.uint8)
         table = np.array(["", *self.codes, BAD_REQUEST], dtype=object)
         if raw.size and raw.max() >= len(table):
             raise self._fail(SwiftProtocolError(f"{PRODUCT} sent code byte {raw.max()} for {what}; "
                                                 f"codes go up to {len(table) - 1}"))
-        bits = np.frombuffer(body[count:], dtype="<u4").reshape(count, 2, L)
+        bits = np.frombuffer(body[count:], dtype="<u4").reshape(count, channels, L)
         return table[raw], bits

@@ -2,7 +2,7 @@
 
 Hypothesis mode sends one example at a time through the JSON protocol and prints a
 copy-pasteable reproduction on failure; volume mode sends seeded numpy batches through
-the binary protocol.
+the binary protocol. Both run for every encoding version.
 """
 
 from __future__ import annotations
@@ -14,23 +14,24 @@ from hypothesis import strategies as st
 
 from tests.trendsplit.strategies import any_points, sorted_points, watch_logs
 from trendsplit import differential
-from trendsplit.encoding import encode
+from trendsplit.encoding import CHANNELS, encode
 from trendsplit.errors import EncodingError
 
 pytestmark = pytest.mark.swift
+VERSIONS = sorted(CHANNELS)
 
 
-def python_side(points: np.ndarray) -> tuple[str, np.ndarray | None]:
+def python_side(points: np.ndarray, version: int) -> tuple[str, np.ndarray | None]:
     try:
-        return "", encode(points).view(np.uint32)
+        return "", encode(points, version).view(np.uint32)
     except EncodingError as err:
         return err.code, None
 
 
-def reproduction(points: np.ndarray) -> str:
+def reproduction(points: np.ndarray, version: int) -> str:
     pts = ", ".join(f"[float.fromhex('{float(x).hex()}'), float.fromhex('{float(y).hex()}')]"
                     for x, y in points)
-    return f"from trendsplit.encoding import encode\nencode([{pts}])"
+    return f"from trendsplit.encoding import encode\nencode([{pts}], version={version})"
 
 
 @st.composite
@@ -54,34 +55,39 @@ cases = st.one_of(watch_logs(), epoch_logs(), extreme_points(), any_points(),
                   sorted_points(min_points=0, max_points=150))
 
 
-@given(cases)
-def test_swift_encoder_agrees_with_python_bit_for_bit(swift_encoder, points):
-    note(f"reproduce:\n{reproduction(points)}")
-    code, bits = python_side(points)
-    swift = swift_encoder.encode(points)
+@pytest.mark.parametrize("version", VERSIONS)
+@given(points=cases)
+def test_swift_encoder_agrees_with_python_bit_for_bit(swift_encoder, version, points):
+    note(f"reproduce:\n{reproduction(points, version)}")
+    code, bits = python_side(points, version)
+    swift = swift_encoder.encode(points, version)
     assert swift.code == code, f"Swift says {swift.code!r}, Python says {code!r}"
     if bits is not None:
         diff = np.argwhere(swift.bits != bits)
         assert not len(diff), f"first differing value at channel/index {diff[0].tolist()}"
 
 
-def test_seeded_batches_agree_through_the_binary_protocol(swift_encoder):
-    result = differential.run(swift_encoder, cases=100_000, seed=1)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_seeded_batches_agree_through_the_binary_protocol(swift_encoder, version):
+    result = differential.run(swift_encoder, cases=100_000, seed=1, version=version)
     assert result, result.render()
-    assert result.cases == 100_000
+    assert result.cases == 100_000 and result.version == version
     assert set(result.codes) >= {"", "non_finite", "unsorted_x", "zero_x_range", "too_many_points",
                                  "too_few_points", "encoding_overflow"}
 
 
 @pytest.mark.slow
-def test_a_million_seeded_cases_agree(swift_encoder):
-    result = differential.run(swift_encoder, cases=1_000_000, seed=0)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_million_seeded_cases_agree(swift_encoder, version):
+    result = differential.run(swift_encoder, cases=1_000_000, seed=0, version=version)
     assert result, result.render()
 
 
-def test_a_mismatch_reproduction_is_runnable():
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_mismatch_reproduction_is_runnable(version):
     m = differential.Mismatch(0, "", "unsorted_x", "codes differ",
-                              [[1.5.hex(), (-0.0).hex()], ["0x1.0p+1", "nan"]])
+                              [[1.5.hex(), (-0.0).hex()], ["0x1.0p+1", "nan"]], version)
+    assert f"version={version}" in m.reproduction()
     namespace: dict = {}
     with pytest.raises(EncodingError, match="non_finite"):
         exec(m.reproduction(), namespace)

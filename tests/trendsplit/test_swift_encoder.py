@@ -50,3 +50,37 @@ def test_binary_batch_matches_json_mode(swift_encoder):
         single = swift_encoder.encode(xy[k, : lengths[k]])
         assert np.array_equal(bits[k], single.bits)
     assert bits.shape == (5, 2, L) and not bits[2].any()
+
+
+def test_the_server_speaks_both_versions(swift_encoder):
+    assert swift_encoder.versions == (1, 2)
+
+
+def test_json_mode_v2_returns_python_bits_and_v1_requests_carry_no_version(swift_encoder):
+    points = np.array([[41, 24], [163, 116], [254, 116], [319, 103]], dtype=np.float64)
+    result = swift_encoder.encode(points, version=2)
+    assert result.code == "" and result.bits.shape == (4, L)
+    assert np.array_equal(result.bits, encode(points, version=2).view(np.uint32))
+    plain = swift_encoder.request_raw('{"id": 9, "points": [[41, 24], [163, 116], [254, 116], [319, 103]]}')
+    assert plain["bits"] == encode(points).view(np.uint32).ravel().tolist()
+
+
+def test_binary_batch_v2_matches_json_mode(swift_encoder):
+    rng = np.random.default_rng(1)
+    xy = np.sort(rng.normal(size=(4, 20, 2)) * 50, axis=1)
+    lengths = np.array([20, 2, 1, 9])
+    codes, bits = swift_encoder.encode_padded(xy, lengths, version=2)
+    assert bits.shape == (4, 4, L) and codes.tolist() == ["", "", "too_few_points", ""]
+    for k in (0, 1, 3):
+        assert np.array_equal(bits[k], swift_encoder.encode(xy[k, : lengths[k]], version=2).bits)
+
+
+def test_an_unknown_version_is_refused_before_sending(swift_encoder):
+    from trendsplit.errors import UnsupportedEncodingVersion
+
+    with pytest.raises(UnsupportedEncodingVersion):
+        swift_encoder.encode(np.zeros((2, 2)), version=3)
+    with pytest.raises(UnsupportedEncodingVersion):
+        swift_encoder.encode_padded(np.zeros((1, 2, 2)), [2], version=0)
+    reply = swift_encoder.request_raw('{"version": 3, "points": [[0, 0], [1, 1]]}')
+    assert reply["ok"] is False and reply["code"] == "unsupported_version"

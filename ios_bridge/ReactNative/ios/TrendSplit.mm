@@ -22,14 +22,25 @@ RCT_EXPORT_MODULE()
 }
 
 - (void)split:(NSArray *)points
-      resolve:(RCTPromiseResolveBlock)resolve
-       reject:(RCTPromiseRejectBlock)reject
+    encodingVersion:(double)encodingVersion
+            resolve:(RCTPromiseResolveBlock)resolve
+             reject:(RCTPromiseRejectBlock)reject
 {
   [TrendSplitImpl.shared split:points
+               encodingVersion:@(encodingVersion)
                        resolve:^(id result) { resolve(result); }
                         reject:^(NSString *code, NSString *message, NSError *error) {
                           reject(code, message, error);
                         }];
+}
+
+- (void)encodingVersion:(RCTPromiseResolveBlock)resolve
+                 reject:(RCTPromiseRejectBlock)reject
+{
+  [TrendSplitImpl.shared encodingVersionWithResolve:^(id result) { resolve(result); }
+                                             reject:^(NSString *code, NSString *message, NSError *error) {
+                                               reject(code, message, error);
+                                             }];
 }
 
 - (std::shared_ptr<facebook::react::TurboModule>)getTurboModule:

@@ -10,11 +10,16 @@ final class TrendSplitLegacy: NSObject {
     /// React Native calls exported methods on this serial background queue.
     @objc var methodQueue: DispatchQueue { TrendSplitImpl.shared.queue }
 
-    @objc(split:resolve:reject:)
-    func split(_ points: NSArray, resolve: @escaping RCTPromiseResolveBlock,
+    @objc(split:encodingVersion:resolve:reject:)
+    func split(_ points: NSArray, encodingVersion: NSNumber, resolve: @escaping RCTPromiseResolveBlock,
                reject: @escaping RCTPromiseRejectBlock) {
-        TrendSplitImpl.shared.split(points, resolve: { resolve($0) },
+        TrendSplitImpl.shared.split(points, encodingVersion: encodingVersion, resolve: { resolve($0) },
                                     reject: { reject($0, $1, $2) })
+    }
+
+    @objc(encodingVersion:reject:)
+    func encodingVersion(_ resolve: @escaping RCTPromiseResolveBlock, reject: @escaping RCTPromiseRejectBlock) {
+        TrendSplitImpl.shared.encodingVersion(resolve: { resolve($0) }, reject: { reject($0, $1, $2) })
     }
 }
 #endif

@@ -11,6 +11,8 @@ export type TrendSplitErrorCode =
   | 'unsorted_x'
   | 'zero_x_range'
   | 'encoding_overflow'
+  | 'unsupported_version'
+  | 'encoding_version_mismatch'
   | 'model_unavailable'
   | 'prediction_failed';
 
@@ -22,6 +24,8 @@ export const TREND_SPLIT_ERROR_CODES: readonly TrendSplitErrorCode[] = [
   'unsorted_x',
   'zero_x_range',
   'encoding_overflow',
+  'unsupported_version',
+  'encoding_version_mismatch',
   'model_unavailable',
   'prediction_failed',
 ];
@@ -50,11 +54,25 @@ function nativeModule(): Spec {
   return turbo ?? (NativeModules.TrendSplit as Spec);
 }
 
+export interface SplitOptions {
+  /**
+   * The encoding version this app was built for. The native side encodes with the bundled
+   * model's version (its metadata); if that differs, the call rejects with
+   * 'encoding_version_mismatch' rather than predicting on inputs the model was not trained on.
+   */
+  encodingVersion?: 1 | 2;
+}
+
 /**
  * Indices i (ascending) after which the trendline breaks: the last reading before a reset
  * or a stop. Rejects with a TrendSplitError whose `code` says which rule was broken.
  */
-export async function split(points: ReadonlyArray<Point>): Promise<number[]> {
-  const indices = await nativeModule().split(points.map((p) => [p[0], p[1]]));
+export async function split(points: ReadonlyArray<Point>, options: SplitOptions = {}): Promise<number[]> {
+  const indices = await nativeModule().split(points.map((p) => [p[0], p[1]]), options.encodingVersion ?? 0);
   return Array.from(indices);
+}
+
+/** The bundled model's encoding version (1 or 2), read from its metadata. */
+export function encodingVersion(): Promise<number> {
+  return nativeModule().encodingVersion();
 }

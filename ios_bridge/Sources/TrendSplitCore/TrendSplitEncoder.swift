@@ -1,16 +1,43 @@
-/// Encoding v1: trendline points -> Float32 [2, 100], bit for bit as `trendsplit/encoding.py`.
+/// Encodings v1 and v2: trendline points -> Float32 [C, 100], bit for bit as `trendsplit/encoding.py`.
 ///
 /// Arithmetic is binary64 in the contract's order, then one rounding to Float. Times stay
 /// Double until then: Float32 holds epoch seconds only to 128 s, so the seed app's
-/// Float32 maths moved readings by up to 64 s before normalising.
+/// Float32 maths moved readings by up to 64 s before normalising. v1 ([2, 100]) is frozen:
+/// apps ship it; v2 ([4, 100]) adds the step to the next reading in seconds and in days.
 public enum TrendSplitEncoder {
+    /// The version a caller gets when it names none: v1, what shipped apps send.
     public static let version = 1
+    /// Every version this encoder speaks.
+    public static let versions = [1, 2]
     /// Padded length: the model sees exactly this many positions.
     public static let length = 100
+    /// v2's step channels: clamp limits (exact in Float and Float16) and the flush-to-zero
+    /// threshold, Float16's smallest normal number, so each step is a normal Float16 or zero.
+    public static let dyLimit = 100.0
+    public static let dxLimit = 100.0
+    public static let stepFlush = 0x1p-14
+
+    /// Channels of `version`'s encoding (2 or 4), or `unsupportedVersion`.
+    public static func channels(version: Int) throws -> Int {
+        switch version {
+        case 1: return 2
+        case 2: return 4
+        default: throw TrendSplitError.unsupportedVersion(version: version)
+        }
+    }
+
+    /// v2's step rule on binary64: clamp to +-limit, then |d| < 2^-14 becomes +0.0.
+    @inline(__always)
+    static func step(_ d: Double, limit: Double) -> Double {
+        let clamped = d < -limit ? -limit : (d > limit ? limit : d)
+        return abs(clamped) < stepFlush ? 0 : clamped
+    }
 
     /// Encode parallel x (days) and y (seconds) arrays. The result is channel-major:
-    /// `[x0 ... x99, y0 ... y99]`, ready to copy into an MLMultiArray of shape [1, 2, 100].
-    public static func encode(x: [Double], y: [Double]) throws -> [Float] {
+    /// v1 `[x0 ... x99, y0 ... y99]`, ready to copy into an MLMultiArray of shape [1, 2, 100];
+    /// v2 then `dy0 ... dy99, dx0 ... dx99` for shape [1, 4, 100].
+    public static func encode(x: [Double], y: [Double], version: Int = version) throws -> [Float] {
+        let width = try channels(version: version)
         guard x.count == y.count else {
             throw TrendSplitError.badPoint(index: min(x.count, y.count),
                                            reason: "\(x.count) x values but \(y.count) y values")
@@ -39,7 +66,7 @@ public enum TrendSplitEncoder {
 
         let r = maxX - minX
         let s = ((maxY - minY) / r) / 2
-        var out = [Float](repeating: 0, count: 2 * length)
+        var out = [Float](repeating: 0, count: width * length)
         for i in 0..<n {
             out[i] = Float((xs[i] - minX) / r - 0.5)
             out[length + i] = Float((ys[i] - minY) / r - s)
@@ -49,19 +76,26 @@ public enum TrendSplitEncoder {
                 throw TrendSplitError.encodingOverflow(channel: channel, index: i)
             }
         }
+        if version == 2 {  // positions 0..n-2; the last reading and the padding stay +0.0
+            for i in 0..<(n - 1) {
+                out[2 * length + i] = Float(step(ys[i + 1] - ys[i], limit: dyLimit))
+                out[3 * length + i] = Float(step(xs[i + 1] - xs[i], limit: dxLimit))
+            }
+        }
         return out
     }
 
     /// Encode `(x, y)` pairs.
-    public static func encode(_ points: [(Double, Double)]) throws -> [Float] {
-        try encode(x: points.map { $0.0 }, y: points.map { $0.1 })
+    public static func encode(_ points: [(Double, Double)], version: Int = version) throws -> [Float] {
+        try encode(x: points.map { $0.0 }, y: points.map { $0.1 }, version: version)
     }
 
     /// Encode points as they arrive from JavaScript: each must be exactly two numbers.
-    public static func encode(points: [[Double]]) throws -> [Float] {
+    public static func encode(points: [[Double]], version: Int = version) throws -> [Float] {
+        _ = try channels(version: version)
         for (i, point) in points.enumerated() where point.count != 2 {
             throw TrendSplitError.badPoint(index: i, reason: "it has \(point.count) values")
         }
-        return try encode(x: points.map { $0[0] }, y: points.map { $0[1] })
+        return try encode(x: points.map { $0[0] }, y: points.map { $0[1] }, version: version)
     }
 }

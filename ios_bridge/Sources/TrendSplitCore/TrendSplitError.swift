@@ -17,6 +17,10 @@ public enum TrendSplitError: Error, Equatable, Sendable {
     case zeroXRange(x: Double)
     /// An encoded value is not finite in Float32 (`channel` 0 is x, 1 is y).
     case encodingOverflow(channel: Int, index: Int)
+    /// An encoding version this code does not define (a caller's mistake, not an input rule).
+    case unsupportedVersion(version: Int)
+    /// A model trained on encoding `model` was handed inputs of encoding `input`.
+    case versionMismatch(model: Int, input: Int)
     /// The CoreML model could not be loaded (missing, not compiled, incompatible).
     case modelUnavailable(reason: String)
     /// CoreML failed while predicting.
@@ -37,6 +41,8 @@ public enum TrendSplitError: Error, Equatable, Sendable {
         case .unsortedX: return "unsorted_x"
         case .zeroXRange: return "zero_x_range"
         case .encodingOverflow: return "encoding_overflow"
+        case .unsupportedVersion: return "unsupported_version"
+        case .versionMismatch: return "encoding_version_mismatch"
         case .modelUnavailable: return "model_unavailable"
         case .predictionFailed: return "prediction_failed"
         }
@@ -52,6 +58,10 @@ public enum TrendSplitError: Error, Equatable, Sendable {
         case let .zeroXRange(x): return "all points share x = \(x)"
         case let .encodingOverflow(channel, index):
             return "encoded \(channel == 0 ? "x" : "y")[\(index)] is not finite in float32"
+        case let .unsupportedVersion(version):
+            return "encoding version \(version) is not one of \(TrendSplitEncoder.versions)"
+        case let .versionMismatch(model, input):
+            return "the model takes encoding v\(model) inputs, got v\(input): encode with the model's version"
         case let .modelUnavailable(reason): return "model unavailable: \(reason)"
         case let .predictionFailed(reason): return "prediction failed: \(reason)"
         }

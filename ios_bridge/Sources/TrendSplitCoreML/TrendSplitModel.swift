@@ -8,7 +8,9 @@ import TrendSplitCore
 /// Loads the model once and reuses it; safe to call from any thread (CoreML's
 /// `prediction(from:)` is thread-safe for a loaded model; loading is guarded by a lock).
 /// Uses the `points` / `split_probs` feature names, never Xcode's generated accessors,
-/// so a re-export that renames internal tensors cannot silently break the app.
+/// so a re-export that renames internal tensors cannot silently break the app. The input
+/// encoding's version comes from the model's own metadata (`encoding_version`), so a v2
+/// model is always fed v2 input; input encoded with another version fails `versionMismatch`.
 public final class TrendSplitModel: @unchecked Sendable {
     public static let inputName = "points"
     public static let outputName = "split_probs"
@@ -16,7 +18,7 @@ public final class TrendSplitModel: @unchecked Sendable {
     private let url: URL
     private let configuration: MLModelConfiguration
     private let lock = NSLock()
-    private var loaded: MLModel?
+    private var loaded: (model: MLModel, contract: TrendSplitContract)?
 
     /// - Parameter compiledModelURL: the `.mlmodelc` folder (Xcode compiles a bundled
     ///   `.mlpackage` into one; `MLModel.compileModel(at:)` does it at run time).
@@ -35,28 +37,41 @@ public final class TrendSplitModel: @unchecked Sendable {
         self.init(compiledModelURL: url, computeUnits: computeUnits)
     }
 
-    private func model() throws -> MLModel {
+    private func model() throws -> (model: MLModel, contract: TrendSplitContract) {
         lock.lock()
         defer { lock.unlock() }
         if let loaded { return loaded }
+        let model: MLModel
         do {
-            let model = try MLModel(contentsOf: url, configuration: configuration)
-            loaded = model
-            return model
+            model = try MLModel(contentsOf: url, configuration: configuration)
         } catch {
             throw TrendSplitError.modelUnavailable(reason: "\(error)")
         }
+        let metadata = model.modelDescription.metadata[.creatorDefinedKey] as? [String: String] ?? [:]
+        let pair = (model: model, contract: try TrendSplitContract(metadata: metadata))
+        loaded = pair
+        return pair
     }
 
-    /// Probabilities for already-encoded input (`TrendSplitEncoder.encode`, 200 Floats).
+    /// The model's input contract (its encoding version), read from its metadata.
+    public func contract() throws -> TrendSplitContract { try model().contract }
+
+    /// Probabilities for input encoded with a known version; `versionMismatch` if it is not the model's.
+    public func probabilities(_ encoded: TrendSplitEncoded) throws -> [Float] {
+        try model().contract.check(encoded)
+        return try probabilities(encoded: encoded.values)
+    }
+
+    /// Probabilities for already-encoded input (`TrendSplitEncoder.encode` with the model's
+    /// version: 200 Floats for v1, 400 for v2; another version's count is `versionMismatch`).
     public func probabilities(encoded: [Float]) throws -> [Float] {
         let length = TrendSplitEncoder.length
-        guard encoded.count == 2 * length else {
-            throw TrendSplitError.predictionFailed(reason: "encoded input must have \(2 * length) values")
-        }
+        let (model, contract) = try model()
+        try contract.check(values: encoded)
+        let channels = contract.channels
         let input: MLMultiArray
         do {
-            input = try MLMultiArray(shape: [1, 2, NSNumber(value: length)], dataType: .float32)
+            input = try MLMultiArray(shape: [1, NSNumber(value: channels), NSNumber(value: length)], dataType: .float32)
         } catch {
             throw TrendSplitError.predictionFailed(reason: "cannot allocate input: \(error)")
         }
@@ -64,7 +79,7 @@ public final class TrendSplitModel: @unchecked Sendable {
         // honouring its strides rather than assuming a dense layout.
         let strides = input.strides.map { $0.intValue }
         let base = input.dataPointer.bindMemory(to: Float.self, capacity: strides[0])
-        for channel in 0..<2 {
+        for channel in 0..<channels {
             for i in 0..<length {
                 base[channel * strides[1] + i * strides[2]] = encoded[channel * length + i]
             }
@@ -73,7 +88,7 @@ public final class TrendSplitModel: @unchecked Sendable {
         do {
             let features = try MLDictionaryFeatureProvider(
                 dictionary: [Self.inputName: MLFeatureValue(multiArray: input)])
-            output = try model().prediction(from: features)
+            output = try model.prediction(from: features)
         } catch let error as TrendSplitError {
             throw error
         } catch {
@@ -89,8 +104,8 @@ public final class TrendSplitModel: @unchecked Sendable {
     /// Split indices for raw points (x in days, y in seconds), on the calling thread.
     public func splits(x: [Double], y: [Double],
                        threshold: Float = TrendSplitDecoder.defaultThreshold) throws -> [Int] {
-        let encoded = try TrendSplitEncoder.encode(x: x, y: y)
-        return try TrendSplitDecoder.splits(probabilities(encoded: encoded), count: x.count,
+        let encoded = try contract().encode(x: x, y: y)
+        return try TrendSplitDecoder.splits(probabilities(encoded), count: x.count,
                                             threshold: threshold)
     }
 

@@ -7,12 +7,14 @@ import TrendSplitCore
 /// JSON lines (readable; one reply line per request line):
 ///   {"id": 1, "points": [[0, 1.5], [1, 2]]}            -> {"id":1,"ok":true,"bits":[...200 uint32]}
 ///   {"id": 2, "x": ["3ff0000000000000", ...], "y": [...]}  (binary64 bit patterns, exact)
-///   {"op": "codes"}                                      -> the error codes, the padded length, the caps
+///   {"id": 3, "version": 2, "points": [...]}           -> encoding v2: 400 uint32 (C = 4 channels)
+///   {"op": "codes"}                                      -> the error codes, versions, padded length, caps
 ///   anything malformed                                   -> {"ok":false,"code":"bad_request",...}
 /// Binary batches (volume):
-///   {"op": "batch", "count": B, "width": M}\n then B int32 lengths and B*M*2 float64
-///   (x, y per point), little-endian -> a JSON header line, then B code bytes
-///   (0 = encoded, k = codes[k-1]) and B*2*100 uint32 float32 bit patterns.
+///   {"op": "batch", "count": B, "width": M, "version": V}\n then B int32 lengths and B*M*2
+///   float64 (x, y per point), little-endian -> a JSON header line (with "channels": C), then B
+///   code bytes (0 = encoded, k = codes[k-1]) and B*C*100 uint32 float32 bit patterns.
+/// No `version` means 1 (v1 requests stay valid); an unknown one is `unsupported_version`.
 ///
 /// Hostile input gets a `bad_request` reply and the process carries on: every size is checked
 /// against `limits` before anything is allocated, lines longer than `limits.line` are discarded
@@ -71,6 +73,7 @@ public struct EncodeServer {
             let codes = TrendSplitError.encodingCodes.map(WireReply.quoted).joined(separator: ",")
             return Array(("{\"id\":\((request.id ?? .null).json),\"ok\":true,\"codes\":[\(codes)],"
                           + "\"version\":\(TrendSplitEncoder.version),"
+                          + "\"versions\":[\(TrendSplitEncoder.versions.map(String.init).joined(separator: ","))],"
                           + "\"length\":\(TrendSplitEncoder.length),\"limits\":\(limits.json)}\n").utf8)
         case "batch": return batch(request, readPayload: readPayload)
         case let other:
@@ -80,9 +83,12 @@ public struct EncodeServer {
     }
 
     private func encode(_ request: WireRequest) -> String {
+        let version = request.version ?? TrendSplitEncoder.version
         do {
+            _ = try TrendSplitEncoder.channels(version: version)  // before the points: a version error comes first
             if let points = request.points {
-                return WireReply.encoded(id: request.id, values: try TrendSplitEncoder.encode(points: numbers(points)))
+                return WireReply.encoded(id: request.id,
+                                         values: try TrendSplitEncoder.encode(points: numbers(points), version: version))
             }
             guard let xs = request.x, let ys = request.y else {
                 return WireReply.error(id: request.id, code: Self.badRequest,
@@ -92,7 +98,7 @@ public struct EncodeServer {
                 return WireReply.error(id: request.id, code: Self.badRequest,
                                        message: "x and y must be 16-hex-digit binary64 bit patterns")
             }
-            return WireReply.encoded(id: request.id, values: try TrendSplitEncoder.encode(x: x, y: y))
+            return WireReply.encoded(id: request.id, values: try TrendSplitEncoder.encode(x: x, y: y, version: version))
         } catch let error as TrendSplitError {
             return WireReply.error(id: request.id, code: error.code, message: error.message)
         } catch {
@@ -125,7 +131,7 @@ public struct EncodeServer {
         return out
     }
 
-    /// A binary batch, read one series at a time: input memory is one row, output count * 801 bytes.
+    /// A binary batch, read one series at a time: input memory is one row, output count * (1 + 400 C) bytes.
     private func batch(_ request: WireRequest, readPayload: (Int) -> [UInt8]?) -> [UInt8] {
         guard let count = request.count, let width = request.width else {
             return Array(WireReply.error(id: request.id, code: Self.badRequest,
@@ -134,13 +140,23 @@ public struct EncodeServer {
         if let refusal = limits.refusal(count: count, width: width) {
             return Array(WireReply.error(id: request.id, code: Self.badRequest, message: refusal).utf8)
         }
+        let version = request.version ?? TrendSplitEncoder.version
+        let channels: Int
+        do {
+            channels = try TrendSplitEncoder.channels(version: version)
+        } catch let error as TrendSplitError {
+            return Array(WireReply.error(id: request.id, code: error.code, message: error.message).utf8)
+        } catch {
+            return Array(WireReply.error(id: request.id, code: Self.badRequest, message: "\(error)").utf8)
+        }
         guard let lengths = readPayload(4 * count) else { return endedEarly(request) }
         let length = TrendSplitEncoder.length
         let badRequestCode = UInt8(TrendSplitError.encodingCodes.count + 1)
         // The reply is built in place: header, then a code byte per series, then the bits.
-        var reply = Array("{\"id\":\((request.id ?? .null).json),\"ok\":true,\"op\":\"batch\",\"count\":\(count)}\n".utf8)
+        var reply = Array(("{\"id\":\((request.id ?? .null).json),\"ok\":true,\"op\":\"batch\",\"count\":\(count),"
+                           + "\"version\":\(version),\"channels\":\(channels)}\n").utf8)
         let codesAt = reply.count, bitsAt = codesAt + count
-        reply += repeatElement(0, count: count + count * 2 * length * 4)
+        reply += repeatElement(0, count: count + count * channels * length * 4)
         for k in 0..<count {
             guard let row = readPayload(16 * width) else { return endedEarly(request) }
             let n = lengths.withUnsafeBytes { Int(Int32(littleEndian: $0.loadUnaligned(fromByteOffset: 4 * k, as: Int32.self))) }
@@ -156,11 +172,11 @@ public struct EncodeServer {
                 }
             }
             do {
-                let values = try TrendSplitEncoder.encode(x: x, y: y)
+                let values = try TrendSplitEncoder.encode(x: x, y: y, version: version)
                 reply.withUnsafeMutableBytes { out in
-                    for j in 0..<(2 * length) {
+                    for j in 0..<(channels * length) {
                         out.storeBytes(of: values[j].bitPattern.littleEndian,
-                                       toByteOffset: bitsAt + (k * 2 * length + j) * 4, as: UInt32.self)
+                                       toByteOffset: bitsAt + (k * channels * length + j) * 4, as: UInt32.self)
                     }
                 }
             } catch let error as TrendSplitError {

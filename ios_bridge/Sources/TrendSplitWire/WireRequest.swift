@@ -33,8 +33,11 @@ public enum JSONValue: Decodable, Equatable, Sendable {
 ///
 /// An encode request carries either `points` (JSON numbers, readable) or `x` and `y`
 /// (IEEE-754 binary64 bit patterns as 16 hex digits: exact, and able to say NaN).
+/// `version` is the encoding version for encode and batch requests; absent means 1, so
+/// requests written before v2 existed keep their meaning.
 struct WireRequest: Decodable {
     var op: String?
+    var version: Int?
     var id: JSONValue?
     var points: [JSONValue]?
     var x: [String]?

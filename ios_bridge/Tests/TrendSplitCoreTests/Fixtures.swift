@@ -13,8 +13,20 @@ enum Fixtures {
         let points: [[String]]
         let x_bits: [UInt32]?
         let y_bits: [UInt32]?
+        let dy_bits: [UInt32]?  // encoding v2 only
+        let dx_bits: [UInt32]?
         let error: String?
+
+        /// The expected channels in order (2 for v1, 4 for v2), or nil for an error case.
+        var channels: [[UInt32]]? {
+            guard let x_bits, let y_bits else { return nil }
+            if let dy_bits, let dx_bits { return [x_bits, y_bits, dy_bits, dx_bits] }
+            return [x_bits, y_bits]
+        }
     }
+
+    /// Encoding version -> its golden file (v1's name predates v2 and stays).
+    static let encodingFiles = [1: "encoding_cases.json", 2: "encoding_cases_v2.json"]
 
     struct ModelCase: Decodable {
         let name: String

@@ -36,12 +36,12 @@ enum SeedPort {
 }
 
 /// One property per hazard of the seed's module, checked against both encoders: each holds
-/// for `TrendSplitEncoder` and fails for the seed's code.
+/// for `TrendSplitEncoder` in every encoding version and fails for the seed's code.
 final class SeedHazardTests: XCTestCase {
     typealias Encoder = ([[Double]]) throws -> SeedPort.Result
 
-    static let ours: Encoder = { points in
-        SeedPort.Result(values: try TrendSplitEncoder.encode(points: points))
+    static func ours(version: Int) -> Encoder {
+        { points in SeedPort.Result(values: try TrendSplitEncoder.encode(points: points, version: version)) }
     }
     static let seed: Encoder = { points in SeedPort.encode(points.map { $0.map(Float32.init) }) }
 
@@ -67,14 +67,17 @@ final class SeedHazardTests: XCTestCase {
     }
 
     /// x in epoch seconds: the same bits as the Python encoder the model was trained with.
-    func matchesPythonAtEpochSeconds(_ encode: Encoder) throws -> Bool {
-        let golden = try Fixtures.load("encoding_cases.json", as: Fixtures.EncodingCase.self)
+    func matchesPythonAtEpochSeconds(_ encode: Encoder, version: Int) throws -> Bool {
+        let golden = try Fixtures.load(Fixtures.encodingFiles[version]!, as: Fixtures.EncodingCase.self)
             .first { $0.name == "epoch_seconds_30s_apart" }!
         let points = golden.points.map(Fixtures.doubles)
         let out = try encode(points).values
         let n = points.count, length = TrendSplitEncoder.length
-        return out[0..<n].map(\.bitPattern) == golden.x_bits!
-            && out[length..<(length + n)].map(\.bitPattern) == golden.y_bits!
+        let channels = golden.channels!
+        guard out.count == channels.count * length else { return false }
+        return channels.enumerated().allSatisfy { k, bits in
+            out[(k * length)..<(k * length + n)].map(\.bitPattern) == bits
+        }
     }
 
     /// Fewer than 2 points: an error the app can show, not a silent empty answer.
@@ -88,27 +91,35 @@ final class SeedHazardTests: XCTestCase {
     }
 
     func testMoreThan100PointsIsAnErrorNotAnOutOfBoundsWrite() {
-        XCTAssertTrue(rejectsTooManyPoints(Self.ours))
+        for version in TrendSplitEncoder.versions {
+            XCTAssertTrue(rejectsTooManyPoints(Self.ours(version: version)), "v\(version)")
+        }
         XCTAssertFalse(rejectsTooManyPoints(Self.seed))
         XCTAssertEqual(SeedPort.encode((0..<150).map { [Float($0), 0] }).outOfBoundsWrites, 100)
     }
 
     func testEqualXIsAnErrorNotADivisionByZero() {
-        XCTAssertTrue(rejectsZeroXRange(Self.ours))
+        for version in TrendSplitEncoder.versions {
+            XCTAssertTrue(rejectsZeroXRange(Self.ours(version: version)), "v\(version)")
+        }
         XCTAssertFalse(rejectsZeroXRange(Self.seed))
         XCTAssertFalse(SeedPort.encode([[5, 1], [5, 2]]).values[0].isFinite)
     }
 
     func testEpochSecondTimesEncodeAsInPython() throws {
-        XCTAssertTrue(try matchesPythonAtEpochSeconds(Self.ours))
-        XCTAssertFalse(try matchesPythonAtEpochSeconds(Self.seed))
+        for version in TrendSplitEncoder.versions {
+            XCTAssertTrue(try matchesPythonAtEpochSeconds(Self.ours(version: version), version: version), "v\(version)")
+            XCTAssertFalse(try matchesPythonAtEpochSeconds(Self.seed, version: version), "v\(version)")
+        }
         // Why: Float32 spaces epoch seconds 128 s apart, so readings 30 s apart collapse.
         XCTAssertEqual(Float32(1_700_000_000.0).ulp, 128)
         XCTAssertEqual(Float32(1_700_000_030.0), Float32(1_700_000_000.0))
     }
 
     func testFewerThanTwoPointsIsAnErrorNotASilentEmptyAnswer() {
-        XCTAssertTrue(rejectsTooFewPoints(Self.ours))
+        for version in TrendSplitEncoder.versions {
+            XCTAssertTrue(rejectsTooFewPoints(Self.ours(version: version)), "v\(version)")
+        }
         XCTAssertFalse(rejectsTooFewPoints(Self.seed))
     }
 }
