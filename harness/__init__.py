@@ -4,11 +4,5 @@ Public API: `from harness import api`, then `api.describe`, `api.export`, `api.p
 `api.fixtures`, `api.report`, `api.load`, `api.seeded`, `api.format_report`.
 """
 
-import logging
-
 __version__ = "0.1.0"
-
-# coremltools logs at import, off macOS, that its native runtime is missing; the coreml
-# backend reports that itself, once, with its reason. Errors still come through.
-logging.getLogger("coremltools").setLevel(logging.ERROR)
 

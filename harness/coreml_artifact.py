@@ -106,6 +106,9 @@ def _why_fp32(op, opset: str, consts: dict[str, float]) -> str | None:
 
 
 def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> ArtifactCheck:
+    from harness.quiet import coremltools
+
+    coremltools()
     from coremltools.proto import MIL_pb2, Model_pb2
 
     from harness.mlpackage import load_spec

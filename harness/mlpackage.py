@@ -90,6 +90,9 @@ def read_package(root: str | os.PathLike) -> Package:
 
 def load_spec(root: str | os.PathLike):
     """The root model's protobuf spec, read from the checked path (not through the manifest again)."""
+    from harness.quiet import coremltools
+
+    coremltools()
     from coremltools.proto import Model_pb2
 
     package = read_package(root)

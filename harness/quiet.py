@@ -72,3 +72,15 @@ def tail(text: str, lines: int = 20) -> str:
     """The last non-empty lines of captured output."""
     kept = [line.rstrip() for line in text.splitlines() if line.strip()]
     return "\n".join(kept[-lines:])
+
+
+def coremltools():
+    """coremltools, imported with its import-time chatter captured (off macOS it logs that its
+    native runtime is missing, and that this torch is untested; the coreml backend says the
+    first itself, once, with its reason)."""
+    import sys
+
+    if "coremltools" not in sys.modules:
+        with captured():
+            import coremltools  # noqa: F401
+    return sys.modules["coremltools"]

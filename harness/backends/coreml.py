@@ -38,6 +38,9 @@ class CoreMLBackend(Backend):
         if sys.platform != "darwin":
             return f"MLModel.predict needs macOS; this is {sys.platform}"
         try:
+            from harness.quiet import coremltools
+
+            coremltools()
             import coremltools.libcoremlpython  # noqa: F401
         except ImportError as err:
             return f"coremltools' native runtime is missing ({err})"

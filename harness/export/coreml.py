@@ -18,7 +18,9 @@ AUTHOR = "trendsplit-harness"
 
 
 def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precision: str) -> dict:
-    import coremltools as ct
+    from harness.quiet import coremltools
+
+    ct = coremltools()
 
     from harness import __version__
 

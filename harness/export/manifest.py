@@ -50,7 +50,9 @@ def sha256_path(path: Path) -> str:
 
 
 def tool_versions() -> dict[str, str]:
-    import coremltools
+    from harness.quiet import coremltools
+
+    coremltools = coremltools()
     import numpy
     import onnx
     import onnxruntime
