@@ -5,9 +5,14 @@
   a penalty (greedy binary segmentation).
 - `pelt`: the `ruptures` library's PELT with a piecewise-linear cost (exact penalised
   segmentation).
-Both return the index of the last reading before each break, like the nets' decoder, and
-both have one penalty, tuned on training logs by `tune`. `on_encoded` runs a detector on
-what the nets see (encoding v1: y divided by the x-range, so the absolute noise scale is gone).
+- `binseg`: ruptures' binary segmentation with the same cost (what a practitioner tries
+  next: greedy, cheaper, and without the brute force's two-readings-a-side rule).
+- `pelt_log_n`: PELT whose penalty grows with the log's length, c * ln(n) (the BIC's
+  form): one fixed penalty over-splits long logs or under-splits short ones.
+All return the index of the last reading before each break, like the nets' decoder, and
+all have one parameter, tuned on the same training logs over 13 values by `tune` (the
+same budget). `on_encoded` runs a detector on what the nets see (encoding v1: y divided
+by the x-range, so the absolute noise scale is gone).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from trendsplit.metrics import score
 Detector = Callable[[np.ndarray, float], list[int]]
 PENALTIES = tuple(float(p) for p in np.geomspace(2.0, 2000.0, 13))  # s^2: reading noise is ~1 s
 ENCODED_PENALTIES = tuple(float(p) for p in np.geomspace(1e-6, 10.0, 29))  # encoded units
+#: c for `pelt_log_n`: the same 13-value grid, scaled so c * ln(50) (a typical log) spans PENALTIES.
+LOG_N_PENALTIES = tuple(p / float(np.log(50.0)) for p in PENALTIES)
 
 
 def _sse_table(x: np.ndarray, y: np.ndarray):
@@ -72,6 +79,24 @@ def pelt(points: np.ndarray, penalty: float) -> list[int]:
     signal = np.column_stack([y, x, np.ones_like(x)])
     ends = rpt.Pelt(custom_cost=rpt.costs.CostLinear(), min_size=2, jump=1).fit(signal).predict(pen=penalty)
     return [int(e) - 1 for e in ends[:-1]]
+
+
+def _linear_signal(points: np.ndarray) -> np.ndarray:
+    x, y = points[:, 0] - points[0, 0], points[:, 1]
+    return np.column_stack([y, x, np.ones_like(x)])
+
+
+def binseg(points: np.ndarray, penalty: float) -> list[int]:
+    import ruptures as rpt
+
+    if len(points) < 4:
+        return []
+    algo = rpt.Binseg(custom_cost=rpt.costs.CostLinear(), min_size=2, jump=1).fit(_linear_signal(points))
+    return [int(e) - 1 for e in algo.predict(pen=penalty)[:-1]]
+
+
+def pelt_log_n(points: np.ndarray, c: float) -> list[int]:
+    return pelt(points, c * float(np.log(max(len(points), 2))))
 
 
 def tune(detector: Detector, logs: Sequence[WatchLog], penalties: Sequence[float] = PENALTIES,

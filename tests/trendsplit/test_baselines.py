@@ -13,12 +13,12 @@ def two_segments():
     return np.column_stack([x, y + np.random.default_rng(0).normal(0, 0.3, 30)])
 
 
-@pytest.mark.parametrize("detector", [baselines.brute_force, baselines.pelt])
+@pytest.mark.parametrize("detector", [baselines.brute_force, baselines.pelt, baselines.binseg, baselines.pelt_log_n])
 def test_a_clear_reset_is_found_at_the_last_point_before_it(detector):
     assert detector(two_segments(), penalty=20.0) == [14]
 
 
-@pytest.mark.parametrize("detector", [baselines.brute_force, baselines.pelt])
+@pytest.mark.parametrize("detector", [baselines.brute_force, baselines.pelt, baselines.binseg, baselines.pelt_log_n])
 def test_a_straight_line_has_no_break(detector):
     p = two_segments()[:15]
     assert detector(p, penalty=20.0) == []
