@@ -95,8 +95,9 @@ def binseg(points: np.ndarray, penalty: float) -> list[int]:
     return [int(e) - 1 for e in algo.predict(pen=penalty)[:-1]]
 
 
-def pelt_log_n(points: np.ndarray, c: float) -> list[int]:
-    return pelt(points, c * float(np.log(max(len(points), 2))))
+def pelt_log_n(points: np.ndarray, penalty: float) -> list[int]:
+    """PELT with penalty * ln(n): `penalty` is the BIC-style c."""
+    return pelt(points, penalty * float(np.log(max(len(points), 2))))
 
 
 def tune(detector: Detector, logs: Sequence[WatchLog], penalties: Sequence[float] = PENALTIES,
