@@ -125,20 +125,26 @@ def load(reference: str) -> ModelSpec:
 def export(model: ModelSpec, folder: str | Path | None = None):
     """Export to ONNX and CoreML (fp32, fp16) with a manifest; returns the manifest."""
     from harness.export import export_model
+    from harness.pipeline import export_folder
 
-    return export_model(model, Path(folder or Path("artifacts") / model.name))
+    return export_model(model, Path(folder or export_folder(model)))
+
+
+def _backends(backends: str | None):
+    from harness.backends import default_backends, parse_backends
+
+    return parse_backends(backends) if backends else default_backends()
 
 
 def parity(model: ModelSpec, backends: str | None = None, *, n: int = 200, seed: int = 0,
-           folder: str | Path | None = None, policy: str | None = None, progress=None):
-    """Export (or reuse) and compare every backend with the first; returns a ParityReport."""
-    from harness.backends import default_backends, parse_backends
-    from harness.parity import run_parity
+           folder: str | Path | None = None, policy: str | None = None, progress=None, overview: bool = False):
+    """Export (or reuse) and compare every backend with the first (run, then compare); returns a ParityReport.
+    `overview`: also profile the fp16 program op by op, for the HTML report's per-op section."""
+    from harness import pipeline
     from harness.tolerances import get_policy
 
-    chosen = parse_backends(backends) if backends else default_backends()
-    return run_parity(model, chosen, n=n, seed=seed, folder=Path(folder or Path("artifacts") / model.name),
-                      policy=get_policy(policy) if policy else None, progress=progress)
+    return pipeline.parity(model, _backends(backends), n=n, seed=seed, folder=folder,
+                           policy=get_policy(policy) if policy else None, overview=overview, progress=progress)
 
 
 def fixtures(model: ModelSpec, folder: str | Path) -> Path:
@@ -149,8 +155,15 @@ def fixtures(model: ModelSpec, folder: str | Path) -> Path:
     return atomic.write_text(Path(folder) / f"model_{model.name}.json", text)
 
 
-def report(parity_report, path: str | Path, model: ModelSpec | None = None, folder: str | Path | None = None) -> Path:
-    """Write the self-contained HTML report of a parity run."""
-    from harness import html_report
+def report(parity_report, path: str | Path | None = None, model: ModelSpec | None = None,
+           folder: str | Path | None = None, *, json: str | Path | None = None) -> Path | str:
+    """Write the self-contained HTML report of a ParityReport (or of a saved comparison file) to `path`
+    and return it; without `path`, return the text table. Draws only on the report: `model` and
+    `folder` are accepted for older callers and not used (localisation happens in `parity`/`compare`)."""
+    from harness import pipeline
+    from harness.parity import ParityReport
 
-    return html_report.write(parity_report, path, model, Path(folder) if folder else None)
+    del model, folder
+    loaded = parity_report if isinstance(parity_report, ParityReport) else ParityReport.read(parity_report)
+    text = pipeline.report(loaded, json=json, html=path)
+    return Path(path) if path is not None else text

@@ -1,4 +1,4 @@
-"""Command line: a thin layer over `harness.export` and `harness.parity`.
+"""Command line: a thin layer over `harness.export` and the steps in `harness.pipeline`.
 
 Exit codes: 0 pass, 1 parity or check failure, 2 usage error (unknown model, backend, a bad
 argument or output path). Every error is one line on stderr; set HARNESS_DEBUG=1 to see the
@@ -69,9 +69,10 @@ def progress(msg: str) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.export import export_model
     from harness.models import get_model
+    from harness.pipeline import export_folder
 
     spec = get_model(args.model)
-    out = Path(args.out or Path("artifacts") / spec.name)
+    out = Path(args.out or export_folder(spec))
     manifest = export_model(spec, out, progress=progress)
     for a in manifest.artifacts:
         print(f"{out / a.path}  {a.format}@{a.precision}  sha256 {a.sha256[:16]}")
@@ -79,45 +80,78 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_parity(args: argparse.Namespace) -> int:
+def _backends(args: argparse.Namespace):
     from harness.backends import default_backends, parse_backends
-    from harness.models import get_model
-    from harness.parity import run_parity
-    from harness.report import format_report
+
+    options = {"compute_units": args.compute_units}
+    return parse_backends(args.backends, **options) if args.backends else default_backends(**options)
+
+
+def _policy(args: argparse.Namespace):
     from harness.tolerances import get_policy
 
-    spec = get_model(args.model)
-    options = {"compute_units": args.compute_units}
-    backends = parse_backends(args.backends, **options) if args.backends else default_backends(
-        **options)
-    policy = get_policy(args.policy) if args.policy else None
-    report = run_parity(spec, backends, n=args.n, seed=args.seed, policy=policy,
-                        folder=Path(args.artifacts or Path("artifacts") / spec.name),
-                        progress=progress)
-    print(format_report(report))
-    if args.json:
-        report.write_json(args.json)
-        progress(f"wrote {args.json}")
-    if args.html:
-        from harness import html_report
+    return get_policy(args.policy) if args.policy else None
 
-        html_report.write(report, args.html, spec, Path(args.artifacts or Path("artifacts") / spec.name))
-        progress(f"wrote {args.html}")
+
+def _show(report, args: argparse.Namespace) -> int:
+    """Print the table, write what was asked for, exit 0 on a pass."""
+    from harness import pipeline
+
+    print(pipeline.report(report, json=getattr(args, "json", None), html=getattr(args, "html", None)))
+    for path in (getattr(args, "json", None), getattr(args, "html", None)):
+        if path:
+            progress(f"wrote {path}")
     return 0 if report else 1
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from harness import pipeline
+    from harness.models import get_model
+
+    spec = get_model(args.model)
+    report = pipeline.parity(spec, _backends(args), n=args.n, seed=args.seed, policy=_policy(args),
+                             folder=args.artifacts, overview=bool(args.html), save=args.save, progress=progress)
+    if args.save:
+        progress(f"wrote the run's files to {args.save}")
+    return _show(report, args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.parity import ParityReport
+
+    if args.saved is None:  # the one-shot form: parity, then the report
+        from harness.models import default_model
+
+        args.model = args.model or default_model()
+        if args.model is None:
+            raise UsageError("name a saved comparison (report comparison.json) or a model (--model)")
+        args.n = args.n or 1000
+        args.seed = args.seed or 0
+        args.compute_units = args.compute_units or "ALL"
+        args.save = None
+        return cmd_parity(args)
+    given = [f"--{k.replace('_', '-')}" for k in ("model", "backends", "n", "seed", "policy", "compute_units",
+                                                  "artifacts") if getattr(args, k) is not None]
+    if given:
+        raise UsageError(f"report {args.saved} draws from a saved comparison; {', '.join(given)} "
+                         "belong to the one-shot form (report --model ...)")
+    return _show(ParityReport.read(args.saved), args)
 
 
 def cmd_localize(args: argparse.Namespace) -> int:
     from harness.export import ensure_exported
     from harness.mil import load_program
-    from harness.mil.localize import localize
+    from harness.mil.localize import localize, torch_module_paths
     from harness.models import get_model
+    from harness.pipeline import built, export_folder
 
-    spec = get_model(args.model)
-    folder = Path(args.artifacts or Path("artifacts") / spec.name)
+    spec = built(get_model(args.model))
+    folder = Path(args.artifacts or export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=progress)
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
     cases = spec.make_cases(args.n, args.seed)
-    result = localize(program, cases.feeds, args.reference, args.profile)
+    result = localize(program, cases.feeds, args.reference, args.profile,
+                      modules=torch_module_paths(spec.build(), spec.examples(batch=1)))
     print(f"{spec.name} coreml@{args.precision}, {args.n} cases (seed {args.seed})")
     print(result.render())
     return 0 if result else 1
@@ -134,6 +168,18 @@ def model_argument(parser: argparse.ArgumentParser) -> None:
                              f"({', '.join(zoo.ZOO)}), or path/to/file.py:name for your own")
 
 
+def run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What a run needs: backends, cases, seed, compute units, export folder."""
+    parser.add_argument("--backends", help="comma list of name[@precision]; first is the reference "
+                                           "(default: every registered backend)")
+    parser.add_argument("--n", type=CASES, default=1000,
+                        help=f"number of cases (default 1000, at most {MAX_CASES:,})")
+    parser.add_argument("--seed", type=SEED, default=0)
+    parser.add_argument("--compute-units", default="ALL",
+                        help="CoreML compute units: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL")
+    parser.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -143,32 +189,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default artifacts/<model>)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("parity", help="run seeded cases through backends and compare")
+    p = sub.add_parser("parity", help="run seeded cases through backends and compare (run, compare, report in one)")
     model_argument(p)
-    p.add_argument("--backends", help="comma list of name[@precision]; first is the reference "
-                                      "(default: every registered backend)")
-    p.add_argument("--n", type=CASES, default=1000, help=f"number of cases (default 1000, at most {MAX_CASES:,})")
-    p.add_argument("--seed", type=SEED, default=0)
+    run_arguments(p)
     p.add_argument("--policy", help="judge every pair by this policy (default: by precision)")
-    p.add_argument("--compute-units", default="ALL",
-                   help="CoreML compute units: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL")
-    p.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
+    p.add_argument("--save", help="also write the run's files (cases and one results file per backend) here")
     p.add_argument("--json", type=output_file, help="also write the report as JSON here")
     p.add_argument("--html", type=output_file, help="also write the self-contained HTML report here")
     p.set_defaults(func=cmd_parity)
 
-    p = sub.add_parser("report", help="run parity and write the HTML report (parity --html)")
-    model_argument(p)
+    p = sub.add_parser("report", help="the report of a saved comparison (report comparison.json), or run parity "
+                                      "and write the HTML report (report --model ...)")
+    p.add_argument("saved", nargs="?", help="a comparison written by parity --json")
+    p.add_argument("--model", help="(one-shot form) the model, as parity")
     p.add_argument("--backends")
-    p.add_argument("--n", type=CASES, default=1000, help="number of cases (default 1000, as parity)")
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--n", type=CASES, help="(one-shot form) number of cases (default 1000, as parity)")
+    p.add_argument("--seed", type=SEED)
     p.add_argument("--policy")
-    p.add_argument("--compute-units", default="ALL")
+    p.add_argument("--compute-units")
     p.add_argument("--artifacts")
     p.add_argument("--json", type=output_file)
     p.add_argument("--html", "--out", dest="html", type=output_file, default="reports/parity.html",
                    help="where to write the report (default reports/parity.html)")
-    p.set_defaults(func=cmd_parity)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("localize", help="first op where an fp16 run of the CoreML program diverges")
     model_argument(p)

@@ -1,30 +1,34 @@
-"""Run one model's seeded cases through several backends and judge each against the reference.
+"""The judged set of runs: what `compare` returns and every report draws from, saved as JSON.
 
-The reference is the first backend named (torch by default). Backends that cannot run
-here are reported with their reason; on every machine the CoreML artifacts themselves
-are checked.
+A `ParityReport` holds each backend's run status, every comparison with the reference under
+its policy, the artifact checks, where failing emulated pairs first diverge (`Localizations`,
+saved in a file of its own), how close each device's numbers fall to every other backend
+(the emulator's measured accuracy, per device) and the data of the report's figures. A
+report draws only from these: it reads, it never runs or recomputes.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
 from harness import atomic
-from harness.backends import Backend
-from harness.backends.coreml_emulated import EmulatedCoreMLBackend
-from harness.compare import Comparison, compare
-from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
-from harness.errors import UsageError
-from harness.export import ensure_exported
-from harness.export.manifest import Manifest
-from harness.spec import Cases, ModelSpec
-from harness.tolerances import Policy, get_policy, policy_for
+from harness.compare import Comparison, Flip
+from harness.coreml_artifact import ArtifactCheck, Finding
+from harness.mil.localize import Localization
+from harness.results import VERSION, Inputs, ResultsError, read_document
+from harness.spec import Cases
+from harness.tolerances import Policy
+
+COMPARISON_FORMAT = "trendsplit-harness/comparison"
+LOCALIZATION_FORMAT = "trendsplit-harness/localization"
+#: The series drawn in a report, and the near-threshold rows listed when nothing flipped.
+SERIES_SHOWN = 6
+NEAR_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,76 @@ class BackendRun:
     status: str  # "ran" | "unavailable" | "failed"
     reason: str = ""
     seconds: float = 0.0
+    where: str = ""  # "device, OS" it ran on, from the results' provenance
 
     def to_dict(self) -> dict:
         return {"backend": self.label, "precision": self.precision, "status": self.status,
-                "reason": self.reason, "seconds": round(self.seconds, 4)}
+                "reason": self.reason, "seconds": round(self.seconds, 4), "where": self.where}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BackendRun:
+        return cls(d["backend"], d["precision"], d["status"], d["reason"], float(d["seconds"]), d["where"])
+
+
+@dataclass(frozen=True)
+class Distance:
+    """A device's numbers against one other backend's, on the same inputs."""
+
+    backend: str
+    policy: str
+    mean_abs: float
+    max_abs: float
+    decisions_agreeing: int
+    decisions_compared: int
+    verdict: str
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class DeviceMatch:
+    """Which emulation profile a device's numbers fall closest to (smallest mean absolute difference)."""
+
+    device: str  # the device run's label
+    where: str  # its device model and OS
+    distances: tuple[Distance, ...]
+    closest: str  # the nearest coreml-emulated label; "" when no emulated run is there to compare
+
+    def to_dict(self) -> dict:
+        return {"device": self.device, "where": self.where, "closest": self.closest,
+                "distances": [d.to_dict() for d in self.distances]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DeviceMatch:
+        return cls(d["device"], d["where"], tuple(Distance(**x) for x in d["distances"]), d["closest"])
+
+
+@dataclass(frozen=True)
+class Localizations:
+    """The localisation step's saved result: per failing emulated pair, where it first diverges; and,
+    when asked for, an overview of the fp16 program op by op (for the report's per-op section)."""
+
+    pairs: dict[str, Localization] = field(default_factory=dict)
+    overview: Localization | None = None
+
+    def to_dict(self) -> dict:
+        return {"format": LOCALIZATION_FORMAT, "version": VERSION,
+                "pairs": {p: loc.to_dict() for p, loc in self.pairs.items()},
+                "overview": self.overview.to_dict() if self.overview else None}
+
+    def write(self, path: str | Path) -> Path:
+        return atomic.write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+
+    @classmethod
+    def read(cls, path: str | Path) -> Localizations:
+        doc = read_document(path, LOCALIZATION_FORMAT)
+        try:
+            return cls({str(p): Localization.from_dict(d) for p, d in doc["pairs"].items()},
+                       Localization.from_dict(doc["overview"]) if doc["overview"] else None)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ResultsError(f"{path} is not a localization file this harness wrote "
+                               f"({type(err).__name__}: {err})") from None
 
 
 @dataclass(frozen=True)
@@ -45,15 +115,16 @@ class ParityReport:
     model: str
     weights_source: str
     trained: bool
-    cases: Cases
+    inputs: Inputs
+    kinds: tuple[str, ...]  # what made each case, for reading flips
     reference: str
+    threshold: float  # the model's decision threshold, for reading flips
     runs: tuple[BackendRun, ...]
     comparisons: tuple[Comparison, ...]
-    artifact_checks: tuple[ArtifactCheck, ...]
-    outputs: dict[str, np.ndarray]  # backend label -> the decided output, for plots and replay
-    diagnoses: dict[str, dict] = field(default_factory=dict)  # pair -> first divergent op
-    threshold: float = 0.5  # the model's decision threshold, for reading flips
-    all_outputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # label -> every output
+    artifact_checks: tuple[ArtifactCheck, ...] = ()
+    localizations: Localizations = field(default_factory=Localizations)
+    devices: tuple[DeviceMatch, ...] = ()
+    figures: dict = field(default_factory=dict)  # what the HTML report draws (see `figures`)
 
     def __bool__(self) -> bool:
         """Passed: everything ran that could, and every comparison passed (an inconclusive one does not)."""
@@ -70,109 +141,162 @@ class ParityReport:
                   or any(c.verdict == "fail" for c in self.comparisons) or not self.comparisons)
         return "FAILED" if failed else "INCONCLUSIVE"
 
-    def worst_case(self, c: Comparison) -> dict:
-        k = c.worst[0] if c.worst else 0
-        raw = self.cases.raw[k] if self.cases.raw else {n: v[k] for n, v in self.cases.feeds.items()}
-        raw = {n: np.asarray(v).tolist() for n, v in raw.items()} if isinstance(raw, dict) else np.asarray(raw).tolist()
-        return {"case": k, "kind": self.cases.kinds[k], "points": raw}
+    @property
+    def diagnoses(self) -> dict[str, dict]:
+        """Failing emulated pair -> where it first diverges: cases run, first op, overflow, one-line summary."""
+        return {pair: {"cases": list(loc.cases), "first": loc.first.to_dict() if loc.first else None,
+                       "overflow": bool(loc.first and loc.first.overflow), "summary": loc.summary()}
+                for pair, loc in self.localizations.pairs.items()}
 
     def to_dict(self) -> dict:
-        kinds, counts = np.unique(np.array(self.cases.kinds), return_counts=True)
+        kinds, counts = np.unique(np.array(self.kinds), return_counts=True)
+        worst = self.figures.get("worst_cases", {})
         return {
+            "format": COMPARISON_FORMAT, "version": VERSION,
             "passed": bool(self), "status": self.status, "model": self.model, "weights_source": self.weights_source,
-            "trained": self.trained, "seed": self.cases.seed, "n": len(self.cases),
-            "case_kinds": dict(zip(kinds.tolist(), counts.tolist(), strict=True)),
+            "trained": self.trained, "seed": self.inputs.seed, "n": self.inputs.count,
+            "inputs": self.inputs.to_dict(), "threshold": self.threshold,
+            "case_kinds": dict(zip(kinds.tolist(), counts.tolist(), strict=True)), "kinds": list(self.kinds),
             "reference": self.reference,
             "backends": [r.to_dict() for r in self.runs],
-            "comparisons": [{**c.to_dict(), "worst_case": self.worst_case(c)}
-                            for c in self.comparisons],
+            "comparisons": [{**c.to_dict(), "worst_case": worst.get(c.pair)} for c in self.comparisons],
             "artifact_checks": [a.to_dict() for a in self.artifact_checks],
             "diagnoses": self.diagnoses,
+            "devices": [d.to_dict() for d in self.devices],
+            "figures": {k: v for k, v in self.figures.items() if k != "worst_cases"},
         }
 
-    def write_json(self, path: str | Path) -> Path:
-        return atomic.write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+    def write(self, path: str | Path) -> Path:
+        """This report as JSON at `path`, and its localisations beside it (`<stem>.localization.json`)."""
+        path = Path(path)
+        doc = self.to_dict()
+        doc["localization"] = None
+        if self.localizations.pairs or self.localizations.overview:
+            loc = self.localizations.write(path.with_name(path.stem + ".localization.json"))
+            doc["localization"] = loc.name
+        return atomic.write_text(path, json.dumps(doc, indent=1) + "\n")
+
+    write_json = write
+
+    @classmethod
+    def read(cls, path: str | Path) -> ParityReport:
+        """A report `write` saved (and its localisations); `ResultsError` naming the file when it is not one."""
+        path = Path(path)
+        doc = read_document(path, COMPARISON_FORMAT)
+        try:
+            localizations = Localizations()
+            if doc["localization"]:
+                name = Path(doc["localization"]).name  # beside the report, nowhere else
+                localizations = Localizations.read(path.with_name(name))
+            return cls(
+                model=doc["model"], weights_source=doc["weights_source"], trained=bool(doc["trained"]),
+                inputs=Inputs.from_dict(doc["inputs"], f"{path}: inputs"), kinds=tuple(doc["kinds"]),
+                reference=doc["reference"], threshold=float(doc["threshold"]),
+                runs=tuple(BackendRun.from_dict(r) for r in doc["backends"]),
+                comparisons=tuple(_comparison(c) for c in doc["comparisons"]),
+                artifact_checks=tuple(artifact_check(a) for a in doc["artifact_checks"]),
+                localizations=localizations,
+                devices=tuple(DeviceMatch.from_dict(d) for d in doc["devices"]),
+                figures={**doc["figures"], "worst_cases": {_pair(c): c["worst_case"] for c in doc["comparisons"]
+                                                           if c["worst_case"] is not None}})
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ResultsError(f"{path} is not a comparison file this harness wrote "
+                               f"({type(err).__name__}: {err})") from None
 
 
-def _run(backend: Backend, spec: ModelSpec, manifest: Manifest, folder: Path,
-         inputs: np.ndarray) -> tuple[BackendRun, np.ndarray | None]:
-    reason = backend.unavailable_reason()
-    if reason:
-        return BackendRun(backend.label, backend.precision, "unavailable", reason), None
-    start = time.perf_counter()
-    try:
-        backend.load(spec, manifest, folder)
-        out = backend.run(inputs)
-    except Exception as err:  # reported, and fails the run; never hidden
-        return BackendRun(backend.label, backend.precision, "failed",
-                          f"{type(err).__name__}: {err}"), None
-    return BackendRun(backend.label, backend.precision, "ran",
-                      seconds=time.perf_counter() - start), out
+def _pair(c: dict) -> str:
+    return f"{c['candidate']} vs {c['reference']}" + (f" [{c['output']}]" if c["output"] else "")
 
 
-def run_parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int,
-               folder: str | Path, policy: Policy | None = None,
-               progress: Callable[[str], None] | None = None) -> ParityReport:
-    """Export (or reuse) `spec` in `folder`, run `n` cases from `seed` and compare."""
-    if n < 1:
-        raise UsageError(f"--n must be at least 1, got {n}")
-    if not backends:
-        raise UsageError("no backends to run")
-    say = progress or (lambda _msg: None)
-    folder = Path(folder)
-    manifest = ensure_exported(spec, folder, progress=say)
-    cases = spec.make_cases(n, seed)
-    runs, outputs = [], {}
-    for backend in backends:
-        reason = backend.unavailable_reason()
-        say(f"skipping {backend.label}: {reason}" if reason else f"running {backend.label} on {n:,} cases")
-        run, out = _run(backend, spec, manifest, folder, cases.feeds)
-        runs.append(run)
-        if out is not None:
-            outputs[backend.label] = out
-    reference = backends[0]
-    comparisons = []
-    named = policy or (get_policy(spec.policy) if spec.policy else None)
-    if reference.label in outputs:
-        for backend in backends[1:]:
-            if backend.label not in outputs:
-                continue
-            for tensor in spec.outputs:
-                decided = tensor.name == spec.decided_output
-                comparisons.append(compare(
-                    outputs[reference.label][tensor.name], outputs[backend.label][tensor.name],
-                    policy=named or policy_for(reference.precision, backend.precision),
-                    threshold=spec.threshold, decision=spec.decision if decided else "none",
-                    decision_mask=cases.decision_mask if decided else None, inputs=cases.feeds,
-                    reference_name=reference.label, candidate_name=backend.label,
-                    output=tensor.name if len(spec.outputs) > 1 else ""))
-    checks = tuple(check_coreml_artifact(spec, a, folder)
-                   for a in manifest.artifacts if a.format == "coreml")
-    diagnoses = {}
-    by_label = {b.label: b for b in backends}
-    for c in comparisons:
-        backend = by_label[c.candidate]
-        if not c and isinstance(backend, EmulatedCoreMLBackend):
-            say(f"localizing {c.pair}")
-            diagnoses[c.pair] = diagnose(backend, c, spec, cases)
-    decided = {label: out[spec.decided_output] for label, out in outputs.items()}
-    return ParityReport(model=spec.name, weights_source=spec.weights_source,
-                        trained=spec.trained, cases=cases, reference=reference.label,
-                        runs=tuple(runs), comparisons=tuple(comparisons),
-                        artifact_checks=checks, outputs=decided, diagnoses=diagnoses, all_outputs=outputs,
-                        threshold=spec.threshold)
+def _comparison(d: dict) -> Comparison:
+    """A comparison from its saved figures (per-element errors are not saved: the figures hold their histograms)."""
+    special = {"policy", "flips", "near_flips", "worst", "abs_errors", "ulp_errors"}
+    plain = {f.name: d[f.name] for f in fields(Comparison) if f.name not in special}
+    return Comparison(**plain, policy=Policy(**d["policy"]), worst=tuple(d["worst"]),
+                      flips=tuple(Flip(**f) for f in d["flips"]), near_flips=tuple(Flip(**f) for f in d["near_flips"]),
+                      abs_errors=np.empty(0), ulp_errors=np.empty(0, dtype=np.int64))
 
 
-def diagnose(backend: EmulatedCoreMLBackend, c: Comparison, spec: ModelSpec, cases: Cases) -> dict:
-    """Where a failing emulated run first diverges from the same program in the fp32 profile."""
-    from harness.mil.localize import localize
+def artifact_check(d: dict) -> ArtifactCheck:
+    """An artifact check from its `to_dict`."""
+    return ArtifactCheck(d["artifact"], d["precision"], tuple(Finding(**f) for f in d["findings"]),
+                         dict(d["compute_dtypes"]))
 
-    worst = sorted({f.case for f in c.flips} | {c.worst[0]})[:16]
-    result = localize(backend.program, cases.take(worst), "fp32", backend.profile)
-    first = result.first
-    return {"cases": worst, "first": first.to_dict() if first else None,
-            "overflow": bool(first and first.overflow),
-            "summary": (f"first divergent op {first.name} ({first.op_type}): "
-                        + (f"{first.overflow} values overflow float16" if first.overflow
-                           else f"relative divergence {first.rel:.2e}")) if first else
-            "no single op diverges beyond the per-op policy: the error accumulates"}
+
+# -- the figures' data, computed once when the report is made -------------------------------------
+
+def figures(cases: Cases, threshold: float, decision: str, reference: str,
+            comparisons: Sequence[Comparison], decided: Mapping[str, np.ndarray]) -> dict:
+    """What the HTML report draws: error histograms per pair, the worst case of each pair, the
+    series to chart (cases with a confident decision reversed first) and near-threshold rows."""
+    return {"histograms": {c.pair: _histograms(c) for c in comparisons},
+            "worst_cases": {c.pair: _worst_case(cases, c) for c in comparisons},
+            "series": _series(cases, threshold, decision, reference, comparisons, decided),
+            "near_agreed": _near_agreed(cases, threshold, decision, reference, comparisons, decided)}
+
+
+def _histograms(c: Comparison) -> dict:
+    err = c.abs_errors[np.isfinite(c.abs_errors)].ravel()
+    err = np.maximum(err, 1e-12)
+    abs_edges = np.geomspace(1e-12, max(1.0, float(err.max()) if err.size else 1.0), 60)
+    ulp = np.maximum(np.asarray(c.ulp_errors, dtype=np.float64).ravel(), 0.5)
+    ulp_edges = np.geomspace(0.5, max(2.0, float(ulp.max()) if ulp.size else 2.0) * 1.5, 60)
+    return {"abs": {"edges": abs_edges.tolist(), "counts": np.histogram(err, abs_edges)[0].tolist()},
+            "ulp": {"edges": ulp_edges.tolist(), "counts": np.histogram(ulp, ulp_edges)[0].tolist()}}
+
+
+def _worst_case(cases: Cases, c: Comparison) -> dict:
+    k = c.worst[0] if c.worst else 0
+    raw = cases.raw[k] if cases.raw else {n: v[k] for n, v in cases.feeds.items()}
+    raw = {n: np.asarray(v).tolist() for n, v in raw.items()} if isinstance(raw, dict) else np.asarray(raw).tolist()
+    return {"case": k, "kind": cases.kinds[k], "points": raw}
+
+
+def _decisions(cases: Cases, threshold: float, decided: Mapping[str, np.ndarray]):
+    mask = cases.decision_mask
+    return {lab: (np.asarray(o) > threshold) & mask for lab, o in decided.items() if np.shape(o) == mask.shape}
+
+
+def _series(cases: Cases, threshold: float, decision: str, reference: str, comparisons: Sequence[Comparison],
+            decided: Mapping[str, np.ndarray]) -> dict:
+    drawable = (decision == "threshold" and cases.decision_mask is not None and bool(cases.raw)
+                and all(np.ndim(r) == 2 and np.shape(r)[1] == 2 for r in cases.raw))
+    if not drawable:
+        return {"drawable": False, "why": "This model's inputs are not (x, y) series, so there is no chart to draw."}
+    if reference not in decided:
+        return {"drawable": False, "why": "The reference did not run."}
+    decisions = _decisions(cases, threshold, decided)
+    ref = np.asarray(decided[reference])
+    base = decisions[reference]
+    margin = {c.candidate: c.policy.decision_margin for c in comparisons}
+    candidates = [lab for lab in decisions if lab != reference and lab in margin]
+    judged = {lab: (decisions[lab] != base) & (np.abs(ref - threshold) > margin[lab]) for lab in candidates}
+    n = len(cases)
+    confident = [k for k in range(n) if any(j[k].any() for j in judged.values())]
+    any_flip = [k for k in range(n) if k not in confident
+                and any((decisions[lab][k] != base[k]).any() for lab in candidates)]
+    realistic = [k for k in range(n) if cases.kinds[k] == "realistic" and k not in confident and k not in any_flip]
+    chosen = (confident[: SERIES_SHOWN // 2] + any_flip[:1] + realistic)[:SERIES_SHOWN]
+    shown = []
+    for k in chosen:
+        shown.append({
+            "case": k, "kind": cases.kinds[k], "confident": k in confident,
+            "points": np.asarray(cases.raw[k], dtype=np.float64).tolist(),
+            "splits": np.flatnonzero(base[k]).tolist(),
+            "extra": {lab: np.flatnonzero(decisions[lab][k] & ~base[k]).tolist() for lab in candidates},
+            "missed": {lab: np.flatnonzero(~decisions[lab][k] & base[k]).tolist() for lab in candidates}})
+    return {"drawable": True, "candidates": candidates, "cases": shown, "confident": len(confident),
+            "near_only": len(any_flip), "n": n}
+
+
+def _near_agreed(cases: Cases, threshold: float, decision: str, reference: str,
+                 comparisons: Sequence[Comparison], decided: Mapping[str, np.ndarray]) -> list[dict]:
+    """Decisions within the margin that every candidate agreed on (listed when nothing flipped)."""
+    ref = decided.get(reference)
+    if (decision != "threshold" or ref is None or cases.decision_mask is None or np.ndim(ref) != 2
+            or not comparisons or any(c.flips or c.near_flips for c in comparisons)):
+        return []
+    margin = max(c.policy.decision_margin for c in comparisons)
+    close = np.argwhere(cases.decision_mask & (np.abs(ref - threshold) <= margin))[:NEAR_LISTED]
+    return [{"case": int(k), "kind": cases.kinds[k], "position": int(i), "reference": float(ref[k, i])}
+            for k, i in close]

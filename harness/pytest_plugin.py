@@ -3,8 +3,9 @@
     def test_my_model_converts(harness_parity):
         harness_parity(my_model, backends="torch,onnxruntime,coreml-emulated")
 
-`harness_parity` exports once per session per model version (the export folder is keyed by the
-model's fingerprint, in pytest's cache) and fails with the comparison table as the message.
+`harness_parity` builds the model once, exports once per model version (the export folder is keyed
+by the weights, in pytest's cache; a code change is caught by the export's own fingerprint check)
+and fails with the comparison table as the message.
 Markers: `coreml` (skipped off macOS, with the reason), `swift` (skipped without a Swift
 toolchain, an error when TRENDSPLIT_REQUIRE_SWIFT=1), `slow`.
 """
@@ -61,20 +62,19 @@ def harness_artifacts(request, tmp_path_factory) -> Path:
 def harness_parity(harness_artifacts):
     """Call with a model (`harness.describe`, a registered name or `path.py:factory`): exports, runs the
     backends, and fails the test with the comparison table unless every pair passes its policy."""
+    from harness import pipeline
     from harness.backends import default_backends, parse_backends
     from harness.models import get_model
-    from harness.parity import run_parity
-    from harness.report import format_report
-    from harness.spec import model_fingerprint
+    from harness.spec import weights_sha256
     from harness.tolerances import get_policy
 
     def check(model, backends: str | None = None, *, n: int = 64, seed: int = 0, policy: str | None = None):
-        spec = get_model(model) if isinstance(model, str) else model
-        folder = harness_artifacts / f"{spec.name}-{model_fingerprint(spec, spec.build())[:16]}"
-        report = run_parity(spec, parse_backends(backends) if backends else default_backends(), n=n, seed=seed,
-                            folder=folder, policy=get_policy(policy) if policy else None)
+        spec = pipeline.built(get_model(model) if isinstance(model, str) else model)
+        folder = harness_artifacts / f"{spec.name}-{weights_sha256(spec.build())[:16]}"
+        report = pipeline.parity(spec, parse_backends(backends) if backends else default_backends(), n=n, seed=seed,
+                                 folder=folder, policy=get_policy(policy) if policy else None)
         if not report:
-            pytest.fail(f"parity failed for {spec.name}:\n{format_report(report)}", pytrace=False)
+            pytest.fail(f"parity failed for {spec.name}:\n{pipeline.report(report)}", pytrace=False)
         return report
 
     return check

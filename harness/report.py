@@ -1,4 +1,4 @@
-"""Plain-text rendering of a parity report: the table the CLI prints."""
+"""Plain-text rendering of a parity report: the table the CLI prints, from the report's saved figures."""
 
 from __future__ import annotations
 
@@ -38,8 +38,22 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
+def _devices(report: ParityReport) -> list[str]:
+    """Each device's numbers against every other run: how close the emulation comes, per device."""
+    lines = []
+    for d in report.devices:
+        lines += ["", f"{d.device}" + (f" ({d.where})" if d.where else "") + ": "
+                  + (f"closest emulation profile {d.closest}" if d.closest else "no emulated run to compare with")]
+        rows = [[x.backend, x.policy, f"{x.mean_abs:.2e}", f"{x.max_abs:.2e}",
+                 f"{x.decisions_agreeing}/{x.decisions_compared}", x.verdict.upper(),
+                 "<- closest" if x.backend == d.closest else ""] for x in d.distances]
+        lines += ["  " + line for line in _table(["against", "policy", "mean abs", "max abs", "decisions agree",
+                                                   "verdict", ""], rows)]
+    return lines
+
+
 def format_report(report: ParityReport) -> str:
-    lines = [f"model {report.model}: {len(report.cases)} cases (seed {report.cases.seed}); "
+    lines = [f"model {report.model}: {report.inputs.count} cases (seed {report.inputs.seed}); "
              f"weights: {report.weights_source}"]
     if not report.trained:
         lines.append("  note: untrained weights; probabilities sit near 0.5, so decision "
@@ -69,7 +83,7 @@ def format_report(report: ParityReport) -> str:
             def show(v: float, rule: str = c.decision) -> str:
                 return side(v, report.threshold) if rule == "threshold" else f"class {v:g}"
 
-            where = ", ".join(f"case {f.case} ({report.cases.kinds[f.case]}) position {f.position}: "
+            where = ", ".join(f"case {f.case} ({report.kinds[f.case]}) position {f.position}: "
                               f"{show(f.reference)} -> {show(f.candidate)}" for f in c.flips[:3])
             more = f" and {flipped - 3:,} more" if flipped > 3 else ""
             lines.append(f"{c.pair}: {plural(flipped, 'decision')} flipped outside the "
@@ -79,6 +93,7 @@ def format_report(report: ParityReport) -> str:
             lines.append(f"{c.pair}: inconclusive: {c.inconclusive}")
     for pair, d in report.diagnoses.items():
         lines.append(f"{pair}: {d['summary']}")
+    lines += _devices(report)
     skipped = [r for r in report.runs if r.status != "ran"]
     if skipped:
         lines.append("")

@@ -51,3 +51,8 @@ def test_python_dash_m_usage_error_exits_2():
     proc = subprocess.run([sys.executable, "-m", "harness", "parity", "--n", "x"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "must be a whole number" in proc.stderr
+
+
+def test_report_of_a_saved_comparison_refuses_one_shot_options(capsys, tmp_path):
+    assert main(["report", str(tmp_path / "c.json"), "--n", "5"]) == 2
+    assert "--n belong to the one-shot form" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The HTML report: valid, self-contained, every image decodes, every section present."""
+"""The HTML report: valid, self-contained, every image decodes, every section present; drawn from saved data."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from html.parser import HTMLParser
 import matplotlib.image
 import pytest
 
-from harness import html_report
+from harness import html_report, pipeline
 from harness.backends import parse_backends
-from harness.parity import run_parity
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -71,25 +70,58 @@ def stress(tmp_path_factory):
     return spec, folder
 
 
-def test_a_passing_run_renders_every_section(trendsplit, trendsplit_export):
+@pytest.fixture(scope="module")
+def failing(stress):
+    """fp16-stress through the fp16-storage profile: overflows, flips, a localised pair."""
+    spec, folder = stress
+    return pipeline.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"), n=120,
+                           seed=0, folder=folder, overview=True)
+
+
+@pytest.fixture(scope="module")
+def passing(trendsplit, trendsplit_export):
     _, folder = trendsplit_export
-    report = run_parity(trendsplit, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=120, seed=0,
-                        folder=folder)
-    page = html_report.render(report, html_report.localization_for(report, trendsplit, folder))
+    return pipeline.parity(trendsplit, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=120, seed=0,
+                           folder=folder, overview=True)
+
+
+@pytest.fixture(scope="module")
+def passing_page(passing) -> str:
+    return html_report.render(passing)
+
+
+@pytest.fixture(scope="module")
+def failing_page(failing, tmp_path_factory) -> str:
+    return html_report.write(failing, tmp_path_factory.mktemp("html") / "r.html").read_text()
+
+
+def test_a_passing_run_renders_every_section(passing_page):
+    page = passing_page
     checker = check(page)
     assert len(checker.images) == 4  # errors, decisions, series, ops
     assert "PASSED" in page and "FAILED" not in page
 
 
-def test_a_failing_run_explains_the_overflow(stress, tmp_path):
-    spec, folder = stress
-    report = run_parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"), n=120,
-                        seed=0, folder=folder)
-    path = html_report.write(report, tmp_path / "r.html", spec, folder)
-    page = path.read_text()
+def test_a_failing_run_explains_the_overflow(failing_page):
+    page = failing_page
     check(page)
     assert "FAILED" in page and "values overflow float16" in page
     assert "NaN or infinite, not drawn" in page and "framed in red" in page
+
+
+def test_the_report_draws_only_on_saved_data(failing, failing_page, tmp_path, monkeypatch):
+    """From the saved comparison and localisation files alone: the same page, and nothing run."""
+    from harness.mil.interpreter import Interpreter
+    from harness.parity import ParityReport
+
+    saved = ParityReport.read(failing.write(tmp_path / "comparison.json"))
+
+    def forbidden(*_args, **_kwargs):
+        raise AssertionError("the report ran something")
+
+    monkeypatch.setattr(Interpreter, "run", forbidden)
+    monkeypatch.setattr("harness.export.export_model", forbidden)
+    assert html_report.render(saved) == failing_page
 
 
 def test_a_run_where_nothing_compared_still_renders(trendsplit, trendsplit_export):
@@ -98,7 +130,7 @@ def test_a_run_where_nothing_compared_still_renders(trendsplit, trendsplit_expor
     if not CoreMLBackend.unavailable_reason():
         pytest.skip("needs a machine without CoreML")
     _, folder = trendsplit_export
-    report = run_parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
+    report = pipeline.parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
     page = html_report.render(report)
     check(page)
     assert "No comparison ran" in page

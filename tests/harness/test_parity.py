@@ -1,21 +1,26 @@
-"""run_parity end to end on the real exports."""
+"""The steps end to end on real exports: run -> compare (-> report), and parity composing them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import numpy as np
 import pytest
+from torch import nn
 
+from harness import pipeline
 from harness.backends import default_backends, parse_backends
 from harness.backends.coreml import CoreMLBackend
-from harness.parity import run_parity
+from harness.parity import ParityReport
 from harness.report import format_report
+from harness.results import Results, ResultsError
 from harness.tolerances import Policy
 
 
 def test_default_parity_passes_and_reports_everything(trendsplit, trendsplit_export, tmp_path):
     _, folder = trendsplit_export
-    report = run_parity(trendsplit, default_backends(), n=300, seed=0, folder=folder)
+    report = pipeline.parity(trendsplit, default_backends(), n=300, seed=0, folder=folder)
     assert report, format_report(report)
     assert report.reference == "torch@fp32"
     pairs = [c.pair for c in report.comparisons]
@@ -26,9 +31,10 @@ def test_default_parity_passes_and_reports_everything(trendsplit, trendsplit_exp
         assert {r.status for r in report.runs if r.label.startswith("coreml@")} == {"unavailable"}
     assert len(report.artifact_checks) == 2 and all(report.artifact_checks)
     ort = report.comparisons[0]
-    assert ort.decisions_compared + ort.near_threshold == report.cases.decision_mask.sum()
+    mask = trendsplit.make_cases(300, 0).decision_mask  # the generator's own count of positions an app reads
+    assert ort.decisions_compared + ort.near_threshold == mask.sum()
 
-    data = json.loads(report.write_json(tmp_path / "r.json").read_text())
+    data = json.loads(report.write(tmp_path / "r.json").read_text())
     assert data["passed"] is True and data["n"] == 300 and data["trained"] is True
     assert "trendsplit/weights/trendsplit.pt" in data["weights_source"]
     worst = data["comparisons"][0]["worst_case"]
@@ -40,63 +46,162 @@ def test_a_policy_nothing_can_meet_fails_the_report(trendsplit, trendsplit_expor
     _, folder = trendsplit_export
     exact = Policy("exact", atol=0.0, rtol=0.0, decision_margin=0.0, min_decision_agreement=1.0,
                    reason="bitwise equality", input_scaled=False)
-    report = run_parity(trendsplit, parse_backends("torch,onnxruntime"), n=200, seed=0,
-                        folder=folder, policy=exact)
+    report = pipeline.parity(trendsplit, parse_backends("torch,onnxruntime"), n=200, seed=0, folder=folder,
+                             policy=exact)
     assert not report and not report.comparisons[0].numeric_ok
     assert "FAIL numeric" in format_report(report)
 
 
 def test_parity_is_reproducible_for_a_seed(trendsplit, trendsplit_export):
     _, folder = trendsplit_export
-    a = run_parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
-    b = run_parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
+    a = pipeline.parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
+    b = pipeline.parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
     assert a.to_dict()["comparisons"] == b.to_dict()["comparisons"]
 
 
 def test_nothing_to_compare_is_a_failure_not_a_pass(trendsplit, trendsplit_export):
     _, folder = trendsplit_export
     if not CoreMLBackend.unavailable_reason():
-        return
-    report = run_parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
+        pytest.skip("needs a machine without CoreML")
+    report = pipeline.parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
     assert not report
     assert "no comparison ran" in format_report(report)
 
 
+def test_a_warm_parity_builds_the_model_once(tmp_path):
+    """Once for the staleness check, the torch backend and everything else: the built module is passed on."""
+    built = []
+
+    def build():
+        built.append(1)
+        return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).eval()
+
+    from harness import api
+
+    spec = api.describe("counted", lambda: api.seeded(build), inputs={"x": (None, 3)}, outputs={"y": (None, 2)},
+                        decision="argmax")
+    backends = "torch,onnxruntime,coreml-emulated@fp32"
+    pipeline.parity(spec, parse_backends(backends), n=16, seed=0, folder=tmp_path / "e")  # cold: exports
+    built.clear()
+    report = pipeline.parity(spec, parse_backends(backends), n=16, seed=0, folder=tmp_path / "e")
+    assert report, format_report(report)
+    assert len(built) == 1
+
+
+def test_the_steps_saved_and_read_back_judge_as_in_memory(trendsplit, trendsplit_export, tmp_path):
+    _, folder = trendsplit_export
+    done = pipeline.run(trendsplit, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=40, seed=3,
+                        folder=folder)
+    done.write(tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "cases.json", "coreml-emulated_fp32_fp32.json", "onnxruntime_fp32.json", "run.json", "torch_fp32.json"]
+    again = pipeline.read_results([tmp_path / "run"])
+    in_memory = pipeline.compare(done.cases, done.results, artifact_checks=done.artifact_checks)
+    from_files = pipeline.compare(again.cases, again.results, artifact_checks=again.artifact_checks)
+    assert from_files.to_dict() == in_memory.to_dict()
+    assert [r.backend for r in again.results] == ["torch@fp32", "onnxruntime@fp32", "coreml-emulated@fp32[fp32]"]
+    assert np.array_equal(again.cases.cases.decision_mask, trendsplit.make_cases(40, 3).decision_mask)
+
+
+def test_compare_refuses_results_over_other_inputs(trendsplit, trendsplit_export):
+    _, folder = trendsplit_export
+    a = pipeline.run(trendsplit, parse_backends("torch"), n=12, seed=0, folder=folder)
+    b = pipeline.run(trendsplit, parse_backends("onnxruntime"), n=12, seed=1, folder=folder)
+    with pytest.raises(ResultsError, match=r"onnxruntime@fp32 .*ran on other inputs .*seed 1.* --seed 1"):
+        pipeline.compare(a.cases, a.results + b.results)
+
+
+def test_compare_refuses_another_models_results(trendsplit, trendsplit_export):
+    _, folder = trendsplit_export
+    a = pipeline.run(trendsplit, parse_backends("torch,onnxruntime"), n=8, seed=0, folder=folder)
+    other = dataclasses.replace(a.results[1], model="trendsplit-gru", weights_sha256="ab" * 32)
+    with pytest.raises(ResultsError, match="is model 'trendsplit-gru'.*not comparable"):
+        pipeline.compare(a.cases, (a.results[0], other))
+
+
+def test_each_device_is_matched_to_the_emulation_profile_its_numbers_fall_closest_to(trendsplit,
+                                                                                     trendsplit_export):
+    """A 'device' whose numbers are exactly the fp16 profile's must be found closest to that profile."""
+    _, folder = trendsplit_export
+    done = pipeline.run(trendsplit, parse_backends(
+        "torch,coreml-emulated@fp16[fp32],coreml-emulated@fp16[fp16-storage],coreml-emulated@fp16[fp16]"),
+        n=60, seed=0, folder=folder)
+    fp16 = next(r for r in done.results if r.backend == "coreml-emulated@fp16[fp16]")
+    phone = dataclasses.replace(fp16, backend="coreml@fp16[CPU_AND_NE]", option="CPU_AND_NE",
+                                provenance={"device": "iPhone15,2", "os": "iOS 17.4.0"})
+    report = pipeline.compare(done.cases, (*done.results, phone))
+    (match,) = report.devices
+    assert match.closest == "coreml-emulated@fp16[fp16]" and match.where == "iPhone15,2, iOS 17.4.0"
+    by = {d.backend: d for d in match.distances}
+    assert by["coreml-emulated@fp16[fp16]"].mean_abs == 0.0
+    assert by["coreml-emulated@fp16[fp16-storage]"].mean_abs > 0.0
+    assert set(by) == {"torch@fp32", "coreml-emulated@fp16[fp32]", "coreml-emulated@fp16[fp16-storage]",
+                       "coreml-emulated@fp16[fp16]"}
+    assert "closest emulation profile coreml-emulated@fp16[fp16]" in format_report(report)
+
+
+def test_two_phones_with_one_setting_keep_apart(trendsplit, trendsplit_export):
+    _, folder = trendsplit_export
+    done = pipeline.run(trendsplit, parse_backends("torch,coreml-emulated@fp16[fp16]"), n=10, seed=0, folder=folder)
+    phones = [dataclasses.replace(done.results[1], backend="coreml@fp16[ALL]", option="ALL",
+                                  provenance={"device": model}) for model in ("iPhone14,5", "iPhone16,1")]
+    report = pipeline.compare(done.cases, (done.results[0], *phones))
+    assert [d.device for d in report.devices] == ["coreml@fp16[ALL] on iPhone14,5", "coreml@fp16[ALL] on iPhone16,1"]
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """Each registered model exported once for this module."""
+    """The models these tests use, each exported once for this module."""
     from harness.export import export_model
-    from trendsplit.registry import MODELS
+    from harness.models import get_model
 
     root = tmp_path_factory.mktemp("models")
-    return {name: (spec, root / name, export_model(spec, root / name)) for name, spec in MODELS.items()}
+    specs = {name: get_model(name) for name in ("trendsplit", "trendsplit-gru", "fp16-stress")}
+    return {name: (spec, root / name, export_model(spec, root / name)) for name, spec in specs.items()}
 
 
 @pytest.mark.parametrize("model", ["trendsplit", "trendsplit-gru", "fp16-stress"])
 def test_every_model_passes_fp32_parity_on_onnxruntime_and_the_emulator(exported, model):
     spec, folder, _ = exported[model]
-    report = run_parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=150, seed=0,
-                        folder=folder)
+    report = pipeline.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=150, seed=0,
+                             folder=folder)
     assert report, format_report(report)
     assert len(report.comparisons) == 2
 
 
-def test_fp16_stress_is_caught_as_an_overflow_with_the_op_named(exported):
+def test_fp16_stress_is_caught_as_an_overflow_with_the_op_named(exported, tmp_path):
     spec, folder, _ = exported["fp16-stress"]
-    report = run_parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"),
-                        n=200, seed=0, folder=folder)
+    report = pipeline.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"),
+                             n=200, seed=0, folder=folder)
     assert not report
     ort, fp16 = report.comparisons
     assert ort and not fp16 and fp16.non_finite > 0
     diagnosis = report.diagnoses[fp16.pair]
     assert diagnosis["overflow"] and diagnosis["first"]["op"] == "mul"
+    assert diagnosis["cases"] and len(diagnosis["cases"]) <= pipeline.LOCALIZED_CASES
     text = format_report(report)
     assert "values overflow float16" in text and "NaN or infinite" in text
+    saved = ParityReport.read(report.write(tmp_path / "c.json"))  # the localisation is its own saved file
+    assert (tmp_path / "c.localization.json").is_file()
+    assert saved.diagnoses == report.diagnoses and format_report(saved) == text
+
+
+def test_localized_ops_name_the_torch_module_that_made_them(trendsplit, trendsplit_export):
+    """The conv ops of the fp16 program carry the torch Conv1d modules, in the module's own order."""
+    _, folder = trendsplit_export
+    report = pipeline.parity(trendsplit, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=8, seed=0,
+                             folder=folder, overview=True)
+    overview = report.localizations.overview
+    convs = [o.module for o in overview.ops if o.op_type == "conv"]
+    module = trendsplit.build()
+    expected = [f"{name} (Conv1d)" for name, m in module.named_modules() if isinstance(m, nn.Conv1d)]
+    assert convs == expected
+    assert all(o.title.startswith(f"{o.name} ({o.op_type})") for o in overview.ops)
 
 
 def test_the_emulator_reproduces_decision_flips_a_plain_fp32_run_misses(exported):
     spec, folder, _ = exported["fp16-stress"]
-    report = run_parity(spec, parse_backends(
+    report = pipeline.parity(spec, parse_backends(
         "torch,onnxruntime,coreml-emulated@fp32[fp32],coreml-emulated@fp16[fp16-storage]"),
         n=200, seed=0, folder=folder)
     ort, fp32, fp16 = report.comparisons
@@ -104,3 +209,13 @@ def test_the_emulator_reproduces_decision_flips_a_plain_fp32_run_misses(exported
     assert len(fp16.flips) > 0
     flip = fp16.flips[0]
     assert abs(flip.reference - 0.5) > fp16.policy.decision_margin  # a confident decision, reversed
+
+
+def test_unavailable_backends_are_saved_with_their_reason(trendsplit, trendsplit_export, tmp_path):
+    _, folder = trendsplit_export
+    if not CoreMLBackend.unavailable_reason():
+        pytest.skip("needs a machine without CoreML")
+    done = pipeline.run(trendsplit, parse_backends("torch,coreml@fp16"), n=4, seed=0, folder=folder)
+    path = done.results[1].write(tmp_path / "coreml.json")
+    saved = Results.read(path)
+    assert saved.status == "unavailable" and "needs macOS" in saved.reason and saved.outputs == {}
