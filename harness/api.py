@@ -6,6 +6,11 @@
     report = api.parity(model, backends="torch,onnxruntime,coreml-emulated")
     assert report, api.format_report(report)
 
+Or in steps, results saved between them (results from a Mac or a phone are compared the same way):
+
+    api.run(model, "torch,coreml-emulated", out="results/my-net")
+    report = api.compare(["results/my-net", "devices/my-net/iphone.json"])
+
 The built-in models are `ModelSpec`s too (`models/`), so both go through the same code.
 """
 
@@ -83,7 +88,8 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
     return spec
 
 
-__all__ = ["describe", "export", "parity", "fixtures", "report", "load", "seeded", "format_report"]
+__all__ = ["describe", "export", "run", "compare", "parity", "fixtures", "report", "load", "seeded",
+           "format_report"]
 
 
 def seeded(cls: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
@@ -134,6 +140,37 @@ def _backends(backends: str | None):
     from harness.backends import default_backends, parse_backends
 
     return parse_backends(backends) if backends else default_backends()
+
+
+def run(model: ModelSpec, backends: str | None = None, *, n: int = 200, seed: int = 0,
+        folder: str | Path | None = None, out: str | Path | None = None, progress=None):
+    """Export (or reuse) and run every backend on `n` seeded cases; returns a `pipeline.Run`
+    (and writes its files to `out`: cases.json, one results file per backend, run.json)."""
+    from harness import pipeline
+
+    done = pipeline.run(model, _backends(backends), n=n, seed=seed, folder=folder, progress=progress)
+    if out is not None:
+        done.write(out)
+    return done
+
+
+def compare(results, *, cases: str | Path | None = None, policy: str | None = None, model: ModelSpec | None = None,
+            artifacts: str | Path | None = None, overview: bool = False, progress=None):
+    """Judge results against the first; returns a ParityReport.
+
+    `results`: a `pipeline.Run` (from `run`), or paths of results files and run folders (the
+    first result is the reference; a Swift recorder's file among them is judged like any other).
+    `artifacts`: the export folder, to localise failing emulated pairs; `model` names their torch modules.
+    """
+    from harness import pipeline
+    from harness.tolerances import get_policy
+
+    done = results if isinstance(results, pipeline.Run) else pipeline.read_results(
+        [results] if isinstance(results, str | Path) else list(results), cases)
+    folder = artifacts if artifacts is not None else done.folder
+    return pipeline.compare(done.cases, done.results, policy=get_policy(policy) if policy else None,
+                            artifact_checks=done.artifact_checks, artifacts=folder, spec=model, overview=overview,
+                            progress=progress)
 
 
 def parity(model: ModelSpec, backends: str | None = None, *, n: int = 200, seed: int = 0,

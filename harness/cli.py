@@ -116,6 +116,40 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return _show(report, args)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness import pipeline
+    from harness.models import get_model
+
+    spec = get_model(args.model)
+    done = pipeline.run(spec, _backends(args), n=args.n, seed=args.seed, folder=args.artifacts, progress=progress)
+    out = done.write(args.out or Path("results") / spec.name)
+    print(f"{out / 'cases.json'}  {len(done.cases.cases)} cases, seed {args.seed}, "
+          f"inputs sha256 {done.cases.inputs.sha256[:16]}")
+    for r in done.results:
+        state = f"ran in {r.seconds:.2f} s" if r.status == "ran" else f"{r.status}: {r.reason}"
+        print(f"{out / r.file_name}  {r.backend}  {state}")
+    return 1 if any(r.status == "failed" for r in done.results) else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness import pipeline
+    from harness.models import get_model
+
+    done = pipeline.read_results(args.results, args.cases)
+    model = args.model or done.cases.model
+    try:
+        spec = get_model(model)
+    except UsageError:
+        if args.model:
+            raise
+        spec = None  # a model the harness cannot name: ops are shown by their MIL names only
+    folder = Path(args.artifacts) if args.artifacts else pipeline.export_folder(spec) if spec else None
+    report = pipeline.compare(done.cases, done.results, policy=_policy(args), artifact_checks=done.artifact_checks,
+                              artifacts=folder if folder is not None and folder.is_dir() else None, spec=spec,
+                              overview=args.ops, progress=progress)
+    return _show(report, args)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.parity import ParityReport
 
@@ -198,9 +232,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=output_file, help="also write the self-contained HTML report here")
     p.set_defaults(func=cmd_parity)
 
+    p = sub.add_parser("run", help="run seeded cases through backends and save one results file per backend")
+    model_argument(p)
+    run_arguments(p)
+    p.add_argument("--out", help="folder for cases.json, the results files and run.json (default results/<model>)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compare", help="judge saved results against the first (results files or run folders)")
+    p.add_argument("results", nargs="+", help="results files or run folders; the first result is the reference")
+    p.add_argument("--cases", help="the cases file (default: the first run folder's, or cases.json beside the first "
+                                   "results file)")
+    p.add_argument("--policy", help="judge every pair by this policy (default: the model's, else by precision)")
+    p.add_argument("--model", help="the model, to name torch modules when localising (default: the results' model)")
+    p.add_argument("--artifacts", help="export folder, to localise failing emulated pairs (default artifacts/<model>)")
+    p.add_argument("--ops", action="store_true", help="also profile the fp16 program op by op for the HTML report")
+    p.add_argument("--json", type=output_file, help="write the comparison (and its localisation) as JSON here")
+    p.add_argument("--html", type=output_file, help="also write the self-contained HTML report here")
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("report", help="the report of a saved comparison (report comparison.json), or run parity "
                                       "and write the HTML report (report --model ...)")
-    p.add_argument("saved", nargs="?", help="a comparison written by parity --json")
+    p.add_argument("saved", nargs="?", help="a comparison written by compare --json or parity --json")
     p.add_argument("--model", help="(one-shot form) the model, as parity")
     p.add_argument("--backends")
     p.add_argument("--n", type=CASES, help="(one-shot form) number of cases (default 1000, as parity)")

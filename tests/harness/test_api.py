@@ -121,3 +121,14 @@ def test_a_model_that_cannot_convert_names_the_stage_and_leaves_nothing(tmp_path
         api.export(model, tmp_path / "det")
     assert info.value.stage == "coreml@fp32" and "linalg_det" in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_run_and_compare_in_steps_judge_as_parity_does(model, exported, tmp_path):
+    _, folder = exported
+    done = api.run(model, "torch,onnxruntime", n=20, folder=folder, out=tmp_path / "run")
+    stepped = api.compare([tmp_path / "run"])
+    one_shot = api.parity(model, "torch,onnxruntime", n=20, folder=folder)
+    assert stepped.to_dict()["comparisons"] == one_shot.to_dict()["comparisons"]
+    assert [r.backend for r in done.results] == ["torch@fp32", "onnxruntime@fp32"]
+    saved = one_shot.write(tmp_path / "c.json")
+    assert api.report(saved) == api.format_report(one_shot)  # a saved comparison reports without a model

@@ -53,6 +53,29 @@ def test_python_dash_m_usage_error_exits_2():
     assert proc.returncode == 2 and "must be a whole number" in proc.stderr
 
 
+def test_run_then_compare_then_report_from_the_saved_files(capsys, trendsplit_export, tmp_path):
+    _, folder = trendsplit_export
+    run_dir, comparison, page = tmp_path / "run", tmp_path / "c.json", tmp_path / "r.html"
+    assert main(["run", "--backends", "torch,onnxruntime", "--n", "30", "--seed", "2", "--artifacts", str(folder),
+                 "--out", str(run_dir)]) == 0
+    ran = capsys.readouterr().out
+    assert "torch_fp32.json  torch@fp32  ran in" in ran and "cases.json  30 cases, seed 2" in ran
+    assert main(["compare", str(run_dir), "--json", str(comparison)]) == 0
+    compared = capsys.readouterr().out
+    assert "onnxruntime@fp32 vs torch@fp32" in compared and compared.rstrip().endswith("PASSED")
+    assert main(["report", str(comparison), "--html", str(page)]) == 0
+    assert capsys.readouterr().out == compared  # the same table, from the saved comparison alone
+    assert "Parity report: trendsplit" in page.read_text()
+
+
+def test_compare_names_a_malformed_results_file_and_exits_2(capsys, tmp_path):
+    bad = tmp_path / "phone.json"
+    bad.write_text('{"format": "trendsplit-harness/results", "version": 7}')
+    assert main(["compare", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "phone.json is trendsplit-harness/results version 7" in err[0]
+
+
 def test_report_of_a_saved_comparison_refuses_one_shot_options(capsys, tmp_path):
     assert main(["report", str(tmp_path / "c.json"), "--n", "5"]) == 2
     assert "--n belong to the one-shot form" in capsys.readouterr().err
