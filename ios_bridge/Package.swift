@@ -1,7 +1,7 @@
 // swift-tools-version:5.9
 // The Swift side of the trendsplit pipeline: the app's input encoding (bit-exact to the
-// Python encoder the model was trained with), the CoreML runner, and the encoder served
-// over stdin/stdout so the Python harness can fuzz it.
+// Python encoder the model was trained with), the CoreML runner, the encoder served
+// over stdin/stdout so the Python harness can fuzz it, and a recorder of device results.
 import PackageDescription
 
 let package = Package(
@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "TrendSplitCore", targets: ["TrendSplitCore"]),
         .library(name: "TrendSplitCoreML", targets: ["TrendSplitCoreML"]),
+        .library(name: "TrendSplitRecorder", targets: ["TrendSplitRecorder"]),
         .executable(name: "trendsplit-encode", targets: ["trendsplit-encode"]),
     ],
     targets: [
@@ -20,7 +21,12 @@ let package = Package(
         // The framed stdin/stdout protocol the harness speaks (JSON lines + binary batches).
         .target(name: "TrendSplitWire", dependencies: ["TrendSplitCore"]),
         .executableTarget(name: "trendsplit-encode", dependencies: ["TrendSplitWire"]),
+        // Records a device's numbers on a golden fixture as a results file the harness compares.
+        // The file writer, SHA-256 and fixture reader build and test on Linux; the CoreML run
+        // (CoreMLRecorder.swift) is wrapped whole in `#if canImport(CoreML)`.
+        .target(name: "TrendSplitRecorder", dependencies: ["TrendSplitCoreML"]),
         .testTarget(name: "TrendSplitCoreTests", dependencies: ["TrendSplitCore"]),
         .testTarget(name: "TrendSplitWireTests", dependencies: ["TrendSplitWire"]),
+        .testTarget(name: "TrendSplitRecorderTests", dependencies: ["TrendSplitRecorder"]),
     ]
 )

@@ -1,4 +1,4 @@
-"""The portable results format: round trips and strict reading."""
+"""The portable results format: round trips, strict reading, and files written by the Swift recorder."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import contextlib
 import copy
 import hashlib
 import json
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +27,9 @@ from harness.results import (
     feeds_sha256,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
+RECORDER = ROOT / "ios_bridge" / "Sources" / "TrendSplitRecorder"
+FIXTURE = ROOT / "fixtures" / "model_trendsplit.json"
 SHA = "0123456789abcdef" * 4
 
 
@@ -172,3 +178,74 @@ def test_decode_array_refuses_objects_that_are_not_arrays():
     with pytest.raises(ResultsError, match="exactly dtype, shape and data"):
         decode_array({"dtype": "float32", "shape": [1]}, "here")
     assert decode_array(encode_array(np.array([True, False])), "here").tolist() == [True, False]
+
+
+# -- results written by the Swift recorder ---------------------------------------------------------
+
+REPLAY = """
+import Foundation
+// The recorder's pure parts, as an app uses them: read a fixture, write a results file. The outputs
+// are the fixture's own (torch) outputs replayed, since this machine has no CoreML to run.
+do {
+    let args = CommandLine.arguments
+    let fixture = try Fixture.read(URL(fileURLWithPath: args[1]))
+    let outputs = fixture.cases.map { $0.outputs.mapValues(\\.values) }
+    let results = try ResultsFile.recording(fixture: fixture, name: "torch-replay", precision: "fp32", option: "",
+                                            outputs: outputs, seconds: 0.001, provenance: .current())
+    try results.write(to: URL(fileURLWithPath: args[2]))
+} catch {
+    FileHandle.standardError.write("\\(error)\\n".data(using: .utf8)!)
+    exit(1)
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def swift_recorded(tmp_path_factory) -> Path:
+    """A results file written by the Swift recorder's own code (compiled here with swiftc)."""
+    swiftc = shutil.which("swiftc")
+    if swiftc is None:
+        pytest.skip("no swiftc on PATH")
+    work = tmp_path_factory.mktemp("recorder")
+    (work / "main.swift").write_text(REPLAY)
+    binary = work / "replay"
+    sources = sorted(str(p) for p in RECORDER.glob("*.swift"))
+    proc = subprocess.run([swiftc, "-module-name", "Replay", *sources, str(work / "main.swift"), "-o", str(binary)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = work / "replay.json"
+    proc = subprocess.run([str(binary), str(FIXTURE), str(out)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.mark.swift
+def test_a_swift_recorded_file_reads_with_the_fixtures_inputs_and_outputs(swift_recorded):
+    fixture = json.loads(FIXTURE.read_text())
+    saved = Results.read(swift_recorded)
+    bits = np.array([c["input_bits"] for c in fixture["cases"]], dtype=np.uint32)
+    assert saved.inputs.sha256 == feeds_sha256({"points": bits.view(np.float32)})  # Python's hash, Swift's bytes
+    assert saved.inputs.count == len(fixture["cases"]) and saved.inputs.seed == fixture["provenance"]["generator_seed"]
+    expected = np.array([c["output_bits"] for c in fixture["cases"]], dtype=np.uint32)
+    assert np.array_equal(saved.outputs["split_probs"].view(np.uint32), expected)
+    assert (saved.model, saved.weights_sha256) == ("trendsplit", fixture["provenance"]["weights_sha256"])
+    assert saved.backend == "torch-replay@fp32" and saved.provenance["os"].startswith("Linux")
+
+
+@pytest.mark.swift
+def test_compare_judges_a_swift_recorded_file_against_a_run_on_the_same_inputs(swift_recorded, trendsplit,
+                                                                              trendsplit_export, tmp_path):
+    """The seed and count a device file records regenerate its inputs; compare accepts it beside torch."""
+    from harness import pipeline
+    from harness.backends import parse_backends
+
+    _, folder = trendsplit_export
+    saved = Results.read(swift_recorded)
+    done = pipeline.run(trendsplit, parse_backends("torch,onnxruntime"), n=saved.inputs.count,
+                        seed=saved.inputs.seed, folder=folder)
+    done.write(tmp_path / "run")
+    again = pipeline.read_results([tmp_path / "run", swift_recorded])
+    report = pipeline.compare(again.cases, again.results)
+    replay = next(c for c in report.comparisons if c.candidate == "torch-replay@fp32")
+    assert replay and replay.policy.name == "fp32"  # the fixture's torch numbers, replayed: within fp32
+    assert [r.label for r in report.runs] == ["torch@fp32", "onnxruntime@fp32", "torch-replay@fp32"]
