@@ -1,7 +1,7 @@
 """A self-contained HTML parity report: tables, and matplotlib figures embedded as PNG.
 
-Sections: summary, histograms of absolute and ULP error per pair, decisions (with the
-near-threshold cases listed), example watch series drawn as the app's chart with each
+Sections: summary, histograms of absolute and ULP error per pair, decisions (flips summarised,
+the full list folded away), example watch series drawn as the app's chart with each
 backend's split lines, and the per-op divergence of the fp16 program. Everything drawn comes
 from the `ParityReport` (its saved figures, localisations and policies): no model, interpreter
 or threshold is consulted here.
@@ -19,9 +19,13 @@ import numpy as np
 from harness import atomic
 from harness.mil.localize import Localization
 from harness.parity import ParityReport
-from harness.report import verdict_text
+from harness.report import plural, verdict_text
 
 SECTIONS = ("summary", "errors", "decisions", "series", "ops")
+#: Line styles of the error histograms, in drawing order: every pair stays visible where curves coincide.
+LINES = (("-", 3.2), ("--", 2.4), ("-.", 1.8), (":", 1.6), ((0, (5, 1, 1, 1)), 1.3), ((0, (1, 3)), 1.2))
+#: Flips listed in the decisions summary before the rest are folded into <details>.
+FLIPS_SHOWN = 3
 STYLE = """
 body{font:15px/1.45 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;
 color:#1d1d1f;padding:0 1em}
@@ -34,7 +38,7 @@ td.l{white-space:normal}
 .banner{padding:.8em 1em;border-radius:8px;margin:1em 0;font-weight:600}
 .banner.pass{background:#e8f5e9} .banner.fail{background:#ffebee} .banner.inconclusive{background:#fff8e1}
 .note{background:#fff8e1;padding:.6em 1em;border-radius:6px} img{max-width:100%}
-.legend{font-size:.9em;color:#444}
+.legend{font-size:.9em;color:#444} details{margin:.4em 0 1em} summary{cursor:pointer;color:#0060df}
 """
 
 
@@ -132,8 +136,9 @@ def error_figure(report: ParityReport):
         h = histograms.get(c.pair)
         if h is None:
             continue
+        style, width = LINES[j % len(LINES)]
         for ax, key in ((ax1, "abs"), (ax2, "ulp")):
-            ax.stairs(h[key]["counts"], h[key]["edges"], lw=1.6, label=c.pair, color=f"C{j}")
+            ax.stairs(h[key]["counts"], h[key]["edges"], lw=width, ls=style, label=c.pair, color=f"C{j}")
     for ax, title, policy_line in (
         (ax1, "absolute error (0 drawn at 1e-12)", True),
         (ax2, "float32 ULPs where |ref| ≥ atol (0 drawn at 0.5)", False),
@@ -160,8 +165,9 @@ def _errors(report: ParityReport) -> str:
     )
     return (
         "<h2 id=errors>Error distributions</h2><p>Every output of every case, per pair. Log scales: "
-        "the tail on the right is what the policy judges.</p>" + _png(error_figure(report))
-        + (f"<ul class=fail>{nonfinite}</ul>" if nonfinite else "")
+        "the tail on the right is what the policy judges. Each pair has its own line style, so curves "
+        "that coincide stay visible.</p>" + _png(error_figure(report)) + (f"<ul class=fail>{nonfinite}</ul>"
+                                                                        if nonfinite else "")
     )
 
 
@@ -169,6 +175,17 @@ def _flip_rows(report: ParityReport, c, kind: str, flips) -> list[str]:
     return [f"<tr><td class=l>{_e(c.candidate)}</td><td class=l>{kind}</td><td>{f.case}</td>"
             f"<td class=l>{_e(report.kinds[f.case])}</td><td>{f.position}</td>"
             f"<td>{f.reference:.5f}</td><td>{f.candidate:.5f}</td></tr>" for f in flips]
+
+
+def _flip_summary(report: ParityReport, c) -> str:
+    """One line per candidate: how many flipped, the first few, and how many are listed below."""
+    judged = c.decisions_compared - c.decisions_agreeing
+    first = ", ".join(f"case {f.case} ({_e(report.kinds[f.case])}) position {f.position}"
+                      for f in c.flips[:FLIPS_SHOWN])
+    more = f" and {judged - FLIPS_SHOWN:,} more" if judged > FLIPS_SHOWN else ""
+    return (f"<li><b>{_e(c.pair)}</b>: {plural(judged, 'judged decision')} flipped"
+            + (f" ({first}{more})" if judged else "")
+            + f"; {c.near_threshold_flips:,} of {c.near_threshold:,} near the threshold flipped (not judged).</li>")
 
 
 def _decisions(report: ParityReport) -> str:
@@ -195,19 +212,24 @@ def _decisions(report: ParityReport) -> str:
     decided = [c for c in report.comparisons if c.decision != "none"]
     rows = []
     for c in decided:
-        rows += _flip_rows(report, c, "flipped", c.flips[:10]) + _flip_rows(report, c, "near threshold, flipped",
-                                                                              c.near_flips[:10])
+        rows += _flip_rows(report, c, "flipped", c.flips) + _flip_rows(report, c, "near threshold, flipped",
+                                                                         c.near_flips)
     head = ("<table><tr><th class=l>candidate</th><th class=l>what</th><th>case</th><th class=l>kind</th>"
             "<th>position</th><th>reference</th><th>candidate</th></tr>")
     if rows:
-        listing = head + "".join(rows) + "</table>"
+        capped = any(len(c.flips) < c.decisions_compared - c.decisions_agreeing
+                     or len(c.near_flips) < c.near_threshold_flips for c in decided)
+        listing = ("<ul>" + "".join(_flip_summary(report, c) for c in decided if c.flips or c.near_flips) + "</ul>"
+                   f"<details><summary>All {len(rows):,} listed flips"
+                   + (" (the comparison keeps the first of each kind per pair)" if capped else "")
+                   + f"</summary>{head}{''.join(rows)}</table></details>")
     elif report.figures.get("near_agreed"):
         listing = head + "".join(
             f"<tr><td class=l>all</td><td class=l>near threshold, agreed</td><td>{r['case']}</td>"
             f"<td class=l>{_e(r['kind'])}</td><td>{r['position']}</td><td>{r['reference']:.5f}</td><td>—</td></tr>"
             for r in report.figures["near_agreed"]) + "</table>"
     else:
-        listing = "<p class=muted>No decision was within the margin of the threshold.</p>"
+        listing = "<p class=muted>No decision flipped, and none was within the margin of the threshold.</p>"
     return (
         "<h2 id=decisions>Decisions</h2><p>A decision is judged when the reference is further than the "
         f"policy's margin from the {report.threshold:g} threshold; closer ones may legitimately flip on any "
@@ -284,7 +306,8 @@ def op_figure(loc: Localization):
     ax.axhline(loc.rel_limit, color="grey", ls=":", lw=1)
     ax.text(len(ops) - 0.5, loc.rel_limit, f"per-op limit ({loc.rel_limit:.0%})", fontsize=8, ha="right",
             va="bottom")
-    ax.set_xticks(range(len(ops)), [o.op_type for o in ops], rotation=75, fontsize=7)
+    ax.set_xticks(range(len(ops)), [f"{o.op_type} · {o.module}" if o.module else o.op_type for o in ops],
+                  rotation=75, fontsize=7)
     ax.set_ylabel("max |diff| / max |ref|\n(finite values)")
     ax.set_title(f"{loc.candidate} vs {loc.reference} profile, op by op in program order, on {len(loc.cases)} cases "
                  "(red: inf/NaN where the reference is finite; orange: beyond the limit)", fontsize=9)
@@ -292,7 +315,16 @@ def op_figure(loc: Localization):
 
 
 def _op_chart(loc: Localization) -> str:
-    return _png(op_figure(loc))
+    diverged = [o for o in loc.ops if o.diverged]
+    table = ""
+    if diverged:
+        table = ("<details><summary>" + _e(plural(len(diverged), "op")) + " past the limit</summary>"
+                 "<table><tr><th class=l>MIL value</th><th class=l>op</th><th class=l>torch module</th>"
+                 "<th>relative</th><th>overflow</th></tr>"
+                 + "".join(f"<tr><td class=l>{_e(o.name)}</td><td class=l>{_e(o.op_type)}</td>"
+                           f"<td class=l>{_e(o.module or '—')}</td><td>{o.rel:.2e}</td><td>{o.overflow:,}</td></tr>"
+                           for o in diverged) + "</table></details>")
+    return _png(op_figure(loc)) + table
 
 
 def _ops(report: ParityReport) -> str:
@@ -308,7 +340,12 @@ def _ops(report: ParityReport) -> str:
                      f"{_e(loc.reference)} profile, on its flipped and worst cases: {_e(loc.summary())}.</p>"
                      + _op_chart(loc))
     if not pairs and overview is not None:
-        parts.append(f"<p>{_e(overview.candidate)} against the {_e(overview.reference)} profile on the first "
+        note = ("<p class=note>Informational: every pair passed its policy, so an orange bar or a first op past the "
+                "per-op limit here changed no judged decision; it shows where fp16 rounding concentrates.</p>"
+                if report.status == "PASSED" else
+                "<p class=note>Informational: no failing coreml-emulated pair to localise; this profile is not a "
+                "verdict.</p>")
+        parts.append(note + f"<p>{_e(overview.candidate)} against the {_e(overview.reference)} profile on the first "
                      f"{len(overview.cases)} cases: {_e(overview.summary())}.</p>" + _op_chart(overview))
     return head + "".join(parts)
 

@@ -102,11 +102,61 @@ def test_a_passing_run_renders_every_section(passing_page):
     assert "PASSED" in page and "FAILED" not in page
 
 
+def test_a_passing_report_says_its_per_op_profile_is_informational(passing_page):
+    ops = passing_page.split("<h2 id=ops>", 1)[1]
+    assert "Informational" in ops and "changed no judged decision" in ops
+
+
 def test_a_failing_run_explains_the_overflow(failing_page):
     page = failing_page
     check(page)
     assert "FAILED" in page and "values overflow float16" in page
     assert "NaN or infinite, not drawn" in page and "framed in red" in page
+
+
+def test_the_summary_and_the_per_op_section_give_the_same_overflow_count(failing, failing_page):
+    """Both read the one localisation of the failing pair (on its cases), so their counts agree."""
+    page = failing_page
+    summary, ops = page.split("<h2 id=errors>")[0], page.split("<h2 id=ops>")[1]
+    said = re.findall(r"(\d+) values overflow float16", summary)
+    assert said and re.findall(r"(\d+) values overflow float16", ops)[0] == said[0]
+    (loc,) = failing.localizations.pairs.values()
+    assert f"on {len(loc.cases)} cases" in summary
+
+
+def test_flips_are_summarised_and_the_full_list_folded(failing, failing_page):
+    decisions = failing_page.split("<h2 id=decisions>")[1].split("<h2 id=series>")[0]
+    listed = sum(len(c.flips) + len(c.near_flips) for c in failing.comparisons)
+    assert listed > 3
+    before, folded = decisions.split("<details>", 1)
+    assert before.count("<tr>") == 0 and folded.count("<tr>") == listed + 1  # header + every listed flip
+    assert f"All {listed} listed flips" in folded
+
+
+def test_ops_show_the_torch_module_beside_the_mil_name(passing, passing_page):
+    ops = passing_page.split("<h2 id=ops>", 1)[1]
+    overview = passing.localizations.overview
+    assert any(o.module for o in overview.ops)
+    diverged = [o for o in overview.ops if o.diverged]
+    for o in diverged:
+        assert f"<td class=l>{o.name}</td><td class=l>{o.op_type}</td><td class=l>{o.module or '—'}</td>" in ops
+
+
+def test_every_pair_of_the_error_histograms_stays_visible(failing):
+    """Curves that coincide (two fp16 profiles) must not hide each other: each pair has its own
+    line style, and later pairs are drawn thinner than earlier ones."""
+    fig = html_report.error_figure(failing)
+    try:
+        for ax in fig.axes:
+            lines = [(p.get_linestyle(), p.get_linewidth()) for p in ax.patches]
+            assert len(lines) == len(failing.comparisons)
+            assert len({style for style, _ in lines}) == len(lines)
+            widths = [w for _, w in lines]
+            assert widths == sorted(widths, reverse=True) and len(set(widths)) == len(widths)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
 
 
 def test_the_report_draws_only_on_saved_data(failing, failing_page, tmp_path, monkeypatch):
@@ -122,6 +172,26 @@ def test_the_report_draws_only_on_saved_data(failing, failing_page, tmp_path, mo
     monkeypatch.setattr(Interpreter, "run", forbidden)
     monkeypatch.setattr("harness.export.export_model", forbidden)
     assert html_report.render(saved) == failing_page
+
+
+def test_thresholds_and_limits_come_from_the_saved_data(failing):
+    import dataclasses
+
+    from harness.mil.localize import Localization
+
+    moved = dataclasses.replace(failing, threshold=0.3)
+    assert "from the 0.3 threshold" in html_report._decisions(moved)
+    (loc,) = failing.localizations.pairs.values()
+    strict = Localization.from_dict({**loc.to_dict(), "rel_limit": 0.05})
+    fig = html_report.op_figure(strict)
+    try:
+        limits = [line.get_ydata()[0] for line in fig.axes[0].lines]
+        assert limits == [0.05]
+        assert any("per-op limit (5%)" in t.get_text() for t in fig.axes[0].texts)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
 
 
 def test_a_run_where_nothing_compared_still_renders(trendsplit, trendsplit_export):
