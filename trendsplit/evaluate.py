@@ -1,8 +1,9 @@
 """Task quality on held-out synthetic watch logs: the nets through every backend vs baselines.
 
-Also measures the fp16 hazard in the encoding: how many encoded values fall below
-float16's smallest normal number when x is in days versus in seconds, and what that
-does to fp16 decisions.
+Each net is fed the held-out logs in its own encoding version (its spec's metadata). Also
+measures the fp16 hazard of the unit of x for each conv net: how many encoded values fall
+below float16's smallest normal number when x is in days versus in seconds, and what that
+does to fp32 and fp16 decisions.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from harness.models import get_model
 from trendsplit import baselines, data
 from trendsplit.encoding import decode, encode_batch
 from trendsplit.metrics import SplitScores, score
+from trendsplit.models import check_pairing, encoding_version
 
 EVAL_SEED = 10_000  # held out: training uses seeds 1 and 2 (trendsplit/train.py)
 TUNE_SEED = 1  # baselines tune their penalty on training logs
@@ -29,7 +31,9 @@ FP16_SMALLEST_NORMAL = float(np.finfo(np.float16).tiny)  # 6.1e-5
 NET_ROWS = {  # model -> backends it is evaluated on
     "trendsplit": ("torch", "onnxruntime", "coreml-emulated@fp16[fp16-storage]", "coreml-emulated@fp16[fp16]"),
     "trendsplit-gru": ("torch", "onnxruntime", "coreml-emulated@fp16[fp16-storage]"),
+    "trendsplit-v2": ("torch", "onnxruntime", "coreml-emulated@fp16[fp16-storage]", "coreml-emulated@fp16[fp16]"),
 }
+UNITS_MODELS = ("trendsplit", "trendsplit-v2")  # the unit-of-x hazard is measured for these
 FP32_REF, FP16_REF = "torch@fp32", "coreml-emulated@fp16[fp16-storage]"  # the units measurement
 
 
@@ -70,9 +74,9 @@ class Evaluation:
                 f"{r.name:52s} {e.precision:6.3f} {e.recall:6.3f} {e.f1:6.3f} "
                 f"{w.precision:6.3f} {w.recall:6.3f} {w.f1:6.3f}"
             )
-        if self.fp16_units:
-            lines += ["", "fp16 hazard: unit of x (trendsplit, coreml-emulated@fp16[fp16-storage])"]
-            for unit, v in self.fp16_units.items():
+        for model, units in self.fp16_units.items():
+            lines += ["", f"fp16 hazard: unit of x ({model}, coreml-emulated@fp16[fp16-storage])"]
+            for unit, v in units.items():
                 lines.append(
                     f"  x in {unit:8s}: {v['subnormal_share']:.1%} of nonzero encoded values below "
                     f"fp16's smallest normal; fp16 vs fp32 decisions agree {v['fp16_agreement']:.2%}; "
@@ -98,19 +102,24 @@ def _timed(name: str, run: Callable[[], list[list[int]]], truths, note: str = ""
     return Row(name, score(preds, truths), score(preds, truths, 1), time.perf_counter() - start, note)
 
 
-def _predictions(backend, inputs: np.ndarray, lengths, threshold: float) -> list[list[int]]:
+def _predictions(backend, spec, inputs: np.ndarray, lengths, threshold: float) -> list[list[int]]:
+    check_pairing(spec, inputs)
     probs = np.concatenate([backend.predict(inputs[i : i + 256]) for i in range(0, len(inputs), 256)])
     return [decode(p, int(n), threshold) for p, n in zip(probs, lengths, strict=True)]
 
 
-def _fp16_units(logs, fp32, fp16, truths) -> dict:
-    """Encode the same logs with x in days and in seconds; compare fp16 with fp32 decisions."""
+def _fp16_units(logs, fp32, fp16, truths, version: int) -> dict:
+    """Encode the same logs with x in days and in seconds; compare fp16 with fp32 decisions.
+
+    The share below fp16's smallest normal counts every channel but x (which is in [-0.5, 0.5]
+    whatever the unit): y for v1, and y and the steps for v2.
+    """
     out = {}
     for unit, factor in (("days", 1.0), ("seconds", 86_400.0)):
-        inputs = encode_batch([log.points * np.array([factor, 1.0]) for log in logs])
+        inputs = encode_batch([log.points * np.array([factor, 1.0]) for log in logs], version)
         lengths = np.array([len(log.points) for log in logs])
         mask = np.arange(inputs.shape[-1])[None, :] < lengths[:, None]
-        values = np.abs(inputs[:, 1][mask])
+        values = np.abs(inputs[:, 1:].transpose(1, 0, 2)[:, mask])
         nonzero = values[values > 0]
         p32, p16 = fp32.predict(inputs), fp16.predict(inputs)
         read = mask & (np.arange(inputs.shape[-1])[None, :] < (lengths[:, None] - 1))
@@ -132,12 +141,17 @@ def evaluate(
     progress: Callable[[str], None] = lambda _m: None,
 ) -> Evaluation:
     artifacts = Path(artifacts)
-    held_out = data.dataset(n, seed)
+    encoded = {1: data.dataset(n, seed)}  # version -> the held-out logs in that encoding
+    held_out = encoded[1]
     truths = [log.breaks for log in held_out.logs]
     result = Evaluation(n=n, seed=seed)
     loaded = {}
     for model, refs in NET_ROWS.items():
         spec = get_model(model)
+        version = encoding_version(spec)
+        if version not in encoded:
+            encoded[version] = data.dataset(n, seed, version)
+        fed = encoded[version]
         named = {create(ref).label: ref for ref in refs}  # rows are named as the references are written
         for backend in load_backends(spec, refs, artifacts / spec.name, skip_unavailable=True,
                                      progress=progress):
@@ -145,13 +159,16 @@ def evaluate(
             loaded[model, backend.label] = backend
             result.rows.append(_timed(
                 f"{model} · {named[backend.label]}",
-                lambda b=backend, t=spec.threshold: _predictions(b, held_out.inputs, held_out.lengths, t),
+                lambda b=backend, s=spec, f=fed: _predictions(b, s, f.inputs, f.lengths, s.threshold),
                 truths,
+                note=f"encoding v{version}",
             ))
     cache = artifacts / "tuned-penalties.json"
     for name, detector, penalties in (
         ("brute force (seed post), tuned penalty", baselines.brute_force, baselines.PENALTIES),
         ("PELT (ruptures, linear cost), tuned penalty", baselines.pelt, baselines.PENALTIES),
+        ("Binseg (ruptures, linear cost), tuned penalty", baselines.binseg, baselines.PENALTIES),
+        ("PELT (linear cost), penalty c ln n, tuned c", baselines.pelt_log_n, baselines.LOG_N_PENALTIES),
         ("PELT on the encoded inputs the nets see", baselines.on_encoded(baselines.pelt),
          baselines.ENCODED_PENALTIES),
     ):
@@ -165,8 +182,9 @@ def evaluate(
                 note=f"penalty {penalty:.3g}",
             )
         )
-    progress("measuring the fp16 hazard of x units")
-    if ("trendsplit", FP32_REF) in loaded and ("trendsplit", FP16_REF) in loaded:
-        result.fp16_units = _fp16_units(held_out.logs, loaded["trendsplit", FP32_REF],
-                                        loaded["trendsplit", FP16_REF], truths)
+    for model in UNITS_MODELS:
+        if (model, FP32_REF) in loaded and (model, FP16_REF) in loaded:
+            progress(f"measuring the fp16 hazard of x units for {model}")
+            result.fp16_units[model] = _fp16_units(held_out.logs, loaded[model, FP32_REF], loaded[model, FP16_REF],
+                                                   truths, encoding_version(get_model(model)))
     return result

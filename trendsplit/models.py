@@ -1,18 +1,35 @@
-"""The trendline-split model: watch-measurement points in, per-point split probabilities out."""
+"""The trendline-split models: watch-measurement points in, per-point split probabilities out.
+
+Each model declares the encoding version it was trained on (`metadata["encoding_version"]`,
+written into every export); its cases are encoded with that version, and inputs of another
+version are refused by `check_pairing` with `EncodingVersionMismatch`.
+"""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
 from harness.spec import Cases, ModelSpec, TensorSpec
 from trendsplit import data, gru, net, train
-from trendsplit.encoding import DEFAULT_THRESHOLD, ENCODING_VERSION, L, decision_mask, encode_batch
+from trendsplit.encoding import (
+    CHANNELS,
+    DEFAULT_THRESHOLD,
+    ENCODING_VERSION,
+    L,
+    channels_of,
+    decision_mask,
+    encode_batch,
+)
+from trendsplit.errors import EncodingVersionMismatch
 
 
-def make_cases(count: int, seed: int) -> Cases:
+def make_cases(count: int, seed: int, version: int = ENCODING_VERSION) -> Cases:
+    """Seeded parity cases (realistic and adversarial logs) encoded with encoding `version`."""
     logs = data.parity_logs(count, seed)
     return Cases(
-        feeds={"points": encode_batch([log.points for log in logs])},
+        feeds={"points": encode_batch([log.points for log in logs], version)},
         decision_mask=decision_mask(np.array([len(log.points) for log in logs])),
         kinds=tuple(log.kind for log in logs),
         raw=tuple(log.points for log in logs),
@@ -20,24 +37,51 @@ def make_cases(count: int, seed: int) -> Cases:
     )
 
 
-#: Travels into every export: an app pairs the model with the encoder of this version.
-METADATA = {"encoding_version": str(ENCODING_VERSION)}
-#: The trendsplit contract: encoded points in, one split probability per position out.
-INPUTS = (TensorSpec("points", (None, 2, L)),)
+def metadata(version: int) -> dict[str, str]:
+    """Travels into every export: an app pairs the model with the encoder of this version."""
+    return {"encoding_version": str(version)}
+
+
+def inputs(version: int) -> tuple[TensorSpec, ...]:
+    return (TensorSpec("points", (None, channels_of(version), L)),)
+
+
+METADATA = metadata(ENCODING_VERSION)
+#: The trendsplit contract: encoded points in (v1: [N, 2, L]), one split probability per position out.
+INPUTS = inputs(ENCODING_VERSION)
 OUTPUTS = (TensorSpec("split_probs", (None, L)),)
 
 
+def encoding_version(spec: ModelSpec) -> int:
+    """The encoding version a model declares (a spec without one predates v2: version 1)."""
+    return int(spec.metadata.get("encoding_version", ENCODING_VERSION))
+
+
+def check_pairing(spec: ModelSpec, encoded: np.ndarray) -> None:
+    """`EncodingVersionMismatch` unless `encoded` [N, C, L] has the channels of the model's version."""
+    version = encoding_version(spec)
+    shape = np.shape(encoded)
+    if len(shape) != 3 or shape[1] != channels_of(version):
+        given = next((v for v, c in CHANNELS.items() if len(shape) == 3 and shape[1] == c), None)
+        what = f"encoding v{given} inputs" if given else f"inputs of shape {list(shape)}"
+        raise EncodingVersionMismatch(f"model {spec.name!r} takes encoding v{version} inputs "
+                                      f"[N, {channels_of(version)}, {L}], got {what}: encode with the model's version")
+
+
 def trained(arch: str, description: str) -> ModelSpec:
-    """A trendsplit architecture with its committed weights (trendsplit/weights/)."""
+    """A trendsplit architecture with its committed weights (trendsplit/weights/), fed its encoding version."""
+    version = train.ARCHITECTURES[arch].encoding_version
     return ModelSpec(
-        name=arch, description=description, build=lambda: train.load(arch), inputs=INPUTS, outputs=OUTPUTS,
-        make_cases=make_cases, threshold=DEFAULT_THRESHOLD,
+        name=arch, description=description, build=lambda: train.load(arch), inputs=inputs(version),
+        outputs=OUTPUTS, make_cases=functools.partial(make_cases, version=version), threshold=DEFAULT_THRESHOLD,
         weights_source=f"trained: trendsplit/weights/{arch}.pt (card beside it)", trained=True,
-        metadata=METADATA)
+        metadata=metadata(version))
 
 
 SPEC = trained("trendsplit", f"1-D conv net, receptive field {net.receptive_field()} points: "
                              "where does a watch's trendline break?")
 GRU_SPEC = trained("trendsplit-gru", "bidirectional GRU on the same task and contract")
+V2_SPEC = trained("trendsplit-v2", "the conv net on encoding v2 (steps in seconds and days added)")
 
-__all__ = ["SPEC", "GRU_SPEC", "INPUTS", "OUTPUTS", "make_cases", "trained", "data", "gru", "net", "train"]
+__all__ = ["SPEC", "GRU_SPEC", "V2_SPEC", "INPUTS", "OUTPUTS", "check_pairing", "encoding_version", "make_cases",
+           "trained", "data", "gru", "net", "train"]

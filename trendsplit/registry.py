@@ -11,6 +11,7 @@ from trendsplit import fp16_stress, models
 MODELS = {
     models.SPEC.name: models.SPEC,
     models.GRU_SPEC.name: models.GRU_SPEC,
+    models.V2_SPEC.name: models.V2_SPEC,
     fp16_stress.SPEC.name: fp16_stress.SPEC,
 }
 

@@ -1,9 +1,11 @@
 """Train a trendsplit architecture on synthetic watch logs: deterministic, CPU, minutes.
 
-    python -m trendsplit.train [--arch trendsplit|trendsplit-gru] [--seed 0]
+    python -m trendsplit.train [--arch trendsplit|trendsplit-gru|trendsplit-v2] [--seed 0]
+                               [--train-size N] [--epochs N] [--pos-weight W] [--out DIR]
 
-Writes `trendsplit/weights/<arch>.pt` and `<arch>.card.json` (data seed, sizes,
-epochs, metrics, tool versions, weights sha256), atomically.
+Writes `trendsplit/weights/<arch>.pt` and `<arch>.card.json` (data seed, sizes, encoding
+version, epochs, metrics, tool versions, weights sha256), atomically. The overrides are for
+measuring one change at a time; `--out` keeps such runs away from the committed weights.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import argparse
 import io
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +25,23 @@ from torch import nn
 from harness import atomic
 from harness.spec import weights_sha256
 from trendsplit import data, gru, net
-from trendsplit.encoding import decision_mask, decode
+from trendsplit.encoding import decision_mask, decode, encode_batch
 from trendsplit.metrics import score
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
-ARCHITECTURES: dict[str, type[nn.Module]] = {"trendsplit": net.TrendSplitNet,
-                                             "trendsplit-gru": gru.TrendSplitGRU}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    build: Callable[[], nn.Module]
+    encoding_version: int  # the inputs it is trained on, and must be fed
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "trendsplit": Architecture(net.TrendSplitNet, 1),
+    "trendsplit-gru": Architecture(gru.TrendSplitGRU, 1),
+    "trendsplit-v2": Architecture(lambda: net.TrendSplitNet(inputs=4), 2),
+}
 
 
 @dataclass(frozen=True)
@@ -37,12 +51,16 @@ class Recipe:
     epochs: int
     batch: int
     lr: float
-    pos_weight: float  # breaks are ~1 in 15 positions; 2 beat 1 and 4 on validation F1
+    pos_weight: float  # breaks are ~1 in 15 positions; 2 beat 1 and 4 on validation F1 (v1)
+    #: Each example's y negated with probability 1/2 per epoch: the generator is symmetric in y
+    #: (drift, offsets and noise are all zero-mean normal), so this is free extra data.
+    flip_y: bool = False
 
 
 RECIPES = {
     "trendsplit": Recipe(train_size=30_000, val_size=2_000, epochs=24, batch=128, lr=3e-3, pos_weight=2.0),
     "trendsplit-gru": Recipe(train_size=20_000, val_size=2_000, epochs=16, batch=128, lr=1e-2, pos_weight=4.0),
+    "trendsplit-v2": Recipe(train_size=60_000, val_size=2_000, epochs=24, batch=128, lr=3e-3, pos_weight=1.0),
 }
 
 
@@ -52,21 +70,26 @@ def predictions(module: nn.Module, inputs: np.ndarray, lengths: np.ndarray, thre
     return [decode(p, int(n), threshold) for p, n in zip(probs.numpy(), lengths, strict=True)]
 
 
-def train(arch: str, seed: int = 0, progress: bool = True) -> tuple[nn.Module, dict]:
+def train(arch: str, seed: int = 0, progress: bool = True, recipe: Recipe | None = None,
+          threads: int = 2) -> tuple[nn.Module, dict]:
+    """Deterministic for (arch, seed, recipe, threads): the thread count changes float summation order."""
     from tqdm import tqdm
 
-    recipe = RECIPES[arch]
+    recipe = recipe or RECIPES[arch]
+    version = ARCHITECTURES[arch].encoding_version
     torch.manual_seed(seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
-    train_set = data.dataset(recipe.train_size, seed=1_000 * seed + 1)
-    val_set = data.dataset(recipe.val_size, seed=1_000 * seed + 2)
+    train_set = data.dataset(recipe.train_size, seed=1_000 * seed + 1, version=version)
+    val_set = data.dataset(recipe.val_size, seed=1_000 * seed + 2, version=version)
     x = torch.from_numpy(train_set.inputs)
+    flipped = (torch.from_numpy(encode_batch([log.points * np.array([1.0, -1.0]) for log in train_set.logs],
+                                             version)) if recipe.flip_y else None)
     y = torch.from_numpy(train_set.labels)
     mask = torch.from_numpy(decision_mask(train_set.lengths).astype(np.float32))
     weight = mask * torch.where(y > 0, recipe.pos_weight, 1.0)
-    module = ARCHITECTURES[arch]()
+    module = ARCHITECTURES[arch].build()
     optimiser = torch.optim.Adam(module.parameters(), lr=recipe.lr)
     steps = recipe.epochs * -(-len(x) // recipe.batch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=recipe.lr, total_steps=steps)
@@ -79,7 +102,11 @@ def train(arch: str, seed: int = 0, progress: bool = True) -> tuple[nn.Module, d
         total = 0.0
         for i in range(0, len(x), recipe.batch):
             idx = order[i:i + recipe.batch]
-            probs = module(x[idx]).clamp(1e-6, 1 - 1e-6)
+            inputs = x[idx]
+            if flipped is not None:
+                flip = torch.rand(len(idx), generator=generator) < 0.5
+                inputs = torch.where(flip[:, None, None], flipped[idx], inputs)
+            probs = module(inputs).clamp(1e-6, 1 - 1e-6)
             loss = nn.functional.binary_cross_entropy(probs, y[idx], weight=weight[idx], reduction="sum")
             loss = loss / weight[idx].sum()
             optimiser.zero_grad()
@@ -98,14 +125,14 @@ def train(arch: str, seed: int = 0, progress: bool = True) -> tuple[nn.Module, d
     preds = predictions(module, val_set.inputs, val_set.lengths)
     truths = [log.breaks for log in val_set.logs]
     card = {
-        "architecture": arch, "seed": seed, "recipe": recipe.__dict__,
+        "architecture": arch, "seed": seed, "recipe": recipe.__dict__, "encoding_version": version,
         "data": {"train_seed": 1_000 * seed + 1, "val_seed": 1_000 * seed + 2,
                  "train_size": recipe.train_size, "val_size": recipe.val_size,
                  "generator": "trendsplit/data.py watch_log"},
         "parameters": sum(p.numel() for p in module.parameters()),
         "validation": {"exact": score(preds, truths).to_dict(), "within_1": score(preds, truths, 1).to_dict()},
         "history": history, "training_seconds": round(time.perf_counter() - start, 1),
-        "torch_threads": 2,
+        "torch_threads": threads,
     }
     return module.eval(), card
 
@@ -128,7 +155,7 @@ def load(arch: str, folder: Path = WEIGHTS) -> nn.Module:
     path = folder / f"{arch}.pt"
     if not path.exists():
         raise HarnessError(f"{path} is missing; train it: python -m trendsplit.train --arch {arch}")
-    module = ARCHITECTURES[arch]()
+    module = ARCHITECTURES[arch].build()
     module.load_state_dict(torch.load(path, weights_only=True))
     return module.eval()
 
@@ -137,9 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trendsplit.train", description=__doc__)
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="trendsplit")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-size", type=int, help="training logs (default: the recipe's)")
+    parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
+    parser.add_argument("--pos-weight", type=float, help="loss weight of split positions (default: the recipe's)")
+    parser.add_argument("--flip-y", type=int, choices=[0, 1], help="augment by negating y (default: the recipe's)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 on a busy machine)")
+    parser.add_argument("--out", type=Path, default=WEIGHTS, help="folder for the weights and card")
     args = parser.parse_args(argv)
-    module, card = train(args.arch, args.seed)
-    path = save(args.arch, module, card)
+    overrides = {k: v for k, v in (("train_size", args.train_size), ("epochs", args.epochs),
+                                   ("pos_weight", args.pos_weight),
+                                   ("flip_y", None if args.flip_y is None else bool(args.flip_y))) if v is not None}
+    module, card = train(args.arch, args.seed, recipe=replace(RECIPES[args.arch], **overrides),
+                         threads=args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = save(args.arch, module, card, folder=args.out)
     v = card["validation"]
     print(f"{args.arch}: val F1 exact {v['exact']['f1']:.3f}, within one {v['within_1']['f1']:.3f}; "
           f"{card['training_seconds']} s; wrote {path}")

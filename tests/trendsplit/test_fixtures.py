@@ -27,7 +27,7 @@ def generated():
 def test_committed_fixtures_match_the_code():
     drift = fixtures.check(fixtures.FIXTURES)
     assert drift, drift.render()
-    assert drift.render().endswith("fixtures match the code (2 files)")
+    assert drift.render().endswith("fixtures match the code (4 files)")
 
 
 def test_generation_is_deterministic(generated):
@@ -40,6 +40,30 @@ def test_every_rule_has_a_golden_case(generated):
         "bad_point", "too_few_points", "too_many_points", "non_finite", "unsorted_x", "zero_x_range",
         "encoding_overflow"}
     assert sum("x_bits" in c for c in cases) > 150
+
+
+def test_v2_cases_cover_every_rule_and_the_step_edges(generated):
+    cases = json.loads(generated[fixtures.ENCODING_FILES[2]])["cases"]
+    assert {c["error"] for c in cases if "error" in c} == {
+        "bad_point", "too_few_points", "too_many_points", "non_finite", "unsorted_x", "zero_x_range",
+        "encoding_overflow"}
+    assert all(("dx_bits" in c) == ("x_bits" in c) for c in cases)
+    assert sum(c["name"].startswith("v2_") for c in cases) >= 9
+
+
+def test_v1_cases_are_v2s_first_two_channels(generated):
+    v1 = {c["name"]: c for c in json.loads(generated[fixtures.ENCODING_FILE])["cases"]}
+    v2 = {c["name"]: c for c in json.loads(generated[fixtures.ENCODING_FILES[2]])["cases"]}
+    assert set(v1) <= set(v2)
+    for name, case in v1.items():
+        assert {k: v2[name].get(k) for k in case} == case
+
+
+def test_each_model_fixture_names_its_encoding_version(generated):
+    for name, version in (("model_trendsplit.json", 1), ("model_trendsplit-v2.json", 2)):
+        doc = json.loads(generated[name])
+        assert doc["provenance"]["encoding_version"] == version
+        assert len(doc["cases"][0]["input_bits"]) == 2 * version  # channels: 2 for v1, 4 for v2
 
 
 def test_provenance_names_seed_versions_and_content_hash(generated):

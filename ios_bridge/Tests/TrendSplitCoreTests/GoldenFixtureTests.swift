@@ -3,42 +3,58 @@ import XCTest
 
 /// The Swift encoder and decoder reproduce the Python fixtures bit for bit.
 final class GoldenFixtureTests: XCTestCase {
-    func testEncodingCasesMatchPythonBitForBit() throws {
-        let cases = try Fixtures.load("encoding_cases.json", as: Fixtures.EncodingCase.self)
+    func encodingCasesMatchPython(version: Int) throws {
+        let cases = try Fixtures.load(Fixtures.encodingFiles[version]!, as: Fixtures.EncodingCase.self)
         XCTAssertGreaterThan(cases.count, 200)
         var errorsSeen = Set<String>()
         for c in cases {
             let points = c.points.map(Fixtures.doubles)
             do {
-                let out = try TrendSplitEncoder.encode(points: points)
-                guard let xBits = c.x_bits, let yBits = c.y_bits else {
-                    XCTFail("\(c.name): Swift encoded it, Python said \(c.error ?? "?")")
+                let out = try TrendSplitEncoder.encode(points: points, version: version)
+                guard let channels = c.channels else {
+                    XCTFail("v\(version) \(c.name): Swift encoded it, Python said \(c.error ?? "?")")
                     continue
                 }
                 let n = points.count
                 let length = TrendSplitEncoder.length
-                XCTAssertEqual(out[0..<n].map(\.bitPattern), xBits, "\(c.name): x channel")
-                XCTAssertEqual(out[length..<(length + n)].map(\.bitPattern), yBits, "\(c.name): y channel")
-                XCTAssertTrue(out[n..<length].allSatisfy { $0.bitPattern == 0 }, "\(c.name): x padding")
-                XCTAssertTrue(out[(length + n)...].allSatisfy { $0.bitPattern == 0 }, "\(c.name): y padding")
+                XCTAssertEqual(channels.count, try TrendSplitEncoder.channels(version: version), c.name)
+                XCTAssertEqual(out.count, channels.count * length, c.name)
+                for (k, bits) in channels.enumerated() {
+                    let start = k * length
+                    XCTAssertEqual(out[start..<(start + n)].map(\.bitPattern), bits, "v\(version) \(c.name): channel \(k)")
+                    XCTAssertTrue(out[(start + n)..<(start + length)].allSatisfy { $0.bitPattern == 0 },
+                                  "v\(version) \(c.name): channel \(k) padding")
+                }
             } catch let error as TrendSplitError {
-                XCTAssertEqual(error.code, c.error, "\(c.name): \(error)")
+                XCTAssertEqual(error.code, c.error, "v\(version) \(c.name): \(error)")
                 errorsSeen.insert(error.code)
             }
         }
         XCTAssertEqual(errorsSeen, Set(TrendSplitError.encodingCodes), "every rule has a golden case")
     }
 
-    func testModelCasesEncodeAndDecodeLikePython() throws {
-        let cases = try Fixtures.load("model_trendsplit.json", as: Fixtures.ModelCase.self)
+    func testEncodingV1CasesMatchPythonBitForBit() throws { try encodingCasesMatchPython(version: 1) }
+
+    func testEncodingV2CasesMatchPythonBitForBit() throws { try encodingCasesMatchPython(version: 2) }
+
+    func modelCasesEncodeAndDecodeLikePython(model: String, version: Int) throws {
+        let cases = try Fixtures.load("model_\(model).json", as: Fixtures.ModelCase.self)
         XCTAssertFalse(cases.isEmpty)
         for c in cases {
             let points = c.points.map(Fixtures.doubles)
-            let encoded = try TrendSplitEncoder.encode(points: points)
+            let encoded = try TrendSplitEncoder.encode(points: points, version: version)
             XCTAssertEqual(encoded.map(\.bitPattern), c.input_bits.flatMap { $0 }, "\(c.name): input")
             let probs = c.output_bits.map(Float.init(bitPattern:))
             XCTAssertEqual(try TrendSplitDecoder.splits(probs, count: points.count), c.splits, c.name)
         }
+    }
+
+    func testModelCasesEncodeAndDecodeLikePython() throws {
+        try modelCasesEncodeAndDecodeLikePython(model: "trendsplit", version: 1)
+    }
+
+    func testV2ModelCasesEncodeAndDecodeLikePython() throws {
+        try modelCasesEncodeAndDecodeLikePython(model: "trendsplit-v2", version: 2)
     }
 
     func testErrorCodesAreThePythonCodesInOrder() {
