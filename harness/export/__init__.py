@@ -37,7 +37,8 @@ __all__ = ["EXPORTERS", "Manifest", "Artifact", "export_model", "ensure_exported
 
 def export_model(spec: ModelSpec, folder: str | Path,
                  targets: Iterable[tuple[str, str]] | None = None,
-                 progress: Callable[[str], None] | None = None, keep_going: bool = False) -> Manifest:
+                 progress: Callable[[str], None] | None = None, keep_going: bool = False,
+                 module=None, fingerprint: str | None = None) -> Manifest:
     """Export `spec` into `folder` (replaced whole on success, untouched on failure).
 
     `folder` must be new, empty, or an export folder this harness wrote: anything else
@@ -51,7 +52,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
         if t not in EXPORTERS:
             known = ", ".join(f"{f}@{p}" for f, p in EXPORTERS)
             raise UsageError(f"unknown export target {t[0]}@{t[1]}; known: {known}")
-    module = spec.build()
+    module = module if module is not None else spec.build()  # callers that built it pass it on
     spec.check_module(module)  # a wrong declared shape is named here, not deep in a converter
     artifacts, failures = [], {}
     with atomic.staged_dir(folder, marker=MANIFEST) as stage:
@@ -78,7 +79,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
             artifacts.append(Artifact(fmt, precision, rel, sha256_path(stage / rel), details))
         manifest = Manifest(
             model=spec.name, weights_sha256=weights_sha256(module),
-            model_fingerprint=model_fingerprint(spec, module),
+            model_fingerprint=fingerprint or model_fingerprint(spec, module),
             weights_source=spec.weights_source, trained=spec.trained,
             metadata=dict(spec.metadata), export_format_version=EXPORT_FORMAT_VERSION,
             versions=tool_versions(), artifacts=tuple(artifacts), failures=failures)
@@ -86,7 +87,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
     return manifest
 
 
-def stale_reason(spec: ModelSpec, folder: str | Path) -> str | None:
+def stale_reason(spec: ModelSpec, folder: str | Path, fingerprint: str | None = None) -> str | None:
     """Why `folder` cannot be reused for `spec` (None when it can): a one-line note."""
     folder = Path(folder)
     try:
@@ -100,7 +101,8 @@ def stale_reason(spec: ModelSpec, folder: str | Path) -> str | None:
         (old.versions == tool_versions(), "tool versions changed"),
         ({(a.format, a.precision) for a in old.artifacts} | {tuple(k.split("@")) for k in old.failures}
          == set(EXPORTERS), "the export targets changed"),
-        (old.model_fingerprint == model_fingerprint(spec, spec.build()), "the model's weights or code changed"),
+        (old.model_fingerprint == (fingerprint or model_fingerprint(spec, spec.build())),
+         "the model's weights or code changed"),
     )
     for ok, reason in checks:
         if not ok:
@@ -113,15 +115,19 @@ def ensure_exported(spec: ModelSpec, folder: str | Path,
                     progress: Callable[[str], None] | None = None) -> Manifest:
     """Reuse `folder` when its manifest matches these weights, tools and files; else re-export.
 
-    Holds the folder's lock throughout, so concurrent runs export once and reuse it.
+    Holds the folder's lock throughout, so concurrent runs export once and reuse it. The model
+    is built and traced once, whether the folder is reused or exported again.
     """
     folder = Path(folder)
     atomic.check_replaceable(folder, MANIFEST)
     with atomic.folder_lock(folder):
+        module = spec.build()
+        fingerprint = model_fingerprint(spec, module)
         if folder.exists():
-            reason = stale_reason(spec, folder)
+            reason = stale_reason(spec, folder, fingerprint)
             if reason is None:
                 return Manifest.read(folder)
             if progress:
                 progress(f"re-exporting {folder}: {reason}")
-        return export_model(spec, folder, progress=progress, keep_going=True)
+        return export_model(spec, folder, progress=progress, keep_going=True, module=module,
+                            fingerprint=fingerprint)
