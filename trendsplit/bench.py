@@ -1,7 +1,8 @@
 """Benchmarks: every figure is measured in the same run as its baseline and shown as a ratio.
 
 - encoder: the seed post's per-element torch loop vs the vectorised encoder
-- backends: latency (median, p90) and throughput at batch 1 and 256, as ratios to onnxruntime
+- backends: latency (median, p90) and throughput at batch 1 and 256, as ratios to onnxruntime,
+  every backend timed in turns with the others
 - fuzz: Hypothesis examples per second through the three-backend parity check, and the
   Python-vs-Swift differential in Hypothesis (JSON lines) and batch (binary) modes
 """
@@ -113,6 +114,24 @@ def bench_encoder(bench: Bench, seed: int = 0) -> None:
         )
 
 
+def interleaved_timings(fns: dict[str, Callable[[], object]], repeat: int, warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds per call of each function, timed in turns (a, b, c, a, b, c, ...).
+
+    Alternating the baseline and the candidates spreads a noisy machine's slow spells over all
+    of them alike, so their ratios hold where their absolute timings do not.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            out[name].append(time.perf_counter() - start)
+    return out
+
+
 def bench_backends(
     bench: Bench,
     model: str,
@@ -126,23 +145,23 @@ def bench_backends(
 
     spec = get_model(model)
     cases = spec.make_cases(256, seed).inputs
+    loaded = load_backends(spec, backends, artifacts / spec.name, progress=progress, skip_unavailable=True)
     rows = []
-    for backend in load_backends(spec, backends, artifacts / spec.name, progress=progress, skip_unavailable=True):
-        for batch in (1, 256):
-            progress(f"timing {backend.label} at batch {batch}")
-            repeat = 50 if batch == 1 else 10
-            if "emulated" in backend.label and batch == 256:
-                repeat = 3
-            t = timings(lambda b=backend, n=batch: b.predict(cases[:n]), repeat=repeat)
+    for batch in (1, 256):
+        progress(f"timing {', '.join(b.label for b in loaded)} in turns at batch {batch}")
+        timed = interleaved_timings({b.label: (lambda b=b, n=batch: b.predict(cases[:n])) for b in loaded},
+                                    repeat=50 if batch == 1 else 10)
+        for label, t in timed.items():
             rows.append(
                 {
-                    "backend": backend.label,
+                    "backend": label,
                     "batch": batch,
                     "median ms": statistics.median(t) * 1e3,
                     "p90 ms": float(np.percentile(t, 90)) * 1e3,
                     "cases/s": batch / statistics.median(t),
                 }
             )
+    rows.sort(key=lambda r: [b.label for b in loaded].index(r["backend"]))
     base = {r["batch"]: r["median ms"] for r in rows if r["backend"].startswith("onnxruntime")}
     for r in rows:
         r["x onnxruntime"] = r["median ms"] / base[r["batch"]] if r["batch"] in base else float("nan")

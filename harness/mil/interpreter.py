@@ -1,4 +1,10 @@
-"""Execute a MIL `Program` in numpy, op by op, under a precision profile."""
+"""Execute a MIL `Program` in numpy under a precision profile: planned once, then run op by op.
+
+The plan, made when the interpreter is built, resolves every op's input bindings, reads
+constants once (already stored as the profile's type), fixes each output's storage dtype
+and lets an op prepare what does not depend on its dynamic inputs (`plan` in its module,
+e.g. conv's weight matrices). A run is then only the ops' arithmetic.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.mil.ops import OPS, UNSUPPORTED, VARIADIC
-from harness.mil.profiles import Profile
+from harness.mil.ops import OPS, PLANS, UNSUPPORTED, VARIADIC
+from harness.mil.profiles import FP16_BLOCK, Profile
 from harness.mil.program import NUMPY_DTYPES, Block, Operation, Program, TensorType
 
 #: Ops the interpreter handles itself rather than through `OPS`.
 BUILTIN_OPS = frozenset({"const"})
+_QUIET = dict(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
 class UnsupportedOp(HarnessError):
@@ -61,10 +68,41 @@ class RunResult:
     order: list[tuple[str, str]] = field(default_factory=list)  # (value name, op type) in order
 
 
-class OpContext:
-    """What an op implementation may use: the profile-aware sums and the nested-block runner."""
+def _float32(x) -> np.ndarray:
+    """x as a float32 array with the strides a fresh copy would have (so numpy picks the same BLAS call).
 
-    def __init__(self, interpreter: Interpreter, op: Operation, scope: ChainMap):
+    numpy decides between BLAS and its own loop, and which BLAS routine, from the strides, the
+    strides of size-1 axes included; a view with odd strides there could change the sums.
+    """
+    x = np.asarray(x)
+    if x.dtype == np.float32 and x.ndim:
+        itemsize, c_strides, f_strides = x.itemsize, [], []
+        for size in reversed(x.shape):
+            c_strides.append(itemsize)
+            itemsize *= size
+        itemsize = x.itemsize
+        for size in x.shape:
+            f_strides.append(itemsize)
+            itemsize *= size
+        # what astype(order="K") makes: C order when x is C-contiguous, else F order when F-contiguous
+        if x.strides == (tuple(reversed(c_strides)) if x.flags.c_contiguous else
+                         tuple(f_strides) if x.flags.f_contiguous else None):
+            return x
+    return x.astype(np.float32)
+
+
+def round16(x: np.ndarray) -> np.ndarray:
+    """float32 values rounded to the nearest float16, kept in float32 (overflow gives inf)."""
+    return x.astype(np.float16).astype(np.float32)
+
+
+class OpContext:
+    """What an op implementation may use: the profile-aware sums and the nested-block runner.
+
+    Made once per op when the program is planned; `scope` is set when the op runs.
+    """
+
+    def __init__(self, interpreter: Interpreter, op: Operation, scope=None):
         self.interpreter = interpreter
         self.op = op
         self.scope = scope
@@ -83,15 +121,16 @@ class OpContext:
         return self.op.outputs[index][1].dtype
 
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """a @ b with the profile's accumulation: float32, or float16 with every partial sum rounded."""
+        """a @ b with the profile's accumulation: float32, or fp16 blocks (see `harness.mil.profiles`)."""
+        a, b = _float32(a), _float32(b)
         if not self.accumulate_fp16:
-            return np.matmul(a.astype(np.float32), b.astype(np.float32))
-        a16, b16 = a.astype(np.float16), b.astype(np.float16)
-        acc = np.matmul(a16[..., :0], b16[..., :0, :])  # zeros of the result's shape
-        with np.errstate(over="ignore", invalid="ignore"):
-            for k in range(a16.shape[-1]):
-                acc = acc + a16[..., :, k : k + 1] * b16[..., k : k + 1, :]
-        return acc
+            return np.matmul(a, b)
+        a, b = round16(a), round16(b)
+        acc = None
+        for start in range(0, a.shape[-1], FP16_BLOCK):
+            part = round16(np.matmul(a[..., start : start + FP16_BLOCK], b[..., start : start + FP16_BLOCK, :]))
+            acc = part if acc is None else round16(acc + part)
+        return acc if acc is not None else np.matmul(a, b)  # K = 0: zeros of the result's shape
 
     def sum(self, x: np.ndarray, axis, keepdims: bool = True) -> np.ndarray:
         """Reduction over `axis` (int or ints) with the profile's accumulation."""
@@ -102,18 +141,46 @@ class OpContext:
         if not self.accumulate_fp16:
             return np.sum(x.astype(np.float32), axis=axes, keepdims=keepdims)
         keep = [a for a in range(x.ndim) if a not in axes]
-        flat = np.transpose(x.astype(np.float16), keep + list(axes))
+        flat = np.transpose(round16(x.astype(np.float32)), keep + list(axes))
         flat = flat.reshape([x.shape[a] for a in keep] + [-1])
-        acc = np.zeros(flat.shape[:-1], np.float16)
-        with np.errstate(over="ignore", invalid="ignore"):
-            for k in range(flat.shape[-1]):
-                acc = acc + flat[..., k]
+        acc = np.zeros(flat.shape[:-1], np.float32)
+        for start in range(0, flat.shape[-1], FP16_BLOCK):
+            acc = round16(acc + round16(np.sum(flat[..., start : start + FP16_BLOCK], axis=-1)))
         if keepdims:
             acc = acc.reshape([1 if a in axes else x.shape[a] for a in range(x.ndim)])
         return acc
 
     def run_block(self, block: Block, values: list) -> list:
         return self.interpreter.run_block(block, values, self.scope)
+
+
+class _Step:
+    """One planned op: its implementation bound to constant inputs, and where the others come from."""
+
+    __slots__ = ("op", "ctx", "call", "static", "dynamic", "names", "dtypes", "nested")
+
+    def __init__(self, op, ctx, call, static, dynamic, dtypes):
+        self.op, self.ctx, self.call, self.static, self.dynamic = op, ctx, call, static, dynamic
+        self.names = [name for name, _ in op.outputs]
+        self.dtypes = dtypes
+        self.nested = bool(op.blocks)
+
+
+class _Const:
+    """A constant inside a variadic input that also has run-time values."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+@dataclass
+class _Plan:
+    inputs: list[tuple[str, object]]  # block input name, storage dtype
+    constants: dict[str, object]
+    steps: list[_Step]
+    outputs: list[str]
 
 
 class Interpreter:
@@ -124,19 +191,24 @@ class Interpreter:
         self.program = program
         self.profile = profile
         self.output_types = program.output_types()
+        self._plans: dict[int, _Plan] = {}
+        top = {name: ttype for name, ttype in program.inputs}
+        with np.errstate(**_QUIET):
+            self._main = self._plan(program.main, {})
+        self._input_dtypes = {name: self.storage_dtype(t) for name, t in top.items()}
+
+    def storage_dtype(self, ttype: TensorType):
+        """The numpy dtype a value of this declared type is stored as under this profile (None: as made)."""
+        if ttype.shape is None:
+            return None
+        if ttype.dtype == "FLOAT16":
+            return np.dtype(np.float16 if self.profile.store_fp16 else np.float32)
+        dtype = NUMPY_DTYPES.get(ttype.dtype)
+        return None if dtype is None else np.dtype(dtype)
 
     def storage(self, ttype: TensorType, value):
         """Store a value as its declared type says, under this profile."""
-        if ttype.shape is None or not isinstance(value, np.ndarray | np.generic):
-            return value
-        if ttype.dtype == "FLOAT16":
-            dtype = np.float16 if self.profile.store_fp16 else np.float32
-        else:
-            dtype = NUMPY_DTYPES.get(ttype.dtype)
-            if dtype is None:
-                return value
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.asarray(value).astype(dtype, copy=False)
+        return _store(value, self.storage_dtype(ttype))
 
     @staticmethod
     def interface(ttype: TensorType, value):
@@ -146,66 +218,118 @@ class Interpreter:
                 return np.asarray(value).astype(np.float16)
         return value
 
-    def _resolve(self, op: Operation, scope: ChainMap) -> dict:
-        args = {}
-        for param, bindings in op.inputs.items():
-            values = []
-            for b in bindings:
-                if b.name is None:
-                    values.append(b.value)
-                elif b.name in scope:
-                    values.append(scope[b.name])
-                else:
-                    raise OpFailed(f"op {op.name!r} at {op.location}: input {param} names "
-                                   f"{b.name!r}, which no earlier op produced")
-            args[param] = values if param in VARIADIC.get(op.type, ()) else values[0]
-        return args
-
-    def run_op(self, op: Operation, scope: ChainMap) -> tuple:
-        if op.type == "const":
-            return (self.storage(op.outputs[0][1], op.value),)
-        impl = OPS.get(op.type)
-        if impl is None:
-            raise UnsupportedOp.variant(op, f"op {op.type!r} is not supported")
-        ctx = OpContext(self, op, scope)
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-                result = impl(ctx, **self._resolve(op, scope))
-        except (UnsupportedOp, OpFailed):
-            raise
-        except Exception as err:
-            raise OpFailed(f"op {op.type} {op.name!r} at {op.location} failed: "
-                           f"{type(err).__name__}: {err}") from err
-        result = result if isinstance(result, tuple) else (result,)
-        if len(result) != len(op.outputs):
-            raise OpFailed(f"op {op.type} {op.name!r} at {op.location} made {len(result)} outputs; "
-                           f"the program declares {len(op.outputs)}")
-        return tuple(self.storage(t, v) for (_, t), v in zip(op.outputs, result, strict=True))
-
-    def run_block(self, block: Block, values: list, parent: ChainMap, trace: RunResult | None = None):
-        scope = parent.new_child()
-        for (name, ttype), value in zip(block.inputs, values, strict=True):
-            scope[name] = self.storage(ttype, value)
+    def _plan(self, block: Block, outer: dict[str, object]) -> _Plan:
+        """Resolve a block once: constants read and stored, inputs bound, ops prepared."""
+        constants: dict[str, object] = {}
+        known = ChainMap(constants, outer)
+        steps = []
         for op in block.operations:
-            outs = self.run_op(op, scope)
-            for (name, _), value in zip(op.outputs, outs, strict=True):
+            if op.type == "const":
+                constants[op.outputs[0][0]] = self.storage(op.outputs[0][1], op.value)
+                continue
+            static, dynamic = {}, []
+            for param, bindings in op.inputs.items():
+                sources = [b.value if b.name is None else known.get(b.name, b.name)
+                           for b in bindings]
+                runtime = [b.name is not None and b.name not in known for b in bindings]
+                variadic = param in VARIADIC.get(op.type, ())
+                if not any(runtime):
+                    static[param] = sources if variadic else sources[0]
+                elif variadic:
+                    dynamic.append((param, [s if r else _Const(s) for s, r in zip(sources, runtime, strict=True)],
+                                    True))
+                else:
+                    dynamic.append((param, sources[0], False))
+            ctx = OpContext(self, op)
+            call = None
+            planner = PLANS.get(op.type)
+            if planner is not None and not op.blocks:
+                try:
+                    call = planner(ctx, **static)
+                except (UnsupportedOp, OpFailed):
+                    raise
+                except Exception:  # the run reports it, with the op's name, as before
+                    call = None
+            if call is not None:
+                static = {}
+            else:
+                impl = OPS[op.type]
+
+                def call(_impl=impl, _ctx=ctx, **kwargs):
+                    return _impl(_ctx, **kwargs)
+
+            steps.append(_Step(op, ctx, call, static, dynamic, [self.storage_dtype(t) for _, t in op.outputs]))
+            for inner in op.blocks:
+                self._plans[id(inner)] = self._plan(inner, dict(known))
+        return _Plan([(name, self.storage_dtype(t)) for name, t in block.inputs], constants, steps,
+                     list(block.outputs))
+
+    def _execute(self, plan: _Plan, scope, trace: RunResult | None):
+        for step in plan.steps:
+            op = step.op
+            kwargs = dict(step.static)
+            try:
+                for param, source, variadic in step.dynamic:
+                    if variadic:
+                        kwargs[param] = [s.value if type(s) is _Const else scope[s] for s in source]
+                    else:
+                        kwargs[param] = scope[source]
+            except KeyError as err:
+                raise OpFailed(f"op {op.name!r} at {op.location}: an input names {err.args[0]!r}, "
+                               f"which no earlier op produced") from None
+            if step.nested:
+                step.ctx.scope = scope
+            try:
+                result = step.call(**kwargs)
+            except (UnsupportedOp, OpFailed):
+                raise
+            except Exception as err:
+                raise OpFailed(f"op {op.type} {op.name!r} at {op.location} failed: "
+                               f"{type(err).__name__}: {err}") from err
+            if type(result) is not tuple:
+                result = (result,)
+            if len(result) != len(step.names):
+                raise OpFailed(f"op {op.type} {op.name!r} at {op.location} made {len(result)} outputs; "
+                               f"the program declares {len(step.names)}")
+            for name, dtype, value in zip(step.names, step.dtypes, result, strict=True):
+                value = _store(value, dtype)
                 scope[name] = value
-                if trace is not None and op.type != "const":
+                if trace is not None:
                     trace.trace[name] = value
                     trace.order.append((name, op.type))
-        return [scope[name] for name in block.outputs]
+        return [scope[name] for name in plan.outputs]
+
+    def run_block(self, block: Block, values: list, parent, trace: RunResult | None = None):
+        plan = self._plans.get(id(block))
+        if plan is None:
+            plan = self._plans[id(block)] = self._plan(block, {})
+        scope = ChainMap(dict(plan.constants), parent)
+        for (name, dtype), value in zip(plan.inputs, values, strict=True):
+            scope[name] = _store(value, dtype)
+        return self._execute(plan, scope, trace)
 
     def run(self, inputs: dict[str, np.ndarray], capture: bool = False) -> RunResult:
-        scope: ChainMap = ChainMap()
-        for name, ttype in self.program.inputs:
-            if name not in inputs:
-                raise HarnessError(f"missing program input {name!r}")
-            dtype = NUMPY_DTYPES.get(ttype.dtype, np.float32)
-            with np.errstate(over="ignore", invalid="ignore"):
+        scope = dict(self._main.constants)
+        with np.errstate(**_QUIET):
+            for name, ttype in self.program.inputs:
+                if name not in inputs:
+                    raise HarnessError(f"missing program input {name!r}")
+                dtype = NUMPY_DTYPES.get(ttype.dtype, np.float32)
                 value = self.interface(ttype, np.asarray(inputs[name]).astype(dtype))
-            scope[name] = self.storage(ttype, value)
-        result = RunResult(outputs={})
-        outs = self.run_block(self.program.main, [], scope, result if capture else None)
-        result.outputs = {name: self.interface(self.output_types[name], value)
-                          for name, value in zip(self.program.main.outputs, outs, strict=True)}
+                scope[name] = _store(value, self._input_dtypes[name])
+            result = RunResult(outputs={})
+            outs = self._execute(self._main, scope, result if capture else None)
+            result.outputs = {name: self.interface(self.output_types[name], value)
+                              for name, value in zip(self.program.main.outputs, outs, strict=True)}
         return result
+
+
+def _store(value, dtype):
+    """`value` as `dtype` (None: unchanged); non-arrays (lists, strings) pass through."""
+    if dtype is None:
+        return value
+    if type(value) is np.ndarray:
+        return value if value.dtype == dtype else value.astype(dtype)
+    if isinstance(value, np.ndarray | np.generic):
+        return np.asarray(value).astype(dtype, copy=False)
+    return value

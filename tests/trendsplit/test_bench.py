@@ -43,3 +43,12 @@ def test_a_column_uses_one_number_format(column, expected):
     cells = [line.strip() for line in result.render().splitlines()[2:]]
     assert cells == expected
     assert not any("e+" in c for c in cells)
+
+
+def test_interleaved_timings_take_turns_so_noise_hits_every_candidate_alike():
+    calls = []
+    timed = bench.interleaved_timings({"base": lambda: calls.append("base"), "cand": lambda: calls.append("cand")},
+                                      repeat=3, warmup=1)
+    assert calls == ["base", "cand"] * 4  # one warm-up round, then three timed rounds in turns
+    assert {k: len(v) for k, v in timed.items()} == {"base": 3, "cand": 3}
+    assert all(s >= 0 for v in timed.values() for s in v)

@@ -321,6 +321,12 @@ OPS: dict[str, Callable] = {
     "while_loop": op_while_loop.run,
 }
 
+#: Ops that prepare their constant inputs once, when the program is planned: `plan(ctx, **constant_inputs)`
+#: returns a function of the op's other inputs, or None to run `OPS[type]` per call.
+PLANS: dict[str, Callable] = {
+    "conv": op_conv.plan,
+}
+
 #: Inputs that take a list of values (every other input takes one): the ops' TupleInputType inputs.
 VARIADIC: dict[str, tuple[str, ...]] = {
     "concat": ("values",),

@@ -1,17 +1,35 @@
-"""conv: N-d convolution (MIL iOS15), with groups, strides, dilations and pad types."""
+"""conv: N-d convolution (MIL iOS15), with groups, strides, dilations and pad types.
+
+`plan` prepares the weights once when the weight is a constant; `run` does it per call.
+"""
 
 from harness.mil.ops._common import f32, ints, padding
-from harness.mil.ops._conv import convolve
+from harness.mil.ops._conv import Convolution
+
+
+def plan(ctx, weight=None, strides=None, pad_type="valid", pad=None, dilations=None, groups=1, bias=None):
+    """The conv of a constant weight, bias and attributes, as a function of x alone (None: not planned)."""
+    if weight is None:
+        return None
+    nd = weight.ndim - 2
+    strides = ints(strides) if strides is not None else [1] * nd
+    dilations = ints(dilations) if dilations is not None else [1] * nd
+    conv = Convolution(ctx, weight, strides, dilations, int(groups))
+    shift = None if bias is None else f32(bias).reshape([-1] + [1] * nd)
+    kernel = conv.kernel
+    pad_type = str(pad_type)
+    pads_by_shape: dict = {}
+
+    def run_planned(x):
+        v = f32(x)
+        pads = pads_by_shape.get(v.shape[2:])
+        if pads is None:
+            pads = pads_by_shape[v.shape[2:]] = padding(pad_type, pad, v.shape[2:], kernel, strides, dilations, ctx)
+        y = conv(v, pads)
+        return y if shift is None else y + shift
+
+    return run_planned
 
 
 def run(ctx, x, weight, strides=None, pad_type="valid", pad=None, dilations=None, groups=1, bias=None):
-    v = f32(x)
-    nd = v.ndim - 2
-    kernel = tuple(weight.shape[2:])
-    strides = ints(strides) if strides is not None else [1] * nd
-    dilations = ints(dilations) if dilations is not None else [1] * nd
-    pads = padding(str(pad_type), pad, v.shape[2:], kernel, strides, dilations, ctx)
-    y = convolve(ctx, v, f32(weight), strides, pads, dilations, int(groups))
-    if bias is not None:
-        y = y + f32(bias).reshape([-1] + [1] * nd)
-    return y
+    return plan(ctx, weight, strides, pad_type, pad, dilations, groups, bias)(x)

@@ -8,6 +8,7 @@ from coremltools.converters.mil import Builder as mb
 
 from harness.compare import compare
 from harness.mil import PROFILES, Interpreter, load_program
+from harness.mil.profiles import FP16_BLOCK
 from harness.tolerances import FP16, FP32
 
 
@@ -18,13 +19,24 @@ def fp16_sum_program(x):
     return mb.cast(x=mb.linear(x=h, weight=w), dtype="fp32")
 
 
-def test_fp16_accumulation_stalls_where_fp32_accumulation_does_not(run_mil):
+def blocked_fp16_sum(terms: np.ndarray) -> np.float16:
+    """The fp16 profile's model, spelled out in float16 scalar arithmetic: exact 32-term blocks, fp16 running sum."""
+    total = np.float16(0)
+    for start in range(0, len(terms), FP16_BLOCK):
+        block = np.float16(sum(float(v) for v in terms[start : start + FP16_BLOCK]))  # exact, then one rounding
+        total = np.float16(total + block)  # numpy's float16 add: the fp16 operation
+    return total
+
+
+def test_fp16_accumulation_rounds_once_per_block_where_fp32_accumulation_rounds_once(run_mil):
     x = np.ones((1, 4096), np.float32)
+    terms = np.full(4096, np.float16(0.1))
     exact = float(np.float16(0.1)) * 4096
     storage = run_mil(fp16_sum_program, {"x": x}, profile="fp16-storage")[0, 0]
     accumulate = run_mil(fp16_sum_program, {"x": x}, profile="fp16")[0, 0]
     assert storage == np.float16(exact)  # float32 sum, one rounding to fp16 at the end
-    assert accumulate == 256.0  # every partial sum rounded: 256 + 0.1 rounds back to 256
+    assert accumulate == blocked_fp16_sum(terms)
+    assert accumulate != storage  # 128 fp16 roundings lose what one does not
 
 
 ACCUMULATING = {
@@ -37,15 +49,39 @@ ACCUMULATING = {
 
 
 @pytest.mark.parametrize("name", sorted(ACCUMULATING))
-def test_every_accumulating_op_sums_in_fp16_under_the_fp16_profile(run_mil, name):
+def test_every_accumulating_op_sums_in_fp16_blocks_under_the_fp16_profile(run_mil, name):
     def build(x):
         return mb.cast(x=ACCUMULATING[name](mb.cast(x=x, dtype="fp16")), dtype="fp32")
 
     x = np.ones((1, 4096), np.float32)
-    stalled = run_mil(build, {"x": x}, profile="fp16").reshape(-1)[0]
+    blocked = run_mil(build, {"x": x}, profile="fp16").reshape(-1)[0]
     rounded_once = run_mil(build, {"x": x}, profile="fp16-storage").reshape(-1)[0]
-    assert stalled == 256.0
+    assert blocked == blocked_fp16_sum(np.full(4096, np.float16(0.1)))
     assert rounded_once == np.float16(float(np.float16(0.1)) * 4096)
+
+
+@pytest.mark.parametrize("k", [7, 32, 33, 1000, 4096])
+def test_fp16_dot_products_stay_within_the_profiles_stated_bound(run_mil, k):
+    """|computed - exact| <= (gamma16(m) + gamma32(32) (1 + gamma16(m))) sum|a_i b_i|, m = ceil(k / 32)."""
+    rng = np.random.default_rng(k)
+    a = rng.normal(size=(64, k)).astype(np.float16)
+    b = rng.normal(size=(k, 3)).astype(np.float16)
+
+    def build(x):
+        return mb.cast(x=mb.matmul(x=mb.cast(x=x, dtype="fp16"), y=b), dtype="fp32")
+
+    got = run_mil(build, {"x": a.astype(np.float32)}, profile="fp16").astype(np.float64)
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    magnitude = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))
+
+    def gamma(n, u):
+        return n * u / (1 - n * u)
+
+    m = -(-k // FP16_BLOCK)
+    bound = (gamma(m, 2.0**-11) + gamma(FP16_BLOCK, 2.0**-24) * (1 + gamma(m, 2.0**-11))) * magnitude
+    # the result is stored as fp16: its final rounding is one of the m counted above
+    assert (np.abs(got - exact) <= bound).all()
+    assert (np.abs(got - exact) > 0).any()  # the bound is not met vacuously by an exact sum
 
 
 def test_values_are_stored_as_their_declared_dtype(run_mil):

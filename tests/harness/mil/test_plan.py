@@ -1,0 +1,62 @@
+"""The planned interpreter computes what the straightforward path computes, bit for bit (fp32 profile).
+
+The reference is the im2col the interpreter used before it planned: channels-first windows,
+moved and reshaped, one matmul per group. Chains of convs check the channels-last hand-over.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from coremltools.converters.mil import Builder as mb
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.harness.mil.conftest import SEEDS, op_settings, rand
+
+
+def reference_conv(x, weight, bias, strides, pads, dilations, groups):
+    nd = x.ndim - 2
+    kernel = tuple(weight.shape[2:])
+    xp = np.pad(x, [(0, 0), (0, 0), *pads])
+    extent = [(k - 1) * d + 1 for k, d in zip(kernel, dilations, strict=True)]
+    w = np.lib.stride_tricks.sliding_window_view(xp, extent, axis=tuple(range(2, 2 + nd)))
+    patches = w[(slice(None), slice(None), *(slice(None, None, s) for s in strides),
+                 *(slice(None, None, d) for d in dilations))]
+    n, c = x.shape[:2]
+    cout = weight.shape[0]
+    outs = []
+    for g in range(groups):
+        part = patches[:, g * (c // groups) : (g + 1) * (c // groups)]
+        cols = np.moveaxis(part, 1, 1 + nd).reshape(n, -1, (c // groups) * int(np.prod(kernel)))
+        wg = weight[g * (cout // groups) : (g + 1) * (cout // groups)].reshape(cout // groups, -1)
+        outs.append(np.matmul(cols.astype(np.float32), wg.T.astype(np.float32)))
+    y = np.concatenate(outs, axis=-1).astype(np.float32)
+    y = np.moveaxis(y.reshape(n, *patches.shape[2 : 2 + nd], cout), -1, 1)
+    return y + bias.reshape([-1] + [1] * nd)
+
+
+@op_settings
+@given(seed=SEEDS, nd=st.sampled_from([1, 2]), batch=st.sampled_from([1, 3, 64]), k=st.integers(1, 4),
+       stride=st.integers(1, 2), dilation=st.integers(1, 2), pad=st.integers(0, 2), groups=st.sampled_from([1, 2]),
+       cout=st.sampled_from([1, 4]), size=st.integers(5, 12))
+def test_a_chain_of_planned_convs_is_bit_identical_to_plain_im2col(run_mil, seed, nd, batch, k, stride, dilation,
+                                                                     pad, groups, cout, size):
+    c = 4
+    x = rand(seed, batch, c, *([size] * nd))
+    w1, b1 = rand(seed + 1, 4, c // groups, *([k] * nd)), rand(seed + 2, 4)
+    w2, b2 = rand(seed + 3, cout, 4, *([k] * nd)), rand(seed + 4, cout)
+    attrs = dict(strides=[stride] * nd, dilations=[dilation] * nd, pad_type="custom", pad=[pad] * (2 * nd))
+
+    def build(x):
+        h = mb.relu(x=mb.conv(x=x, weight=w1, bias=b1, groups=groups, **attrs))
+        return mb.conv(x=h, weight=w2, bias=b2, **attrs)
+
+    pads = [(pad, pad)] * nd
+    spatial = dict(strides=[stride] * nd, pads=pads, dilations=[dilation] * nd)
+    if (size + 2 * pad - (k - 1) * dilation - 1) // stride + 1 <= (k - 1) * dilation - 2 * pad:
+        return  # the second conv would have no output
+    got = run_mil(build, {"x": x})
+    h = np.maximum(reference_conv(x, w1, b1, groups=groups, **spatial), np.float32(0))
+    want = reference_conv(h, w2, b2, groups=1, **spatial)
+    assert got.dtype == want.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
