@@ -2,23 +2,24 @@
 
 It sets the environment Apple's `testing_reqs` reads at import (ML programs only, fp16 and
 fp32), swaps the prediction helpers for `helpers.py`'s wherever a module bound them, and
-records one outcome per case (`--conformance-json`). `--conformance-precision` and
-`--conformance-every` pick a deterministic subset after collection.
+records one outcome per case (`--conformance-json`). `--conformance-precision`,
+`--conformance-every` and `--conformance-per-class` pick a deterministic subset after collection.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import sys
+import traceback
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.conformance import helpers
+import harness.mil
+from tests.conformance import helpers, predict
 from tests.conformance.predict import UnsupportedCase
 
 #: What Apple's testing_reqs reads when first imported: ML programs only, fp16 and fp32 precisions.
@@ -33,8 +34,14 @@ REPLACED = {
 }
 
 #: Outcomes, in the order tables show them. Only the first four reached a prediction.
-PREDICTED = ("passed", "unsupported", "mismatch", "error")
+PREDICTED = ("passed", "unsupported", "mismatch", "error", "failed after prediction")
 NOT_PREDICTED = ("no prediction", "skipped by the test", "failed before prediction")
+
+
+def _raised_while_predicting(tb) -> bool:
+    """Whether a traceback passes through our prediction (helpers, predict, the interpreter)."""
+    ours = (helpers.__file__, predict.__file__, str(Path(harness.mil.__file__).parent))
+    return any(frame.f_code.co_filename.startswith(ours) for frame, _ in traceback.walk_tb(tb))
 
 
 @dataclass
@@ -51,10 +58,17 @@ class Case:
     seconds: float = 0.0
 
 
-def precision_of(nodeid: str) -> str | None:
-    """'fp16'/'fp32' from a parametrised id (BackendConfig(...precision='fp32'...) or ('mlprogram', 'fp32'))."""
-    found = re.search(r"precision='(fp16|fp32)'|'mlprogram', '(fp16|fp32)'", nodeid)
-    return (found.group(1) or found.group(2)) if found else None
+def precision_of(item) -> str | None:
+    """'fp16'/'fp32' from the case's `backend` parameter (a BackendConfig, or ('mlprogram', 'fp32'))."""
+    backend = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+    if backend is None:
+        return None
+    return backend[1] if isinstance(backend, tuple) else getattr(backend, "precision", None)
+
+
+def pytest_make_parametrize_id(config, val, argname):
+    """Apple's ids (coremltools/converters/mil/conftest.py), also when that conftest is outside the rootdir."""
+    return f"{argname}={val}"
 
 
 def pytest_addoption(parser):
@@ -64,6 +78,8 @@ def pytest_addoption(parser):
                     help="keep only cases converted at this precision (and unparametrised ones)")
     group.addoption("--conformance-every", type=int, default=1, metavar="N",
                     help="keep every Nth case of each test class, in collection order (default 1: all)")
+    group.addoption("--conformance-per-class", type=int, default=0, metavar="M",
+                    help="and at most M cases of each test class (default 0: no limit)")
 
 
 def pytest_configure(config):
@@ -81,25 +97,28 @@ class Recorder:
         self.current: Case | None = None
         self.patched: list[tuple[object, str, object]] = []
 
-    # Selection and patching, once Apple's modules are imported.
+    # Selection (after -k/-m have deselected theirs) and patching, once Apple's modules are imported.
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config, items):
         precision = config.getoption("conformance_precision")
         every = config.getoption("conformance_every")
+        cap = config.getoption("conformance_per_class") or len(items)
         kept, dropped, seen = [], [], {}
         for item in items:
             cls = item.cls.__name__ if item.cls else item.path.stem
-            p = precision_of(item.nodeid)
+            p = precision_of(item)
             if precision and p not in (None, precision):
                 dropped.append(item)
                 continue
             seen[cls] = seen.get(cls, -1) + 1
-            (kept if seen[cls] % every == 0 else dropped).append(item)
+            keep = seen[cls] % every == 0 and seen[cls] // every < cap
+            (kept if keep else dropped).append(item)
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
         for item in items:
             self.cases[item.nodeid] = Case(item.nodeid, item.cls.__name__ if item.cls else item.path.stem,
-                                           precision_of(item.nodeid))
+                                           precision_of(item))
         self._patch()
 
     def _patch(self) -> None:
@@ -148,7 +167,8 @@ class Recorder:
         elif isinstance(err, pytest.skip.Exception | pytest.xfail.Exception):
             case.outcome = "skipped by the test"
         else:
-            case.outcome = "error" if case.reached else "failed before prediction"
+            case.outcome = ("failed before prediction" if not case.reached else
+                            "error" if _raised_while_predicting(call.excinfo.tb) else "failed after prediction")
         case.detail = f"{type(err).__name__}: {err}"[:2000]
         return report
 

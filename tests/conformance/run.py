@@ -20,8 +20,10 @@ from tests.conformance import suites
 def pytest_args(suite: str | None, sample: bool, json_path: Path, extra: list[str] = ()) -> list[str]:
     """The pytest command line: Apple's files in place, our plugin, none of the project's addopts."""
     if sample:
-        chosen = suites.sample_targets() + ["--conformance-precision", suites.SAMPLE_PRECISION,
-                                            "--conformance-every", str(suites.SAMPLE_EVERY)]
+        chosen = suites.sample_targets() + ["-k", suites.SAMPLE_KEYWORD,
+                                            "--conformance-precision", suites.SAMPLE_PRECISION,
+                                            "--conformance-every", str(suites.SAMPLE_EVERY),
+                                            "--conformance-per-class", str(suites.SAMPLE_PER_CLASS)]
     else:
         chosen = suites.targets(suite)
     return [*chosen, "-p", "tests.conformance.plugin", "-p", "no:cacheprovider", "-p", "no:trendsplit_harness",

@@ -81,7 +81,8 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
         "through `harness.mil` under the `fp32` profile and is compared with the test's expected values "
         "and its atol/rtol (widened for fp16 programs exactly as Apple's `compare_backend` widens them). "
         "*unsupported*: the program uses an op the interpreter lacks; *mismatch*: a shape or value "
-        "check failed; *error*: the interpreter raised, or the test failed after the prediction; "
+        "check failed; *error*: the interpreter (or our prediction step) raised; *failed after prediction*: "
+        "the prediction matched, then one of the test's own later assertions failed; "
         "*not predicted*: cases that never ask for a prediction (type inference, value inference, "
         "Apple's own skips and xfails, conversion failures).",
         "",
@@ -104,18 +105,19 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
         "",
         "## Per op",
         "",
-        "| op type | passed | unsupported | mismatch | error | not predicted | Apple test classes |",
-        "|---|---|---|---|---|---|---|",
+        "| op type | passed | unsupported | mismatch | error | failed after prediction | not predicted | "
+        "Apple test classes |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for op in sorted(rows):
         c = rows[op]
         lines.append(f"| {op} | {c['passed']} | {c['unsupported']} | {c['mismatch']} | {c['error']} | "
-                     f"{c['not predicted']} | {', '.join(sorted(classes[op]))} |")
+                     f"{c['failed after prediction']} | {c['not predicted']} | {', '.join(sorted(classes[op]))} |")
     missing = Counter(op for r in records if r["outcome"] == "unsupported" for op in r["missing_ops"] or ["(inputs)"])
     lines += ["", "## Missing ops (cases each one blocks)", "", "| op type | cases |", "|---|---|"]
     lines += [f"| {op} | {n} |" for op, n in missing.most_common()]
-    bad = [r for r in records if r["outcome"] in ("mismatch", "error")]
-    lines += ["", "## Mismatches and errors", "",
+    bad = [r for r in records if r["outcome"] in ("mismatch", "error", "failed after prediction")]
+    lines += ["", "## Mismatches, errors and failures after the prediction", "",
               "Known mismatches (tests/conformance/conftest.py `KNOWN_MISMATCHES`) give their explanation; "
               "others show the first words of the failure.", "",
               "| outcome | case | explanation or failure |", "|---|---|---|"]
