@@ -53,6 +53,10 @@ KNOWN_MISMATCHES: dict[tuple[str, ...], Known] = {
         "expected value computed by numpy in float16 (the input is cast to float16 before the squares, "
         "sum and division), so it carries fp16 rounding (gaps up to 1.7e-4 against atol 1e-4).",
         FP16_ROUNDING),
+    # The torch frontend set (optional).
+    ("TestLinear::test_linear_fp16[",): Known(
+        "the model is float16: torch computes it in float16 and rounds its output (the expected value), "
+        "the fp32 profile keeps float32 (gap 4.0e-4 at |y| ~ 1.4, within half an fp16 ulp).", FP16_ROUNDING),
 }
 
 

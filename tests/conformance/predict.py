@@ -50,10 +50,23 @@ def predict(mlmodel, inputs: dict, state=None,
     program = load_program(mlmodel.package_path)
     if observe is not None:
         observe(program.op_types() - {"const"})
+    scalars = _declared_scalars(program)
     by_name = {sanitized(k): v for k, v in inputs.items()}
     feeds = {name: _feed(by_name[name]) for name, _ in program.inputs}
     try:
-        return Interpreter(program, get_profile(PROFILE)).run(feeds).outputs
+        outputs = Interpreter(program, get_profile(PROFILE)).run(feeds).outputs
     except UnsupportedOp as err:
         missing = tuple(getattr(err, "missing", None) or (err.op_type,))
         raise UnsupportedCase(str(err).split("; supported ops:")[0], op_types=missing) from err
+    return {name: _as_core_ml_returns(value, name in scalars) for name, value in outputs.items()}
+
+
+def _declared_scalars(program) -> set[str]:
+    declared = dict(program.inputs)
+    declared.update((name, ttype) for op in program.main.operations for name, ttype in op.outputs)
+    return {name for name in program.main.outputs if name in declared and declared[name].shape == ()}
+
+
+def _as_core_ml_returns(value, scalar: bool):
+    """Core ML has no rank-0 outputs: an output the program declares scalar comes back with shape (1,)."""
+    return value.reshape(1) if scalar and isinstance(value, np.ndarray) and value.shape == () else value

@@ -48,6 +48,15 @@ def test_a_shape_other_than_expected_is_a_mismatch(relu_model):
                         expected_outputs={"out": np.maximum(X, 0).reshape(3, 2)})
 
 
+def test_a_scalar_output_comes_back_with_shape_1_as_core_ml_returns_it():
+    from coremltools.converters.mil import Builder as mb
+
+    model = _convert(lambda x: mb.reduce_sum(x=x, axes=[0, 1], keep_dims=False, name="out"), (2, 3))
+    pred = compare_backend(mlmodel=model, input_key_values={"x": X}, expected_outputs={"out": np.sum(X)})
+    assert pred["out"].shape == (1,)
+    np.testing.assert_allclose(pred["out"], [np.sum(X.astype(np.float64))], rtol=1e-6)
+
+
 def test_fp16_programs_get_apples_widened_tolerances():
     # Apple's compare_backend: atol = max(atol * 100, 0.5), rtol = max(rtol * 100, 0.05).
     assert tolerances(1e-4, 1e-5, "fp16", cpu_only=True) == (0.5, 0.05)
