@@ -33,7 +33,7 @@ REPLACED = {
         helpers.convert_and_compare,
 }
 
-#: Outcomes, in the order tables show them. Only the first four reached a prediction.
+#: Outcomes, in the order tables show them: those that reached a prediction, then those that did not.
 PREDICTED = ("passed", "unsupported", "mismatch", "error", "failed after prediction")
 NOT_PREDICTED = ("no prediction", "skipped by the test", "failed before prediction")
 
@@ -170,6 +170,8 @@ class Recorder:
             case.outcome = ("failed before prediction" if not case.reached else
                             "error" if _raised_while_predicting(call.excinfo.tb) else "failed after prediction")
         case.detail = f"{type(err).__name__}: {err}"[:2000]
+        if getattr(report, "wasxfail", None):
+            case.detail = f"(Apple marks it xfail: {report.wasxfail}) {case.detail}"
         return report
 
     def pytest_sessionfinish(self, session):

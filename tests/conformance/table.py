@@ -31,10 +31,8 @@ def snake(test_class: str) -> str:
 
 def op_of(case: dict, class_ops: set[str]) -> str:
     name = snake(case["test_class"])
-    if name in class_ops:
-        return name
-    for op in sorted(class_ops, key=len, reverse=True):
-        if name.endswith("_" + op):
+    for op in sorted(class_ops, key=len, reverse=True):  # TestArgSort -> argsort, ...LayerNorm -> layer_norm
+        if name.replace("_", "") == op.replace("_", "") or name.endswith("_" + op):
             return op
     own = set(case["ops"]) - SCAFFOLDING
     return own.pop() if len(own) == 1 else name
@@ -85,6 +83,12 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
         "the prediction matched, then one of the test's own later assertions failed; "
         "*not predicted*: cases that never ask for a prediction (type inference, value inference, "
         "Apple's own skips and xfails, conversion failures).",
+        "",
+        "Rerun: `tox -e conformance` (this table, about an hour on 2 cores); the default test suite runs "
+        "a fixed sample (`tests/conformance/test_sampled.py`, `python -m tests.conformance.run --sample "
+        "--json out.json`); torch frontend tests: `python -m tests.conformance.table --suite torch --out "
+        "torch.md -- --conformance-precision fp32 --conformance-every 25`. Known mismatches and their "
+        "explanations: `KNOWN_MISMATCHES` in tests/conformance/conftest.py.",
         "",
         "## Totals",
         "",
