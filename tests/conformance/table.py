@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--from-json", type=Path, help="render a run's records instead of running")
     p.add_argument("--json", type=Path, help="keep the run's records here")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--command", help="with --from-json: the command that produced the records, for the header")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = p.parse_args(argv)
     if args.from_json:
@@ -163,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         json_path = args.json or Path(tempfile.mkdtemp()) / "conformance.json"
         records = run(args.suite, args.sample, json_path, args.pytest_args)
-    command = "python -m tests.conformance.table " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = args.command or "python -m tests.conformance.table " + shlex.join(
+        argv if argv is not None else sys.argv[1:])
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = render(records, command, date, environment())
     args.out.parent.mkdir(parents=True, exist_ok=True)
