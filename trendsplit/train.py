@@ -71,8 +71,10 @@ def predictions(module: nn.Module, inputs: np.ndarray, lengths: np.ndarray, thre
 
 
 def train(arch: str, seed: int = 0, progress: bool = True, recipe: Recipe | None = None,
-          threads: int = 2) -> tuple[nn.Module, dict]:
-    """Deterministic for (arch, seed, recipe, threads): the thread count changes float summation order."""
+          threads: int = 2, build: Callable[[], nn.Module] | None = None) -> tuple[nn.Module, dict]:
+    """Deterministic for (arch, seed, recipe, threads): the thread count changes float summation order.
+
+    `build` replaces the architecture's module (same encoding) for measuring a variant."""
     from tqdm import tqdm
 
     recipe = recipe or RECIPES[arch]
@@ -89,7 +91,7 @@ def train(arch: str, seed: int = 0, progress: bool = True, recipe: Recipe | None
     y = torch.from_numpy(train_set.labels)
     mask = torch.from_numpy(decision_mask(train_set.lengths).astype(np.float32))
     weight = mask * torch.where(y > 0, recipe.pos_weight, 1.0)
-    module = ARCHITECTURES[arch].build()
+    module = (build or ARCHITECTURES[arch].build)()
     optimiser = torch.optim.Adam(module.parameters(), lr=recipe.lr)
     steps = recipe.epochs * -(-len(x) // recipe.batch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=recipe.lr, total_steps=steps)
@@ -168,14 +170,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
     parser.add_argument("--pos-weight", type=float, help="loss weight of split positions (default: the recipe's)")
     parser.add_argument("--flip-y", type=int, choices=[0, 1], help="augment by negating y (default: the recipe's)")
+    parser.add_argument("--dilations", help="conv nets: a variant's dilations, e.g. 1,2,4,8,16 (measuring only: "
+                                              "the registry loads the architecture's own)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 on a busy machine)")
     parser.add_argument("--out", type=Path, default=WEIGHTS, help="folder for the weights and card")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in (("train_size", args.train_size), ("epochs", args.epochs),
                                    ("pos_weight", args.pos_weight),
                                    ("flip_y", None if args.flip_y is None else bool(args.flip_y))) if v is not None}
+    build = None
+    if args.dilations:
+        dilations = tuple(int(d) for d in args.dilations.split(","))
+        inputs = 4 if ARCHITECTURES[args.arch].encoding_version == 2 else 2
+        build = lambda: net.TrendSplitNet(inputs=inputs, dilations=dilations)  # noqa: E731
     module, card = train(args.arch, args.seed, recipe=replace(RECIPES[args.arch], **overrides),
-                         threads=args.threads)
+                         threads=args.threads, build=build)
+    if args.dilations:
+        card["dilations"] = list(dilations)
     args.out.mkdir(parents=True, exist_ok=True)
     path = save(args.arch, module, card, folder=args.out)
     v = card["validation"]
