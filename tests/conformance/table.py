@@ -84,7 +84,8 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
         "*not predicted*: cases that never ask for a prediction (type inference, value inference, "
         "Apple's own skips and xfails, conversion failures).",
         "",
-        "Rerun: `tox -e conformance` (this table, about an hour on 2 cores); the default test suite runs "
+        "Rerun: `tox -e conformance` (this table; one process, 35 min on a quiet 2-core machine, an hour "
+        "under load); the default test suite runs "
         "a fixed sample (`tests/conformance/test_sampled.py`, `python -m tests.conformance.run --sample "
         "--json out.json`); torch frontend tests: `python -m tests.conformance.table --suite torch --out "
         "torch.md -- --conformance-precision fp32 --conformance-every 25`. Known mismatches and their "
