@@ -118,7 +118,7 @@ def _edit_package_manifest(package, edit):
     path = package / "Manifest.json"
     raw = json.loads(path.read_text())
     edit(raw)
-    path.write_text(json.dumps(raw) if not isinstance(raw, str) else raw)
+    path.write_text(json.dumps(raw))
 
 
 def _root_entry(raw):
