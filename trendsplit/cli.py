@@ -1,4 +1,4 @@
-"""`python -m trendsplit`: the kit's commands (fixtures, the Swift differential, evaluation, benchmarks).
+"""`python -m trendsplit`: the kit's commands (fixtures, the Swift differential, evaluation, thresholds, benchmarks).
 
 Same conventions as `python -m harness`: exit 0 pass, 1 a failed check, 2 a usage error; every
 error one line on stderr.
@@ -46,6 +46,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_threshold(args: argparse.Namespace) -> int:
+    from harness.models import get_model
+    from trendsplit import threshold
+
+    progress(f"sweeping the decision threshold of {args.arch} on its validation logs")
+    result = threshold.sweep(args.arch)
+    print(result.render())
+    if args.record:
+        progress(f"wrote {threshold.record(result, get_model(args.arch).threshold)}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from trendsplit import bench
 
@@ -72,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts", default="artifacts")
     p.add_argument("--json", type=output_file, help="also write the evaluation as JSON here")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("threshold", help="a net's split F1 per decision threshold on its validation logs")
+    p.add_argument("--arch", choices=["trendsplit", "trendsplit-gru", "trendsplit-v2"], default="trendsplit-v2")
+    p.add_argument("--record", action="store_true", help="also write the sweep into the net's card")
+    p.set_defaults(func=cmd_threshold)
 
     p = sub.add_parser("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios, one run)")
     model_argument(p)

@@ -1,6 +1,7 @@
 """Task quality on held-out synthetic watch logs: the nets through every backend vs baselines.
 
-Each net is fed the held-out logs in its own encoding version (its spec's metadata). Also
+Each net is fed the held-out logs in its own encoding version (its spec's metadata) and its
+decisions are taken at its spec's declared threshold (`ModelSpec.threshold`). Also
 measures the fp16 hazard of the unit of x for each conv net: how many encoded values fall
 below float16's smallest normal number when x is in days versus in seconds, and what that
 does to fp32 and fp16 decisions.
@@ -108,11 +109,11 @@ def _predictions(backend, spec, inputs: np.ndarray, lengths, threshold: float) -
     return [decode(p, int(n), threshold) for p, n in zip(probs, lengths, strict=True)]
 
 
-def _fp16_units(logs, fp32, fp16, truths, version: int) -> dict:
+def _fp16_units(logs, fp32, fp16, truths, version: int, threshold: float) -> dict:
     """Encode the same logs with x in days and in seconds; compare fp16 with fp32 decisions.
 
     The share below fp16's smallest normal counts every channel but x (which is in [-0.5, 0.5]
-    whatever the unit): y for v1, and y and the steps for v2.
+    whatever the unit): y for v1, and y and the steps for v2. Decisions are at the model's threshold.
     """
     out = {}
     for unit, factor in (("days", 1.0), ("seconds", 86_400.0)):
@@ -123,11 +124,11 @@ def _fp16_units(logs, fp32, fp16, truths, version: int) -> dict:
         nonzero = values[values > 0]
         p32, p16 = fp32.predict(inputs), fp16.predict(inputs)
         read = mask & (np.arange(inputs.shape[-1])[None, :] < (lengths[:, None] - 1))
-        preds = [decode(p, int(n)) for p, n in zip(p16, lengths, strict=True)]
-        preds32 = [decode(p, int(n)) for p, n in zip(p32, lengths, strict=True)]
+        preds = [decode(p, int(n), threshold) for p, n in zip(p16, lengths, strict=True)]
+        preds32 = [decode(p, int(n), threshold) for p, n in zip(p32, lengths, strict=True)]
         out[unit] = {
             "subnormal_share": float((nonzero < FP16_SMALLEST_NORMAL).mean()) if nonzero.size else 0.0,
-            "fp16_agreement": float(((p32 > 0.5) == (p16 > 0.5))[read].mean()),
+            "fp16_agreement": float(((p32 > threshold) == (p16 > threshold))[read].mean()),
             "f1_within_1": score(preds, truths, 1).f1,
             "f1_within_1_fp32": score(preds32, truths, 1).f1,
         }
@@ -185,6 +186,7 @@ def evaluate(
     for model in UNITS_MODELS:
         if (model, FP32_REF) in loaded and (model, FP16_REF) in loaded:
             progress(f"measuring the fp16 hazard of x units for {model}")
+            spec = get_model(model)
             result.fp16_units[model] = _fp16_units(held_out.logs, loaded[model, FP32_REF], loaded[model, FP16_REF],
-                                                   truths, encoding_version(get_model(model)))
+                                                   truths, encoding_version(spec), spec.threshold)
     return result
