@@ -49,15 +49,62 @@ def test_l2_norm_normalizes_the_last_three_axes_per_batch(run_mil, seed, rank):
     np.testing.assert_allclose(got, ref.numpy(), **NORM_TOL)
 
 
+def _torch_lrn_over_axis_minus_3(x, size, alpha, beta, k):
+    """torch's LRN with axis -3 as the channels: leading axes folded into one batch axis, (B, C, H, W) for torch."""
+    folded = t(x).reshape(-1, *x.shape[-3:])
+    return torch.nn.LocalResponseNorm(size, alpha=alpha, beta=beta, k=k)(folded).reshape(x.shape).numpy()
+
+
 @op_settings
-@given(seed=SEEDS, rank=st.sampled_from([3, 4]), size=st.sampled_from([1, 2, 3, 5]),
-       alpha=st.sampled_from([1e-4, 1e-2]), beta=st.sampled_from([0.75, 1.0]), k=st.sampled_from([1.0, 2.0]))
-def test_local_response_norm_matches_torch(run_mil, seed, rank, size, alpha, beta, k):
-    x = rand(seed, *([2, 6] + [3] * (rank - 2)), scale=3.0)
+@given(seed=SEEDS, lead=st.lists(st.integers(1, 3), max_size=2), chw=st.tuples(*[st.integers(1, 6)] * 3),
+       size=st.sampled_from([1, 2, 3, 4, 5]), alpha=st.sampled_from([1e-4, 1e-2, 1.0]),
+       beta=st.sampled_from([0.75, 1.0]), k=st.sampled_from([1.0, 2.0]))
+def test_local_response_norm_windows_over_axis_minus_3_for_every_rank(run_mil, seed, lead, chw, size, alpha, beta,
+                                                                       k):
+    """Ranks 3 to 5: Core ML's LRN treats axis -3 as channels and everything before it as batch."""
+    x = rand(seed, *lead, *chw, scale=3.0)
     got = run_mil(lambda x: mb.local_response_norm(x=x, size=size, alpha=np.float32(alpha), beta=np.float32(beta),
                                                    k=np.float32(k)), {"x": x})
-    ref = torch.nn.LocalResponseNorm(size, alpha=alpha, beta=beta, k=k)(t(x))
-    np.testing.assert_allclose(got, ref.numpy(), **NORM_TOL)
+    np.testing.assert_allclose(got, _torch_lrn_over_axis_minus_3(x, size, alpha, beta, k), **NORM_TOL)
+
+
+def test_local_response_norm_on_rank_3_gives_coremltools_device_values(run_mil):
+    """The values coremltools' smoke test (iOS14 TestNormalizationLocalResponseNorm) expects on devices.
+
+    x is (1, 3, 2): axis -3 has length 1, so each value is normalized by its own square alone.
+    """
+    x = np.array([[[1.0, -7.0], [5.0, -6.0], [-3.0, -5.0]]], dtype=np.float32)
+    got = run_mil(lambda x: [mb.local_response_norm(x=x, size=2),
+                             mb.local_response_norm(x=x, size=3, alpha=0.0001, beta=0.75, k=1.0)], {"x": x})
+    apple = [[[[0.99996257, -6.98716545], [4.99531746, -5.99191284], [-2.99898791, -4.99531746]]],
+             [[[0.99997497, -6.99143696], [4.99687672, -5.99460602], [-2.99932504, -4.99687672]]]]
+    for out, ref in zip(got, apple, strict=True):
+        np.testing.assert_allclose(out, np.array(ref, dtype=np.float32), rtol=1e-5, atol=1e-4)  # Apple's tolerance
+
+
+def test_local_response_norm_below_rank_3_is_unsupported(run_mil):
+    from harness.mil.interpreter import UnsupportedOp
+
+    with pytest.raises(UnsupportedOp, match="rank >= 3.*got rank 2"):
+        run_mil(lambda x: mb.local_response_norm(x=x, size=3), {"x": rand(0, 4, 5)})
+
+
+def test_torch_local_response_norm_on_4d_input_converts_and_matches_torch():
+    """nn.LocalResponseNorm through ct.convert, the path torch users take (the frontend lowers it to pad/avg_pool)."""
+    import coremltools as ct
+
+    from harness.mil import Interpreter, get_profile, load_program
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 7, 1), torch.nn.LocalResponseNorm(4, alpha=0.5, beta=0.75, k=2.0))
+    net = net.eval()
+    x = torch.randn(2, 3, 5, 4, generator=torch.Generator().manual_seed(3)) * 3
+    model = ct.convert(torch.jit.trace(net, x), inputs=[ct.TensorType(shape=x.shape)], convert_to="mlprogram",
+                       minimum_deployment_target=ct.target.iOS15, compute_precision=ct.precision.FLOAT32,
+                       skip_model_load=True)
+    program = load_program(model.package_path)
+    got = Interpreter(program, get_profile("fp32")).run({program.inputs[0][0]: x.numpy()}).outputs
+    with torch.no_grad():
+        np.testing.assert_allclose(next(iter(got.values())), net(x).numpy(), **NORM_TOL)
 
 
 AXES = st.sampled_from([None, [1], [2, 3], [-1], [0, 1, 2, 3], [0, -1]])
