@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class SplitScores:
@@ -52,3 +54,25 @@ def score(predictions: Iterable[Sequence[int]], truths: Iterable[Sequence[int]],
         n_pred += len(pred)
         n_act += len(act)
     return SplitScores(tp, n_pred, n_act)
+
+
+def paired_bootstrap(a: Sequence[Sequence[int]], b: Sequence[Sequence[int]], truths: Sequence[Sequence[int]],
+                     tolerance: int = 0, draws: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """F1(a) - F1(b) on the same logs and its 95% interval over `draws` resamplings of the logs.
+
+    Paired: a drawn log brings its predictions under both a and b, so the interval is that of
+    the difference, far narrower than two separate intervals would suggest."""
+
+    def counts(preds):
+        return np.array([[matched(p, t, tolerance), len(p), len(t)] for p, t in zip(preds, truths, strict=True)],
+                        dtype=np.int64).reshape(-1, 3)
+
+    ca, cb = counts(a), counts(b)
+    draws_idx = np.random.default_rng(seed).integers(0, len(ca), (draws, len(ca)))
+
+    def f1(c) -> float:  # summed (tp, predicted, actual)
+        return SplitScores(*(int(v) for v in c)).f1
+
+    diffs = np.array([f1(ca[i].sum(0)) - f1(cb[i].sum(0)) for i in draws_idx])
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return float(f1(ca.sum(0)) - f1(cb.sum(0))), float(low), float(high)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import torch
 from harness import atomic
 from trendsplit import data, train
 from trendsplit.encoding import DEFAULT_THRESHOLD, decode
-from trendsplit.metrics import SplitScores, score
+from trendsplit.metrics import SplitScores, paired_bootstrap, score
 
 GRID = tuple(round(0.05 + 0.01 * i, 2) for i in range(66))  # 0.05 .. 0.70: the measured curve is flat past both ends
 RULE = "max F1 + F1 within one index on the validation logs; ties to the threshold nearest 0.5"
@@ -48,6 +48,9 @@ class Sweep:
     seed: int
     n: int
     points: tuple[Point, ...]
+    #: The best's F1 minus the untuned 0.5's, exact and within one, each (difference, 95% low, high)
+    #: by a paired bootstrap over the logs.
+    gain: dict[str, tuple[float, float, float]] | None = None
 
     @property
     def best(self) -> Point:
@@ -61,11 +64,13 @@ class Sweep:
             mark = "  <- best" if p is self.best else ""
             lines.append(f"{p.threshold:9.2f} {e.precision:6.3f} {e.recall:6.3f} {e.f1:6.4f} "
                          f"{w.precision:6.3f} {w.recall:6.3f} {w.f1:6.4f}{mark}")
+        for kind, (d, low, high) in (self.gain or {}).items():
+            lines.append(f"best - {DEFAULT_THRESHOLD}: F1 {kind} {d:+.4f}, 95% interval [{low:+.4f}, {high:+.4f}]")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         return {"rule": RULE, "validation": {"seed": self.seed, "n": self.n}, "best": self.best.threshold,
-                "curve": [p.to_dict() for p in self.points]}
+                "gain_over_default": self.gain, "curve": [p.to_dict() for p in self.points]}
 
 
 def curve(probs: np.ndarray, lengths: Sequence[int], truths: Sequence[Sequence[int]],
@@ -87,8 +92,13 @@ def sweep(arch: str, grid: Sequence[float] = GRID, n: int | None = None, folder:
     module = train.load(arch, folder)
     with torch.inference_mode():
         probs = torch.cat([module(torch.from_numpy(val.inputs[i:i + 1024])) for i in range(0, n, 1024)])[:n]
-    truths = [log.breaks for log in val.logs[:n]]
-    return Sweep(arch, seed, n, curve(probs.numpy(), val.lengths[:n], truths, grid))
+    probs, lengths, truths = probs.numpy(), val.lengths[:n], [log.breaks for log in val.logs[:n]]
+    result = Sweep(arch, seed, n, curve(probs, lengths, truths, grid))
+    best, default = ([decode(p, int(k), t) for p, k in zip(probs, lengths, strict=True)]
+                     for t in (result.best.threshold, DEFAULT_THRESHOLD))
+    gain = {kind: paired_bootstrap(best, default, truths, tolerance) for kind, tolerance in (("exact", 0),
+                                                                                          ("within_1", 1))}
+    return replace(result, gain=gain)
 
 
 def record(sweep: Sweep, declared: float, folder: Path = train.WEIGHTS) -> Path:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from trendsplit.metrics import matched, score
+from trendsplit.metrics import matched, paired_bootstrap, score
 
 
 def test_exact_and_within_one():
@@ -25,3 +25,17 @@ def test_scores():
 def test_nothing_to_find_and_nothing_found_is_perfect():
     s = score([[], []], [[], []])
     assert s.precision == s.recall == 1.0 and s.f1 == 1.0
+
+
+def test_paired_bootstrap_of_identical_predictions_is_zero_with_no_spread():
+    preds, truths = [[1, 5], [], [7]], [[1], [2], [8]]
+    assert paired_bootstrap(preds, preds, truths, tolerance=1, draws=200) == (0.0, 0.0, 0.0)
+
+
+def test_paired_bootstrap_spans_the_resamples_worked_out_by_hand():
+    # Two logs, one break each: a finds both, b only the first. A resample is two logs drawn
+    # with replacement, each pair with probability 1/4: both first (F1 1 - 1 = 0), both second
+    # (1 - 0 = 1) or one of each (b: 1 hit, 1 predicted, 2 actual, F1 2/3; difference 1/3).
+    # Both extremes are far more likely than 2.5%, so they are the interval's ends.
+    diff, low, high = paired_bootstrap([[3], [4]], [[3], []], [[3], [4]], draws=2000, seed=1)
+    assert diff == pytest.approx(1 / 3) and (low, high) == (0.0, 1.0)
