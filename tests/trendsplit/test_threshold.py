@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 
 from harness.models import get_model
 from trendsplit import threshold, train
@@ -67,3 +68,15 @@ def test_the_committed_v2_card_records_its_sweep_on_validation_and_the_declared_
     at_half = next(p for p in sweep["curve"] if p["threshold"] == 0.5)  # training's own figures, at 0.5
     assert (at_half["f1"], at_half["f1_within_1"]) == (card["validation"]["exact"]["f1"],
                                                        card["validation"]["within_1"]["f1"])
+
+
+def test_the_command_prints_the_curve_with_trainings_figures_at_one_half(capsys):
+    from trendsplit.cli import main
+
+    card = json.loads((train.WEIGHTS / "trendsplit-v2.card.json").read_text())
+    assert main(["threshold", "--arch", "trendsplit-v2"]) == 0
+    out = capsys.readouterr().out
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["0.50"])
+    assert float(row[3]) == pytest.approx(card["validation"]["exact"]["f1"], abs=5e-5)  # printed to 4 places
+    assert float(row[6]) == pytest.approx(card["validation"]["within_1"]["f1"], abs=5e-5)
+    assert out.count("<- best") == 1 and "95% interval" in out
