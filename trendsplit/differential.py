@@ -1,9 +1,15 @@
-"""Python encoder vs the app's Swift encoder on seeded numpy batches, for volume.
+"""Python encoder vs the app's Swift encoder, bit for bit: error codes and float32 bit patterns.
 
-Each batch mixes realistic logs (days, epoch days, epoch seconds), wild magnitudes and
-deliberately broken series (NaN, infinities, unsorted or equal x, 0-150 points), runs
-through `encode_padded` and through `trendsplit-encode`'s binary protocol, and compares
-error codes and float32 bit patterns.
+Three modes share one mismatch record and one reproduction format:
+
+- volume (`run`): seeded numpy batches of realistic logs (days, epoch days, epoch seconds),
+  wild magnitudes and deliberately broken series (NaN, infinities, unsorted or equal x,
+  0-150 points) through `encode_padded` and `trendsplit-encode`'s binary protocol;
+- Hypothesis frames (`hypothesis_frames`): each example draws up to `max_series` series
+  (`trendsplit.strategies.frames`) and sends them in one binary frame; a failing frame shrinks
+  to one minimal series, reported as a copy-pasteable reproduction;
+- Hypothesis series (`hypothesis_series`): one example, one series, one JSON line (the
+  per-example mode, kept as the baseline the frames are measured against).
 """
 
 from __future__ import annotations
@@ -14,8 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
 
-from trendsplit.encoding import ENCODING_VERSION, L, encode_padded
+from trendsplit.encoding import ENCODING_VERSION, L, encode, encode_padded
+from trendsplit.errors import EncodingError
+from trendsplit.strategies import build_frame, differential_cases, frames
 from trendsplit.swift_encoder import SwiftEncoder
 
 WIDTH = 150
@@ -33,6 +43,31 @@ class Mismatch:
     def reproduction(self) -> str:
         pts = ", ".join(f"[float.fromhex({x!r}), float.fromhex({y!r})]" for x, y in self.points)
         return f"from trendsplit.encoding import encode\nencode([{pts}], version={self.version})"
+
+    def render(self) -> str:
+        return (f"case {self.case}: python {self.python or 'encoded'!r}, swift {self.swift or 'encoded'!r}: "
+                f"{self.detail}\n{self.reproduction()}")
+
+
+class SwiftDisagrees(AssertionError):
+    """Python and Swift encoded one series differently; the message is the series' reproduction.
+
+    An AssertionError so that Hypothesis treats it as a failing example and shrinks it.
+    """
+
+    def __init__(self, mismatch: Mismatch, series: int):
+        self.mismatch, self.series = mismatch, series
+        super().__init__(f"Swift and Python disagree on 1 series of the {series} sent (encoding v{mismatch.version})"
+                         f"\n{mismatch.render()}")
+
+
+def _points_hex(points: np.ndarray) -> list:
+    return [[float(a).hex(), float(b).hex()] for a, b in points]
+
+
+def _first_difference(swift: np.ndarray, python: np.ndarray) -> str:
+    diff = np.argwhere(swift != python)
+    return f"first differing value at channel {diff[0][0]} index {diff[0][1]}" if len(diff) else "codes differ"
 
 
 @dataclass
@@ -55,9 +90,7 @@ class DifferentialResult:
         codes = ", ".join(f"{k or 'encoded'} {v}" for k, v in sorted(self.codes.items()))
         lines = [f"encoding v{self.version}: {self.cases} cases in {self.seconds:.1f} s ({self.rate:,.0f} cases/s): "
                  f"{self.mismatch_count} mismatches", f"outcomes: {codes}"]
-        for m in self.mismatches:
-            lines += [f"case {m.case}: python {m.python or 'encoded'!r}, swift {m.swift or 'encoded'!r}: "
-                      f"{m.detail}", m.reproduction()]
+        lines += [m.render() for m in self.mismatches]
         return "\n".join(lines)
 
 
@@ -117,15 +150,98 @@ def run(encoder: SwiftEncoder, cases: int, seed: int, batch: int = 20_000,
         result.mismatch_count += len(bad)
         for k in bad[: max(0, keep - len(result.mismatches))]:
             n = int(min(lengths[k], xy.shape[1]))
-            diff = np.argwhere(bits[k] != py.values[k].view(np.uint32))
-            detail = (f"first differing value at channel {diff[0][0]} index {diff[0][1]}"
-                      if len(diff) else "codes differ")
+            detail = _first_difference(bits[k], py.values[k].view(np.uint32))
             result.mismatches.append(Mismatch(done + int(k), py.codes[k], codes[k], detail,
-                                              [[float(a).hex(), float(b).hex()] for a, b in xy[k, :n]],
-                                              version))
+                                              _points_hex(xy[k, :n]), version))
         done += count
         if progress:
             progress(f"{done}/{cases} cases, {result.mismatch_count} mismatches")
     result.cases = done
     result.seconds = time.perf_counter() - start
     return result
+
+
+# -- Hypothesis modes ------------------------------------------------------------------------------
+
+Padded = Callable[[np.ndarray, np.ndarray, int], object]  # encode_padded's signature: -> BatchEncoding
+
+
+def check_frame(encoder: SwiftEncoder, records: list[bytes], version: int = ENCODING_VERSION,
+                python: Padded = encode_padded) -> list[str]:
+    """Send the records' series in one binary frame; their codes, or `SwiftDisagrees` on the first mismatch.
+
+    `python` stands in for `encode_padded` (the shrinking test perturbs it; Swift is always real).
+    """
+    xy, lengths = build_frame(records)
+    with np.errstate(all="ignore"):
+        py = python(xy, lengths, version)
+    codes, bits = encoder.encode_padded(xy, lengths, version)
+    same = (codes == py.codes) & (bits == py.values.view(np.uint32)).all(axis=(1, 2))
+    bad = np.flatnonzero(~same)
+    if len(bad):
+        k = int(bad[0])
+        raise SwiftDisagrees(Mismatch(k, py.codes[k], codes[k], _first_difference(bits[k], py.values[k].view(
+            np.uint32)), _points_hex(xy[k, : lengths[k]]), version), len(records))
+    return codes.tolist()
+
+
+def check_series(encoder: SwiftEncoder, points: np.ndarray, version: int = ENCODING_VERSION) -> list[str]:
+    """One series through Python's `encode` and one JSON line; its code, or `SwiftDisagrees`."""
+    try:
+        code, bits = "", encode(points, version).view(np.uint32)
+    except EncodingError as err:
+        code, bits = err.code, None
+    swift = encoder.encode(points, version)
+    if swift.code != code or (bits is not None and not np.array_equal(swift.bits, bits)):
+        detail = "codes differ" if swift.code != code else _first_difference(swift.bits, bits)
+        raise SwiftDisagrees(Mismatch(0, code, swift.code, detail, _points_hex(np.reshape(points, (-1, 2))),
+                                      version), 1)
+    return [code]
+
+
+class _TimeUp(BaseException):
+    """Ends a timed run. Not an Exception, so Hypothesis passes it through instead of shrinking it."""
+
+
+def _run_hypothesis(check: Callable[[object], list[str]], strategy: st.SearchStrategy, version: int,
+                    examples: int, seconds: float | None, hypothesis_seed: int) -> DifferentialResult:
+    """Run `check` under Hypothesis (generate, then shrink on failure) and tally what it saw."""
+    result = DifferentialResult(version=version)
+    deadline = time.perf_counter() + seconds if seconds else float("inf")
+
+    @seed(hypothesis_seed)
+    @settings(max_examples=examples, deadline=None, database=None, report_multiple_bugs=False,
+              phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck), print_blob=False)
+    @given(strategy)
+    def fuzz(example):
+        if time.perf_counter() > deadline:
+            raise _TimeUp
+        codes = check(example)
+        result.codes.update(codes)
+        result.cases += len(codes)
+
+    start = time.perf_counter()
+    try:
+        fuzz()
+    except _TimeUp:
+        pass
+    except SwiftDisagrees as err:  # Hypothesis re-raises the shrunk example's error
+        result.mismatches.append(err.mismatch)
+        result.mismatch_count = 1
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def hypothesis_frames(encoder: SwiftEncoder, version: int = ENCODING_VERSION, examples: int = 1_000,
+                      max_series: int = 64, seconds: float | None = None, hypothesis_seed: int = 0,
+                      python: Padded = encode_padded) -> DifferentialResult:
+    """Up to `examples` Hypothesis frames of 1..`max_series` series each (or until `seconds` pass)."""
+    return _run_hypothesis(lambda records: check_frame(encoder, records, version, python),
+                           frames(max_series), version, examples, seconds, hypothesis_seed)
+
+
+def hypothesis_series(encoder: SwiftEncoder, version: int = ENCODING_VERSION, examples: int = 1_000,
+                      seconds: float | None = None, hypothesis_seed: int = 0) -> DifferentialResult:
+    """Up to `examples` Hypothesis examples of one series each through JSON lines (or until `seconds` pass)."""
+    return _run_hypothesis(lambda points: check_series(encoder, points, version), differential_cases(),
+                           version, examples, seconds, hypothesis_seed)

@@ -54,3 +54,141 @@ def any_points(draw) -> np.ndarray:
     if n and draw(st.booleans()):
         xy[:, 0] = np.sort(xy[:, 0])
     return xy
+
+
+@st.composite
+def epoch_logs(draw) -> np.ndarray:
+    """Watch logs with x in epoch seconds or epoch days."""
+    points = draw(watch_logs())
+    unit = draw(st.sampled_from([86_400.0, 1.0]))
+    return points * np.array([unit, 1.0]) + np.array([draw(st.sampled_from([1.7e9, 19_700.0])), 0.0])
+
+
+@st.composite
+def extreme_points(draw) -> np.ndarray:
+    """Subnormals, values near the float64 limits, tiny and huge ranges."""
+    edge = st.sampled_from([5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+                            -1.7976931348623157e308, 1e-300, 1e300, 0.0, -0.0, 1.0])
+    return draw(sorted_points(min_points=0, max_points=12, elements=st.one_of(edge, finite)))
+
+
+def differential_cases() -> st.SearchStrategy[np.ndarray]:
+    """One series, drawn point by point, for the per-example (JSON lines) Swift differential."""
+    return st.one_of(watch_logs(), epoch_logs(), extreme_points(), any_points(),
+                     sorted_points(min_points=0, max_points=150))
+
+# -- frames: many series per example, for the batched Swift differential ----------------------
+#
+# A Hypothesis draw costs tens of microseconds, so a series drawn point by point (the strategies
+# above) costs milliseconds. A frame instead draws a count and then one fixed-size byte record
+# per series; `build_frame` turns the records into points with numpy, all series at once. Every
+# byte shrinks towards zero, which the layout maps to the simplest series, and each series
+# depends on its own record only (never on the others in its frame), so deleting records while
+# shrinking leaves the rest unchanged.
+
+RECORD = 9  # bytes: family, size, size band, seed (4), break, break position
+FAMILIES = ("watch log (days)", "watch log (epoch days)", "watch log (epoch seconds)", "readings seconds apart",
+            "wild magnitudes", "raw bit patterns", "edge values")
+EDGES = np.array([0.0, -0.0, 1.0, -1.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
+                  -1.7976931348623157e308, 1e-300, 1e300, 0.5, 3.0, 1e-12, 86_400.0, 1.7e9])
+MAX_POINTS = 150  # one record in eight asks for L+1..150 points: too many for the model
+_GOLDEN, _M1, _M2 = (np.uint64(v) for v in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
+
+
+def _bits(seeds: np.ndarray, stream: int, width: int) -> np.ndarray:
+    """uint64 [B, width]: splitmix64 of (seed, stream, position), so a series' values need no other series."""
+    z = seeds[:, None] * _GOLDEN + np.uint64(stream << 40) + np.arange(width, dtype=np.uint64)[None, :]
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def _uniform(seeds: np.ndarray, stream: int, width: int) -> np.ndarray:
+    return (_bits(seeds, stream, width) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def _normal(seeds: np.ndarray, stream: int, width: int) -> np.ndarray:
+    u, v = _uniform(seeds, stream, width), _uniform(seeds, stream + 1, width)
+    return np.sqrt(-2.0 * np.log1p(-u)) * np.cos(2.0 * np.pi * v)
+
+
+def _sorted_within(values: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Sort each row's first n values (NaN last, in their order); the padding cannot move into a series."""
+    pad = np.arange(values.shape[1])[None, :] >= n[:, None]
+    return np.sort(np.where(pad, np.nan, values), axis=1, kind="stable")
+
+
+def build_frame(records: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """float64 [B, M, 2] (zero past each length) and lengths [B] from `RECORD`-byte records.
+
+    Byte 0 picks one of `FAMILIES`; bytes 1-2 the number of points (0..L, or L+1..150 when byte 2
+    is 224 or more); bytes 3-6 the seed of its values; byte 7 a deliberate break (none below 200,
+    then a non-finite value, x[0] after x[-1], one x for all, a 1e-12 x range, a repeated x)
+    and byte 8 where it goes. All-zero bytes give an empty series.
+    """
+    rec = np.frombuffer(b"".join(records), dtype=np.uint8).reshape(-1, RECORD).astype(np.int64)
+    family, kind, where = rec[:, 0] % len(FAMILIES), rec[:, 7], rec[:, 8]
+    n = np.where(rec[:, 2] < 224, rec[:, 1] % (L + 1), L + 1 + rec[:, 1] % (MAX_POINTS - L))
+    seeds = (rec[:, 3] | rec[:, 4] << 8 | rec[:, 5] << 16 | rec[:, 6] << 24).astype(np.uint64)
+    b, m = len(rec), max(int(n.max(initial=0)), 1)
+    scalars = _uniform(seeds, 0, 4)
+    with np.errstate(all="ignore"):
+        # families 0-3: watch logs (irregular gaps, drift, noise, resets) at four origins and units
+        origin = np.choose(np.minimum(family, 3), [np.zeros(b), 19_000 + 2_000 * scalars[:, 0],
+                                                    1.6e9 + 3e8 * scalars[:, 0], 2e4 * scalars[:, 0]])
+        unit = np.where(family == 2, 86_400.0, 1.0)
+        gap = np.where(family == 3, 1e-5, 0.25)[:, None] * np.where(_uniform(seeds, 1, m) < 0.6, 1.0, 6.0)
+        steps = -np.log1p(-_uniform(seeds, 2, m)) * gap
+        steps[:, 0] = 0.0
+        days = np.cumsum(steps, axis=1)
+        resets = np.cumsum(_uniform(seeds, 3, m) < 1 / 15, axis=1)
+        x = origin[:, None] + days * unit[:, None]
+        y = (8 * _normal(seeds, 4, 1) * days + _normal(seeds, 6, m) - resets * 20 * _normal(seeds, 8, 1))
+        # family 4: sorted x and any y at magnitudes 10^-300..10^300
+        mags = 10.0 ** np.floor(-300 + 600 * scalars[:, 1:3])
+        wild = family == 4
+        x[wild] = _sorted_within(_normal(seeds[wild], 10, m), n[wild]) * mags[wild, :1]
+        y[wild] = _normal(seeds[wild], 12, m) * mags[wild, 1:]
+        # family 5: raw binary64 bit patterns (NaN, infinities, subnormals), x sorted for half of them
+        raw = family == 5
+        x[raw] = _bits(seeds[raw], 14, m).view(np.float64)
+        y[raw] = _bits(seeds[raw], 15, m).view(np.float64)
+        ordered = raw & (scalars[:, 3] < 0.5)
+        x[ordered] = _sorted_within(x[ordered], n[ordered])
+        # family 6: values from EDGES, x sorted
+        edge = family == 6
+        x[edge] = _sorted_within(EDGES[_bits(seeds[edge], 16, m) % np.uint64(len(EDGES))], n[edge])
+        y[edge] = EDGES[_bits(seeds[edge], 17, m) % np.uint64(len(EDGES))]
+        xy = np.stack([x, y], axis=2)
+        _break(xy, n, kind, where)
+    xy[np.arange(m)[None, :] >= n[:, None]] = 0.0
+    return xy, n
+
+
+def _break(xy: np.ndarray, n: np.ndarray, kind: np.ndarray, where: np.ndarray) -> None:
+    """Apply byte 7's deliberate break in place (series with no points are left alone)."""
+    at = where % np.maximum(n, 1)
+    has = n > 0
+    rows = np.flatnonzero(has & (kind >= 200) & (kind < 210))
+    xy[rows, at[rows], kind[rows] % 2] = np.array([np.nan, np.inf, -np.inf])[where[rows] % 3]
+    rows = np.flatnonzero(has & (kind >= 210) & (kind < 220))
+    xy[rows, 0, 0] = xy[rows, n[rows] - 1, 0] + 1.0
+    flat = has & (kind >= 220) & (kind < 230)
+    xy[flat, :, 0] = xy[flat, :1, 0]
+    tiny = has & (kind >= 230) & (kind < 240)
+    xy[tiny, :, 0] = xy[tiny, :1, 0] + (xy[tiny, :, 0] - xy[tiny, :1, 0]) * 1e-12
+    rows = np.flatnonzero((kind >= 240) & (at + 1 < n))
+    xy[rows, at[rows] + 1, 0] = xy[rows, at[rows], 0]
+
+
+@st.composite
+def frames(draw, max_series: int = 64) -> list[bytes]:
+    """1..max_series `RECORD`-byte records (pass them to `build_frame`).
+
+    A count, then that many records: one draw per series where `st.lists` would average six
+    series per frame. Hypothesis's shrinker knows this size-then-collection pattern (it lowers
+    the count while deleting a record), so a failing frame still shrinks to one record.
+    """
+    count = draw(st.integers(1, max_series))
+    record = st.binary(min_size=RECORD, max_size=RECORD)
+    return [draw(record) for _ in range(count)]

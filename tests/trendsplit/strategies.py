@@ -2,7 +2,11 @@
 
 from trendsplit.strategies import (  # noqa: F401
     any_points,
+    differential_cases,
+    epoch_logs,
+    extreme_points,
     finite,
+    frames,
     non_finite,
     offset,
     positive_scale,
