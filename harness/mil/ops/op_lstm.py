@@ -12,7 +12,7 @@ import numpy as np
 
 from harness.mil.ops._common import activation as act
 from harness.mil.ops._common import f32
-from harness.mil.ops._recurrent import project, sequence, steps
+from harness.mil.ops._recurrent import check_state, project, sequence, steps
 
 
 def _direction(ctx, v, h, c, weight_ih, weight_hh, bias, peephole, reverse, acts, clip):
@@ -41,6 +41,8 @@ def run(ctx, x, initial_h, initial_c, weight_ih, weight_hh, bias=None, peephole=
         recurrent_activation="sigmoid", cell_activation="tanh", activation="tanh", clip=None):
     acts = (act(str(recurrent_activation), ctx), act(str(cell_activation), ctx), act(str(activation), ctx))
     v, h0, c0 = f32(x), f32(initial_h), f32(initial_c)
+    check_state("initial_h", h0, v)
+    check_state("initial_c", c0, v)
     if direction in ("forward", "reverse"):
         outs, h, c = _direction(ctx, v, h0, c0, weight_ih, weight_hh, bias, peephole, direction == "reverse", acts,
                                 clip)

@@ -185,3 +185,50 @@ def test_torch_recurrent_models_convert_and_match(kind):
     assert kind in program.op_types() or "while_loop" in program.op_types()
     got = Interpreter(program, get_profile("fp32")).run({program.inputs[0][0]: x.numpy()}).outputs
     np.testing.assert_allclose(next(iter(got.values())), Model()(x).detach().numpy(), **RNN_TOL)
+
+
+def _packed_lstm_program(lengths):
+    """nn.LSTM over pack_padded_sequence (coremltools' TestLSTMWithPackedSequence model), converted for real."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from harness.mil import load_program
+
+    class Encoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(4, 6)
+
+        def forward(self, x, lengths):
+            out, _ = self.lstm(pack_padded_sequence(x, lengths))
+            return pad_packed_sequence(out, padding_value=-1.0)[0]
+
+    torch.manual_seed(0)
+    net = Encoder().eval()
+    x, lengths = torch.randn(int(lengths[0]), len(lengths), 4), torch.tensor(lengths, dtype=torch.int32)
+    model = ct.convert(torch.jit.trace(net, (x, lengths)), convert_to="mlprogram",
+                       inputs=[ct.TensorType(shape=x.shape), ct.TensorType(shape=lengths.shape, dtype=np.int32)],
+                       minimum_deployment_target=ct.target.iOS15, compute_precision=ct.precision.FLOAT32,
+                       skip_model_load=True)
+    program = load_program(model.package_path)
+    with torch.no_grad():
+        ref = net(x, lengths).numpy()
+    return program, {name: v.numpy() for (name, _), v in zip(program.inputs, (x, lengths), strict=True)}, ref
+
+
+def test_packed_sequence_lstm_matches_torch_when_the_longest_length_equals_the_batch():
+    """coremltools sizes the zero initial_h by seq_lengths[0] (not the batch): harmless when the two agree."""
+    from harness.mil import Interpreter, get_profile
+
+    program, feeds, ref = _packed_lstm_program([3, 2, 1])
+    got = Interpreter(program, get_profile("fp32")).run(feeds).outputs
+    np.testing.assert_allclose(next(iter(got.values())), ref, **RNN_TOL)
+
+
+def test_packed_sequence_lstm_with_initial_h_rows_not_the_batch_fails_naming_the_shapes():
+    """lengths [10, 5, 1], batch 3: coremltools' program gives lstm a (10, 6) initial_h, which the spec rules out."""
+    from harness.mil import Interpreter, get_profile
+    from harness.mil.interpreter import OpFailed
+
+    program, feeds, _ = _packed_lstm_program([10, 5, 1])
+    with pytest.raises(OpFailed, match=r"op lstm .*initial_h has shape \(10, 6\): its rows must be x's batch \(3"):
+        Interpreter(program, get_profile("fp32")).run(feeds)
