@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from harness.cli import CASES, SEED, int_in, model_argument, output_file, progress, run, seconds
+from harness.errors import UsageError
 
 
 def cmd_fixtures(args: argparse.Namespace) -> int:
@@ -28,9 +29,23 @@ def cmd_fixtures(args: argparse.Namespace) -> int:
 def cmd_swift_fuzz(args: argparse.Namespace) -> int:
     from trendsplit import differential, swift_encoder
 
+    if args.hypothesis and args.cases is not None:
+        raise UsageError("--cases counts seeded volume cases; with --hypothesis give --examples and --seconds")
+    if not args.hypothesis and (args.examples is not None or args.seconds is not None or args.max_series is not None):
+        raise UsageError("--examples, --seconds and --max-series apply to --hypothesis runs only")
     progress("building the Swift encoder (swift build -c release)")
     with swift_encoder.SwiftEncoder(swift_encoder.build()) as encoder:
-        result = differential.run(encoder, args.cases, args.seed, progress=progress, version=args.version)
+        if args.hypothesis == "frames":
+            progress(f"Hypothesis frames of 1..{args.max_series or 64} series, one binary frame per example")
+            result = differential.hypothesis_frames(encoder, args.version, args.examples or 1_000,
+                                                    args.max_series or 64, args.seconds, args.seed)
+        elif args.hypothesis == "series":
+            progress("Hypothesis examples of one series, one JSON line each")
+            result = differential.hypothesis_series(encoder, args.version, args.examples or 1_000, args.seconds,
+                                                    args.seed)
+        else:
+            result = differential.run(encoder, args.cases or 1_000_000, args.seed, progress=progress,
+                                      version=args.version)
     print(result.render())
     return 0 if result else 1
 
@@ -97,10 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=output_file, help="also write the figures as JSON here")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("swift-fuzz", help="Python vs Swift encoder on seeded batches (binary protocol)")
-    p.add_argument("--cases", type=int_in(1, 10**10, "the number of cases"), default=1_000_000)
-    p.add_argument("--seed", type=SEED, default=0)
+    p = sub.add_parser("swift-fuzz", help="Python vs Swift encoder: seeded batches, or Hypothesis frames or series")
+    p.add_argument("--cases", type=int_in(1, 10**10, "the number of cases"),
+                   help="seeded volume cases (default 1,000,000)")
+    p.add_argument("--seed", type=SEED, default=0, help="the volume seed, or Hypothesis's seed")
     p.add_argument("--version", type=int, choices=[1, 2], default=1, help="encoding version (default 1)")
+    p.add_argument("--hypothesis", nargs="?", const="frames", choices=["frames", "series"],
+                   help="Hypothesis instead of seeded volume: `frames` (default; many series per example, "
+                        "one binary frame) or `series` (one series per example, JSON lines); shrinks on failure")
+    p.add_argument("--examples", type=int_in(1, 10**9, "the number of examples"),
+                   help="Hypothesis examples (default 1,000)")
+    p.add_argument("--seconds", type=seconds, help="stop a Hypothesis run after this long")
+    p.add_argument("--max-series", type=int_in(1, 512, "the series per frame"),
+                   help="series per Hypothesis frame, at most (default 64)")
     p.set_defaults(func=cmd_swift_fuzz)
     return parser
 

@@ -78,6 +78,7 @@ class DifferentialResult:
     codes: Counter = field(default_factory=Counter)
     mismatches: list[Mismatch] = field(default_factory=list)
     mismatch_count: int = 0
+    mode: str = "seeded batches (binary)"
 
     def __bool__(self) -> bool:
         return self.mismatch_count == 0
@@ -88,8 +89,8 @@ class DifferentialResult:
 
     def render(self) -> str:
         codes = ", ".join(f"{k or 'encoded'} {v}" for k, v in sorted(self.codes.items()))
-        lines = [f"encoding v{self.version}: {self.cases} cases in {self.seconds:.1f} s ({self.rate:,.0f} cases/s): "
-                 f"{self.mismatch_count} mismatches", f"outcomes: {codes}"]
+        lines = [f"{self.mode}, encoding v{self.version}: {self.cases} cases in {self.seconds:.1f} s "
+                 f"({self.rate:,.0f} cases/s): {self.mismatch_count} mismatches", f"outcomes: {codes}"]
         lines += [m.render() for m in self.mismatches]
         return "\n".join(lines)
 
@@ -204,9 +205,9 @@ class _TimeUp(BaseException):
 
 
 def _run_hypothesis(check: Callable[[object], list[str]], strategy: st.SearchStrategy, version: int,
-                    examples: int, seconds: float | None, hypothesis_seed: int) -> DifferentialResult:
+                    examples: int, seconds: float | None, hypothesis_seed: int, mode: str) -> DifferentialResult:
     """Run `check` under Hypothesis (generate, then shrink on failure) and tally what it saw."""
-    result = DifferentialResult(version=version)
+    result = DifferentialResult(version=version, mode=mode)
     deadline = time.perf_counter() + seconds if seconds else float("inf")
 
     @seed(hypothesis_seed)
@@ -237,11 +238,13 @@ def hypothesis_frames(encoder: SwiftEncoder, version: int = ENCODING_VERSION, ex
                       python: Padded = encode_padded) -> DifferentialResult:
     """Up to `examples` Hypothesis frames of 1..`max_series` series each (or until `seconds` pass)."""
     return _run_hypothesis(lambda records: check_frame(encoder, records, version, python),
-                           frames(max_series), version, examples, seconds, hypothesis_seed)
+                           frames(max_series), version, examples, seconds, hypothesis_seed,
+                           f"Hypothesis frames of 1..{max_series} series (binary)")
 
 
 def hypothesis_series(encoder: SwiftEncoder, version: int = ENCODING_VERSION, examples: int = 1_000,
                       seconds: float | None = None, hypothesis_seed: int = 0) -> DifferentialResult:
     """Up to `examples` Hypothesis examples of one series each through JSON lines (or until `seconds` pass)."""
     return _run_hypothesis(lambda points: check_series(encoder, points, version), differential_cases(),
-                           version, examples, seconds, hypothesis_seed)
+                           version, examples, seconds, hypothesis_seed,
+                           "Hypothesis, one series per example (JSON lines)")

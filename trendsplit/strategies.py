@@ -95,20 +95,23 @@ MAX_POINTS = 150  # one record in eight asks for L+1..150 points: too many for t
 _GOLDEN, _M1, _M2 = (np.uint64(v) for v in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
 
 
-def _bits(seeds: np.ndarray, stream: int, width: int) -> np.ndarray:
-    """uint64 [B, width]: splitmix64 of (seed, stream, position), so a series' values need no other series."""
-    z = seeds[:, None] * _GOLDEN + np.uint64(stream << 40) + np.arange(width, dtype=np.uint64)[None, :]
+def _bits(seeds: np.ndarray, first: int, count: int, width: int) -> np.ndarray:
+    """uint64 [count, B, width]: splitmix64 of (seed, stream, position), streams first..first+count-1.
+
+    Counter-based, so a series' values depend on its own seed only, never on its frame.
+    """
+    streams = (np.arange(first, first + count, dtype=np.uint64) << np.uint64(40))[:, None, None]
+    z = seeds[None, :, None] * _GOLDEN + streams + np.arange(width, dtype=np.uint64)[None, None, :]
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     return z ^ (z >> np.uint64(31))
 
 
-def _uniform(seeds: np.ndarray, stream: int, width: int) -> np.ndarray:
-    return (_bits(seeds, stream, width) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+def _uniform(seeds: np.ndarray, first: int, count: int, width: int) -> np.ndarray:
+    return (_bits(seeds, first, count, width) >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
-def _normal(seeds: np.ndarray, stream: int, width: int) -> np.ndarray:
-    u, v = _uniform(seeds, stream, width), _uniform(seeds, stream + 1, width)
+def _normal(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.sqrt(-2.0 * np.log1p(-u)) * np.cos(2.0 * np.pi * v)
 
 
@@ -116,6 +119,23 @@ def _sorted_within(values: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Sort each row's first n values (NaN last, in their order); the padding cannot move into a series."""
     pad = np.arange(values.shape[1])[None, :] >= n[:, None]
     return np.sort(np.where(pad, np.nan, values), axis=1, kind="stable")
+
+
+def _watch_logs(seeds: np.ndarray, family: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Families 0-3: irregular gaps, drift, noise and resets, at four origins and units."""
+    u = _uniform(seeds, 0, 1, 5)[0]
+    origin = np.choose(family, [np.zeros(len(seeds)), 19_000 + 2_000 * u[:, 0], 1.6e9 + 3e8 * u[:, 0],
+                                2e4 * u[:, 0]])
+    unit = np.where(family == 2, 86_400.0, 1.0)
+    wide, steps, resets, noise_u, noise_v = _uniform(seeds, 1, 5, m)
+    gap = np.where(family == 3, 1e-5, 0.25)[:, None] * np.where(wide < 0.6, 1.0, 6.0)
+    steps = -np.log1p(-steps) * gap
+    steps[:, 0] = 0.0
+    days = np.cumsum(steps, axis=1)
+    x = origin[:, None] + days * unit[:, None]
+    drift, jump = 8 * _normal(u[:, 1], u[:, 2]), 20 * _normal(u[:, 3], u[:, 4])
+    y = drift[:, None] * days + _normal(noise_u, noise_v) - np.cumsum(resets < 1 / 15, axis=1) * jump[:, None]
+    return x, y
 
 
 def build_frame(records: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -131,34 +151,25 @@ def build_frame(records: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     n = np.where(rec[:, 2] < 224, rec[:, 1] % (L + 1), L + 1 + rec[:, 1] % (MAX_POINTS - L))
     seeds = (rec[:, 3] | rec[:, 4] << 8 | rec[:, 5] << 16 | rec[:, 6] << 24).astype(np.uint64)
     b, m = len(rec), max(int(n.max(initial=0)), 1)
-    scalars = _uniform(seeds, 0, 4)
+    x, y = np.empty((b, m)), np.empty((b, m))
     with np.errstate(all="ignore"):
-        # families 0-3: watch logs (irregular gaps, drift, noise, resets) at four origins and units
-        origin = np.choose(np.minimum(family, 3), [np.zeros(b), 19_000 + 2_000 * scalars[:, 0],
-                                                    1.6e9 + 3e8 * scalars[:, 0], 2e4 * scalars[:, 0]])
-        unit = np.where(family == 2, 86_400.0, 1.0)
-        gap = np.where(family == 3, 1e-5, 0.25)[:, None] * np.where(_uniform(seeds, 1, m) < 0.6, 1.0, 6.0)
-        steps = -np.log1p(-_uniform(seeds, 2, m)) * gap
-        steps[:, 0] = 0.0
-        days = np.cumsum(steps, axis=1)
-        resets = np.cumsum(_uniform(seeds, 3, m) < 1 / 15, axis=1)
-        x = origin[:, None] + days * unit[:, None]
-        y = (8 * _normal(seeds, 4, 1) * days + _normal(seeds, 6, m) - resets * 20 * _normal(seeds, 8, 1))
+        log = family < 4
+        x[log], y[log] = _watch_logs(seeds[log], family[log], m)
         # family 4: sorted x and any y at magnitudes 10^-300..10^300
-        mags = 10.0 ** np.floor(-300 + 600 * scalars[:, 1:3])
         wild = family == 4
-        x[wild] = _sorted_within(_normal(seeds[wild], 10, m), n[wild]) * mags[wild, :1]
-        y[wild] = _normal(seeds[wild], 12, m) * mags[wild, 1:]
-        # family 5: raw binary64 bit patterns (NaN, infinities, subnormals), x sorted for half of them
+        mags = 10.0 ** np.floor(-300 + 600 * _uniform(seeds[wild], 10, 1, 2)[0])
+        u = _uniform(seeds[wild], 11, 4, m)
+        x[wild] = _sorted_within(_normal(u[0], u[1]), n[wild]) * mags[:, :1]
+        y[wild] = _normal(u[2], u[3]) * mags[:, 1:]
+        # family 5: raw binary64 bit patterns (NaN, infinities, subnormals), x sorted for odd seeds
         raw = family == 5
-        x[raw] = _bits(seeds[raw], 14, m).view(np.float64)
-        y[raw] = _bits(seeds[raw], 15, m).view(np.float64)
-        ordered = raw & (scalars[:, 3] < 0.5)
+        x[raw], y[raw] = _bits(seeds[raw], 15, 2, m).view(np.float64)
+        ordered = raw & (seeds % np.uint64(2) == 1)
         x[ordered] = _sorted_within(x[ordered], n[ordered])
         # family 6: values from EDGES, x sorted
         edge = family == 6
-        x[edge] = _sorted_within(EDGES[_bits(seeds[edge], 16, m) % np.uint64(len(EDGES))], n[edge])
-        y[edge] = EDGES[_bits(seeds[edge], 17, m) % np.uint64(len(EDGES))]
+        pick = EDGES[_bits(seeds[edge], 17, 2, m) % np.uint64(len(EDGES))]
+        x[edge], y[edge] = _sorted_within(pick[0], n[edge]), pick[1]
         xy = np.stack([x, y], axis=2)
         _break(xy, n, kind, where)
     xy[np.arange(m)[None, :] >= n[:, None]] = 0.0

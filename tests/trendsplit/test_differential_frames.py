@@ -119,3 +119,21 @@ def test_many_hypothesis_frames_agree(swift_encoder, version):
     result = differential.hypothesis_frames(swift_encoder, version, examples=5_000, hypothesis_seed=version)
     assert result, result.render()
     assert result.cases > 50_000
+
+
+@pytest.mark.swift
+def test_the_cli_runs_hypothesis_frames(capsys):
+    from trendsplit.cli import main
+
+    assert main(["swift-fuzz", "--hypothesis", "--examples", "20", "--max-series", "4", "--version", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Hypothesis frames of 1..4 series (binary), encoding v2: ") and "0 mismatches" in out
+
+
+@pytest.mark.parametrize("argv", [["--hypothesis", "--cases", "5"], ["--seconds", "5"], ["--examples", "9"]])
+def test_the_cli_refuses_options_of_the_other_mode(capsys, argv):
+    from trendsplit.cli import main
+
+    assert main(["swift-fuzz", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--hypothesis" in err
