@@ -1,4 +1,4 @@
-"""The known-mismatch table, and the sampled conformance run shared by this folder's tests.
+"""The known-mismatch and known-failure tables, and the sampled conformance run shared by this folder's tests.
 
 A mismatch fails the default suite unless an entry here matches its case id (every substring
 of the pattern occurs in it), its largest gap stays within the entry's bound, and the entry
@@ -58,6 +58,40 @@ KNOWN_MISMATCHES: dict[tuple[str, ...], Known] = {
         "the model is float16: torch computes it in float16 and rounds its output (the expected value), "
         "the fp32 profile keeps float32 (gap 4.0e-4 at |y| ~ 1.4, within half an fp16 ulp).", FP16_ROUNDING),
 }
+
+
+@dataclass(frozen=True)
+class KnownFailure:
+    reason: str
+    says: str  # the failure's detail must contain this; another failure of the case is not explained
+
+
+#: Errors and failures after the prediction that are the test's or coremltools' doing, not the interpreter's.
+KNOWN_FAILURES: dict[tuple[str, ...], KnownFailure] = {
+    ("TestResample::test_builder_to_backend_smoke[", "precision='fp32'"): KnownFailure(
+        "the prediction matched; the test then asserts the converted program has 2 cast ops, the fp32->fp16 "
+        "cast of x and the fp16->fp32 cast of the output that coremltools' fp16 compute-precision pass adds. "
+        "At fp32 there are none (0 == 2). Apple's CI converts mlprogram tests at fp16 only unless "
+        "INCLUDE_MIL_FP32_UNIT_TESTS=1 (testing_reqs.py), which this run sets; the fp16 cases pass.",
+        "assert 0 == 2"),
+    # The torch frontend set (optional).
+    ("TestLSTMWithPackedSequence::test_lstm[",): KnownFailure(
+        "coremltools' torch frontend passes seq_lengths on as pack_padded_sequence's batch_sizes, so torch's "
+        "max_batch_size = batch_sizes[0] becomes seq_lengths[0] = 10 (the longest sequence) and the zero "
+        "initial_h/initial_c given to lstm are (10, 6) for a batch of 3; the lstm spec wants [batch, H]. Core ML "
+        "on devices evidently tolerates it (Apple does not skip the test), and with zero states no reading of "
+        "the extra rows changes the values; the interpreter refuses the shape. Lengths whose first equals the "
+        "batch convert to a valid program that matches torch (tests/harness/mil/test_ops_recurrent.py).",
+        "initial_h has shape (10, 6)"),
+}
+
+
+def explain_failure(nodeid: str, detail: str) -> str | None:
+    """The explanation of a case's error or failure after the prediction, if an entry matches it and its detail."""
+    for pattern, known in KNOWN_FAILURES.items():
+        if all(part in nodeid for part in pattern) and known.says in detail:
+            return known.reason
+    return None
 
 
 def explain(nodeid: str, max_abs: float | None) -> str | None:

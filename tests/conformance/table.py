@@ -19,7 +19,7 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from tests.conformance.conftest import KNOWN_MISMATCHES, explain
+from tests.conformance.conftest import KNOWN_FAILURES, KNOWN_MISMATCHES, explain, explain_failure
 from tests.conformance.plugin import NOT_PREDICTED, PREDICTED
 
 SCAFFOLDING = {"cast"}  # ops the converter adds around the op under test (fp16 casts, int inputs)
@@ -89,7 +89,7 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
         "a fixed sample (`tests/conformance/test_sampled.py`, `python -m tests.conformance.run --sample "
         "--json out.json`); torch frontend tests: `python -m tests.conformance.table --suite torch --out "
         "torch.md -- --conformance-precision fp32 --conformance-every 25`. Known mismatches and their "
-        "explanations: `KNOWN_MISMATCHES` in tests/conformance/conftest.py.",
+        "explanations: `KNOWN_MISMATCHES` and `KNOWN_FAILURES` in tests/conformance/conftest.py.",
         "",
         "## Totals",
         "",
@@ -123,14 +123,16 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
     lines += [f"| {op} | {n} |" for op, n in missing.most_common()]
     bad = [r for r in records if r["outcome"] in ("mismatch", "error", "failed after prediction")]
     lines += ["", "## Mismatches, errors and failures after the prediction", "",
-              "Known mismatches (tests/conformance/conftest.py `KNOWN_MISMATCHES`) give their explanation; "
+              "Known mismatches and failures (tests/conformance/conftest.py `KNOWN_MISMATCHES`, `KNOWN_FAILURES`) "
+              "give their explanation; "
               "others show the first words of the failure.", "",
               "| outcome | case | explanation or failure |", "|---|---|---|"]
     for r in bad:
-        reason = explain(r["nodeid"], r.get("max_abs")) if r["outcome"] == "mismatch" else None
+        reason = (explain(r["nodeid"], r.get("max_abs")) if r["outcome"] == "mismatch"
+                  else explain_failure(r["nodeid"], r["detail"]))
         lines.append(f"| {r['outcome']}{' (known)' if reason else ''} | {_cell(short(r['nodeid']), 400)} | "
                      f"{_cell(reason or r['detail'])} |")
-    stale = [pattern for pattern in KNOWN_MISMATCHES
+    stale = [pattern for pattern in [*KNOWN_MISMATCHES, *KNOWN_FAILURES]
              if any(all(p in r["nodeid"] for p in pattern) for r in records)
              and not any(all(p in r["nodeid"] for p in pattern) for r in bad)]
     if stale:

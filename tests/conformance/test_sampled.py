@@ -7,7 +7,7 @@ session fixture shared by several tests would run it once per worker.
 from __future__ import annotations
 
 from tests.conformance import suites
-from tests.conformance.conftest import explain
+from tests.conformance.conftest import explain, explain_failure
 from tests.conformance.table import short
 
 SAMPLE_CLASSES = [target.rsplit("::", 1)[-1] for target in suites.SAMPLE]
@@ -24,7 +24,8 @@ def test_sampled_op_tests_have_no_unexplained_mismatch(sample_records):
             if not any(r["test_class"] == cls and r["outcome"] == "passed" for r in sample_records)]
     assert not idle, f"no sampled case of {', '.join(idle)} reached the interpreter and passed"
     unexplained = [r for r in sample_records if r["outcome"] not in FINE
-                   and not (r["outcome"] == "mismatch" and explain(r["nodeid"], r["max_abs"]))]
+                   and not (r["outcome"] == "mismatch" and explain(r["nodeid"], r["max_abs"]))
+                   and not (r["outcome"] != "mismatch" and explain_failure(r["nodeid"], r["detail"]))]
     assert not unexplained, (
         "failures; a mismatch needs a fix or an entry in KNOWN_MISMATCHES (tests/conformance/conftest.py):\n"
         + _listing(unexplained))
