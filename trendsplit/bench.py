@@ -4,7 +4,8 @@
 - backends: latency (median, p90) and throughput at batch 1 and 256, as ratios to onnxruntime,
   every backend timed in turns with the others
 - fuzz: Hypothesis examples per second through the three-backend parity check, and the
-  Python-vs-Swift differential in Hypothesis (JSON lines) and batch (binary) modes
+  Python-vs-Swift differential in Hypothesis (JSON lines), Hypothesis frames (binary) and
+  seeded batch (binary) modes
 """
 
 from __future__ import annotations
@@ -238,9 +239,12 @@ def _swift_rates(seconds: float, progress) -> list[dict]:
 
         progress(f"fuzzing Python vs Swift (Hypothesis) for {seconds:.0f} s")
         hyp = _timed_hypothesis(differential_check, watch_logs(), seconds)
+        progress(f"fuzzing Python vs Swift (Hypothesis frames, binary) for {seconds:.0f} s")
+        frames = differential.hypothesis_frames(enc, examples=10**9, seconds=seconds)
         progress("Python vs Swift, binary batches: 200,000 cases")
         batch = differential.run(enc, 200_000, seed=0)
     return [{"mode": "Python vs Swift encoder, Hypothesis (JSON lines)", "cases/s": hyp},
+            {"mode": "Python vs Swift encoder, Hypothesis frames of 1..64 series (binary)", "cases/s": frames.rate},
             {"mode": "Python vs Swift encoder, seeded batches (binary)", "cases/s": batch.rate}]
 
 
