@@ -6,7 +6,8 @@ from tests.conformance.conftest import explain_failure
 
 RESAMPLE = ("coremltools/converters/mil/mil/ops/tests/iOS15/test_image_resizing.py::TestResample::"
             "test_builder_to_backend_smoke[compute_unit=ComputeUnit.CPU_ONLY-"
-            "backend=BackendConfig(backend='mlprogram', precision='{}', opset_version=<AvailableTarget.iOS15: 6>)-coordinates_dtype=<class 'numpy.int32'>]")
+            "backend=BackendConfig(backend='mlprogram', precision='{}', opset_version=<AvailableTarget.iOS15: 6>)-"
+            "coordinates_dtype=<class 'numpy.int32'>]")
 
 
 def test_the_fp32_resample_cast_count_is_explained():
