@@ -244,7 +244,7 @@ def _swift_rates(seconds: float, progress) -> list[dict]:
         progress("Python vs Swift, binary batches: 200,000 cases")
         batch = differential.run(enc, 200_000, seed=0)
     return [{"mode": "Python vs Swift encoder, Hypothesis (JSON lines)", "cases/s": hyp},
-            {"mode": "Python vs Swift encoder, Hypothesis frames of 1..64 series (binary)", "cases/s": frames.rate},
+            {"mode": "Python vs Swift encoder, Hypothesis frames of 1..128 series (binary)", "cases/s": frames.rate},
             {"mode": "Python vs Swift encoder, seeded batches (binary)", "cases/s": batch.rate}]
 
 

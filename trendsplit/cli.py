@@ -36,9 +36,10 @@ def cmd_swift_fuzz(args: argparse.Namespace) -> int:
     progress("building the Swift encoder (swift build -c release)")
     with swift_encoder.SwiftEncoder(swift_encoder.build()) as encoder:
         if args.hypothesis == "frames":
-            progress(f"Hypothesis frames of 1..{args.max_series or 64} series, one binary frame per example")
-            result = differential.hypothesis_frames(encoder, args.version, args.examples or 1_000,
-                                                    args.max_series or 64, args.seconds, args.seed)
+            most = args.max_series or differential.MAX_SERIES
+            progress(f"Hypothesis frames of 1..{most} series, one binary frame per example")
+            result = differential.hypothesis_frames(encoder, args.version, args.examples or 1_000, most,
+                                                    args.seconds, args.seed)
         elif args.hypothesis == "series":
             progress("Hypothesis examples of one series, one JSON line each")
             result = differential.hypothesis_series(encoder, args.version, args.examples or 1_000, args.seconds,
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Hypothesis examples (default 1,000)")
     p.add_argument("--seconds", type=seconds, help="stop a Hypothesis run after this long")
     p.add_argument("--max-series", type=int_in(1, 512, "the series per frame"),
-                   help="series per Hypothesis frame, at most (default 64)")
+                   help="series per Hypothesis frame, at most (default 128)")
     p.set_defaults(func=cmd_swift_fuzz)
     return parser
 

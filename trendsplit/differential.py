@@ -164,6 +164,8 @@ def run(encoder: SwiftEncoder, cases: int, seed: int, batch: int = 20_000,
 
 # -- Hypothesis modes ------------------------------------------------------------------------------
 
+#: Series per Hypothesis frame, at most: 1..128 (64 on average) amortise Hypothesis's cost per example.
+MAX_SERIES = 128
 Padded = Callable[[np.ndarray, np.ndarray, int], object]  # encode_padded's signature: -> BatchEncoding
 
 
@@ -234,7 +236,7 @@ def _run_hypothesis(check: Callable[[object], list[str]], strategy: st.SearchStr
 
 
 def hypothesis_frames(encoder: SwiftEncoder, version: int = ENCODING_VERSION, examples: int = 1_000,
-                      max_series: int = 64, seconds: float | None = None, hypothesis_seed: int = 0,
+                      max_series: int = MAX_SERIES, seconds: float | None = None, hypothesis_seed: int = 0,
                       python: Padded = encode_padded) -> DifferentialResult:
     """Up to `examples` Hypothesis frames of 1..`max_series` series each (or until `seconds` pass)."""
     return _run_hypothesis(lambda records: check_frame(encoder, records, version, python),

@@ -127,15 +127,17 @@ def _watch_logs(seeds: np.ndarray, family: np.ndarray, m: int) -> tuple[np.ndarr
     origin = np.choose(family, [np.zeros(len(seeds)), 19_000 + 2_000 * u[:, 0], 1.6e9 + 3e8 * u[:, 0],
                                 2e4 * u[:, 0]])
     unit = np.where(family == 2, 86_400.0, 1.0)
-    wide, steps, resets, noise_u, noise_v = _uniform(seeds, 1, 5, m)
-    gap = np.where(family == 3, 1e-5, 0.25)[:, None] * np.where(wide < 0.6, 1.0, 6.0)
-    steps = -np.log1p(-steps) * gap
+    flags, steps, noise = _bits(seeds, 1, 3, m)
+    low = flags & np.uint64(0xFFFF_FFFF)  # two 32-bit draws per value: a long gap (40%), a reset (1 in 15)
+    gap = np.where(family == 3, 1e-5, 0.25)[:, None] * np.where(low < np.uint64(0.6 * 2**32), 1.0, 6.0)
+    steps = -np.log1p(-(steps >> np.uint64(11)).astype(np.float64) * 2.0**-53) * gap
     steps[:, 0] = 0.0
     days = np.cumsum(steps, axis=1)
     x = origin[:, None] + days * unit[:, None]
+    noise = ((noise >> np.uint64(11)).astype(np.float64) * 2.0**-53 - 0.5) * 12**0.5  # uniform, sd 1
+    resets = np.cumsum((flags >> np.uint64(32)) < np.uint64(2**32 // 15), axis=1)
     drift, jump = 8 * _normal(u[:, 1], u[:, 2]), 20 * _normal(u[:, 3], u[:, 4])
-    y = drift[:, None] * days + _normal(noise_u, noise_v) - np.cumsum(resets < 1 / 15, axis=1) * jump[:, None]
-    return x, y
+    return x, drift[:, None] * days + noise - resets * jump[:, None]
 
 
 def build_frame(records: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -193,7 +195,7 @@ def _break(xy: np.ndarray, n: np.ndarray, kind: np.ndarray, where: np.ndarray) -
 
 
 @st.composite
-def frames(draw, max_series: int = 64) -> list[bytes]:
+def frames(draw, max_series: int = 128) -> list[bytes]:
     """1..max_series `RECORD`-byte records (pass them to `build_frame`).
 
     A count, then that many records: one draw per series where `st.lists` would average six
