@@ -15,8 +15,10 @@ from pathlib import Path
 
 from harness.errors import HarnessError, UsageError
 
-#: Cases per run: every output is held in memory (about 1 KB a case and backend for trendsplit).
+#: Cases of a run that keeps every output (`run`, `parity --save`): about 1 KB a case and backend
+#: for trendsplit. `parity` alone streams its cases in chunks, with memory flat in their number.
 MAX_CASES = 100_000
+MAX_STREAMED = 10**12
 
 
 def int_in(low: int, high: int, what: str):
@@ -43,6 +45,7 @@ def seconds(text: str) -> float:
 
 
 CASES = int_in(1, MAX_CASES, "the number of cases")
+STREAMED_CASES = int_in(1, MAX_STREAMED, "the number of cases")
 SEED = int_in(0, 2**63 - 1, "the seed")
 
 
@@ -108,6 +111,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from harness import pipeline
     from harness.models import get_model
 
+    if args.save and args.n > MAX_CASES:
+        raise UsageError(f"--save keeps every output: at most {MAX_CASES:,} cases with it, got {args.n:,} "
+                         "(without --save, parity streams any number)")
     spec = get_model(args.model)
     report = pipeline.parity(spec, _backends(args), n=args.n, seed=args.seed, policy=_policy(args),
                              folder=args.artifacts, overview=bool(args.html), save=args.save, progress=progress)
@@ -205,12 +211,14 @@ def model_argument(parser: argparse.ArgumentParser) -> None:
                              f"({', '.join(zoo.ZOO)}), or path/to/file.py:name for your own")
 
 
-def run_arguments(parser: argparse.ArgumentParser) -> None:
+def run_arguments(parser: argparse.ArgumentParser, streamed: bool) -> None:
     """What a run needs: backends, cases, seed, compute units, export folder."""
     parser.add_argument("--backends", help="comma list of name[@precision]; first is the reference "
                                            "(default: every registered backend)")
-    parser.add_argument("--n", type=CASES, default=1000,
-                        help=f"number of cases (default 1000, at most {MAX_CASES:,})")
+    parser.add_argument("--n", type=STREAMED_CASES if streamed else CASES, default=1000,
+                        help="number of cases (default 1000" + (f"; judged in chunks, so any number; at most "
+                                                                 f"{MAX_CASES:,} with --save)" if streamed else
+                                                                 f", at most {MAX_CASES:,})"))
     parser.add_argument("--seed", type=SEED, default=0)
     parser.add_argument("--compute-units", default="ALL",
                         help="CoreML compute units: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL")
@@ -228,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("parity", help="run seeded cases through backends and compare (run, compare, report in one)")
     model_argument(p)
-    run_arguments(p)
+    run_arguments(p, streamed=True)
     p.add_argument("--policy", help="judge every pair by this policy (default: by precision)")
     p.add_argument("--save", help="also write the run's files (cases and one results file per backend) here")
     p.add_argument("--json", type=output_file, help="also write the report as JSON here")
@@ -237,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run seeded cases through backends and save one results file per backend")
     model_argument(p)
-    run_arguments(p)
+    run_arguments(p, streamed=False)
     p.add_argument("--out", help="folder for cases.json, the results files and run.json (default results/<model>)")
     p.set_defaults(func=cmd_run)
 
@@ -258,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("saved", nargs="?", help="a comparison written by compare --json or parity --json")
     p.add_argument("--model", help="(one-shot form) the model, as parity")
     p.add_argument("--backends")
-    p.add_argument("--n", type=CASES, help="(one-shot form) number of cases (default 1000, as parity)")
+    p.add_argument("--n", type=STREAMED_CASES, help="(one-shot form) number of cases (default 1000, as parity)")
     p.add_argument("--seed", type=SEED)
     p.add_argument("--policy")
     p.add_argument("--compute-units")

@@ -6,6 +6,7 @@ under the policy it was judged by, and it serialises to JSON.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +14,11 @@ import numpy as np
 from harness.tolerances import Policy
 
 MAX_LISTED = 20
+#: Fixed histogram edges (ten bins a decade), so that histograms of chunks of cases add up:
+#: absolute errors from 1e-12 (0 counts there) to 1e6, float32 ULPs from 0.5 (0 counts there)
+#: to 2^33 (the largest distance between two finite float32s is under 2^32).
+ABS_EDGES = np.geomspace(1e-12, 1e6, 181)
+ULP_EDGES = np.geomspace(0.5, 2.0**33, 104)
 
 
 def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -60,8 +66,8 @@ class Comparison:
     near_threshold_flips: int
     flips: tuple[Flip, ...]  # first MAX_LISTED judged disagreements
     near_flips: tuple[Flip, ...]  # first MAX_LISTED near-threshold disagreements
-    abs_errors: np.ndarray = field(repr=False, compare=False)
-    ulp_errors: np.ndarray = field(repr=False, compare=False)
+    abs_histogram: np.ndarray = field(repr=False, compare=False)  # counts over ABS_EDGES (empty when read back)
+    ulp_histogram: np.ndarray = field(repr=False, compare=False)  # counts over ULP_EDGES
     output: str = ""  # which output, for models with several
     decision: str = "threshold"  # the app's rule for this output ("none": numbers only)
     max_reference: float = 1.0  # largest finite |reference|: is there anything to compare?
@@ -140,6 +146,45 @@ class Comparison:
             "flips": [f.to_dict() for f in self.flips],
             "near_flips": [f.to_dict() for f in self.near_flips],
         }
+
+
+def _histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts over fixed `edges`, values outside them counted in the first or last bin."""
+    v = np.clip(np.asarray(values, dtype=np.float64).ravel(), edges[0], edges[-1])
+    return np.histogram(v, edges)[0]
+
+
+def worst_in_later(a: Comparison, b: Comparison) -> bool:
+    """Whether the largest error of `a`'s cases then `b`'s lies in `b` (its first occurrence, as argmax finds it)."""
+    return bool(b.worst) and (not a.worst or b.max_abs > a.max_abs)
+
+
+def merge(a: Comparison, b: Comparison, offset: int) -> Comparison:
+    """One comparison of two runs of cases, `b`'s cases numbered from `offset`: what comparing
+    them in one go would give (the mean up to float rounding), without holding either's outputs."""
+    def shifted(flips):
+        return tuple(dataclasses.replace(f, case=f.case + offset) for f in flips)
+
+    later = worst_in_later(a, b)
+    elements = a.elements + b.elements
+    return dataclasses.replace(
+        a, elements=elements, non_finite=a.non_finite + b.non_finite,
+        max_abs=max(a.max_abs, b.max_abs),
+        mean_abs=(a.mean_abs * a.elements + b.mean_abs * b.elements) / elements if elements else 0.0,
+        max_rel=max(a.max_rel, b.max_rel), max_ulp=max(a.max_ulp, b.max_ulp),
+        worst=(b.worst[0] + offset, *b.worst[1:]) if later else a.worst,
+        worst_reference=b.worst_reference if later else a.worst_reference,
+        worst_candidate=b.worst_candidate if later else a.worst_candidate,
+        numeric_violations=a.numeric_violations + b.numeric_violations,
+        max_input_scale=max(a.max_input_scale, b.max_input_scale),
+        decisions_compared=a.decisions_compared + b.decisions_compared,
+        decisions_agreeing=a.decisions_agreeing + b.decisions_agreeing,
+        near_threshold=a.near_threshold + b.near_threshold,
+        near_threshold_flips=a.near_threshold_flips + b.near_threshold_flips,
+        flips=(a.flips + shifted(b.flips))[:MAX_LISTED],
+        near_flips=(a.near_flips + shifted(b.near_flips))[:MAX_LISTED],
+        abs_histogram=a.abs_histogram + b.abs_histogram, ulp_histogram=a.ulp_histogram + b.ulp_histogram,
+        max_reference=max(a.max_reference, b.max_reference))
 
 
 def _flips(where: np.ndarray, ref: np.ndarray, cand: np.ndarray) -> tuple[Flip, ...]:
@@ -230,8 +275,8 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
         near_threshold_flips=int((near & differ).sum()),
         flips=_flips(judged & differ, flip_ref, flip_cand),
         near_flips=_flips(near & differ, flip_ref, flip_cand),
-        abs_errors=err_finite.astype(np.float64),
-        ulp_errors=ulp,
+        abs_histogram=_histogram(err_finite[np.isfinite(err_finite)], ABS_EDGES),
+        ulp_histogram=_histogram(ulp, ULP_EDGES),
         output=output,
         decision=decision,
         max_reference=float(np.max(np.abs(r64[np.isfinite(r64)]), initial=0.0)),

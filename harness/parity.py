@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import atomic
-from harness.compare import Comparison, Flip
+from harness.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip
 from harness.coreml_artifact import ArtifactCheck, Finding
 from harness.mil.localize import Localization
 from harness.results import VERSION, Inputs, ResultsError, read_document
@@ -116,7 +116,7 @@ class ParityReport:
     weights_source: str
     trained: bool
     inputs: Inputs
-    kinds: tuple[str, ...]  # what made each case, for reading flips
+    kinds: Mapping[int, str]  # what made each case the report names (flips, worst cases), for reading them
     reference: str
     threshold: float  # the model's decision threshold, for reading flips
     runs: tuple[BackendRun, ...]
@@ -125,6 +125,7 @@ class ParityReport:
     localizations: Localizations = field(default_factory=Localizations)
     devices: tuple[DeviceMatch, ...] = ()
     figures: dict = field(default_factory=dict)  # what the HTML report draws (see `figures`)
+    case_kinds: Mapping[str, int] = field(default_factory=dict)  # how many cases each generator made
 
     def __bool__(self) -> bool:
         """Passed: everything ran that could, and every comparison passed (an inconclusive one does not)."""
@@ -149,14 +150,13 @@ class ParityReport:
                 for pair, loc in self.localizations.pairs.items()}
 
     def to_dict(self) -> dict:
-        kinds, counts = np.unique(np.array(self.kinds), return_counts=True)
         worst = self.figures.get("worst_cases", {})
         return {
             "format": COMPARISON_FORMAT, "version": VERSION,
             "passed": bool(self), "status": self.status, "model": self.model, "weights_source": self.weights_source,
             "trained": self.trained, "seed": self.inputs.seed, "n": self.inputs.count,
             "inputs": self.inputs.to_dict(), "threshold": self.threshold,
-            "case_kinds": dict(zip(kinds.tolist(), counts.tolist(), strict=True)), "kinds": list(self.kinds),
+            "case_kinds": dict(self.case_kinds), "kinds": {str(k): v for k, v in sorted(self.kinds.items())},
             "reference": self.reference,
             "backends": [r.to_dict() for r in self.runs],
             "comparisons": [{**c.to_dict(), "worst_case": worst.get(c.pair)} for c in self.comparisons],
@@ -190,7 +190,9 @@ class ParityReport:
                 localizations = Localizations.read(path.with_name(name))
             return cls(
                 model=doc["model"], weights_source=doc["weights_source"], trained=bool(doc["trained"]),
-                inputs=Inputs.from_dict(doc["inputs"], f"{path}: inputs"), kinds=tuple(doc["kinds"]),
+                inputs=Inputs.from_dict(doc["inputs"], f"{path}: inputs"),
+                kinds={int(k): str(v) for k, v in doc["kinds"].items()},
+                case_kinds={str(k): int(v) for k, v in doc["case_kinds"].items()},
                 reference=doc["reference"], threshold=float(doc["threshold"]),
                 runs=tuple(BackendRun.from_dict(r) for r in doc["backends"]),
                 comparisons=tuple(_comparison(c) for c in doc["comparisons"]),
@@ -210,11 +212,11 @@ def _pair(c: dict) -> str:
 
 def _comparison(d: dict) -> Comparison:
     """A comparison from its saved figures (per-element errors are not saved: the figures hold their histograms)."""
-    special = {"policy", "flips", "near_flips", "worst", "abs_errors", "ulp_errors"}
+    special = {"policy", "flips", "near_flips", "worst", "abs_histogram", "ulp_histogram"}
     plain = {f.name: d[f.name] for f in fields(Comparison) if f.name not in special}
     return Comparison(**plain, policy=Policy(**d["policy"]), worst=tuple(d["worst"]),
                       flips=tuple(Flip(**f) for f in d["flips"]), near_flips=tuple(Flip(**f) for f in d["near_flips"]),
-                      abs_errors=np.empty(0), ulp_errors=np.empty(0, dtype=np.int64))
+                      abs_histogram=np.zeros(0, np.int64), ulp_histogram=np.zeros(0, np.int64))
 
 
 def artifact_check(d: dict) -> ArtifactCheck:
@@ -223,26 +225,48 @@ def artifact_check(d: dict) -> ArtifactCheck:
                          dict(d["compute_dtypes"]))
 
 
-# -- the figures' data, computed once when the report is made -------------------------------------
+# -- the figures' data, computed once as the cases are judged ------------------------------------
 
 def figures(cases: Cases, threshold: float, decision: str, reference: str,
             comparisons: Sequence[Comparison], decided: Mapping[str, np.ndarray]) -> dict:
-    """What the HTML report draws: error histograms per pair, the worst case of each pair, the
-    series to chart (cases with a confident decision reversed first) and near-threshold rows."""
-    return {"histograms": {c.pair: _histograms(c) for c in comparisons},
-            "worst_cases": {c.pair: _worst_case(cases, c) for c in comparisons},
+    """What the HTML report draws, for one batch of cases: the worst case of each pair, the
+    series to chart (cases with a confident decision reversed first) and near-threshold rows.
+    `merge_figures` joins batches; `finish_figures` adds the histograms."""
+    return {"worst_cases": {c.pair: _worst_case(cases, c) for c in comparisons},
             "series": _series(cases, threshold, decision, reference, comparisons, decided),
             "near_agreed": _near_agreed(cases, threshold, decision, reference, comparisons, decided)}
 
 
+def merge_figures(a: dict, b: dict, later: Mapping[str, bool], offset: int) -> dict:
+    """Two batches' figures as one, `b`'s cases numbered from `offset`; `later[pair]`: the pair's
+    worst case is in `b`."""
+    def on(row: dict) -> dict:
+        return {**row, "case": row["case"] + offset}
+
+    series = b["series"]
+    if series.get("drawable"):
+        series = {**series, "cases": [on(s) for s in series["cases"]]}
+    return {"worst_cases": {p: on(b["worst_cases"][p]) if later.get(p) else w for p, w in a["worst_cases"].items()},
+            "series": _merge_series(a["series"], series),
+            "near_agreed": (a["near_agreed"] + [on(r) for r in b["near_agreed"]])[:NEAR_LISTED]}
+
+
+def finish_figures(partial: dict, comparisons: Sequence[Comparison]) -> dict:
+    """The figures of every chunk, with the error histograms; near-threshold rows only when nothing flipped."""
+    flipped = any(c.flips or c.near_flips for c in comparisons)
+    return {**partial, "histograms": {c.pair: _histograms(c) for c in comparisons},
+            "near_agreed": [] if flipped else partial["near_agreed"]}
+
+
 def _histograms(c: Comparison) -> dict:
-    err = c.abs_errors[np.isfinite(c.abs_errors)].ravel()
-    err = np.maximum(err, 1e-12)
-    abs_edges = np.geomspace(1e-12, max(1.0, float(err.max()) if err.size else 1.0), 60)
-    ulp = np.maximum(np.asarray(c.ulp_errors, dtype=np.float64).ravel(), 0.5)
-    ulp_edges = np.geomspace(0.5, max(2.0, float(ulp.max()) if ulp.size else 2.0) * 1.5, 60)
-    return {"abs": {"edges": abs_edges.tolist(), "counts": np.histogram(err, abs_edges)[0].tolist()},
-            "ulp": {"edges": ulp_edges.tolist(), "counts": np.histogram(ulp, ulp_edges)[0].tolist()}}
+    """The pair's fixed-edge counts, cut to the bins in use (absolute error drawn up to at least 1)."""
+    def cut(counts, edges, low: float) -> dict:
+        counts = np.asarray(counts)
+        used = np.flatnonzero(counts)
+        last = max(int(used[-1]) + 1 if used.size else 1, int(np.searchsorted(edges, low)))
+        return {"edges": edges[:last + 1].tolist(), "counts": counts[:last].tolist()}
+
+    return {"abs": cut(c.abs_histogram, ABS_EDGES, 1.0), "ulp": cut(c.ulp_histogram, ULP_EDGES, 3.0)}
 
 
 def _worst_case(cases: Cases, c: Comparison) -> dict:
@@ -255,6 +279,21 @@ def _worst_case(cases: Cases, c: Comparison) -> dict:
 def _decisions(cases: Cases, threshold: float, decided: Mapping[str, np.ndarray]):
     mask = cases.decision_mask
     return {lab: (np.asarray(o) > threshold) & mask for lab, o in decided.items() if np.shape(o) == mask.shape}
+
+
+def _pick(shown: Sequence[dict]) -> list[dict]:
+    """The series drawn: cases with a confident flip, then one with only a near-threshold flip, then realistic ones."""
+    confident = [s for s in shown if s["confident"]][: SERIES_SHOWN // 2]
+    near = [s for s in shown if not s["confident"] and s["flipped"]][:1]
+    realistic = [s for s in shown if not s["flipped"]]
+    return (confident + near + realistic)[:SERIES_SHOWN]
+
+
+def _merge_series(a: dict, b: dict) -> dict:
+    if not a["drawable"] or not b["drawable"]:
+        return a if not a["drawable"] else b
+    return {**a, "cases": _pick(a["cases"] + b["cases"]), "confident": a["confident"] + b["confident"],
+            "near_only": a["near_only"] + b["near_only"], "n": a["n"] + b["n"]}
 
 
 def _series(cases: Cases, threshold: float, decision: str, reference: str, comparisons: Sequence[Comparison],
@@ -276,25 +315,23 @@ def _series(cases: Cases, threshold: float, decision: str, reference: str, compa
     any_flip = [k for k in range(n) if k not in confident
                 and any((decisions[lab][k] != base[k]).any() for lab in candidates)]
     realistic = [k for k in range(n) if cases.kinds[k] == "realistic" and k not in confident and k not in any_flip]
-    chosen = (confident[: SERIES_SHOWN // 2] + any_flip[:1] + realistic)[:SERIES_SHOWN]
     shown = []
-    for k in chosen:
+    for k in confident[: SERIES_SHOWN // 2] + any_flip[:1] + realistic[:SERIES_SHOWN]:
         shown.append({
-            "case": k, "kind": cases.kinds[k], "confident": k in confident,
+            "case": k, "kind": cases.kinds[k], "confident": k in confident, "flipped": k not in realistic,
             "points": np.asarray(cases.raw[k], dtype=np.float64).tolist(),
             "splits": np.flatnonzero(base[k]).tolist(),
             "extra": {lab: np.flatnonzero(decisions[lab][k] & ~base[k]).tolist() for lab in candidates},
             "missed": {lab: np.flatnonzero(~decisions[lab][k] & base[k]).tolist() for lab in candidates}})
-    return {"drawable": True, "candidates": candidates, "cases": shown, "confident": len(confident),
+    return {"drawable": True, "candidates": candidates, "cases": _pick(shown), "confident": len(confident),
             "near_only": len(any_flip), "n": n}
 
 
 def _near_agreed(cases: Cases, threshold: float, decision: str, reference: str,
                  comparisons: Sequence[Comparison], decided: Mapping[str, np.ndarray]) -> list[dict]:
-    """Decisions within the margin that every candidate agreed on (listed when nothing flipped)."""
+    """Decisions within the margin (listed when nothing flipped: `finish_figures` decides)."""
     ref = decided.get(reference)
-    if (decision != "threshold" or ref is None or cases.decision_mask is None or np.ndim(ref) != 2
-            or not comparisons or any(c.flips or c.near_flips for c in comparisons)):
+    if decision != "threshold" or ref is None or cases.decision_mask is None or np.ndim(ref) != 2 or not comparisons:
         return []
     margin = max(c.policy.decision_margin for c in comparisons)
     close = np.argwhere(cases.decision_mask & (np.abs(ref - threshold) <= margin))[:NEAR_LISTED]

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from harness import cases as chunking
 from harness.backends import Backend
-from harness.compare import Comparison
+from harness.compare import Comparison, merge, worst_in_later
 from harness.compare import compare as compare_outputs
 from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
 from harness.errors import HarnessError, UsageError
@@ -37,9 +39,11 @@ from harness.parity import (
     ParityReport,
     artifact_check,
     figures,
+    finish_figures,
+    merge_figures,
 )
 from harness.results import CASES_FILE, CaseFile, Inputs, Reading, Results, ResultsError, RunIndex, provenance
-from harness.spec import ModelSpec
+from harness.spec import Cases, ModelSpec
 from harness.tolerances import Policy, get_policy, policy_for
 
 Progress = Callable[[str], None]
@@ -102,46 +106,43 @@ class Run:
                    checks)
 
 
-def _run_one(backend: Backend, spec: ModelSpec, manifest: Manifest, folder: Path, case_file: CaseFile,
-             inputs: Inputs, extra: dict) -> Results:
-    option = str(getattr(backend, backend.option)) if backend.option else ""
-    base = dict(model=spec.name, weights_sha256=manifest.weights_sha256, backend=backend.label,
-                precision=backend.precision, option=option, inputs=inputs, provenance=provenance(extra))
-    reason = backend.unavailable_reason()
-    if reason:
-        return Results(**base, status="unavailable", reason=reason)
-    start = time.perf_counter()
-    try:
-        backend.load(spec, manifest, folder)
-        out = backend.run(case_file.cases.feeds)
-    except Exception as err:  # reported, and fails the run; never hidden
-        return Results(**base, status="failed", reason=f"{type(err).__name__}: {err}")
-    outputs = {t.name: np.asarray(out[t.name], dtype=np.float32) for t in spec.outputs}
-    return Results(**base, status="ran", outputs=outputs, seconds=time.perf_counter() - start)
-
-
-def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, folder: str | Path | None = None,
-        progress: Progress | None = None) -> Run:
-    """Export (or reuse) `spec` in `folder`, and run `n` cases from `seed` through every backend."""
+def _start(spec: ModelSpec, backends: Sequence[Backend], n: int, folder: str | Path | None, say: Progress):
+    """Export (or reuse) and load every backend once: (folder, manifest, streamed backends, their labels)."""
     if n < 1:
         raise UsageError(f"--n must be at least 1, got {n}")
     if not backends:
         raise UsageError("no backends to run")
-    say = progress or _quiet
-    spec = built(spec)
     folder = Path(folder or export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=say)
+    runs = [_Streamed(b, spec, manifest, folder, say, n) for b in backends]
+    return folder, manifest, runs, _labels([r.results() for r in runs])
+
+
+def _checks(spec: ModelSpec, manifest: Manifest, folder: Path) -> tuple[ArtifactCheck, ...]:
+    return tuple(check_coreml_artifact(spec, a, folder) for a in manifest.artifacts if a.format == "coreml")
+
+
+def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, folder: str | Path | None = None,
+        progress: Progress | None = None) -> Run:
+    """Export (or reuse) `spec` in `folder`, and run `n` cases from `seed` through every backend,
+    keeping every output. Backends see the cases a chunk at a time, as in `parity`, so both get
+    the same numbers (a backend's float results can depend on the batch it runs in)."""
+    say = progress or _quiet
+    spec = built(spec)
+    folder, manifest, runs, _ = _start(spec, backends, n, folder, say)
+    made, kept = [], [[] for _ in runs]
+    for _, chunk in chunking.chunks(spec, n, seed):
+        made.append(chunk)
+        for r, outputs in zip(runs, kept, strict=True):
+            if (out := r.run(chunk)) is not None:
+                outputs.append(out)
     case_file = CaseFile(spec.name, manifest.weights_sha256, spec.weights_source, spec.trained, Reading.of(spec),
-                         spec.make_cases(n, seed))
-    inputs = case_file.inputs
-    export = {"export": {f"{a.format}@{a.precision}": a.sha256 for a in manifest.artifacts}}
-    results = []
-    for backend in backends:
-        reason = backend.unavailable_reason()
-        say(f"skipping {backend.label}: {reason}" if reason else f"running {backend.label} on {n:,} cases")
-        results.append(_run_one(backend, spec, manifest, folder, case_file, inputs, export))
-    checks = tuple(check_coreml_artifact(spec, a, folder) for a in manifest.artifacts if a.format == "coreml")
-    return Run(case_file, tuple(results), checks, folder)
+                         made[0] if len(made) == 1 else chunking.join(made, seed))
+    results = tuple(dataclasses.replace(
+        r.results(), inputs=case_file.inputs,
+        outputs={t.name: np.concatenate([o[t.name] for o in outputs]) for t in spec.outputs} if r.status == "ran"
+        else {}) for r, outputs in zip(runs, kept, strict=True))
+    return Run(case_file, results, _checks(spec, manifest, folder), folder)
 
 
 def read_results(paths: Sequence[str | Path], cases: str | Path | None = None) -> Run:
@@ -199,16 +200,15 @@ def _check_same(case_file: CaseFile, results: Sequence[Results]) -> None:
                                f"--seed {r.inputs.seed}")
 
 
-def _judge(case_file: CaseFile, ref: Results, ref_label: str, cand: Results, cand_label: str,
-           named: Policy | None, output: str) -> Comparison:
-    reading, cases = case_file.reading, case_file.cases
-    for r, label in ((ref, ref_label), (cand, cand_label)):
-        if output not in r.outputs:
-            raise ResultsError(f"{label} has no output {output!r} (it has {', '.join(r.outputs) or 'none'})")
+def _judge(reading: Reading, cases: Cases, ref: Results, ref_label: str, ref_out: dict, cand: Results,
+           cand_label: str, cand_out: dict, named: Policy | None, output: str) -> Comparison:
+    for out, label in ((ref_out, ref_label), (cand_out, cand_label)):
+        if output not in out:
+            raise ResultsError(f"{label} has no output {output!r} (it has {', '.join(out) or 'none'})")
     decided = output == reading.decided_output
     try:
         return compare_outputs(
-            ref.outputs[output], cand.outputs[output], policy=named or policy_for(ref.precision, cand.precision),
+            ref_out[output], cand_out[output], policy=named or policy_for(ref.precision, cand.precision),
             threshold=reading.threshold, decision=reading.decision if decided else "none",
             decision_mask=cases.decision_mask if decided else None, inputs=cases.feeds,
             reference_name=ref_label, candidate_name=cand_label,
@@ -217,25 +217,90 @@ def _judge(case_file: CaseFile, ref: Results, ref_label: str, cand: Results, can
         raise ResultsError(f"cannot compare output {output!r}: {err}") from None
 
 
-def _devices(case_file: CaseFile, ran: dict[str, Results], named: Policy | None) -> tuple[DeviceMatch, ...]:
-    """Each device run (real CoreML) against every other run, on the decided output."""
-    output = case_file.reading.decided_output
+@dataclass(frozen=True)
+class Judged:
+    """What judging some cases gave, before localising: mergeable, so cases can be judged a chunk
+    at a time and nothing but these figures is kept (`merge` numbers the later chunk's cases on)."""
+
+    comparisons: tuple[Comparison, ...]  # each run against the reference, per output
+    devices: dict[tuple[str, str], Comparison]  # (device run, other run) on the decided output
+    figures: dict
+    kinds: dict[int, str]  # what made each case the comparisons name
+    case_kinds: Counter
+
+    def merge(self, later: Judged, offset: int) -> Judged:
+        """A pair missing from `later` (its backend stopped) keeps what it had."""
+        then = {c.pair: c for c in later.comparisons}
+        comparisons = tuple(merge(c, then[c.pair], offset) if c.pair in then else c for c in self.comparisons)
+        devices = {k: merge(c, later.devices[k], offset) if k in later.devices else c for k, c in self.devices.items()}
+        worse = {c.pair: c.pair in then and worst_in_later(c, then[c.pair]) for c in self.comparisons}
+        figures = merge_figures(self.figures, later.figures, worse, offset)
+        kinds = {**self.kinds, **{k + offset: v for k, v in later.kinds.items()}}
+        named = _named(comparisons)
+        return Judged(comparisons, devices, figures, {k: v for k, v in kinds.items() if k in named},
+                      self.case_kinds + later.case_kinds)
+
+
+def _named(comparisons: Sequence[Comparison]) -> set[int]:
+    """The cases a report names: flips, near flips and worst cases."""
+    return ({f.case for c in comparisons for f in c.flips + c.near_flips}
+            | {c.worst[0] for c in comparisons if c.worst})
+
+
+def judge(reading: Reading, cases: Cases, labels: Sequence[str], runs: Sequence[Results],
+          outputs: Mapping[str, dict], *, policy: Policy | None = None) -> Judged:
+    """Every run with outputs against the first (the reference), per output, and each device run
+    against every other; `outputs`: label -> output name -> this batch's outputs."""
+    named = policy or (get_policy(reading.policy) if reading.policy else None)
+    by_label = dict(zip(labels, runs, strict=True))
+    reference = labels[0]
+    comparisons = []
+    if reference in outputs:
+        comparisons = [_judge(reading, cases, by_label[reference], reference, outputs[reference], by_label[label],
+                              label, outputs[label], named, output)
+                       for label in labels[1:] if label in outputs for output in reading.outputs]
+    devices = {(label, other): _judge(reading, cases, by_label[other], other, outputs[other], by_label[label],
+                                      label, outputs[label], named, reading.decided_output)
+               for label in outputs if by_label[label].name == DEVICE_BACKEND
+               for other in outputs if other != label}
+    decided = {label: out[reading.decided_output] for label, out in outputs.items()}
+    return Judged(tuple(comparisons), devices,
+                  figures(cases, reading.threshold, reading.decision, reference, comparisons, decided),
+                  {k: cases.kinds[k] for k in _named(comparisons)}, Counter(cases.kinds))
+
+
+def _devices(labels: Sequence[str], runs: Sequence[Results], judged: Judged) -> tuple[DeviceMatch, ...]:
+    """Each device run (real CoreML) against every other run: which emulation profile it falls closest to."""
+    by_label = dict(zip(labels, runs, strict=True))
     matches = []
-    for label, device in ran.items():
-        if device.name != DEVICE_BACKEND:
+    for label in labels:
+        pairs = [(other, c) for (device, other), c in judged.devices.items() if device == label]
+        if not pairs:
             continue
-        distances = []
-        for other_label, other in ran.items():
-            if other_label == label:
-                continue
-            c = _judge(case_file, other, other_label, device, label, named, output)
-            distances.append(Distance(other_label, c.policy.name, c.mean_abs, c.max_abs, c.decisions_agreeing,
-                                      c.decisions_compared, c.verdict))
-        emulated = [d for d in distances if ran[d.backend].name == EMULATED_BACKEND]
+        distances = [Distance(other, c.policy.name, c.mean_abs, c.max_abs, c.decisions_agreeing,
+                              c.decisions_compared, c.verdict) for other, c in pairs]
+        emulated = [d for d in distances if by_label[d.backend].name == EMULATED_BACKEND]
         closest = min(emulated, key=lambda d: (d.mean_abs, d.max_abs)).backend if emulated else ""
-        where = ", ".join(v for v in (device.provenance.get("device"), device.provenance.get("os")) if v)
-        matches.append(DeviceMatch(label, where, tuple(distances), closest))
+        matches.append(DeviceMatch(label, _where(by_label[label]), tuple(distances), closest))
     return tuple(matches)
+
+
+def _where(r: Results) -> str:
+    return ", ".join(v for v in (r.provenance.get("device"), r.provenance.get("os")) if v)
+
+
+def _report(model: str, weights_source: str, trained: bool, reading: Reading, inputs: Inputs, labels: Sequence[str],
+            runs: Sequence[Results], judged: Judged, artifact_checks: Sequence[ArtifactCheck],
+            localizations: Localizations) -> ParityReport:
+    """The report of judged runs: only figures, no outputs."""
+    return ParityReport(
+        model=model, weights_source=weights_source, trained=trained,
+        inputs=inputs, kinds=judged.kinds, case_kinds=dict(judged.case_kinds), reference=labels[0],
+        threshold=reading.threshold,
+        runs=tuple(BackendRun(label, r.precision, r.status, r.reason, r.seconds, _where(r))
+                   for label, r in zip(labels, runs, strict=True)),
+        comparisons=judged.comparisons, artifact_checks=tuple(artifact_checks), localizations=localizations,
+        devices=_devices(labels, runs, judged), figures=finish_figures(judged.figures, judged.comparisons))
 
 
 def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy | None = None,
@@ -250,31 +315,16 @@ def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy |
     if not results:
         raise UsageError("no results to compare")
     _check_same(case_file, results)
-    say = progress or _quiet
     labels = _labels(results)
-    ran = {label: r for label, r in zip(labels, results, strict=True) if r.status == "ran"}
-    reading = case_file.reading
-    named = policy or (get_policy(reading.policy) if reading.policy else None)
-    reference = labels[0]
-    comparisons = []
-    if reference in ran:
-        for label in labels[1:]:
-            if label in ran:
-                comparisons += [_judge(case_file, ran[reference], reference, ran[label], label, named, output)
-                                for output in reading.outputs]
+    outputs = {label: r.outputs for label, r in zip(labels, results, strict=True) if r.status == "ran"}
+    judged = judge(case_file.reading, case_file.cases, labels, results, outputs, policy=policy)
     localizations = Localizations()
     if artifacts is not None:
-        localizations = localize(case_file, comparisons, ran, artifacts, spec=spec, overview=overview, progress=say)
-    decided = {label: r.outputs[reading.decided_output] for label, r in ran.items()}
-    runs = tuple(BackendRun(label, r.precision, r.status, r.reason, r.seconds,
-                            ", ".join(v for v in (r.provenance.get("device"), r.provenance.get("os")) if v))
-                 for label, r in zip(labels, results, strict=True))
-    return ParityReport(
-        model=case_file.model, weights_source=case_file.weights_source, trained=case_file.trained,
-        inputs=case_file.inputs, kinds=case_file.cases.kinds, reference=reference, threshold=reading.threshold,
-        runs=runs, comparisons=tuple(comparisons), artifact_checks=tuple(artifact_checks),
-        localizations=localizations, devices=_devices(case_file, ran, named),
-        figures=figures(case_file.cases, reading.threshold, reading.decision, reference, comparisons, decided))
+        runs = dict(zip(labels, results, strict=True))
+        localizations = localize(case_file.cases.take, len(case_file.cases), judged.comparisons, runs, artifacts,
+                                 spec=spec, overview=overview, progress=progress)
+    return _report(case_file.model, case_file.weights_source, case_file.trained, case_file.reading, case_file.inputs,
+                   labels, results, judged, artifact_checks, localizations)
 
 
 # -- localize --------------------------------------------------------------------------------------
@@ -298,37 +348,38 @@ def _program(folder: Path, r: Results, precision: str, say: Progress):
         return None
 
 
-def localize(case_file: CaseFile, comparisons: Sequence[Comparison], ran: dict[str, Results],
-             artifacts: str | Path, *, spec: ModelSpec | None = None, overview: bool = False,
-             progress: Progress | None = None) -> Localizations:
+def localize(feeds_at: Callable[[list[int]], dict[str, np.ndarray]], n: int, comparisons: Sequence[Comparison],
+             runs: Mapping[str, Results], artifacts: str | Path, *, spec: ModelSpec | None = None,
+             overview: bool = False, progress: Progress | None = None) -> Localizations:
     """Where each failing emulated pair first diverges from the same program under the fp32 profile
-    (on its flipped and worst cases), and with `overview` the fp16 program op by op on the first cases."""
+    (on its flipped and worst cases), and with `overview` the fp16 program op by op on the first cases.
+    `feeds_at(cases)`: the inputs of those of the `n` cases."""
     from harness.mil.localize import localize as localize_program
     from harness.mil.localize import torch_module_paths
 
     say = progress or _quiet
     folder = Path(artifacts)
-    cases = case_file.cases
-    failing = [c for c in comparisons if not c and ran[c.candidate].name == EMULATED_BACKEND]
+    failing = [c for c in comparisons if not c and runs[c.candidate].name == EMULATED_BACKEND]
     if not failing and not overview:
         return Localizations()
     modules = torch_module_paths(spec.build(), spec.examples(batch=1)) if spec is not None else {}
     pairs = {}
     for c in failing:
-        r = ran[c.candidate]
+        r = runs[c.candidate]
         program = _program(folder, r, r.precision, say)
         if program is None:
             continue
         say(f"localizing {c.pair}")
         worst = sorted({f.case for f in c.flips} | {c.worst[0]})[:LOCALIZED_CASES]
-        pairs[c.pair] = localize_program(program, cases.take(worst), "fp32", r.option, cases=worst, modules=modules)
+        pairs[c.pair] = localize_program(program, feeds_at(worst), "fp32", r.option, cases=worst, modules=modules)
     whole = None
     if overview:
-        fp16 = next((r for r in ran.values() if r.name == EMULATED_BACKEND and r.precision == "fp16"), None)
+        fp16 = next((r for r in runs.values() if r.status == "ran" and r.name == EMULATED_BACKEND
+                     and r.precision == "fp16"), None)
         program = _program(folder, fp16, "fp16", say)
         if program is not None:
-            first = list(range(min(OVERVIEW_CASES, len(cases))))
-            whole = localize_program(program, cases.take(first), "fp32", "fp16-storage", cases=first,
+            first = list(range(min(OVERVIEW_CASES, n)))
+            whole = localize_program(program, feeds_at(first), "fp32", "fp16-storage", cases=first,
                                      modules=modules)
     return Localizations(pairs, whole)
 
@@ -352,11 +403,78 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, f
            progress: Progress | None = None) -> ParityReport:
     """`run`, then `compare` (localising in the export folder): one model build for both.
 
-    `save`: also write the run's files there. `overview`: profile the fp16 program op by op for the report.
+    Cases are made, run and judged a chunk at a time (`harness.cases.CHUNK`), so memory stays
+    flat in `n`. `save`: also write the run's files there, which keeps every output (and so
+    needs memory for them). `overview`: profile the fp16 program op by op for the report.
     """
     spec = built(spec)
-    done = run(spec, backends, n=n, seed=seed, folder=folder, progress=progress)
     if save:
+        done = run(spec, backends, n=n, seed=seed, folder=folder, progress=progress)
         done.write(save)
-    return compare(done.cases, done.results, policy=policy, artifact_checks=done.artifact_checks,
-                   artifacts=done.folder, spec=spec, overview=overview, progress=progress)
+        return compare(done.cases, done.results, policy=policy, artifact_checks=done.artifact_checks,
+                       artifacts=done.folder, spec=spec, overview=overview, progress=progress)
+    say = progress or _quiet
+    folder, manifest, runs, labels = _start(spec, backends, n, folder, say)
+    spans = chunking.spans(n)
+    reading, digest, judged = Reading.of(spec), chunking.FeedsDigest(spec, n, seed), None
+    every = max(1, len(spans) // 20)
+    for j, (offset, chunk) in enumerate(chunking.chunks(spec, n, seed)):
+        digest.update(chunk)
+        outputs = {label: out for label, r in zip(labels, runs, strict=True) if (out := r.run(chunk)) is not None}
+        part = judge(reading, chunk, labels, [r.results() for r in runs], outputs, policy=policy)
+        judged = part if judged is None else judged.merge(part, offset)
+        if len(spans) > 1 and ((j + 1) % every == 0 or j + 1 == len(spans)):
+            say(f"judged {offset + len(chunk):,} of {n:,} cases")
+    finished = [r.results() for r in runs]
+    failed = {label for label, r in zip(labels, finished, strict=True) if r.status == "failed"}
+    judged = dataclasses.replace(  # a run that stopped part way is reported failed, not judged on part of the cases
+        judged, comparisons=tuple(c for c in judged.comparisons if not {c.candidate, c.reference} & failed),
+        devices={k: c for k, c in judged.devices.items() if not set(k) & failed})
+    inputs = Inputs(seed, n, digest.finish())
+    localizations = localize(lambda index: chunking.take(spec, n, seed, index), n, judged.comparisons,
+                             dict(zip(labels, finished, strict=True)), folder, spec=spec, overview=overview,
+                             progress=say)
+    return _report(spec.name, spec.weights_source, spec.trained, reading, inputs, labels, finished, judged,
+                   _checks(spec, manifest, folder), localizations)
+
+
+class _Streamed:
+    """One backend loaded once and run chunk by chunk; its `Results` carry no outputs."""
+
+    def __init__(self, backend: Backend, spec: ModelSpec, manifest: Manifest, folder: Path, say: Progress, n: int):
+        self.backend, self.spec = backend, spec
+        option = str(getattr(backend, backend.option)) if backend.option else ""
+        export = {"export": {f"{a.format}@{a.precision}": a.sha256 for a in manifest.artifacts}}
+        self.base = dict(model=spec.name, weights_sha256=manifest.weights_sha256, backend=backend.label,
+                         precision=backend.precision, option=option, inputs=Inputs(None, n, "0" * 64),
+                         provenance=provenance(export))
+        self.status, self.reason, self.seconds = "ran", backend.unavailable_reason() or "", 0.0
+        if self.reason:
+            self.status = "unavailable"
+            say(f"skipping {backend.label}: {self.reason}")
+            return
+        say(f"running {backend.label} on {n:,} cases")
+        start = time.perf_counter()
+        try:
+            backend.load(spec, manifest, folder)
+        except Exception as err:  # reported, and fails the run; never hidden
+            self.status, self.reason = "failed", f"{type(err).__name__}: {err}"
+        self.seconds += time.perf_counter() - start
+
+    def run(self, chunk: Cases) -> dict[str, np.ndarray] | None:
+        """This chunk's outputs, or None once the backend cannot run (it stays failed)."""
+        if self.status != "ran":
+            return None
+        start = time.perf_counter()
+        try:
+            out = self.backend.run(chunk.feeds)
+            outputs = {t.name: np.asarray(out[t.name], dtype=np.float32) for t in self.spec.outputs}
+        except Exception as err:
+            self.status, self.reason = "failed", f"{type(err).__name__}: {err}"
+            return None
+        finally:
+            self.seconds += time.perf_counter() - start
+        return outputs
+
+    def results(self) -> Results:
+        return Results(**self.base, status=self.status, reason=self.reason, seconds=self.seconds)
