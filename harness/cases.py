@@ -17,8 +17,10 @@ import numpy as np
 from harness.errors import UsageError
 from harness.spec import Cases, ModelSpec
 
-#: Cases made, run and compared at once (about 10 MB of inputs and outputs for trendsplit).
-CHUNK = 10_000
+#: Cases made, run and compared at once. It is also the batch every backend runs, so it bounds
+#: their activations (a conv net holds channels x positions floats per case and layer), and
+#: it is the default `--n`, so a default run is one chunk.
+CHUNK = 1_000
 
 
 def chunk_seed(seed: int, j: int) -> int:
