@@ -209,54 +209,97 @@ def encode_padded(xy: np.ndarray, lengths: np.ndarray, version: int = ENCODING_V
     """Encode B series at once from float64 [B, M, 2] (rows past `lengths` ignored).
 
     Never raises for a bad example: its error code goes in `codes`, so fuzzing can compare
-    codes. Applies the same rules, order and arithmetic as `encode`.
+    codes. Applies the same rules, order and arithmetic as `encode`, in few numpy passes:
+    the rules come from per-series scalars (x[0], x[n-1], min and max y), not whole arrays.
     """
     width = channels_of(version)
-    xy = _array(xy, "padded batch", 3, None)
+    xy = _padded_array(xy)
     lengths = _lengths(lengths, xy.shape[:2])
-    b, m = xy.shape[:2]
-    if m < L:
-        xy = np.concatenate([xy, np.zeros((b, L - m, 2))], axis=1)
-        m = L
-    mask = np.arange(m)[None, :] < lengths[:, None]
-    # Channels first and the padding filled with each series' last reading: min, max, the
-    # order check and the finiteness check then need no mask (a repeated reading changes none).
-    channels = np.ascontiguousarray(xy.transpose(0, 2, 1))
-    if not mask.all():
-        last = channels[np.arange(b), :, np.maximum(lengths - 1, 0)]
-        channels = np.where(mask[:, None, :], channels, last[:, :, None])
-    x, y = channels[:, 0], channels[:, 1]
+    b = len(lengths)
+    counted = (lengths >= 2) & (lengths <= L)
+    w = int(lengths.max(initial=0, where=counted))  # positions past w are padding for every counted series
+    enc = np.empty((b, width, L), dtype=np.float32)
+    enc[:, :, w:] = 0.0
+    if w == 0:
+        return BatchEncoding(values=enc, codes=_CODES[np.where(lengths < 2, 1, 2)])
+    # Channels first, so each step below is one contiguous pass over both channels.
+    ch = np.empty((b, 2, w))
+    np.copyto(ch, xy[:, :w].transpose(0, 2, 1))
+    ragged = bool((counted & (lengths < w)).any())
+    if ragged:  # the padding repeats each series' last reading: min, max and the order check ignore it
+        pad = np.arange(w) >= lengths[:, None]
+        last = ch[np.arange(b), :, np.clip(lengths - 1, 0, w - 1)]
+        np.copyto(ch, last[:, :, None], where=pad[:, None, :])
+    x, y = ch[:, 0], ch[:, 1]
     with np.errstate(all="ignore"):
-        finite = np.isfinite(channels).all(axis=(1, 2))
-        min_x, max_x = x.min(axis=1, keepdims=True), x.max(axis=1, keepdims=True)
-        min_y, max_y = y.min(axis=1, keepdims=True), y.max(axis=1, keepdims=True)
-        step_ok = (x[:, 1:] >= x[:, :-1]).all(axis=1)
-        r = max_x - min_x
-        s = ((max_y - min_y) / r) / 2.0
-        enc = np.empty((b, width, L), dtype=np.float32)
-        for channel, (v, low, shift) in enumerate(((x, min_x, 0.5), (y, min_y, s))):
-            wide = np.subtract(v[:, :L], low)  # binary64, in the contract's order, rounded once
-            wide /= r
-            wide -= shift
-            enc[:, channel] = wide
-        if version == 2:  # the padding repeats the last reading, so its steps (and the last's) are 0
-            enc[:, 2, :L - 1] = steps(y[:, :L], DY_LIMIT)
-            enc[:, 3, :L - 1] = steps(x[:, :L], DX_LIMIT)
-            enc[:, 2:, L - 1] = 0.0
-    enc_mask = mask[:, None, :L]
-    overflow = ~(np.isfinite(enc) | ~enc_mask).all(axis=(1, 2))
-    rules = [  # contract order; the first rule an example breaks names its code
-        (lengths < 2, TooFewPoints.code),
-        (lengths > L, TooManyPoints.code),
-        (~finite, NonFiniteValue.code),
-        (~step_ok, UnsortedX.code),
-        (r[:, 0] == 0, ZeroXRange.code),
-        (overflow, EncodingOverflow.code),
-    ]
-    codes = np.select([c for c, _ in rules], [code for _, code in rules], default="")
-    codes = codes.astype(object)
-    np.copyto(enc, np.float32(0.0), where=~(enc_mask & (codes == "")[:, None, None]))
-    return BatchEncoding(values=enc, codes=codes)
+        rules = _rules(x, y, lengths, counted)
+        err = rules.pop()
+        if version == 2:  # before the channels are overwritten; the padding repeats, so its steps are 0
+            enc[:, 2, :w - 1] = steps(y, DY_LIMIT)
+            enc[:, 3, :w - 1] = steps(x, DX_LIMIT)
+            enc[:, 2:, w - 1] = 0.0
+        low, r, shift = rules
+        np.subtract(ch, low, out=ch)  # binary64, in the contract's order, rounded once
+        np.divide(ch, r, out=ch)
+        np.subtract(ch, shift, out=ch)
+        enc[:, :2, :w] = ch
+    if ragged:
+        np.copyto(enc[:, :2, :w], np.float32(0.0), where=pad[:, None, :])
+    bad = np.flatnonzero(err)
+    if bad.size:
+        enc[bad] = 0.0
+    return BatchEncoding(values=enc, codes=_CODES[err])
+
+
+#: Index 0 is a series that encoded, then the codes of the rules `encode_padded` checks, in order.
+_CODES = np.array(["", TooFewPoints.code, TooManyPoints.code, NonFiniteValue.code, UnsortedX.code,
+                   ZeroXRange.code, EncodingOverflow.code], dtype=object)
+
+
+def _rules(x: np.ndarray, y: np.ndarray, lengths: np.ndarray, counted: np.ndarray) -> list[np.ndarray]:
+    """Each series' offsets, range and shifts ([B, 2, 1], [B, 1, 1], [B, 2, 1]) and its rule index.
+
+    `x`, `y` are [B, w] with the padding repeating the last reading. Scalars decide every rule:
+    - sorted x (every step >= 0, false at a NaN) lies in [x[0], x[-1]], so min and max x are
+      those two and x is finite iff they are; min and max y are finite iff all of y is (a NaN
+      propagates). Only a counted, unsorted series needs a whole-row finiteness check.
+    - each step of the arithmetic is monotone in the value, so a series' encoded values lie
+      between those of its extreme points: X in [-0.5, 0.5] when r is finite, Y in
+      [-s, q - s] with q = y range / r and s = q / 2, so q - s = s (halving is exact where it
+      could matter). A series overflows iff r is infinite or s rounds past binary32's max.
+    - -0.0 is not folded here (a pass over the input): the only place a -0.0 input could
+      survive to the output is Y = -0.0 - s with s = +0.0, and subtracting s = -0.0
+      instead (adding +0.0) gives the folded input's +0.0 and changes no other value.
+    """
+    b = len(x)
+    min_x, max_x = x[:, 0], x[:, -1]
+    min_y, max_y = y.min(axis=1), y.max(axis=1)
+    in_order = (x[:, 1:] >= x[:, :-1]).all(axis=1)
+    finite = np.isfinite(min_x) & np.isfinite(max_x) & np.isfinite(min_y) & np.isfinite(max_y)
+    unsure = np.flatnonzero(counted & finite & ~in_order)  # a NaN inside x breaks the order
+    if unsure.size:
+        finite[unsure] = np.isfinite(x[unsure]).all(axis=1)
+    r = max_x - min_x
+    q = (max_y - min_y) / r
+    s = q / 2.0
+    overflow = ~np.isfinite(r) | ~np.isfinite(s.astype(np.float32))
+    err = np.zeros(b, dtype=np.int8)
+    for k, broken in reversed(list(enumerate(
+            (lengths < 2, lengths > L, ~finite, ~in_order, r == 0, overflow), start=1))):
+        err[broken] = k  # the first rule a series breaks is written last
+    low = np.empty((b, 2, 1))
+    low[:, 0, 0], low[:, 1, 0] = min_x, min_y
+    shift = np.empty((b, 2, 1))
+    shift[:, 0, 0] = 0.5
+    shift[:, 1, 0] = np.where(s == 0.0, -0.0, s)
+    return [low, r[:, None, None], shift, err]
+
+
+def _padded_array(xy) -> np.ndarray:
+    """float64 [B, M, 2]; binary64 input is used as it is (no copy), anything else as `_array` says."""
+    if type(xy) is np.ndarray and xy.dtype == np.float64 and xy.ndim == 3 and xy.shape[-1] == 2:
+        return xy
+    return _array(xy, "padded batch", 3, None)
 
 
 def _lengths(lengths, shape: tuple[int, int]) -> np.ndarray:
@@ -271,8 +314,10 @@ def _lengths(lengths, shape: tuple[int, int]) -> np.ndarray:
                        f"{_short(lengths) if not isinstance(lengths, np.ndarray) else 'dtype ' + str(lengths.dtype)}")
     if lengths.shape != (b,):
         raise BadPoint(f"padded batch of {b} series needs {b} lengths, got shape {list(lengths.shape)}")
-    if b and (min(lengths) < 0 or max(lengths) > m):
-        raise BadPoint(f"lengths must lie in [0, {m}] (the rows given), got {min(lengths)} .. {max(lengths)}")
+    if b:
+        low, high = lengths.min(), lengths.max()
+        if low < 0 or high > m:
+            raise BadPoint(f"lengths must lie in [0, {m}] (the rows given), got {low} .. {high}")
     return np.asarray(lengths, dtype=np.int64)
 
 
