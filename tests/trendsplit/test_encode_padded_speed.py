@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.trendsplit.strategies import any_points, extreme_points, frames, sorted_points, watch_logs
 from trendsplit import errors
-from trendsplit.encoding import DX_LIMIT, DY_LIMIT, STEP_FLUSH, L, BatchEncoding, encode_padded
+from trendsplit.encoding import DX_LIMIT, DY_LIMIT, STEP_FLUSH, BatchEncoding, L, encode_padded
 from trendsplit.strategies import build_frame
 
 F32_MAX = float(np.finfo(np.float32).max)
