@@ -60,10 +60,11 @@ def channels_of(version: int) -> int:
     return CHANNELS[version]
 
 
-def steps(v: np.ndarray, limit: float) -> np.ndarray:
+def steps(v: np.ndarray, limit: float | np.ndarray) -> np.ndarray:
     """v2's step channel in binary64: v[i+1] - v[i], clamped to +-limit, |d| < 2^-14 flushed to +0.0.
 
     `v` is [..., m]; the result is [..., m - 1] (the caller places it at positions 0..m-2).
+    `limit` is a number or an array that broadcasts against [..., 1] (one limit per channel).
     """
     d = np.subtract(v[..., 1:], v[..., :-1])
     np.clip(d, -limit, limit, out=d)
@@ -232,13 +233,10 @@ def encode_padded(xy: np.ndarray, lengths: np.ndarray, version: int = ENCODING_V
         np.copyto(ch, last[:, :, None], where=pad[:, None, :])
     x, y = ch[:, 0], ch[:, 1]
     with np.errstate(all="ignore"):
-        rules = _rules(x, y, lengths, counted)
-        err = rules.pop()
+        low, r, shift, err = _rules(x, y, lengths, counted)
         if version == 2:  # before the channels are overwritten; the padding repeats, so its steps are 0
-            enc[:, 2, :w - 1] = steps(y, DY_LIMIT)
-            enc[:, 3, :w - 1] = steps(x, DX_LIMIT)
+            enc[:, 3:1:-1, :w - 1] = steps(ch, _STEP_LIMITS)  # x's steps go to channel 3, y's to 2
             enc[:, 2:, w - 1] = 0.0
-        low, r, shift = rules
         np.subtract(ch, low, out=ch)  # binary64, in the contract's order, rounded once
         np.divide(ch, r, out=ch)
         np.subtract(ch, shift, out=ch)
@@ -251,12 +249,15 @@ def encode_padded(xy: np.ndarray, lengths: np.ndarray, version: int = ENCODING_V
     return BatchEncoding(values=enc, codes=_CODES[err])
 
 
+#: Per channel of `encode_padded`'s [B, (x, y), w] array.
+_STEP_LIMITS = np.array([[DX_LIMIT], [DY_LIMIT]])
 #: Index 0 is a series that encoded, then the codes of the rules `encode_padded` checks, in order.
 _CODES = np.array(["", TooFewPoints.code, TooManyPoints.code, NonFiniteValue.code, UnsortedX.code,
                    ZeroXRange.code, EncodingOverflow.code], dtype=object)
 
 
-def _rules(x: np.ndarray, y: np.ndarray, lengths: np.ndarray, counted: np.ndarray) -> list[np.ndarray]:
+def _rules(x: np.ndarray, y: np.ndarray, lengths: np.ndarray,
+           counted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each series' offsets, range and shifts ([B, 2, 1], [B, 1, 1], [B, 2, 1]) and its rule index.
 
     `x`, `y` are [B, w] with the padding repeating the last reading. Scalars decide every rule:
@@ -272,27 +273,30 @@ def _rules(x: np.ndarray, y: np.ndarray, lengths: np.ndarray, counted: np.ndarra
       instead (adding +0.0) gives the folded input's +0.0 and changes no other value.
     """
     b = len(x)
-    min_x, max_x = x[:, 0], x[:, -1]
-    min_y, max_y = y.min(axis=1), y.max(axis=1)
-    in_order = (x[:, 1:] >= x[:, :-1]).all(axis=1)
-    finite = np.isfinite(min_x) & np.isfinite(max_x) & np.isfinite(min_y) & np.isfinite(max_y)
+    ends = np.empty((b, 2, 2))  # [series, (x, y), (min, max)]
+    ends[:, 0, 0], ends[:, 0, 1] = x[:, 0], x[:, -1]
+    y.min(axis=1, out=ends[:, 1, 0])
+    y.max(axis=1, out=ends[:, 1, 1])
+    steps_ok = x[:, 1:] >= x[:, :-1]
+    in_order = np.ones(b, dtype=bool) if steps_ok.all() else steps_ok.all(axis=1)  # one flat pass when sorted
+    finite = np.isfinite(ends).all(axis=(1, 2))
     unsure = np.flatnonzero(counted & finite & ~in_order)  # a NaN inside x breaks the order
     if unsure.size:
         finite[unsure] = np.isfinite(x[unsure]).all(axis=1)
-    r = max_x - min_x
-    q = (max_y - min_y) / r
-    s = q / 2.0
-    overflow = ~np.isfinite(r) | ~np.isfinite(s.astype(np.float32))
+    low = ends[:, :, :1]
+    span = ends[:, :, 1] - ends[:, :, 0]
+    r = span[:, :1, None]
+    s = (span[:, 1] / span[:, 0]) / 2.0
+    overflow = ~np.isfinite(span[:, 0]) | ~np.isfinite(s.astype(np.float32))
+    rules = (lengths < 2, lengths > L, ~finite, ~in_order, span[:, 0] == 0, overflow)
     err = np.zeros(b, dtype=np.int8)
-    for k, broken in reversed(list(enumerate(
-            (lengths < 2, lengths > L, ~finite, ~in_order, r == 0, overflow), start=1))):
-        err[broken] = k  # the first rule a series breaks is written last
-    low = np.empty((b, 2, 1))
-    low[:, 0, 0], low[:, 1, 0] = min_x, min_y
+    if not (counted & finite & in_order & ~rules[4] & ~overflow).all():
+        for k in range(len(rules), 0, -1):
+            err[rules[k - 1]] = k  # the first rule a series breaks is written last
     shift = np.empty((b, 2, 1))
     shift[:, 0, 0] = 0.5
     shift[:, 1, 0] = np.where(s == 0.0, -0.0, s)
-    return [low, r[:, None, None], shift, err]
+    return low, r, shift, err
 
 
 def _padded_array(xy) -> np.ndarray:
