@@ -181,12 +181,10 @@ def test_encode_padded_matches_the_reference_for_every_input_dtype(dtype, exampl
         assert_same(xy, lengths, version)
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 59, 60, L - 1, L, L + 1])
-@pytest.mark.parametrize("m", [60, L, L + 20])
+@pytest.mark.parametrize(("n", "m"), [(n, m) for m in (60, L, L + 20) for n in (0, 1, 2, 59, 60, L - 1, L, L + 1)
+                                      if n <= m])
 def test_encode_padded_matches_the_reference_at_every_length_boundary(n, m):
     """Uniform batches (the fast path with no per-row padding) and ragged ones around L and M."""
-    if n > m:
-        pytest.skip("a length cannot exceed the rows given")
     rng = np.random.default_rng(n * 1000 + m)
     xy = np.cumsum(rng.random((64, m, 2)), axis=1)
     for lengths in (np.full(64, n), rng.integers(0, n + 1, 64)):
