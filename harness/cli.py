@@ -192,7 +192,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
     cases = spec.make_cases(args.n, args.seed)
     result = localize(program, cases.feeds, args.reference, args.profile,
                       modules=torch_module_paths(spec.build(), spec.examples(batch=1)))
-    print(f"{spec.name} coreml@{args.precision}, {args.n} cases (seed {args.seed})")
+    print(f"{spec.name} coreml@{args.precision}, {args.n:,} cases (seed {args.seed})")
     print(result.render())
     if not args.check:
         print("(a diagnosis: parity judges the model; with --check an op past its limit exits 1)")

@@ -53,7 +53,7 @@ def _devices(report: ParityReport) -> list[str]:
 
 
 def format_report(report: ParityReport) -> str:
-    lines = [f"model {report.model}: {report.inputs.count} cases (seed {report.inputs.seed}); "
+    lines = [f"model {report.model}: {report.inputs.count:,} cases (seed {report.inputs.seed}); "
              f"weights: {report.weights_source}"]
     if not report.trained:
         lines.append("  note: untrained weights; probabilities sit near 0.5, so decision "
