@@ -69,19 +69,15 @@ class KnownFailure:
 #: Errors and failures after the prediction that are the test's or coremltools' doing, not the interpreter's.
 KNOWN_FAILURES: dict[tuple[str, ...], KnownFailure] = {
     ("TestResample::test_builder_to_backend_smoke[", "precision='fp32'"): KnownFailure(
-        "the prediction matched; the test then asserts the converted program has 2 cast ops, the fp32->fp16 "
-        "cast of x and the fp16->fp32 cast of the output that coremltools' fp16 compute-precision pass adds. "
-        "At fp32 there are none (0 == 2). Apple's CI converts mlprogram tests at fp16 only unless "
-        "INCLUDE_MIL_FP32_UNIT_TESTS=1 (testing_reqs.py), which this run sets; the fp16 cases pass.",
+        "the prediction matched; then the test asserts 2 cast ops (x fp32->fp16, output fp16->fp32), which only "
+        "coremltools' fp16 compute-precision pass adds: at fp32 there are none (0 == 2). Apple's CI converts at fp16 "
+        "only unless INCLUDE_MIL_FP32_UNIT_TESTS=1, which this run sets; the fp16 cases pass.",
         "assert 0 == 2"),
     # The torch frontend set (optional).
     ("TestLSTMWithPackedSequence::test_lstm[",): KnownFailure(
-        "coremltools' torch frontend passes seq_lengths on as pack_padded_sequence's batch_sizes, so torch's "
-        "max_batch_size = batch_sizes[0] becomes seq_lengths[0] = 10 (the longest sequence) and the zero "
-        "initial_h/initial_c given to lstm are (10, 6) for a batch of 3; the lstm spec wants [batch, H]. Core ML "
-        "on devices evidently tolerates it (Apple does not skip the test), and with zero states no reading of "
-        "the extra rows changes the values; the interpreter refuses the shape. Lengths whose first equals the "
-        "batch convert to a valid program that matches torch (tests/harness/mil/test_ops_recurrent.py).",
+        "coremltools' torch frontend passes seq_lengths as batch_sizes, so the zero initial_h/initial_c it feeds "
+        "lstm have seq_lengths[0] = 10 rows for a batch of 3 (spec: [batch, H]); Apple does not skip the "
+        "test, so Core ML presumably accepts it; the interpreter refuses. See docs/mil-conformance.md.",
         "initial_h has shape (10, 6)"),
 }
 

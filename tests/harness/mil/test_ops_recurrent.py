@@ -187,8 +187,11 @@ def test_torch_recurrent_models_convert_and_match(kind):
     np.testing.assert_allclose(next(iter(got.values())), Model()(x).detach().numpy(), **RNN_TOL)
 
 
-def _packed_lstm_program(lengths):
-    """nn.LSTM over pack_padded_sequence (coremltools' TestLSTMWithPackedSequence model), converted for real."""
+def _packed_lstm_program(lengths, explicit_state=False):
+    """nn.LSTM over pack_padded_sequence (coremltools' TestLSTMWithPackedSequence model), converted for real.
+
+    With `explicit_state` the model passes zero (h0, c0) sized by the batch instead of letting torch make them.
+    """
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
     from harness.mil import load_program
@@ -199,7 +202,8 @@ def _packed_lstm_program(lengths):
             self.lstm = torch.nn.LSTM(4, 6)
 
         def forward(self, x, lengths):
-            out, _ = self.lstm(pack_padded_sequence(x, lengths))
+            zeros = torch.zeros(1, x.shape[1], 6)
+            out, _ = self.lstm(pack_padded_sequence(x, lengths), (zeros, zeros) if explicit_state else None)
             return pad_packed_sequence(out, padding_value=-1.0)[0]
 
     torch.manual_seed(0)
@@ -220,6 +224,15 @@ def test_packed_sequence_lstm_matches_torch_when_the_longest_length_equals_the_b
     from harness.mil import Interpreter, get_profile
 
     program, feeds, ref = _packed_lstm_program([3, 2, 1])
+    got = Interpreter(program, get_profile("fp32")).run(feeds).outputs
+    np.testing.assert_allclose(next(iter(got.values())), ref, **RNN_TOL)
+
+
+def test_packed_sequence_lstm_with_zero_states_sized_by_the_batch_matches_torch():
+    """The workaround: the model passes its own zero (h0, c0), so no state is sized by seq_lengths[0]."""
+    from harness.mil import Interpreter, get_profile
+
+    program, feeds, ref = _packed_lstm_program([10, 5, 1], explicit_state=True)
     got = Interpreter(program, get_profile("fp32")).run(feeds).outputs
     np.testing.assert_allclose(next(iter(got.values())), ref, **RNN_TOL)
 
