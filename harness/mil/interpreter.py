@@ -15,6 +15,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.mil.ops import OPS, PLANS, UNSUPPORTED, VARIADIC
+from harness.mil.ops._common import round16
 from harness.mil.profiles import FP16_BLOCK, Profile
 from harness.mil.program import NUMPY_DTYPES, Block, Operation, Program, TensorType
 
@@ -89,11 +90,6 @@ def _float32(x) -> np.ndarray:
                          tuple(f_strides) if x.flags.f_contiguous else None):
             return x
     return x.astype(np.float32)
-
-
-def round16(x: np.ndarray) -> np.ndarray:
-    """float32 values rounded to the nearest float16, kept in float32 (overflow gives inf)."""
-    return x.astype(np.float16).astype(np.float32)
 
 
 class OpContext:

@@ -4,6 +4,71 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Elements per pass of `round16`: its arrays stay in the core's L2 cache between its ten passes.
+_ROUND_CHUNK = 1 << 16
+_U32 = np.uint32
+
+
+def round16(x) -> np.ndarray:
+    """float32 values rounded to the nearest float16 (ties to even), kept in float32; equals
+    `x.astype(np.float16).astype(np.float32)` bit for bit for every float32, NaN payloads included.
+
+    numpy converts to float16 in software, one element at a time; here each value's fp16 ulp is
+    added and taken away again as a float32 magic number, 1.5 * 2^(e + 13) for a value of exponent
+    e (clamped to fp16's subnormal and largest exponents), so float32's own round-to-nearest-even
+    drops the 13 bits fp16 lacks: the sum stays within that number's binade, whose ulp is the fp16
+    ulp. Then x 2^112 x 2^-112 sends everything from 65520 up to inf, and the sign bit of x is put
+    back (a zero result lost it). NaN is rare and its payload bits differ, so numpy converts those.
+    The result has the layout `astype` would give it, so BLAS sees the same strides either way.
+    """
+    x = np.asarray(x)
+    if x.dtype != np.float32 or x.size < 64:
+        return x.astype(np.float16).astype(np.float32)
+    src, perm = x, _dense_order(x)
+    if perm is None:
+        src = x.astype(np.float32)
+        perm = _dense_order(src)
+    out = np.empty_like(src)
+    flat_x, flat_out = src.transpose(perm).reshape(-1), out.transpose(perm)
+    if not flat_out.flags.c_contiguous:  # empty_like chose another layout: never seen, but stay exact
+        return x.astype(np.float16).astype(np.float32)
+    flat_out = flat_out.reshape(-1)
+    scratch = np.empty(min(_ROUND_CHUNK, flat_x.size), _U32)
+    nan = False
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, flat_x.size, _ROUND_CHUNK):
+            nan = _round_chunk(flat_x[start : start + _ROUND_CHUNK], flat_out[start : start + _ROUND_CHUNK],
+                               scratch) or nan
+    if nan:
+        where = np.isnan(src)
+        with np.errstate(invalid="ignore"):
+            out[where] = src[where].astype(np.float16).astype(np.float32)
+    return out
+
+
+def _round_chunk(xs: np.ndarray, rs: np.ndarray, scratch: np.ndarray) -> bool:
+    """rs = xs rounded to float16 (see `round16`), NaN payloads aside; whether there was a NaN."""
+    magic = scratch[: xs.size]
+    bits = xs.view(_U32)
+    np.bitwise_and(bits, _U32(0x7F800000), out=magic)  # the exponent of x
+    np.clip(magic, _U32(0x38800000), _U32(0x47000000), out=magic)  # within 2^-14 .. 2^15
+    magic += _U32(0x06C00000)  # 1.5 * 2^(e + 13)
+    np.add(xs, magic.view(np.float32), out=rs)
+    rs -= magic.view(np.float32)
+    rs *= np.float32(2.0**112)  # 65536 and above overflow to inf ...
+    rs *= np.float32(2.0**-112)  # ... and everything else comes back exactly
+    np.bitwise_and(bits, _U32(0x80000000), out=magic)
+    rs.view(_U32)[...] |= magic
+    return bool(np.isnan(np.max(rs)))
+
+
+def _dense_order(a: np.ndarray):
+    """The axis order in which `a` is one C-contiguous block of memory, or None when it is not."""
+    if a.flags.c_contiguous:
+        return tuple(range(a.ndim))
+    perm = tuple(sorted(range(a.ndim), key=lambda i: -abs(a.strides[i])))
+    return perm if a.transpose(perm).flags.c_contiguous else None
+
 
 def f32(x) -> np.ndarray:
     """Float inputs computed in float32 (the interpreter rounds results to their declared type)."""

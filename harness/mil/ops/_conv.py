@@ -14,6 +14,10 @@ import numpy as np
 
 from harness.mil.ops._common import f32, windows
 
+#: Bytes of windows gathered and multiplied at a time: a few samples, so they stay in the core's L2
+#: cache from the gather to the matmul. Each sample's matmul is its own BLAS call whatever the chunk.
+_CHUNK_BYTES = 1 << 19
+
 
 class Convolution:
     """A convolution whose weights are prepared once: call with x [N, C, *D] and (before, after) pads."""
@@ -29,46 +33,76 @@ class Convolution:
         #: Per group, the [C/g * prod(k), C_out/g] weight matrix in (channel, tap) row order.
         self.matrices = [np.ascontiguousarray(w[g * per : (g + 1) * per].reshape(per, -1)).T
                          for g in range(groups)]
+        self._taps: dict[tuple, list] = {}  # output shape -> each tap's (window index, source slices)
 
-    def __call__(self, x: np.ndarray, pads) -> np.ndarray:
+    def __call__(self, x: np.ndarray, pads, bias: np.ndarray | None = None) -> np.ndarray:
+        """y [N, C_out, *out]; `bias` [C_out], when given, is added (float32, as `y + bias` would)."""
         n, c = x.shape[:2]
         cg = c // self.groups
         if self.taps == 1:
             win, out_shape = self._pointwise(x, pads)
-            groups = [np.moveaxis(win[:, g * cg : (g + 1) * cg], 1, 1 + len(out_shape)).reshape(n, -1, cg)
-                      for g in range(self.groups)]
-        else:
-            win, out_shape = self._windows(x, pads)
-            rest = [slice(None)] * len(out_shape)
-            groups = [win[..., g * cg : (g + 1) * cg, *rest].reshape(n, -1, cg * self.taps)
-                      for g in range(self.groups)]
-        outs = [self.ctx.matmul(a, m) for a, m in zip(groups, self.matrices, strict=True)]  # [N, P, C_out/g]
-        y = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
+            y = self._multiply([np.moveaxis(win[:, g * cg : (g + 1) * cg], 1, 1 + len(out_shape)).reshape(n, -1, cg)
+                                for g in range(self.groups)])
+            return self._channels_first(y, n, out_shape, bias)
+        spatial = x.shape[2:]
+        padded_shape = tuple(d + b + a for d, (b, a) in zip(spatial, pads, strict=True))
+        out_shape = tuple((size - (k - 1) * d - 1) // s + 1 for size, k, s, d in zip(
+            padded_shape, self.kernel, self.strides, self.dilations, strict=True))
+        # the bias joins each chunk's sums, unless a size-1 axis would give the result other strides
+        fused = bias is not None and self.cout > 1 and min(out_shape, default=2) > 1
+        channels_last = x.transpose(0, *range(2, x.ndim), 1)  # a view: [N, *D, C]
+        sample_bytes = max(1, int(np.prod(out_shape)) * c * self.taps * 4)
+        per = max(n, 1) if self.groups > 1 else max(1, _CHUNK_BYTES // sample_bytes)
+        win = np.empty((min(per, n), *out_shape, c, *self.kernel), x.dtype)
+        padded = None
+        if any(b or a for b, a in pads):  # zeros once; each chunk fills the inside
+            padded = np.zeros((min(per, n), *padded_shape, c), x.dtype)
+            inside = (slice(None), *(slice(b, b + d) for d, (b, _) in zip(spatial, pads, strict=True)))
+        rest = [slice(None)] * len(out_shape)
+        y = None
+        for start in range(0, max(n, 1), per):  # an empty batch still makes its [0, C_out, *out] result
+            stop = min(start + per, n)
+            if padded is None:
+                source = channels_last[start:stop]
+            else:
+                source = padded[: stop - start]
+                source[inside] = channels_last[start:stop]
+            part = self._gather(source, out_shape, win[: stop - start])
+            part = self._multiply([part[..., g * cg : (g + 1) * cg, *rest].reshape(stop - start, -1, cg * self.taps)
+                                   for g in range(self.groups)])
+            if y is None:
+                y = part if stop == n else np.empty((n, *part.shape[1:]), part.dtype)
+            if fused:
+                np.add(part, bias, out=y[start:stop])
+            elif y is not part:
+                y[start:stop] = part
+        return self._channels_first(y, n, out_shape, None if fused else bias)
+
+    def _channels_first(self, y, n, out_shape, bias):
+        """[N, P, C_out] -> [N, C_out, *out] (a view), plus the bias when it is still to add."""
         y = y.reshape(n, *out_shape, self.cout)
-        return y.transpose(0, y.ndim - 1, *range(1, y.ndim - 1))
+        y = y.transpose(0, y.ndim - 1, *range(1, y.ndim - 1))
+        return y if bias is None else y + bias.reshape([-1] + [1] * len(out_shape))
 
-    def _windows(self, x, pads):
-        """[N, *out, C, *k] windows of x read channels-last and padded once, gathered one tap at a time.
+    def _multiply(self, groups: list[np.ndarray]) -> np.ndarray:
+        """Each group's [N, P, C/g * taps] matrix times its weights, groups side by side: [N, P, C_out]."""
+        outs = [self.ctx.matmul(a, m) for a, m in zip(groups, self.matrices, strict=True)]
+        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
 
-        Each tap copies a whole shifted [N, *out, C] slab (long runs of channels), where copying
+    def _gather(self, padded, out_shape, win):
+        """`win` [n, *out, C, *k] filled with the windows of `padded` [n, *D, C], one tap at a time.
+
+        Each tap copies a whole shifted [n, *out, C] slab (long runs of channels), where copying
         a window view moves a few elements per inner loop.
         """
-        n, c = x.shape[:2]
-        channels_last = x.transpose(0, *range(2, x.ndim), 1)  # a view: [N, *D, C]
-        if any(b or a for b, a in pads):
-            padded = np.zeros((n, *(d + b + a for d, (b, a) in zip(x.shape[2:], pads, strict=True)), c), x.dtype)
-            padded[(slice(None), *(slice(b, b + d) for d, (b, _) in zip(x.shape[2:], pads, strict=True)))] = (
-                channels_last)
-        else:
-            padded = channels_last
-        out_shape = tuple((size - (k - 1) * d - 1) // s + 1 for size, k, s, d in zip(
-            padded.shape[1:-1], self.kernel, self.strides, self.dilations, strict=True))
-        win = np.empty((n, *out_shape, c, *self.kernel), x.dtype)
-        for tap in np.ndindex(*self.kernel):
-            source = tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, o, s, d in zip(
-                tap, out_shape, self.strides, self.dilations, strict=True))
-            win[(Ellipsis, *tap)] = padded[(slice(None), *source)]
-        return win, out_shape
+        taps = self._taps.get(out_shape)
+        if taps is None:
+            taps = self._taps[out_shape] = [((Ellipsis, *tap), (slice(None), *(
+                slice(t * d, t * d + (o - 1) * s + 1, s) for t, o, s, d in zip(
+                    tap, out_shape, self.strides, self.dilations, strict=True)))) for tap in np.ndindex(*self.kernel)]
+        for target, source in taps:
+            win[target] = padded[source]
+        return win
 
     def _pointwise(self, x, pads):
         """[N, C, *out, 1...] for a one-tap kernel: channels-first, so the matrix is a view of x.

@@ -15,7 +15,7 @@ def plan(ctx, weight=None, strides=None, pad_type="valid", pad=None, dilations=N
     strides = ints(strides) if strides is not None else [1] * nd
     dilations = ints(dilations) if dilations is not None else [1] * nd
     conv = Convolution(ctx, weight, strides, dilations, int(groups))
-    shift = None if bias is None else f32(bias).reshape([-1] + [1] * nd)
+    shift = None if bias is None else f32(bias).reshape(-1)
     kernel = conv.kernel
     pad_type = str(pad_type)
     pads_by_shape: dict = {}
@@ -25,8 +25,7 @@ def plan(ctx, weight=None, strides=None, pad_type="valid", pad=None, dilations=N
         pads = pads_by_shape.get(v.shape[2:])
         if pads is None:
             pads = pads_by_shape[v.shape[2:]] = padding(pad_type, pad, v.shape[2:], kernel, strides, dilations, ctx)
-        y = conv(v, pads)
-        return y if shift is None else y + shift
+        return conv(v, pads, shift)
 
     return run_planned
 
