@@ -21,6 +21,47 @@ from harness.mil.program import NUMPY_DTYPES, Block, Operation, Program, TensorT
 
 #: Ops the interpreter handles itself rather than through `OPS`.
 BUILTIN_OPS = frozenset({"const"})
+
+#: How the fp16 profiles hold a run-time value typed fp16: its float16 values in a float32 array
+#: (`round16`), since every op computes in float32 anyway. numpy's float16 conversions cost more
+#: than most ops; this way a value is rounded once and read as it is. A float16 array is made
+#: only where one is seen: the trace, the program's outputs, and ops outside `WIDE_INPUTS`.
+_WIDE16 = "fp16 values held in float32"
+_KEPT16 = "fp16 values held in float32, made of such values"  # `SELECTING` ops' outputs: no rounding needed
+
+#: Ops handed those float32 arrays as they are: they read float inputs through `f32` (or ctx's
+#: sums), or only move values, so float32 and float16 arrays of the same values give the same
+#: result. The others (scatters that add in the data's dtype, sorts, lists, control flow, ...)
+#: get float16 arrays, as before.
+WIDE_INPUTS = frozenset({
+    "abs", "acos", "add", "asin", "atan", "atanh", "ceil", "cos", "cosh", "equal", "erf", "exp", "exp2", "floor",
+    "floor_div", "greater", "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_xor",
+    "maximum", "minimum", "mod", "mul", "not_equal", "pow", "real_div", "round", "sign", "sin", "sinh", "sqrt",
+    "square", "sub", "tan", "tanh", "log", "rsqrt", "inverse",
+    "relu", "relu6", "sigmoid", "sigmoid_hard", "silu", "gelu", "elu", "leaky_relu", "clamped_relu", "softplus",
+    "softplus_parametric", "softsign", "scaled_tanh", "thresholded_relu", "threshold", "prelu", "linear_activation",
+    "clip", "softmax",
+    "conv", "conv_transpose", "linear", "matmul", "batch_norm", "layer_norm", "instance_norm", "l2_norm",
+    "avg_pool", "max_pool", "l2_pool", "reduce_argmax", "reduce_argmin", "reduce_l1_norm", "reduce_l2_norm",
+    "reduce_log_sum", "reduce_log_sum_exp", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum",
+    "reduce_sum_square",
+    "reshape", "transpose", "squeeze", "expand_dims", "slice_by_index", "slice_by_size", "flatten2d", "identity",
+    "split", "gather", "gather_along_axis", "gather_nd", "tile", "concat", "stack", "select", "depth_to_space",
+    "space_to_depth", "pixel_shuffle", "pixel_unshuffle", "reverse", "crop", "band_part", "shape", "fill_like", "cast",
+})
+
+#: Ops that round their fp16 result themselves when `OpContext.rounds_output` says so (conv: a
+#: few samples at a time, while they are in cache), giving what `round16` of the whole would.
+ROUNDS_OWN_OUTPUT = frozenset({"conv"})
+
+#: Ops whose every output element is one of their inputs' elements (or 0, 6, -inf): given fp16
+#: values only, their float32 result holds fp16 values already and is kept without rounding again.
+SELECTING = frozenset({
+    "relu", "relu6", "clip", "maximum", "minimum", "abs", "max_pool", "reduce_max", "reduce_min",
+    "reshape", "transpose", "squeeze", "expand_dims", "slice_by_index", "slice_by_size", "flatten2d", "identity",
+    "split", "gather", "gather_along_axis", "gather_nd", "tile", "concat", "stack", "select", "depth_to_space",
+    "space_to_depth", "pixel_shuffle", "pixel_unshuffle", "reverse", "crop",
+})
 _QUIET = dict(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
@@ -108,6 +149,8 @@ class OpContext:
         #: The profile's fp16 rules apply to ops whose result the program types as fp16.
         self.stores_fp16 = self.profile.store_fp16 and fp16_op
         self.accumulate_fp16 = self.profile.accumulate_fp16 and fp16_op
+        #: Set when planned: the op rounds its fp16 result itself (`ROUNDS_OWN_OUTPUT`), the interpreter keeps it.
+        self.rounds_output = False
 
     def unsupported(self, detail: str) -> UnsupportedOp:
         return UnsupportedOp.variant(self.op, detail)
@@ -189,9 +232,22 @@ class Interpreter:
         self.output_types = program.output_types()
         self._plans: dict[int, _Plan] = {}
         top = {name: ttype for name, ttype in program.inputs}
+        self._wide = set()  # names of run-time values held as `_WIDE16`
+        if profile.store_fp16:
+            typed = [*program.inputs, *((n, t) for op in program.operations() if op.type not in BUILTIN_OPS
+                                         for n, t in op.outputs)]
+
+            def blocks(block):
+                yield block
+                for op in block.operations:
+                    for inner in op.blocks:
+                        yield from blocks(inner)
+
+            typed += [(n, t) for block in blocks(program.main) for n, t in block.inputs]
+            self._wide = {name for name, t in typed if self._held_as(t) is _WIDE16}
         with np.errstate(**_QUIET):
             self._main = self._plan(program.main, {})
-        self._input_dtypes = {name: self.storage_dtype(t) for name, t in top.items()}
+        self._input_dtypes = {name: self._held_as(t) for name, t in top.items()}
 
     def storage_dtype(self, ttype: TensorType):
         """The numpy dtype a value of this declared type is stored as under this profile (None: as made)."""
@@ -201,6 +257,26 @@ class Interpreter:
             return np.dtype(np.float16 if self.profile.store_fp16 else np.float32)
         dtype = NUMPY_DTYPES.get(ttype.dtype)
         return None if dtype is None else np.dtype(dtype)
+
+    def _held_as(self, ttype: TensorType):
+        """What a run-time value of this type is kept as: `storage_dtype`, or `_WIDE16` for fp16 storage."""
+        dtype = self.storage_dtype(ttype)
+        return _WIDE16 if dtype == np.float16 else dtype
+
+    def _fp16_valued(self, static: dict, dynamic: list) -> bool:
+        """Whether an op's float inputs all hold fp16 values: wide run-time values, float16 constants."""
+        for _, source, variadic, _ in dynamic:
+            for s in source if variadic else [source]:
+                if type(s) is _Const:
+                    static = {**static, id(s): s.value}
+                elif s not in self._wide:
+                    return False
+        for value in static.values():
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, np.ndarray | np.generic) and np.issubdtype(v.dtype, np.floating) and (
+                        v.dtype != np.float16):
+                    return False
+        return True
 
     def storage(self, ttype: TensorType, value):
         """Store a value as its declared type says, under this profile."""
@@ -229,14 +305,21 @@ class Interpreter:
                            for b in bindings]
                 runtime = [b.name is not None and b.name not in known for b in bindings]
                 variadic = param in VARIADIC.get(op.type, ())
+                narrow = op.type not in WIDE_INPUTS and any(r and s in self._wide for s, r in zip(
+                    sources, runtime, strict=True))
                 if not any(runtime):
                     static[param] = sources if variadic else sources[0]
                 elif variadic:
                     dynamic.append((param, [s if r else _Const(s) for s, r in zip(sources, runtime, strict=True)],
-                                    True))
+                                    True, narrow))
                 else:
-                    dynamic.append((param, sources[0], False))
+                    dynamic.append((param, sources[0], False, narrow))
             ctx = OpContext(self, op)
+            held = [self._held_as(t) for _, t in op.outputs]
+            if op.type in ROUNDS_OWN_OUTPUT and held == [_WIDE16]:
+                ctx.rounds_output, held = True, [_KEPT16]
+            elif op.type in SELECTING and self._fp16_valued(static, dynamic):
+                held = [_KEPT16 if h is _WIDE16 else h for h in held]
             call = None
             planner = PLANS.get(op.type)
             if planner is not None and not op.blocks:
@@ -254,10 +337,10 @@ class Interpreter:
                 def call(_impl=impl, _ctx=ctx, **kwargs):
                     return _impl(_ctx, **kwargs)
 
-            steps.append(_Step(op, ctx, call, static, dynamic, [self.storage_dtype(t) for _, t in op.outputs]))
+            steps.append(_Step(op, ctx, call, static, dynamic, held))
             for inner in op.blocks:
                 self._plans[id(inner)] = self._plan(inner, dict(known))
-        return _Plan([(name, self.storage_dtype(t)) for name, t in block.inputs], constants, steps,
+        return _Plan([(name, self._held_as(t)) for name, t in block.inputs], constants, steps,
                      list(block.outputs))
 
     def _execute(self, plan: _Plan, scope, trace: RunResult | None):
@@ -265,11 +348,12 @@ class Interpreter:
             op = step.op
             kwargs = dict(step.static)
             try:
-                for param, source, variadic in step.dynamic:
+                for param, source, variadic, narrow in step.dynamic:
                     if variadic:
-                        kwargs[param] = [s.value if type(s) is _Const else scope[s] for s in source]
+                        kwargs[param] = [s.value if type(s) is _Const else
+                                         _narrow(scope[s]) if narrow and s in self._wide else scope[s] for s in source]
                     else:
-                        kwargs[param] = scope[source]
+                        kwargs[param] = _narrow(scope[source]) if narrow else scope[source]
             except KeyError as err:
                 raise OpFailed(f"op {op.name!r} at {op.location}: an input names {err.args[0]!r}, "
                                f"which no earlier op produced") from None
@@ -291,7 +375,7 @@ class Interpreter:
                 value = _store(value, dtype)
                 scope[name] = value
                 if trace is not None:
-                    trace.trace[name] = value
+                    trace.trace[name] = _narrow(value) if dtype is _WIDE16 or dtype is _KEPT16 else value
                     trace.order.append((name, op.type))
         return [scope[name] for name in plan.outputs]
 
@@ -320,10 +404,19 @@ class Interpreter:
         return result
 
 
+def _narrow(value):
+    """A `_WIDE16` value as the float16 array it stands for (exact: its values are float16's)."""
+    return value.astype(np.float16) if isinstance(value, np.ndarray) else value
+
+
 def _store(value, dtype):
-    """`value` as `dtype` (None: unchanged); non-arrays (lists, strings) pass through."""
+    """`value` as `dtype` (None: unchanged; `_WIDE16`: rounded to fp16); non-arrays (lists, strings) pass through."""
     if dtype is None:
         return value
+    if dtype is _KEPT16 and type(value) is np.ndarray and value.dtype == np.float32:
+        return value
+    if dtype is _WIDE16 or dtype is _KEPT16:
+        return round16(np.asarray(value)) if isinstance(value, np.ndarray | np.generic) else value
     if type(value) is np.ndarray:
         return value if value.dtype == dtype else value.astype(dtype)
     if isinstance(value, np.ndarray | np.generic):

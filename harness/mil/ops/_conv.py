@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.mil.ops._common import f32, windows
+from harness.mil.ops._common import f32, round16, windows
 
 #: Bytes of windows gathered and multiplied at a time: a few samples, so they stay in the core's L2
 #: cache from the gather to the matmul. Each sample's matmul is its own BLAS call whatever the chunk.
@@ -35,21 +35,24 @@ class Convolution:
                          for g in range(groups)]
         self._taps: dict[tuple, list] = {}  # output shape -> each tap's (window index, source slices)
 
-    def __call__(self, x: np.ndarray, pads, bias: np.ndarray | None = None) -> np.ndarray:
-        """y [N, C_out, *out]; `bias` [C_out], when given, is added (float32, as `y + bias` would)."""
+    def __call__(self, x: np.ndarray, pads, bias: np.ndarray | None = None, rounded: bool = False) -> np.ndarray:
+        """y [N, C_out, *out]; `bias` [C_out], when given, is added (float32, as `y + bias` would);
+        `rounded`: y rounded to fp16 values (`round16`, with its layout), a few samples at a time in cache."""
         n, c = x.shape[:2]
         cg = c // self.groups
         if self.taps == 1:
             win, out_shape = self._pointwise(x, pads)
             y = self._multiply([np.moveaxis(win[:, g * cg : (g + 1) * cg], 1, 1 + len(out_shape)).reshape(n, -1, cg)
                                 for g in range(self.groups)])
-            return self._channels_first(y, n, out_shape, bias)
+            y = self._channels_first(y, n, out_shape, bias)
+            return round16(y) if rounded else y
         spatial = x.shape[2:]
         padded_shape = tuple(d + b + a for d, (b, a) in zip(spatial, pads, strict=True))
         out_shape = tuple((size - (k - 1) * d - 1) // s + 1 for size, k, s, d in zip(
             padded_shape, self.kernel, self.strides, self.dilations, strict=True))
         # the bias joins each chunk's sums, unless a size-1 axis would give the result other strides
         fused = bias is not None and self.cout > 1 and min(out_shape, default=2) > 1
+        per_chunk = rounded and (fused or bias is None)
         channels_last = x.transpose(0, *range(2, x.ndim), 1)  # a view: [N, *D, C]
         sample_bytes = max(1, int(np.prod(out_shape)) * c * self.taps * 4)
         per = max(n, 1) if self.groups > 1 else max(1, _CHUNK_BYTES // sample_bytes)
@@ -76,7 +79,18 @@ class Convolution:
                 np.add(part, bias, out=y[start:stop])
             elif y is not part:
                 y[start:stop] = part
-        return self._channels_first(y, n, out_shape, None if fused else bias)
+            if per_chunk:
+                y[start:stop] = round16(y[start:stop])
+        y = self._channels_first(y, n, out_shape, None if fused else bias)
+        if not rounded:
+            return y
+        if not per_chunk:
+            return round16(y)
+        like = np.empty_like(y)  # the strides round16 would give the whole result (size-1 axes differ)
+        if like.strides == y.strides:
+            return y
+        like[...] = y
+        return like
 
     def _channels_first(self, y, n, out_shape, bias):
         """[N, P, C_out] -> [N, C_out, *out] (a view), plus the bias when it is still to add."""

@@ -25,7 +25,7 @@ def plan(ctx, weight=None, strides=None, pad_type="valid", pad=None, dilations=N
         pads = pads_by_shape.get(v.shape[2:])
         if pads is None:
             pads = pads_by_shape[v.shape[2:]] = padding(pad_type, pad, v.shape[2:], kernel, strides, dilations, ctx)
-        return conv(v, pads, shift)
+        return conv(v, pads, shift, ctx.rounds_output)
 
     return run_planned
 
