@@ -149,6 +149,8 @@ class OpContext:
         #: The profile's fp16 rules apply to ops whose result the program types as fp16.
         self.stores_fp16 = self.profile.store_fp16 and fp16_op
         self.accumulate_fp16 = self.profile.accumulate_fp16 and fp16_op
+        #: Set when planned: every float input of the op holds fp16 values (run-time fp16 values, fp16 constants).
+        self.fp16_inputs = False
         #: Set when planned: the op rounds its fp16 result itself (`ROUNDS_OWN_OUTPUT`), the interpreter keeps it.
         self.rounds_output = False
 
@@ -159,12 +161,16 @@ class OpContext:
         """The MIL dtype the program declares for this op's output `index` (e.g. "FLOAT16")."""
         return self.op.outputs[index][1].dtype
 
-    def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """a @ b with the profile's accumulation: float32, or fp16 blocks (see `harness.mil.profiles`)."""
+    def matmul(self, a: np.ndarray, b: np.ndarray, fp16_operands: bool = False) -> np.ndarray:
+        """a @ b with the profile's accumulation: float32, or fp16 blocks (see `harness.mil.profiles`).
+
+        `fp16_operands`: the caller knows a and b hold fp16 values (an fp16 op's own inputs), so
+        rounding them again would change nothing but their strides, which are made as it would.
+        """
         a, b = _float32(a), _float32(b)
         if not self.accumulate_fp16:
             return np.matmul(a, b)
-        a, b = round16(a), round16(b)
+        a, b = (_as_rounded(a), _as_rounded(b)) if fp16_operands else (round16(a), round16(b))
         acc = None
         for start in range(0, a.shape[-1], FP16_BLOCK):
             part = round16(np.matmul(a[..., start : start + FP16_BLOCK], b[..., start : start + FP16_BLOCK, :]))
@@ -315,10 +321,11 @@ class Interpreter:
                 else:
                     dynamic.append((param, sources[0], False, narrow))
             ctx = OpContext(self, op)
+            ctx.fp16_inputs = self.profile.store_fp16 and self._fp16_valued(static, dynamic)
             held = [self._held_as(t) for _, t in op.outputs]
             if op.type in ROUNDS_OWN_OUTPUT and held == [_WIDE16]:
                 ctx.rounds_output, held = True, [_KEPT16]
-            elif op.type in SELECTING and self._fp16_valued(static, dynamic):
+            elif op.type in SELECTING and ctx.fp16_inputs:
                 held = [_KEPT16 if h is _WIDE16 else h for h in held]
             call = None
             planner = PLANS.get(op.type)
@@ -402,6 +409,15 @@ class Interpreter:
             result.outputs = {name: self.interface(self.output_types[name], value)
                               for name, value in zip(self.program.main.outputs, outs, strict=True)}
         return result
+
+
+def _as_rounded(x: np.ndarray) -> np.ndarray:
+    """x, already holding fp16 values, with the strides `round16(x)` would give it."""
+    like = np.empty_like(x)
+    if like.strides == x.strides:
+        return x
+    like[...] = x
+    return like
 
 
 def _narrow(value):

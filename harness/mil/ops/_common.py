@@ -51,7 +51,8 @@ def _round_chunk(xs: np.ndarray, rs: np.ndarray, scratch: np.ndarray) -> bool:
     magic = scratch[: xs.size]
     bits = xs.view(_U32)
     np.bitwise_and(bits, _U32(0x7F800000), out=magic)  # the exponent of x
-    np.clip(magic, _U32(0x38800000), _U32(0x47000000), out=magic)  # within 2^-14 .. 2^15
+    np.maximum(magic, _U32(0x38800000), out=magic)  # within 2^-14 ..
+    np.minimum(magic, _U32(0x47000000), out=magic)  # .. 2^15
     magic += _U32(0x06C00000)  # 1.5 * 2^(e + 13)
     np.add(xs, magic.view(np.float32), out=rs)
     rs -= magic.view(np.float32)
@@ -59,7 +60,7 @@ def _round_chunk(xs: np.ndarray, rs: np.ndarray, scratch: np.ndarray) -> bool:
     rs *= np.float32(2.0**-112)  # ... and everything else comes back exactly
     np.bitwise_and(bits, _U32(0x80000000), out=magic)
     rs.view(_U32)[...] |= magic
-    return bool(np.isnan(np.max(rs)))
+    return bool(np.isnan(np.maximum.reduce(rs)))  # NaN propagates
 
 
 def _dense_order(a: np.ndarray):

@@ -24,6 +24,7 @@ class Convolution:
 
     def __init__(self, ctx, weight, strides, dilations, groups: int):
         self.ctx = ctx
+        self.fp16_weights = np.asarray(weight).dtype == np.float16
         w = f32(weight)
         self.kernel = tuple(w.shape[2:])
         self.strides, self.dilations, self.groups = list(strides), list(dilations), groups
@@ -100,7 +101,8 @@ class Convolution:
 
     def _multiply(self, groups: list[np.ndarray]) -> np.ndarray:
         """Each group's [N, P, C/g * taps] matrix times its weights, groups side by side: [N, P, C_out]."""
-        outs = [self.ctx.matmul(a, m) for a, m in zip(groups, self.matrices, strict=True)]
+        fp16 = getattr(self.ctx, "fp16_inputs", False) and self.fp16_weights  # windows of x, and zeros
+        outs = [self.ctx.matmul(a, m, fp16) for a, m in zip(groups, self.matrices, strict=True)]
         return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
 
     def _gather(self, padded, out_shape, win):
