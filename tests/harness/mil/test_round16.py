@@ -37,13 +37,13 @@ def with_exponent(field: int, sign: int = 0) -> np.ndarray:
 # float32 exponent fields: denormals, far below fp16, around half fp16's smallest subnormal (2^-25),
 # fp16 subnormals, the subnormal/normal boundary (2^-14), ordinary values, the top of fp16's range
 # (65504, 65520) and above it, and inf/NaN.
-@pytest.mark.parametrize("field", [0, 102, 112, 113, 142, 255])
+@pytest.mark.parametrize("field", [102, 112, 142, 255])
 def test_every_significand_of_sampled_exponents(field):
     assert_bits_equal(with_exponent(field))
     assert_bits_equal(with_exponent(field, sign=1))
 
 
-@pytest.mark.parametrize("field", [60, 101, 103, 110, 127, 135, 143, 200])
+@pytest.mark.parametrize("field", [0, 60, 101, 103, 110, 113, 127, 135, 143, 200])
 def test_a_thirteenth_of_the_significands_of_more_exponents(field):
     assert_bits_equal(with_exponent(field)[::13])
     assert_bits_equal(with_exponent(field, sign=1)[5::13])
