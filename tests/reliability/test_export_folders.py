@@ -311,7 +311,9 @@ def test_kills_mid_swap_leave_a_whole_folder_and_leftovers_are_cleaned(tmp_path)
 
 @pytest.mark.parametrize(("argv", "says"), [
     (["parity", "--n", "0"], "between 1"),
-    (["parity", "--n", "1000000000"], "between 1"),
+    (["parity", "--n", "10000000000000"], "between 1"),
+    (["parity", "--n", "100001", "--save", "{dir}/run"], "--save keeps every output"),
+    (["run", "--n", "100001"], "between 1"),
     (["parity", "--n", "1e3"], "whole number"),
     (["parity", "--seed", "-1"], "between 0"),
     (["report", "--n", "-5"], "between 1"),
