@@ -150,14 +150,16 @@ def test_two_phones_with_one_setting_keep_apart(trendsplit, trendsplit_export):
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """The models these tests use, each exported once for this module."""
+def exported(tmp_path_factory, trendsplit, trendsplit_export):
+    """The models these tests use, each exported once (the default model's export is the session's)."""
     from harness.export import export_model
     from harness.models import get_model
 
     root = tmp_path_factory.mktemp("models")
-    specs = {name: get_model(name) for name in ("trendsplit", "trendsplit-gru", "fp16-stress")}
-    return {name: (spec, root / name, export_model(spec, root / name)) for name, spec in specs.items()}
+    specs = {name: get_model(name) for name in ("trendsplit-gru", "fp16-stress")}
+    manifest, folder = trendsplit_export
+    return {"trendsplit": (trendsplit, folder, manifest),
+            **{name: (spec, root / name, export_model(spec, root / name)) for name, spec in specs.items()}}
 
 
 @pytest.mark.parametrize("model", ["trendsplit", "trendsplit-gru", "fp16-stress"])
