@@ -28,9 +28,14 @@ def chunk_seed(seed: int, j: int) -> int:
     return seed if j == 0 else int(np.random.SeedSequence([seed, j]).generate_state(1, np.uint32)[0])
 
 
-def spans(n: int) -> list[tuple[int, int]]:
-    """(offset, size) of each chunk of `n` cases."""
-    return [(start, min(CHUNK, n - start)) for start in range(0, n, CHUNK)]
+def count(n: int) -> int:
+    """How many chunks `n` cases make (computed, never listed: `n` may be 10^12)."""
+    return -(-n // CHUNK)
+
+
+def size(n: int, j: int) -> int:
+    """How many of `n` cases chunk `j` holds."""
+    return min(CHUNK, n - j * CHUNK)
 
 
 def make_chunk(spec: ModelSpec, j: int, size: int, seed: int) -> Cases:
@@ -42,17 +47,19 @@ def make_chunk(spec: ModelSpec, j: int, size: int, seed: int) -> Cases:
 
 def chunks(spec: ModelSpec, n: int, seed: int) -> Iterator[tuple[int, Cases]]:
     """(offset of its first case, cases) for each chunk, made as it is asked for."""
-    for j, (offset, size) in enumerate(spans(n)):
-        yield offset, make_chunk(spec, j, size, seed)
+    for j in range(count(n)):
+        yield j * CHUNK, make_chunk(spec, j, size(n, j), seed)
 
 
 def make(spec: ModelSpec, n: int, seed: int) -> Cases:
     """All `n` cases at once: the chunks joined."""
-    parts = [c for _, c in chunks(spec, n, seed)]
-    return parts[0] if len(parts) == 1 else join(parts, seed)
+    return join([c for _, c in chunks(spec, n, seed)], seed)
 
 
 def join(parts: Sequence[Cases], seed: int) -> Cases:
+    """Chunks as one batch of cases (one chunk is itself)."""
+    if len(parts) == 1:
+        return parts[0]
     masks = [p.decision_mask for p in parts]
     return Cases(feeds={k: np.concatenate([p.feeds[k] for p in parts]) for k in parts[0].feeds},
                  decision_mask=None if any(m is None for m in masks) else np.concatenate(masks),
@@ -66,7 +73,7 @@ def take(spec: ModelSpec, n: int, seed: int, index: Sequence[int]) -> dict[str, 
     for i in index:
         j = i // CHUNK
         if j not in made:
-            made[j] = make_chunk(spec, j, spans(n)[j][1], seed)
+            made[j] = make_chunk(spec, j, size(n, j), seed)
         rows.append(made[j].take([i - j * CHUNK]))
     return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]} if rows else {}
 

@@ -154,7 +154,7 @@ def _histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.histogram(v, edges)[0]
 
 
-def worst_in_later(a: Comparison, b: Comparison) -> bool:
+def _worst_in_later(a: Comparison, b: Comparison) -> bool:
     """Whether the largest error of `a`'s cases then `b`'s lies in `b` (its first occurrence, as argmax finds it)."""
     return bool(b.worst) and (not a.worst or b.max_abs > a.max_abs)
 
@@ -165,7 +165,7 @@ def merge(a: Comparison, b: Comparison, offset: int) -> Comparison:
     def shifted(flips):
         return tuple(dataclasses.replace(f, case=f.case + offset) for f in flips)
 
-    later = worst_in_later(a, b)
+    later = _worst_in_later(a, b)
     elements = a.elements + b.elements
     return dataclasses.replace(
         a, elements=elements, non_finite=a.non_finite + b.non_finite,

@@ -25,7 +25,7 @@ import numpy as np
 
 from harness import cases as chunking
 from harness.backends import Backend
-from harness.compare import Comparison, merge, worst_in_later
+from harness.compare import Comparison, merge
 from harness.compare import compare as compare_outputs
 from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
 from harness.errors import HarnessError, UsageError
@@ -137,7 +137,7 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
             if (out := r.run(chunk)) is not None:
                 outputs.append(out)
     case_file = CaseFile(spec.name, manifest.weights_sha256, spec.weights_source, spec.trained, Reading.of(spec),
-                         made[0] if len(made) == 1 else chunking.join(made, seed))
+                         chunking.join(made, seed))
     results = tuple(dataclasses.replace(
         r.results(), inputs=case_file.inputs,
         outputs={t.name: np.concatenate([o[t.name] for o in outputs]) for t in spec.outputs} if r.status == "ran"
@@ -233,7 +233,7 @@ class Judged:
         then = {c.pair: c for c in later.comparisons}
         comparisons = tuple(merge(c, then[c.pair], offset) if c.pair in then else c for c in self.comparisons)
         devices = {k: merge(c, later.devices[k], offset) if k in later.devices else c for k, c in self.devices.items()}
-        worse = {c.pair: c.pair in then and worst_in_later(c, then[c.pair]) for c in self.comparisons}
+        worse = {c.pair: bool(c.worst) and c.worst[0] >= offset for c in comparisons}  # merged: its worst case
         figures = merge_figures(self.figures, later.figures, worse, offset)
         kinds = {**self.kinds, **{k + offset: v for k, v in later.kinds.items()}}
         named = _named(comparisons)
@@ -415,15 +415,15 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, f
                        artifacts=done.folder, spec=spec, overview=overview, progress=progress)
     say = progress or _quiet
     folder, manifest, runs, labels = _start(spec, backends, n, folder, say)
-    spans = chunking.spans(n)
+    chunks = chunking.count(n)
     reading, digest, judged = Reading.of(spec), chunking.FeedsDigest(spec, n, seed), None
-    every = max(1, len(spans) // 20)
+    every = max(1, chunks // 20)
     for j, (offset, chunk) in enumerate(chunking.chunks(spec, n, seed)):
         digest.update(chunk)
         outputs = {label: out for label, r in zip(labels, runs, strict=True) if (out := r.run(chunk)) is not None}
         part = judge(reading, chunk, labels, [r.results() for r in runs], outputs, policy=policy)
         judged = part if judged is None else judged.merge(part, offset)
-        if len(spans) > 1 and ((j + 1) % every == 0 or j + 1 == len(spans)):
+        if chunks > 1 and ((j + 1) % every == 0 or j + 1 == chunks):
             say(f"judged {offset + len(chunk):,} of {n:,} cases")
     finished = [r.results() for r in runs]
     failed = {label for label, r in zip(labels, finished, strict=True) if r.status == "failed"}

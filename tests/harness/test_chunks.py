@@ -77,6 +77,15 @@ def test_chunks_are_the_models_own_cases_and_hash_as_joined(monkeypatch):
     assert np.array_equal(picked["x"], joined.feeds["x"][[49, 0, 17]])
 
 
+def test_a_case_of_a_trillion_is_found_without_listing_the_chunks():
+    spec, n = _two_inputs(), 10**12
+    last = chunking.count(n) - 1
+    assert chunking.size(n, last) == chunking.CHUNK
+    picked = chunking.take(spec, n, 3, [n - 1, 0])
+    assert np.array_equal(picked["x"][0], chunking.make_chunk(spec, last, chunking.CHUNK, 3).feeds["x"][-1])
+    assert np.array_equal(picked["x"][1], spec.make_cases(chunking.CHUNK, 3).feeds["x"][0])
+
+
 def test_streamed_parity_reports_what_holding_every_output_reports(trendsplit, trendsplit_export, tmp_path,
                                                                     monkeypatch):
     _, folder = trendsplit_export
