@@ -9,18 +9,16 @@ report draws only from these: it reads, it never runs or recomputes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from harness import atomic
 from harness.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip
 from harness.coreml_artifact import ArtifactCheck, Finding
 from harness.mil.localize import Localization
-from harness.results import VERSION, Inputs, ResultsError, read_document
+from harness.results import VERSION, Inputs, ResultsError, read_document, write_document
 from harness.spec import Cases
 from harness.tolerances import Policy
 
@@ -97,7 +95,7 @@ class Localizations:
                 "overview": self.overview.to_dict() if self.overview else None}
 
     def write(self, path: str | Path) -> Path:
-        return atomic.write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        return write_document(path, self.to_dict())
 
     @classmethod
     def read(cls, path: str | Path) -> Localizations:
@@ -174,7 +172,7 @@ class ParityReport:
         if self.localizations.pairs or self.localizations.overview:
             loc = self.localizations.write(path.with_name(path.stem + ".localization.json"))
             doc["localization"] = loc.name
-        return atomic.write_text(path, json.dumps(doc, indent=1) + "\n")
+        return write_document(path, doc)
 
     write_json = write
 

@@ -103,6 +103,11 @@ def feeds_sha256(feeds: Mapping[str, np.ndarray]) -> str:
 
 # -- reading helpers --------------------------------------------------------------------------------
 
+def write_document(path: str | Path, doc: dict) -> Path:
+    """A document of this format at `path`, atomically: indented JSON, one trailing newline."""
+    return atomic.write_text(path, json.dumps(doc, indent=1) + "\n")
+
+
 def read_document(path: str | Path, expected: str) -> dict:
     path = Path(path)
     try:
@@ -251,7 +256,7 @@ class Results:
         }
 
     def write(self, path: str | Path) -> Path:
-        return atomic.write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        return write_document(path, self.to_dict())
 
     @classmethod
     def read(cls, path: str | Path) -> Results:
@@ -339,7 +344,7 @@ class CaseFile:
         }
 
     def write(self, path: str | Path) -> Path:
-        return atomic.write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        return write_document(path, self.to_dict())
 
     @classmethod
     def read(cls, path: str | Path) -> CaseFile:
@@ -401,7 +406,7 @@ class RunIndex:
                 "artifact_checks": list(self.artifact_checks)}
 
     def write(self, folder: str | Path) -> Path:
-        return atomic.write_text(Path(folder) / RUN_FILE, json.dumps(self.to_dict(), indent=1) + "\n")
+        return write_document(Path(folder) / RUN_FILE, self.to_dict())
 
     @classmethod
     def read(cls, folder: str | Path) -> RunIndex:
