@@ -6,6 +6,7 @@
 `harness_parity` builds the model once, exports once per model version (the export folder is keyed
 by the weights, in pytest's cache; a code change is caught by the export's own fingerprint check)
 and fails with the comparison table as the message.
+`harness_export` is that cache on its own: call it with a model for its export folder.
 Markers: `coreml` (skipped off macOS, with the reason), `swift` (skipped without a Swift
 toolchain, an error when TRENDSPLIT_REQUIRE_SWIFT=1), `slow`.
 """
@@ -59,20 +60,41 @@ def harness_artifacts(request, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def harness_parity(harness_artifacts):
+def harness_export(harness_artifacts):
+    """Call with a model: its export folder, exported once per model version for the whole run.
+
+    Keyed by name and weights; a stale folder (code, tools or files changed) is re-exported by
+    the export's own checks. Each model has its own parent folder, so pytest-xdist workers
+    exporting different models do not queue behind one another's lock; two workers asking for
+    one model export it once.
+    """
+    from harness import pipeline
+    from harness.export import ensure_exported
+    from harness.models import get_model
+    from harness.spec import weights_sha256
+
+    def export(model) -> Path:
+        spec = pipeline.built(get_model(model) if isinstance(model, str) else model)
+        folder = harness_artifacts / f"{spec.name}-{weights_sha256(spec.build())[:16]}" / spec.name
+        ensure_exported(spec, folder)
+        return folder
+
+    return export
+
+
+@pytest.fixture(scope="session")
+def harness_parity(harness_export):
     """Call with a model (`harness.describe`, a registered name or `path.py:factory`): exports, runs the
     backends, and fails the test with the comparison table unless every pair passes its policy."""
     from harness import pipeline
     from harness.backends import default_backends, parse_backends
     from harness.models import get_model
-    from harness.spec import weights_sha256
     from harness.tolerances import get_policy
 
     def check(model, backends: str | None = None, *, n: int = 64, seed: int = 0, policy: str | None = None):
         spec = pipeline.built(get_model(model) if isinstance(model, str) else model)
-        folder = harness_artifacts / f"{spec.name}-{weights_sha256(spec.build())[:16]}"
         report = pipeline.parity(spec, parse_backends(backends) if backends else default_backends(), n=n, seed=seed,
-                                 folder=folder, policy=get_policy(policy) if policy else None)
+                                 folder=harness_export(spec), policy=get_policy(policy) if policy else None)
         if not report:
             pytest.fail(f"parity failed for {spec.name}:\n{pipeline.report(report)}", pytrace=False)
         return report

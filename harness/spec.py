@@ -234,12 +234,16 @@ def weights_sha256(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+_CLASS_PATH = re.compile(r"__torch__\.(?:\w+\.)+(?=\w+\b(?!\.))")
+
+
 def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
     """Hash of what an export depends on: the weights and the traced graph (code changes too)."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         graph = torch.jit.trace(module, spec.examples(batch=1), check_trace=False).inlined_graph
-    # Drop source locations and the per-process mangling counter of traced class names.
-    text = "\n".join(re.sub(r"___torch_mangle_\d+\.", "", line.split("#")[0].rstrip())
+    # Drop source locations, the per-process mangling counter of traced class names and the modules
+    # classes live in: one model imported as a package module or loaded from its file is one export.
+    text = "\n".join(_CLASS_PATH.sub("__torch__.", re.sub(r"___torch_mangle_\d+\.", "", line.split("#")[0].rstrip()))
                      for line in str(graph).splitlines())
     return hashlib.sha256(f"{weights_sha256(module)}\nfrontend {spec.frontend}\n{text}".encode()).hexdigest()

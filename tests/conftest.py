@@ -29,13 +29,22 @@ def trendsplit():
 
 
 @pytest.fixture(scope="session")
-def trendsplit_export(trendsplit, tmp_path_factory):
-    """One real export of the default model (ONNX, CoreML fp32 and fp16) for the session."""
-    from harness.export import export_model
+def shared_export(harness_export):
+    """`shared_export(model) -> (manifest, folder)`: one real export per model version for the whole run,
+    shared by every xdist worker (the plugin's cache). Tests that change an export make their own."""
+    from harness.export.manifest import Manifest
 
-    folder = tmp_path_factory.mktemp("export") / "trendsplit"
-    manifest = export_model(trendsplit, folder)
-    return manifest, folder
+    def export(model):
+        folder = harness_export(model)
+        return Manifest.read(folder), folder
+
+    return export
+
+
+@pytest.fixture(scope="session")
+def trendsplit_export(trendsplit, shared_export):
+    """The default model's export (ONNX, CoreML fp32 and fp16), shared by the whole run."""
+    return shared_export(trendsplit)
 
 
 @pytest.fixture(scope="session")

@@ -86,21 +86,22 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def bench_encoder(bench: Bench, seed: int = 0) -> None:
+def bench_encoder(bench: Bench, seed: int = 0, size: int = 1024, repeat: int = 5) -> None:
+    """Per-example times at batch 1 and `size` (the tests shrink both; the figures use the defaults)."""
     from trendsplit import data
 
     rng = np.random.default_rng(seed)
-    logs = [data.watch_log(rng, 60).points.tolist() for _ in range(1024)]
-    for batch in (1, 1024):
+    logs = [data.watch_log(rng, 60).points.tolist() for _ in range(size)]
+    for batch in (1, size):
         chunk = logs[:batch]
-        loop = statistics.median(timings(lambda c=chunk: [seed_encode(p) for p in c], repeat=5)) / batch
-        vec = statistics.median(timings(lambda c=chunk: encode_batch(c), repeat=5)) / batch
-        single = statistics.median(timings(lambda c=chunk: [encode(p) for p in c], repeat=5)) / batch
+        loop = statistics.median(timings(lambda c=chunk: [seed_encode(p) for p in c], repeat=repeat)) / batch
+        vec = statistics.median(timings(lambda c=chunk: encode_batch(c), repeat=repeat)) / batch
+        single = statistics.median(timings(lambda c=chunk: [encode(p) for p in c], repeat=repeat)) / batch
         padded = np.zeros((batch, L, 2))
         for k, p in enumerate(chunk):
             padded[k, : len(p)] = p
         lengths = np.full(batch, 60)
-        arrays = statistics.median(timings(lambda a=padded, n=lengths: encode_padded(a, n), repeat=5)) / batch
+        arrays = statistics.median(timings(lambda a=padded, n=lengths: encode_padded(a, n), repeat=repeat)) / batch
         bench.add(
             "encoder (60-point logs), per example",
             {

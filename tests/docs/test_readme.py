@@ -26,5 +26,5 @@ def test_the_plugin_example_runs_as_written(pytester):
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert code.startswith("# tests/test_conversion.py")
     pytester.makepyfile(test_conversion=code)
-    result = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
+    result = pytester.runpytest("-q", "-p", "no:randomly")
     result.assert_outcomes(passed=1)

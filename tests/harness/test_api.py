@@ -22,9 +22,8 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def exported(model, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("user") / model.name
-    return api.export(model, folder), folder
+def exported(model, shared_export):
+    return shared_export(model)
 
 
 def test_export_holds_both_inputs_and_outputs(model, exported):

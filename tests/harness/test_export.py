@@ -132,3 +132,29 @@ def test_a_model_that_reads_its_size_converts_and_matches(tmp_path):
     backend.load(model, manifest, tmp_path / "sizer")
     x = np.random.default_rng(0).normal(size=(2, 3, 8)).astype(np.float32)
     np.testing.assert_allclose(backend.run({"x": x})["y"], x[..., :4] * 8, rtol=1e-6)
+
+
+def test_a_model_loaded_from_its_file_is_the_imported_models_export(tmp_path):
+    """The fingerprint ignores which module a class lives in: `--model file.py:factory` reuses the export
+    a test made from the imported module, and a real change to the graph still counts."""
+    from harness import api
+    from harness.spec import model_fingerprint
+    from tests.user_model import tiny_vision
+
+    imported = tiny_vision.describe_model()
+    by_path = api.load(f"{tiny_vision.__file__}:describe_model")
+    assert type(by_path.build()).__module__ != type(imported.build()).__module__
+    fingerprint = model_fingerprint(imported, imported.build())
+    assert model_fingerprint(by_path, by_path.build()) == fingerprint
+
+    class Halved(torch.nn.Module):  # same weights, one more op
+        def __init__(self):
+            super().__init__()
+            self.inner = imported.build()
+
+        def forward(self, image, meta):
+            logits, score = self.inner(image, meta)
+            return logits / 2, score
+
+    changed = dataclasses.replace(imported, build=Halved)
+    assert model_fingerprint(changed, changed.build()) != fingerprint

@@ -60,14 +60,11 @@ def check(page: str) -> _Checker:
 
 
 @pytest.fixture(scope="module")
-def stress(tmp_path_factory):
-    from harness.export import export_model
+def stress(shared_export):
     from harness.models import get_model
 
     spec = get_model("fp16-stress")
-    folder = tmp_path_factory.mktemp("stress") / "fp16-stress"
-    export_model(spec, folder)
-    return spec, folder
+    return spec, shared_export(spec)[1]
 
 
 @pytest.fixture(scope="module")

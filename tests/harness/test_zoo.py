@@ -36,9 +36,9 @@ def test_zoo_outputs_are_of_order_one(name):
 
 
 @pytest.mark.parametrize("name", _params(FAST) + _params(SLOW, pytest.mark.slow))
-def test_zoo_model_passes_fp32_parity_on_the_emulator(name, tmp_path_factory):
+def test_zoo_model_passes_fp32_parity_on_the_emulator(name, harness_export):
     model = spec(ZOO[name])
-    report = api.parity(model, BACKENDS, n=8, folder=tmp_path_factory.mktemp("zoo") / name)
+    report = api.parity(model, BACKENDS, n=8, folder=harness_export(model))
     by = {c.candidate: c for c in report.comparisons}
     emulated = by["coreml-emulated@fp32[fp32]"]
     assert emulated.verdict == "pass", api.format_report(report)

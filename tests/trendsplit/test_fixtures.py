@@ -119,10 +119,19 @@ def test_regenerate_then_check_via_the_cli(tmp_path, capsys):
     assert main(["fixtures", "check", "--dir", str(tmp_path)]) == 1
 
 
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    """A folder the CLI regenerated, copied by the tests that spoil it."""
+    folder = tmp_path_factory.mktemp("regenerated")
+    assert main(["fixtures", "regenerate", "--dir", str(folder)]) == 0
+    return folder
+
+
 @pytest.mark.parametrize("content", [b"{}", b"[]", b"null", b'{"provenance": {}, "cases": [{}]}',
                                      b'{"provenance": {}, "cases": [5]}', b"\xff\xfe", b"{"])
-def test_check_names_a_malformed_fixture_in_one_line(tmp_path, capsys, content):
-    main(["fixtures", "regenerate", "--dir", str(tmp_path)])
+def test_check_names_a_malformed_fixture_in_one_line(regenerated, generated, monkeypatch, tmp_path, capsys, content):
+    monkeypatch.setattr(fixtures, "generate", lambda **_: generated)  # deterministic (tested above): made once
+    shutil.copytree(regenerated, tmp_path, dirs_exist_ok=True)
     (tmp_path / "model_trendsplit.json").write_bytes(content)
     assert main(["fixtures", "check", "--dir", str(tmp_path)]) == 1
     out = capsys.readouterr().out
