@@ -33,14 +33,17 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 @dataclass(frozen=True)
 class Architecture:
-    build: Callable[[], nn.Module]
+    build: Callable[[], nn.Module]  # the module training fits
     encoding_version: int  # the inputs it is trained on, and must be fed
+    #: The module the trained weights are served in, when it is not `build`'s (same state dict).
+    serve: Callable[[], nn.Module] | None = None
 
 
 ARCHITECTURES: dict[str, Architecture] = {
     "trendsplit": Architecture(net.TrendSplitNet, 1),
     "trendsplit-gru": Architecture(gru.TrendSplitGRU, 1),
-    "trendsplit-v2": Architecture(lambda: net.TrendSplitNet(inputs=4), 2),
+    "trendsplit-v2": Architecture(lambda: net.TrendSplitNet(inputs=4), 2,
+                                  serve=lambda: net.TrendSplitNet(inputs=4, mirror=net.V2_MIRROR)),
 }
 
 
@@ -60,7 +63,7 @@ class Recipe:
 RECIPES = {
     "trendsplit": Recipe(train_size=30_000, val_size=2_000, epochs=24, batch=128, lr=3e-3, pos_weight=2.0),
     "trendsplit-gru": Recipe(train_size=20_000, val_size=2_000, epochs=16, batch=128, lr=1e-2, pos_weight=4.0),
-    "trendsplit-v2": Recipe(train_size=60_000, val_size=2_000, epochs=24, batch=128, lr=3e-3, pos_weight=1.0),
+    "trendsplit-v2": Recipe(train_size=120_000, val_size=2_000, epochs=24, batch=128, lr=3e-3, pos_weight=1.0),
 }
 
 
@@ -124,19 +127,34 @@ def train(arch: str, seed: int = 0, progress: bool = True, recipe: Recipe | None
         history.append({"epoch": epoch + 1, "loss": total / len(x), "val_f1_within_1": f1})
         bar.set_postfix(loss=f"{total / len(x):.4f}", val_f1=f"{f1:.3f}")
     bar.close()
-    preds = predictions(module, val_set.inputs, val_set.lengths)
-    truths = [log.breaks for log in val_set.logs]
     card = {
         "architecture": arch, "seed": seed, "recipe": recipe.__dict__, "encoding_version": version,
         "data": {"train_seed": 1_000 * seed + 1, "val_seed": 1_000 * seed + 2,
                  "train_size": recipe.train_size, "val_size": recipe.val_size,
                  "generator": "trendsplit/data.py watch_log"},
         "parameters": sum(p.numel() for p in module.parameters()),
-        "validation": {"exact": score(preds, truths).to_dict(), "within_1": score(preds, truths, 1).to_dict()},
+        "validation": validation(module, val_set),
         "history": history, "training_seconds": round(time.perf_counter() - start, 1),
         "torch_threads": threads,
     }
+    if ARCHITECTURES[arch].serve and build is None:
+        card["served"] = served_card(arch, module, val_set)
     return module.eval(), card
+
+
+def validation(module: nn.Module, val_set: data.Dataset) -> dict:
+    preds = predictions(module, val_set.inputs, val_set.lengths)
+    truths = [log.breaks for log in val_set.logs]
+    return {"exact": score(preds, truths).to_dict(), "within_1": score(preds, truths, 1).to_dict()}
+
+
+def served_card(arch: str, trained: nn.Module, val_set: data.Dataset) -> dict:
+    """The served module's own validation figures, next to the trained net's."""
+    served = ARCHITECTURES[arch].serve()
+    served.load_state_dict(trained.state_dict())
+    mirror = getattr(served, "mirror", None)
+    return {"mirror": None if mirror is None else mirror.flatten().tolist(),
+            "validation": validation(served.eval(), val_set)}
 
 
 def save(arch: str, module: nn.Module, card: dict, folder: Path = WEIGHTS) -> Path:
@@ -157,7 +175,8 @@ def load(arch: str, folder: Path = WEIGHTS) -> nn.Module:
     path = folder / f"{arch}.pt"
     if not path.exists():
         raise HarnessError(f"{path} is missing; train it: python -m trendsplit.train --arch {arch}")
-    module = ARCHITECTURES[arch].build()
+    architecture = ARCHITECTURES[arch]
+    module = (architecture.serve or architecture.build)()
     module.load_state_dict(torch.load(path, weights_only=True))
     return module.eval()
 

@@ -46,3 +46,35 @@ def test_a_model_fed_the_other_versions_cases_gets_a_named_error(model, other):
 def test_inputs_of_no_known_version_are_named_by_shape():
     with pytest.raises(EncodingVersionMismatch, match=r"inputs of shape \[3, 3, 100\]"):
         models.check_pairing(get_model("trendsplit-v2"), np.zeros((3, 3, L), dtype=np.float32))
+
+
+def test_mirroring_y_is_the_v2_mirror_of_the_encoding_bit_for_bit():
+    """What the served trendsplit-v2 relies on: encoding a log with y negated gives its encoding times
+    V2_MIRROR, for realistic and adversarial logs alike (every step an exact negation; a zero may come
+    back as -0.0, which no conv or clamp tells apart)."""
+    from trendsplit import data, net
+    from trendsplit.encoding import encode_batch
+
+    logs = [log.points for log in data.parity_logs(400, 3)]
+    plain = encode_batch(logs, 2)
+    mirrored = encode_batch([p * np.array([1.0, -1.0]) for p in logs], 2)
+    expected = plain * np.array(net.V2_MIRROR, dtype=np.float32)[None, :, None]
+    assert np.array_equal(mirrored, expected)
+    differ = mirrored.view(np.uint32) != expected.view(np.uint32)
+    assert (mirrored[differ] == 0).all()
+
+
+def test_served_v2_averages_the_trained_net_over_the_mirror():
+    from trendsplit import data, net
+
+    served = train.load("trendsplit-v2")
+    trained = train.ARCHITECTURES["trendsplit-v2"].build()
+    trained.load_state_dict(served.state_dict())  # the same weights: the mirror is not one of them
+    assert set(served.state_dict()) == set(trained.eval().state_dict())
+    x = torch.from_numpy(data.dataset(64, 5, version=2).inputs)
+    signs = torch.tensor(net.V2_MIRROR).view(1, 4, 1)
+    with torch.no_grad():
+        out, plain, flipped = served(x), trained.logits(x), trained.logits(x * signs)
+        assert torch.allclose(out, torch.sigmoid((plain + flipped) / 2), atol=1e-7, rtol=0)
+        assert torch.allclose(served(x * signs), out, atol=1e-7, rtol=0)  # symmetric by construction
+        assert (torch.sigmoid(plain) - torch.sigmoid(flipped)).abs().max() > 1e-3  # the trained net alone is not
