@@ -353,11 +353,14 @@ def encode_batch(examples: Sequence[Points], version: int = ENCODING_VERSION) ->
 
 
 def decode(probs: np.ndarray, n: int, threshold: float = DEFAULT_THRESHOLD) -> list[int]:
-    """Split indices of one series: `i < n - 1` with `probs[i] > threshold`, ascending."""
+    """Split indices of one series: `i < n - 1` with `probs[i] > threshold`, ascending.
+
+    The threshold is compared as a float32, as the app's `Float` threshold is (0.41 is not a
+    float32: both sides round it the same way)."""
     probs = np.asarray(probs)
     if probs.shape != (L,):
         raise ValueError(f"wrong shape: probabilities must be [{L}], got {list(probs.shape)}")
-    return [int(i) for i in np.flatnonzero(probs[: max(n - 1, 0)] > threshold)]
+    return [int(i) for i in np.flatnonzero(probs[: max(n - 1, 0)] > np.float32(threshold))]
 
 
 def decision_mask(lengths: np.ndarray) -> np.ndarray:

@@ -37,9 +37,17 @@ def make_cases(count: int, seed: int, version: int = ENCODING_VERSION) -> Cases:
     )
 
 
-def metadata(version: int) -> dict[str, str]:
-    """Travels into every export: an app pairs the model with the encoder of this version."""
-    return {"encoding_version": str(version)}
+THRESHOLD_KEY = "decision_threshold"
+
+
+def metadata(version: int, threshold: float = DEFAULT_THRESHOLD) -> dict[str, str]:
+    """Travels into every export: an app pairs the model with the encoder of this version and
+    decodes at this threshold (`TrendSplitContract`). The threshold is written only where it is
+    not 0.5, which is what its absence means, so models tuned before it keep their metadata."""
+    data = {"encoding_version": str(version)}
+    if threshold != DEFAULT_THRESHOLD:
+        data[THRESHOLD_KEY] = repr(float(threshold))
+    return data
 
 
 def inputs(version: int) -> tuple[TensorSpec, ...]:
@@ -68,20 +76,25 @@ def check_pairing(spec: ModelSpec, encoded: np.ndarray) -> None:
                                       f"[N, {channels_of(version)}, {L}], got {what}: encode with the model's version")
 
 
-def trained(arch: str, description: str) -> ModelSpec:
-    """A trendsplit architecture with its committed weights (trendsplit/weights/), fed its encoding version."""
+def trained(arch: str, description: str, threshold: float = DEFAULT_THRESHOLD) -> ModelSpec:
+    """A trendsplit architecture with its committed weights (trendsplit/weights/), fed its encoding
+    version and decided at `threshold` (chosen on validation: `python -m trendsplit threshold`)."""
     version = train.ARCHITECTURES[arch].encoding_version
     return ModelSpec(
         name=arch, description=description, build=lambda: train.load(arch), inputs=inputs(version),
-        outputs=OUTPUTS, make_cases=functools.partial(make_cases, version=version), threshold=DEFAULT_THRESHOLD,
+        outputs=OUTPUTS, make_cases=functools.partial(make_cases, version=version), threshold=threshold,
         weights_source=f"trained: trendsplit/weights/{arch}.pt (card beside it)", trained=True,
-        metadata=metadata(version))
+        metadata=metadata(version, threshold))
 
+
+#: The pick of the threshold sweep on validation (README, Task quality), confirmed on the held-out logs.
+V2_THRESHOLD = 0.41
 
 SPEC = trained("trendsplit", f"1-D conv net, receptive field {net.receptive_field()} points: "
                              "where does a watch's trendline break?")
 GRU_SPEC = trained("trendsplit-gru", "bidirectional GRU on the same task and contract")
-V2_SPEC = trained("trendsplit-v2", "the conv net on encoding v2 (steps in seconds and days added)")
+V2_SPEC = trained("trendsplit-v2", "the conv net on encoding v2 (steps in seconds and days added)",
+                  threshold=V2_THRESHOLD)
 
 __all__ = ["SPEC", "GRU_SPEC", "V2_SPEC", "INPUTS", "OUTPUTS", "check_pairing", "encoding_version", "make_cases",
            "trained", "data", "gru", "net", "train"]

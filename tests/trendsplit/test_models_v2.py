@@ -17,7 +17,7 @@ from trendsplit.errors import EncodingVersionMismatch
 def test_each_model_declares_the_version_it_was_trained_on():
     for name, version in (("trendsplit", 1), ("trendsplit-gru", 1), ("trendsplit-v2", 2)):
         spec = get_model(name)
-        assert spec.metadata == {"encoding_version": str(version)}
+        assert spec.metadata["encoding_version"] == str(version)
         assert models.encoding_version(spec) == version
         card = json.loads((train.WEIGHTS / f"{name}.card.json").read_text())
         assert card.get("encoding_version", 1) == version  # cards before v2 carry none: v1
@@ -78,3 +78,24 @@ def test_served_v2_averages_the_trained_net_over_the_mirror():
         assert torch.allclose(out, torch.sigmoid((plain + flipped) / 2), atol=1e-7, rtol=0)
         assert torch.allclose(served(x * signs), out, atol=1e-7, rtol=0)  # symmetric by construction
         assert (torch.sigmoid(plain) - torch.sigmoid(flipped)).abs().max() > 1e-3  # the trained net alone is not
+
+
+def test_each_model_declares_the_threshold_it_is_decided_at():
+    """Absent means 0.5 (the v1 models' metadata stays as it was); v2's is its validation pick,
+    which the card's sweep records as declared, and it reaches the CoreML metadata an app reads."""
+    for name in ("trendsplit", "trendsplit-gru"):
+        assert set(get_model(name).metadata) == {"encoding_version"} and get_model(name).threshold == 0.5
+    spec = get_model("trendsplit-v2")
+    assert float(spec.metadata[models.THRESHOLD_KEY]) == spec.threshold == models.V2_THRESHOLD
+    card = json.loads((train.WEIGHTS / "trendsplit-v2.card.json").read_text())
+    assert card["threshold_sweep"]["declared"] == spec.threshold == card["threshold_sweep"]["best"]
+
+
+def test_decisions_compare_the_threshold_as_the_apps_float_does():
+    from trendsplit.encoding import decode
+
+    at = np.float32(0.41)
+    probs = np.zeros(L, np.float32)
+    probs[[1, 2, 3]] = [0.45, at, np.nextafter(at, np.float32(1))]
+    assert decode(probs, 10, 0.41) == [1, 3]  # ContractTests.testTheModelsThresholdDecidesItsSplits
+    assert decode(probs.astype(np.float64), 10, 0.41) == [1, 3]

@@ -19,16 +19,27 @@ public struct TrendSplitEncoded: Equatable, Sendable {
     public var channels: Int { values.count / TrendSplitEncoder.length }
 }
 
-/// What a model declares about its input: the encoding version it was trained on, read from
-/// its metadata (the harness's exports write `encoding_version` into the CoreML model's
-/// user-defined metadata and the manifest). Pure Swift, so the pairing rule tests on Linux.
+/// What a model declares: the encoding version it was trained on and the threshold its
+/// decisions are taken at, read from its metadata (the harness's exports write the model's
+/// metadata into the CoreML model's user-defined metadata and the manifest). Pure Swift, so
+/// the pairing rules test on Linux.
 public struct TrendSplitContract: Equatable, Sendable {
     public static let metadataKey = "encoding_version"
+    /// Absent means `TrendSplitDecoder.defaultThreshold` (0.5), as every model before it was.
+    public static let thresholdKey = "decision_threshold"
     public let encodingVersion: Int
+    /// `p > decisionThreshold` is a split: the model's own, so an app cannot decode a model
+    /// tuned for another threshold at 0.5.
+    public let decisionThreshold: Float
 
-    public init(encodingVersion: Int) throws {
+    public init(encodingVersion: Int, decisionThreshold: Float = TrendSplitDecoder.defaultThreshold) throws {
         _ = try TrendSplitEncoder.channels(version: encodingVersion)
+        guard decisionThreshold.isFinite, decisionThreshold > 0, decisionThreshold < 1 else {
+            throw TrendSplitError.modelUnavailable(
+                reason: "the model's \(Self.thresholdKey) is \(decisionThreshold), not a probability between 0 and 1")
+        }
         self.encodingVersion = encodingVersion
+        self.decisionThreshold = decisionThreshold
     }
 
     /// From a model's user-defined metadata. A model without the key is refused rather than
@@ -42,7 +53,20 @@ public struct TrendSplitContract: Equatable, Sendable {
             throw TrendSplitError.modelUnavailable(
                 reason: "the model's \(Self.metadataKey) is \(text.debugDescription), not a version number")
         }
-        try self.init(encodingVersion: version)
+        var threshold = TrendSplitDecoder.defaultThreshold
+        if let text = metadata[Self.thresholdKey] {
+            guard let value = Float(text) else {
+                throw TrendSplitError.modelUnavailable(
+                    reason: "the model's \(Self.thresholdKey) is \(text.prefix(80).debugDescription), not a number")
+            }
+            threshold = value
+        }
+        try self.init(encodingVersion: version, decisionThreshold: threshold)
+    }
+
+    /// Split indices from this model's probabilities, at its own threshold.
+    public func splits(_ probabilities: [Float], count: Int) throws -> [Int] {
+        try TrendSplitDecoder.splits(probabilities, count: count, threshold: decisionThreshold)
     }
 
     /// The model input's channels (2 for v1, 4 for v2); its shape is [1, channels, 100].

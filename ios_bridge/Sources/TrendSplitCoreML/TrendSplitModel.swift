@@ -11,6 +11,7 @@ import TrendSplitCore
 /// so a re-export that renames internal tensors cannot silently break the app. The input
 /// encoding's version comes from the model's own metadata (`encoding_version`), so a v2
 /// model is always fed v2 input; input encoded with another version fails `versionMismatch`.
+/// Decisions are taken at the model's own threshold (`decision_threshold`, absent = 0.5).
 public final class TrendSplitModel: @unchecked Sendable {
     public static let inputName = "points"
     public static let outputName = "split_probs"
@@ -101,18 +102,18 @@ public final class TrendSplitModel: @unchecked Sendable {
         return (0..<length).map { probs[$0].floatValue }
     }
 
-    /// Split indices for raw points (x in days, y in seconds), on the calling thread.
-    public func splits(x: [Double], y: [Double],
-                       threshold: Float = TrendSplitDecoder.defaultThreshold) throws -> [Int] {
-        let encoded = try contract().encode(x: x, y: y)
+    /// Split indices for raw points (x in days, y in seconds), on the calling thread, at the
+    /// model's own threshold (its `decision_threshold` metadata) unless `threshold` overrides it.
+    public func splits(x: [Double], y: [Double], threshold: Float? = nil) throws -> [Int] {
+        let contract = try contract()
+        let encoded = try contract.encode(x: x, y: y)
         return try TrendSplitDecoder.splits(probabilities(encoded), count: x.count,
-                                            threshold: threshold)
+                                            threshold: threshold ?? contract.decisionThreshold)
     }
 
     /// Split indices off the main thread: the app's UI never waits on CoreML.
     @available(iOS 15.0, macOS 12.0, *)
-    public func splits(points: [[Double]],
-                       threshold: Float = TrendSplitDecoder.defaultThreshold) async throws -> [Int] {
+    public func splits(points: [[Double]], threshold: Float? = nil) async throws -> [Int] {
         try await Task.detached(priority: .userInitiated) { [self] in
             for (i, point) in points.enumerated() where point.count != 2 {
                 throw TrendSplitError.badPoint(index: i, reason: "it has \(point.count) values")

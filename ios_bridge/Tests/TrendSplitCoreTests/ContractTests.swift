@@ -47,6 +47,28 @@ final class ContractTests: XCTestCase {
         }
     }
 
+    func testTheModelsThresholdDecidesItsSplits() throws {
+        var probs = [Float](repeating: 0, count: TrendSplitEncoder.length)
+        probs[1] = 0.45
+        probs[2] = Float("0.41")!  // exactly the threshold: not above it, on both sides
+        probs[3] = Float("0.41")!.nextUp
+        let tuned = try TrendSplitContract(metadata: ["encoding_version": "2", "decision_threshold": "0.41"])
+        let plain = try TrendSplitContract(metadata: ["encoding_version": "2"])
+        XCTAssertEqual(tuned.decisionThreshold, Float("0.41")!)
+        XCTAssertEqual(plain.decisionThreshold, TrendSplitDecoder.defaultThreshold)
+        XCTAssertEqual(try tuned.splits(probs, count: 10), [1, 3])
+        XCTAssertEqual(try plain.splits(probs, count: 10), [])
+    }
+
+    func testAThresholdThatIsNotAProbabilityIsRefused() {
+        for text in ["abc", "", "nan", "inf", "0", "1", "-0.1", "1.5"] {
+            XCTAssertThrowsError(
+                try TrendSplitContract(metadata: ["encoding_version": "2", "decision_threshold": text]), text) {
+                XCTAssertEqual(($0 as? TrendSplitError)?.code, "model_unavailable", "\(text): \($0)")
+            }
+        }
+    }
+
     func testAModelWithoutAUsableVersionIsRefused() {
         for metadata in [[:], ["encoding_version": "two"], ["encoding_version": "3"]] as [[String: String]] {
             XCTAssertThrowsError(try TrendSplitContract(metadata: metadata), "\(metadata)") {

@@ -41,6 +41,15 @@ enum Fixtures {
         let cases: [Case]
     }
 
+    /// The threshold a model fixture's splits were decided at (its spec's, as the export's
+    /// metadata declares it when it is not 0.5).
+    static func threshold(_ name: String) throws -> Double {
+        struct Provenance: Decodable { let threshold: Double }
+        struct File: Decodable { let provenance: Provenance }
+        let data = try Data(contentsOf: folder.appendingPathComponent(name))
+        return try JSONDecoder().decode(File.self, from: data).provenance.threshold
+    }
+
     static func load<Case: Decodable>(_ name: String, as _: Case.Type) throws -> [Case] {
         let data = try Data(contentsOf: folder.appendingPathComponent(name))
         return try JSONDecoder().decode(File<Case>.self, from: data).cases

@@ -40,12 +40,18 @@ final class GoldenFixtureTests: XCTestCase {
     func modelCasesEncodeAndDecodeLikePython(model: String, version: Int) throws {
         let cases = try Fixtures.load("model_\(model).json", as: Fixtures.ModelCase.self)
         XCTAssertFalse(cases.isEmpty)
+        // The contract as the app builds it from the exported metadata (Python writes the
+        // threshold only where it is not 0.5, with repr(): "0.41").
+        let threshold = try Fixtures.threshold("model_\(model).json")
+        var metadata = [TrendSplitContract.metadataKey: String(version)]
+        if threshold != 0.5 { metadata[TrendSplitContract.thresholdKey] = String(threshold) }
+        let contract = try TrendSplitContract(metadata: metadata)
         for c in cases {
             let points = c.points.map(Fixtures.doubles)
-            let encoded = try TrendSplitEncoder.encode(points: points, version: version)
-            XCTAssertEqual(encoded.map(\.bitPattern), c.input_bits.flatMap { $0 }, "\(c.name): input")
+            let encoded = try contract.encode(x: points.map { $0[0] }, y: points.map { $0[1] })
+            XCTAssertEqual(encoded.values.map(\.bitPattern), c.input_bits.flatMap { $0 }, "\(c.name): input")
             let probs = c.output_bits.map(Float.init(bitPattern:))
-            XCTAssertEqual(try TrendSplitDecoder.splits(probs, count: points.count), c.splits, c.name)
+            XCTAssertEqual(try contract.splits(probs, count: points.count), c.splits, c.name)
         }
     }
 
