@@ -59,23 +59,28 @@ def harness_artifacts(request, tmp_path_factory) -> Path:
     return Path(cache.mkdir("trendsplit-harness")) if cache else tmp_path_factory.mktemp("trendsplit-harness")
 
 
+def _export_folder(artifacts: Path, spec) -> Path:
+    """A model version's export folder in the cache: keyed by name and weights, each in a parent
+    of its own, so pytest-xdist workers exporting different models do not queue on one lock."""
+    from harness.spec import weights_sha256
+
+    return artifacts / f"{spec.name}-{weights_sha256(spec.build())[:16]}" / spec.name
+
+
 @pytest.fixture(scope="session")
 def harness_export(harness_artifacts):
     """Call with a model: its export folder, exported once per model version for the whole run.
 
-    Keyed by name and weights; a stale folder (code, tools or files changed) is re-exported by
-    the export's own checks. Each model has its own parent folder, so pytest-xdist workers
-    exporting different models do not queue behind one another's lock; two workers asking for
-    one model export it once.
+    A stale folder (code, tools or files changed) is re-exported by the export's own checks; two
+    workers asking for one model export it once.
     """
     from harness import pipeline
     from harness.export import ensure_exported
     from harness.models import get_model
-    from harness.spec import weights_sha256
 
     def export(model) -> Path:
         spec = pipeline.built(get_model(model) if isinstance(model, str) else model)
-        folder = harness_artifacts / f"{spec.name}-{weights_sha256(spec.build())[:16]}" / spec.name
+        folder = _export_folder(harness_artifacts, spec)
         ensure_exported(spec, folder)
         return folder
 
@@ -83,7 +88,7 @@ def harness_export(harness_artifacts):
 
 
 @pytest.fixture(scope="session")
-def harness_parity(harness_export):
+def harness_parity(harness_artifacts):
     """Call with a model (`harness.describe`, a registered name or `path.py:factory`): exports, runs the
     backends, and fails the test with the comparison table unless every pair passes its policy."""
     from harness import pipeline
@@ -94,7 +99,8 @@ def harness_parity(harness_export):
     def check(model, backends: str | None = None, *, n: int = 64, seed: int = 0, policy: str | None = None):
         spec = pipeline.built(get_model(model) if isinstance(model, str) else model)
         report = pipeline.parity(spec, parse_backends(backends) if backends else default_backends(), n=n, seed=seed,
-                                 folder=harness_export(spec), policy=get_policy(policy) if policy else None)
+                                 folder=_export_folder(harness_artifacts, spec),  # parity exports or reuses it
+                                 policy=get_policy(policy) if policy else None)
         if not report:
             pytest.fail(f"parity failed for {spec.name}:\n{pipeline.report(report)}", pytrace=False)
         return report

@@ -151,16 +151,14 @@ def test_two_phones_with_one_setting_keep_apart(trendsplit, trendsplit_export):
 
 @pytest.fixture(scope="module")
 def exported(shared_export):
-    """`exported[name] -> (spec, folder)`: the run's shared export of each model these tests use."""
+    """`exported(name) -> (spec, folder)`: the run's shared export of a model these tests use."""
     from harness.models import get_model
 
-    class Exports(dict):
-        def __missing__(self, name):
-            spec = get_model(name)
-            self[name] = (spec, shared_export(spec)[1])
-            return self[name]
+    def export(name):
+        spec = get_model(name)
+        return spec, shared_export(spec)[1]
 
-    return Exports()
+    return export
 
 
 #: trendsplit-gru is slow only to export: torch's ONNX exporter unrolls the GRU over 100 steps under
@@ -168,7 +166,7 @@ def exported(shared_export):
 @pytest.mark.parametrize("model", ["trendsplit", pytest.param("trendsplit-gru", marks=pytest.mark.slow),
                                    "fp16-stress"])
 def test_every_model_passes_fp32_parity_on_onnxruntime_and_the_emulator(exported, model):
-    spec, folder = exported[model]
+    spec, folder = exported(model)
     report = pipeline.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=150, seed=0,
                              folder=folder)
     assert report, format_report(report)
@@ -176,7 +174,7 @@ def test_every_model_passes_fp32_parity_on_onnxruntime_and_the_emulator(exported
 
 
 def test_fp16_stress_is_caught_as_an_overflow_with_the_op_named(exported, tmp_path):
-    spec, folder = exported["fp16-stress"]
+    spec, folder = exported("fp16-stress")
     report = pipeline.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"),
                              n=200, seed=0, folder=folder)
     assert not report
@@ -206,7 +204,7 @@ def test_localized_ops_name_the_torch_module_that_made_them(trendsplit, trendspl
 
 
 def test_the_emulator_reproduces_decision_flips_a_plain_fp32_run_misses(exported):
-    spec, folder = exported["fp16-stress"]
+    spec, folder = exported("fp16-stress")
     report = pipeline.parity(spec, parse_backends(
         "torch,onnxruntime,coreml-emulated@fp32[fp32],coreml-emulated@fp16[fp16-storage]"),
         n=200, seed=0, folder=folder)
