@@ -48,6 +48,24 @@ def trendsplit_export(trendsplit, shared_export):
 
 
 @pytest.fixture(scope="session")
+def converters_imported(tmp_path_factory):
+    """One real export in this process, before any in-process pytester run.
+
+    pytester drops the modules an inner session imported; torch's ONNX exporter registers operator
+    libraries when imported and refuses a second registration, so the second inner session to
+    export would fail if the first had imported it. Imported out here, it stays.
+    """
+    from torch import nn
+
+    from harness import api
+    from harness.export import export_model
+
+    model = api.describe("warm", lambda: api.seeded(lambda: nn.Linear(3, 2)),
+                         inputs={"x": (None, 3)}, outputs={"y": (None, 2)})
+    export_model(model, tmp_path_factory.mktemp("converters") / "warm")
+
+
+@pytest.fixture(scope="session")
 def swift_encoder():
     """The app's Swift encoder, built in release mode and running for the whole session."""
     from trendsplit.swift_encoder import SwiftEncoder, build

@@ -21,7 +21,7 @@ def test_the_bring_your_own_model_example_runs_as_written(tmp_path, monkeypatch,
     assert (tmp_path / "artifacts" / "scorer" / "manifest.json").exists()
 
 
-def test_the_plugin_example_runs_as_written(pytester):
+def test_the_plugin_example_runs_as_written(pytester, converters_imported):
     section = README.read_text().split("In your own test suite the pytest plugin", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert code.startswith("# tests/test_conversion.py")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.user_model import tiny_vision
 
 EXAMPLE = str(Path(tiny_vision.__file__))
+
+pytestmark = pytest.mark.usefixtures("converters_imported")  # inner sessions export (see the fixture)
 
 
 def test_a_users_parity_test_passes_in_a_few_lines(pytester):
