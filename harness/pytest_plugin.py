@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,30 @@ MARKERS = (
 )
 
 
+#: Thread-pool sizes torch (OpenMP), numpy (OpenBLAS, MKL) and the onnxruntime backend read.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def pytest_configure(config):
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    share_cores_between_workers()
+
+
+def share_cores_between_workers() -> None:
+    """Under pytest-xdist, give each worker its share of the cores, unless the user set a size.
+
+    Every library sizes its pool to the whole machine, so N workers run N pools on the same
+    cores, and idle pool threads spin while waiting: more CPU for the same work.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if workers < 2 or any(var in os.environ for var in THREAD_VARIABLES):
+        return
+    share = max(1, (os.cpu_count() or 1) // workers)
+    for var in THREAD_VARIABLES:
+        os.environ[var] = str(share)
+    if "torch" in sys.modules:  # imported before this hook: its pool no longer reads the variable
+        sys.modules["torch"].set_num_threads(share)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -15,11 +15,17 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
     def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
+        import os
+
         import onnxruntime as ort
 
         artifact = manifest.artifact("onnx", self.precision)
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # onnxruntime sizes its pool to the machine and ignores OpenMP's variable; honour it, as torch does.
+        threads = os.environ.get("OMP_NUM_THREADS", "")
+        if threads.isdigit() and int(threads) > 0:
+            options.intra_op_num_threads = int(threads)
         self.session = ort.InferenceSession(str(folder / artifact.path), options,
                                             providers=["CPUExecutionProvider"])
         self.spec = spec

@@ -82,6 +82,15 @@ def test_onnxruntime_matches_torch_on_watch_logs(trendsplit, trendsplit_export):
     assert result.max_abs > 0  # two different runtimes; identical outputs would mean one ran twice
 
 
+@pytest.mark.parametrize(("variable", "threads"), [("1", 1), ("3", 3), ("", 0), ("many", 0)])
+def test_onnxruntime_sizes_its_pool_by_omp_num_threads(trendsplit, trendsplit_export, monkeypatch, variable, threads):
+    manifest, folder = trendsplit_export
+    monkeypatch.setenv("OMP_NUM_THREADS", variable)
+    backend = create("onnxruntime")
+    backend.load(trendsplit, manifest, folder)
+    assert backend.session.get_session_options().intra_op_num_threads == threads  # 0: onnxruntime's choice
+
+
 @pytest.mark.coreml
 @pytest.mark.parametrize("precision, policy", [("fp32", FP32), ("fp16", FP16)])
 @pytest.mark.parametrize("units", ["CPU_ONLY", "CPU_AND_GPU", "ALL"])

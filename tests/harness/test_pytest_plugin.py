@@ -58,3 +58,42 @@ def test_the_plugin_registers_markers_and_skips_coreml_off_macos(pytester):
         return
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*real CoreML: MLModel.predict needs macOS*"])
+
+
+@pytest.fixture
+def torch_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield torch
+    torch.set_num_threads(before)
+
+
+def test_xdist_workers_share_the_cores_instead_of_each_sizing_its_pools_to_the_machine(monkeypatch, torch_threads):
+    from harness.pytest_plugin import THREAD_VARIABLES, share_cores_between_workers
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    for var in THREAD_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
+    share_cores_between_workers()
+    import os
+
+    assert [os.environ[var] for var in THREAD_VARIABLES] == ["2"] * len(THREAD_VARIABLES)
+    assert torch_threads.get_num_threads() == 2  # torch was imported first: its pool is resized too
+
+
+@pytest.mark.parametrize(("workers", "user_set"), [("1", None), ("", None), ("4", "OMP_NUM_THREADS")])
+def test_thread_pools_are_left_alone_in_one_process_or_when_the_user_sized_them(monkeypatch, workers, user_set):
+    from harness.pytest_plugin import THREAD_VARIABLES, share_cores_between_workers
+
+    for var in THREAD_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    if user_set:
+        monkeypatch.setenv(user_set, "3")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", workers)
+    share_cores_between_workers()
+    import os
+
+    assert {var: os.environ.get(var) for var in THREAD_VARIABLES} == {
+        var: "3" if var == user_set else None for var in THREAD_VARIABLES}

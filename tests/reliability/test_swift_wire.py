@@ -282,7 +282,6 @@ def check_stream(binary: Path, data: bytes) -> Run:
     note(f"{len(data)} bytes in, {len(run.output)} out, peak RSS {run.peak_rss / MIB:.1f} MiB")
     assert run.returncode == 0, f"exit {run.returncode}: {run.stderr[-2000:].decode(errors='replace')}"
     check_replies(run.output, run.lines_sent)
-    target(run.peak_rss / MIB, label="peak RSS (MiB)")
     assert run.peak_rss < PEAK_RSS_BOUND, f"peak RSS {run.peak_rss / MIB:.0f} MiB"
     return run
 
@@ -304,7 +303,11 @@ def test_every_request_gets_a_wellformed_reply_in_bounded_memory_at_volume(swift
     @settings(FUZZ, max_examples=int(os.environ.get("TRENDSPLIT_WIRE_FUZZ_EXAMPLES", "2000")))
     @given(data=streams)
     def fuzz(data):
-        peaks.append(check_stream(swift_binary, data).peak_rss)
+        peak = check_stream(swift_binary, data).peak_rss
+        # Hill-climbing on memory finds the costly streams; it is also what makes a short run's time
+        # swing from 3 s to 17 s, so only the volume run aims.
+        target(peak / MIB, label="peak RSS (MiB)")
+        peaks.append(peak)
 
     fuzz()
     print(f"\n{len(peaks)} streams; server peak RSS: max {max(peaks) / MIB:.1f} MiB, "
