@@ -8,6 +8,7 @@ records one outcome per case (`--conformance-json`). `--conformance-precision`,
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -120,6 +121,11 @@ class Recorder:
             self.cases[item.nodeid] = Case(item.nodeid, item.cls.__name__ if item.cls else item.path.stem,
                                            precision_of(item))
         self._patch()
+
+    def pytest_collection_finish(self, session):
+        # Apple's tests end each conversion with a full gc.collect(); with torch and thousands of
+        # collected cases in memory that walk was half the run. What exists now lives to the end.
+        gc.freeze()
 
     def _patch(self) -> None:
         originals = {}

@@ -158,3 +158,29 @@ def test_a_model_loaded_from_its_file_is_the_imported_models_export(tmp_path):
 
     changed = dataclasses.replace(imported, build=Halved)
     assert model_fingerprint(changed, changed.build()) != fingerprint
+
+
+def test_collections_during_an_export_walk_only_what_it_made_and_the_callers_freeze_is_kept(
+        trendsplit, tmp_path, monkeypatch):
+    import gc
+
+    frozen_during = []
+    convert = EXPORTERS[("coreml", "fp32")]
+
+    def observed(*args):
+        frozen_during.append(gc.get_freeze_count())
+        return convert(*args)
+
+    monkeypatch.setitem(EXPORTERS, ("coreml", "fp32"), observed)
+    assert gc.get_freeze_count() == 0
+    export_model(trendsplit, tmp_path / "a", targets=[("coreml", "fp32")])
+    assert frozen_during[0] > 10_000  # the process's objects, out of the converter's collections
+    assert gc.get_freeze_count() == 0  # and back afterwards
+    gc.freeze()  # a caller's own freeze (before a fork, say) is not undone
+    try:
+        before = gc.get_freeze_count()
+        export_model(trendsplit, tmp_path / "b", targets=[("coreml", "fp32")])
+        # neither frozen again nor unfrozen (frozen objects that are freed leave the count)
+        assert 0 < frozen_during[1] <= before and 0 < gc.get_freeze_count() <= before
+    finally:
+        gc.unfreeze()
