@@ -37,16 +37,25 @@ def pytest_configure(config):
     share_cores_between_workers()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def share_cores_between_workers() -> None:
     """Under pytest-xdist, give each worker its share of the cores, unless the user set a size.
 
     Every library sizes its pool to the whole machine, so N workers run N pools on the same
     cores, and idle pool threads spin while waiting: more CPU for the same work.
     """
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    workers = int(count) if count.isdigit() else 1
     if workers < 2 or any(var in os.environ for var in THREAD_VARIABLES):
         return
-    share = max(1, (os.cpu_count() or 1) // workers)
+    share = max(1, usable_cores() // workers)
     for var in THREAD_VARIABLES:
         os.environ[var] = str(share)
     if "torch" in sys.modules:  # imported before this hook: its pool no longer reads the variable

@@ -89,7 +89,7 @@ def torch_threads():
 def test_xdist_workers_share_the_cores_instead_of_each_sizing_its_pools_to_the_machine(monkeypatch, torch_threads):
     from harness.pytest_plugin import THREAD_VARIABLES, share_cores_between_workers
 
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    monkeypatch.setattr("harness.pytest_plugin.usable_cores", lambda: 8)
     for var in THREAD_VARIABLES:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
@@ -100,8 +100,24 @@ def test_xdist_workers_share_the_cores_instead_of_each_sizing_its_pools_to_the_m
     assert torch_threads.get_num_threads() == 2  # torch was imported first: its pool is resized too
 
 
-@pytest.mark.parametrize(("workers", "user_set"), [("1", None), ("", None), ("4", "OMP_NUM_THREADS")])
+def test_usable_cores_are_the_ones_this_process_may_run_on_not_the_hosts():
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if not hasattr(os, "sched_getaffinity") or shutil.which("taskset") is None:
+        pytest.skip("needs Linux's CPU affinity and taskset")
+    pinned = subprocess.run(["taskset", "-c", "0", sys.executable, "-c",
+                             "from harness.pytest_plugin import usable_cores; print(usable_cores())"],
+                            capture_output=True, text=True, check=True)
+    assert pinned.stdout.strip() == "1"  # a container or taskset limit, though the host has more
+
+
+@pytest.mark.parametrize(("workers", "user_set"), [("1", None), ("", None), ("two", None), ("-4", None),
+                                                 ("4", "OMP_NUM_THREADS")])
 def test_thread_pools_are_left_alone_in_one_process_or_when_the_user_sized_them(monkeypatch, workers, user_set):
+    """(A worker count that is not a number, set by hand, is one process: never a crash at startup.)"""
     from harness.pytest_plugin import THREAD_VARIABLES, share_cores_between_workers
 
     for var in THREAD_VARIABLES:
