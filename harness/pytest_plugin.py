@@ -90,6 +90,14 @@ def harness_artifacts(request, tmp_path_factory) -> Path:
     return Path(cache.mkdir("trendsplit-harness")) if cache else tmp_path_factory.mktemp("trendsplit-harness")
 
 
+def _built(model):
+    """A fixture's model argument (a spec or a registered name) as a spec whose module is built once."""
+    from harness import pipeline
+    from harness.models import get_model
+
+    return pipeline.built(get_model(model) if isinstance(model, str) else model)
+
+
 def _export_folder(artifacts: Path, spec) -> Path:
     """A model version's export folder in the cache: keyed by name and weights, each in a parent
     of its own, so pytest-xdist workers exporting different models do not queue on one lock."""
@@ -105,12 +113,10 @@ def harness_export(harness_artifacts):
     A stale folder (code, tools or files changed) is re-exported by the export's own checks; two
     workers asking for one model export it once.
     """
-    from harness import pipeline
     from harness.export import ensure_exported
-    from harness.models import get_model
 
     def export(model) -> Path:
-        spec = pipeline.built(get_model(model) if isinstance(model, str) else model)
+        spec = _built(model)
         folder = _export_folder(harness_artifacts, spec)
         ensure_exported(spec, folder)
         return folder
@@ -124,11 +130,10 @@ def harness_parity(harness_artifacts):
     backends, and fails the test with the comparison table unless every pair passes its policy."""
     from harness import pipeline
     from harness.backends import default_backends, parse_backends
-    from harness.models import get_model
     from harness.tolerances import get_policy
 
     def check(model, backends: str | None = None, *, n: int = 64, seed: int = 0, policy: str | None = None):
-        spec = pipeline.built(get_model(model) if isinstance(model, str) else model)
+        spec = _built(model)
         report = pipeline.parity(spec, parse_backends(backends) if backends else default_backends(), n=n, seed=seed,
                                  folder=_export_folder(harness_artifacts, spec),  # parity exports or reuses it
                                  policy=get_policy(policy) if policy else None)
