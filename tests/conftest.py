@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
@@ -19,6 +20,20 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # Marker handling (coreml skips off macOS, swift skips or errors) comes from the harness's own
 # pytest plugin (harness/pytest_plugin.py, entry point pytest11), as in users' suites.
 pytest_plugins = ["pytester"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Each test's garbage collections walk only the objects made since it began.
+
+    A worker holds torch, coremltools, Hypothesis and every earlier test's fixtures: millions of
+    objects, walked whole by each full collection (`ct.convert` ends with one; json and Hypothesis
+    trigger more). That was 18 CPU-seconds of a run. Collecting what is garbage now and freezing
+    the rest keeps every later collection to the objects a test makes, as `export_model` does for
+    one export; the cost is that garbage cycles among frozen objects are never freed.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")

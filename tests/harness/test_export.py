@@ -172,6 +172,7 @@ def test_collections_during_an_export_walk_only_what_it_made_and_the_callers_fre
         return convert(*args)
 
     monkeypatch.setitem(EXPORTERS, ("coreml", "fp32"), observed)
+    gc.unfreeze()  # the suite freezes before each test (tests/conftest.py); a plain process has not
     assert gc.get_freeze_count() == 0
     export_model(trendsplit, tmp_path / "a", targets=[("coreml", "fp32")])
     assert frozen_during[0] > 10_000  # the process's objects, out of the converter's collections
