@@ -250,7 +250,7 @@ class Results:
             "model": {"name": self.model, "weights_sha256": self.weights_sha256},
             "backend": {"label": self.backend, "precision": self.precision, "option": self.option},
             "inputs": self.inputs.to_dict(),
-            "run": {"status": self.status, "reason": self.reason, "seconds": round(self.seconds, 6)},
+            "run": {"status": self.status, "reason": self.reason, "seconds": self.seconds},
             "provenance": self.provenance,
             "outputs": {name: encode_array(a) for name, a in self.outputs.items()},
         }

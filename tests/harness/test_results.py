@@ -52,6 +52,13 @@ def test_a_results_file_round_trips_every_float32_bit(tmp_path):
     assert saved.name == "coreml"
 
 
+def test_the_run_time_reads_back_exactly_so_a_report_from_files_is_the_report_in_memory(tmp_path):
+    # saved to 6 places and shown to 4, 0.845549763 became 0.8456; the report in memory said 0.8455
+    seconds = 0.845549763
+    assert round(round(seconds, 6), 4) != round(seconds, 4)
+    assert Results.read(results(seconds=seconds).write(tmp_path / "r.json")).seconds == seconds
+
+
 def test_arrays_are_base64_of_little_endian_bytes():
     doc = encode_array(np.array([[1.0, -2.5]], dtype=np.float32))
     assert doc["dtype"] == "float32" and doc["shape"] == [1, 2]
