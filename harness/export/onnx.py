@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -16,7 +19,7 @@ def export_onnx(spec: ModelSpec, module: torch.nn.Module, folder: Path, precisio
     path = folder / f"{spec.name}.onnx"
     examples = spec.examples(batch=2)
     batch = torch.export.Dim("batch", min=1, max=4096)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torchlib_listed_once():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module, examples, str(path), dynamo=True, verbose=False, external_data=False,
@@ -27,3 +30,45 @@ def export_onnx(spec: ModelSpec, module: torch.nn.Module, folder: Path, precisio
     onnx.checker.check_model(proto, full_check=True)
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     return {"path": path.name, "opset": opset, "ir_version": proto.ir_version}
+
+
+_listing: dict[tuple[int, int], list] = {}
+_listing_lock = threading.Lock()
+
+
+@contextmanager
+def torchlib_listed_once() -> Iterator[None]:
+    """torch's exporter lists onnxscript's ~560 op functions once per process, not once per export.
+
+    Each export rebuilds its op registry, and the listing re-parses every function's source to
+    read its domain: 0.6 s of a small model's 1.5 s export. The listing depends only on what is
+    registered, so it is kept, keyed by the registry's size (an op registered later lists anew).
+    Under another torch or onnxscript, whose insides differ, the export runs as it comes.
+    """
+    try:
+        from onnxscript.function_libs.torch_lib import ops, registration  # noqa: F401 (importing registers)
+        from torch.onnx._internal.exporter import _registration
+
+        apis = _registration.onnxscript_apis
+        listing = apis.get_torchlib_ops
+    except (ImportError, AttributeError):
+        yield
+        return
+
+    def listed_once() -> list:
+        functions = list(registration.default_registry.values())
+        key = (len(functions), sum(len(f.overloads) + len(f.complex) for f in functions))
+        if key not in _listing:
+            _listing[key] = listing()
+        return _listing[key]
+
+    with _listing_lock:  # the attribute is swapped for this export alone
+        had_own = "get_torchlib_ops" in vars(apis)
+        apis.get_torchlib_ops = listed_once
+        try:
+            yield
+        finally:
+            if had_own:
+                apis.get_torchlib_ops = listing
+            else:  # torch's lazy module: drop ours and its lookup falls through to the module again
+                del apis.get_torchlib_ops

@@ -185,3 +185,22 @@ def test_collections_during_an_export_walk_only_what_it_made_and_the_callers_fre
         assert 0 < frozen_during[1] <= before and 0 < gc.get_freeze_count() <= before
     finally:
         gc.unfreeze()
+
+
+def test_torchs_op_listing_is_made_once_and_anew_when_an_op_is_registered(monkeypatch):
+    from onnxscript.function_libs.torch_lib import registration
+    from torch.onnx._internal.exporter import _registration
+
+    from harness.export.onnx import torchlib_listed_once
+
+    apis = _registration.onnxscript_apis
+    fresh = apis.get_torchlib_ops()
+    with torchlib_listed_once():
+        first, second = apis.get_torchlib_ops(), apis.get_torchlib_ops()
+        assert first is second  # listed once (with the pinned torch and onnxscript: the speed-up is on)
+        assert [(m.qualified_name, m.function, m.domain) for m in first] == [
+            (m.qualified_name, m.function, m.domain) for m in fresh]
+        fewer = dict(list(registration.default_registry.items())[:5])
+        monkeypatch.setattr(registration, "default_registry", fewer)
+        assert 0 < len(apis.get_torchlib_ops()) < len(fresh)  # another registry: listed anew
+    assert "get_torchlib_ops" not in vars(apis) or apis.get_torchlib_ops is not second  # put back
