@@ -63,9 +63,11 @@ def share_cores_between_workers() -> None:
 
 
 def pytest_collection_modifyitems(config, items):
-    from harness.backends.coreml import CoreMLBackend
+    coreml_reason = None
+    if any("coreml" in item.keywords for item in items):  # a suite without the marker imports nothing
+        from harness.backends.coreml import CoreMLBackend
 
-    coreml_reason = CoreMLBackend.unavailable_reason()
+        coreml_reason = CoreMLBackend.unavailable_reason()
     swift_missing = shutil.which("swift") is None
     require_swift = os.environ.get("TRENDSPLIT_REQUIRE_SWIFT") == "1"
     for item in items:

@@ -77,6 +77,17 @@ def test_the_plugin_registers_markers_and_skips_coreml_off_macos(pytester):
     result.stdout.fnmatch_lines(["*real CoreML: MLModel.predict needs macOS*"])
 
 
+def test_a_suite_that_uses_nothing_of_the_harness_pays_nothing_for_its_plugin(pytester):
+    # The plugin loads in every pytest run of an environment that has the harness installed.
+    pytester.makepyfile("""
+        import sys
+
+        def test_nothing_heavy_was_imported():
+            assert not {"torch", "coremltools", "onnxruntime", "harness.backends"} & set(sys.modules)
+    """)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist").assert_outcomes(passed=1)
+
+
 @pytest.fixture
 def torch_threads():
     import torch
