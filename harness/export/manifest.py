@@ -49,18 +49,38 @@ def sha256_path(path: Path) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
+#: The packages whose versions an export depends on (module names).
+TOOLS = ("torch", "onnx", "onnxruntime", "coremltools", "numpy")
+
+
 def tool_versions() -> dict[str, str]:
-    from harness.quiet import coremltools
+    """Python's and each tool's version, without importing a tool to ask it.
 
-    coremltools = coremltools()
-    import numpy
-    import onnx
-    import onnxruntime
-    import torch
+    Importing coremltools only to read its version cost 2 s in every process that checks an
+    export, writes a results file or a fixture and converts nothing.
+    """
+    return {"python": platform.python_version(), **{name: _version(name) for name in TOOLS}}
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-            "coremltools": coremltools.__version__, "numpy": numpy.__version__}
+
+def _version(module: str) -> str:
+    """The running module's `__version__` once imported; before, its distribution's, which is the same
+    for an installed package (onnxruntime-gpu and other renamed distributions included)."""
+    import sys
+    from importlib import metadata
+
+    loaded = sys.modules.get(module)
+    if loaded is not None and isinstance(getattr(loaded, "__version__", None), str):
+        return loaded.__version__
+    try:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:  # installed under another name, or not at all
+        for dist in metadata.packages_distributions().get(module, ()):
+            return metadata.version(dist)
+    if module == "coremltools":  # no metadata (a source checkout): ask it, its import chatter captured
+        from harness.quiet import coremltools
+
+        return coremltools().__version__
+    return __import__(module).__version__
 
 
 @dataclass(frozen=True)

@@ -204,3 +204,22 @@ def test_torchs_op_listing_is_made_once_and_anew_when_an_op_is_registered(monkey
         monkeypatch.setattr(registration, "default_registry", fewer)
         assert 0 < len(apis.get_torchlib_ops()) < len(fresh)  # another registry: listed anew
     assert "get_torchlib_ops" not in vars(apis) or apis.get_torchlib_ops is not second  # put back
+
+
+def test_tool_versions_are_the_running_tools_and_asking_imports_none(monkeypatch):
+    import sys
+
+    import coremltools
+    import onnxruntime
+    import PIL
+
+    from harness.export.manifest import _version, tool_versions
+
+    running = {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+               "coremltools": coremltools.__version__, "numpy": np.__version__}
+    for name in ("coremltools", "onnxruntime", "PIL"):  # as in a process that has not imported them
+        monkeypatch.delitem(sys.modules, name)
+    versions = tool_versions()
+    assert {k: versions[k] for k in running} == running
+    assert _version("PIL") == PIL.__version__  # a distribution named otherwise (pillow)
+    assert not {"coremltools", "onnxruntime", "PIL"} & set(sys.modules)
