@@ -74,7 +74,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from harness.models import get_model
     from harness.pipeline import export_folder
 
-    spec = get_model(args.model)
+    spec = get_model(model_name(args))
     out = Path(args.out or export_folder(spec))
     manifest = export_model(spec, out, progress=progress)
     for a in manifest.artifacts:
@@ -114,7 +114,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if args.save and args.n > MAX_CASES:
         raise UsageError(f"--save keeps every output: at most {MAX_CASES:,} cases with it, got {args.n:,} "
                          "(without --save, parity streams any number)")
-    spec = get_model(args.model)
+    spec = get_model(model_name(args))
     report = pipeline.parity(spec, _backends(args), n=args.n, seed=args.seed, policy=_policy(args),
                              folder=args.artifacts, overview=bool(args.html), save=args.save, progress=progress)
     if args.save:
@@ -126,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness import pipeline
     from harness.models import get_model
 
-    spec = get_model(args.model)
+    spec = get_model(model_name(args))
     done = pipeline.run(spec, _backends(args), n=args.n, seed=args.seed, folder=args.artifacts, progress=progress)
     out = done.write(args.out or Path("results") / spec.name)
     print(f"{out / 'cases.json'}  {len(done.cases.cases)} cases, seed {args.seed}, "
@@ -185,7 +185,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
     from harness.models import get_model
     from harness.pipeline import built, export_folder
 
-    spec = built(get_model(args.model))
+    spec = built(get_model(model_name(args)))
     folder = Path(args.artifacts or export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=progress)
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
@@ -200,15 +200,40 @@ def cmd_localize(args: argparse.Namespace) -> int:
     return 0 if result else 1
 
 
-def model_argument(parser: argparse.ArgumentParser) -> None:
-    """`--model`, with every name it accepts in its help."""
+#: Stands for the model names in `--model`'s help, filled in only when help is shown.
+MODELS = "{models}"
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Names the models only when help is shown: finding them imports torch and every provider's
+    networks (2 s), which no other command line, and no usage error, should wait for."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        text = super()._expand_help(action)
+        return text.replace(MODELS, _model_names()) if MODELS in text else text
+
+
+def _model_names() -> str:
     from harness import zoo
     from harness.models import default_model, registered
 
-    default = default_model()
-    parser.add_argument("--model", default=default, required=default is None,
-                        help=f"a registered model ({', '.join(registered())}; default {default}), a zoo model "
-                             f"({', '.join(zoo.ZOO)}), or path/to/file.py:name for your own")
+    return (f"a registered model ({', '.join(registered())}; default {default_model()}), a zoo model "
+            f"({', '.join(zoo.ZOO)}), or path/to/file.py:name for your own")
+
+
+def model_argument(parser: argparse.ArgumentParser) -> None:
+    """`--model`, with every name it accepts in its help (the default is the providers' when not given)."""
+    parser.add_argument("--model", help=MODELS)
+
+
+def model_name(args: argparse.Namespace) -> str:
+    """The model asked for, else the providers' default."""
+    from harness.models import default_model
+
+    name = args.model or default_model()
+    if name is None:
+        raise UsageError("name a model with --model: no installed model provider names a default")
+    return name
 
 
 def run_arguments(parser: argparse.ArgumentParser, streamed: bool) -> None:
@@ -227,14 +252,17 @@ def run_arguments(parser: argparse.ArgumentParser, streamed: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("export", help="export a model to ONNX and CoreML (fp32 and fp16)")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return commands.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+
+    p = command("export", help="export a model to ONNX and CoreML (fp32 and fp16)")
     model_argument(p)
     p.add_argument("--out", help="output folder (default artifacts/<model>)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("parity", help="run seeded cases through backends and compare (run, compare, report in one)")
+    p = command("parity", help="run seeded cases through backends and compare (run, compare, report in one)")
     model_argument(p)
     run_arguments(p, streamed=True)
     p.add_argument("--policy", help="judge every pair by this policy (default: by precision)")
@@ -243,13 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=output_file, help="also write the self-contained HTML report here")
     p.set_defaults(func=cmd_parity)
 
-    p = sub.add_parser("run", help="run seeded cases through backends and save one results file per backend")
+    p = command("run", help="run seeded cases through backends and save one results file per backend")
     model_argument(p)
     run_arguments(p, streamed=False)
     p.add_argument("--out", help="folder for cases.json, the results files and run.json (default results/<model>)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("compare", help="judge saved results against the first (results files or run folders)")
+    p = command("compare", help="judge saved results against the first (results files or run folders)")
     p.add_argument("results", nargs="+", help="results files or run folders; the first result is the reference")
     p.add_argument("--cases", help="the cases file (default: the first run folder's, or cases.json beside the first "
                                    "results file)")
@@ -261,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=output_file, help="also write the self-contained HTML report here")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("report", help="the report of a saved comparison (report comparison.json), or run parity "
+    p = command("report", help="the report of a saved comparison (report comparison.json), or run parity "
                                       "and write the HTML report (report --model ...)")
     p.add_argument("saved", nargs="?", help="a comparison written by compare --json or parity --json")
     p.add_argument("--model", help="(one-shot form) the model, as parity")
@@ -276,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write the report (default reports/parity.html)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("localize", help="first op where an fp16 run of the CoreML program diverges")
+    p = command("localize", help="first op where an fp16 run of the CoreML program diverges")
     model_argument(p)
     p.add_argument("--precision", default="fp16", choices=["fp32", "fp16"], help="which CoreML artifact")
     p.add_argument("--reference", default="fp32", help="reference profile (default fp32)")

@@ -9,7 +9,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli import CASES, SEED, int_in, model_argument, output_file, progress, run, seconds
+from harness.cli import (
+    CASES,
+    SEED,
+    HelpFormatter,
+    int_in,
+    model_argument,
+    model_name,
+    output_file,
+    progress,
+    run,
+    seconds,
+)
 from harness.errors import UsageError
 
 
@@ -77,7 +88,7 @@ def cmd_threshold(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from trendsplit import bench
 
-    result = bench.run(args.model, args.artifacts, args.fuzz_seconds, progress=progress)
+    result = bench.run(model_name(args), args.artifacts, args.fuzz_seconds, progress=progress)
     print(result.render())
     if args.json:
         result.write_json(args.json)
@@ -87,33 +98,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trendsplit", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("fixtures", help="regenerate or check the golden fixtures")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return commands.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+
+    p = command("fixtures", help="regenerate or check the golden fixtures")
     p.add_argument("action", choices=["regenerate", "check"])
     p.add_argument("--dir", help="fixtures folder (default: the repository's fixtures/)")
     p.set_defaults(func=cmd_fixtures)
 
-    p = sub.add_parser("evaluate", help="task quality (split F1) of the nets on every backend vs baselines")
+    p = command("evaluate", help="task quality (split F1) of the nets on every backend vs baselines")
     p.add_argument("--n", type=CASES, default=1000)
     p.add_argument("--seed", type=SEED, default=10_000)
     p.add_argument("--artifacts", default="artifacts")
     p.add_argument("--json", type=output_file, help="also write the evaluation as JSON here")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("threshold", help="a net's split F1 per decision threshold on its validation logs")
+    p = command("threshold", help="a net's split F1 per decision threshold on its validation logs")
     p.add_argument("--arch", choices=["trendsplit", "trendsplit-gru", "trendsplit-v2"], default="trendsplit-v2")
     p.add_argument("--record", action="store_true", help="also write the sweep into the net's card")
     p.set_defaults(func=cmd_threshold)
 
-    p = sub.add_parser("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios, one run)")
+    p = command("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios, one run)")
     model_argument(p)
     p.add_argument("--artifacts", default="artifacts")
     p.add_argument("--fuzz-seconds", type=seconds, default=10.0)
     p.add_argument("--json", type=output_file, help="also write the figures as JSON here")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("swift-fuzz", help="Python vs Swift encoder: seeded batches, or Hypothesis frames or series")
+    p = command("swift-fuzz", help="Python vs Swift encoder: seeded batches, or Hypothesis frames or series")
     p.add_argument("--cases", type=int_in(1, 10**10, "the number of cases"),
                    help="seeded volume cases (default 1,000,000)")
     p.add_argument("--seed", type=SEED, default=0, help="the volume seed, or Hypothesis's seed")

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from harness.backends.coreml import CoreMLBackend
 from harness.cli import main
 
@@ -47,10 +49,31 @@ def test_export_writes_artifacts_and_manifest(capsys, tmp_path):
     assert json.loads((tmp_path / "e" / "manifest.json").read_text())["model"] == "trendsplit"
 
 
-def test_python_dash_m_usage_error_exits_2():
-    proc = subprocess.run([sys.executable, "-m", "harness", "parity", "--n", "x"],
+def test_python_dash_m_usage_error_exits_2_before_importing_torch():
+    # -v lists every module imported: a usage error or --help answers before torch loads
+    proc = subprocess.run([sys.executable, "-v", "-m", "harness", "parity", "--n", "x"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "must be a whole number" in proc.stderr
+    assert "import 'torch'" not in proc.stderr and "import 'harness.cli'" in proc.stderr
+
+
+def test_help_names_every_model_and_the_default(capsys):
+    from harness.models import default_model, registered
+    from harness.zoo import ZOO
+
+    with pytest.raises(SystemExit) as done:
+        main(["export", "--help"])
+    assert done.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines, sometimes at a hyphen
+    names = [*registered(), *ZOO]
+    assert all(name in shown.replace("- ", "-") for name in names), shown
+    assert f"default {default_model()}" in shown
+
+
+def test_without_a_default_model_a_command_asks_for_one(monkeypatch, capsys):
+    monkeypatch.setattr("harness.models.default_model", lambda: None)
+    assert main(["export"]) == 2
+    assert "name a model with --model" in capsys.readouterr().err
 
 
 def test_run_then_compare_then_report_from_the_saved_files(capsys, trendsplit_export, tmp_path):
