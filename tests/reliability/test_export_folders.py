@@ -240,51 +240,54 @@ def test_an_artifact_path_that_leaves_the_folder_is_refused(export_copy):
 
 # -- the swap: atomic, locked, self-cleaning ----------------------------------------------------
 
+#: Swaps per swapping process: about 1.5 ms each, so a test spends its time swapping, not waiting.
+SWAPS = 300
+
 _SWAPPER = textwrap.dedent("""
-    import sys, time
+    import sys
     from pathlib import Path
     from harness import atomic
-    target, tag = Path(sys.argv[1]), sys.argv[2]
-    deadline = time.monotonic() + float(sys.argv[3])
-    k = 0
-    while time.monotonic() < deadline:
+    target, tag, swaps = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    print("ready", flush=True)
+    for k in range(swaps):
         with atomic.staged_dir(target, marker="marker") as stage:
             (stage / "marker").write_text(tag)
             for i in range(20):
                 (stage / f"f{i}").write_text(str(k))
-        k += 1
-    print(k)
+    print(swaps)
 """)
 
 
-def _swapper(target, tag, seconds):
-    return subprocess.Popen([sys.executable, "-c", _SWAPPER, str(target), tag, str(seconds)],
+def _swapper(target, tag, swaps=SWAPS):
+    """A process swapping `target` `swaps` times, returned once it has started (its imports done)."""
+    proc = subprocess.Popen([sys.executable, "-c", _SWAPPER, str(target), tag, str(swaps)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n", proc.stderr.read()
+    return proc
 
 
 def test_the_folder_is_never_absent_while_another_process_swaps_it(tmp_path):
     target = tmp_path / "out"
     with atomic.staged_dir(target, marker="marker") as stage:
         (stage / "marker").write_text("first")
-    proc = _swapper(target, "a", 1.5)
+    proc = _swapper(target, "a")
     absent, looks = 0, 0
-    deadline = time.monotonic() + 1.2
-    while time.monotonic() < deadline:
+    while proc.poll() is None:  # watched for as long as it swaps
         looks += 1
         if not (target / "marker").is_file():
             absent += 1
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert int(out) > 10 and looks > 1000, (out, looks)  # many swaps, each watched many times
+    assert int(out) == SWAPS and looks > 3 * SWAPS, (out, looks)  # each swap watched several times
     assert absent == 0
 
 
 def test_concurrent_writers_take_turns_and_both_succeed(tmp_path):
     target = tmp_path / "out"
-    procs = [_swapper(target, tag, 1.0) for tag in ("a", "b")]
+    procs = [_swapper(target, tag) for tag in ("a", "b")]
     results = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e for _, e in results]
-    assert all(int(out) > 0 for out, _ in results)
+    assert all(int(out) == SWAPS for out, _ in results)
     assert (target / "marker").read_text() in ("a", "b")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
@@ -292,8 +295,8 @@ def test_concurrent_writers_take_turns_and_both_succeed(tmp_path):
 def test_kills_mid_swap_leave_a_whole_folder_and_leftovers_are_cleaned(tmp_path):
     target = tmp_path / "out"
     for k in range(6):
-        proc = _swapper(target, f"k{k}", 5.0)
-        time.sleep(0.3 + 0.07 * k)
+        proc = _swapper(target, f"k{k}", 10**6)
+        time.sleep(0.01 + 0.013 * k)  # killed at a different point of a swap each time
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         if target.exists():
