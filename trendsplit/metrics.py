@@ -73,6 +73,9 @@ def paired_bootstrap(a: Sequence[Sequence[int]], b: Sequence[Sequence[int]], tru
     def f1(c) -> float:  # summed (tp, predicted, actual)
         return SplitScores(*(int(v) for v in c)).f1
 
-    diffs = np.array([f1(ca[i].sum(0)) - f1(cb[i].sum(0)) for i in draws_idx])
+    def resampled(c) -> np.ndarray:  # (draws, 3): each draw's summed counts, one column at a time
+        return np.stack([c[:, k][draws_idx].sum(axis=1) for k in range(3)], axis=1)
+
+    diffs = np.array([f1(x) - f1(y) for x, y in zip(resampled(ca), resampled(cb), strict=True)])
     low, high = np.percentile(diffs, [2.5, 97.5])
     return float(f1(ca.sum(0)) - f1(cb.sum(0))), float(low), float(high)
