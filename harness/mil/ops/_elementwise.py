@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from harness.mil.ops._common import f32
 
@@ -29,7 +28,9 @@ def binary(fn: Callable) -> Callable:
 
 
 def erf(v: np.ndarray) -> np.ndarray:
-    """numpy has no erf; torch's float32 erf."""
+    """numpy has no erf; torch's float32 erf (imported here: the interpreter loads without torch)."""
+    import torch
+
     return torch.special.erf(torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))).numpy()
 
 

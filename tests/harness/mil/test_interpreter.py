@@ -156,3 +156,13 @@ def test_a_burst_of_readings_stays_finite_in_fp16(trendsplit, trendsplit_export)
     program = load_program(folder / manifest.artifact("coreml", "fp16").path)
     out = Interpreter(program, PROFILES["fp16"]).run({"points": batch}).outputs["split_probs"]
     assert np.isfinite(out).all()
+
+
+def test_the_interpreter_loads_without_torch():
+    """numpy runs the program; torch (2 s to import) is loaded only by an op that needs its erf."""
+    import subprocess
+    import sys
+
+    code = "import sys, harness.mil; print(sorted({'torch', 'coremltools'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
