@@ -8,9 +8,11 @@ traceback of an internal error.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import HarnessError, UsageError
@@ -221,6 +223,12 @@ def _model_names() -> str:
             f"({', '.join(zoo.ZOO)}), or path/to/file.py:name for your own")
 
 
+def subcommands(parser: argparse.ArgumentParser) -> Callable[..., argparse.ArgumentParser]:
+    """`add(name, help=...)` for `parser`'s subcommands, each with the help formatter that names models lazily."""
+    commands = parser.add_subparsers(dest="command", required=True)
+    return functools.partial(commands.add_parser, formatter_class=HelpFormatter)
+
+
 def model_argument(parser: argparse.ArgumentParser) -> None:
     """`--model`, with every name it accepts in its help (the default is the providers' when not given)."""
     parser.add_argument("--model", help=MODELS)
@@ -252,10 +260,7 @@ def run_arguments(parser: argparse.ArgumentParser, streamed: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    def command(name: str, **kwargs) -> argparse.ArgumentParser:
-        return commands.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+    command = subcommands(parser)
 
     p = command("export", help="export a model to ONNX and CoreML (fp32 and fp16)")
     model_argument(p)

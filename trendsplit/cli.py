@@ -12,7 +12,6 @@ from pathlib import Path
 from harness.cli import (
     CASES,
     SEED,
-    HelpFormatter,
     int_in,
     model_argument,
     model_name,
@@ -20,6 +19,7 @@ from harness.cli import (
     progress,
     run,
     seconds,
+    subcommands,
 )
 from harness.errors import UsageError
 
@@ -98,10 +98,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trendsplit", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    def command(name: str, **kwargs) -> argparse.ArgumentParser:
-        return commands.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+    command = subcommands(parser)
 
     p = command("fixtures", help="regenerate or check the golden fixtures")
     p.add_argument("action", choices=["regenerate", "check"])
