@@ -45,6 +45,78 @@ class Flip:
 
 
 @dataclass(frozen=True)
+class Spread:
+    """Would one output, the same for every case, have passed? Then the reference does not vary
+    with its inputs beyond what the policy allows, a candidate that ignored its inputs would pass,
+    and the comparison tested nothing.
+
+    Kept per output position so that chunks of cases merge: for the numbers, the intersection of
+    the cases' allowed intervals [r - a, r + a] (`low`, the largest r - a; `high`, the smallest
+    r + a): one value passes every case where low <= high everywhere. For the decisions, how many
+    judged cases took each decision at each position: one constant decision agrees with the most
+    common one. Read back from a file, the two answers are kept without the arrays.
+    """
+
+    cases: int
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    decisions: np.ndarray | None = None  # positions x choices: judged cases that took each decision
+    saved_numbers_constant: bool = True
+    saved_decision_agreement: float = 1.0
+
+    @property
+    def numbers_constant(self) -> bool:
+        """One value per position would be within the allowance of every case."""
+        if self.low is None:
+            return self.saved_numbers_constant
+        return bool(np.all(self.low <= self.high))
+
+    @property
+    def constant_decision_agreement(self) -> float:
+        """The share of judged decisions that one decision per position, the same for every case, gets right."""
+        if self.decisions is None:
+            return self.saved_decision_agreement
+        total = int(self.decisions.sum())
+        return float(self.decisions.max(axis=-1).sum() / total) if total else 1.0
+
+    def merge(self, later: Spread) -> Spread:
+        return Spread(
+            self.cases + later.cases,
+            None if self.low is None else np.maximum(self.low, later.low),
+            None if self.high is None else np.minimum(self.high, later.high),
+            None if self.decisions is None else self.decisions + later.decisions,
+            self.numbers_constant and later.numbers_constant,
+            min(self.constant_decision_agreement, later.constant_decision_agreement))
+
+    def to_dict(self) -> dict:
+        return {"cases": self.cases, "numbers_constant": self.numbers_constant,
+                "constant_decision_agreement": self.constant_decision_agreement}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Spread:
+        return cls(int(d["cases"]), saved_numbers_constant=bool(d["numbers_constant"]),
+                   saved_decision_agreement=float(d["constant_decision_agreement"]))
+
+    @classmethod
+    def of(cls, r64: np.ndarray, allowance: np.ndarray, ref_dec: np.ndarray, judged: np.ndarray,
+           decision: str) -> Spread:
+        """The spread of one batch of cases (batch first): `allowance` per element, the reference's
+        decisions and where they are judged."""
+        finite = np.isfinite(r64)
+        with np.errstate(invalid="ignore"):
+            low = np.where(finite, r64 - allowance, -np.inf).max(axis=0, initial=-np.inf)
+            high = np.where(finite, r64 + allowance, np.inf).min(axis=0, initial=np.inf)
+        counts = None
+        if decision != "none":
+            choices = r64.shape[-1] if decision == "argmax" else 2
+            positions = int(np.prod(judged.shape[1:], dtype=np.int64))
+            slot = np.arange(positions).reshape(judged.shape[1:]) * choices + ref_dec.astype(np.int64)
+            counts = np.bincount(slot[judged], minlength=positions * choices)
+            counts = counts.reshape(positions, choices)
+        return cls(len(r64), low, high, counts)
+
+
+@dataclass(frozen=True)
 class Comparison:
     reference: str
     candidate: str
@@ -71,6 +143,8 @@ class Comparison:
     output: str = ""  # which output, for models with several
     decision: str = "threshold"  # the app's rule for this output ("none": numbers only)
     max_reference: float = 1.0  # largest finite |reference|: is there anything to compare?
+    reference_non_finite: int = 0  # reference outputs that are NaN or infinite: nothing is judged against them
+    spread: Spread = field(default=None, compare=False)  # would one output for every case have passed?
 
     @property
     def decision_agreement(self) -> float:
@@ -78,8 +152,13 @@ class Comparison:
                 if self.decisions_compared else 1.0)
 
     @property
+    def finite(self) -> bool:
+        """NaN or infinity on either side fails under every policy: nothing about it is a tolerance."""
+        return self.non_finite == 0 and self.reference_non_finite == 0
+
+    @property
     def numeric_ok(self) -> bool:
-        return self.non_finite == 0 and self.numeric_violations == 0
+        return self.finite and self.numeric_violations == 0
 
     @property
     def decisions_ok(self) -> bool:
@@ -107,12 +186,29 @@ class Comparison:
         if not self.judges_numbers and self.decisions_compared == 0:
             return (f"no decision is further than the margin ({self.policy.decision_margin:g}) from the "
                     "threshold, and this policy judges decisions: check the threshold and the inputs")
-        return ""
+        return self._input_independent()
+
+    def _input_independent(self) -> str:
+        """Why a candidate that ignored its inputs would pass here, or "" when it would not."""
+        s = self.spread
+        if s is None:
+            return ""
+        if s.cases < 2:
+            return "one case cannot show that the outputs depend on the inputs: compare at least 2 cases"
+        numbers = not self.judges_numbers or s.numbers_constant
+        decisions = self.decision == "none" or s.constant_decision_agreement >= self.policy.min_decision_agreement
+        if not (numbers and decisions):
+            return ""
+        what = " and ".join((["values"] if self.judges_numbers else [])
+                            + (["decisions"] if self.decision != "none" else []))
+        return (f"the outputs do not vary with the inputs: one output for all {s.cases:,} cases would match "
+                f"the reference's {what} within the policy, so nothing was tested (untrained or collapsed "
+                "weights, or inputs the model ignores)")
 
     @property
     def verdict(self) -> str:
         """"fail", "inconclusive" or "pass"."""
-        numbers = self.numeric_ok if self.judges_numbers else self.non_finite == 0
+        numbers = self.numeric_ok if self.judges_numbers else self.finite
         if not (numbers and self.decisions_ok):
             return "fail"
         return "inconclusive" if self.inconclusive else "pass"
@@ -130,6 +226,8 @@ class Comparison:
             "reference": self.reference, "candidate": self.candidate, "output": self.output,
             "passed": bool(self), "verdict": self.verdict, "inconclusive": self.inconclusive,
             "judged": self.judged, "decision": self.decision, "max_reference": self.max_reference,
+            "reference_non_finite": self.reference_non_finite,
+            "spread": self.spread.to_dict() if self.spread is not None else None,
             "numeric_ok": self.numeric_ok,
             "decisions_ok": self.decisions_ok, "policy": self.policy.to_dict(),
             "elements": self.elements, "non_finite": self.non_finite,
@@ -184,7 +282,9 @@ def merge(a: Comparison, b: Comparison, offset: int) -> Comparison:
         flips=(a.flips + shifted(b.flips))[:MAX_LISTED],
         near_flips=(a.near_flips + shifted(b.near_flips))[:MAX_LISTED],
         abs_histogram=a.abs_histogram + b.abs_histogram, ulp_histogram=a.ulp_histogram + b.ulp_histogram,
-        max_reference=max(a.max_reference, b.max_reference))
+        max_reference=max(a.max_reference, b.max_reference),
+        reference_non_finite=a.reference_non_finite + b.reference_non_finite,
+        spread=a.spread.merge(b.spread) if a.spread is not None and b.spread is not None else None)
 
 
 def _flips(where: np.ndarray, ref: np.ndarray, cand: np.ndarray) -> tuple[Flip, ...]:
@@ -248,7 +348,8 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
         err = np.abs(c64 - r64)
         err_finite = np.where(np.isfinite(err), err, np.inf)
         rel = err_finite / np.maximum(np.abs(r64), policy.atol)
-        violations = ~(err_finite <= (policy.atol + policy.rtol * np.abs(r64)) * scale)
+        allowance = (policy.atol + policy.rtol * np.abs(r64)) * scale
+        violations = ~(err_finite <= allowance)
     worst = np.unravel_index(int(np.argmax(err_finite)), ref.shape) if ref.size else ()
     ulp = np.where(np.abs(r64) >= policy.atol, ulp_distance(ref, cand), 0)
 
@@ -280,4 +381,6 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
         output=output,
         decision=decision,
         max_reference=float(np.max(np.abs(r64[np.isfinite(r64)]), initial=0.0)),
+        reference_non_finite=int((~np.isfinite(ref)).sum()),
+        spread=Spread.of(r64, allowance, ref_dec, judged, decision) if ref.ndim else None,
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip
+from harness.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip, Spread
 from harness.coreml_artifact import ArtifactCheck, Finding
 from harness.mil.localize import Localization
 from harness.results import VERSION, Inputs, ResultsError, read_document, write_document
@@ -126,19 +126,58 @@ class ParityReport:
     case_kinds: Mapping[str, int] = field(default_factory=dict)  # how many cases each generator made
 
     def __bool__(self) -> bool:
-        """Passed: everything ran that could, and every comparison passed (an inconclusive one does not)."""
-        return (all(r.status != "failed" for r in self.runs)
-                and all(self.comparisons) and all(self.artifact_checks)
-                and any(r.status == "ran" for r in self.runs))
+        return self.status == "PASSED"
 
     @property
     def status(self) -> str:
-        """"PASSED", "FAILED", or "INCONCLUSIVE" when nothing failed but some pair proved nothing."""
-        if self:
-            return "PASSED"
+        """The verdict, decided here once for every face (text, JSON, HTML, exit code, plugin):
+        "FAILED" when anything failed, "INCONCLUSIVE" when nothing failed but nothing was judged
+        (no pair compared, or every pair vacuous) or some pair proved nothing, else "PASSED"."""
         failed = (any(r.status == "failed" for r in self.runs) or not all(self.artifact_checks)
-                  or any(c.verdict == "fail" for c in self.comparisons) or not self.comparisons)
-        return "FAILED" if failed else "INCONCLUSIVE"
+                  or any(c.verdict == "fail" for c in self.comparisons))
+        if failed:
+            return "FAILED"
+        return "INCONCLUSIVE" if self.unjudged else "PASSED"
+
+    @property
+    def unjudged(self) -> str:
+        """Why this report is no pass although nothing failed, or "" when every pair held."""
+        if not self.comparisons:
+            missing = [f"{r.label} {r.status}: {r.reason}" for r in self.runs if r.status != "ran"]
+            ran = [r.label for r in self.runs if r.status == "ran"]
+            if missing:
+                return "no pair was judged: " + "; ".join(missing)
+            return f"no pair was judged: only {', '.join(ran) or 'nothing'} ran, with nothing to compare it with"
+        vacuous = [c.pair for c in self.comparisons if c.verdict == "inconclusive"]
+        if vacuous:
+            return f"{len(vacuous)} of {len(self.comparisons)} pairs proved nothing: {', '.join(vacuous)}"
+        return ""
+
+    @property
+    def not_run(self) -> list[BackendRun]:
+        """Backends asked for that did not run (unavailable here): judged by nobody, named in every verdict."""
+        return [r for r in self.runs if r.status == "unavailable"]
+
+    @property
+    def headline(self) -> str:
+        """The verdict in one line, as every face shows it: what it rests on and what was not judged."""
+        status = self.status
+        judged = sum(c.verdict != "inconclusive" for c in self.comparisons)
+        if status == "PASSED":
+            text = f"PASSED: {judged} of {len(self.comparisons)} pairs judged, every one within its policy"
+        elif status == "FAILED":
+            failing = [c.pair for c in self.comparisons if c.verdict == "fail"]
+            stopped = [r.label for r in self.runs if r.status == "failed"]
+            broken = [a.artifact for a in self.artifact_checks if not a]
+            parts = ([f"{len(failing)} of {len(self.comparisons)} pairs failed"] if failing else []) \
+                + ([f"{', '.join(stopped)} stopped with an error"] if stopped else []) \
+                + ([f"artifact check failed: {', '.join(broken)}"] if broken else [])
+            text = "FAILED: " + "; ".join(parts)
+        else:
+            text = f"INCONCLUSIVE (not a pass): {self.unjudged}"
+        if self.not_run and self.comparisons:
+            text += "; not run here: " + ", ".join(r.label for r in self.not_run)
+        return text
 
     @property
     def diagnoses(self) -> dict[str, dict]:
@@ -151,7 +190,8 @@ class ParityReport:
         worst = self.figures.get("worst_cases", {})
         return {
             "format": COMPARISON_FORMAT, "version": VERSION,
-            "passed": bool(self), "status": self.status, "model": self.model, "weights_source": self.weights_source,
+            "passed": bool(self), "status": self.status, "headline": self.headline, "unjudged": self.unjudged,
+            "model": self.model, "weights_source": self.weights_source,
             "trained": self.trained, "seed": self.inputs.seed, "n": self.inputs.count,
             "inputs": self.inputs.to_dict(), "threshold": self.threshold,
             "case_kinds": dict(self.case_kinds), "kinds": {str(k): v for k, v in sorted(self.kinds.items())},
@@ -210,9 +250,10 @@ def _pair(c: dict) -> str:
 
 def _comparison(d: dict) -> Comparison:
     """A comparison from its saved figures (per-element errors are not saved: the figures hold their histograms)."""
-    special = {"policy", "flips", "near_flips", "worst", "abs_histogram", "ulp_histogram"}
+    special = {"policy", "flips", "near_flips", "worst", "abs_histogram", "ulp_histogram", "spread"}
     plain = {f.name: d[f.name] for f in fields(Comparison) if f.name not in special}
     return Comparison(**plain, policy=Policy(**d["policy"]), worst=tuple(d["worst"]),
+                      spread=Spread.from_dict(d["spread"]) if d["spread"] is not None else None,
                       flips=tuple(Flip(**f) for f in d["flips"]), near_flips=tuple(Flip(**f) for f in d["near_flips"]),
                       abs_histogram=np.zeros(0, np.int64), ulp_histogram=np.zeros(0, np.int64))
 

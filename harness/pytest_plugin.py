@@ -126,6 +126,18 @@ def harness_export(harness_artifacts):
     return export
 
 
+def judge_outcome(report, model: str, *, requested: bool) -> None:
+    """The test's outcome from the report's one verdict: a failure or a vacuous pair fails; a backend
+    the test asked for that cannot run here skips with its reason (never a pass); else it passes."""
+    from harness import pipeline
+
+    vacuous = any(c.verdict == "inconclusive" for c in report.comparisons)
+    if report.status == "FAILED" or vacuous or (report.status == "INCONCLUSIVE" and not report.not_run):
+        pytest.fail(f"parity {report.status.lower()} for {model}:\n{pipeline.report(report)}", pytrace=False)
+    if report.not_run and (requested or not report):
+        pytest.skip("; ".join(f"{r.label} cannot run here: {r.reason}" for r in report.not_run))
+
+
 @pytest.fixture(scope="session")
 def harness_parity(harness_artifacts):
     """Call with a model (`harness.describe`, a registered name or `path.py:factory`): exports, runs the
@@ -139,8 +151,7 @@ def harness_parity(harness_artifacts):
         report = pipeline.parity(spec, parse_backends(backends) if backends else default_backends(), n=n, seed=seed,
                                  folder=_export_folder(harness_artifacts, spec),  # parity exports or reuses it
                                  policy=get_policy(policy) if policy else None)
-        if not report:
-            pytest.fail(f"parity failed for {spec.name}:\n{pipeline.report(report)}", pytrace=False)
+        judge_outcome(report, spec.name, requested=backends is not None)
         return report
 
     return check

@@ -7,6 +7,12 @@ import numpy as np
 from harness.parity import ParityReport
 
 
+def printable(text: str) -> str:
+    """`text` with every control or invisible character escaped (`\\x1b`, `\\n`, `\\u202e`): strings
+    from results files (device names, reasons) cannot move the cursor, hide lines or fake a verdict."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
@@ -19,7 +25,7 @@ def verdict_text(c) -> str:
         return "PASS"
     if c.verdict == "inconclusive":
         return "INCONCLUSIVE"
-    reasons = [w for w, bad in (("non-finite", c.non_finite > 0),
+    reasons = [w for w, bad in (("non-finite", not c.finite),
                                 ("numeric", c.judges_numbers and not c.numeric_ok),
                                 ("decisions", not c.decisions_ok)) if bad]
     return "FAIL " + " ".join(reasons)
@@ -75,9 +81,13 @@ def format_report(report: ParityReport) -> str:
     else:
         lines.append("no comparison ran (the reference or every candidate was unavailable)")
     for c in report.comparisons:
+        if c.reference_non_finite:
+            lines.append(f"{c.pair}: the reference {c.reference} gave {plural(c.reference_non_finite, 'output')} "
+                         "that are NaN or infinite: nothing is judged against them, so the pair fails (fix the model "
+                         "or its inputs first)")
         if c.non_finite:
-            lines.append(f"{c.pair}: {c.non_finite} outputs are NaN or infinite where {c.reference} is "
-                         f"finite (worst at case {c.worst[0]}, position {c.worst[-1]})")
+            lines.append(f"{c.pair}: {plural(c.non_finite, 'candidate output')} NaN or infinite "
+                         f"(worst at case {c.worst[0]}, position {c.worst[-1]})")
         flipped = c.decisions_compared - c.decisions_agreeing
         if flipped:
             def show(v: float, rule: str = c.decision) -> str:
@@ -106,6 +116,5 @@ def format_report(report: ParityReport) -> str:
             lines.append(f"artifact {check.artifact}: {verdict} "
                          f"({len(check.findings)} rules; compute ops {dtypes})")
             lines += [f"  {f.rule}: {f.detail}" for f in check.failures]
-    lines += ["", report.status + (" (not a pass: see the inconclusive pairs above)"
-                                   if report.status == "INCONCLUSIVE" else "")]
-    return "\n".join(lines)
+    lines += ["", report.headline]
+    return "\n".join(printable(line) for line in lines)

@@ -25,12 +25,12 @@ def test_identical_outputs_pass_with_zero_error():
 
 
 def test_error_just_inside_and_outside_atol():
-    p = np.full((1, 4), 0.2, dtype=np.float32)
+    p = np.array([[0.2] * 4, [0.3] * 4], dtype=np.float32)  # two cases: outputs that vary with the input
     inside = p + np.float32(FP32.atol * 0.5)
     outside = p + np.float32(FP32.atol * 3)
     assert compare(p, inside, policy=FP32, threshold=0.5)
     c = compare(p, outside, policy=FP32, threshold=0.5)
-    assert not c and not c.numeric_ok and c.decisions_ok and c.numeric_violations == 4
+    assert not c and not c.numeric_ok and c.decisions_ok and c.numeric_violations == 8
 
 
 def test_worst_element_is_located():
@@ -54,11 +54,11 @@ def test_a_flipped_decision_fails_even_within_numeric_tolerance():
 
 
 def test_near_threshold_flips_are_counted_not_judged():
-    p = np.array([[0.5 + FP16.decision_margin / 4, 0.9]], dtype=np.float32)
-    q = np.array([[0.5 - FP16.decision_margin / 4, 0.9]], dtype=np.float32)
+    p = np.array([[0.5 + FP16.decision_margin / 4, 0.9], [0.2, 0.1]], dtype=np.float32)
+    q = np.array([[0.5 - FP16.decision_margin / 4, 0.9], [0.2, 0.1]], dtype=np.float32)
     c = compare(p, q, policy=FP16, threshold=0.5)
     assert c and c.near_threshold == 1 and c.near_threshold_flips == 1
-    assert c.decisions_compared == 1 and len(c.near_flips) == 1
+    assert c.decisions_compared == 3 and len(c.near_flips) == 1
 
 
 def test_decision_mask_excludes_positions_the_app_ignores():
