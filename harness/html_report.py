@@ -35,8 +35,9 @@ th,td{padding:.3em .7em;border-bottom:1px solid #eee;text-align:right}
 th{background:#f5f5f7;text-align:center} td.l,th.l{text-align:left} td{white-space:nowrap}
 td.l{white-space:normal}
 .pass{color:#1a7f37;font-weight:600} .fail{color:#c62828;font-weight:600} .muted{color:#6e6e73}
+.inconclusive{color:#b26a00;font-weight:600}
 .banner{padding:.8em 1em;border-radius:8px;margin:1em 0;font-weight:600}
-.banner.pass{background:#e8f5e9} .banner.fail{background:#ffebee} .banner.inconclusive{background:#fff8e1}
+.banner.passed{background:#e8f5e9} .banner.failed{background:#ffebee} .banner.inconclusive{background:#fff8e1}
 .note{background:#fff8e1;padding:.6em 1em;border-radius:6px} img{max-width:100%}
 .legend{font-size:.9em;color:#444} details{margin:.4em 0 1em} summary{cursor:pointer;color:#0060df}
 """
@@ -51,7 +52,12 @@ def _png(fig) -> str:
     return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
-def _e(value) -> str:
+def _e(value, fmt: str = "") -> str:
+    """Every value that reaches the page passes here: escaped, and formatted with `fmt` only when it
+    is a real number (a comparison file is data from anywhere: a field that should hold a number may
+    hold markup, which is then shown as text)."""
+    if fmt and isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        return html.escape(format(value, fmt))
     return html.escape(str(value))
 
 
@@ -64,12 +70,12 @@ def _summary(report: ParityReport) -> str:
     for c in report.comparisons:
         rows.append(
             f"<tr><td class=l>{_e(c.pair)}</td><td>{_e(c.policy.name)}</td>"
-            f"<td class={'pass' if c else 'fail'}>{_e(verdict_text(c))}</td>"
-            f"<td>{c.max_abs:.2e}</td><td>{c.mean_abs:.2e}</td>"
-            f"<td>{'—' if c.non_finite else f'{c.max_ulp:,}'}</td>"
-            f"<td>{c.decisions_agreeing:,}/{c.decisions_compared:,}</td>"
-            f"<td>{c.near_threshold:,} ({c.near_threshold_flips} flipped)</td>"
-            f"<td>{c.non_finite:,}</td></tr>"
+            f"<td class={c.verdict}>{_e(verdict_text(c))}</td>"
+            f"<td>{_e(c.max_abs, '.2e')}</td><td>{_e(c.mean_abs, '.2e')}</td>"
+            f"<td>{'—' if c.non_finite else _e(c.max_ulp, ',')}</td>"
+            f"<td>{_e(c.decisions_agreeing, ',')}/{_e(c.decisions_compared, ',')}</td>"
+            f"<td>{_e(c.near_threshold, ',')} ({_e(c.near_threshold_flips)} flipped)</td>"
+            f"<td>{_e(c.non_finite, ',')}</td></tr>"
         )
     table = (
         "<table><tr><th class=l>candidate vs reference</th><th>policy</th><th>verdict</th><th>max abs</th>"
@@ -101,8 +107,8 @@ def _summary(report: ParityReport) -> str:
         )
         + "<h3>Policies</h3><ul>"
         + "".join(
-            f"<li><b>{_e(p.name)}</b>: atol {p.atol:g}, rtol {p.rtol:g} (scaled by max(1, max|input|)), "
-            f"decision margin {p.decision_margin:g}. <span class=muted>{_e(p.reason)}</span></li>"
+            f"<li><b>{_e(p.name)}</b>: atol {_e(p.atol, 'g')}, rtol {_e(p.rtol, 'g')} (scaled by max(1, max|input|)), "
+            f"decision margin {_e(p.decision_margin, 'g')}. <span class=muted>{_e(p.reason)}</span></li>"
             for p in policies.values()
         )
         + "</ul>"
@@ -115,8 +121,9 @@ def _devices(report: ParityReport) -> str:
     for d in report.devices:
         rows = "".join(
             f"<tr><td class=l>{_e(x.backend)}{' <b>(closest)</b>' if x.backend == d.closest else ''}</td>"
-            f"<td>{_e(x.policy)}</td><td>{x.mean_abs:.2e}</td><td>{x.max_abs:.2e}</td>"
-            f"<td>{x.decisions_agreeing:,}/{x.decisions_compared:,}</td><td>{_e(x.verdict.upper())}</td></tr>"
+            f"<td>{_e(x.policy)}</td><td>{_e(x.mean_abs, '.2e')}</td><td>{_e(x.max_abs, '.2e')}</td>"
+            f"<td>{_e(x.decisions_agreeing, ',')}/{_e(x.decisions_compared, ',')}</td>"
+            f"<td>{_e(x.verdict.upper())}</td></tr>"
             for x in d.distances)
         out.append(
             f"<h3>Device {_e(d.device)}</h3><p>{_e(d.where or 'device not recorded')}: closest emulation profile "
@@ -159,7 +166,7 @@ def _errors(report: ParityReport) -> str:
     if not report.comparisons:
         return "<h2 id=errors>Error distributions</h2><p class=muted>No comparison ran.</p>"
     nonfinite = "".join(
-        f"<li>{_e(c.pair)}: {c.non_finite:,} outputs NaN or infinite, not drawn</li>"
+        f"<li>{_e(c.pair)}: {_e(c.non_finite, ',')} outputs NaN or infinite, not drawn</li>"
         for c in report.comparisons
         if c.non_finite
     )
@@ -172,20 +179,21 @@ def _errors(report: ParityReport) -> str:
 
 
 def _flip_rows(report: ParityReport, c, kind: str, flips) -> list[str]:
-    return [f"<tr><td class=l>{_e(c.candidate)}</td><td class=l>{kind}</td><td>{f.case}</td>"
-            f"<td class=l>{_e(report.kinds[f.case])}</td><td>{f.position}</td>"
-            f"<td>{f.reference:.5f}</td><td>{f.candidate:.5f}</td></tr>" for f in flips]
+    return [f"<tr><td class=l>{_e(c.candidate)}</td><td class=l>{_e(kind)}</td><td>{_e(f.case)}</td>"
+            f"<td class=l>{_e(report.kinds.get(f.case, '?'))}</td><td>{_e(f.position)}</td>"
+            f"<td>{_e(f.reference, '.5f')}</td><td>{_e(f.candidate, '.5f')}</td></tr>" for f in flips]
 
 
 def _flip_summary(report: ParityReport, c) -> str:
     """One line per candidate: how many flipped, the first few, and how many are listed below."""
     judged = c.decisions_compared - c.decisions_agreeing
-    first = ", ".join(f"case {f.case} ({_e(report.kinds[f.case])}) position {f.position}"
+    first = ", ".join(f"case {_e(f.case)} ({_e(report.kinds.get(f.case, '?'))}) position {_e(f.position)}"
                       for f in c.flips[:FLIPS_SHOWN])
-    more = f" and {judged - FLIPS_SHOWN:,} more" if judged > FLIPS_SHOWN else ""
-    return (f"<li><b>{_e(c.pair)}</b>: {plural(judged, 'judged decision')} flipped"
+    more = f" and {_e(judged - FLIPS_SHOWN, ',')} more" if judged > FLIPS_SHOWN else ""
+    return (f"<li><b>{_e(c.pair)}</b>: {_e(plural(judged, 'judged decision'))} flipped"
             + (f" ({first}{more})" if judged else "")
-            + f"; {c.near_threshold_flips:,} of {c.near_threshold:,} near the threshold flipped (not judged).</li>")
+            + f"; {_e(c.near_threshold_flips, ',')} of {_e(c.near_threshold, ',')} near the threshold flipped"
+            " (not judged).</li>")
 
 
 def _decisions(report: ParityReport) -> str:
@@ -220,19 +228,20 @@ def _decisions(report: ParityReport) -> str:
         capped = any(len(c.flips) < c.decisions_compared - c.decisions_agreeing
                      or len(c.near_flips) < c.near_threshold_flips for c in decided)
         listing = ("<ul>" + "".join(_flip_summary(report, c) for c in decided if c.flips or c.near_flips) + "</ul>"
-                   f"<details><summary>All {len(rows):,} listed flips"
+                   f"<details><summary>All {_e(len(rows), ',')} listed flips"
                    + (" (the comparison keeps the first of each kind per pair)" if capped else "")
                    + f"</summary>{head}{''.join(rows)}</table></details>")
     elif report.figures.get("near_agreed"):
         listing = head + "".join(
-            f"<tr><td class=l>all</td><td class=l>near threshold, agreed</td><td>{r['case']}</td>"
-            f"<td class=l>{_e(r['kind'])}</td><td>{r['position']}</td><td>{r['reference']:.5f}</td><td>—</td></tr>"
+            f"<tr><td class=l>all</td><td class=l>near threshold, agreed</td><td>{_e(r['case'])}</td>"
+            f"<td class=l>{_e(r['kind'])}</td><td>{_e(r['position'])}</td><td>{_e(r['reference'], '.5f')}</td>"
+            "<td>—</td></tr>"
             for r in report.figures["near_agreed"]) + "</table>"
     else:
         listing = "<p class=muted>No decision flipped, and none was within the margin of the threshold.</p>"
     return (
         "<h2 id=decisions>Decisions</h2><p>A decision is judged when the reference is further than the "
-        f"policy's margin from the {report.threshold:g} threshold; closer ones may legitimately flip on any "
+        f"policy's margin from the {_e(report.threshold, 'g')} threshold; closer ones may legitimately flip on any "
         "device and are listed, not judged.</p>" + _png(fig) + listing
     )
 
@@ -284,8 +293,8 @@ def _series(report: ParityReport) -> str:
         "<h2 id=series>Example series</h2><p>Watch logs drawn as the app charts them. Grey bands: the "
         f"reference's splits ({_e(report.reference)}). A candidate's extra split is a ▼ at the top, a "
         "missed one a ▲ at the bottom, in the candidate's colour. Series with a confident decision "
-        f"reversed come first, framed in red: {series['confident']} of {series['n']} cases; another "
-        f"{series['near_only']} differ only near the threshold.</p><p class=legend>{legend}</p>" + _png(fig)
+        f"reversed come first, framed in red: {_e(series['confident'])} of {_e(series['n'])} cases; another "
+        f"{_e(series['near_only'])} differ only near the threshold.</p><p class=legend>{legend}</p>" + _png(fig)
     )
 
 
@@ -322,7 +331,8 @@ def _op_chart(loc: Localization) -> str:
                  "<table><tr><th class=l>MIL value</th><th class=l>op</th><th class=l>torch module</th>"
                  "<th>relative</th><th>overflow</th></tr>"
                  + "".join(f"<tr><td class=l>{_e(o.name)}</td><td class=l>{_e(o.op_type)}</td>"
-                           f"<td class=l>{_e(o.module or '—')}</td><td>{o.rel:.2e}</td><td>{o.overflow:,}</td></tr>"
+                           f"<td class=l>{_e(o.module or '—')}</td><td>{_e(o.rel, '.2e')}</td>"
+                           f"<td>{_e(o.overflow, ',')}</td></tr>"
                            for o in diverged) + "</table></details>")
     return _png(op_figure(loc)) + table
 
@@ -346,7 +356,7 @@ def _ops(report: ParityReport) -> str:
                 "<p class=note>Informational: no failing coreml-emulated pair to localise; this profile is not a "
                 "verdict.</p>")
         parts.append(note + f"<p>{_e(overview.candidate)} against the {_e(overview.reference)} profile on the first "
-                     f"{len(overview.cases)} cases: {_e(overview.summary())}.</p>" + _op_chart(overview))
+                     f"{_e(len(overview.cases))} cases: {_e(overview.summary())}.</p>" + _op_chart(overview))
     return head + "".join(parts)
 
 
@@ -360,14 +370,12 @@ def render(report: ParityReport) -> str:
     body = "".join([_summary(report), _errors(report), _decisions(report), _series(report), _ops(report)])
     nav = " · ".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
     status = report.status
-    banner = {"PASSED": "PASSED: every pair within its policy", "FAILED": "FAILED: see the summary",
-              "INCONCLUSIVE": "INCONCLUSIVE: nothing failed, but some pair proved nothing"}[status]
     return (
         f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Parity: {_e(report.model)}</title>"
         f"<style>{STYLE}</style></head><body><h1>Parity report: {_e(report.model)}</h1>"
-        f"<p class=muted>{report.inputs.count:,} cases, seed {report.inputs.seed}; weights: "
+        f"<p class=muted>{_e(report.inputs.count, ',')} cases, seed {_e(report.inputs.seed)}; weights: "
         f"{_e(report.weights_source)}; reference {_e(report.reference)}.</p>"
-        f'<div class="banner {status.lower()}">{banner}</div>'
+        f'<div class="banner {status.lower()}">{_e(report.headline)}</div>'
         f"{weights}<p>{nav}</p>{body}</body></html>\n"
     )
 

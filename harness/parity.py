@@ -248,13 +248,35 @@ def _pair(c: dict) -> str:
     return f"{c['candidate']} vs {c['reference']}" + (f" [{c['output']}]" if c["output"] else "")
 
 
+#: The plain field types a saved record may hold, by their annotation: a file is data from anywhere,
+#: and a number that is really markup must be refused here, not formatted (or not) by each report.
+_PLAIN = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _typed(cls, d: dict, skip: frozenset = frozenset()) -> dict:
+    """`d`'s plain fields of dataclass `cls`, each checked against its annotation (TypeError naming it)."""
+    out = {}
+    for f in fields(cls):
+        if f.name in skip or f.type not in _PLAIN:
+            continue
+        value = d[f.name]
+        kinds = _PLAIN[f.type]
+        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+            raise TypeError(f"{f.name} is {type(value).__name__} {value!r:.40}, not {f.type}")
+        out[f.name] = value
+    return out
+
+
 def _comparison(d: dict) -> Comparison:
     """A comparison from its saved figures (per-element errors are not saved: the figures hold their histograms)."""
-    special = {"policy", "flips", "near_flips", "worst", "abs_histogram", "ulp_histogram", "spread"}
-    plain = {f.name: d[f.name] for f in fields(Comparison) if f.name not in special}
-    return Comparison(**plain, policy=Policy(**d["policy"]), worst=tuple(d["worst"]),
+    special = frozenset({"policy", "flips", "near_flips", "worst", "abs_histogram", "ulp_histogram", "spread"})
+    plain = _typed(Comparison, d, special)
+    if not all(isinstance(i, int) for i in d["worst"]):
+        raise TypeError(f"worst is {d['worst']!r:.40}, not a list of whole numbers")
+    return Comparison(**plain, policy=Policy(**_typed(Policy, d["policy"])), worst=tuple(d["worst"]),
                       spread=Spread.from_dict(d["spread"]) if d["spread"] is not None else None,
-                      flips=tuple(Flip(**f) for f in d["flips"]), near_flips=tuple(Flip(**f) for f in d["near_flips"]),
+                      flips=tuple(Flip(**_typed(Flip, f)) for f in d["flips"]),
+                      near_flips=tuple(Flip(**_typed(Flip, f)) for f in d["near_flips"]),
                       abs_histogram=np.zeros(0, np.int64), ulp_histogram=np.zeros(0, np.int64))
 
 

@@ -93,7 +93,7 @@ def format_report(report: ParityReport) -> str:
             def show(v: float, rule: str = c.decision) -> str:
                 return side(v, report.threshold) if rule == "threshold" else f"class {v:g}"
 
-            where = ", ".join(f"case {f.case} ({report.kinds[f.case]}) position {f.position}: "
+            where = ", ".join(f"case {f.case} ({report.kinds.get(f.case, '?')}) position {f.position}: "
                               f"{show(f.reference)} -> {show(f.candidate)}" for f in c.flips[:3])
             more = f" and {flipped - 3:,} more" if flipped > 3 else ""
             lines.append(f"{c.pair}: {plural(flipped, 'decision')} flipped outside the "
