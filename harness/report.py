@@ -107,7 +107,7 @@ def format_report(report: ParityReport) -> str:
     skipped = [r for r in report.runs if r.status != "ran"]
     if skipped:
         lines.append("")
-        lines += [f"{r.label}: {r.status}: {r.reason}" for r in skipped]
+        lines += [f"{r.label}" + (f" on {r.where}" if r.where else "") + f": {r.status}: {r.reason}" for r in skipped]
     if report.artifact_checks:
         lines.append("")
         for check in report.artifact_checks:

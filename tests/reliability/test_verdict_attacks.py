@@ -1,0 +1,280 @@
+"""The verdict cannot be made to lie: no PASS without a judgment, NaN anywhere fails, a model whose
+outputs ignore its inputs proves nothing, and strings from files cannot fake or hide a verdict.
+
+Each test was written against an attack that made the verdict say PASS (or hid it); the
+Hypothesis tests cover the attack's class, not only the example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from torch import nn
+
+from harness import api
+from harness.backends.coreml import CoreMLBackend
+from harness.compare import compare
+from harness.parity import BackendRun, ParityReport
+from harness.report import format_report
+from harness.results import Inputs, Results
+from harness.tolerances import POLICIES
+from tests.user_model import tiny_vision
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = str(Path(tiny_vision.__file__)) + ":describe_model"
+RULES = ("threshold", "argmax", "none")
+
+
+class ConstantAfterBatchNorm(nn.Module):
+    """An untrained BatchNorm net whose output is one value whatever the input (the filed attack)."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm1d(6)
+        self.head = nn.Linear(6, 4)
+        with torch.no_grad():
+            self.head.weight.zero_()
+            self.head.bias.fill_(0.164)
+
+    def forward(self, x):
+        return torch.sigmoid(self.head(self.bn(x)))
+
+
+def constant_model():
+    return api.describe("constant-bn", lambda: api.seeded(ConstantAfterBatchNorm), inputs={"x": (None, 6)},
+                        outputs={"y": (None, 4)}, decision="threshold")
+
+
+# -- compare: the class of vacuous and non-finite references ----------------------------------------
+
+shapes = st.tuples(st.integers(2, 12), st.integers(1, 5), st.integers(2, 4))
+finite32 = st.floats(-1e4, 1e4, width=32)
+
+
+@given(row=hnp.arrays(np.float32, st.tuples(st.integers(1, 3), st.integers(2, 4)), elements=finite32),
+       cases=st.integers(1, 40), policy=st.sampled_from(sorted(POLICIES)), rule=st.sampled_from(RULES),
+       wobble=st.floats(0, 1))
+def test_outputs_that_do_not_vary_with_the_inputs_are_never_a_pass(row, cases, policy, rule, wobble):
+    reference = np.broadcast_to(row, (cases, *row.shape)).copy()
+    # a candidate that ignores its inputs: the reference's value everywhere, nudged within the allowance
+    candidate = reference + np.float32(wobble * POLICIES[policy].atol / 2)
+    c = compare(reference, candidate, policy=POLICIES[policy], decision=rule)
+    assert c.verdict != "pass" and not c
+
+
+@given(shape=shapes, where=st.data(), bad=st.sampled_from([np.nan, np.inf, -np.inf]),
+       policy=st.sampled_from(sorted(POLICIES)), rule=st.sampled_from(RULES), side=st.sampled_from(["ref", "cand"]))
+def test_nan_or_infinity_on_either_side_fails_under_every_policy_and_rule(shape, where, bad, policy, rule, side):
+    reference = np.random.default_rng(shape[0]).uniform(0, 1, shape).astype(np.float32)
+    candidate = reference.copy()
+    index = tuple(where.draw(st.integers(0, n - 1)) for n in shape)
+    (reference if side == "ref" else candidate)[index] = bad
+    c = compare(reference, candidate, policy=POLICIES[policy], decision=rule)
+    assert c.verdict == "fail" and not c and not c.finite
+
+
+def test_a_nan_reference_near_the_threshold_fails_the_decisions_policy():
+    """The filed example: fp16 judges decisions, and a NaN landed in "near threshold", not judged."""
+    reference = np.random.default_rng(0).uniform(0, 1, (30, 8)).astype(np.float32)
+    reference[3, 2] = np.nan
+    c = compare(reference, reference.copy(), policy=POLICIES["fp16"], decision="threshold")
+    assert c.verdict == "fail" and c.reference_non_finite == 1
+
+
+def test_outputs_that_vary_pass_and_one_case_proves_nothing():
+    varying = np.random.default_rng(1).uniform(0, 1, (20, 8)).astype(np.float32)
+    assert compare(varying, varying.copy(), policy=POLICIES["fp32"]).verdict == "pass"
+    one = compare(varying[:1], varying[:1].copy(), policy=POLICIES["fp32"])
+    assert one.verdict == "inconclusive" and "one case" in one.inconclusive
+
+
+def test_the_spread_merges_across_chunks_as_one_comparison():
+    from harness.compare import merge
+
+    rng = np.random.default_rng(2)
+    row = rng.uniform(0, 1, (1, 8)).astype(np.float32)
+    ref = np.repeat(row, 30, axis=0)
+    ref[25] = rng.uniform(0, 1, 8)  # only the second chunk's cases vary
+    whole = compare(ref, ref.copy(), policy=POLICIES["fp16"])
+    parts = merge(compare(ref[:20], ref[:20].copy(), policy=POLICIES["fp16"]),
+                  compare(ref[20:], ref[20:].copy(), policy=POLICIES["fp16"]), 20)
+    assert compare(ref[:20], ref[:20].copy(), policy=POLICIES["fp16"]).verdict == "inconclusive"
+    assert whole.verdict == parts.verdict == "pass"
+
+
+# -- the whole pipeline: API, CLI, plugin, saved report ---------------------------------------------
+
+def test_a_constant_model_is_inconclusive_in_the_api_the_text_and_the_html(tmp_path):
+    report = api.parity(constant_model(), "torch,onnxruntime", n=40, folder=tmp_path / "export")
+    assert report.status == "INCONCLUSIVE" and not report
+    text = api.format_report(report)
+    assert "do not vary with the inputs" in text and text.splitlines()[-1].startswith("INCONCLUSIVE")
+    page = api.report(report, tmp_path / "report.html").read_text()
+    assert 'class="banner inconclusive"' in page and "proved nothing" in page
+    saved = ParityReport.read(report.write(tmp_path / "comparison.json"))  # read back, still not a pass
+    assert saved.status == "INCONCLUSIVE" and "do not vary" in saved.comparisons[0].inconclusive
+
+
+def test_a_parity_run_with_no_judged_pair_is_inconclusive_naming_what_did_not_run(harness_export):
+    spec = api.load(EXAMPLE)
+    folder = harness_export(spec)
+    alone = api.parity(spec, "torch", n=8, folder=folder)
+    assert alone.status == "INCONCLUSIVE" and not alone and "no pair was judged" in alone.headline
+    reason = CoreMLBackend.unavailable_reason()
+    if reason is None:
+        pytest.skip("real CoreML runs here: every pair is judged")
+    mac_only = api.parity(spec, "torch,coreml@fp32", n=8, folder=folder)
+    assert mac_only.status == "INCONCLUSIVE" and reason in mac_only.headline and "coreml@fp32" in mac_only.headline
+
+
+def _harness(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def test_compare_of_the_reference_alone_or_with_an_unavailable_device_exits_1(tmp_path, harness_export):
+    folder = harness_export(api.load(EXAMPLE))
+    done = _harness("run", "--model", EXAMPLE, "--backends", "torch,onnxruntime", "--n", "12",
+                    "--artifacts", str(folder), "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    torch_file = tmp_path / "run" / "torch_fp32.json"
+    alone = _harness("compare", str(torch_file), cwd=tmp_path)
+    assert alone.returncode == 1 and alone.stdout.splitlines()[-1].startswith("INCONCLUSIVE"), alone.stdout
+    device = Results.read(tmp_path / "run" / "onnxruntime_fp32.json")
+    unavailable = dataclasses.replace(device, status="unavailable", reason="the phone had no model", outputs={})
+    unavailable.write(tmp_path / "run" / "phone.json")
+    with_phone = _harness("compare", str(torch_file), str(tmp_path / "run" / "phone.json"), cwd=tmp_path)
+    assert with_phone.returncode == 1 and "the phone had no model" in with_phone.stdout.splitlines()[-1]
+    both = _harness("compare", str(tmp_path / "run"), cwd=tmp_path)
+    assert both.returncode == 0 and both.stdout.splitlines()[-1].startswith("PASSED: 2 of 2 pairs judged")
+
+
+@pytest.mark.usefixtures("converters_imported")
+def test_the_plugin_skips_with_the_reason_when_a_requested_backend_cannot_run(pytester):
+    reason = CoreMLBackend.unavailable_reason()
+    if reason is None:
+        pytest.skip("real CoreML runs here")
+    pytester.makepyfile(f"""
+        from harness import api
+
+        def test_on_the_phone(harness_parity):
+            harness_parity(api.load({EXAMPLE!r}), "torch,onnxruntime,coreml@fp16", n=8)
+
+        def test_nothing_varies(harness_parity):
+            import importlib.util
+            spec = importlib.util.spec_from_file_location("attacks", {__file__!r})
+            attacks = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(attacks)
+            harness_parity(attacks.constant_model(), "torch,onnxruntime", n=16)
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs", "-p", "no:randomly")
+    result.assert_outcomes(skipped=1, failed=1)
+    result.stdout.fnmatch_lines(["*parity inconclusive for constant-bn*", f"*coreml@fp16*cannot run here: {reason}*"])
+
+
+# -- strings from files cannot fake a verdict --------------------------------------------------------
+
+hostile = st.text(st.characters(codec="utf-8", categories=["Cc", "Cf", "Zl", "Zp", "Lu", "Nd", "Zs"]),
+                  min_size=1, max_size=40)
+
+
+def _report(where: str, reason: str, label: str) -> ParityReport:
+    return ParityReport(model="m", weights_source=reason, trained=True, inputs=Inputs(0, 2, "0" * 64), kinds={},
+                        reference="torch@fp32", threshold=0.5,
+                        runs=(BackendRun("torch@fp32", "fp32", "ran"),
+                              BackendRun(label, "fp16", "unavailable", reason, 0.0, where)),
+                        comparisons=())
+
+
+@given(where=hostile, reason=hostile, label=hostile)
+def test_device_and_reason_strings_cannot_move_the_cursor_or_fake_a_line(where, reason, label):
+    text = format_report(_report(where, reason, label))
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]", text)
+    assert text.splitlines()[-1].startswith("INCONCLUSIVE")  # the real verdict, last, and nothing after it
+    assert sum(line.startswith(("PASSED", "FAILED", "INCONCLUSIVE")) for line in text.splitlines()) == 1
+
+
+def test_the_filed_fake_passed_line_is_shown_escaped():
+    text = format_report(_report("iPhone15,2\n\nPASSED\n\x1b[8m", "r", "coreml@fp16"))
+    assert "\\n\\nPASSED\\n\\x1b[8m" in text and "\x1b" not in text
+
+
+def _string_leaves(doc, path=()):
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _string_leaves(v, (*path, k))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _string_leaves(v, (*path, i))
+    elif not isinstance(doc, bool) and doc is not None:
+        yield path
+
+
+def _set(doc, path, value):
+    for key in path[:-1]:
+        doc = doc[key]
+    doc[path[-1]] = value
+
+
+MARKUP = '<img src=x onerror="alert(1)">'
+
+
+def test_a_comparison_file_whose_fields_hold_markup_renders_escaped_or_is_refused(tmp_path, harness_export,
+                                                                                  monkeypatch):
+    """Every string and number field of a real comparison file, in turn, replaced with markup: the
+    report either refuses the file (one line, naming it) or shows the markup as text."""
+    import matplotlib.pyplot as plt
+
+    from harness import html_report
+    from harness.results import ResultsError
+
+    spec = api.load(EXAMPLE)
+    report = api.parity(spec, "torch,onnxruntime", n=16, folder=harness_export(spec))
+    html_report.render(report)  # the figures are pictures, not the page's text: drawn once, stubbed in the loop
+    monkeypatch.setattr(html_report, "_png", lambda fig: "")
+    monkeypatch.setattr(html_report, "error_figure", lambda report: None)
+    monkeypatch.setattr(plt, "subplots", lambda *a, **k: (mock.MagicMock(), mock.MagicMock()))
+
+    original = json.loads(report.write(tmp_path / "c.json").read_text())
+    rendered = refused = 0
+    for path in _string_leaves(original):
+        if path[0] in ("format", "version", "figures"):
+            continue
+        doc = json.loads(json.dumps(original))
+        _set(doc, path, MARKUP)
+        (tmp_path / "c.json").write_text(json.dumps(doc))
+        try:
+            loaded = ParityReport.read(tmp_path / "c.json")
+        except ResultsError:
+            refused += 1
+            continue
+        page = html_report.render(dataclasses.replace(loaded, figures={}))
+        assert MARKUP not in page, path
+        rendered += 1
+    assert rendered > 20 and refused > 20  # both kinds of field were tried
+
+
+def test_the_figures_fields_of_a_comparison_file_render_as_text(tmp_path):
+    """The four fields filed as unescaped: near-threshold flips, the series' counts, the near-agreed rows."""
+    from harness import html_report
+
+    figures = {"near_agreed": [{"case": MARKUP, "kind": MARKUP, "position": MARKUP, "reference": MARKUP}],
+               "series": {"drawable": True, "candidates": [MARKUP], "cases": [], "confident": MARKUP,
+                          "near_only": MARKUP, "n": MARKUP}}
+    ref = np.random.default_rng(3).uniform(0, 1, (8, 4)).astype(np.float32)
+    c = compare(ref, ref.copy(), policy=POLICIES["fp32"], reference_name=MARKUP, candidate_name=MARKUP)
+    report = dataclasses.replace(_report(MARKUP, MARKUP, MARKUP), comparisons=(c,), figures=figures, kinds={0: MARKUP})
+    page = html_report.render(report)
+    assert MARKUP not in page and page.count("&lt;img") >= 8
