@@ -143,6 +143,7 @@ class Comparison:
     output: str = ""  # which output, for models with several
     decision: str = "threshold"  # the app's rule for this output ("none": numbers only)
     max_reference: float = 1.0  # largest finite |reference|: is there anything to compare?
+    max_allowance: float = 0.0  # the largest per-element allowance (atol + rtol*|r|) * scale that judged numbers
     reference_non_finite: int = 0  # reference outputs that are NaN or infinite: nothing is judged against them
     spread: Spread = field(default=None, compare=False)  # would one output for every case have passed?
 
@@ -226,7 +227,7 @@ class Comparison:
             "reference": self.reference, "candidate": self.candidate, "output": self.output,
             "passed": bool(self), "verdict": self.verdict, "inconclusive": self.inconclusive,
             "judged": self.judged, "decision": self.decision, "max_reference": self.max_reference,
-            "reference_non_finite": self.reference_non_finite,
+            "reference_non_finite": self.reference_non_finite, "max_allowance": self.max_allowance,
             "spread": self.spread.to_dict() if self.spread is not None else None,
             "numeric_ok": self.numeric_ok,
             "decisions_ok": self.decisions_ok, "policy": self.policy.to_dict(),
@@ -284,6 +285,7 @@ def merge(a: Comparison, b: Comparison, offset: int) -> Comparison:
         abs_histogram=a.abs_histogram + b.abs_histogram, ulp_histogram=a.ulp_histogram + b.ulp_histogram,
         max_reference=max(a.max_reference, b.max_reference),
         reference_non_finite=a.reference_non_finite + b.reference_non_finite,
+        max_allowance=max(a.max_allowance, b.max_allowance),
         spread=a.spread.merge(b.spread) if a.spread is not None and b.spread is not None else None)
 
 
@@ -382,5 +384,6 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
         decision=decision,
         max_reference=float(np.max(np.abs(r64[np.isfinite(r64)]), initial=0.0)),
         reference_non_finite=int((~np.isfinite(ref)).sum()),
+        max_allowance=float(np.max(np.where(np.isfinite(allowance), allowance, 0.0), initial=0.0)),
         spread=Spread.of(r64, allowance, ref_dec, judged, decision) if ref.ndim else None,
     )

@@ -71,7 +71,8 @@ def _summary(report: ParityReport) -> str:
         rows.append(
             f"<tr><td class=l>{_e(c.pair)}</td><td>{_e(c.policy.name)}</td>"
             f"<td class={c.verdict}>{_e(verdict_text(c))}</td>"
-            f"<td>{_e(c.max_abs, '.2e')}</td><td>{_e(c.mean_abs, '.2e')}</td>"
+            f"<td>{_e(c.max_abs, '.2e')}</td><td>{_e(c.max_allowance, '.2e') if c.judges_numbers else '—'}</td>"
+            f"<td>{_e(c.mean_abs, '.2e')}</td>"
             f"<td>{'—' if c.non_finite else _e(c.max_ulp, ',')}</td>"
             f"<td>{_e(c.decisions_agreeing, ',')}/{_e(c.decisions_compared, ',')}</td>"
             f"<td>{_e(c.near_threshold, ',')} ({_e(c.near_threshold_flips)} flipped)</td>"
@@ -79,7 +80,7 @@ def _summary(report: ParityReport) -> str:
         )
     table = (
         "<table><tr><th class=l>candidate vs reference</th><th>policy</th><th>verdict</th><th>max abs</th>"
-        "<th>mean abs</th><th>max ULP</th><th>decisions agree</th><th>near threshold</th>"
+        "<th>largest allowance</th><th>mean abs</th><th>max ULP</th><th>decisions agree</th><th>near threshold</th>"
         "<th>NaN/inf</th></tr>" + "".join(rows) + "</table>"
         if rows
         else "<p class=fail>No comparison ran: the reference or every candidate was unavailable.</p>"
@@ -107,7 +108,9 @@ def _summary(report: ParityReport) -> str:
         )
         + "<h3>Policies</h3><ul>"
         + "".join(
-            f"<li><b>{_e(p.name)}</b>: atol {_e(p.atol, 'g')}, rtol {_e(p.rtol, 'g')} (scaled by max(1, max|input|)), "
+            f"<li><b>{_e(p.name)}</b>: atol {_e(p.atol, 'g')}, rtol {_e(p.rtol, 'g')} "
+            "(scaled per case by max(1, max|input|, max|reference output|); the largest allowance used is "
+            "shown per pair), "
             f"decision margin {_e(p.decision_margin, 'g')}. <span class=muted>{_e(p.reason)}</span></li>"
             for p in policies.values()
         )

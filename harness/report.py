@@ -101,6 +101,9 @@ def format_report(report: ParityReport) -> str:
                          f"policy's {1 - c.policy.min_decision_agreement:.2%}): {where}{more}")
         if c.inconclusive:
             lines.append(f"{c.pair}: inconclusive: {c.inconclusive}")
+        if c.judges_numbers and c.max_input_scale > 1:
+            lines.append(f"{c.pair}: allowance up to {c.max_allowance:.2e} (the {c.policy.name} policy's atol "
+                         f"{c.policy.atol:g} scaled up to {c.max_input_scale:.3g}x by a case's magnitude)")
     for pair, d in report.diagnoses.items():
         lines.append(f"{pair}: {d['summary']}")
     lines += _devices(report)

@@ -44,7 +44,8 @@ def test_zoo_model_passes_fp32_parity_on_the_emulator(name, harness_export):
     assert emulated.verdict == "pass", api.format_report(report)
     for label in ("coreml-emulated@fp16[fp16-storage]", "coreml-emulated@fp16[fp16]"):
         assert by[label].non_finite == 0, api.format_report(report)
-        assert not by[label].inconclusive
+        # untrained classifiers often pick one class for every case: that is vacuous, and must say so
+        assert not by[label].inconclusive or "do not vary with the inputs" in by[label].inconclusive
     onnx = next(r for r in report.runs if r.label == "onnxruntime@fp32")
     if onnx.status == "ran":
         assert by["onnxruntime@fp32"].verdict == "pass", api.format_report(report)
