@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness import atomic
 from harness.cli import (
     CASES,
     SEED,
@@ -16,6 +17,8 @@ from harness.cli import (
     model_argument,
     model_name,
     output_file,
+    output_folder,
+    path_argument,
     progress,
     run,
     seconds,
@@ -29,6 +32,7 @@ def cmd_fixtures(args: argparse.Namespace) -> int:
 
     folder = Path(args.dir or fixtures.FIXTURES)
     if args.action == "regenerate":
+        atomic.check_folder(folder)  # before the minutes of generating
         for path in fixtures.regenerate(folder, progress=progress):
             print(path)
         return 0
@@ -102,13 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("fixtures", help="regenerate or check the golden fixtures")
     p.add_argument("action", choices=["regenerate", "check"])
-    p.add_argument("--dir", help="fixtures folder (default: the repository's fixtures/)")
+    p.add_argument("--dir", type=path_argument(Path), help="fixtures folder (default: the repository's fixtures/)")
     p.set_defaults(func=cmd_fixtures)
 
     p = command("evaluate", help="task quality (split F1) of the nets on every backend vs baselines")
     p.add_argument("--n", type=CASES, default=1000)
     p.add_argument("--seed", type=SEED, default=10_000)
-    p.add_argument("--artifacts", default="artifacts")
+    p.add_argument("--artifacts", type=output_folder, default="artifacts",
+                   help="folder of the export folders (default artifacts)")
     p.add_argument("--json", type=output_file, help="also write the evaluation as JSON here")
     p.set_defaults(func=cmd_evaluate)
 
@@ -119,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios, one run)")
     model_argument(p)
-    p.add_argument("--artifacts", default="artifacts")
+    p.add_argument("--artifacts", type=output_folder, default="artifacts",
+                   help="folder of the export folders (default artifacts)")
     p.add_argument("--fuzz-seconds", type=seconds, default=10.0)
     p.add_argument("--json", type=output_file, help="also write the figures as JSON here")
     p.set_defaults(func=cmd_bench)

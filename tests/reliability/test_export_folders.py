@@ -250,12 +250,16 @@ _SWAPPER = textwrap.dedent("""
     target, tag, swaps = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     print("ready", flush=True)
     for k in range(swaps):
-        with atomic.staged_dir(target, marker="marker") as stage:
+        with atomic.staged_dir(target, ours=lambda f: None if (f / "marker").is_file() else "no marker") as stage:
             (stage / "marker").write_text(tag)
             for i in range(20):
                 (stage / f"f{i}").write_text(str(k))
     print(swaps)
 """)
+
+
+def _marked(folder):
+    return None if (folder / "marker").is_file() else "no marker"
 
 
 def _swapper(target, tag, swaps=SWAPS):
@@ -268,7 +272,7 @@ def _swapper(target, tag, swaps=SWAPS):
 
 def test_the_folder_is_never_absent_while_another_process_swaps_it(tmp_path):
     target = tmp_path / "out"
-    with atomic.staged_dir(target, marker="marker") as stage:
+    with atomic.staged_dir(target, ours=_marked) as stage:
         (stage / "marker").write_text("first")
     proc = _swapper(target, "a")
     absent, looks = 0, 0
@@ -303,9 +307,7 @@ def test_kills_mid_swap_leave_a_whole_folder_and_leftovers_are_cleaned(tmp_path)
             files = sorted(p.name for p in target.iterdir())
             assert files == sorted(["marker", *(f"f{i}" for i in range(20))])
             assert len({(target / f"f{i}").read_text() for i in range(20)}) == 1  # one generation, whole
-    (tmp_path / ".out.zz.stage").mkdir()
-    (tmp_path / ".out.zz.old").mkdir()
-    with atomic.staged_dir(target, marker="marker") as stage:
+    with atomic.staged_dir(target, ours=_marked) as stage:
         (stage / "marker").write_text("last")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
