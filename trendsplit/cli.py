@@ -28,12 +28,13 @@ from harness.errors import UsageError
 
 
 def cmd_fixtures(args: argparse.Namespace) -> int:
+    if args.action == "regenerate" and args.dir:
+        atomic.check_folder(args.dir)  # before the imports and the generating
     from trendsplit import fixtures
 
     folder = Path(args.dir or fixtures.FIXTURES)
     if args.action == "regenerate":
-        atomic.check_folder(folder)  # before the minutes of generating
-        for path in fixtures.regenerate(folder, progress=progress):
+        for path in fixtures.regenerate(atomic.check_folder(folder), progress=progress):
             print(path)
         return 0
     drift = fixtures.check(folder, progress=progress)
