@@ -335,13 +335,13 @@ def _wait_for(fd: int, folder: Path, timeout: float) -> None:
         except BlockingIOError:
             pass
         waited = time.monotonic() - start
-        holder = lock_holder(fd)
-        by = f"process {holder}" if holder else "another process"
-        if waited >= timeout:
-            raise LockTimeout(f"gave up after {waited:.0f} s: {by} holds the lock on {folder} (it is writing "
-                              f"there); wait for it or stop it, or set {LOCK_TIMEOUT_VARIABLE} (seconds) to "
-                              "wait longer", folder=folder, pid=holder)
-        if not said and waited >= min(_SAY_AFTER, timeout):
+        if waited >= timeout or (not said and waited >= min(_SAY_AFTER, timeout)):
+            holder = lock_holder(fd)
+            by = f"process {holder}" if holder else "another process"
+            if waited >= timeout:
+                raise LockTimeout(f"gave up after {waited:.0f} s: {by} holds the lock on {folder} (it is writing "
+                                  f"there); wait for it or stop it, or set {LOCK_TIMEOUT_VARIABLE} (seconds) to "
+                                  "wait longer", folder=folder, pid=holder)
             print(f"[harness] waiting for {folder}: {by} is writing there (giving up after {timeout:g} s; "
                   f"{LOCK_TIMEOUT_VARIABLE} sets it)", file=sys.stderr, flush=True)
             said = True
