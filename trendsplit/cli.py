@@ -13,6 +13,7 @@ from harness import atomic
 from harness.cli import (
     CASES,
     SEED,
+    export_source,
     int_in,
     model_argument,
     model_name,
@@ -68,8 +69,11 @@ def cmd_swift_fuzz(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from trendsplit.evaluate import evaluate
+    from harness.models import get_model
+    from trendsplit.evaluate import NET_ROWS, evaluate
 
+    for model in NET_ROWS:  # each net's export folder, before any work
+        export_source(args.artifacts / get_model(model).name)
     result = evaluate(n=args.n, seed=args.seed, artifacts=args.artifacts, progress=progress)
     print(result.table())
     if args.json:
@@ -91,9 +95,12 @@ def cmd_threshold(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.models import get_model
     from trendsplit import bench
 
-    result = bench.run(model_name(args), args.artifacts, args.fuzz_seconds, progress=progress)
+    name = model_name(args)
+    export_source(args.artifacts / get_model(name).name)  # an unknown model is named before the benchmarks
+    result = bench.run(name, args.artifacts, args.fuzz_seconds, progress=progress)
     print(result.render())
     if args.json:
         result.write_json(args.json)

@@ -66,7 +66,7 @@ def test_export_blocked_by_another_process_says_so_and_exits_1(tmp_path):
     """Through the command line, as the issue saw it: a second export waits in silence forever today."""
     target = tmp_path / "out"
     holder = _holder(target)
-    env = {**os.environ, "HARNESS_LOCK_TIMEOUT": "2"}
+    env = {**os.environ, "HARNESS_LOCK_TIMEOUT": "1.5"}
     try:
         proc = subprocess.run([sys.executable, "-m", "harness", "export", "--out", str(target)], env=env,
                               capture_output=True, text=True, timeout=120)

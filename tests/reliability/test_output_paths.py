@@ -319,3 +319,16 @@ def test_run_through_a_symlink_is_refused_and_the_target_kept(tmp_path):
     assert "link is a symlink" in _said(proc)[-1]
     assert [p.name for p in (tmp_path / "real").iterdir()] == ["run.json"]
     assert (tmp_path / "real" / "run.json").read_text() == "the user's run"
+
+
+def test_the_kit_names_a_bad_model_or_a_foreign_export_folder_before_its_benchmarks(tmp_path):
+    (tmp_path / "trendsplit").mkdir()
+    (tmp_path / "trendsplit" / "thesis.tex").write_text("years of work")
+    for argv, says in ((["bench", "--model", "no-such-model"], "unknown model"),
+                       (["bench", "--artifacts", str(tmp_path)], "other content"),
+                       (["evaluate", "--artifacts", str(tmp_path)], "other content")):
+        code, err = _main(["trendsplit", *argv])
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2 and says in lines[-1], err
+        assert not any(line.startswith("[harness]") for line in lines), err  # nothing was timed or run
+    assert [p.name for p in (tmp_path / "trendsplit").iterdir()] == ["thesis.tex"]
