@@ -18,7 +18,6 @@ import ctypes
 import errno
 import fcntl
 import hashlib
-import hmac
 import math
 import os
 import re
@@ -49,7 +48,7 @@ def _kind(mode: int) -> str:
                        (stat.S_ISSOCK, "a socket")):
         if test(mode):
             return name
-    return "not a regular file"
+    return "of an unknown kind"
 
 
 def named(path: str | os.PathLike) -> Path:
@@ -90,7 +89,7 @@ def _made_here(target: str, name: str, kind: str) -> bool:
     if not (name.startswith(prefix) and name.endswith(suffix)) or len(name) <= len(prefix) + len(suffix):
         return False
     nonce, _, seal = name[len(prefix):-len(suffix)].partition("-")
-    return bool(_NONCE.fullmatch(nonce)) and hmac.compare_digest(seal, _seal(target, kind, nonce))
+    return bool(_NONCE.fullmatch(nonce)) and seal == _seal(target, kind, nonce)
 
 
 def _debris(folder: Path, target: str, kind: str) -> list[Path]:

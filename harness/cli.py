@@ -88,16 +88,16 @@ def _not_an_export(folder: Path) -> str | None:
 
 def export_target(path: Path) -> Path:
     """An export folder to write: new, empty or the harness's own export, in a folder that takes files."""
-    atomic.check_replaceable(path, None)
+    atomic.check_replaceable(path, _not_an_export)
     atomic.accepts_new_files(path.parent, path)
-    return atomic.check_replaceable(path, _not_an_export)
+    return path
 
 
 def export_source(path: Path) -> Path:
     """An export folder to reuse or fill: the harness's own (reused as it is), or new and creatable."""
-    if not atomic.check_replaceable(path, None).exists():
+    if not atomic.check_replaceable(path, _not_an_export).exists():
         atomic.accepts_new_files(path.parent, path)
-    return atomic.check_replaceable(path, _not_an_export)
+    return path
 
 
 output_file = path_argument(atomic.check_file)

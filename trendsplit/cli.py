@@ -35,7 +35,7 @@ def cmd_fixtures(args: argparse.Namespace) -> int:
 
     folder = Path(args.dir or fixtures.FIXTURES)
     if args.action == "regenerate":
-        for path in fixtures.regenerate(atomic.check_folder(folder), progress=progress):
+        for path in fixtures.regenerate(folder, progress=progress):  # which checks its default folder too
             print(path)
         return 0
     drift = fixtures.check(folder, progress=progress)

@@ -90,7 +90,8 @@ def test_fixtures_regenerate_removes_the_debris_of_a_killed_regenerate(tmp_path)
 
 #: Look-alikes of our names a user might have: any middle, including ours' exact shape with a wrong seal.
 look_alikes = st.one_of(
-    st.from_regex(r"[A-Za-z0-9_-]{1,20}", fullmatch=True),
+    st.text(st.characters(exclude_characters="/\0", exclude_categories=["Cs"]), min_size=1, max_size=24),
+    st.from_regex(r"[0-9a-f]{12}-.{1,8}", fullmatch=True).filter(lambda t: "/" not in t and "\0" not in t),
     st.from_regex(r"[0-9a-f]{12}-[0-9a-f]{8}", fullmatch=True),
     st.from_regex(r"[0-9a-z_]{8}", fullmatch=True),  # tempfile.mkstemp's shape, the old naming
     st.sampled_from(["keep", "backup", "old", "stage", "tmp", "1234-abcd"]),
