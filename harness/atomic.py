@@ -320,7 +320,7 @@ def lock_holder(folder_fd: int) -> int | None:
     for line in table.splitlines():  # "1: FLOCK  ADVISORY  WRITE 4120 fe:00:16221985 0 EOF"
         fields = line.split()
         if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == key and fields[4].isdigit():
-            return int(fields[4])
+            return int(fields[4]) or None  # 0: a process in another pid namespace
     return None
 
 
