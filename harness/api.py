@@ -188,8 +188,9 @@ def fixtures(model: ModelSpec, folder: str | Path) -> Path:
     """Write `model_<name>.json`: seeded inputs with torch's outputs, with provenance (no export)."""
     from harness.fixtures import model_fixture
 
+    folder = atomic.check_folder(folder)  # a real folder, not a link to one: before the work
     text = model_fixture(model)
-    return atomic.write_text(Path(folder) / f"model_{model.name}.json", text)
+    return atomic.write_text(folder / f"model_{model.name}.json", text)
 
 
 def report(parity_report, path: str | Path | None = None, model: ModelSpec | None = None,

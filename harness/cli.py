@@ -1,8 +1,11 @@
 """Command line: a thin layer over `harness.export` and the steps in `harness.pipeline`.
 
 Exit codes: 0 pass, 1 parity or check failure, 2 usage error (unknown model, backend, a bad
-argument or output path). Every error is one line on stderr; set HARNESS_DEBUG=1 to see the
-traceback of an internal error.
+argument or output path). Every argument, output paths included, is checked before any work.
+Every error is one line on stderr; set HARNESS_DEBUG=1 to see the traceback of an internal error.
+
+Writers of one folder take turns; one that waits for another process says so and gives up after
+HARNESS_LOCK_TIMEOUT seconds (default 600), exit 1, naming the folder and the holder's pid.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from harness import atomic
+from harness.compute_units import COMPUTE_UNITS
 from harness.errors import HarnessError, UsageError
+from harness.tolerances import POLICIES
 
 #: Cases of a run that keeps every output (`run`, `parity --save`): about 1 KB a case and backend
 #: for trendsplit. `parity` alone streams its cases in chunks, with memory flat in their number.
@@ -46,25 +52,74 @@ def seconds(text: str) -> float:
     return value
 
 
+def profile(text: str) -> str:
+    """An interpreter precision profile by name (its registry is imported only for `localize`)."""
+    from harness.mil.profiles import PROFILES
+
+    if text not in PROFILES:
+        raise argparse.ArgumentTypeError(f"unknown precision profile {text!r}; known: {', '.join(PROFILES)}")
+    return text
+
+
 CASES = int_in(1, MAX_CASES, "the number of cases")
 STREAMED_CASES = int_in(1, MAX_STREAMED, "the number of cases")
 SEED = int_in(0, 2**63 - 1, "the seed")
 
 
-def output_file(text: str) -> Path:
-    """An output path that can be written atomically: a regular file or nothing yet, in a folder."""
-    import stat
+def path_argument(check: Callable[[Path], Path]) -> Callable[[str], Path]:
+    """An argparse type from one of the `atomic` checks: the path, or its one-line reason."""
 
-    path = Path(text)
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return path
-    except OSError as err:
-        raise argparse.ArgumentTypeError(f"cannot write {text}: {err.strerror}") from None
-    if not stat.S_ISREG(mode):
-        raise argparse.ArgumentTypeError(f"cannot write {text}: it exists and is not a regular file")
+    def parse(text: str) -> Path:
+        try:
+            return check(Path(atomic.named(text)))
+        except UsageError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = check.__name__
+    return parse
+
+
+def _not_an_export(folder: Path) -> str | None:
+    """`harness.export.manifest.not_an_export`, imported (with torch) only for a folder that holds something."""
+    from harness.export.manifest import not_an_export
+
+    return not_an_export(folder)
+
+
+def export_target(path: Path) -> Path:
+    """An export folder to write: new, empty or the harness's own export, in a folder that takes files."""
+    atomic.check_replaceable(path, _not_an_export)
+    atomic.accepts_new_files(path.parent, path)
     return path
+
+
+def export_source(path: Path) -> Path:
+    """An export folder to reuse or fill: the harness's own (reused as it is), or new and creatable."""
+    if not atomic.check_replaceable(path, _not_an_export).exists():
+        atomic.accepts_new_files(path.parent, path)
+    return path
+
+
+output_file = path_argument(atomic.check_file)
+output_folder = path_argument(atomic.check_folder)
+EXPORT_TARGET = path_argument(export_target)
+EXPORT_SOURCE = path_argument(export_source)
+
+
+def _apart(export: Path, **outputs: Path | None) -> None:
+    """Refuse outputs that would land in the export folder (replaced whole, and then not the harness's
+    own any more), or two outputs on one file."""
+    where = {name: Path(p).resolve() for name, p in outputs.items() if p is not None}
+    folder = Path(export).resolve()
+    for name, p in where.items():
+        if p == folder or folder in p.parents:
+            raise UsageError(f"--{name} {outputs[name]} is in the export folder {export}, which the harness "
+                             "replaces whole: name a place outside it")
+    seen: dict[Path, str] = {}
+    for name, p in where.items():
+        if p in seen:
+            raise UsageError(f"--{seen[p]} and --{name} name the same path {outputs[name]}")
+        seen[p] = name
 
 
 def progress(msg: str) -> None:
@@ -77,7 +132,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from harness.pipeline import export_folder
 
     spec = get_model(model_name(args))
-    out = Path(args.out or export_folder(spec))
+    out = args.out or export_target(export_folder(spec))
     manifest = export_model(spec, out, progress=progress)
     for a in manifest.artifacts:
         print(f"{out / a.path}  {a.format}@{a.precision}  sha256 {a.sha256[:16]}")
@@ -90,6 +145,13 @@ def _backends(args: argparse.Namespace):
 
     options = {"compute_units": args.compute_units}
     return parse_backends(args.backends, **options) if args.backends else default_backends(**options)
+
+
+def _export_folder(args: argparse.Namespace, spec) -> Path:
+    """The export folder a run uses, checked before any work (`--artifacts` was, when given)."""
+    from harness.pipeline import export_folder
+
+    return args.artifacts or export_source(export_folder(spec))
 
 
 def _policy(args: argparse.Namespace):
@@ -117,7 +179,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
         raise UsageError(f"--save keeps every output: at most {MAX_CASES:,} cases with it, got {args.n:,} "
                          "(without --save, parity streams any number)")
     spec = get_model(model_name(args))
-    report = pipeline.parity(spec, _backends(args), n=args.n, seed=args.seed, policy=_policy(args),
+    backends, policy = _backends(args), _policy(args)
+    _apart(_export_folder(args, spec), save=args.save, json=args.json, html=args.html)
+    report = pipeline.parity(spec, backends, n=args.n, seed=args.seed, policy=policy,
                              folder=args.artifacts, overview=bool(args.html), save=args.save, progress=progress)
     if args.save:
         progress(f"wrote the run's files to {args.save}")
@@ -129,8 +193,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.models import get_model
 
     spec = get_model(model_name(args))
-    done = pipeline.run(spec, _backends(args), n=args.n, seed=args.seed, folder=args.artifacts, progress=progress)
-    out = done.write(args.out or Path("results") / spec.name)
+    backends = _backends(args)
+    out = args.out or atomic.check_folder(Path("results") / spec.name)
+    _apart(_export_folder(args, spec), out=out)
+    done = pipeline.run(spec, backends, n=args.n, seed=args.seed, folder=args.artifacts, progress=progress)
+    out = done.write(out)
     print(f"{out / 'cases.json'}  {len(done.cases.cases)} cases, seed {args.seed}, "
           f"inputs sha256 {done.cases.inputs.sha256[:16]}")
     for r in done.results:
@@ -188,7 +255,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
     from harness.pipeline import built, export_folder
 
     spec = built(get_model(model_name(args)))
-    folder = Path(args.artifacts or export_folder(spec))
+    folder = args.artifacts or export_source(export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=progress)
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
     cases = spec.make_cases(args.n, args.seed)
@@ -253,9 +320,10 @@ def run_arguments(parser: argparse.ArgumentParser, streamed: bool) -> None:
                                                                  f"{MAX_CASES:,} with --save)" if streamed else
                                                                  f", at most {MAX_CASES:,})"))
     parser.add_argument("--seed", type=SEED, default=0)
-    parser.add_argument("--compute-units", default="ALL",
+    parser.add_argument("--compute-units", default="ALL", type=str.upper, choices=COMPUTE_UNITS,
                         help="CoreML compute units: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL")
-    parser.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
+    parser.add_argument("--artifacts", type=EXPORT_SOURCE,
+                        help="export folder to reuse or fill (default artifacts/<model>)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,14 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("export", help="export a model to ONNX and CoreML (fp32 and fp16)")
     model_argument(p)
-    p.add_argument("--out", help="output folder (default artifacts/<model>)")
+    p.add_argument("--out", type=EXPORT_TARGET, help="output folder: new, empty, or an export this harness "
+                                                     "wrote (default artifacts/<model>)")
     p.set_defaults(func=cmd_export)
 
     p = command("parity", help="run seeded cases through backends and compare (run, compare, report in one)")
     model_argument(p)
     run_arguments(p, streamed=True)
-    p.add_argument("--policy", help="judge every pair by this policy (default: by precision)")
-    p.add_argument("--save", help="also write the run's files (cases and one results file per backend) here")
+    p.add_argument("--policy", choices=sorted(POLICIES), help="judge every pair by this policy (default: by precision)")
+    p.add_argument("--save", type=output_folder,
+                   help="also write the run's files (cases and one results file per backend) here")
     p.add_argument("--json", type=output_file, help="also write the report as JSON here")
     p.add_argument("--html", type=output_file, help="also write the self-contained HTML report here")
     p.set_defaults(func=cmd_parity)
@@ -279,14 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("run", help="run seeded cases through backends and save one results file per backend")
     model_argument(p)
     run_arguments(p, streamed=False)
-    p.add_argument("--out", help="folder for cases.json, the results files and run.json (default results/<model>)")
+    p.add_argument("--out", type=output_folder,
+                   help="folder for cases.json, the results files and run.json (default results/<model>)")
     p.set_defaults(func=cmd_run)
 
     p = command("compare", help="judge saved results against the first (results files or run folders)")
     p.add_argument("results", nargs="+", help="results files or run folders; the first result is the reference")
     p.add_argument("--cases", help="the cases file (default: the first run folder's, or cases.json beside the first "
                                    "results file)")
-    p.add_argument("--policy", help="judge every pair by this policy (default: the model's, else by precision)")
+    p.add_argument("--policy", choices=sorted(POLICIES),
+                   help="judge every pair by this policy (default: the model's, else by precision)")
     p.add_argument("--model", help="the model, to name torch modules when localising (default: the results' model)")
     p.add_argument("--artifacts", help="export folder, to localise failing emulated pairs (default artifacts/<model>)")
     p.add_argument("--ops", action="store_true", help="also profile the fp16 program op by op for the HTML report")
@@ -301,9 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backends")
     p.add_argument("--n", type=STREAMED_CASES, help="(one-shot form) number of cases (default 1000, as parity)")
     p.add_argument("--seed", type=SEED)
-    p.add_argument("--policy")
-    p.add_argument("--compute-units")
-    p.add_argument("--artifacts")
+    p.add_argument("--policy", choices=sorted(POLICIES))
+    p.add_argument("--compute-units", type=str.upper, choices=COMPUTE_UNITS)
+    p.add_argument("--artifacts", type=EXPORT_SOURCE)
     p.add_argument("--json", type=output_file)
     p.add_argument("--html", "--out", dest="html", type=output_file, default="reports/parity.html",
                    help="where to write the report (default reports/parity.html)")
@@ -312,11 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("localize", help="first op where an fp16 run of the CoreML program diverges")
     model_argument(p)
     p.add_argument("--precision", default="fp16", choices=["fp32", "fp16"], help="which CoreML artifact")
-    p.add_argument("--reference", default="fp32", help="reference profile (default fp32)")
-    p.add_argument("--profile", default="fp16", help="candidate profile (default fp16)")
+    p.add_argument("--reference", default="fp32", type=profile, help="reference profile (default fp32)")
+    p.add_argument("--profile", default="fp16", type=profile, help="candidate profile (default fp16)")
     p.add_argument("--n", type=CASES, default=64)
     p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--artifacts", help="export folder to reuse or fill (default artifacts/<model>)")
+    p.add_argument("--artifacts", type=EXPORT_SOURCE, help="export folder to reuse or fill (default artifacts/<model>)")
     p.add_argument("--check", action="store_true",
                    help="exit 1 when an op diverges past its limit (default: report only, exit 0)")
     p.set_defaults(func=cmd_localize)
@@ -327,6 +399,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     """Parse and run one command: every error one line on stderr, with the documented exit code."""
     args = parser.parse_args(argv)
     try:
+        atomic.lock_timeout()  # the environment is read as an argument too: before any work
         return args.func(args)
     except UsageError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)

@@ -23,3 +23,12 @@ class ExportError(HarnessError):
 
 class BackendUnavailable(HarnessError):
     """A backend cannot run on this machine; the message says why."""
+
+
+class LockTimeout(HarnessError):
+    """Another process held a folder's lock for longer than we wait; `folder` and `pid` (when known) name it."""
+
+    def __init__(self, message: str, folder, pid: int | None = None):
+        super().__init__(message)
+        self.folder = folder
+        self.pid = pid

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import atomic
 from harness import cases as chunking
 from harness.backends import Backend
 from harness.compare import Comparison, merge
@@ -85,8 +86,9 @@ class Run:
     def write(self, out: str | Path) -> Path:
         """`out/cases.json`, one results file per backend, then `out/run.json` naming them in order.
 
-        File by file (each atomic), so results recorded elsewhere and copied into `out` stay."""
-        out = Path(out)
+        File by file (each atomic), so results recorded elsewhere and copied into `out` stay. `out` is
+        a real folder (not a symlink to one) or made here."""
+        out = atomic.check_folder(out)
         self.cases.write(out / CASES_FILE)
         for r in self.results:
             r.write(out / r.file_name)

@@ -9,13 +9,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness import atomic
 from harness.cli import (
     CASES,
     SEED,
+    export_source,
     int_in,
     model_argument,
     model_name,
     output_file,
+    output_folder,
+    path_argument,
     progress,
     run,
     seconds,
@@ -25,11 +29,13 @@ from harness.errors import UsageError
 
 
 def cmd_fixtures(args: argparse.Namespace) -> int:
+    if args.action == "regenerate" and args.dir:
+        atomic.check_folder(args.dir)  # before the imports and the generating
     from trendsplit import fixtures
 
     folder = Path(args.dir or fixtures.FIXTURES)
     if args.action == "regenerate":
-        for path in fixtures.regenerate(folder, progress=progress):
+        for path in fixtures.regenerate(folder, progress=progress):  # which checks its default folder too
             print(path)
         return 0
     drift = fixtures.check(folder, progress=progress)
@@ -63,8 +69,11 @@ def cmd_swift_fuzz(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from trendsplit.evaluate import evaluate
+    from harness.models import get_model
+    from trendsplit.evaluate import NET_ROWS, evaluate
 
+    for model in NET_ROWS:  # each net's export folder, before any work
+        export_source(args.artifacts / get_model(model).name)
     result = evaluate(n=args.n, seed=args.seed, artifacts=args.artifacts, progress=progress)
     print(result.table())
     if args.json:
@@ -86,9 +95,12 @@ def cmd_threshold(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.models import get_model
     from trendsplit import bench
 
-    result = bench.run(model_name(args), args.artifacts, args.fuzz_seconds, progress=progress)
+    name = model_name(args)
+    export_source(args.artifacts / get_model(name).name)  # an unknown model is named before the benchmarks
+    result = bench.run(name, args.artifacts, args.fuzz_seconds, progress=progress)
     print(result.render())
     if args.json:
         result.write_json(args.json)
@@ -102,13 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("fixtures", help="regenerate or check the golden fixtures")
     p.add_argument("action", choices=["regenerate", "check"])
-    p.add_argument("--dir", help="fixtures folder (default: the repository's fixtures/)")
+    p.add_argument("--dir", type=path_argument(Path), help="fixtures folder (default: the repository's fixtures/)")
     p.set_defaults(func=cmd_fixtures)
 
     p = command("evaluate", help="task quality (split F1) of the nets on every backend vs baselines")
     p.add_argument("--n", type=CASES, default=1000)
     p.add_argument("--seed", type=SEED, default=10_000)
-    p.add_argument("--artifacts", default="artifacts")
+    p.add_argument("--artifacts", type=output_folder, default="artifacts",
+                   help="folder of the export folders (default artifacts)")
     p.add_argument("--json", type=output_file, help="also write the evaluation as JSON here")
     p.set_defaults(func=cmd_evaluate)
 
@@ -119,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios, one run)")
     model_argument(p)
-    p.add_argument("--artifacts", default="artifacts")
+    p.add_argument("--artifacts", type=output_folder, default="artifacts",
+                   help="folder of the export folders (default artifacts)")
     p.add_argument("--fuzz-seconds", type=seconds, default=10.0)
     p.add_argument("--json", type=output_file, help="also write the figures as JSON here")
     p.set_defaults(func=cmd_bench)

@@ -183,6 +183,7 @@ def generate(models: tuple[str, ...] = MODELS,
 def regenerate(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> list[Path]:
     files = generate(progress=progress)
     written = []
+    atomic.check_folder(folder)  # a real folder, not a link to one
     for name, text in files.items():  # all computed: now only renames remain
         progress(f"writing {name}")
         written.append(atomic.write_text(Path(folder) / name, text))

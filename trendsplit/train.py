@@ -163,6 +163,7 @@ def save(arch: str, module: nn.Module, card: dict, folder: Path = WEIGHTS) -> Pa
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)
     card = {**card, "weights_sha256": weights_sha256(module), "tool_versions": tool_versions()}
+    folder = atomic.check_folder(folder)  # a real folder, not a link to one
     atomic.write_bytes(folder / f"{arch}.pt", buffer.getvalue())
     atomic.write_text(folder / f"{arch}.card.json", json.dumps(card, indent=2, sort_keys=True) + "\n")
     return folder / f"{arch}.pt"
@@ -181,32 +182,56 @@ def load(arch: str, folder: Path = WEIGHTS) -> nn.Module:
     return module.eval()
 
 
+def _dilations(text: str) -> tuple[int, ...]:
+    try:
+        dilations = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        dilations = ()
+    if not dilations or not all(1 <= d <= 1024 for d in dilations):
+        raise argparse.ArgumentTypeError(f"dilations are whole numbers from 1 to 1024, comma separated, got {text!r}")
+    return dilations
+
+
+def _weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"the weight must be a positive number below 1e6, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
+    from harness.cli import SEED, int_in, output_folder
+
     parser = argparse.ArgumentParser(prog="python -m trendsplit.train", description=__doc__)
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="trendsplit")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train-size", type=int, help="training logs (default: the recipe's)")
-    parser.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
-    parser.add_argument("--pos-weight", type=float, help="loss weight of split positions (default: the recipe's)")
+    parser.add_argument("--seed", type=SEED, default=0)
+    parser.add_argument("--train-size", type=int_in(1, 10**7, "the training size"),
+                        help="training logs (default: the recipe's)")
+    parser.add_argument("--epochs", type=int_in(1, 10_000, "the epochs"), help="epochs (default: the recipe's)")
+    parser.add_argument("--pos-weight", type=_weight, help="loss weight of split positions (default: the recipe's)")
     parser.add_argument("--flip-y", type=int, choices=[0, 1], help="augment by negating y (default: the recipe's)")
-    parser.add_argument("--dilations", help="conv nets: a variant's dilations, e.g. 1,2,4,8,16 (measuring only: "
-                                              "the registry loads the architecture's own)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 on a busy machine)")
-    parser.add_argument("--out", type=Path, default=WEIGHTS, help="folder for the weights and card")
+    parser.add_argument("--dilations", type=_dilations,
+                        help="conv nets: a variant's dilations, e.g. 1,2,4,8,16 (measuring only: the registry loads "
+                             "the architecture's own)")
+    parser.add_argument("--threads", type=int_in(1, 1024, "the threads"), default=2,
+                        help="torch threads (1 on a busy machine)")
+    parser.add_argument("--out", type=output_folder, default=WEIGHTS, help="folder for the weights and card")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in (("train_size", args.train_size), ("epochs", args.epochs),
                                    ("pos_weight", args.pos_weight),
                                    ("flip_y", None if args.flip_y is None else bool(args.flip_y))) if v is not None}
     build = None
     if args.dilations:
-        dilations = tuple(int(d) for d in args.dilations.split(","))
+        dilations = args.dilations
         inputs = 4 if ARCHITECTURES[args.arch].encoding_version == 2 else 2
         build = lambda: net.TrendSplitNet(inputs=inputs, dilations=dilations)  # noqa: E731
     module, card = train(args.arch, args.seed, recipe=replace(RECIPES[args.arch], **overrides),
                          threads=args.threads, build=build)
     if args.dilations:
         card["dilations"] = list(dilations)
-    args.out.mkdir(parents=True, exist_ok=True)
     path = save(args.arch, module, card, folder=args.out)
     v = card["validation"]
     print(f"{args.arch}: val F1 exact {v['exact']['f1']:.3f}, within one {v['within_1']['f1']:.3f}; "

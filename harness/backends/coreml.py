@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from harness.backends.base import Backend
+from harness.compute_units import COMPUTE_UNITS
 from harness.errors import UsageError
 from harness.export.coreml import MAX_BATCH
 from harness.export.manifest import Manifest
 from harness.spec import ModelSpec
 
-COMPUTE_UNITS = ("CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE", "ALL")
+__all__ = ["COMPUTE_UNITS", "CoreMLBackend"]
 
 
 class CoreMLBackend(Backend):

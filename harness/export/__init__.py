@@ -7,6 +7,7 @@ one line here.
 from __future__ import annotations
 
 import gc
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,10 +17,10 @@ from harness.errors import ExportError, HarnessError, UsageError
 from harness.export.coreml import export_coreml
 from harness.export.manifest import (
     EXPORT_FORMAT_VERSION,
-    MANIFEST,
     Artifact,
     ArtifactError,
     Manifest,
+    not_an_export,
     sha256_path,
     tool_versions,
 )
@@ -54,13 +55,15 @@ def export_model(spec: ModelSpec, folder: str | Path,
         if t not in EXPORTERS:
             known = ", ".join(f"{f}@{p}" for f, p in EXPORTERS)
             raise UsageError(f"unknown export target {t[0]}@{t[1]}; known: {known}")
+    atomic.check_replaceable(folder, not_an_export)  # before the build: a refusal costs nothing
     module = module if module is not None else spec.build()  # callers that built it pass it on
     spec.check_module(module)  # a wrong declared shape is named here, not deep in a converter
     artifacts, failures = [], {}
-    with atomic.staged_dir(folder, marker=MANIFEST) as stage, _collect_only_new_objects():
+    with atomic.staged_dir(folder, ours=not_an_export) as stage, _collect_only_new_objects():
         for fmt, precision in targets:
             if progress:
                 progress(f"exporting {spec.name} -> {fmt}@{precision}")
+            before = set(stage.iterdir())
             with quiet.captured() as said:  # converters' chatter: shown only if the stage fails
                 try:
                     details = EXPORTERS[(fmt, precision)](spec, module, stage, precision)
@@ -74,6 +77,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
                     if not keep_going:
                         raise failure from err
                     failures[f"{fmt}@{precision}"] = failure.reason
+                    _remove_new(stage, before)  # the folder holds only what its manifest lists
                     if progress:
                         progress(f"{failure} (kept going)")
                     continue
@@ -87,6 +91,15 @@ def export_model(spec: ModelSpec, folder: str | Path,
             versions=tool_versions(), artifacts=tuple(artifacts), failures=failures)
         manifest.write(stage)
     return manifest
+
+
+def _remove_new(folder: Path, before: set[Path]) -> None:
+    """What a failed converter left in `folder` since `before`: removed, so the export stays ours."""
+    for leftover in set(folder.iterdir()) - before:
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -140,7 +153,7 @@ def ensure_exported(spec: ModelSpec, folder: str | Path,
     is built and traced once, whether the folder is reused or exported again.
     """
     folder = Path(folder)
-    atomic.check_replaceable(folder, MANIFEST)
+    atomic.check_replaceable(folder, not_an_export)
     with atomic.folder_lock(folder):
         module = spec.build()
         fingerprint = model_fingerprint(spec, module)

@@ -16,6 +16,10 @@ from harness.errors import ExportError, HarnessError, UsageError
 from harness.mlpackage import package_sha256
 
 MANIFEST = "manifest.json"
+#: A manifest is a few KB; a larger `manifest.json` is not one this harness wrote (and is not read).
+MAX_MANIFEST_BYTES = 1 << 20
+#: What an operating system leaves in a folder it has shown: not the user's work.
+SYSTEM_FILES = frozenset({".DS_Store"})
 #: Bump when an exporter changes what it writes, so cached exports are redone.
 EXPORT_FORMAT_VERSION = 4
 #: An artifact is one file or package directly inside the export folder.
@@ -157,3 +161,29 @@ class Manifest:
             except (HarnessError, OSError) as err:
                 problems.append(f"{a.path}: {err}")
         return problems
+
+
+def not_an_export(folder: Path) -> str | None:
+    """Why `folder` is not an export this harness wrote, or None when it is one, so it may be replaced.
+
+    Ours holds a `manifest.json` that reads as the harness's own (every field, of the types it writes)
+    and nothing but the artifacts that manifest lists: a folder of someone else's `manifest.json`
+    (a browser extension's), or one where a user has put files of their own, is not ours to replace.
+    """
+    path = Path(folder) / MANIFEST
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return f"no {MANIFEST}"
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MANIFEST_BYTES:
+        return f"its {MANIFEST} is not one this harness wrote"
+    try:
+        manifest = Manifest.read(folder)
+    except ArtifactError:
+        return f"its {MANIFEST} is not one this harness wrote"
+    written = {MANIFEST, *(a.path for a in manifest.artifacts), *SYSTEM_FILES}
+    other = sorted(p.name for p in Path(folder).iterdir() if p.name not in written)
+    if other:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        return f"files the harness did not write: {shown}"
+    return None

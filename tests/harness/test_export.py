@@ -12,7 +12,7 @@ import torch
 
 from harness.errors import ExportError, UsageError
 from harness.export import EXPORTERS, ensure_exported, export_model
-from harness.export.manifest import Manifest, sha256_path
+from harness.export.manifest import Artifact, Manifest, sha256_path
 from harness.spec import weights_sha256
 
 
@@ -77,13 +77,17 @@ def test_failed_export_names_the_stage_and_keeps_the_old_folder(trendsplit, tmp_
     spec = dataclasses.replace(trendsplit, name="det", build=lambda: _Determinant().eval())
     folder = tmp_path / "det"
     folder.mkdir()
-    (folder / "previous.txt").write_text("last good export")
-    (folder / "manifest.json").write_text("{}")  # an export folder of ours (however stale)
+    (folder / "det.onnx").write_text("last good export")
+    previous = (Artifact("onnx", "fp32", "det.onnx", "0" * 64),)
+    Manifest(model="det", weights_sha256="0" * 64, model_fingerprint="0" * 64, weights_source="seeded", trained=False,
+             metadata={}, export_format_version=1, versions={}, artifacts=previous,
+             ).write(folder)  # an export folder of ours (however stale)
     with pytest.raises(ExportError, match="linalg_det") as info:
         export_model(spec, folder)
     assert info.value.stage == "coreml@fp32"  # onnx@fp32 went through first
     assert [p.name for p in tmp_path.iterdir()] == ["det"]
-    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "previous.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["det.onnx", "manifest.json"]
+    assert (folder / "det.onnx").read_text() == "last good export"
 
 
 def test_ensure_exported_reuses_a_matching_export_and_redoes_a_tampered_one(

@@ -13,12 +13,14 @@ import textwrap
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
 from harness import api, atomic
 from harness.errors import HarnessError, UsageError
 from harness.export import ensure_exported, stale_reason
-from harness.export.manifest import ArtifactError, Manifest
+from harness.export.manifest import EXPORT_FORMAT_VERSION, ArtifactError, Manifest, not_an_export
 from harness.mil import load_program
 from harness.mlpackage import PackageError, read_package
 from harness.spec import ModelSpec, TensorSpec
@@ -50,6 +52,70 @@ def test_export_into_a_folder_of_someone_elses_files_is_refused_and_keeps_them(t
             call()
     assert [p.name for p in victim.iterdir()] == ["thesis.tex"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["victim"]
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                           max_leaves=12)
+
+
+def _real_manifest(**fields) -> dict:
+    raw = {"model": "m", "weights_sha256": "0" * 64, "model_fingerprint": "0" * 64, "weights_source": "seeded",
+           "trained": False, "metadata": {}, "export_format_version": EXPORT_FORMAT_VERSION, "versions": {},
+           "artifacts": [], "failures": {}}
+    return {**raw, **fields}
+
+
+@given(manifest=st.one_of(
+    json_values,  # anything at all: a browser extension's, a package.json's, a list...
+    st.builds(lambda extra: {**_real_manifest(), **extra}, st.dictionaries(st.text(), json_values, min_size=1)),
+    st.builds(lambda key: {k: v for k, v in _real_manifest().items() if k != key}, st.sampled_from(
+        sorted(_real_manifest()))),  # the harness's fields, one missing
+    st.builds(lambda key, value: _real_manifest(**{key: value}), st.sampled_from(sorted(_real_manifest())),
+              json_values),  # one field of another type (or, rarely, the same)
+))
+def test_a_folder_whose_manifest_json_is_not_the_harness_s_is_never_replaced(tmp_path_factory, manifest):
+    """Item 9: a folder holding a `manifest.json` was replaced whole, whatever that file said."""
+    victim = tmp_path_factory.mktemp("ext") / "ext"
+    victim.mkdir()
+    (victim / "manifest.json").write_text(json.dumps(manifest))
+    (victim / "background.js").write_text("the extension's code")
+    spec = api.describe("m", nn.Linear(2, 2), inputs={"x": (None, 2)}, outputs={"y": (None, 2)})
+    for call in (lambda: api.export(spec, victim), lambda: ensure_exported(spec, victim)):
+        with pytest.raises(UsageError, match="other content") as info:
+            call()
+        assert str(victim) in str(info.value)
+    assert sorted(p.name for p in victim.iterdir()) == ["background.js", "manifest.json"]
+    assert (victim / "background.js").read_text() == "the extension's code"
+
+
+def test_a_harness_export_with_a_user_s_file_in_it_is_not_replaced(export_copy):
+    manifest, folder = export_copy
+    assert not_an_export(folder) is None
+    (folder / "NOTES.md").write_text("a user's notes")
+    assert "NOTES.md" in not_an_export(folder)
+    with pytest.raises(UsageError, match="NOTES.md"):
+        api.export(api.describe("m", nn.Linear(2, 2), inputs={"x": (None, 2)}, outputs={"y": (None, 2)}), folder)
+    assert (folder / "NOTES.md").read_text() == "a user's notes"
+
+
+def test_a_converter_that_fails_part_way_leaves_no_file_in_the_export(tmp_path, monkeypatch):
+    """With keep_going a failed stage is recorded; what it wrote is removed, so the folder stays ours."""
+    from harness import export
+
+    def half_written(spec, module, folder, precision):
+        (folder / "m-half.mlpackage").mkdir()
+        (folder / "m-half.mlpackage" / "partial").write_bytes(b"\0" * 10)
+        raise RuntimeError("converter died")
+
+    monkeypatch.setitem(export.EXPORTERS, ("coreml", "fp32"), half_written)
+    spec = api.describe("m", nn.Linear(2, 2), inputs={"x": (None, 2)}, outputs={"y": (None, 2)})
+    folder = tmp_path / "m"
+    manifest = export.export_model(spec, folder, targets=[("onnx", "fp32"), ("coreml", "fp32")], keep_going=True)
+    assert "coreml@fp32" in manifest.failures
+    assert sorted(p.name for p in folder.iterdir()) == ["m.onnx", "manifest.json"]
+    assert not_an_export(folder) is None
+    export.export_model(spec, folder, targets=[("onnx", "fp32")])  # and it can be replaced again
 
 
 @pytest.mark.parametrize("kind", ["file", "symlink", "fifo"])
@@ -250,12 +316,16 @@ _SWAPPER = textwrap.dedent("""
     target, tag, swaps = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     print("ready", flush=True)
     for k in range(swaps):
-        with atomic.staged_dir(target, marker="marker") as stage:
+        with atomic.staged_dir(target, ours=lambda f: None if (f / "marker").is_file() else "no marker") as stage:
             (stage / "marker").write_text(tag)
             for i in range(20):
                 (stage / f"f{i}").write_text(str(k))
     print(swaps)
 """)
+
+
+def _marked(folder):
+    return None if (folder / "marker").is_file() else "no marker"
 
 
 def _swapper(target, tag, swaps=SWAPS):
@@ -268,7 +338,7 @@ def _swapper(target, tag, swaps=SWAPS):
 
 def test_the_folder_is_never_absent_while_another_process_swaps_it(tmp_path):
     target = tmp_path / "out"
-    with atomic.staged_dir(target, marker="marker") as stage:
+    with atomic.staged_dir(target, ours=_marked) as stage:
         (stage / "marker").write_text("first")
     proc = _swapper(target, "a")
     absent, looks = 0, 0
@@ -303,9 +373,7 @@ def test_kills_mid_swap_leave_a_whole_folder_and_leftovers_are_cleaned(tmp_path)
             files = sorted(p.name for p in target.iterdir())
             assert files == sorted(["marker", *(f"f{i}" for i in range(20))])
             assert len({(target / f"f{i}").read_text() for i in range(20)}) == 1  # one generation, whole
-    (tmp_path / ".out.zz.stage").mkdir()
-    (tmp_path / ".out.zz.old").mkdir()
-    with atomic.staged_dir(target, marker="marker") as stage:
+    with atomic.staged_dir(target, ours=_marked) as stage:
         (stage / "marker").write_text("last")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
