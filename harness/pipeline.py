@@ -31,6 +31,7 @@ from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
 from harness.errors import HarnessError, UsageError
 from harness.export import ensure_exported
 from harness.export.manifest import Manifest, sha256_path
+from harness.mlpackage import weights_sha256
 from harness.parity import (
     BackendRun,
     DeviceMatch,
@@ -53,6 +54,8 @@ OVERVIEW_CASES = 32
 #: Backends whose numbers come from real CoreML (a Mac or a phone): measured against the emulation.
 DEVICE_BACKEND = "coreml"
 EMULATED_BACKEND = "coreml-emulated"
+#: Backends that load a CoreML model, and must say which weights they loaded.
+COREML_BACKENDS = (DEVICE_BACKEND, EMULATED_BACKEND)
 
 
 def _quiet(_msg: str) -> None:
@@ -97,13 +100,19 @@ class Run:
     @classmethod
     def read(cls, folder: str | Path) -> Run:
         folder = Path(folder)
-        index = RunIndex.read(folder)
-        try:
-            checks = tuple(artifact_check(a) for a in index.artifact_checks)
-        except (KeyError, TypeError, ValueError) as err:
-            raise ResultsError(f"{folder / 'run.json'}: an artifact check is malformed ({err})") from None
-        return cls(CaseFile.read(folder / CASES_FILE), tuple(Results.read(folder / f) for f in index.results),
-                   checks)
+        cases = CaseFile.read(folder / CASES_FILE)
+        results, checks = _read_folder(folder, cases)
+        return cls(cases, results, checks)
+
+
+def _read_folder(folder: Path, cases: CaseFile) -> tuple[tuple[Results, ...], tuple[ArtifactCheck, ...]]:
+    """A run folder's results (each read no larger than `cases` allows) and artifact checks."""
+    index = RunIndex.read(folder)
+    try:
+        checks = tuple(artifact_check(a) for a in index.artifact_checks)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ResultsError(f"{folder / 'run.json'}: an artifact check is malformed ({err})") from None
+    return tuple(Results.read(folder / f, cases.results_limit()) for f in index.results), checks
 
 
 def _start(spec: ModelSpec, backends: Sequence[Backend], n: int, folder: str | Path | None, say: Progress):
@@ -137,7 +146,9 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
             if (out := r.run(chunk)) is not None:
                 outputs.append(out)
     case_file = CaseFile(spec.name, manifest.weights_sha256, spec.weights_source, spec.trained, Reading.of(spec),
-                         chunking.join(made, seed))
+                         chunking.join(made, seed), coreml_weights={
+                             a.precision: weights_sha256(folder / a.path) for a in manifest.artifacts
+                             if a.format == "coreml"})
     results = tuple(dataclasses.replace(
         r.results(), inputs=case_file.inputs,
         outputs={t.name: np.concatenate([o[t.name] for o in outputs]) for t in spec.outputs} if r.status == "ran"
@@ -148,27 +159,28 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
 def read_results(paths: Sequence[str | Path], cases: str | Path | None = None) -> Run:
     """Results named on a command line: a run folder stands for its results in run order (its
     artifact checks come along); files are read as they are. The cases come from `cases`, or the
-    first run folder named, or the `cases.json` beside the first results file."""
+    first run folder named, or the `cases.json` beside the first results file; they are read
+    first, so that no results file is read past the size its outputs can take."""
     if not paths:
         raise UsageError("name at least one results file or run folder")
-    results: list[Results] = []
-    checks: tuple[ArtifactCheck, ...] = ()
-    found = None
-    for p in map(Path, paths):
-        if p.is_dir():
-            done = Run.read(p)
-            results += done.results
-            checks = checks or done.artifact_checks
-            found = found or p / CASES_FILE
-        else:
-            results.append(Results.read(p))
-            if found is None and (p.parent / CASES_FILE).is_file():
-                found = p.parent / CASES_FILE
+    paths = [Path(p) for p in paths]
+    found = next((p / CASES_FILE if p.is_dir() else p.parent / CASES_FILE for p in paths
+                  if p.is_dir() or (p.parent / CASES_FILE).is_file()), None)
     chosen = Path(cases) if cases else found
     if chosen is None:
         raise UsageError(f"no {CASES_FILE} beside {paths[0]}: name the run folder `python -m harness run --out` "
                          "wrote, or pass --cases")
-    return Run(CaseFile.read(chosen), tuple(results), checks)
+    case_file = CaseFile.read(chosen)
+    results: list[Results] = []
+    checks: tuple[ArtifactCheck, ...] = ()
+    for p in paths:
+        if p.is_dir():
+            ran, checked = _read_folder(p, case_file)
+            results += ran
+            checks = checks or checked
+        else:
+            results.append(Results.read(p, case_file.results_limit()))
+    return Run(case_file, tuple(results), checks)
 
 
 # -- compare ---------------------------------------------------------------------------------------
@@ -187,17 +199,79 @@ def _labels(results: Sequence[Results]) -> list[str]:
 
 
 def _check_same(case_file: CaseFile, results: Sequence[Results]) -> None:
-    """Refuse results of another model or over other inputs: their comparison would mean nothing."""
-    inputs = case_file.inputs
+    """Refuse results whose claims disagree with each other or with the cases (`ResultsError`
+    naming the field): a label whose precision is not the file's (the precision picks the policy),
+    another model, other weights, other inputs. Their comparison would mean nothing, or lie."""
     for r in results:
-        if (r.model, r.weights_sha256) != (case_file.model, case_file.weights_sha256):
-            raise ResultsError(f"{r.describe()} is model {r.model!r} (weights {r.weights_sha256[:12]}), the cases are "
-                               f"for {case_file.model!r} (weights {case_file.weights_sha256[:12]}): not comparable")
-        if r.inputs.sha256 != inputs.sha256:
-            raise ResultsError(f"{r.describe()} ran on other inputs ({r.inputs.count} cases, seed {r.inputs.seed}, "
-                               f"sha256 {r.inputs.sha256[:12]}) than the cases ({inputs.count} cases, seed "
-                               f"{inputs.seed}, sha256 {inputs.sha256[:12]}): run again with --n {r.inputs.count} "
-                               f"--seed {r.inputs.seed}")
+        r.check_label()
+        _check_backend(r)
+        _check_model(case_file, r)
+        _check_inputs(case_file, r)
+        _check_outputs(case_file, r)
+
+
+def _check_backend(r: Results) -> None:
+    """The label names a registered backend, at one of its precisions, with an option it takes."""
+    from harness.backends import BACKENDS, create
+
+    if r.name not in BACKENDS:
+        raise ResultsError(f"{r.describe()}: backend.label names backend {r.name!r}, which this harness does not "
+                           f"know ({', '.join(BACKENDS)}): its precision and weights cannot be checked")
+    try:
+        backend = create(r.backend)
+    except UsageError as err:
+        raise ResultsError(f"{r.describe()}: backend.label: {err}") from None
+    if backend.label != r.backend:
+        raise ResultsError(f"{r.describe()}: backend.label must name the backend as the harness does, "
+                           f"{backend.label!r}")
+
+
+def _check_model(case_file: CaseFile, r: Results) -> None:
+    if r.model != case_file.model:
+        raise ResultsError(f"{r.describe()} is model {r.model!r} (model.name), the cases are for "
+                           f"{case_file.model!r}: not comparable")
+    if r.weights_sha256 != case_file.weights_sha256:
+        raise ResultsError(f"{r.describe()} claims weights {r.weights_sha256[:12]} (model.weights_sha256), the cases "
+                           f"are for weights {case_file.weights_sha256[:12]}: not comparable")
+    if r.name not in COREML_BACKENDS:
+        if r.loaded_weights_sha256:
+            raise ResultsError(f"{r.describe()} claims model.loaded_weights_sha256, but {r.name} loads no "
+                               "CoreML model")
+        return
+    if r.status != "ran":
+        return
+    expected = case_file.coreml_weights.get(r.precision)
+    if not r.loaded_weights_sha256:
+        raise ResultsError(f"{r.describe()} does not say which weights it loaded (model.loaded_weights_sha256): "
+                           "record it again with this harness or TrendSplitRecorder")
+    if expected is None:
+        raise ResultsError(f"the cases record no weights of the coreml@{r.precision} export to check "
+                           f"{r.describe()}'s model.loaded_weights_sha256 against: write them again with "
+                           "`python -m harness run`")
+    if r.loaded_weights_sha256 != expected:
+        raise ResultsError(f"{r.describe()} loaded CoreML weights {r.loaded_weights_sha256[:12]} "
+                           f"(model.loaded_weights_sha256), the coreml@{r.precision} export's are {expected[:12]}: "
+                           "it ran another model under this name")
+
+
+def _check_inputs(case_file: CaseFile, r: Results) -> None:
+    inputs = case_file.inputs
+    for key, claimed, actual in (("sha256", r.inputs.sha256, inputs.sha256), ("count", r.inputs.count, inputs.count),
+                                 ("seed", r.inputs.seed, inputs.seed)):
+        if claimed != actual and not (key == "seed" and claimed is None):
+            raise ResultsError(f"{r.describe()} ran on other inputs (inputs.{key}: {r.inputs.count} cases, seed "
+                               f"{r.inputs.seed}, sha256 {r.inputs.sha256[:12]}) than the cases ({inputs.count} "
+                               f"cases, seed {inputs.seed}, sha256 {inputs.sha256[:12]}): run again with --n "
+                               f"{r.inputs.count} --seed {r.inputs.seed}")
+
+
+def _check_outputs(case_file: CaseFile, r: Results) -> None:
+    """Each output the cases declare has their shape (when they record shapes)."""
+    reading = case_file.reading
+    for name, shape in zip(reading.outputs, reading.shapes, strict=False):
+        if name in r.outputs and r.outputs[name].shape != (len(case_file.cases), *shape):
+            raise ResultsError(f"{r.describe()}: outputs.{name} has shape {list(r.outputs[name].shape)}, the cases "
+                               f"declare {[len(case_file.cases), *shape]}")
 
 
 def _judge(reading: Reading, cases: Cases, ref: Results, ref_label: str, ref_out: dict, cand: Results,
@@ -457,6 +531,7 @@ class _Streamed:
         start = time.perf_counter()
         try:
             backend.load(spec, manifest, folder)
+            self.base["loaded_weights_sha256"] = backend.loaded_weights_sha256
         except Exception as err:  # reported, and fails the run; never hidden
             self.status, self.reason = "failed", f"{type(err).__name__}: {err}"
         self.seconds += time.perf_counter() - start
