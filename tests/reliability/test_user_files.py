@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import files, pipeline
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.mil import load_program
 from harness.mlpackage import PackageError, load_spec, read_package, weights_sha256
 from harness.parity import ParityReport
@@ -138,6 +138,14 @@ def _fixture(tmp: Path, monkeypatch):
     return tmp / "model_x.json", check
 
 
+def _model_file(tmp: Path):
+    from harness import api
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = shutil.copy(ROOT / "tests" / "user_model" / "tiny_vision.py", tmp / "model.py")
+    return Path(path), lambda: api.load(f"{path}:describe_model")
+
+
 READERS = {
     "results file": (_run_file("coreml_fp16_CPU_AND_NE.json"), ResultsError),
     "cases file": (_run_file("cases.json"), ResultsError),
@@ -150,6 +158,7 @@ READERS = {
                                       PackageError),
     "package spec": (_package_file("Data/com.apple.CoreML/model.mlmodel", load_spec), PackageError),
     "fixture": (None, HarnessError),
+    "model file": (_model_file, UsageError),
 }
 
 
