@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import cases as chunking
-from harness.backends import Backend
+from harness.backends import BACKENDS, Backend, create
 from harness.compare import Comparison, merge
 from harness.compare import compare as compare_outputs
 from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
@@ -212,8 +212,6 @@ def _check_same(case_file: CaseFile, results: Sequence[Results]) -> None:
 
 def _check_backend(r: Results) -> None:
     """The label names a registered backend, at one of its precisions, with an option it takes."""
-    from harness.backends import BACKENDS, create
-
     if r.name not in BACKENDS:
         raise ResultsError(f"{r.describe()}: backend.label names backend {r.name!r}, which this harness does not "
                            f"know ({', '.join(BACKENDS)}): its precision and weights cannot be checked")
