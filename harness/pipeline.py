@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from harness import cases as chunking
-from harness.backends import BACKENDS, Backend, create
+from harness import claims
+from harness.backends import Backend
 from harness.compare import Comparison, merge
 from harness.compare import compare as compare_outputs
 from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
@@ -54,8 +55,6 @@ OVERVIEW_CASES = 32
 #: Backends whose numbers come from real CoreML (a Mac or a phone): measured against the emulation.
 DEVICE_BACKEND = "coreml"
 EMULATED_BACKEND = "coreml-emulated"
-#: Backends that load a CoreML model, and must say which weights they loaded.
-COREML_BACKENDS = (DEVICE_BACKEND, EMULATED_BACKEND)
 
 
 def _quiet(_msg: str) -> None:
@@ -198,80 +197,6 @@ def _labels(results: Sequence[Results]) -> list[str]:
     return out
 
 
-def _check_same(case_file: CaseFile, results: Sequence[Results]) -> None:
-    """Refuse results whose claims disagree with each other or with the cases (`ResultsError`
-    naming the field): a label whose precision is not the file's (the precision picks the policy),
-    another model, other weights, other inputs. Their comparison would mean nothing, or lie."""
-    for r in results:
-        r.check_label()
-        _check_backend(r)
-        _check_model(case_file, r)
-        _check_inputs(case_file, r)
-        _check_outputs(case_file, r)
-
-
-def _check_backend(r: Results) -> None:
-    """The label names a registered backend, at one of its precisions, with an option it takes."""
-    if r.name not in BACKENDS:
-        raise ResultsError(f"{r.describe()}: backend.label names backend {r.name!r}, which this harness does not "
-                           f"know ({', '.join(BACKENDS)}): its precision and weights cannot be checked")
-    try:
-        backend = create(r.backend)
-    except UsageError as err:
-        raise ResultsError(f"{r.describe()}: backend.label: {err}") from None
-    if backend.label != r.backend:
-        raise ResultsError(f"{r.describe()}: backend.label must name the backend as the harness does, "
-                           f"{backend.label!r}")
-
-
-def _check_model(case_file: CaseFile, r: Results) -> None:
-    if r.model != case_file.model:
-        raise ResultsError(f"{r.describe()} is model {r.model!r} (model.name), the cases are for "
-                           f"{case_file.model!r}: not comparable")
-    if r.weights_sha256 != case_file.weights_sha256:
-        raise ResultsError(f"{r.describe()} claims weights {r.weights_sha256[:12]} (model.weights_sha256), the cases "
-                           f"are for weights {case_file.weights_sha256[:12]}: not comparable")
-    if r.name not in COREML_BACKENDS:
-        if r.loaded_weights_sha256:
-            raise ResultsError(f"{r.describe()} claims model.loaded_weights_sha256, but {r.name} loads no "
-                               "CoreML model")
-        return
-    if r.status != "ran":
-        return
-    expected = case_file.coreml_weights.get(r.precision)
-    if not r.loaded_weights_sha256:
-        raise ResultsError(f"{r.describe()} does not say which weights it loaded (model.loaded_weights_sha256): "
-                           "record it again with this harness or TrendSplitRecorder")
-    if expected is None:
-        raise ResultsError(f"the cases record no weights of the coreml@{r.precision} export to check "
-                           f"{r.describe()}'s model.loaded_weights_sha256 against: write them again with "
-                           "`python -m harness run`")
-    if r.loaded_weights_sha256 != expected:
-        raise ResultsError(f"{r.describe()} loaded CoreML weights {r.loaded_weights_sha256[:12]} "
-                           f"(model.loaded_weights_sha256), the coreml@{r.precision} export's are {expected[:12]}: "
-                           "it ran another model under this name")
-
-
-def _check_inputs(case_file: CaseFile, r: Results) -> None:
-    inputs = case_file.inputs
-    for key, claimed, actual in (("sha256", r.inputs.sha256, inputs.sha256), ("count", r.inputs.count, inputs.count),
-                                 ("seed", r.inputs.seed, inputs.seed)):
-        if claimed != actual and not (key == "seed" and claimed is None):
-            raise ResultsError(f"{r.describe()} ran on other inputs (inputs.{key}: {r.inputs.count} cases, seed "
-                               f"{r.inputs.seed}, sha256 {r.inputs.sha256[:12]}) than the cases ({inputs.count} "
-                               f"cases, seed {inputs.seed}, sha256 {inputs.sha256[:12]}): run again with --n "
-                               f"{r.inputs.count} --seed {r.inputs.seed}")
-
-
-def _check_outputs(case_file: CaseFile, r: Results) -> None:
-    """Each output the cases declare has their shape (when they record shapes)."""
-    reading = case_file.reading
-    for name, shape in zip(reading.outputs, reading.shapes, strict=False):
-        if name in r.outputs and r.outputs[name].shape != (len(case_file.cases), *shape):
-            raise ResultsError(f"{r.describe()}: outputs.{name} has shape {list(r.outputs[name].shape)}, the cases "
-                               f"declare {[len(case_file.cases), *shape]}")
-
-
 def _judge(reading: Reading, cases: Cases, ref: Results, ref_label: str, ref_out: dict, cand: Results,
            cand_label: str, cand_out: dict, named: Policy | None, output: str) -> Comparison:
     for out, label in ((ref_out, ref_label), (cand_out, cand_label)):
@@ -386,7 +311,7 @@ def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy |
     """
     if not results:
         raise UsageError("no results to compare")
-    _check_same(case_file, results)
+    claims.check(case_file, results)
     labels = _labels(results)
     outputs = {label: r.outputs for label, r in zip(labels, results, strict=True) if r.status == "ran"}
     judged = judge(case_file.reading, case_file.cases, labels, results, outputs, policy=policy)
