@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness import atomic
+from harness import atomic, files
 from harness.errors import HarnessError, UsageError
 from harness.report import format_report
 from harness.spec import Cases, ModelSpec, TensorSpec, seeded_init
@@ -88,6 +88,9 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
     return spec
 
 
+#: A model file is Python source: kilobytes. Anything larger is not one.
+MAX_MODEL_SOURCE_BYTES = 16 << 20
+
 __all__ = ["describe", "export", "run", "compare", "parity", "fixtures", "report", "load", "seeded",
            "format_report"]
 
@@ -103,12 +106,11 @@ def load(reference: str) -> ModelSpec:
     if not path.endswith(".py") or not attr:
         raise UsageError(f"a model reference is path/to/file.py:factory, got {reference!r}")
     file = Path(path)
-    if not file.exists():
-        raise UsageError(f"no such file: {file}")
+    source = files.read_bytes(file, limit=MAX_MODEL_SOURCE_BYTES)  # a regular file, not a FIFO that never ends
     module_spec = importlib.util.spec_from_file_location(f"harness_user_model_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
     try:
-        module_spec.loader.exec_module(module)
+        exec(compile(source, str(file), "exec"), module.__dict__)  # the bytes read, not the path again
     except HarnessError:
         raise
     except Exception as err:  # the user's file: say where it broke, in one line

@@ -17,10 +17,18 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from harness import files
 from harness.errors import HarnessError
 
 MANIFEST = "Manifest.json"
 DATA = "Data"
+#: The model's weight files sit in this folder beside its spec (`@model_path/weights`), in a
+#: package and in the `.mlmodelc` Xcode compiles from it alike.
+WEIGHTS = "weights"
+#: A package's manifest lists a few entries: kilobytes. A model spec holds the program (and
+#: small constants; weights go to the weight files): protobuf caps a message at 2 GiB.
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_SPEC_BYTES = 2 << 30
 
 
 class PackageError(HarnessError):
@@ -34,8 +42,11 @@ class Package:
     items: tuple[tuple[str, str, str], ...]  # (path, author, description) of every entry, sorted
 
     def beside_spec(self, rel: str) -> Path:
-        """A file the spec names relative to its own folder (`@model_path/...`), confined to the package."""
-        return _inside(self.spec.parent, rel, self.root)
+        """A regular file the spec names relative to its own folder (`@model_path/...`), confined to the package."""
+        path = _inside(self.spec.parent, rel, self.root)
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise PackageError(f"{self.root.name}: {rel!r} is not a regular file")
+        return path
 
 
 def _inside(base: Path, rel: object, root: Path) -> Path:
@@ -65,11 +76,7 @@ def read_package(root: str | os.PathLike) -> Package:
         raise PackageError(f"{root} does not exist") from None
     if not stat.S_ISDIR(mode):
         raise PackageError(f"{root} is not a package folder")
-    manifest = _inside(root, MANIFEST, root)
-    try:
-        raw = json.loads(manifest.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise PackageError(f"{root.name}: {MANIFEST} is not readable JSON ({type(err).__name__})") from None
+    raw = files.read_json(_inside(root, MANIFEST, root), limit=MAX_MANIFEST_BYTES, error=PackageError)
     entries = raw.get("itemInfoEntries") if isinstance(raw, dict) else None
     if not isinstance(entries, dict) or not entries:
         raise PackageError(f"{root.name}: {MANIFEST} has no itemInfoEntries")
@@ -97,8 +104,9 @@ def load_spec(root: str | os.PathLike):
 
     package = read_package(root)
     spec = Model_pb2.Model()
+    data = files.read_bytes(package.spec, limit=MAX_SPEC_BYTES, error=PackageError)
     try:
-        spec.ParseFromString(package.spec.read_bytes())
+        spec.ParseFromString(data)
     except Exception as err:  # a protobuf DecodeError, or an unreadable file
         raise PackageError(f"{package.root.name}: the model spec does not parse ({type(err).__name__})") from None
     return spec
@@ -126,3 +134,29 @@ def package_sha256(root: str | os.PathLike, file_sha256) -> str:
 
 def _spec_sha256(root: Path) -> str:
     return hashlib.sha256(load_spec(root).SerializeToString(deterministic=True)).hexdigest()
+
+
+def weights_sha256(root: str | os.PathLike) -> str:
+    """sha256 of a CoreML model's weights as stored: the files of the `weights` folder beside its spec.
+
+    For each file under that folder (anything but regular files and folders is refused), sorted
+    by its path relative to it (`/`-separated,
+    by code point), the line `"<path> <sha256 of its bytes>\\n"`; the hash is the sha256 of the
+    lines. The same folder is in the `.mlmodelc` a device loads, so the Swift recorder
+    (`ModelWeights.sha256`) measures the same value there: a results file says which weights
+    ran, not only which the fixture expected. Constants small enough to sit in the program
+    itself are not in these files.
+    """
+    package = read_package(root)
+    folder = package.spec.parent / WEIGHTS
+    lines = []
+    if os.path.lexists(folder):
+        _inside(package.spec.parent, WEIGHTS, package.root)  # no symlink on the way
+        for f in sorted(folder.rglob("*"), key=lambda p: p.relative_to(folder).as_posix()):
+            mode = os.lstat(f).st_mode
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):  # a symlink, a FIFO, a device: a model holds files
+                raise PackageError(f"{package.root.name}: {f.relative_to(package.root)} is not a regular file")
+            lines.append(f"{f.relative_to(folder).as_posix()} {files.sha256(f, error=PackageError)}\n")
+    return hashlib.sha256("".join(lines).encode()).hexdigest()

@@ -25,6 +25,7 @@ import numpy as np
 
 from harness import atomic
 from harness import cases as chunking
+from harness import claims
 from harness.backends import Backend
 from harness.compare import Comparison, merge
 from harness.compare import compare as compare_outputs
@@ -32,6 +33,7 @@ from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
 from harness.errors import HarnessError, UsageError
 from harness.export import ensure_exported
 from harness.export.manifest import Manifest, sha256_path
+from harness.mlpackage import weights_sha256
 from harness.parity import (
     BackendRun,
     DeviceMatch,
@@ -99,13 +101,19 @@ class Run:
     @classmethod
     def read(cls, folder: str | Path) -> Run:
         folder = Path(folder)
-        index = RunIndex.read(folder)
-        try:
-            checks = tuple(artifact_check(a) for a in index.artifact_checks)
-        except (KeyError, TypeError, ValueError) as err:
-            raise ResultsError(f"{folder / 'run.json'}: an artifact check is malformed ({err})") from None
-        return cls(CaseFile.read(folder / CASES_FILE), tuple(Results.read(folder / f) for f in index.results),
-                   checks)
+        cases = CaseFile.read(folder / CASES_FILE)
+        results, checks = _read_folder(folder, cases)
+        return cls(cases, results, checks)
+
+
+def _read_folder(folder: Path, cases: CaseFile) -> tuple[tuple[Results, ...], tuple[ArtifactCheck, ...]]:
+    """A run folder's results (each read no larger than `cases` allows) and artifact checks."""
+    index = RunIndex.read(folder)
+    try:
+        checks = tuple(artifact_check(a) for a in index.artifact_checks)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ResultsError(f"{folder / 'run.json'}: an artifact check is malformed ({err})") from None
+    return tuple(Results.read(folder / f, cases.results_limit()) for f in index.results), checks
 
 
 def _start(spec: ModelSpec, backends: Sequence[Backend], n: int, folder: str | Path | None, say: Progress):
@@ -139,7 +147,9 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
             if (out := r.run(chunk)) is not None:
                 outputs.append(out)
     case_file = CaseFile(spec.name, manifest.weights_sha256, spec.weights_source, spec.trained, Reading.of(spec),
-                         chunking.join(made, seed))
+                         chunking.join(made, seed), coreml_weights={
+                             a.precision: weights_sha256(folder / a.path) for a in manifest.artifacts
+                             if a.format == "coreml"})
     results = tuple(dataclasses.replace(
         r.results(), inputs=case_file.inputs,
         outputs={t.name: np.concatenate([o[t.name] for o in outputs]) for t in spec.outputs} if r.status == "ran"
@@ -150,27 +160,28 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
 def read_results(paths: Sequence[str | Path], cases: str | Path | None = None) -> Run:
     """Results named on a command line: a run folder stands for its results in run order (its
     artifact checks come along); files are read as they are. The cases come from `cases`, or the
-    first run folder named, or the `cases.json` beside the first results file."""
+    first run folder named, or the `cases.json` beside the first results file; they are read
+    first, so that no results file is read past the size its outputs can take."""
     if not paths:
         raise UsageError("name at least one results file or run folder")
-    results: list[Results] = []
-    checks: tuple[ArtifactCheck, ...] = ()
-    found = None
-    for p in map(Path, paths):
-        if p.is_dir():
-            done = Run.read(p)
-            results += done.results
-            checks = checks or done.artifact_checks
-            found = found or p / CASES_FILE
-        else:
-            results.append(Results.read(p))
-            if found is None and (p.parent / CASES_FILE).is_file():
-                found = p.parent / CASES_FILE
+    paths = [Path(p) for p in paths]
+    found = next((p / CASES_FILE if p.is_dir() else p.parent / CASES_FILE for p in paths
+                  if p.is_dir() or (p.parent / CASES_FILE).is_file()), None)
     chosen = Path(cases) if cases else found
     if chosen is None:
         raise UsageError(f"no {CASES_FILE} beside {paths[0]}: name the run folder `python -m harness run --out` "
                          "wrote, or pass --cases")
-    return Run(CaseFile.read(chosen), tuple(results), checks)
+    case_file = CaseFile.read(chosen)
+    results: list[Results] = []
+    checks: tuple[ArtifactCheck, ...] = ()
+    for p in paths:
+        if p.is_dir():
+            ran, checked = _read_folder(p, case_file)
+            results += ran
+            checks = checks or checked
+        else:
+            results.append(Results.read(p, case_file.results_limit()))
+    return Run(case_file, tuple(results), checks)
 
 
 # -- compare ---------------------------------------------------------------------------------------
@@ -186,20 +197,6 @@ def _labels(results: Sequence[Results]) -> list[str]:
             label += "'"
         out.append(label)
     return out
-
-
-def _check_same(case_file: CaseFile, results: Sequence[Results]) -> None:
-    """Refuse results of another model or over other inputs: their comparison would mean nothing."""
-    inputs = case_file.inputs
-    for r in results:
-        if (r.model, r.weights_sha256) != (case_file.model, case_file.weights_sha256):
-            raise ResultsError(f"{r.describe()} is model {r.model!r} (weights {r.weights_sha256[:12]}), the cases are "
-                               f"for {case_file.model!r} (weights {case_file.weights_sha256[:12]}): not comparable")
-        if r.inputs.sha256 != inputs.sha256:
-            raise ResultsError(f"{r.describe()} ran on other inputs ({r.inputs.count} cases, seed {r.inputs.seed}, "
-                               f"sha256 {r.inputs.sha256[:12]}) than the cases ({inputs.count} cases, seed "
-                               f"{inputs.seed}, sha256 {inputs.sha256[:12]}): run again with --n {r.inputs.count} "
-                               f"--seed {r.inputs.seed}")
 
 
 def _judge(reading: Reading, cases: Cases, ref: Results, ref_label: str, ref_out: dict, cand: Results,
@@ -316,7 +313,7 @@ def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy |
     """
     if not results:
         raise UsageError("no results to compare")
-    _check_same(case_file, results)
+    claims.check(case_file, results)
     labels = _labels(results)
     outputs = {label: r.outputs for label, r in zip(labels, results, strict=True) if r.status == "ran"}
     judged = judge(case_file.reading, case_file.cases, labels, results, outputs, policy=policy)
@@ -460,6 +457,7 @@ class _Streamed:
         start = time.perf_counter()
         try:
             backend.load(spec, manifest, folder)
+            self.base["loaded_weights_sha256"] = backend.loaded_weights_sha256
         except Exception as err:  # reported, and fails the run; never hidden
             self.status, self.reason = "failed", f"{type(err).__name__}: {err}"
         self.seconds += time.perf_counter() - start

@@ -37,6 +37,7 @@ import numpy as np
 
 from harness import atomic
 from harness.errors import UsageError
+from harness.files import read_json
 from harness.spec import Cases
 
 RESULTS_FORMAT = "trendsplit-harness/results"
@@ -49,6 +50,18 @@ RUN_FILE = "run.json"
 DTYPES = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "int32": "<i4", "bool": "|b1"}
 STATUSES = ("ran", "unavailable", "failed")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: A saved array has at most this many dimensions (numpy's own limit is 64; ours have 1-5).
+MAX_DIMS = 32
+#: The largest document read when nothing says how large it should be (a cases file, a
+#: comparison, a results file read on its own). A results file read beside its cases is
+#: capped by what its outputs can take instead (`CaseFile.results_limit`).
+MAX_DOCUMENT_BYTES = 1 << 30
+#: Room in a results file for everything but its outputs (provenance, labels, indentation).
+RESULTS_SLACK_BYTES = 4 << 20
+#: A run's index names its files and holds its artifact checks: a few kilobytes.
+MAX_RUN_INDEX_BYTES = 16 << 20
+#: `name@precision[option]`: what a backend label says.
+_LABEL = re.compile(r"^(?P<name>[\w-]+)@(?P<precision>\w+)(?:\[(?P<option>[\w-]+)\])?$")
 
 
 class ResultsError(UsageError):
@@ -75,15 +88,21 @@ def decode_array(value: object, where: str) -> np.ndarray:
     if not isinstance(dtype, str) or dtype not in DTYPES:
         raise ResultsError(f"{where}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise ResultsError(f"{where}: shape must be a list of non-negative integers, got {shape!r}")
+        raise ResultsError(f"{where}: shape must be a list of non-negative integers, got {_short(shape)}")
+    if len(shape) > MAX_DIMS:
+        raise ResultsError(f"{where}: shape has {len(shape)} dimensions; an array here has at most {MAX_DIMS}")
     if not isinstance(data, str):
         raise ResultsError(f"{where}: data must be a base64 string")
+    itemsize = np.dtype(DTYPES[dtype]).itemsize
+    expected = math.prod(shape) * itemsize
+    characters = 4 * -(-expected // 3)
+    if len(data) != characters:  # before decoding: the declared shape says how long data is
+        raise ResultsError(f"{where}: shape {_short(shape)} of {dtype} needs {expected:,} bytes ({characters:,} "
+                           f"base64 characters), data has {len(data):,} characters")
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise ResultsError(f"{where}: data is not valid base64") from None
-    itemsize = np.dtype(DTYPES[dtype]).itemsize
-    expected = math.prod(shape) * itemsize
     if len(raw) != expected:
         raise ResultsError(f"{where}: shape {shape} of {dtype} needs {expected:,} bytes, data holds {len(raw):,}")
     array = np.frombuffer(raw, dtype=DTYPES[dtype]).reshape(shape)
@@ -108,20 +127,15 @@ def write_document(path: str | Path, doc: dict) -> Path:
     return atomic.write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
-def read_document(path: str | Path, expected: str) -> dict:
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def read_document(path: str | Path, expected: str, limit: int = MAX_DOCUMENT_BYTES) -> dict:
+    """A document of format `expected` from a regular file of at most `limit` bytes (`harness.files`)."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ResultsError(f"{path} is a folder, not a {expected.rpartition('/')[2]} file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ResultsError(f"{path}: cannot read it ({type(err).__name__}: {err})") from None
-    try:
-        doc = json.loads(text)
-    except ValueError as err:
-        raise ResultsError(f"{path} is not JSON ({err})") from None
+    doc = read_json(path, limit=limit, error=ResultsError)
     if not isinstance(doc, dict) or "format" not in doc:
         raise ResultsError(f"{path} is not a trendsplit-harness file (no 'format' field)")
     if doc["format"] != expected:
@@ -161,6 +175,12 @@ class _Fields:
         if not _SHA256.match(value):
             raise ResultsError(f"{self.where}: {key!r} must be 64 lowercase hex digits, got {value!r}")
         return value
+
+
+def _object(value: object, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ResultsError(f"{where} must be an object")
+    return value
 
 
 def _strings(value: object, where: str) -> dict:
@@ -228,6 +248,9 @@ class Results:
     reason: str = ""
     seconds: float = 0.0
     provenance: dict = field(default_factory=dict)  # device, os, tools, recorder, created, artifact
+    #: sha256 of the weights of the CoreML model the backend loaded, measured by whoever ran it
+    #: (`harness.mlpackage.weights_sha256`; the Swift recorder's `ModelWeights`); "" when it loads none.
+    loaded_weights_sha256: str = ""
 
     @property
     def name(self) -> str:
@@ -244,10 +267,27 @@ class Results:
         where = ", ".join(v for v in (self.provenance.get("device"), self.provenance.get("os")) if v)
         return f"{self.backend} ({where})" if where else self.backend
 
+    def check_label(self, where: str | None = None) -> None:
+        """The label says name@precision[option]: refuse (naming the field) a `precision` or `option`
+        that says otherwise, since the precision picks the policy that judges the numbers."""
+        where = where or self.describe()
+        match = _LABEL.match(self.backend)
+        if match is None:
+            raise ResultsError(f"{where}: backend label {_short(self.backend)} is not name@precision[option]")
+        if self.precision != match["precision"]:
+            raise ResultsError(f"{where}: backend.label {self.backend!r} says precision {match['precision']!r}, "
+                               f"backend.precision {_short(self.precision)}: they must agree")
+        if self.option != (match["option"] or ""):
+            raise ResultsError(f"{where}: backend.label {self.backend!r} says option {match['option'] or ''!r}, "
+                               f"backend.option {_short(self.option)}: they must agree")
+
     def to_dict(self) -> dict:
+        model = {"name": self.model, "weights_sha256": self.weights_sha256}
+        if self.loaded_weights_sha256:
+            model["loaded_weights_sha256"] = self.loaded_weights_sha256
         return {
             "format": RESULTS_FORMAT, "version": VERSION,
-            "model": {"name": self.model, "weights_sha256": self.weights_sha256},
+            "model": model,
             "backend": {"label": self.backend, "precision": self.precision, "option": self.option},
             "inputs": self.inputs.to_dict(),
             "run": {"status": self.status, "reason": self.reason, "seconds": self.seconds},
@@ -259,12 +299,14 @@ class Results:
         return write_document(path, self.to_dict())
 
     @classmethod
-    def read(cls, path: str | Path) -> Results:
+    def read(cls, path: str | Path, limit: int = MAX_DOCUMENT_BYTES) -> Results:
+        """The results file at `path`, of at most `limit` bytes (`CaseFile.results_limit` beside its cases)."""
         where = str(path)
-        doc = read_document(path, RESULTS_FORMAT)
+        doc = read_document(path, RESULTS_FORMAT, limit)
         top = _Fields(doc, where, {"format", "version", "model", "backend", "inputs", "run", "provenance",
                                    "outputs"})
-        model = _Fields(doc["model"], f"{where}: model", {"name", "weights_sha256"})
+        model = _Fields(doc["model"], f"{where}: model", {"name", "weights_sha256", "loaded_weights_sha256"},
+                        optional=frozenset({"loaded_weights_sha256"}))
         backend = _Fields(doc["backend"], f"{where}: backend", {"label", "precision", "option"})
         run = _Fields(doc["run"], f"{where}: run", {"status", "reason", "seconds"})
         status = run.get("status", str)
@@ -276,19 +318,19 @@ class Results:
         for name, value in outputs.items():
             a = decode_array(value, f"{where}: output {name!r}")
             if a.ndim == 0 or len(a) != inputs.count:
-                raise ResultsError(f"{where}: output {name!r} has shape {list(a.shape)}, but the inputs hold "
+                raise ResultsError(f"{where}: output {name!r} has shape {list(a.shape)}, but inputs.count says "
                                    f"{inputs.count} cases (batch first)")
             arrays[name] = a
         if status == "ran" and not arrays:
             raise ResultsError(f"{where}: the run is marked 'ran' but holds no outputs")
-        label = backend.get("label", str)
-        if not re.match(r"^[\w-]+@\w+(\[[\w-]+\])?$", label):
-            raise ResultsError(f"{where}: backend label {label!r} is not name@precision[option]")
-        return cls(model=model.get("name", str), weights_sha256=model.sha256("weights_sha256"), backend=label,
-                   precision=backend.get("precision", str), option=backend.get("option", str), inputs=inputs,
-                   status=status, outputs=arrays, reason=run.get("reason", str),
-                   seconds=float(run.get("seconds", float)),
-                   provenance=_strings(doc["provenance"], f"{where}: provenance"))
+        loaded = model.sha256("loaded_weights_sha256") if "loaded_weights_sha256" in model.doc else ""
+        results = cls(model=model.get("name", str), weights_sha256=model.sha256("weights_sha256"),
+                      backend=backend.get("label", str), precision=backend.get("precision", str),
+                      option=backend.get("option", str), inputs=inputs, status=status, outputs=arrays,
+                      reason=run.get("reason", str), seconds=float(run.get("seconds", float)),
+                      provenance=_strings(doc["provenance"], f"{where}: provenance"), loaded_weights_sha256=loaded)
+        results.check_label(where)
+        return results
 
 
 # -- the cases file --------------------------------------------------------------------------------
@@ -302,15 +344,49 @@ class Reading:
     decision: str  # "threshold" | "argmax" | "none"
     threshold: float
     policy: str | None  # a named policy for every pair, or None: by precision
+    #: Each output's shape per case (the batch dimension left out), in `outputs`' order; () when not
+    #: recorded (a cases file from before they were). They cap a results file's size before it is read.
+    shapes: tuple[tuple[int, ...], ...] = ()
 
     @classmethod
     def of(cls, spec) -> Reading:
         return cls(tuple(t.name for t in spec.outputs), spec.decided_output, spec.decision, float(spec.threshold),
-                   spec.policy)
+                   spec.policy, tuple(tuple(t.shape[1:]) for t in spec.outputs))
 
     def to_dict(self) -> dict:
-        return {"outputs": list(self.outputs), "decided_output": self.decided_output, "decision": self.decision,
-                "threshold": self.threshold, "policy": self.policy}
+        doc = {"outputs": list(self.outputs), "decided_output": self.decided_output, "decision": self.decision,
+               "threshold": self.threshold, "policy": self.policy}
+        if self.shapes:
+            doc["output_shapes"] = {name: list(shape) for name, shape in zip(self.outputs, self.shapes, strict=True)}
+        return doc
+
+    @classmethod
+    def from_dict(cls, doc: object, where: str) -> Reading:
+        r = _Fields(doc, where, {"outputs", "decided_output", "decision", "threshold", "policy", "output_shapes"},
+                    optional=frozenset({"output_shapes"}))
+        outputs = r.get("outputs", list)
+        if not outputs or not all(isinstance(o, str) for o in outputs) or len(set(outputs)) != len(outputs):
+            raise ResultsError(f"{where}: outputs must be a non-empty list of distinct names")
+        policy = r.doc["policy"]
+        if policy is not None and not isinstance(policy, str):
+            raise ResultsError(f"{where}: policy must be a name or null")
+        shapes: tuple = ()
+        if "output_shapes" in r.doc:
+            declared = r.get("output_shapes", dict)
+            if set(declared) != set(outputs):
+                raise ResultsError(f"{where}: output_shapes must name exactly the outputs {outputs}")
+            for name in outputs:
+                shape = declared[name]
+                if (not isinstance(shape, list) or len(shape) >= MAX_DIMS
+                        or not all(type(d) is int and d >= 0 for d in shape)):
+                    raise ResultsError(f"{where}: output_shapes[{name!r}] must be a list of at most {MAX_DIMS - 1} "
+                                       f"non-negative integers, got {_short(shape)}")
+            shapes = tuple(tuple(declared[name]) for name in outputs)
+        reading = cls(tuple(outputs), r.get("decided_output", str), r.get("decision", str),
+                      float(r.get("threshold", float)), policy, shapes)
+        if reading.decided_output not in reading.outputs:
+            raise ResultsError(f"{where}: decided output {reading.decided_output!r} is not among {outputs}")
+        return reading
 
 
 @dataclass(frozen=True)
@@ -323,18 +399,32 @@ class CaseFile:
     trained: bool
     reading: Reading
     cases: Cases
+    #: precision -> sha256 of the weights of the export's CoreML model at that precision
+    #: (`harness.mlpackage.weights_sha256`): what a CoreML run must have loaded.
+    coreml_weights: dict[str, str] = field(default_factory=dict)
 
     @property
     def inputs(self) -> Inputs:
         return Inputs(self.cases.seed, len(self.cases), feeds_sha256(self.cases.feeds))
 
+    def results_limit(self) -> int:
+        """The most bytes a results file over these cases can need: every output of every case in
+        float64 and base64, and room for the rest. The default cap when the shapes are not recorded."""
+        if not self.reading.shapes:
+            return MAX_DOCUMENT_BYTES
+        values = len(self.cases) * sum(math.prod(shape) for shape in self.reading.shapes)
+        return RESULTS_SLACK_BYTES + 4 * -(-values * 8 // 3)
+
     def to_dict(self) -> dict:
         c = self.cases
         raw = [encode_array(r) for r in c.raw] if _raw_savable(c.raw) else []
+        model = {"name": self.model, "weights_sha256": self.weights_sha256, "weights_source": self.weights_source,
+                 "trained": self.trained}
+        if self.coreml_weights:
+            model["coreml_weights_sha256"] = dict(self.coreml_weights)
         return {
             "format": CASES_FORMAT, "version": VERSION,
-            "model": {"name": self.model, "weights_sha256": self.weights_sha256,
-                      "weights_source": self.weights_source, "trained": self.trained},
+            "model": model,
             "reading": self.reading.to_dict(),
             "inputs": self.inputs.to_dict(),
             "feeds": {name: encode_array(a) for name, a in c.feeds.items()},
@@ -352,22 +442,16 @@ class CaseFile:
         doc = read_document(path, CASES_FORMAT)
         _Fields(doc, where, {"format", "version", "model", "reading", "inputs", "feeds", "decision_mask", "kinds",
                              "raw"})
-        model = _Fields(doc["model"], f"{where}: model", {"name", "weights_sha256", "weights_source", "trained"})
-        r = _Fields(doc["reading"], f"{where}: reading", {"outputs", "decided_output", "decision", "threshold",
-                                                          "policy"})
-        outputs = r.get("outputs", list)
-        if not outputs or not all(isinstance(o, str) for o in outputs):
-            raise ResultsError(f"{where}: reading.outputs must be a non-empty list of names")
-        policy = r.doc["policy"]
-        if policy is not None and not isinstance(policy, str):
-            raise ResultsError(f"{where}: reading.policy must be a name or null")
-        reading = Reading(tuple(outputs), r.get("decided_output", str), r.get("decision", str),
-                          float(r.get("threshold", float)), policy)
-        if reading.decided_output not in reading.outputs:
-            raise ResultsError(f"{where}: decided output {reading.decided_output!r} is not among {outputs}")
+        model = _Fields(doc["model"], f"{where}: model", {"name", "weights_sha256", "weights_source", "trained",
+                                                          "coreml_weights_sha256"},
+                        optional=frozenset({"coreml_weights_sha256"}))
+        coreml = _Fields(model.doc.get("coreml_weights_sha256", {}), f"{where}: model.coreml_weights_sha256",
+                         {"fp32", "fp16"}, optional=frozenset({"fp32", "fp16"}))
+        coreml_weights = {precision: coreml.sha256(precision) for precision in sorted(coreml.doc)}
+        reading = Reading.from_dict(doc["reading"], f"{where}: reading")
         inputs = Inputs.from_dict(doc["inputs"], f"{where}: inputs")
         feeds = {name: decode_array(v, f"{where}: feed {name!r}").astype(np.float32)
-                 for name, v in _Fields(doc["feeds"], f"{where}: feeds", set(doc["feeds"])).doc.items()}
+                 for name, v in _object(doc["feeds"], f"{where}: feeds").items()}
         if not feeds or any(a.ndim == 0 or len(a) != inputs.count for a in feeds.values()):
             raise ResultsError(f"{where}: feeds must hold {inputs.count} cases for every input")
         if feeds_sha256(feeds) != inputs.sha256:
@@ -384,7 +468,7 @@ class CaseFile:
         cases = Cases(feeds=feeds, decision_mask=mask, kinds=tuple(kinds), raw=raw, seed=inputs.seed)
         return cls(model=model.get("name", str), weights_sha256=model.sha256("weights_sha256"),
                    weights_source=model.get("weights_source", str), trained=model.get("trained", bool),
-                   reading=reading, cases=cases)
+                   reading=reading, cases=cases, coreml_weights=coreml_weights)
 
 
 def _raw_savable(raw: tuple) -> bool:
@@ -412,7 +496,7 @@ class RunIndex:
     def read(cls, folder: str | Path) -> RunIndex:
         path = Path(folder) / RUN_FILE
         where = str(path)
-        doc = read_document(path, RUN_FORMAT)
+        doc = read_document(path, RUN_FORMAT, MAX_RUN_INDEX_BYTES)
         f = _Fields(doc, where, {"format", "version", "cases", "results", "artifact_checks"})
         files = f.get("results", list)
         if not files or not all(isinstance(n, str) and re.match(r"^[A-Za-z0-9._-]+\.json$", n) for n in files):

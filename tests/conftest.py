@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -20,6 +23,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # Marker handling (coreml skips off macOS, swift skips or errors) comes from the harness's own
 # pytest plugin (harness/pytest_plugin.py, entry point pytest11), as in users' suites.
 pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDER = ROOT / "ios_bridge" / "Sources" / "TrendSplitRecorder"
+MODEL_FIXTURE = ROOT / "fixtures" / "model_trendsplit.json"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -87,3 +94,48 @@ def swift_encoder():
 
     with SwiftEncoder(build()) as encoder:
         yield encoder
+
+
+REPLAY = """
+import Foundation
+// The recorder's pure parts, as an app uses them: read a fixture, measure the model's weights, write
+// a results file. The outputs are the fixture's own (torch) outputs replayed, since this machine has
+// no CoreML to run; the weights are measured on the package named (args[3]) as on a compiled model.
+do {
+    let args = CommandLine.arguments
+    let fixture = try Fixture.read(URL(fileURLWithPath: args[1]))
+    let outputs = fixture.cases.map { $0.outputs.mapValues(\\.values) }
+    let loaded = try ModelWeights.sha256(model: URL(fileURLWithPath: args[3]))
+    let results = try ResultsFile.recording(fixture: fixture, precision: args[4], option: "CPU_ONLY",
+                                            loadedWeightsSHA256: loaded, outputs: outputs, seconds: 0.001,
+                                            provenance: .current())
+    try results.write(to: URL(fileURLWithPath: args[2]))
+} catch {
+    FileHandle.standardError.write("\\(error)\\n".data(using: .utf8)!)
+    exit(1)
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def swift_recorder(tmp_path_factory):
+    """`record(model_package, precision, out) -> out`: a results file written by the Swift recorder's own
+    code (compiled here with swiftc), replaying the trendsplit fixture's outputs as `coreml@<precision>`."""
+    swiftc = shutil.which("swiftc")
+    if swiftc is None:
+        pytest.skip("no swiftc on PATH")
+    work = tmp_path_factory.mktemp("recorder")
+    (work / "main.swift").write_text(REPLAY)
+    binary = work / "replay"
+    sources = sorted(str(p) for p in RECORDER.glob("*.swift"))
+    proc = subprocess.run([swiftc, "-module-name", "Replay", *sources, str(work / "main.swift"), "-o", str(binary)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def record(package: Path, precision: str, out: Path) -> Path:
+        proc = subprocess.run([str(binary), str(MODEL_FIXTURE), str(out), str(package), precision], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return out
+
+    return record

@@ -50,8 +50,9 @@ def cmd_swift_fuzz(args: argparse.Namespace) -> int:
         raise UsageError("--cases counts seeded volume cases; with --hypothesis give --examples and --seconds")
     if not args.hypothesis and (args.examples is not None or args.seconds is not None or args.max_series is not None):
         raise UsageError("--examples, --seconds and --max-series apply to --hypothesis runs only")
-    progress("building the Swift encoder (swift build -c release)")
-    with swift_encoder.SwiftEncoder(swift_encoder.build()) as encoder:
+    timeout = swift_encoder.build_timeout(args.build_timeout)
+    progress(f"building the Swift encoder (swift build -c release, at most {timeout:g} s)")
+    with swift_encoder.SwiftEncoder(swift_encoder.build(timeout=timeout)) as encoder:
         if args.hypothesis == "frames":
             most = args.max_series or differential.MAX_SERIES
             progress(f"Hypothesis frames of 1..{most} series, one binary frame per example")
@@ -151,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=seconds, help="stop a Hypothesis run after this long")
     p.add_argument("--max-series", type=int_in(1, 512, "the series per frame"),
                    help="series per Hypothesis frame, at most (default 128)")
+    p.add_argument("--build-timeout", type=seconds,
+                   help="stop `swift build` after this long (default $TRENDSPLIT_SWIFT_BUILD_TIMEOUT, else 900)")
     p.set_defaults(func=cmd_swift_fuzz)
     return parser
 

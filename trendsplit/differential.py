@@ -79,6 +79,7 @@ class DifferentialResult:
     mismatches: list[Mismatch] = field(default_factory=list)
     mismatch_count: int = 0
     mode: str = "seeded batches (binary)"
+    note: str = ""  # e.g. that the time ran out while a failure was being shrunk
 
     def __bool__(self) -> bool:
         return self.mismatch_count == 0
@@ -92,6 +93,7 @@ class DifferentialResult:
         lines = [f"{self.mode}, encoding v{self.version}: {self.cases} cases in {self.seconds:.1f} s "
                  f"({self.rate:,.0f} cases/s): {self.mismatch_count} mismatches", f"outcomes: {codes}"]
         lines += [m.render() for m in self.mismatches]
+        lines += [self.note] if self.note else []
         return "\n".join(lines)
 
 
@@ -208,9 +210,15 @@ class _TimeUp(BaseException):
 
 def _run_hypothesis(check: Callable[[object], list[str]], strategy: st.SearchStrategy, version: int,
                     examples: int, seconds: float | None, hypothesis_seed: int, mode: str) -> DifferentialResult:
-    """Run `check` under Hypothesis (generate, then shrink on failure) and tally what it saw."""
+    """Run `check` under Hypothesis (generate, then shrink on failure) and tally what it saw.
+
+    A failure found before the deadline is reported whatever happens after: if the time runs
+    out while Hypothesis shrinks it, the smallest failing example reached so far is reported,
+    with a note that it may not be minimal.
+    """
     result = DifferentialResult(version=version, mode=mode)
     deadline = time.perf_counter() + seconds if seconds else float("inf")
+    failures: list[SwiftDisagrees] = []  # every failing example run, in order: shrinking only accepts smaller ones
 
     @seed(hypothesis_seed)
     @settings(max_examples=examples, deadline=None, database=None, report_multiple_bugs=False,
@@ -219,7 +227,11 @@ def _run_hypothesis(check: Callable[[object], list[str]], strategy: st.SearchStr
     def fuzz(example):
         if time.perf_counter() > deadline:
             raise _TimeUp
-        codes = check(example)
+        try:
+            codes = check(example)
+        except SwiftDisagrees as err:
+            failures.append(err)
+            raise
         result.codes.update(codes)
         result.cases += len(codes)
 
@@ -227,9 +239,14 @@ def _run_hypothesis(check: Callable[[object], list[str]], strategy: st.SearchStr
     try:
         fuzz()
     except _TimeUp:
-        pass
+        if failures:
+            result.note = (f"the time ran out while Hypothesis shrank the failure: the reproduction above is the "
+                           f"smallest of the {len(failures)} failing examples it ran, and may not be minimal")
+            failures[:] = [min(failures, key=lambda f: (f.series, len(f.mismatch.points)))]
     except SwiftDisagrees as err:  # Hypothesis re-raises the shrunk example's error
-        result.mismatches.append(err.mismatch)
+        failures[:] = [err]
+    if failures:
+        result.mismatches.append(failures[-1].mismatch)
         result.mismatch_count = 1
     result.seconds = time.perf_counter() - start
     return result

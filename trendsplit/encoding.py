@@ -142,13 +142,21 @@ def _fast_points(points) -> np.ndarray | None:
         return None
 
 
+def _check_count(points: object, index: int | None) -> None:
+    """`too_many_points`, the contract's first rule, from the container's length alone: a list,
+    tuple or array of more than L points is refused before any point is read or converted, so
+    ten million points cost nothing to refuse. (Anything else has no length to judge by, and
+    `as_points` refuses it as a `bad_point`.)"""
+    sized = type(points) in SEQUENCES or (type(points) is np.ndarray and points.ndim >= 1)
+    if sized and len(points) > L:
+        raise TooManyPoints(f"at most {L} points fit the model, got {len(points)}", index=index)
+
+
 def _check_rules(xy: np.ndarray, index: int | None) -> None:
     """The rules after `bad_point`, in the contract's order."""
     n = len(xy)
     if n < 2:
         raise TooFewPoints(f"need at least 2 points, got {n}", index=index)
-    if n > L:
-        raise TooManyPoints(f"at most {L} points fit the model, got {n}", index=index)
     bad = ~np.isfinite(xy)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -167,6 +175,7 @@ def encode(points: Points, version: int = ENCODING_VERSION) -> np.ndarray:
     """Encode one series to float32 [C, L] (C = 2 for v1, 4 for v2); binary64 maths in the
     contract's order, one rounding."""
     width = channels_of(version)
+    _check_count(points, None)
     xy = as_points(points)
     _check_rules(xy, None)
     n = len(xy)
@@ -335,10 +344,21 @@ def encode_batch(examples: Sequence[Points], version: int = ENCODING_VERSION) ->
         examples = list(examples)
     if type(examples) not in SEQUENCES:
         raise BadPoint(f"examples must be a list or tuple of series, got {type(examples).__name__}")
-    arrays = [as_points(p, index=k) for k, p in enumerate(examples)]
+    arrays = []
+    for k, p in enumerate(examples):
+        try:
+            _check_count(p, k)
+            arrays.append(as_points(p, index=k))
+        except EncodingError:
+            _encode_all(arrays, version)  # an earlier example's error (a later rule) comes first
+            raise
+    return _encode_all(arrays, version)
+
+
+def _encode_all(arrays: list[np.ndarray], version: int) -> np.ndarray:
+    """float64 [n, 2] series (at most L points each) through `encode_padded`; the first one's error, raised."""
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
-    width = max([L, *lengths.tolist()])
-    padded = np.zeros((len(arrays), width, 2), dtype=np.float64)
+    padded = np.zeros((len(arrays), L, 2), dtype=np.float64)
     for k, a in enumerate(arrays):
         padded[k, : len(a)] = a
     batch = encode_padded(padded, lengths, version)

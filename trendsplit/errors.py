@@ -61,7 +61,10 @@ class EncodingVersionMismatch(HarnessError, ValueError):
     code = "encoding_version_mismatch"
 
 
-#: In the order the encoder checks them; the Swift enum lists its cases in the same order.
+#: Every encoding rule's error, in the contract table's order up to encoding v1 (the Swift enum
+#: lists its cases, and its server its codes, in the same order: a code's position is its byte on
+#: the wire, so the order never changes). The order of the checks is the README's "Checks" table:
+#: `too_many_points` first, from the length alone, then `bad_point`, then the rest as listed.
 ENCODING_ERRORS: tuple[type[EncodingError], ...] = (
     BadPoint,
     TooFewPoints,

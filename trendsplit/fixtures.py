@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from harness import atomic
+from harness import atomic, files
+from harness.errors import UsageError
 from harness.fixtures import GUARANTEES, bits, document, provenance
 from harness.tolerances import FP32
 from trendsplit.encoding import DX_LIMIT, DY_LIMIT, ENCODING_VERSION, STEP_FLUSH, L, decode, encode
@@ -38,6 +40,8 @@ CHANNEL_KEYS = ("x_bits", "y_bits", "dy_bits", "dx_bits")
 GENERATOR_SEED = 20261126
 RANDOM_CASES = 240
 MODEL_CASES = 24
+#: A fixture file is about a megabyte; reading one stops well before memory matters.
+MAX_FIXTURE_BYTES = 64 << 20
 
 
 def _hex(v: float) -> str:
@@ -250,18 +254,12 @@ def _outputs_within_fp32(a: dict, b: dict) -> str | None:
 
 def _read_fixture(path: Path) -> tuple[dict | None, str]:
     """A fixture document, or None and why it is not one (never an exception)."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return None, "missing; run `python -m trendsplit fixtures regenerate`"
-    if not path.is_file():
-        return None, "not a file"
     try:
-        old = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        return None, "not UTF-8 text"
-    except ValueError as err:
-        return None, f"not valid JSON ({err})"
-    except OSError as err:
-        return None, f"unreadable ({err.strerror})"
+        old = files.read_json(path, limit=MAX_FIXTURE_BYTES)
+    except UsageError as err:
+        return None, str(err)
     if not isinstance(old, dict) or not isinstance(old.get("provenance"), dict) \
             or not isinstance(old.get("cases"), list):
         return None, "not a fixture document (an object with provenance and a list of cases)"

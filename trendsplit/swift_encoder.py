@@ -38,6 +38,11 @@ BAD_REQUEST = "bad_request"
 DEFAULT_TIMEOUT = 30.0
 #: Longest reply line accepted: an encode reply is about 2 KB, a codes reply a few hundred bytes.
 MAX_REPLY_LINE = 1 << 16
+#: Seconds `swift build` may take (a cold release build takes about a minute on 2 cores); the
+#: environment variable overrides it, `--build-timeout` overrides both.
+BUILD_TIMEOUT = 900.0
+BUILD_TIMEOUT_VARIABLE = "TRENDSPLIT_SWIFT_BUILD_TIMEOUT"
+UINT32_MAX = 0xFFFF_FFFF
 
 
 @dataclass(frozen=True)
@@ -80,18 +85,59 @@ class BadRequest(HarnessError, ValueError):
     """A request the client will not send: lengths, shape or size outside the wire protocol's rules."""
 
 
-def build(package: Path = PACKAGE, configuration: str = "release") -> Path:
-    """`swift build` the encoder executable; return its path."""
+def build_timeout(seconds: float | None = None) -> float:
+    """The bound on `swift build`: `seconds`, else $TRENDSPLIT_SWIFT_BUILD_TIMEOUT, else `BUILD_TIMEOUT`."""
+    if seconds is None:
+        text = os.environ.get(BUILD_TIMEOUT_VARIABLE)
+        if not text:
+            return BUILD_TIMEOUT
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise UsageError(f"{BUILD_TIMEOUT_VARIABLE} must be a number of seconds, got {text!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"the swift build timeout must be a positive number of seconds, got {seconds!r}")
+    return seconds
+
+
+def _bounded(command: list[str], timeout: float) -> tuple[int, str, str]:
+    """Run `command` to its end or `timeout`: (exit code, stdout, stderr). On the timeout the whole
+    process group is killed (the compilers `swift build` starts too) and `SwiftUnavailable` says so.
+    Output goes to files, not pipes, so a child that outlives the kill cannot keep us waiting for EOF."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        except OSError as error:
+            raise SwiftUnavailable(f"cannot run {command[0]}: {error.strerror or error}") from None
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise SwiftUnavailable(f"swift build did not finish within {timeout:g} s and was stopped; allow "
+                                   f"longer with --build-timeout or {BUILD_TIMEOUT_VARIABLE}") from None
+        out.seek(0)
+        err.seek(0)
+        return code, out.read().decode(errors="replace"), err.read().decode(errors="replace")
+
+
+def build(package: Path = PACKAGE, configuration: str = "release", timeout: float | None = None) -> Path:
+    """`swift build` the encoder executable, within `timeout` seconds (`build_timeout`); return its path."""
+    seconds = build_timeout(timeout)
     swift = shutil.which("swift")
     if swift is None:
         raise SwiftUnavailable("no `swift` on PATH: install a Swift 5.9+ toolchain")
     base = [swift, "build", "--package-path", str(package), "-c", configuration]
-    proc = subprocess.run([*base, "--product", PRODUCT], capture_output=True, text=True)
-    if proc.returncode:
-        raise SwiftUnavailable(f"swift build failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
-    bin_dir = subprocess.run([*base, "--show-bin-path"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-    return Path(bin_dir) / PRODUCT
+    deadline = time.monotonic() + seconds
+    code, out, err = _bounded([*base, "--product", PRODUCT], seconds)
+    if code:
+        raise SwiftUnavailable(f"swift build failed:\n{out[-3000:]}{err[-3000:]}")
+    code, out, err = _bounded([*base, "--show-bin-path"], max(deadline - time.monotonic(), 1.0))
+    if code or not out.strip():
+        raise SwiftUnavailable(f"swift build --show-bin-path failed:\n{out[-3000:]}{err[-3000:]}")
+    return Path(out.strip().splitlines()[-1]) / PRODUCT
 
 
 @dataclass(frozen=True)
@@ -109,6 +155,17 @@ def _hex(values: np.ndarray) -> list[str]:
 
 def _excerpt(data: bytes) -> str:
     return repr(data[:80]) + ("..." if len(data) > 80 else "")
+
+
+def _shown(value: object) -> str:
+    """A value from a reply, for a message: its repr, cut at 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "..."
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    """`value` is a JSON integer (not a bool, not 2.0) in low..high."""
+    return type(value) is int and low <= value <= high
 
 
 def check_lengths(lengths, count: int, width: int) -> np.ndarray:
@@ -153,11 +210,13 @@ class SwiftEncoder:
         try:
             reply = self._ask({"op": "codes"}, '{"op": "codes"}')
             codes = reply.get("codes")
-            if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
-                raise self._fail(SwiftProtocolError(f"{PRODUCT}'s codes reply has no list of codes: {reply}"))
+            if (reply["ok"] is not True or not isinstance(codes, list) or not codes
+                    or not all(isinstance(c, str) for c in codes) or len(set(codes)) != len(codes)):
+                raise self._fail(SwiftProtocolError(f"{PRODUCT}'s codes reply has no list of distinct codes: "
+                                                    f"{_shown(reply)}"))
             self.codes = tuple(codes)
             self.limits = self._limits(reply.get("limits"))
-            self.versions = tuple(reply.get("versions") or (1,))  # a server from before v2 speaks v1 only
+            self.versions = self._versions(reply.get("versions", [1]))  # a server from before v2 speaks v1 only
         except BaseException:
             self.close()
             raise
@@ -187,10 +246,17 @@ class SwiftEncoder:
     def _limits(self, reported) -> BatchLimits:
         if reported is None:  # a server from before the caps were reported
             return LIMITS
-        try:
-            return BatchLimits(**{k: int(reported[k]) for k in ("count", "width", "cells", "line")})
-        except (TypeError, KeyError, ValueError):
-            raise self._fail(SwiftProtocolError(f"{PRODUCT} reported malformed limits: {reported!r}")) from None
+        keys = ("count", "width", "cells", "line")
+        if not isinstance(reported, dict) or not all(_whole(reported.get(k), 1, 2**62) for k in keys):
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} reported malformed limits: "
+                                                f"{_shown(reported)}"))
+        return BatchLimits(**{k: reported[k] for k in keys})
+
+    def _versions(self, reported) -> tuple[int, ...]:
+        if not isinstance(reported, list) or not reported or not all(_whole(v, 1, 2**31) for v in reported):
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} reported malformed encoding versions: "
+                                                f"{_shown(reported)}"))
+        return tuple(reported)
 
     # -- process and pipes -------------------------------------------------------------------
 
@@ -297,8 +363,8 @@ class SwiftEncoder:
         if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
             raise self._fail(SwiftProtocolError(f"{PRODUCT} answered {what} with {_excerpt(line)}, "
                                                 "not an object with a boolean ok"))
-        if expect_id is not None and reply.get("id") != expect_id:
-            raise self._fail(SwiftProtocolError(f"{PRODUCT} answered request {reply.get('id')!r} "
+        if expect_id is not None and not (type(reply.get("id")) is int and reply["id"] == expect_id):
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} answered request {_shown(reply.get('id'))} "
                                                 f"when {what} was id {expect_id}"))
         return reply
 
@@ -335,13 +401,24 @@ class SwiftEncoder:
         if 38 * len(xy) + 64 > self.limits.line:  # 2 x 19 bytes per point in hex
             raise BadRequest(f"{len(xy)} points make a request line over the encoder's cap of "
                              f"{self.limits.line} bytes (the encoding takes at most {L})")
-        reply = self._ask(request, f"the encoding of {len(xy)} points")
+        what = f"the encoding of {len(xy)} points"
+        reply = self._ask(request, what)
         if not reply["ok"]:
-            return SwiftResult(str(reply.get("code")), None, str(reply.get("message", "")))
+            code, message = reply.get("code"), reply.get("message", "")
+            if code not in (*self.codes, BAD_REQUEST) or not isinstance(message, str):
+                raise self._fail(SwiftProtocolError(
+                    f"{PRODUCT} refused {what} with code {_shown(code)} and message "
+                    f"{_shown(message)}: not one of its codes and a string"))
+            return SwiftResult(code, None, message)
         bits = reply.get("bits")
         if not isinstance(bits, list) or len(bits) != width * L:
-            raise self._fail(SwiftProtocolError(f"{PRODUCT} sent {len(bits) if isinstance(bits, list) else bits!r}"
-                                                f" bits for an encoding v{version}, not {width * L}"))
+            sent = len(bits) if isinstance(bits, list) else "no list of"
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} sent {sent} bits for an encoding v{version}, "
+                                                f"not {width * L}"))
+        bad = next((k for k, b in enumerate(bits) if not _whole(b, 0, UINT32_MAX)), None)
+        if bad is not None:
+            raise self._fail(SwiftProtocolError(f"{PRODUCT} sent bits[{bad}] = {_shown(bits[bad])} "
+                                                f"for {what}: bits are integers in 0..{UINT32_MAX}"))
         return SwiftResult("", np.array(bits, dtype=np.uint32).reshape(width, L))
 
     def check_batch(self, xy, lengths) -> tuple[np.ndarray, np.ndarray]:
@@ -379,9 +456,11 @@ class SwiftEncoder:
         header = json.dumps(request).encode()
         self._send(header + b"\n" + wire_lengths.tobytes() + xy.tobytes(), deadline, what)
         reply = self._reply(deadline, what, expect_id=ident)
-        if not reply["ok"] or reply.get("count") != count or reply.get("channels", 2) != channels:
+        if (reply["ok"] is not True or not _whole(reply.get("count"), count, count)
+                or not _whole(reply.get("channels", 2), channels, channels)
+                or not _whole(reply.get("version", version), version, version)):
             raise self._fail(SwiftProtocolError(f"{PRODUCT} refused {what} (encoding v{version}, "
-                                                f"{channels} channels): {reply}"))
+                                                f"{channels} channels): {_shown(reply)}"))
         body = self._read_exactly(count + count * channels * L * 4, deadline, what)
         raw = np.frombuffer(body[:count], dtype=np.uint8)
         table = np.array(["", *self.codes, BAD_REQUEST], dtype=object)

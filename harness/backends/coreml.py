@@ -50,10 +50,11 @@ class CoreMLBackend(Backend):
     def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
         import coremltools as ct
 
-        from harness.mlpackage import read_package
+        from harness.mlpackage import weights_sha256
 
         artifact = manifest.artifact("coreml", self.precision)
-        read_package(folder / artifact.path)  # CoreML follows the package manifest: check it first
+        # CoreML follows the package manifest: weights_sha256 checks it first
+        self.loaded_weights_sha256 = weights_sha256(folder / artifact.path)
         self.model = ct.models.MLModel(str(folder / artifact.path),
                                        compute_units=getattr(ct.ComputeUnit, self.compute_units))
         self.spec = spec

@@ -13,6 +13,7 @@ import numpy as np
 from harness.backends.base import Backend
 from harness.export.manifest import Manifest
 from harness.mil import Interpreter, get_profile, load_program
+from harness.mlpackage import weights_sha256
 from harness.spec import ModelSpec
 
 
@@ -29,6 +30,7 @@ class EmulatedCoreMLBackend(Backend):
     def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
         artifact = manifest.artifact("coreml", self.precision)
         self.program = load_program(Path(folder) / artifact.path)
+        self.loaded_weights_sha256 = weights_sha256(Path(folder) / artifact.path)
         self.interpreter = Interpreter(self.program, get_profile(self.profile))
         self.spec = spec
 

@@ -92,6 +92,9 @@ def test_run_then_compare_then_report_from_the_saved_files(capsys, trendsplit_ex
 
 
 def test_compare_names_a_malformed_results_file_and_exits_2(capsys, tmp_path):
+    from tests import runs
+
+    runs.write(tmp_path)  # a cases.json beside the file
     bad = tmp_path / "phone.json"
     bad.write_text('{"format": "trendsplit-harness/results", "version": 7}')
     assert main(["compare", str(bad)]) == 2

@@ -7,9 +7,7 @@ import contextlib
 import copy
 import hashlib
 import json
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,6 @@ from harness.results import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORDER = ROOT / "ios_bridge" / "Sources" / "TrendSplitRecorder"
 FIXTURE = ROOT / "fixtures" / "model_trendsplit.json"
 SHA = "0123456789abcdef" * 4
 
@@ -125,11 +122,12 @@ _DELETE = object()
     (("format",), _DELETE, "no 'format' field"),
     (("version",), 2, "version 2; this harness reads version 1"),
     (("version",), "1", "'version' must be an integer"),
-    (("outputs", "y", "data"), "not base64!", "not valid base64"),
-    (("outputs", "y", "data"), base64.b64encode(b"\0" * 20).decode(), "needs 24 bytes, data holds 20"),
+    (("outputs", "y", "data"), "not base64!" + "A" * 21, "not valid base64"),
+    (("outputs", "y", "data"), base64.b64encode(b"\0" * 20).decode(), "needs 24 bytes (32 base64 characters), "
+                                                                     "data has 28 characters"),
     (("outputs", "y", "dtype"), "float128", "dtype 'float128' is not one of"),
     (("outputs", "y", "shape"), [3, -2], "non-negative integers"),
-    (("outputs", "y", "shape"), [2, 3], "inputs hold 3 cases"),
+    (("outputs", "y", "shape"), [2, 3], "inputs.count says 3 cases"),
     (("inputs", "sha256"), "abc", "64 lowercase hex digits"),
     (("inputs", "count"), 0, "at least 1"),
     (("run", "status"), "maybe", "run status 'maybe'"),
@@ -189,41 +187,12 @@ def test_decode_array_refuses_objects_that_are_not_arrays():
 
 # -- results written by the Swift recorder ---------------------------------------------------------
 
-REPLAY = """
-import Foundation
-// The recorder's pure parts, as an app uses them: read a fixture, write a results file. The outputs
-// are the fixture's own (torch) outputs replayed, since this machine has no CoreML to run.
-do {
-    let args = CommandLine.arguments
-    let fixture = try Fixture.read(URL(fileURLWithPath: args[1]))
-    let outputs = fixture.cases.map { $0.outputs.mapValues(\\.values) }
-    let results = try ResultsFile.recording(fixture: fixture, name: "torch-replay", precision: "fp32", option: "",
-                                            outputs: outputs, seconds: 0.001, provenance: .current())
-    try results.write(to: URL(fileURLWithPath: args[2]))
-} catch {
-    FileHandle.standardError.write("\\(error)\\n".data(using: .utf8)!)
-    exit(1)
-}
-"""
-
-
 @pytest.fixture(scope="module")
-def swift_recorded(tmp_path_factory) -> Path:
-    """A results file written by the Swift recorder's own code (compiled here with swiftc)."""
-    swiftc = shutil.which("swiftc")
-    if swiftc is None:
-        pytest.skip("no swiftc on PATH")
-    work = tmp_path_factory.mktemp("recorder")
-    (work / "main.swift").write_text(REPLAY)
-    binary = work / "replay"
-    sources = sorted(str(p) for p in RECORDER.glob("*.swift"))
-    proc = subprocess.run([swiftc, "-module-name", "Replay", *sources, str(work / "main.swift"), "-o", str(binary)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = work / "replay.json"
-    proc = subprocess.run([str(binary), str(FIXTURE), str(out)], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return out
+def swift_recorded(swift_recorder, trendsplit_export, tmp_path_factory) -> Path:
+    """The fixture's outputs recorded by Swift as coreml@fp32[CPU_ONLY], weights measured on the fp32 export."""
+    manifest, folder = trendsplit_export
+    package = folder / manifest.artifact("coreml", "fp32").path
+    return swift_recorder(package, "fp32", tmp_path_factory.mktemp("recorded") / "replay.json")
 
 
 @pytest.mark.swift
@@ -236,7 +205,7 @@ def test_a_swift_recorded_file_reads_with_the_fixtures_inputs_and_outputs(swift_
     expected = np.array([c["output_bits"] for c in fixture["cases"]], dtype=np.uint32)
     assert np.array_equal(saved.outputs["split_probs"].view(np.uint32), expected)
     assert (saved.model, saved.weights_sha256) == ("trendsplit", fixture["provenance"]["weights_sha256"])
-    assert saved.backend == "torch-replay@fp32" and saved.provenance["os"].startswith("Linux")
+    assert saved.backend == "coreml@fp32[CPU_ONLY]" and saved.provenance["os"].startswith("Linux")
 
 
 @pytest.mark.swift
@@ -253,6 +222,6 @@ def test_compare_judges_a_swift_recorded_file_against_a_run_on_the_same_inputs(s
     done.write(tmp_path / "run")
     again = pipeline.read_results([tmp_path / "run", swift_recorded])
     report = pipeline.compare(again.cases, again.results)
-    replay = next(c for c in report.comparisons if c.candidate == "torch-replay@fp32")
+    replay = next(c for c in report.comparisons if c.candidate == "coreml@fp32[CPU_ONLY]")
     assert replay and replay.policy.name == "fp32"  # the fixture's torch numbers, replayed: within fp32
-    assert [r.label for r in report.runs] == ["torch@fp32", "onnxruntime@fp32", "torch-replay@fp32"]
+    assert [r.label for r in report.runs] == ["torch@fp32", "onnxruntime@fp32", "coreml@fp32[CPU_ONLY]"]

@@ -9,16 +9,19 @@ from __future__ import annotations
 import datetime
 import decimal
 import fractions
+import json
+import time
+import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trendsplit.encoding import L, encode, encode_batch, encode_padded
-from trendsplit.errors import BadPoint, EncodingError
+from trendsplit.errors import BadPoint, EncodingError, TooManyPoints
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
@@ -125,3 +128,76 @@ def test_encode_padded_refuses_lengths_that_are_not_whole_numbers_of_rows(length
 def test_encode_padded_refuses_what_is_not_a_numeric_batch_array(xy):
     with pytest.raises(BadPoint):
         encode_padded(xy, [2])
+
+
+# -- too many points is decided by the length alone --------------------------------------------------
+
+long_inputs = st.tuples(st.integers(L + 1, 5_000), anything | arrays, st.sampled_from([list, tuple]))
+
+
+@given(long=long_inputs, version=st.sampled_from([1, 2]))
+def test_more_than_l_points_is_too_many_points_whatever_the_points_are(long, version):
+    """Checked before any point is read: a bad point past L points is not reached (bad_point came first
+    before, after converting every point; ten million took 15 s and 300 MB)."""
+    n, point, container = long
+    with pytest.raises(TooManyPoints, match=f"at most {L} points fit the model, got {n}"):
+        encode(container([point] * n), version)
+    with pytest.raises(TooManyPoints, match=f"example 1: at most {L} points"):
+        encode_batch([[[0.0, 0.0], [1.0, 1.0]], container([point] * n)], version)
+
+
+@given(n=st.integers(L + 1, 10**12), version=st.sampled_from([1, 2]))
+def test_an_array_of_more_than_l_rows_is_refused_without_reading_it(n, version):
+    rows = np.lib.stride_tricks.as_strided(np.zeros(3), shape=(n, 3), strides=(0, 8), writeable=False)
+    with pytest.raises(TooManyPoints, match=f"got {n}"):  # any dtype, any row width: the length decides
+        encode(rows, version)
+
+
+def test_ten_million_points_are_refused_at_once_in_little_memory():
+    points = [[0.0, 0.0]] * 10_000_000
+    array = np.broadcast_to(np.float64(0), (10_000_000, 2))
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        for value in (points, tuple(points[:200]), array):
+            with pytest.raises(TooManyPoints):
+                encode(value)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 1.0  # 15 s before
+    assert peak < 1 << 20  # 300 MB before
+
+
+def test_an_earlier_examples_error_comes_before_a_later_examples_bad_point():
+    """`encode_batch` raises the first example's error: example 0's too_few_points, not example 1's bad_point."""
+    with pytest.raises(EncodingError, match="too_few_points: example 0"):
+        encode_batch([[[0.0, 0.0]], [["a", 1.0], [1.0, 1.0]]])
+    with pytest.raises(TooManyPoints, match="example 1"):
+        encode_batch([[[0.0, 0.0], [1.0, 1.0]], [["a", 1.0]] * (L + 1), [[0.0, 0.0]]])
+    with pytest.raises(BadPoint, match="example 1"):
+        encode_batch([[[0.0, 0.0], [1.0, 1.0]], [["a", 1.0]] * L, [[0.0, 0.0]] * (L + 1)])
+
+
+json_scalars = st.none() | st.booleans() | st.integers(-10, 10) | st.floats(-1e6, 1e6) | st.text(max_size=3)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=2), inner, max_size=2), max_leaves=5)
+
+
+@pytest.mark.swift
+@settings(max_examples=60)
+@given(n=st.integers(L - 3, 400), points=st.lists(json_values, min_size=1, max_size=4), version=st.sampled_from([1, 2]))
+def test_the_swift_encoder_refuses_long_json_points_as_python_does(swift_encoder, n, points, version):
+    """Any JSON points: past L, `too_many_points` on both sides, before either reads a point."""
+    sent = (points * n)[:n]
+    request = {"points": sent, **({"version": version} if version != 1 else {})}
+    reply = swift_encoder.request_raw(json.dumps(request))
+    try:
+        encode(sent, version)
+        python = ""
+    except EncodingError as err:
+        python = err.code
+    if n > L:
+        assert python == reply["code"] == "too_many_points", reply
+    elif python == "bad_point":
+        assert reply.get("code") in ("bad_point", "bad_request"), reply  # JSON Swift could not parse at all

@@ -139,4 +139,4 @@ def test_check_names_a_malformed_fixture_in_one_line(regenerated, generated, mon
     (tmp_path / "model_trendsplit.json").unlink()
     (tmp_path / "model_trendsplit.json").mkdir()
     assert main(["fixtures", "check", "--dir", str(tmp_path)]) == 1
-    assert "not a file" in capsys.readouterr().out
+    assert "not a regular file" in capsys.readouterr().out

@@ -70,9 +70,11 @@ public final class TrendSplitImpl: NSObject {
         return value == 0 ? nil : value
     }
 
-    /// Only arrays of exactly two numbers are points; anything else is `bad_point`.
+    /// Only arrays of exactly two numbers are points; anything else is `bad_point` (after
+    /// `too_many_points`, which the count alone decides: a huge array is not walked).
     static func parse(_ points: NSArray) throws -> [[Double]] {
-        try points.enumerated().map { i, item in
+        try TrendSplitEncoder.checkCount(points.count)
+        return try points.enumerated().map { i, item in
             guard let pair = item as? NSArray, pair.count == 2,
                   let x = pair[0] as? NSNumber, let y = pair[1] as? NSNumber,
                   CFGetTypeID(x) != CFBooleanGetTypeID(), CFGetTypeID(y) != CFBooleanGetTypeID() else {

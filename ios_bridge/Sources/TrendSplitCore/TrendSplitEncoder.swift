@@ -33,18 +33,24 @@ public enum TrendSplitEncoder {
         return abs(clamped) < stepFlush ? 0 : clamped
     }
 
+    /// The contract's first rule, `too_many_points`, from the number of points alone: checked before
+    /// any point is read or converted, so a huge input costs nothing to refuse (as in Python).
+    public static func checkCount(_ count: Int) throws {
+        guard count <= length else { throw TrendSplitError.tooManyPoints(count: count, limit: length) }
+    }
+
     /// Encode parallel x (days) and y (seconds) arrays. The result is channel-major:
     /// v1 `[x0 ... x99, y0 ... y99]`, ready to copy into an MLMultiArray of shape [1, 2, 100];
     /// v2 then `dy0 ... dy99, dx0 ... dx99` for shape [1, 4, 100].
     public static func encode(x: [Double], y: [Double], version: Int = version) throws -> [Float] {
         let width = try channels(version: version)
+        try checkCount(max(x.count, y.count))  // first, as in Python: before any point is read
         guard x.count == y.count else {
             throw TrendSplitError.badPoint(index: min(x.count, y.count),
                                            reason: "\(x.count) x values but \(y.count) y values")
         }
         let n = x.count
         guard n >= 2 else { throw TrendSplitError.tooFewPoints(count: n) }
-        guard n <= length else { throw TrendSplitError.tooManyPoints(count: n, limit: length) }
         // Fold -0.0 to +0.0 so no signed zero reaches the arithmetic.
         let xs = x.map { $0 + 0.0 }
         let ys = y.map { $0 + 0.0 }
@@ -87,12 +93,15 @@ public enum TrendSplitEncoder {
 
     /// Encode `(x, y)` pairs.
     public static func encode(_ points: [(Double, Double)], version: Int = version) throws -> [Float] {
-        try encode(x: points.map { $0.0 }, y: points.map { $0.1 }, version: version)
+        _ = try channels(version: version)
+        try checkCount(points.count)
+        return try encode(x: points.map { $0.0 }, y: points.map { $0.1 }, version: version)
     }
 
     /// Encode points as they arrive from JavaScript: each must be exactly two numbers.
     public static func encode(points: [[Double]], version: Int = version) throws -> [Float] {
         _ = try channels(version: version)
+        try checkCount(points.count)
         for (i, point) in points.enumerated() where point.count != 2 {
             throw TrendSplitError.badPoint(index: i, reason: "it has \(point.count) values")
         }

@@ -26,7 +26,9 @@ public enum TrendSplitError: Error, Equatable, Sendable {
     /// CoreML failed while predicting.
     case predictionFailed(reason: String)
 
-    /// The encoding rules' codes, in the order the encoder checks them (as in Python).
+    /// The encoding rules' codes, as Python's `ERROR_CODES`: the contract table's order up to v1. A
+    /// code's position is its byte on the wire, so the order never changes; the encoder checks
+    /// `too_many_points` first (from the count alone), then `bad_point`, then the rest in this order.
     public static let encodingCodes = [
         "bad_point", "too_few_points", "too_many_points", "non_finite", "unsorted_x",
         "zero_x_range", "encoding_overflow",

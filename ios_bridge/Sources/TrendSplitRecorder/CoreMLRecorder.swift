@@ -18,6 +18,9 @@ public enum CoreMLRecorder {
     public static func record(fixture fixtureURL: URL, compiledModel modelURL: URL, computeUnits: MLComputeUnits,
                               to output: URL, extra: [String: String] = [:]) throws -> ResultsFile {
         let fixture = try Fixture.read(fixtureURL)
+        // The weights this run loads, measured: the harness checks them against its export's, so a
+        // model of other weights under the fixture's name is refused, not compared.
+        let loadedWeights = try ModelWeights.sha256(model: modelURL)
         let configuration = MLModelConfiguration()
         configuration.computeUnits = computeUnits
         let metadata: [String: String]
@@ -47,7 +50,8 @@ public enum CoreMLRecorder {
             }
         }
         let results = try ResultsFile.recording(
-            fixture: fixture, precision: precision, option: label(computeUnits), outputs: outputs,
+            fixture: fixture, precision: precision, option: label(computeUnits), loadedWeightsSHA256: loadedWeights,
+            outputs: outputs,
             seconds: Date().timeIntervalSince(start), provenance: .current(extra: extra))
         try results.write(to: output)
         return results

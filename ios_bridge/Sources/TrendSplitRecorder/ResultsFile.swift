@@ -9,7 +9,10 @@ public struct ResultsFile {
     public static let version = 1
 
     public var model: String
+    /// The weights the fixture was made with (the harness's `weights_sha256`): what the run claims to be.
     public var weightsSHA256: String
+    /// The weights the run loaded, measured (`ModelWeights.sha256`): what the harness checks that claim by.
+    public var loadedWeightsSHA256: String
     /// The backend label, `name@precision[option]`, e.g. `coreml@fp16[CPU_AND_NE]`.
     public var backend: String
     public var precision: String
@@ -25,10 +28,14 @@ public struct ResultsFile {
     /// Output name -> every case's values, batch first (shape includes the cases).
     public var outputs: [String: Tensor]
 
-    /// The file for `fixture`'s cases run through a backend: `outputs[k]` holds case k's outputs by name.
+    /// The file for `fixture`'s cases run through a backend: `outputs[k]` holds case k's outputs by name;
+    /// `loadedWeightsSHA256` is `ModelWeights.sha256` of the model that produced them.
     public static func recording(fixture: Fixture, name: String = "coreml", precision: String, option: String,
-                                 outputs: [[String: [Float]]], seconds: Double,
+                                 loadedWeightsSHA256: String, outputs: [[String: [Float]]], seconds: Double,
                                  provenance: Provenance = .current()) throws -> ResultsFile {
+        guard loadedWeightsSHA256.count == 64, loadedWeightsSHA256.allSatisfy({ "0123456789abcdef".contains($0) }) else {
+            throw RecorderError.badModel(reason: "loaded weights hash \(loadedWeightsSHA256.prefix(80)) is not 64 lowercase hex digits")
+        }
         guard outputs.count == fixture.cases.count else {
             throw RecorderError.badOutputs(reason: "\(outputs.count) cases of outputs for \(fixture.cases.count) fixture cases")
         }
@@ -51,7 +58,8 @@ public struct ResultsFile {
             merged[name] = Tensor(shape: [outputs.count] + shape, values: perCase.flatMap { $0 })
         }
         let label = option.isEmpty ? "\(name)@\(precision)" : "\(name)@\(precision)[\(option)]"
-        return ResultsFile(model: fixture.model, weightsSHA256: fixture.weightsSHA256, backend: label,
+        return ResultsFile(model: fixture.model, weightsSHA256: fixture.weightsSHA256,
+                           loadedWeightsSHA256: loadedWeightsSHA256, backend: label,
                            precision: precision, option: option, seed: fixture.seed, count: fixture.cases.count,
                            inputsSHA256: fixture.inputsSHA256(), seconds: seconds, provenance: provenance,
                            outputs: merged)
@@ -76,7 +84,7 @@ public struct ResultsFile {
 
     /// The JSON layout, key for key as `harness.results.Results.to_dict`.
     struct Document: Encodable {
-        struct Model: Encodable { let name: String; let weights_sha256: String }
+        struct Model: Encodable { let name: String; let weights_sha256: String; let loaded_weights_sha256: String }
         struct Backend: Encodable { let label: String; let precision: String; let option: String }
         struct Inputs: Encodable {
             let seed: Int?
@@ -105,7 +113,7 @@ public struct ResultsFile {
         let outputs: [String: Array]
 
         init(_ r: ResultsFile) {
-            model = Model(name: r.model, weights_sha256: r.weightsSHA256)
+            model = Model(name: r.model, weights_sha256: r.weightsSHA256, loaded_weights_sha256: r.loadedWeightsSHA256)
             backend = Backend(label: r.backend, precision: r.precision, option: r.option)
             inputs = Inputs(seed: r.seed, count: r.count, sha256: r.inputsSHA256)
             run = Run(status: r.status, reason: r.reason, seconds: r.seconds)

@@ -106,9 +106,11 @@ public struct EncodeServer {
         }
     }
 
-    /// JSON points -> [[Double]], with `bad_point` for anything but a pair of numbers.
+    /// JSON points -> [[Double]], with `bad_point` for anything but a pair of numbers (after
+    /// `too_many_points`, which the count alone decides, as in Python).
     private func numbers(_ points: [JSONValue]) throws -> [[Double]] {
-        try points.enumerated().map { i, point in
+        try TrendSplitEncoder.checkCount(points.count)
+        return try points.enumerated().map { i, point in
             guard case let .array(pair) = point else {
                 throw TrendSplitError.badPoint(index: i, reason: "it is \(WireReply.excerpt(point.json)), not a pair")
             }

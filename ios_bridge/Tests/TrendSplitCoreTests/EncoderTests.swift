@@ -28,6 +28,28 @@ final class EncoderTests: XCTestCase {
         }
     }
 
+    /// Too many points is decided by the count alone, before any point is read: even points that are
+    /// not pairs, or x and y of different lengths, are `too_many_points` past 100 (as in Python).
+    func testTooManyPointsComesBeforeAnyPointIsRead() {
+        func code(_ call: () throws -> [Float]) -> String? {
+            do { _ = try call(); return nil }
+            catch let error as TrendSplitError { return error.code }
+            catch { return "unexpected" }
+        }
+        XCTAssertEqual(code { try TrendSplitEncoder.encode(points: Array(repeating: [0, 1, 2], count: 101)) },
+                       "too_many_points")
+        XCTAssertEqual(code { try TrendSplitEncoder.encode(points: Array(repeating: [], count: 1_000_000)) },
+                       "too_many_points")
+        XCTAssertEqual(code { try TrendSplitEncoder.encode(x: Array(repeating: 0, count: 101), y: [0]) },
+                       "too_many_points")
+        XCTAssertEqual(code { try TrendSplitEncoder.encode(x: [0], y: Array(repeating: .nan, count: 101)) },
+                       "too_many_points")
+        XCTAssertEqual(code { try TrendSplitEncoder.encode(Array(repeating: (0.0, 0.0), count: 101)) },
+                       "too_many_points")
+        XCTAssertEqual(code { try TrendSplitEncoder.encode(points: Array(repeating: [0, 1, 2], count: 100)) },
+                       "bad_point")
+    }
+
     func testTuplesArraysAndPairsAgree() throws {
         let pairs: [(Double, Double)] = [(0, 1), (2, 5), (3, 4)]
         let a = try TrendSplitEncoder.encode(pairs)

@@ -17,6 +17,8 @@ final class ResultsFileTests: XCTestCase {
                     "outputs": {"y": [1056964608]}}]}
         """
 
+    static let weights = String(repeating: "ab", count: 32)
+
     func json(_ results: ResultsFile) throws -> [String: Any] {
         try JSONSerialization.jsonObject(with: results.jsonData()) as? [String: Any] ?? [:]
     }
@@ -33,7 +35,7 @@ final class ResultsFileTests: XCTestCase {
         let provenance = Provenance(device: "iPhone15,2", os: "iOS 17.4.0", created: "2026-01-01T00:00:00Z",
                                     extra: ["app": "1.2"])
         let results = try ResultsFile.recording(fixture: fixture, precision: "fp16", option: "CPU_AND_NE",
-                                                outputs: [["y": [0.5]]], seconds: 0.25, provenance: provenance)
+                                                loadedWeightsSHA256: Self.weights, outputs: [["y": [0.5]]], seconds: 0.25, provenance: provenance)
         let doc = try json(results)
         XCTAssertEqual(doc["format"] as? String, "trendsplit-harness/results")
         XCTAssertEqual(doc["version"] as? Int, 1)
@@ -57,7 +59,7 @@ final class ResultsFileTests: XCTestCase {
         var fixture = try Fixture.parse(Data(Self.tiny.utf8))
         fixture.seed = nil
         let results = try ResultsFile.recording(fixture: fixture, precision: "fp32", option: "",
-                                                outputs: [["y": [0.5]]], seconds: 0)
+                                                loadedWeightsSHA256: Self.weights, outputs: [["y": [0.5]]], seconds: 0)
         let text = String(decoding: try results.jsonData(), as: UTF8.self)
         XCTAssertTrue(text.contains("\"seed\" : null"), text)
         XCTAssertEqual(results.backend, "coreml@fp32")
@@ -66,11 +68,11 @@ final class ResultsFileTests: XCTestCase {
     func testOutputsThatDoNotMatchTheCasesAreRefused() throws {
         let fixture = try Fixture.parse(Data(Self.tiny.utf8))
         XCTAssertThrowsError(try ResultsFile.recording(fixture: fixture, precision: "fp16", option: "ALL",
-                                                       outputs: [], seconds: 0)) { error in
+                                                       loadedWeightsSHA256: Self.weights, outputs: [], seconds: 0)) { error in
             guard case RecorderError.badOutputs = error else { return XCTFail("\(error)") }
         }
         XCTAssertThrowsError(try ResultsFile.recording(fixture: fixture, precision: "fp16", option: "ALL",
-                                                       outputs: [["y": [0.5, 0.25]]], seconds: 0))
+                                                       loadedWeightsSHA256: Self.weights, outputs: [["y": [0.5, 0.25]]], seconds: 0))
     }
 
     func testNotAFixtureIsOneNamedError() {
@@ -97,7 +99,8 @@ final class ResultsFileTests: XCTestCase {
         let fixture = try Fixture.read(Self.folder.appendingPathComponent("model_trendsplit.json"))
         let replay = fixture.cases.map { $0.outputs.mapValues(\.values) }
         let results = try ResultsFile.recording(fixture: fixture, name: "torch-replay", precision: "fp32",
-                                                option: "", outputs: replay, seconds: 0)
+                                                option: "", loadedWeightsSHA256: Self.weights, outputs: replay,
+                                                seconds: 0)
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("recorder-\(UUID().uuidString)").appendingPathComponent("replay.json")
         defer { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }

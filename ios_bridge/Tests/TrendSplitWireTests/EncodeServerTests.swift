@@ -64,6 +64,9 @@ final class EncodeServerTests: XCTestCase {
         XCTAssertEqual(reply("{\"points\":[[0,\"a\"],[1,1]]}")["code"] as? String, "bad_point")
         XCTAssertEqual(reply("{\"points\":[[0,true],[1,1]]}")["code"] as? String, "bad_point")
         XCTAssertEqual(reply("{\"points\":[[1,0],[0,1]]}")["code"] as? String, "unsorted_x")
+        // More points than fit is decided by the count before any point is read, as in Python.
+        let strings = "[" + Array(repeating: "[0,\"a\"]", count: 101).joined(separator: ",") + "]"
+        XCTAssertEqual(reply("{\"points\":\(strings)}")["code"] as? String, "too_many_points")
     }
 
     func testScalarIDsAreEchoedAsSent() {

@@ -1,0 +1,97 @@
+"""What `compare` believes of a results file: nothing it has not checked.
+
+A results file comes from anywhere (a run, a Mac, a phone, a hand edit) and says what it is: a
+backend label `name@precision[option]`, the precision that picks the policy judging it, the
+model and weights it claims, the CoreML weights it measured loading, the inputs it ran on and
+its outputs' shapes. `check` holds every claim against the others and against the cases, and
+refuses a file whose claims disagree with a `ResultsError` (exit 2) naming the field: a
+comparison of it would mean nothing, or lie (a file labelled fp32 whose precision said fp16 was
+judged by the lenient fp16 policy; a phone that ran other weights under the model's name passed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.backends import BACKENDS, create
+from harness.backends.coreml import CoreMLBackend
+from harness.backends.coreml_emulated import EmulatedCoreMLBackend
+from harness.errors import UsageError
+from harness.results import CaseFile, Results, ResultsError
+
+#: Backends that load a CoreML model, and must say (measured) which weights they loaded.
+COREML_BACKENDS = (CoreMLBackend.name, EmulatedCoreMLBackend.name)
+
+
+def check(case_file: CaseFile, results: Sequence[Results]) -> None:
+    """Refuse results whose claims disagree with each other or with the cases (`ResultsError`
+    naming the field): a label whose precision is not the file's (the precision picks the policy),
+    another model, other weights, other inputs. Their comparison would mean nothing, or lie."""
+    for r in results:
+        r.check_label()
+        _check_backend(r)
+        _check_model(case_file, r)
+        _check_inputs(case_file, r)
+        _check_outputs(case_file, r)
+
+
+def _check_backend(r: Results) -> None:
+    """The label names a registered backend, at one of its precisions, with an option it takes."""
+    if r.name not in BACKENDS:
+        raise ResultsError(f"{r.describe()}: backend.label names backend {r.name!r}, which this harness does not "
+                           f"know ({', '.join(BACKENDS)}): its precision and weights cannot be checked")
+    try:
+        backend = create(r.backend)
+    except UsageError as err:
+        raise ResultsError(f"{r.describe()}: backend.label: {err}") from None
+    if backend.label != r.backend:
+        raise ResultsError(f"{r.describe()}: backend.label must name the backend as the harness does, "
+                           f"{backend.label!r}")
+
+
+def _check_model(case_file: CaseFile, r: Results) -> None:
+    if r.model != case_file.model:
+        raise ResultsError(f"{r.describe()} is model {r.model!r} (model.name), the cases are for "
+                           f"{case_file.model!r}: not comparable")
+    if r.weights_sha256 != case_file.weights_sha256:
+        raise ResultsError(f"{r.describe()} claims weights {r.weights_sha256[:12]} (model.weights_sha256), the cases "
+                           f"are for weights {case_file.weights_sha256[:12]}: not comparable")
+    if r.name not in COREML_BACKENDS:
+        if r.loaded_weights_sha256:
+            raise ResultsError(f"{r.describe()} claims model.loaded_weights_sha256, but {r.name} loads no "
+                               "CoreML model")
+        return
+    if r.status != "ran":
+        return
+    expected = case_file.coreml_weights.get(r.precision)
+    if not r.loaded_weights_sha256:
+        raise ResultsError(f"{r.describe()} does not say which weights it loaded (model.loaded_weights_sha256): "
+                           "record it again with this harness or TrendSplitRecorder")
+    if expected is None:
+        raise ResultsError(f"the cases record no weights of the coreml@{r.precision} export to check "
+                           f"{r.describe()}'s model.loaded_weights_sha256 against: write them again with "
+                           "`python -m harness run`")
+    if r.loaded_weights_sha256 != expected:
+        raise ResultsError(f"{r.describe()} loaded CoreML weights {r.loaded_weights_sha256[:12]} "
+                           f"(model.loaded_weights_sha256), the coreml@{r.precision} export's are {expected[:12]}: "
+                           "it ran another model under this name")
+
+
+def _check_inputs(case_file: CaseFile, r: Results) -> None:
+    inputs = case_file.inputs
+    for key, claimed, actual in (("sha256", r.inputs.sha256, inputs.sha256), ("count", r.inputs.count, inputs.count),
+                                 ("seed", r.inputs.seed, inputs.seed)):
+        if claimed != actual and not (key == "seed" and claimed is None):
+            raise ResultsError(f"{r.describe()} ran on other inputs (inputs.{key}: {r.inputs.count} cases, seed "
+                               f"{r.inputs.seed}, sha256 {r.inputs.sha256[:12]}) than the cases ({inputs.count} "
+                               f"cases, seed {inputs.seed}, sha256 {inputs.sha256[:12]}): run again with --n "
+                               f"{r.inputs.count} --seed {r.inputs.seed}")
+
+
+def _check_outputs(case_file: CaseFile, r: Results) -> None:
+    """Each output the cases declare has their shape (when they record shapes)."""
+    reading = case_file.reading
+    for name, shape in zip(reading.outputs, reading.shapes, strict=False):
+        if name in r.outputs and r.outputs[name].shape != (len(case_file.cases), *shape):
+            raise ResultsError(f"{r.describe()}: outputs.{name} has shape {list(r.outputs[name].shape)}, the cases "
+                               f"declare {[len(case_file.cases), *shape]}")

@@ -1,0 +1,124 @@
+"""Every claim a results file makes is checked: label, precision, option, model, weights (claimed and
+loaded), inputs and output shapes agree with each other and with the cases, or the file is refused
+(exit 2) naming the field. A file labelled fp32 whose precision says fp16 was judged by the lenient
+fp16 policy."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness import pipeline
+from harness.results import ResultsError
+from tests import runs
+
+HEX = st.text("0123456789abcdef", min_size=64, max_size=64)
+PRECISIONS = st.sampled_from(["fp32", "fp16", "FP16", "fp8", "int8", ""])
+OPTIONS = st.sampled_from(["", "ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE", "cpu_only", "fp32", "fp16",
+                           "fp16-storage", "GPU"])
+NAMES = st.sampled_from(["torch", "onnxruntime", "coreml", "coreml-emulated", "torch-replay", "tflite"])
+
+
+def _label(name: str, precision: str, option: str) -> str:
+    return f"{name}@{precision}[{option}]" if option else f"{name}@{precision}"
+
+
+@st.composite
+def mutations(draw):
+    """(file index, dotted field, new value): one field of one results file, changed to disagree."""
+    index = draw(st.integers(0, len(runs.LABELS) - 1))
+    label = list(runs.LABELS)[index]
+    precision, option = runs.LABELS[label]
+    loaded = runs.COREML_WEIGHTS[precision] if label.startswith("coreml") else None
+    field = draw(st.sampled_from(["backend.label", "backend.precision", "backend.option", "model.name",
+                                  "model.weights_sha256", "model.loaded_weights_sha256", "inputs.sha256",
+                                  "inputs.seed", "inputs.count", "outputs.score"]))
+    if field == "backend.label":  # (torch and onnxruntime at fp32 are both consistent claims: not a disagreement)
+        value = draw(st.builds(_label, NAMES, PRECISIONS.filter(bool), OPTIONS).filter(
+            lambda v: v != label and not (index == 0 and v == "onnxruntime@fp32")))
+    elif field == "backend.precision":
+        value = draw(PRECISIONS.filter(lambda p: p != precision))
+    elif field == "backend.option":
+        value = draw(OPTIONS.filter(lambda o: o != option))
+    elif field == "model.name":
+        value = draw(st.text(min_size=1, max_size=12).filter(lambda n: n != "synthetic"))
+    elif field in ("model.weights_sha256", "inputs.sha256"):
+        value = draw(HEX.filter(lambda h: h != runs.WEIGHTS))
+    elif field == "model.loaded_weights_sha256":  # another precision's, another model's, or none said
+        value = draw((st.sampled_from([None, *runs.COREML_WEIGHTS.values()]) | HEX).filter(lambda v: v != loaded))
+    elif field == "inputs.seed":
+        value = draw(st.integers(0, 2**63 - 1).filter(lambda s: s != 3))
+    elif field == "inputs.count":
+        value = draw(st.integers(1, 10**6).filter(lambda c: c != 6))
+    else:  # outputs.score: the same data under another shape
+        value = draw(st.sampled_from([[6, 4], [6, 1, 4], [6, 2, 2, 1], [6, 4, 1]]))
+    return index, field, value
+
+
+def _mutate(doc: dict, field: str, value) -> dict:
+    section, key = field.split(".")
+    if section == "outputs":
+        doc["outputs"][key]["shape"] = value
+    elif value is None:
+        doc[section].pop(key, None)
+    else:
+        doc[section][key] = value
+    return doc
+
+
+@given(mutation=mutations())
+def test_a_results_field_changed_to_disagree_is_refused_naming_it(tmp_path_factory, mutation):
+    index, field, value = mutation
+    folder = runs.write(tmp_path_factory.mktemp("run"))
+    done = pipeline.read_results([folder])
+    path = folder / done.results[index].file_name
+    path.write_text(json.dumps(_mutate(json.loads(path.read_text()), field, value)))
+    with pytest.raises(ResultsError) as refused:
+        again = pipeline.read_results([folder])
+        pipeline.compare(again.cases, again.results)
+    message = str(refused.value)
+    section, key = field.split(".")
+    assert key in message, message
+    if field in ("backend.precision", "backend.option", "model.name", "model.weights_sha256",
+                 "model.loaded_weights_sha256", "inputs.sha256", "inputs.seed", "inputs.count"):
+        assert field in message, message
+
+
+def test_the_untouched_run_is_compared(tmp_path):
+    done = pipeline.read_results([runs.write(tmp_path)])
+    assert pipeline.compare(done.cases, done.results)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_a_label_that_says_fp32_with_a_precision_that_says_fp16_exits_2(tmp_path, precision):
+    """The reported attack: `coreml@fp32[ALL]` with precision fp16 was judged by the fp16 policy."""
+    folder = runs.write(tmp_path)
+    path = folder / "coreml_fp16_CPU_AND_NE.json"
+    doc = json.loads(path.read_text())
+    doc["backend"] = {"label": "coreml@fp32[ALL]", "precision": "fp16", "option": "ALL"}
+    if precision == "fp32":  # the label's precision, and the fp32 export's weights: accepted
+        doc["backend"]["precision"] = "fp32"
+        doc["model"]["loaded_weights_sha256"] = runs.COREML_WEIGHTS["fp32"]
+    path.write_text(json.dumps(doc))
+    proc = subprocess.run([sys.executable, "-m", "harness", "compare", str(folder)], capture_output=True, text=True,
+                          timeout=120)
+    if precision == "fp32":
+        assert proc.returncode in (0, 1) and "coreml@fp32[ALL] vs torch@fp32" in proc.stdout, proc.stderr
+        return
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert "backend.precision 'fp16'" in line and "'coreml@fp32[ALL]' says precision 'fp32'" in line
+
+
+def test_a_device_that_loaded_other_weights_is_refused(tmp_path):
+    """The claimed weights are the fixture's; the loaded ones are another model's: not compared."""
+    done = runs.run()
+    phone = dataclasses.replace(done.results[2], loaded_weights_sha256="c3" * 32)
+    with pytest.raises(ResultsError, match=r"loaded CoreML weights c3c3.*model.loaded_weights_sha256.*another model"):
+        pipeline.compare(done.cases, (*done.results[:2], phone))
