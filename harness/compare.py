@@ -311,23 +311,29 @@ def _decisions(r64: np.ndarray, c64: np.ndarray, decision: str, threshold: float
     raise ValueError(f"unknown decision rule {decision!r}; known: threshold, argmax, none")
 
 
-def _scale(inputs, reference: np.ndarray) -> np.ndarray:
-    """Per case max(1, max|input|, max|reference output|), broadcast to the output's shape.
+def _scale(inputs, reference: np.ndarray, activations: np.ndarray | None) -> np.ndarray:
+    """Per case max(1, the magnitude the model's layers saw, max|reference output|), broadcast to the
+    output's shape.
 
-    Rounding in a sum is relative to its summands, and a case's largest input and output bound
-    the activations that fed each of its values (a logit of 0.5 beside one of 85 carries the
-    85's rounding). Non-finite references do not count.
+    Rounding in a sum is relative to its summands (a logit of 0.5 beside one of 85 carries the
+    85's rounding). `activations` is that magnitude as the torch reference measured it, after the
+    model's own clamps; without it (a reference from a file of another backend) the raw inputs
+    stand in, which over-allows a model that clamps or normalises them. Non-finite values do not count.
     """
-    arrays = list(inputs.values()) if isinstance(inputs, dict) else ([] if inputs is None else [inputs])
     finite = np.where(np.isfinite(reference), np.abs(reference), 0.0).reshape(len(reference), -1).max(axis=1)
-    per_case = np.max([finite, *(np.abs(np.asarray(a, dtype=np.float64)).reshape(len(a), -1).max(axis=1)
-                                 for a in arrays)], axis=0)
+    if activations is not None:
+        seen = [np.asarray(activations, dtype=np.float64).reshape(len(reference))]
+    else:
+        arrays = list(inputs.values()) if isinstance(inputs, dict) else ([] if inputs is None else [inputs])
+        seen = [np.abs(np.asarray(a, dtype=np.float64)).reshape(len(a), -1).max(axis=1) for a in arrays]
+    per_case = np.max([finite, *(np.where(np.isfinite(v), v, 0.0) for v in seen)], axis=0)
     shape = reference.shape
     return np.maximum(1.0, per_case).reshape((-1,) + (1,) * (len(shape) - 1)) * np.ones(shape)
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, threshold: float = 0.5,
-            decision_mask: np.ndarray | None = None, inputs=None, decision: str = "threshold",
+            decision_mask: np.ndarray | None = None, inputs=None, activations: np.ndarray | None = None,
+            decision: str = "threshold",
             reference_name: str = "reference", candidate_name: str = "candidate",
             output: str = "") -> Comparison:
     """Judge `candidate` against `reference` (same shape, float32) under `policy`.
@@ -335,7 +341,8 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
     `decision` is how an app reads the output: "threshold" (`p > threshold`, only where
     `decision_mask` is set), "argmax" (the class on the last axis; judged where the
     reference's top two differ by more than the margin) or "none". `inputs` (an array or
-    name -> array, batch first) sets each case's allowance scale when the policy is input-scaled.
+    name -> array, batch first) sets each case's allowance scale when the policy is input-scaled,
+    unless `activations` (per case, from the torch reference) says what the model's layers saw.
     """
     ref = np.asarray(reference, dtype=np.float32)
     cand = np.asarray(candidate, dtype=np.float32)
@@ -345,7 +352,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
     r64, c64 = ref.astype(np.float64), cand.astype(np.float64)
     scale = np.ones(ref.shape)
     if policy.input_scaled and ref.size and ref.ndim:
-        scale = _scale(inputs, r64)
+        scale = _scale(inputs, r64, activations)
     with np.errstate(invalid="ignore"):
         err = np.abs(c64 - r64)
         err_finite = np.where(np.isfinite(err), err, np.inf)

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import atomic
+from harness import atomic, claims
 from harness import cases as chunking
-from harness import claims
 from harness.backends import Backend
 from harness.compare import Comparison, merge
 from harness.compare import compare as compare_outputs
@@ -140,12 +139,13 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
     say = progress or _quiet
     spec = built(spec)
     folder, manifest, runs, _ = _start(spec, backends, n, folder, say)
-    made, kept = [], [[] for _ in runs]
+    made, kept, measured = [], [[] for _ in runs], [[] for _ in runs]
     for _, chunk in chunking.chunks(spec, n, seed):
         made.append(chunk)
-        for r, outputs in zip(runs, kept, strict=True):
+        for r, outputs, seen in zip(runs, kept, measured, strict=True):
             if (out := r.run(chunk)) is not None:
                 outputs.append(out)
+                seen.append(r.activations)
     case_file = CaseFile(spec.name, manifest.weights_sha256, spec.weights_source, spec.trained, Reading.of(spec),
                          chunking.join(made, seed), coreml_weights={
                              a.precision: weights_sha256(folder / a.path) for a in manifest.artifacts
@@ -153,7 +153,9 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
     results = tuple(dataclasses.replace(
         r.results(), inputs=case_file.inputs,
         outputs={t.name: np.concatenate([o[t.name] for o in outputs]) for t in spec.outputs} if r.status == "ran"
-        else {}) for r, outputs in zip(runs, kept, strict=True))
+        else {},
+        activations=np.concatenate(seen) if r.status == "ran" and all(a is not None for a in seen) else None)
+        for r, outputs, seen in zip(runs, kept, measured, strict=True))
     return Run(case_file, results, _checks(spec, manifest, folder), folder)
 
 
@@ -200,7 +202,8 @@ def _labels(results: Sequence[Results]) -> list[str]:
 
 
 def _judge(reading: Reading, cases: Cases, ref: Results, ref_label: str, ref_out: dict, cand: Results,
-           cand_label: str, cand_out: dict, named: Policy | None, output: str) -> Comparison:
+           cand_label: str, cand_out: dict, named: Policy | None, output: str,
+           activations: np.ndarray | None) -> Comparison:
     for out, label in ((ref_out, ref_label), (cand_out, cand_label)):
         if output not in out:
             raise ResultsError(f"{label} has no output {output!r} (it has {', '.join(out) or 'none'})")
@@ -209,7 +212,7 @@ def _judge(reading: Reading, cases: Cases, ref: Results, ref_label: str, ref_out
         return compare_outputs(
             ref_out[output], cand_out[output], policy=named or policy_for(ref.precision, cand.precision),
             threshold=reading.threshold, decision=reading.decision if decided else "none",
-            decision_mask=cases.decision_mask if decided else None, inputs=cases.feeds,
+            decision_mask=cases.decision_mask if decided else None, inputs=cases.feeds, activations=activations,
             reference_name=ref_label, candidate_name=cand_label,
             output=output if len(reading.outputs) > 1 else "")
     except ValueError as err:  # a shape that does not match the reference's
@@ -247,19 +250,22 @@ def _named(comparisons: Sequence[Comparison]) -> set[int]:
 
 
 def judge(reading: Reading, cases: Cases, labels: Sequence[str], runs: Sequence[Results],
-          outputs: Mapping[str, dict], *, policy: Policy | None = None) -> Judged:
+          outputs: Mapping[str, dict], *, policy: Policy | None = None,
+          activations: Mapping[str, np.ndarray | None] | None = None) -> Judged:
     """Every run with outputs against the first (the reference), per output, and each device run
-    against every other; `outputs`: label -> output name -> this batch's outputs."""
+    against every other; `outputs`: label -> output name -> this batch's outputs; `activations`:
+    label -> per case, what the model's layers saw, where that run measured it (the allowance's scale)."""
+    seen = activations or {}
     named = policy or (get_policy(reading.policy) if reading.policy else None)
     by_label = dict(zip(labels, runs, strict=True))
     reference = labels[0]
     comparisons = []
     if reference in outputs:
         comparisons = [_judge(reading, cases, by_label[reference], reference, outputs[reference], by_label[label],
-                              label, outputs[label], named, output)
+                              label, outputs[label], named, output, seen.get(reference))
                        for label in labels[1:] if label in outputs for output in reading.outputs]
     devices = {(label, other): _judge(reading, cases, by_label[other], other, outputs[other], by_label[label],
-                                      label, outputs[label], named, reading.decided_output)
+                                      label, outputs[label], named, reading.decided_output, seen.get(other))
                for label in outputs if by_label[label].name == DEVICE_BACKEND
                for other in outputs if other != label}
     decided = {label: out[reading.decided_output] for label, out in outputs.items()}
@@ -316,7 +322,8 @@ def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy |
     claims.check(case_file, results)
     labels = _labels(results)
     outputs = {label: r.outputs for label, r in zip(labels, results, strict=True) if r.status == "ran"}
-    judged = judge(case_file.reading, case_file.cases, labels, results, outputs, policy=policy)
+    judged = judge(case_file.reading, case_file.cases, labels, results, outputs, policy=policy,
+                   activations={label: r.activations for label, r in zip(labels, results, strict=True)})
     localizations = Localizations()
     if artifacts is not None:
         runs = dict(zip(labels, results, strict=True))
@@ -421,7 +428,8 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, f
     for j, (offset, chunk) in enumerate(chunking.chunks(spec, n, seed)):
         digest.update(chunk)
         outputs = {label: out for label, r in zip(labels, runs, strict=True) if (out := r.run(chunk)) is not None}
-        part = judge(reading, chunk, labels, [r.results() for r in runs], outputs, policy=policy)
+        part = judge(reading, chunk, labels, [r.results() for r in runs], outputs, policy=policy,
+                     activations={label: r.activations for label, r in zip(labels, runs, strict=True)})
         judged = part if judged is None else judged.merge(part, offset)
         if chunks > 1 and ((j + 1) % every == 0 or j + 1 == chunks):
             say(f"judged {offset + len(chunk):,} of {n:,} cases")
@@ -449,6 +457,7 @@ class _Streamed:
                          precision=backend.precision, option=option, inputs=Inputs(None, n, "0" * 64),
                          provenance=provenance(export))
         self.status, self.reason, self.seconds = "ran", backend.unavailable_reason() or "", 0.0
+        self.activations: np.ndarray | None = None  # the last chunk's, where the backend measures them
         if self.reason:
             self.status = "unavailable"
             say(f"skipping {backend.label}: {self.reason}")
@@ -468,7 +477,7 @@ class _Streamed:
             return None
         start = time.perf_counter()
         try:
-            out = self.backend.run(chunk.feeds)
+            out, self.activations = self.backend.run_measured(chunk.feeds)
             outputs = {t.name: np.asarray(out[t.name], dtype=np.float32) for t in self.spec.outputs}
         except Exception as err:
             self.status, self.reason = "failed", f"{type(err).__name__}: {err}"

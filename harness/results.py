@@ -251,6 +251,10 @@ class Results:
     #: sha256 of the weights of the CoreML model the backend loaded, measured by whoever ran it
     #: (`harness.mlpackage.weights_sha256`; the Swift recorder's `ModelWeights`); "" when it loads none.
     loaded_weights_sha256: str = ""
+    #: Per case, the largest magnitude the model's layers saw (float64; measured by the torch
+    #: reference, `harness.backends.pytorch.ActivationPeak`): the scale of the allowance when these
+    #: results are the reference. None where the backend cannot tell.
+    activations: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -293,6 +297,8 @@ class Results:
             "run": {"status": self.status, "reason": self.reason, "seconds": self.seconds},
             "provenance": self.provenance,
             "outputs": {name: encode_array(a) for name, a in self.outputs.items()},
+            **({"activations": encode_array(np.asarray(self.activations, np.float64))}
+               if self.activations is not None else {}),
         }
 
     def write(self, path: str | Path) -> Path:
@@ -304,7 +310,7 @@ class Results:
         where = str(path)
         doc = read_document(path, RESULTS_FORMAT, limit)
         top = _Fields(doc, where, {"format", "version", "model", "backend", "inputs", "run", "provenance",
-                                   "outputs"})
+                                   "outputs", "activations"}, optional=frozenset({"activations"}))
         model = _Fields(doc["model"], f"{where}: model", {"name", "weights_sha256", "loaded_weights_sha256"},
                         optional=frozenset({"loaded_weights_sha256"}))
         backend = _Fields(doc["backend"], f"{where}: backend", {"label", "precision", "option"})
@@ -323,12 +329,20 @@ class Results:
             arrays[name] = a
         if status == "ran" and not arrays:
             raise ResultsError(f"{where}: the run is marked 'ran' but holds no outputs")
+        activations = None
+        if "activations" in doc:
+            activations = decode_array(doc["activations"], f"{where}: activations")
+            if (activations.dtype != np.float64 or activations.shape != (inputs.count,)
+                    or not np.all(np.isfinite(activations) & (activations >= 0))):
+                raise ResultsError(f"{where}: activations must be {inputs.count} finite non-negative float64 "
+                                   f"values (one per case), got {activations.dtype} {list(activations.shape)}")
         loaded = model.sha256("loaded_weights_sha256") if "loaded_weights_sha256" in model.doc else ""
         results = cls(model=model.get("name", str), weights_sha256=model.sha256("weights_sha256"),
                       backend=backend.get("label", str), precision=backend.get("precision", str),
                       option=backend.get("option", str), inputs=inputs, status=status, outputs=arrays,
                       reason=run.get("reason", str), seconds=float(run.get("seconds", float)),
-                      provenance=_strings(doc["provenance"], f"{where}: provenance"), loaded_weights_sha256=loaded)
+                      provenance=_strings(doc["provenance"], f"{where}: provenance"), loaded_weights_sha256=loaded,
+                      activations=activations)
         results.check_label(where)
         return results
 
@@ -412,7 +426,7 @@ class CaseFile:
         float64 and base64, and room for the rest. The default cap when the shapes are not recorded."""
         if not self.reading.shapes:
             return MAX_DOCUMENT_BYTES
-        values = len(self.cases) * sum(math.prod(shape) for shape in self.reading.shapes)
+        values = len(self.cases) * (1 + sum(math.prod(shape) for shape in self.reading.shapes))  # 1: activations
         return RESULTS_SLACK_BYTES + 4 * -(-values * 8 // 3)
 
     def to_dict(self) -> dict:

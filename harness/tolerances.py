@@ -21,11 +21,11 @@ class Policy:
     decision_margin: float
     min_decision_agreement: float
     reason: str
-    #: Scale the absolute allowance per case by max(1, max|input|, max|reference output|).
-    #: Rounding in a sum is relative to its summands: it grows with the input's magnitude in a
-    #: net that is piecewise linear up to its last activation (and the trendsplit encoding
-    #: legitimately makes large inputs), and with the activations behind a case's largest
-    #: output (a classifier's small logit carries the rounding of its large neighbour's sums).
+    #: Scale the absolute allowance per case by max(1, the largest magnitude the model's layers
+    #: saw on it, max|reference output|) (`compare`; the raw inputs stand in when the reference
+    #: did not measure its activations). Rounding in a sum is relative to its summands: it grows
+    #: with the activations that fed a value (a classifier's small logit carries the rounding of
+    #: its large neighbour's sums), and only with what the layers saw, after the model's clamps.
     input_scaled: bool = True
     #: Whether numeric violations fail the pair, or are reported beside a decision-level verdict.
     #: Non-finite outputs always fail.

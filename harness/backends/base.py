@@ -49,6 +49,11 @@ class Backend(abc.ABC):
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Input name -> batch, to output name -> batch."""
 
+    def run_measured(self, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """`run`, and per case the magnitude the model's layers saw where this backend can tell (else None):
+        as the reference, that sets every other backend's allowance (`compare`)."""
+        return self.run(feeds), None
+
     def predict(self, batch: np.ndarray | dict[str, np.ndarray]):
         """A single-input model's batch to its single output; or feeds to outputs, as `run`."""
         if isinstance(batch, dict):

@@ -32,9 +32,59 @@ class TorchBackend(Backend):
                                f"(manifest {manifest.weights_sha256[:12]}); export again")
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self._forward(feeds, measure=False)[0]
+
+    def run_measured(self, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """The outputs, and per case the magnitude the model's layers saw (`ActivationPeak`)."""
+        return self._forward(feeds, measure=True)
+
+    def _forward(self, feeds: dict[str, np.ndarray], *, measure: bool):
         args = [torch.from_numpy(np.ascontiguousarray(feeds[t.name], dtype=np.dtype(t.dtype)))
                 for t in self.spec.inputs]
-        with torch.inference_mode():
+        peak = ActivationPeak(self.module, len(args[0]) if measure else 0)
+        with torch.inference_mode(), peak:
             out = self.module(*args)
         out = out if isinstance(out, tuple | list) else (out,)
-        return {t.name: o.numpy() for t, o in zip(self.spec.outputs, out, strict=True)}
+        return ({t.name: o.numpy() for t, o in zip(self.spec.outputs, out, strict=True)},
+                peak.values.numpy() if measure else None)
+
+
+class ActivationPeak:
+    """Per case, the largest finite magnitude any module of `module` took in or gave out.
+
+    Rounding in a sum is relative to its summands, so this is the scale of the rounding every
+    other backend may add on that case: what the model's layers actually see, after its own
+    clamps and normalisation, not the raw input (trendsplit clamps inputs of 1e5 to 100 before
+    its first layer). Hooks on the leaf modules (the root's own when it has none); a tensor
+    counts when its first dimension is the batch.
+    """
+
+    def __init__(self, module: torch.nn.Module, n: int):
+        self.module, self.n = module, n
+        self.values = torch.zeros(n, dtype=torch.float64)
+        self.handles = []
+
+    def _see(self, value) -> None:
+        if isinstance(value, tuple | list):
+            for v in value:
+                self._see(v)
+        elif (isinstance(value, torch.Tensor) and value.is_floating_point() and value.dim() >= 1
+              and value.shape[0] == self.n and value.numel() > 0):
+            a = value.detach().abs().reshape(self.n, -1).double()
+            a = torch.where(torch.isfinite(a), a, torch.zeros((), dtype=torch.float64))
+            torch.maximum(self.values, a.amax(dim=1), out=self.values)
+
+    def _hook(self, _module, inputs, output) -> None:  # None: the module's output is left as it is
+        self._see(inputs)
+        self._see(output)
+
+    def __enter__(self) -> ActivationPeak:
+        if not self.n:  # nothing to measure
+            return self
+        leaves = [m for m in self.module.modules() if next(m.children(), None) is None] or [self.module]
+        self.handles = [m.register_forward_hook(self._hook) for m in leaves]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self.handles:
+            h.remove()

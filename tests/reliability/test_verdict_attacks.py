@@ -278,3 +278,33 @@ def test_the_figures_fields_of_a_comparison_file_render_as_text(tmp_path):
     report = dataclasses.replace(_report(MARKUP, MARKUP, MARKUP), comparisons=(c,), figures=figures, kinds={0: MARKUP})
     page = html_report.render(report)
     assert MARKUP not in page and page.count("&lt;img") >= 8
+
+
+# -- the allowance follows what the model sees -------------------------------------------------------
+
+def test_outputs_collapsed_on_the_largest_input_cases_fail_fp32(trendsplit, trendsplit_export, tmp_path):
+    """The filed attack: trendsplit clamps its input at 100, but raw inputs reach 1e5, and an allowance
+    scaled by the raw input let outputs collapsed to 0.5 +- 5e-4 on the 7 largest-input cases pass fp32."""
+    from harness import pipeline
+
+    _, folder = trendsplit_export
+    done = api.run(trendsplit, "torch,onnxruntime", n=1000, folder=folder)
+    feeds = done.cases.cases.inputs
+    largest = np.argsort(np.abs(feeds).reshape(len(feeds), -1).max(axis=1))[-7:]
+    assert np.abs(feeds[largest]).max() > 1e4  # the attack needs raw inputs far past the clamp
+    reference, device = done.results
+    collapsed = device.outputs["split_probs"].copy()
+    noise = np.random.default_rng(0).uniform(-5e-4, 5e-4, collapsed[largest].shape)
+    collapsed[largest] = (0.5 + noise).astype(np.float32)
+    forged = dataclasses.replace(device, backend="coreml@fp32[ALL]", option="ALL", outputs={"split_probs": collapsed},
+                                 loaded_weights_sha256=done.cases.coreml_weights["fp32"])
+    report = pipeline.compare(done.cases, (reference, forged))
+    (c,) = report.comparisons or pytest.fail(api.format_report(report))
+    assert c.verdict == "fail" and c.numeric_violations > 0, api.format_report(report)
+    assert c.max_input_scale < 1e4 < np.abs(feeds).max()  # what the layers saw (~1e3), not the raw 1e5
+    assert c.max_allowance < 0.1
+    # the saved reference carries the scale: judged from files, the verdict is the same
+    reference.write(tmp_path / "torch.json")
+    forged.write(tmp_path / "device.json")
+    done.cases.write(tmp_path / "cases.json")
+    assert not api.compare([tmp_path / "torch.json", tmp_path / "device.json"], cases=tmp_path / "cases.json")
