@@ -109,8 +109,8 @@ def _summary(report: ParityReport) -> str:
         + "<h3>Policies</h3><ul>"
         + "".join(
             f"<li><b>{_e(p.name)}</b>: atol {_e(p.atol, 'g')}, rtol {_e(p.rtol, 'g')} "
-            "(scaled per case by max(1, what the model's layers saw, max|reference output|); the largest allowance used is "
-            "shown per pair), "
+            "(scaled per case by max(1, what the model's layers saw, max|reference output|); "
+            "the largest allowance used is shown per pair), "
             f"decision margin {_e(p.decision_margin, 'g')}. <span class=muted>{_e(p.reason)}</span></li>"
             for p in policies.values()
         )
