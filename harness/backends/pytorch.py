@@ -31,22 +31,26 @@ class TorchBackend(Backend):
             raise HarnessError(f"{spec.name}: the model's weights differ from the exported ones "
                                f"(manifest {manifest.weights_sha256[:12]}); export again")
 
+    measuring = False  # set by `run_measured` around its `run`: hooks cost time a benchmark would count
+    activations: np.ndarray | None = None
+
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self._forward(feeds, measure=False)[0]
-
-    def run_measured(self, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-        """The outputs, and per case the magnitude the model's layers saw (`ActivationPeak`)."""
-        return self._forward(feeds, measure=True)
-
-    def _forward(self, feeds: dict[str, np.ndarray], *, measure: bool):
         args = [torch.from_numpy(np.ascontiguousarray(feeds[t.name], dtype=np.dtype(t.dtype)))
                 for t in self.spec.inputs]
-        peak = ActivationPeak(self.module, len(args[0]) if measure else 0)
+        peak = ActivationPeak(self.module, len(args[0]) if self.measuring else 0)
         with torch.inference_mode(), peak:
             out = self.module(*args)
+        self.activations = peak.values.numpy() if self.measuring else None
         out = out if isinstance(out, tuple | list) else (out,)
-        return ({t.name: o.numpy() for t, o in zip(self.spec.outputs, out, strict=True)},
-                peak.values.numpy() if measure else None)
+        return {t.name: o.numpy() for t, o in zip(self.spec.outputs, out, strict=True)}
+
+    def run_measured(self, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """`run`, and per case the magnitude the model's layers saw (`ActivationPeak`)."""
+        self.measuring = True
+        try:
+            return self.run(feeds), self.activations
+        finally:
+            self.measuring = False
 
 
 class ActivationPeak:

@@ -11,7 +11,7 @@ import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness import atomic
+from harness import atomic, files
 from harness.errors import ExportError, HarnessError, UsageError
 from harness.mlpackage import package_sha256
 
@@ -41,7 +41,7 @@ def sha256_path(path: Path) -> str:
     if stat.S_ISLNK(mode):
         raise ArtifactError(f"{path.name} is a symlink; an export holds files")
     if stat.S_ISREG(mode):
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return files.sha256(path, error=ArtifactError)
     if path.suffix == ".mlpackage":
         return package_sha256(path, sha256_path)
     lines = []
@@ -128,13 +128,13 @@ class Manifest:
     def read(cls, folder: Path) -> Manifest:
         """The folder's manifest; `ArtifactError` saying why when it is missing or malformed."""
         path = Path(folder) / MANIFEST
+        if not os.path.lexists(path):
+            raise ArtifactError(f"{path} is missing")
+        raw = files.read_json(path, limit=MAX_MANIFEST_BYTES, error=ArtifactError)  # a regular file, bounded
         try:
-            raw = json.loads(path.read_bytes().decode("utf-8"))
             raw["artifacts"] = tuple(Artifact(**a) for a in raw["artifacts"])
             manifest = cls(**raw)
-        except FileNotFoundError:
-            raise ArtifactError(f"{path} is missing") from None
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
             raise ArtifactError(f"{path} is not a valid manifest ({type(err).__name__}: {err})") from None
         fields = {"model": str, "weights_sha256": str, "model_fingerprint": str, "weights_source": str,
                   "trained": bool, "metadata": dict, "export_format_version": int, "versions": dict,

@@ -210,7 +210,7 @@ def test_a_results_file_beside_its_cases_is_capped_by_what_its_outputs_can_take(
     folder = runs.write(tmp_path)
     done = pipeline.read_results([folder])
     limit = done.cases.results_limit()
-    values = len(done.cases.cases) * (4 + 2 * 2)
+    values = len(done.cases.cases) * (1 + 4 + 2 * 2)  # the reference's activation scale, then the outputs
     assert limit == (4 << 20) + 4 * -(-values * 8 // 3)  # every value as float64, in base64, and room
     path = folder / "torch_fp32.json"
     text = path.read_text().rstrip("\n")

@@ -308,3 +308,24 @@ def test_outputs_collapsed_on_the_largest_input_cases_fail_fp32(trendsplit, tren
     forged.write(tmp_path / "device.json")
     done.cases.write(tmp_path / "cases.json")
     assert not api.compare([tmp_path / "torch.json", tmp_path / "device.json"], cases=tmp_path / "cases.json")
+
+
+def test_the_activation_peak_is_what_the_layers_saw_and_leaves_the_outputs_alone():
+    from harness.backends.pytorch import ActivationPeak
+
+    class Clamped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.lin(torch.clamp(x, -10, 10))
+
+    model = api.seeded(Clamped).eval()
+    x = torch.tensor([[1e5, 0.0, 0.0], [0.5, -0.5, 0.25]])
+    plain = model(x)
+    with torch.inference_mode(), ActivationPeak(model, 2) as peak:
+        hooked = model(x)
+    assert torch.equal(plain, hooked) and not model.lin._forward_hooks  # hooks gone, outputs untouched
+    expected = torch.maximum(torch.clamp(x, -10, 10).abs().amax(1), plain.detach().abs().amax(1))
+    assert np.allclose(peak.values.numpy(), expected.double().numpy())  # the clamped 10, not 1e5
