@@ -21,6 +21,7 @@ from pathlib import Path
 from harness import atomic
 from harness.compute_units import COMPUTE_UNITS
 from harness.errors import HarnessError, UsageError
+from harness.text import printable
 from harness.tolerances import POLICIES
 
 #: Cases of a run that keeps every output (`run`, `parity --save`): about 1 KB a case and backend
@@ -402,14 +403,14 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         atomic.lock_timeout()  # the environment is read as an argument too: before any work
         return args.func(args)
     except UsageError as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        print(f"{parser.prog}: error: {printable(err)}", file=sys.stderr)
         return 2
     except HarnessError as err:
-        print(f"{parser.prog}: {err}", file=sys.stderr)
+        print(f"{parser.prog}: {printable(err)}", file=sys.stderr)
         output = getattr(err, "output", "")
         if output:
-            print("  the converter said (last lines):\n" + "\n".join(f"  | {line}" for line in output.splitlines()),
-                  file=sys.stderr)
+            said = "\n".join(f"  | {printable(line)}" for line in output.splitlines())
+            print("  the converter said (last lines):\n" + said, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
@@ -417,7 +418,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     except Exception as err:  # a bug of ours: one line, the traceback on request
         if os.environ.get("HARNESS_DEBUG") == "1":
             raise
-        print(f"{parser.prog}: internal error: {type(err).__name__}: {err} "
+        print(f"{parser.prog}: internal error: {type(err).__name__}: {printable(err)} "
               "(set HARNESS_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
 

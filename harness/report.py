@@ -5,12 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.parity import ParityReport
-
-
-def printable(text: str) -> str:
-    """`text` with every control or invisible character escaped (`\\x1b`, `\\n`, `\\u202e`): strings
-    from results files (device names, reasons) cannot move the cursor, hide lines or fake a verdict."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+from harness.text import printable
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

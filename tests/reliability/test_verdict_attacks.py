@@ -329,3 +329,15 @@ def test_the_activation_peak_is_what_the_layers_saw_and_leaves_the_outputs_alone
     assert torch.equal(plain, hooked) and not model.lin._forward_hooks  # hooks gone, outputs untouched
     expected = torch.maximum(torch.clamp(x, -10, 10).abs().amax(1), plain.detach().abs().amax(1))
     assert np.allclose(peak.values.numpy(), expected.double().numpy())  # the clamped 10, not 1e5
+
+
+def test_an_error_naming_a_file_s_device_shows_it_escaped(tmp_path):
+    """A refused file's message names its device: that string cannot rewrite the terminal either."""
+    from tests import runs
+
+    done = runs.run()
+    forged = dataclasses.replace(done.results[2], model="another", provenance={"device": "\x1b[2K\rPASSED\n"})
+    folder = runs.write(tmp_path / "run", dataclasses.replace(done, results=(*done.results[:2], forged)))
+    refused = _harness("compare", str(folder), cwd=tmp_path)
+    assert refused.returncode == 2 and "\x1b" not in refused.stderr and "\\x1b[2K\\rPASSED\\n" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
