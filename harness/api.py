@@ -25,6 +25,7 @@ import torch
 
 from harness import atomic
 from harness.errors import HarnessError, UsageError
+from harness.exact_random import ExactGenerator
 from harness.report import format_report
 from harness.spec import Cases, ModelSpec, TensorSpec, seeded_init
 
@@ -69,7 +70,7 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
         return module.eval()
 
     def make_cases(count: int, seed: int) -> Cases:
-        feeds = make(np.random.default_rng(seed), count)
+        feeds = make(ExactGenerator(seed), count)
         missing = {t.name for t in ins} - set(feeds)
         if missing:
             raise UsageError(f"make_inputs returned no {', '.join(sorted(missing))}")

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.calibrate import recalibrate_batchnorm
+from harness.exact_random import ExactGenerator
 from harness.spec import ModelSpec, seeded_init
 
 CALIBRATION_SEED = 12_345
@@ -261,7 +262,7 @@ def _make_inputs(entry: Entry) -> Callable[[np.random.Generator, int], dict[str,
 def _builder(entry: Entry) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
         module = seeded_init(entry.build)
-        feeds = _make_inputs(entry)(np.random.default_rng(CALIBRATION_SEED), 64)
+        feeds = _make_inputs(entry)(ExactGenerator(CALIBRATION_SEED), 64)
         return recalibrate_batchnorm(module, [(torch.from_numpy(feeds["x"]),)])
 
     return build

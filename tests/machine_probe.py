@@ -1,0 +1,90 @@
+"""What a machine computes, for `tests/test_machines.py` to compare between simulated machines.
+
+    python -m tests.machine_probe [FIXTURES_DIR]
+
+regenerates the fixtures in FIXTURES_DIR (a copy of the committed ones) when given, and prints one
+JSON object: `seeded`, the sha256 of everything the project calls deterministic (seeded cases,
+seeded and calibrated weights), which must be the same everywhere; `kernels`, the sha256 of float
+kernels that legitimately differ between machines (numpy's SIMD paths, OpenBLAS, torch's
+capabilities and thread pools), which shows the simulated machine is really another one; and
+`old_wild`, the derivation the encoding fixture's wild cases used before (`normal * 10.0 ** k`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _sha(*arrays) -> str:
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()
+
+
+#: Seeded cases: (model, n, seed); 1,100 cases are two chunks (harness/cases.py).
+CASES = (("trendsplit", 1_100, 3), ("trendsplit-v2", 100, 0), ("zoo-conv1d-bn", 200, 0),
+         ("zoo-embedding", 200, 0), ("tests/user_model/tiny_vision.py:describe_model", 200, 0))
+#: Seeded weights: untrained models built from `harness.spec.seeded_init`, BatchNorm re-estimated where they have it.
+WEIGHTS = ("fp16-stress", "zoo-conv1d-bn", "zoo-unet", "zoo-depthwise", "zoo-transformer", "zoo-attention",
+           "zoo-bilstm", "zoo-embedding", "zoo-norm-mlp", "tests/user_model/tiny_vision.py:describe_model")
+
+
+def seeded() -> dict[str, str]:
+    from harness import cases
+    from harness.models import get_model
+    from harness.results import feeds_sha256
+    from harness.spec import weights_sha256
+    from trendsplit import gru, net
+
+    out = {f"cases {m} n={n} seed={s}": feeds_sha256(cases.make(get_model(m), n, s).feeds) for m, n, s in CASES}
+    out.update({f"weights {m}": weights_sha256(get_model(m).build()) for m in WEIGHTS})
+    out["weights trendsplit.net.seeded"] = weights_sha256(net.seeded())
+    out["weights trendsplit.gru.seeded"] = weights_sha256(gru.seeded())
+    return out
+
+
+def old_wild(cases: int = 80) -> str:
+    """The wild cases' values as `trendsplit/fixtures.py` drew them before issue #25."""
+    rng = np.random.default_rng(20261126)
+    values = []
+    for _ in range(cases):
+        n = int(rng.integers(0, 130))
+        values.append(rng.normal(0, 1, (n, 2)) * 10.0 ** rng.integers(-300, 300, 2))
+    return _sha(*values)
+
+
+def kernels() -> dict[str, str]:
+    import torch
+
+    x64 = np.linspace(-30.0, 30.0, 100_003)
+    x32 = x64.astype(np.float32)
+    rng = np.random.default_rng(0)
+    a, b = rng.random((300, 300)), rng.random((300, 300))
+    conv = torch.nn.functional.conv1d(torch.from_numpy(x32[:64_000].reshape(8, 8, 1000)),
+                                      torch.from_numpy(x32[:8 * 8 * 5].reshape(8, 8, 5) / 30))
+    big = torch.from_numpy(np.resize(x32, 4_000_000))
+    return {"numpy exp/log/sin float64": _sha(np.exp(x64 / 10), np.log(np.abs(x64) + 1), np.sin(x64)),
+            "numpy exp/log/sin float32": _sha(np.exp(x32 / 10), np.log(np.abs(x32) + 1), np.sin(x32)),
+            "numpy 10.0 ** k": _sha(10.0 ** np.arange(-300, 300)),
+            "OpenBLAS dgemm": _sha(a @ b),
+            "torch conv1d": _sha(conv.numpy()),
+            "torch sum (threads)": _sha(big.sum().numpy(), (big * big).mean().numpy())}
+
+
+def main(argv: list[str]) -> int:
+    if argv:
+        from trendsplit import fixtures
+
+        fixtures.regenerate(Path(argv[0]))
+    print(json.dumps({"seeded": seeded(), "kernels": kernels(), "old_wild": old_wild()}, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
