@@ -1,15 +1,15 @@
 """Random numbers that are the same bits on every machine: integer draws and exactly rounded operations only.
 
 numpy's and torch's float draws are not. numpy's normal and exponential call the C library's
-`exp` and `log1p` in their rare branches (about one draw in 4,000 for the normal's tail), and
-glibc picks another implementation of those on a CPU without FMA (they disagree on 0.04% of
-`log1p`'s inputs); torch's `uniform_` and `normal_` kernels are compiled once per CPU capability,
-and the AVX2 build's fused multiply-add rounds differently from the plain one
-(`ATEN_CPU_CAPABILITY=default`). A value drawn here is made of whole numbers from a seeded bit
-generator, turned into floats by operations IEEE 754 rounds exactly (integer to float, scaling
-by a power of two, one `+` or `*` at a time in separate numpy calls), and by Python's `decimal`
-(software arithmetic, correctly rounded) for the one logarithm, so it is the same on every CPU,
-thread count and C library.
+`exp` (an accept/reject test) and `log1p` (the tail's value, about one draw in 4,000), whose last
+bits differ between C libraries (glibc's versions, macOS's, musl's), and glibc itself picks
+another build of `exp` on a CPU without FMA (it disagrees with the FMA build on 0.12% of inputs);
+torch's `uniform_` and `normal_` kernels are compiled once per CPU capability, and the AVX2
+build's fused multiply-add rounds differently from the plain one (`ATEN_CPU_CAPABILITY=default`).
+A value drawn here is made of whole numbers from a seeded bit generator, turned into floats by
+operations IEEE 754 rounds exactly (integer to float, scaling by a power of two, one `+` or `*`
+at a time in separate numpy calls), and by Python's `decimal` (software arithmetic, correctly
+rounded) for the one logarithm, so it is the same on every CPU, thread count and C library.
 
 The normal is Irwin-Hall's: the sum of 12 uniform 16-bit integers, centred and divided by 2^16
 (mean 0, variance 1 - 2^-32, within +-6), which is exact in binary64. Good for test inputs and

@@ -287,16 +287,19 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
     from pathlib import Path
 
     from harness import api
+    from harness.export.manifest import Manifest
     from harness.mil import load_program
 
-    rows = ["| model | family | MIL op types | onnxruntime max abs | emulated fp32 max abs | fp16-storage "
-            "decisions | fp16 decisions | verdict |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | family | MIL op types | ONNX exporter | onnxruntime max abs | emulated fp32 max abs | "
+            "fp16-storage decisions | fp16 decisions | verdict |", "|---|---|---|---|---|---|---|---|---|"]
     for name in names or list(ZOO):
         progress(f"zoo: {name}")
         model = spec(ZOO[name])
         report = api.parity(model, "torch,onnxruntime,coreml-emulated", n=n, folder=Path(folder) / name)
         by = {c.candidate: c for c in report.comparisons}
         ops = load_program(next(Path(folder, name).glob("*-fp32.mlpackage"))).op_types() - {"const"}
+        onnx = next((a for a in Manifest.read(Path(folder) / name).artifacts if a.format == "onnx"), None)
+        exporter = onnx.details.get("exporter", "?") if onnx is not None else "failed"
 
         def decisions(label: str, by: dict = by) -> str:
             c = by.get(label)
@@ -306,7 +309,7 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
             c = by.get(label)
             return f"{c.max_abs:.1e} ({c.verdict})" if c is not None else "export failed"
 
-        rows.append(f"| {name} | {ZOO[name].family} | {len(ops)} | {err('onnxruntime@fp32')} | "
+        rows.append(f"| {name} | {ZOO[name].family} | {len(ops)} | {exporter} | {err('onnxruntime@fp32')} | "
                     f"{err('coreml-emulated@fp32[fp32]')} | {decisions('coreml-emulated@fp16[fp16-storage]')} | "
                     f"{decisions('coreml-emulated@fp16[fp16]')} | {report.status} |")
     return "\n".join(rows)
