@@ -32,8 +32,7 @@ import numpy as np
 
 from harness import atomic
 from harness.exact_random import ExactGenerator
-from harness.fixtures import GUARANTEES, bits, document, provenance
-from harness.tolerances import FP32
+from harness.fixtures import GUARANTEES, beyond_fp32, bits, document, provenance
 from trendsplit.encoding import DX_LIMIT, DY_LIMIT, ENCODING_VERSION, STEP_FLUSH, L, channels_of, decode, encode
 from trendsplit.errors import EncodingError
 from trendsplit.models import encoding_version
@@ -206,7 +205,7 @@ def _same_reference(previous: dict | None, provenance: dict, docs: list[dict]) -
         if not isinstance(old, dict) or any(old.get(k) != new[k] for k in ("name", "points", "input_bits")):
             return False
         stored = _floats(old.get("output_bits"), (L,))
-        if stored is None or _beyond_fp32(stored, _floats(new["output_bits"], (L,))) \
+        if stored is None or beyond_fp32(stored, _floats(new["output_bits"], (L,))) \
                 or old.get("splits") != decode(stored, len(new["points"]), provenance["threshold"]):
             return False
     return True
@@ -279,16 +278,6 @@ def _floats(words, shape: tuple[int, ...]) -> np.ndarray | None:
         return all(type(x) is int and 0 <= x < 2**32 for x in w)
 
     return np.array(words, dtype=np.uint32).view(np.float32) if valid(words, shape) else None
-
-
-def _beyond_fp32(stored: np.ndarray, now: np.ndarray) -> str | None:
-    """Reference outputs may move by float32 rounding across machines: judged by the fp32 policy."""
-    err = np.abs(stored.astype(np.float64) - now)
-    bad = ~(err <= FP32.atol + FP32.rtol * np.abs(stored))  # NaN on either side is beyond it
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        return f"position {i}: fixture {stored[i]!r}, now {now[i]!r} (beyond the fp32 policy)"
-    return None
 
 
 def _stored_points(case: dict) -> tuple[list | None, str]:
@@ -369,7 +358,7 @@ def _check_model(file: str, cases: list[dict], spec, module, drift: Drift) -> No
     with torch.inference_mode():
         now = module(torch.from_numpy(np.stack([r[1] for r in readable]))).numpy()
     for (where, _, stored), out in zip(readable, now, strict=True):
-        msg = _beyond_fp32(stored, out)
+        msg = beyond_fp32(stored, out)
         if msg:
             drift.problems.append(f"{where} output_bits: {msg}")
 
