@@ -39,7 +39,7 @@ def seeded() -> dict[str, str]:
     from harness import cases
     from harness.models import get_model
     from harness.results import feeds_sha256
-    from harness.spec import weights_sha256
+    from harness.spec import model_fingerprint, weights_sha256
     from trendsplit import gru, net
 
     out = {f"cases {m} n={n} seed={s}": feeds_sha256(cases.make(get_model(m), n, s).feeds) for m, n, s in CASES}
@@ -47,6 +47,9 @@ def seeded() -> dict[str, str]:
     out["weights trendsplit.net.seeded"] = weights_sha256(net.seeded())
     out["weights trendsplit.gru.seeded"] = weights_sha256(gru.seeded())
     out["weights BatchNorm after bias-free convolutions"] = weights_sha256(_recalibrated_chain())
+    for m in ("trendsplit", "zoo-conv1d-bn"):  # what an export folder and the pytest plugin's cache are keyed by
+        spec = get_model(m)
+        out[f"fingerprint {m}"] = model_fingerprint(spec, spec.build())
     return out
 
 
