@@ -7,9 +7,9 @@ another build of `exp` on a CPU without FMA (it disagrees with the FMA build on 
 torch's `uniform_` and `normal_` kernels are compiled once per CPU capability, and the AVX2
 build's fused multiply-add rounds differently from the plain one (`ATEN_CPU_CAPABILITY=default`).
 A value drawn here is made of whole numbers from a seeded bit generator, turned into floats by
-operations IEEE 754 rounds exactly (integer to float, scaling by a power of two, one `+` or `*`
-at a time in separate numpy calls), and by Python's `decimal` (software arithmetic, correctly
-rounded) for the one logarithm, so it is the same on every CPU, thread count and C library.
+operations IEEE 754 rounds exactly (integer to float, scaling by a power of two, one `+`, `-`,
+`*` or `/` at a time in separate numpy calls, never fused), so it is the same on every CPU,
+thread count and C library; the exponential's logarithm is a series of such operations.
 
 The normal is Irwin-Hall's: the sum of 12 uniform 16-bit integers, centred and divided by 2^16
 (mean 0, variance 1 - 2^-32, within +-6), which is exact in binary64. Good for test inputs and
@@ -26,8 +26,6 @@ import numpy as np
 
 #: Values made per block: bounds the memory of a large draw (12 x 16-bit integers per normal value).
 _BLOCK = 1 << 20
-#: The logarithm's own context: a caller's `decimal` settings do not reach it.
-_LN = Context(prec=40)
 
 
 def _count(size) -> int:
@@ -86,12 +84,32 @@ class ExactGenerator:
         return _shaped(np.add(loc, np.multiply(scale, z)).ravel(), size)
 
     def exponential(self, scale=1.0, size=None) -> np.ndarray | float:
-        """`-scale * ln(u)`, u in (0, 1]; the logarithm is `decimal`'s, correctly rounded in software."""
+        """`-scale * ln(u)`, u in (0, 1], with `ln` made of exactly rounded operations (`_ln`)."""
         size = size if size is not None else (np.shape(scale) or None)
         u = np.ldexp((self._bits(_count(size), 53) + np.uint64(1)).astype(np.float64), -53)  # (0, 1], exact
-        minus_ln = np.array([0.0 - float(_LN.ln(Decimal(v))) for v in u.tolist()])
-        minus_ln = minus_ln.reshape((1,) if size is None else size)
+        minus_ln = (0.0 - _ln(u)).reshape((1,) if size is None else size)
         return _shaped(np.multiply(scale, minus_ln).ravel(), size)
+
+
+#: ln 2, and the atanh series' coefficients 1/(2k+1): constants, each rounded once (decimal, division).
+_LN2 = float(Context(prec=40).ln(Decimal(2)))
+_SERIES = [1.0 / (2 * k + 1) for k in range(12)]
+
+
+def _ln(u: np.ndarray) -> np.ndarray:
+    """The natural logarithm of positive normal numbers, to a few units in the last place, from
+    `frexp` (exact) and a fixed sequence of `+ - * /`, each rounded once in its own numpy call: the
+    same bits on every CPU (numpy's own `log` is a SIMD kernel chosen per CPU)."""
+    m, e = np.frexp(u)  # u = m * 2^e, m in [0.5, 1)
+    low = m < np.sqrt(0.5)
+    m = np.where(low, m * 2.0, m)  # now in [sqrt(1/2), sqrt(2)): exact doubling
+    e = np.where(low, e - 1, e).astype(np.float64)
+    s = np.divide(np.subtract(m, 1.0), np.add(m, 1.0))  # ln m = 2 atanh(s), |s| < 0.1716
+    s2 = np.multiply(s, s)
+    series = np.full_like(s, _SERIES[-1])
+    for c in reversed(_SERIES[:-1]):  # Horner: s2^11 < 2e-17, below the last place
+        series = np.add(np.multiply(series, s2), c)
+    return np.add(np.multiply(e, _LN2), np.multiply(np.multiply(2.0, s), series))
 
 
 # -- torch: initial weights drawn exactly ---------------------------------------------------------

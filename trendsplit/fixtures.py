@@ -9,8 +9,8 @@ with the model's version, the reference (torch) outputs and the decisions an app
 A fixture's inputs are data: `check` reads them from the file and recomputes only what follows
 from them (encodings bit for bit, torch's outputs within the fp32 policy, the decisions), so it
 never depends on how the inputs were drawn. `regenerate` draws the encoding cases with
-exactly rounded operations only (`harness.exact_random`: integer draws, `ldexp`, decimal
-parsing), so every CPU writes the same bytes; torch's outputs do vary by CPU within float32
+exactly rounded operations only (`harness.exact_random`: integer draws, `ldexp`, one `+ - * /`
+at a time), so every CPU writes the same bytes; torch's outputs do vary by CPU within float32
 rounding, so a model fixture keeps its stored outputs when this machine's agree with them under
 the fp32 policy (docs/determinism.md).
 
@@ -186,27 +186,27 @@ def model_fixture(name, progress: Callable[[str], None] = lambda _m: None, previ
              "splits": decode(outputs[k], len(cases.raw[k]), spec.threshold)} for k in range(len(cases))]
     extra = {"model": spec.name, "weights_sha256": weights_sha256(backend.module),
              "weights_source": spec.weights_source, "threshold": spec.threshold, "guarantees": GUARANTEES}
-    provenance = _provenance(extra, encoding_version(spec))
-    if _same_reference(previous, provenance, docs):
+    record = _provenance(extra, encoding_version(spec))
+    if _same_reference(previous, record, docs):
         progress(f"{spec.name}: this machine's outputs agree with the stored ones (fp32 policy): kept")
         docs = [{**new, "output_bits": old["output_bits"], "splits": old["splits"]}
                 for new, old in zip(docs, previous["cases"], strict=True)]
-    return document(f"model_{spec.name}", provenance, docs)
+    return document(f"model_{spec.name}", record, docs)
 
 
-def _same_reference(previous: dict | None, provenance: dict, docs: list[dict]) -> bool:
+def _same_reference(previous: dict | None, record: dict, docs: list[dict]) -> bool:
     """Whether `previous` is this fixture with outputs that this machine's match under the fp32 policy."""
     if not isinstance(previous, dict) or not isinstance(previous.get("provenance"), dict) \
             or not isinstance(previous.get("cases"), list) or len(previous["cases"]) != len(docs):
         return False
-    if any(previous["provenance"].get(k) != provenance[k] for k in _IDENTITY if k in provenance):
+    if any(previous["provenance"].get(k) != record[k] for k in _IDENTITY if k in record):
         return False
     for old, new in zip(previous["cases"], docs, strict=True):
         if not isinstance(old, dict) or any(old.get(k) != new[k] for k in ("name", "points", "input_bits")):
             return False
         stored = _floats(old.get("output_bits"), (L,))
         if stored is None or beyond_fp32(stored, _floats(new["output_bits"], (L,))) \
-                or old.get("splits") != decode(stored, len(new["points"]), provenance["threshold"]):
+                or old.get("splits") != decode(stored, len(new["points"]), record["threshold"]):
             return False
     return True
 
