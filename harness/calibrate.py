@@ -29,10 +29,11 @@ def recalibrate_batchnorm(module: nn.Module, batches: list[tuple[torch.Tensor, .
     model): they are measured in float64 on a copy of the module, where another machine's
     kernels (SIMD width, thread count) moved them by at most 3.1e-14 of the channel's spread
     (docs/determinism.md), and rounded to a grid of 2^-16 of that spread, which such a move
-    crosses with a probability of at most 2e-9 per statistic. A channel's mean whose exact value is 0 is
-    float64 noise, and rounds to 0. A module that cannot run in float64 is measured in its own
-    precision, and rounded the same way. Returns `module` in eval mode; weights are untouched.
-    A module without BatchNorm is returned as it is.
+    crosses with a probability of at most 2e-9 per statistic. A mean whose exact value is 0
+    (a bias-free convolution of a normalised input) is float64 noise, and rounds to 0. A module
+    that cannot run in float64 is measured in its own precision and rounded the same way.
+    Returns `module` in eval mode; weights are untouched. A module without BatchNorm is
+    returned as it is.
     """
     if not any(isinstance(m, _NORMS) for m in module.modules()):
         return module.eval()
