@@ -1,11 +1,12 @@
-"""What a machine computes, for `tests/test_machines.py` to compare between simulated machines.
+"""What a machine computes, for `tests/test_determinism.py` to compare between simulated machines.
 
     python -m tests.machine_probe [FIXTURES_DIR]
 
 regenerates the fixtures in FIXTURES_DIR (a copy of the committed ones) when given, and prints one
-JSON object: `seeded`, the sha256 of everything the project calls deterministic (seeded cases,
-seeded and calibrated weights), which must be the same everywhere; `kernels`, the sha256 of float
-kernels that legitimately differ between machines (numpy's SIMD paths, OpenBLAS, torch's
+JSON object: `check`, what `python -m trendsplit fixtures check` says of the committed fixtures;
+`seeded`, the sha256 of everything the project calls deterministic (seeded cases, seeded and
+calibrated weights, fingerprints), which must be the same everywhere; `kernels`, the sha256 of
+float kernels that legitimately differ between machines (numpy's SIMD paths, OpenBLAS, torch's
 capabilities and thread pools), which shows the simulated machine is really another one; and
 `old_wild`, the derivation the encoding fixture's wild cases used before (`normal * 10.0 ** k`).
 """
@@ -99,12 +100,26 @@ def kernels() -> dict[str, str]:
             "torch sum (threads)": _sha(big.sum().numpy(), (big * big).mean().numpy())}
 
 
+def check() -> dict:
+    """`python -m trendsplit fixtures check` on the committed fixtures, in this process."""
+    import contextlib
+    import io
+
+    from trendsplit.cli import main as trendsplit
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = trendsplit(["fixtures", "check"])
+    return {"exit": code, "output": out.getvalue()}
+
+
 def main(argv: list[str]) -> int:
     if argv:
         from trendsplit import fixtures
 
         fixtures.regenerate(Path(argv[0]))
-    print(json.dumps({"seeded": seeded(), "kernels": kernels(), "old_wild": old_wild()}, indent=1, sort_keys=True))
+    print(json.dumps({"seeded": seeded(), "kernels": kernels(), "old_wild": old_wild(), "check": check()},
+                     indent=1, sort_keys=True))
     return 0
 
 
