@@ -103,7 +103,7 @@ class ModelSpec:
     outputs: tuple[TensorSpec, ...]
     make_cases: Callable[[int, int], Cases]  # (count, seed) -> cases
     threshold: float = 0.5  # with decision "threshold": an output above it is a positive decision
-    weights_source: str = "as built"  # e.g. "seeded random init (torch seed 0), untrained"
+    weights_source: str = "as built"  # e.g. "seeded random init (seed 0, drawn exactly), untrained"
     trained: bool = False
     decision: str = "threshold"
     decision_output: str | None = None  # which output the app decides on (default: the first)

@@ -274,7 +274,7 @@ def spec(entry: Entry) -> ModelSpec:
     return api.describe(
         entry.name, _builder(entry), inputs={"x": (None, *entry.input_shape)},
         outputs={"y": (None, *entry.output_shape)}, make_inputs=_make_inputs(entry), decision=entry.decision,
-        description=f"{entry.family} zoo model", weights_source="seeded random init (torch seed 0), "
+        description=f"{entry.family} zoo model", weights_source="seeded random init (seed 0, drawn exactly), "
         "BatchNorm statistics re-estimated on the zoo's inputs", trained=False)
 
 

@@ -58,7 +58,7 @@ SPEC = ModelSpec(
     outputs=trendsplit.OUTPUTS,
     make_cases=trendsplit.make_cases,
     threshold=DEFAULT_THRESHOLD,
-    weights_source="seeded random init (torch seed 0), untrained by design",
+    weights_source="seeded random init (seed 0, drawn exactly), untrained by design",
     metadata=trendsplit.METADATA,
     trained=False,
 )
