@@ -94,7 +94,7 @@ __all__ = ["describe", "export", "run", "compare", "parity", "fixtures", "report
 
 
 def seeded(cls: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
-    """`cls()` with PyTorch's default init under a fixed seed: deterministic weights for tests."""
+    """`cls()` with PyTorch's default init drawn exactly from `seed`: the same weights on every machine."""
     return seeded_init(cls, seed)
 
 

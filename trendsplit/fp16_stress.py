@@ -46,7 +46,7 @@ class Fp16Stress(nn.Module):
 
 
 def seeded(seed: int = 0) -> Fp16Stress:
-    """Deterministic initial weights: PyTorch's default init under a fixed seed."""
+    """Deterministic initial weights: PyTorch's default init, drawn exactly from a fixed seed (`seeded_init`)."""
     return seeded_init(Fp16Stress, seed)
 
 
