@@ -129,8 +129,7 @@ def regenerated(tmp_path_factory):
 
 @pytest.mark.parametrize("content", [b"{}", b"[]", b"null", b'{"provenance": {}, "cases": [{}]}',
                                      b'{"provenance": {}, "cases": [5]}', b"\xff\xfe", b"{"])
-def test_check_names_a_malformed_fixture_in_one_line(regenerated, generated, monkeypatch, tmp_path, capsys, content):
-    monkeypatch.setattr(fixtures, "generate", lambda **_: generated)  # deterministic (tested above): made once
+def test_check_names_a_malformed_fixture_in_one_line(regenerated, tmp_path, capsys, content):
     shutil.copytree(regenerated, tmp_path, dirs_exist_ok=True)
     (tmp_path / "model_trendsplit.json").write_bytes(content)
     assert main(["fixtures", "check", "--dir", str(tmp_path)]) == 1
