@@ -3,7 +3,7 @@
 numpy's and torch's float draws are not. numpy's normal and exponential call the C library's
 `exp` (an accept/reject test) and `log1p` (the tail's value, about one draw in 4,000), whose last
 bits differ between C libraries (glibc's versions, macOS's, musl's), and glibc itself picks
-another build of `exp` on a CPU without FMA (it disagrees with the FMA build on up to 0.12% of inputs);
+other builds of both on a CPU without FMA (they disagree with the FMA builds on up to 0.12% of inputs);
 torch's `uniform_` and `normal_` kernels are compiled once per CPU capability, and the AVX2
 build's fused multiply-add rounds differently from the plain one (`ATEN_CPU_CAPABILITY=default`).
 A value drawn here is made of whole numbers from a seeded bit generator, turned into floats by
