@@ -39,7 +39,7 @@ def _shaped(values: np.ndarray, size) -> np.ndarray | float:
 class ExactGenerator:
     """A seeded source of random numbers with numpy `Generator`'s methods for the common draws.
 
-    `random`, `uniform`, `normal`, `standard_normal` and `exponential` are exact (module
+    `random`, `uniform`, `normal`, `standard_normal`, `exponential` and `standard_exponential` are exact (module
     docstring); `integers`, `choice`, `permutation` and `shuffle` are numpy's own, which draw
     whole numbers only. Any other method is numpy's, as it comes. Pass one wherever code takes a
     `numpy.random.Generator` and uses those methods.
@@ -89,6 +89,11 @@ class ExactGenerator:
         u = np.ldexp((self._bits(_count(size), 53) + np.uint64(1)).astype(np.float64), -53)  # (0, 1], exact
         minus_ln = (0.0 - _ln(u)).reshape((1,) if size is None else size)
         return _shaped(np.multiply(scale, minus_ln).ravel(), size)
+
+    def standard_exponential(self, size=None, dtype=np.float64, method: str | None = None) -> np.ndarray | float:
+        """`exponential(1.0, size)`; `method` (numpy's ziggurat or inverse CDF) has no say here."""
+        draws = self.exponential(1.0, size)
+        return draws if size is None else draws.astype(dtype)
 
 
 #: ln 2, and the atanh series' coefficients 1/(2k+1): constants, each rounded once (decimal, division).

@@ -19,7 +19,8 @@ from harness.spec import seeded_init, weights_sha256
 sizes = st.one_of(st.none(), st.integers(0, 5), st.lists(st.integers(0, 4), max_size=3).map(tuple))
 
 
-@given(size=sizes, method=st.sampled_from(["random", "uniform", "normal", "standard_normal", "exponential"]))
+@given(size=sizes, method=st.sampled_from(["random", "uniform", "normal", "standard_normal", "exponential",
+                                           "standard_exponential"]))
 def test_every_draw_has_the_shape_and_type_numpy_gives(size, method):
     ours, numpys = getattr(ExactGenerator(1), method)(size=size), getattr(np.random.default_rng(1), method)(size=size)
     assert type(ours) is type(numpys) and np.shape(ours) == np.shape(numpys)
