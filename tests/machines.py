@@ -10,7 +10,7 @@ paths another CPU, thread count or C library would.
   `GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-FMA` hides those features from it.
 - thread pools (`OMP_NUM_THREADS` and friends) change how torch and OpenBLAS split their sums.
 
-`MACHINES` are the ones this CPU can stand in for; `run` starts a Python process as one of them.
+`MACHINES` are the ones this CPU can stand in for; `run` runs a Python process as one of them.
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ def machines() -> list[Machine]:
     """A machine with one thread, one without AVX-512 (a Haswell or an EPYC before Zen 4) and one
     with AVX but neither AVX2 nor FMA (a Sandy Bridge), as far as this CPU can stand in for them."""
     x86 = platform.machine().lower() in ("x86_64", "amd64")
-    found = []
     avx512 = numpy_features("AVX512")
     haswell = {**_threads(3), "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F"}
     if avx512:
@@ -82,10 +81,7 @@ def machines() -> list[Machine]:
         sandy["NPY_DISABLE_CPU_FEATURES"] = " ".join(wide)
     if x86:
         sandy.update(OPENBLAS_CORETYPE="Sandybridge", ONEDNN_MAX_CPU_ISA="AVX", MKL_ENABLE_INSTRUCTIONS="AVX")
-    found.append(Machine("one-thread", _threads(1)))
-    found.append(Machine("no-avx512", haswell))
-    found.append(Machine("avx-no-fma", sandy))
-    return found
+    return [Machine("one-thread", _threads(1)), Machine("no-avx512", haswell), Machine("avx-no-fma", sandy)]
 
 
 MACHINES = machines()
@@ -101,8 +97,3 @@ def run(machine: Machine, *args: str, timeout: float = 300) -> subprocess.Comple
     return subprocess.run([sys.executable, *args], cwd=REPO, env=environment(machine), capture_output=True,
                           text=True, timeout=timeout)
 
-
-def start(machine: Machine, *args: str) -> subprocess.Popen:
-    """`run`, without waiting: several machines at once."""
-    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=environment(machine), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
