@@ -25,6 +25,7 @@ import torch
 
 from harness import atomic, files
 from harness.errors import HarnessError, UsageError
+from harness.exact_random import ExactGenerator
 from harness.report import format_report
 from harness.spec import Cases, ModelSpec, TensorSpec, seeded_init
 
@@ -69,7 +70,7 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
         return module.eval()
 
     def make_cases(count: int, seed: int) -> Cases:
-        feeds = make(np.random.default_rng(seed), count)
+        feeds = make(ExactGenerator(seed), count)
         missing = {t.name for t in ins} - set(feeds)
         if missing:
             raise UsageError(f"make_inputs returned no {', '.join(sorted(missing))}")
@@ -96,7 +97,7 @@ __all__ = ["describe", "export", "run", "compare", "parity", "fixtures", "report
 
 
 def seeded(cls: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
-    """`cls()` with PyTorch's default init under a fixed seed: deterministic weights for tests."""
+    """`cls()` with PyTorch's default init drawn exactly from `seed`: the same weights on every machine."""
     return seeded_init(cls, seed)
 
 
@@ -187,12 +188,17 @@ def parity(model: ModelSpec, backends: str | None = None, *, n: int = 200, seed:
 
 
 def fixtures(model: ModelSpec, folder: str | Path) -> Path:
-    """Write `model_<name>.json`: seeded inputs with torch's outputs, with provenance (no export)."""
-    from harness.fixtures import model_fixture
+    """Write `model_<name>.json`: seeded inputs with torch's outputs, with provenance (no export). Written
+    again, it keeps the stored outputs this machine agrees with under the fp32 policy (`harness.fixtures`)."""
+    from harness.fixtures import MAX_FIXTURE_BYTES, model_fixture
 
     folder = atomic.check_folder(folder)  # a real folder, not a link to one: before the work
-    text = model_fixture(model)
-    return atomic.write_text(folder / f"model_{model.name}.json", text)
+    path = folder / f"model_{model.name}.json"
+    try:
+        previous = files.read_json(path, limit=MAX_FIXTURE_BYTES)
+    except UsageError:  # none yet, or not a fixture (or not a regular file): written anew
+        previous = None
+    return atomic.write_text(path, model_fixture(model, previous=previous))
 
 
 def report(parity_report, path: str | Path | None = None, model: ModelSpec | None = None,

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from harness.errors import UsageError
+from harness.exact_random import ExactGenerator, exact_torch_draws
 
 #: How an app turns outputs into decisions: "threshold" (p > threshold, per element),
 #: "argmax" (the class along the last axis), or "none" (numbers only).
@@ -102,7 +103,7 @@ class ModelSpec:
     outputs: tuple[TensorSpec, ...]
     make_cases: Callable[[int, int], Cases]  # (count, seed) -> cases
     threshold: float = 0.5  # with decision "threshold": an output above it is a positive decision
-    weights_source: str = "as built"  # e.g. "seeded random init (torch seed 0), untrained"
+    weights_source: str = "as built"  # e.g. "seeded random init (seed 0, drawn exactly), untrained"
     trained: bool = False
     decision: str = "threshold"
     decision_output: str | None = None  # which output the app decides on (default: the first)
@@ -214,11 +215,14 @@ def check_contract(spec: ModelSpec, module: torch.nn.Module) -> None:
 
 
 def seeded_init(cls: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
-    """PyTorch's default init under a fixed seed, leaving the global generator as it was."""
+    """`cls()` with the distributions of its init (PyTorch's defaults, kaiming, xavier, ...) drawn
+    from `seed` exactly, so the weights and their sha256 are the same on every machine
+    (`harness.exact_random`); torch's global generator is left as it was."""
     state = torch.random.get_rng_state()
     try:
-        torch.manual_seed(seed)
-        module = cls()
+        torch.manual_seed(seed)  # for any random op the exact draws leave to torch
+        with exact_torch_draws(ExactGenerator(seed)):
+            module = cls()
     finally:
         torch.random.set_rng_state(state)
     return module.eval()

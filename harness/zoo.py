@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.calibrate import recalibrate_batchnorm
+from harness.exact_random import ExactGenerator
 from harness.spec import ModelSpec, seeded_init
 
 CALIBRATION_SEED = 12_345
@@ -261,7 +262,7 @@ def _make_inputs(entry: Entry) -> Callable[[np.random.Generator, int], dict[str,
 def _builder(entry: Entry) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
         module = seeded_init(entry.build)
-        feeds = _make_inputs(entry)(np.random.default_rng(CALIBRATION_SEED), 64)
+        feeds = _make_inputs(entry)(ExactGenerator(CALIBRATION_SEED), 64)
         return recalibrate_batchnorm(module, [(torch.from_numpy(feeds["x"]),)])
 
     return build
@@ -273,7 +274,7 @@ def spec(entry: Entry) -> ModelSpec:
     return api.describe(
         entry.name, _builder(entry), inputs={"x": (None, *entry.input_shape)},
         outputs={"y": (None, *entry.output_shape)}, make_inputs=_make_inputs(entry), decision=entry.decision,
-        description=f"{entry.family} zoo model", weights_source="seeded random init (torch seed 0), "
+        description=f"{entry.family} zoo model", weights_source="seeded random init (seed 0, drawn exactly), "
         "BatchNorm statistics re-estimated on the zoo's inputs", trained=False)
 
 
@@ -286,16 +287,19 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
     from pathlib import Path
 
     from harness import api
+    from harness.export.manifest import Manifest
     from harness.mil import load_program
 
-    rows = ["| model | family | MIL op types | onnxruntime max abs | emulated fp32 max abs | fp16-storage "
-            "decisions | fp16 decisions | verdict |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | family | MIL op types | ONNX exporter | onnxruntime max abs | emulated fp32 max abs | "
+            "fp16-storage decisions | fp16 decisions | verdict |", "|---|---|---|---|---|---|---|---|---|"]
     for name in names or list(ZOO):
         progress(f"zoo: {name}")
         model = spec(ZOO[name])
         report = api.parity(model, "torch,onnxruntime,coreml-emulated", n=n, folder=Path(folder) / name)
         by = {c.candidate: c for c in report.comparisons}
         ops = load_program(next(Path(folder, name).glob("*-fp32.mlpackage"))).op_types() - {"const"}
+        onnx = next((a for a in Manifest.read(Path(folder) / name).artifacts if a.format == "onnx"), None)
+        exporter = onnx.details.get("exporter", "?") if onnx is not None else "failed"
 
         def decisions(label: str, by: dict = by) -> str:
             c = by.get(label)
@@ -305,7 +309,7 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
             c = by.get(label)
             return f"{c.max_abs:.1e} ({c.verdict})" if c is not None else "export failed"
 
-        rows.append(f"| {name} | {ZOO[name].family} | {len(ops)} | {err('onnxruntime@fp32')} | "
+        rows.append(f"| {name} | {ZOO[name].family} | {len(ops)} | {exporter} | {err('onnxruntime@fp32')} | "
                     f"{err('coreml-emulated@fp32[fp32]')} | {decisions('coreml-emulated@fp16[fp16-storage]')} | "
                     f"{decisions('coreml-emulated@fp16[fp16]')} | {report.status} |")
     return "\n".join(rows)

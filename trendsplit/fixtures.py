@@ -6,15 +6,24 @@ expected float32 bits of each encoded channel, or the expected error code. The v
 the same cases plus the step channels' edges. `model_<name>.json`: per model, inputs encoded
 with the model's version, the reference (torch) outputs and the decisions an app makes from them.
 
+A fixture's inputs are data: `check` reads them from the file and recomputes only what follows
+from them (encodings bit for bit, torch's outputs within the fp32 policy, the decisions), so it
+never depends on how the inputs were drawn. `regenerate` draws the encoding cases with
+exactly rounded operations only (`harness.exact_random`: integer draws, `ldexp`, one `+ - * /`
+at a time), so every CPU writes the same bytes; torch's outputs do vary by CPU within float32
+rounding, so a model fixture keeps its stored outputs when this machine's agree with them under
+the fp32 policy (docs/determinism.md).
+
 Each file carries its provenance and the sha256 of its content. `regenerate` computes
 everything in memory first and then renames each file into place, so a run killed at any
-point leaves whole files; `check` recomputes and reports every drift readably.
+point leaves whole files; `check` reports every drift readably.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,10 +33,11 @@ import numpy as np
 
 from harness import atomic, files
 from harness.errors import UsageError
-from harness.fixtures import GUARANTEES, bits, document, provenance
-from harness.tolerances import FP32
-from trendsplit.encoding import DX_LIMIT, DY_LIMIT, ENCODING_VERSION, STEP_FLUSH, L, decode, encode
+from harness.exact_random import ExactGenerator
+from harness.fixtures import GUARANTEES, MAX_FIXTURE_BYTES, beyond_fp32, bits, document, provenance
+from trendsplit.encoding import DX_LIMIT, DY_LIMIT, ENCODING_VERSION, STEP_FLUSH, L, channels_of, decode, encode
 from trendsplit.errors import EncodingError
+from trendsplit.models import encoding_version
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ENCODING_FILE = "encoding_cases.json"
@@ -41,7 +51,6 @@ GENERATOR_SEED = 20261126
 RANDOM_CASES = 240
 MODEL_CASES = 24
 #: A fixture file is about a megabyte; reading one stops well before memory matters.
-MAX_FIXTURE_BYTES = 64 << 20
 
 
 def _hex(v: float) -> str:
@@ -98,29 +107,36 @@ def _step_cases() -> list[tuple[str, list[list[float]]]]:
     ]
 
 
-def _random_cases(rng: np.random.Generator) -> list[tuple[str, list[list[float]]]]:
+def _wild(rng) -> list[list[float]]:
+    """Any magnitude: 53-bit integers scaled by a power of two per column (2^-1000 to 2^1000, as wide as
+    the 10^+-300 these once were, which went through numpy's `pow`, a CPU-dependent kernel)."""
+    n = int(rng.integers(0, 130))
+    exponents = rng.integers(-1000, 1000, 2)
+    signs = rng.choice([-1, 1], (n, 2))
+    mantissas = rng.integers(2**52, 2**53, (n, 2)) * signs  # normal binary64 numbers, exact
+    pts = np.array([[math.ldexp(int(m), int(e) - 53) for m, e in zip(row, exponents, strict=True)]
+                    for row in mantissas.tolist()], dtype=np.float64).reshape(n, 2)
+    if rng.random() < 0.8:
+        pts[:, 0] = np.sort(pts[:, 0])
+    if n and rng.random() < 0.1:  # sometimes non-finite
+        pts[rng.integers(n), rng.integers(2)] = rng.choice([np.nan, np.inf, -np.inf])
+    return pts.tolist()
+
+
+def _random_cases(rng: ExactGenerator) -> list[tuple[str, list[list[float]]]]:
+    """Watch logs, the adversarial kinds and wild values, all drawn exactly (`rng` is exact)."""
     from trendsplit import data
 
     cases = []
     kinds = list(data.ADVERSARIAL)
     for k in range(RANDOM_CASES):
         if k % 3 == 0:
-            pts = data.watch_log(rng).points
-            name = f"watch_log_{k}"
+            cases.append((f"watch_log_{k}", data.watch_log(rng).points.tolist()))
         elif k % 3 == 1:
             kind = kinds[(k // 3) % len(kinds)]
-            pts = data.ADVERSARIAL[kind](rng)
-            name = f"{kind}_{k}"
+            cases.append((f"{kind}_{k}", np.asarray(data.ADVERSARIAL[kind](rng), dtype=np.float64).tolist()))
         else:  # wild: any magnitude, sometimes unsorted or non-finite
-            n = int(rng.integers(0, 130))
-            scale = 10.0 ** rng.integers(-300, 300, 2)
-            pts = rng.normal(0, 1, (n, 2)) * scale
-            if rng.random() < 0.8:
-                pts[:, 0] = np.sort(pts[:, 0])
-            if n and rng.random() < 0.1:
-                pts[rng.integers(n), rng.integers(2)] = rng.choice([np.nan, np.inf, -np.inf])
-            name = f"wild_{k}"
-        cases.append((name, np.asarray(pts, dtype=np.float64).tolist()))
+            cases.append((f"wild_{k}", _wild(rng)))
     return cases
 
 
@@ -140,7 +156,7 @@ def _provenance(extra: dict, version: int = ENCODING_VERSION) -> dict:
 
 
 def encoding_fixture(version: int = ENCODING_VERSION) -> str:
-    rng = np.random.default_rng(GENERATOR_SEED)
+    rng = ExactGenerator(GENERATOR_SEED)
     named = _named_cases() + (_step_cases() if version == 2 else [])
     cases = [{"name": name, "points": [[_hex(v) for v in p] for p in pts], **_expected(pts, version)}
              for name, pts in named + _random_cases(rng)]
@@ -148,11 +164,14 @@ def encoding_fixture(version: int = ENCODING_VERSION) -> str:
     return document(kind, _provenance({}, version), cases)
 
 
-def model_fixture(name, progress: Callable[[str], None] = lambda _m: None) -> str:
+def model_fixture(name, progress: Callable[[str], None] = lambda _m: None, previous: dict | None = None) -> str:
     """A trendsplit model's fixture: the app's points, the encoded input, torch's output, the splits.
 
     Guarantees what `harness.fixtures.model_fixture` does (inputs bit-exact, outputs within the
-    fp32 policy), plus the points an app starts from and the decisions it makes.
+    fp32 policy), plus the points an app starts from and the decisions it makes. `previous` (the
+    fixture as it stands) keeps its outputs and splits when it holds the same model and inputs and
+    this machine's outputs agree with its own under the fp32 policy: they are the same reference,
+    computed on another CPU, and rewriting them would only change their last bits.
     """
     from harness.backends.pytorch import TorchBackend
     from harness.models import get_model
@@ -170,25 +189,49 @@ def model_fixture(name, progress: Callable[[str], None] = lambda _m: None) -> st
              "splits": decode(outputs[k], len(cases.raw[k]), spec.threshold)} for k in range(len(cases))]
     extra = {"model": spec.name, "weights_sha256": weights_sha256(backend.module),
              "weights_source": spec.weights_source, "threshold": spec.threshold, "guarantees": GUARANTEES}
-    version = int(spec.metadata.get("encoding_version", ENCODING_VERSION))
-    return document(f"model_{spec.name}", _provenance(extra, version), docs)
+    record = _provenance(extra, encoding_version(spec))
+    if _same_reference(previous, record, docs):
+        progress(f"{spec.name}: this machine's outputs agree with the stored ones (fp32 policy): kept")
+        docs = [{**new, "output_bits": old["output_bits"], "splits": old["splits"]}
+                for new, old in zip(docs, previous["cases"], strict=True)]
+    return document(f"model_{spec.name}", record, docs)
 
 
-def generate(models: tuple[str, ...] = MODELS,
-             progress: Callable[[str], None] = lambda _m: None) -> dict[str, str]:
-    """Every fixture file's name and text, computed in memory."""
+def _same_reference(previous: dict | None, record: dict, docs: list[dict]) -> bool:
+    """Whether `previous` is this fixture with outputs that this machine's match under the fp32 policy."""
+    if not isinstance(previous, dict) or not isinstance(previous.get("provenance"), dict) \
+            or not isinstance(previous.get("cases"), list) or len(previous["cases"]) != len(docs):
+        return False
+    if any(previous["provenance"].get(k) != record[k] for k in _IDENTITY if k in record):
+        return False
+    for old, new in zip(previous["cases"], docs, strict=True):
+        if not isinstance(old, dict) or any(old.get(k) != new[k] for k in ("name", "points", "input_bits")):
+            return False
+        stored = _floats(old.get("output_bits"), (L,))
+        if stored is None or beyond_fp32(stored, _floats(new["output_bits"], (L,))) \
+                or old.get("splits") != decode(stored, len(new["points"]), record["threshold"]):
+            return False
+    return True
+
+
+def generate(models: tuple[str, ...] = MODELS, progress: Callable[[str], None] = lambda _m: None,
+             previous: Path | None = None) -> dict[str, str]:
+    """Every fixture file's name and text, computed in memory; model fixtures keep the reference outputs
+    of the ones in `previous` where this machine's agree with them (`model_fixture`)."""
     progress("computing encoding cases")
-    files = {name: encoding_fixture(version) for version, name in ENCODING_FILES.items()}
+    made = {name: encoding_fixture(version) for version, name in ENCODING_FILES.items()}
     for name in models:
-        files[f"model_{name}.json"] = model_fixture(name, progress)
-    return files
+        file = f"model_{name}.json"
+        stored = _read_fixture(Path(previous) / file)[0] if previous is not None else None
+        made[file] = model_fixture(name, progress, stored)
+    return made
 
 
 def regenerate(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> list[Path]:
-    files = generate(progress=progress)
+    made = generate(progress=progress, previous=Path(folder))
     written = []
     atomic.check_folder(folder)  # a real folder, not a link to one
-    for name, text in files.items():  # all computed: now only renames remain
+    for name, text in made.items():  # all computed: now only renames remain
         progress(f"writing {name}")
         written.append(atomic.write_text(Path(folder) / name, text))
     return written
@@ -212,6 +255,10 @@ class Drift:
         return "\n".join(lines)
 
 
+#: Provenance that names what a fixture is of; a difference is drift. (`tool_versions` differing is a note.)
+_IDENTITY = ("encoding_version", "generator_seed", "model", "weights_sha256", "threshold")
+
+
 def _first_diff(a: list, b: list) -> str:
     for i, (u, v) in enumerate(zip(a, b, strict=False)):
         if u != v:
@@ -219,37 +266,33 @@ def _first_diff(a: list, b: list) -> str:
     return f"lengths differ: fixture {len(a)}, now {len(b)}"
 
 
-def _compare_cases(file: str, old: list[dict], new: list[dict], drift: Drift,
-                   numeric: Callable[[dict, dict], str | None] | None = None) -> None:
-    old_by, new_by = {c["name"]: c for c in old}, {c["name"]: c for c in new}
-    for name in sorted(old_by.keys() - new_by.keys()):
-        drift.problems.append(f"{file}: case {name!r} is in the fixture but no longer generated")
-    for name in sorted(new_by.keys() - old_by.keys()):
-        drift.problems.append(f"{file}: case {name!r} is generated but not in the fixture")
-    for name in sorted(old_by.keys() & new_by.keys()):
-        a, b = old_by[name], new_by[name]
-        for key in sorted(set(a) | set(b)):
-            if numeric and key == "output_bits":
-                msg = numeric(a, b)
-                if msg:
-                    drift.problems.append(f"{file}: case {name!r} output_bits: {msg}")
-            elif a.get(key) != b.get(key):
-                detail = (_first_diff(a[key], b[key]) if isinstance(a.get(key), list)
-                          and isinstance(b.get(key), list) else f"fixture {a.get(key)!r}, now {b.get(key)!r}")
-                drift.problems.append(f"{file}: case {name!r} {key}: {detail}")
+def _difference(stored, now) -> str:
+    if isinstance(stored, list) and isinstance(now, list):
+        return _first_diff(stored, now)
+    return f"fixture {stored!r}, now {now!r}"
 
 
-def _outputs_within_fp32(a: dict, b: dict) -> str | None:
-    """Reference outputs may move by float32 rounding across machines: judge by the fp32 policy."""
-    old = np.array(a["output_bits"], dtype=np.uint32).view(np.float32)
-    new = np.array(b["output_bits"], dtype=np.uint32).view(np.float32)
-    if old.shape != new.shape:
-        return f"shape {old.shape} became {new.shape}"
-    err = np.abs(old.astype(np.float64) - new)
-    if (err > FP32.atol + FP32.rtol * np.abs(old)).any():
-        i = int(np.argmax(err))
-        return f"position {i}: fixture {old[i]!r}, now {new[i]!r} (beyond the fp32 policy)"
-    return None
+def _floats(words, shape: tuple[int, ...]) -> np.ndarray | None:
+    """float32 values from their stored bit patterns (nested lists of `shape`), or None when they are not."""
+    def valid(w, dims) -> bool:
+        if not isinstance(w, list) or len(w) != dims[0]:
+            return False
+        if len(dims) > 1:
+            return all(valid(x, dims[1:]) for x in w)
+        return all(type(x) is int and 0 <= x < 2**32 for x in w)
+
+    return np.array(words, dtype=np.uint32).view(np.float32) if valid(words, shape) else None
+
+
+def _stored_points(case: dict) -> tuple[list | None, str]:
+    """A case's points from their hex strings, or None and why they are not readable."""
+    points = case.get("points")
+    if not isinstance(points, list) or not all(isinstance(p, list) for p in points):
+        return None, "not a list of points"
+    try:
+        return [[float.fromhex(v) for v in p] for p in points], ""
+    except (TypeError, ValueError, OverflowError):
+        return None, "not binary64 hex strings"
 
 
 def _read_fixture(path: Path) -> tuple[dict | None, str]:
@@ -270,26 +313,95 @@ def _read_fixture(path: Path) -> tuple[dict | None, str]:
     return old, ""
 
 
-def check(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> Drift:
-    drift = Drift()
-    files = generate(progress=progress)
-    drift.checked = len(files)
-    for name, text in files.items():
-        old, why = _read_fixture(Path(folder) / name)
-        if old is None:
-            drift.problems.append(f"{name}: {why}")
+def _check_encodings(file: str, cases: list[dict], version: int, drift: Drift) -> None:
+    """Each case's stored points, encoded now, give its stored bits or error code exactly."""
+    for case in cases:
+        points, why = _stored_points(case)
+        if points is None:
+            drift.problems.append(f"{file}: case {case['name']!r} points: {why}")
             continue
-        new = json.loads(text)
-        content = json.dumps(old.get("cases"), sort_keys=True, separators=(",", ":"))
+        now = _expected(points, version)
+        for key in ("error", *CHANNEL_KEYS):
+            if case.get(key) != now.get(key):
+                drift.problems.append(f"{file}: case {case['name']!r} {key}: "
+                                      f"{_difference(case.get(key), now.get(key))}")
+
+
+def _check_model(file: str, cases: list[dict], spec, module, drift: Drift) -> None:
+    """Each case's stored points encode to its stored input; torch's outputs for that input are its
+    stored outputs under the fp32 policy; its splits are the stored outputs' decisions."""
+    import torch
+
+    version = encoding_version(spec)
+    readable = []
+    for case in cases:
+        where = f"{file}: case {case['name']!r}"
+        points, why = _stored_points(case)
+        inputs = _floats(case.get("input_bits"), (channels_of(version), L))
+        outputs = _floats(case.get("output_bits"), (L,))
+        if points is None or inputs is None or outputs is None:
+            broken = "points" if points is None else "input_bits" if inputs is None else "output_bits"
+            shape = f"[{channels_of(version)}, {L}]" if broken == "input_bits" else f"[{L}]"
+            drift.problems.append(f"{where} {broken}: {why or f'not {shape} float32 bit patterns'}")
+            continue
+        encoded = _expected_input(points, version)
+        if encoded != case["input_bits"]:
+            drift.problems.append(f"{where} input_bits: {_difference(case['input_bits'], encoded)}")
+        splits = decode(outputs, len(points), spec.threshold)
+        if case.get("splits") != splits:
+            drift.problems.append(f"{where} splits: {_difference(case.get('splits'), splits)}")
+        readable.append((where, inputs, outputs))
+    if not readable:
+        return
+    with torch.inference_mode():
+        now = module(torch.from_numpy(np.stack([r[1] for r in readable]))).numpy()
+    for (where, _, stored), out in zip(readable, now, strict=True):
+        msg = beyond_fp32(stored, out)
+        if msg:
+            drift.problems.append(f"{where} output_bits: {msg}")
+
+
+def _expected_input(points: list, version: int) -> list | str:
+    try:
+        return bits(encode(points, version))
+    except EncodingError as err:
+        return f"encoding fails: {err.code}"
+
+
+def check(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> Drift:
+    """Recompute what each fixture's stored inputs determine and compare (module docstring)."""
+    from harness.backends.pytorch import TorchBackend
+    from harness.models import get_model
+    from harness.spec import weights_sha256
+
+    drift = Drift()
+    kept = {name: (version, None) for version, name in ENCODING_FILES.items()}
+    kept.update({f"model_{name}.json": (None, name) for name in MODELS})
+    drift.checked = len(kept)
+    for file, (version, model) in kept.items():
+        old, why = _read_fixture(Path(folder) / file)
+        if old is None:
+            drift.problems.append(f"{file}: {why}")
+            continue
+        content = json.dumps(old["cases"], sort_keys=True, separators=(",", ":"))
         if hashlib.sha256(content.encode()).hexdigest() != old["provenance"].get("content_sha256"):
-            drift.problems.append(f"{name}: content does not match its content_sha256 (edited by hand?)")
-        for key in ("encoding_version", "generator_seed", "model", "weights_sha256", "threshold"):
-            if old["provenance"].get(key) != new["provenance"].get(key):
-                drift.problems.append(f"{name}: provenance {key}: fixture "
-                                      f"{old['provenance'].get(key)!r}, now {new['provenance'].get(key)!r}")
-        for key in ("tool_versions",):
-            if old["provenance"].get(key) != new["provenance"].get(key):
-                drift.notes.append(f"{name}: {key} differ from the fixture's (informational)")
-        numeric = _outputs_within_fp32 if name.startswith("model_") else None
-        _compare_cases(name, old["cases"], new["cases"], drift, numeric)
+            drift.problems.append(f"{file}: content does not match its content_sha256 (edited by hand?)")
+        if model is None:
+            now = {"encoding_version": version, "generator_seed": GENERATOR_SEED}
+        else:
+            progress(f"running {model} on the fixture's inputs")
+            spec = get_model(model)
+            module = TorchBackend.of(spec).module
+            version = encoding_version(spec)
+            now = {"encoding_version": version, "generator_seed": GENERATOR_SEED, "model": spec.name,
+                   "weights_sha256": weights_sha256(module), "threshold": spec.threshold}
+        for key in _IDENTITY:
+            if key in now and old["provenance"].get(key) != now[key]:
+                drift.problems.append(f"{file}: provenance {key}: {_difference(old['provenance'].get(key), now[key])}")
+        if old["provenance"].get("tool_versions") != provenance({})["tool_versions"]:
+            drift.notes.append(f"{file}: tool_versions differ from the fixture's (informational)")
+        if model is None:
+            _check_encodings(file, old["cases"], version, drift)
+        else:
+            _check_model(file, old["cases"], spec, module, drift)
     return drift

@@ -46,7 +46,7 @@ class Fp16Stress(nn.Module):
 
 
 def seeded(seed: int = 0) -> Fp16Stress:
-    """Deterministic initial weights: PyTorch's default init under a fixed seed."""
+    """Deterministic initial weights: PyTorch's default init, drawn exactly from a fixed seed (`seeded_init`)."""
     return seeded_init(Fp16Stress, seed)
 
 
@@ -58,7 +58,7 @@ SPEC = ModelSpec(
     outputs=trendsplit.OUTPUTS,
     make_cases=trendsplit.make_cases,
     threshold=DEFAULT_THRESHOLD,
-    weights_source="seeded random init (torch seed 0), untrained by design",
+    weights_source="seeded random init (seed 0, drawn exactly), untrained by design",
     metadata=trendsplit.METADATA,
     trained=False,
 )

@@ -32,5 +32,5 @@ class TrendSplitGRU(nn.Module):
 
 
 def seeded(seed: int = 0) -> TrendSplitGRU:
-    """Deterministic initial weights: PyTorch's default init under a fixed seed."""
+    """Deterministic initial weights: PyTorch's default init, drawn exactly from a fixed seed (`seeded_init`)."""
     return seeded_init(TrendSplitGRU, seed)

@@ -93,5 +93,5 @@ class TrendSplitNet(nn.Module):
 
 
 def seeded(seed: int = 0) -> TrendSplitNet:
-    """Deterministic initial weights: PyTorch's default init under a fixed seed."""
+    """Deterministic initial weights: PyTorch's default init, drawn exactly from a fixed seed (`seeded_init`)."""
     return seeded_init(TrendSplitNet, seed)

@@ -47,8 +47,8 @@ def export_model(spec: ModelSpec, folder: str | Path,
     `folder` must be new, empty, or an export folder this harness wrote: anything else
     is refused rather than replaced. With `keep_going`, a converter that fails is recorded
     in the manifest (`failures`, stage -> reason) and the other formats are still written,
-    so one exporter's gap (e.g. torch's ONNX exporter on scaled_dot_product_attention) does
-    not hide CoreML's numbers; its backends then fail with the recorded reason.
+    so one converter's gap (e.g. an op neither of torch's ONNX exporters converts) does not
+    hide CoreML's numbers; its backends then fail with the recorded reason.
     """
     targets = list(targets or EXPORTERS)
     for t in targets:

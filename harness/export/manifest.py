@@ -21,7 +21,7 @@ MAX_MANIFEST_BYTES = 1 << 20
 #: What an operating system leaves in a folder it has shown: not the user's work.
 SYSTEM_FILES = frozenset({".DS_Store"})
 #: Bump when an exporter changes what it writes, so cached exports are redone.
-EXPORT_FORMAT_VERSION = 4
+EXPORT_FORMAT_VERSION = 5  # 5: the ONNX artifact names the exporter that wrote it
 #: An artifact is one file or package directly inside the export folder.
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 

@@ -1,4 +1,11 @@
-"""Export to ONNX with torch's exporter: named input/output, dynamic batch, checker-verified."""
+"""Export to ONNX with torch's exporters: named input/output, dynamic batch, checker-verified.
+
+torch has two: the dynamo exporter (`torch.export`, the default) and the TorchScript one
+(`dynamo=False`). Each converts what the other cannot (torch 2.13: dynamo converts
+`F.scaled_dot_product_attention` on 4-D query/key/value but not on 3-D ones, which the
+TorchScript exporter converts), so a model dynamo fails on is exported again with the other,
+and the artifact's details name the exporter that wrote the file.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +17,57 @@ from pathlib import Path
 
 import torch
 
+from harness import quiet
 from harness.spec import ModelSpec
+
+#: Which exporter wrote the file, as the manifest records it: `dynamo=True`, or `dynamo=False`.
+DYNAMO, TORCHSCRIPT = "dynamo", "torchscript"
+
+
+class OnnxExportFailed(RuntimeError):
+    """Both of torch's exporters failed; the message names each one's reason."""
 
 
 def export_onnx(spec: ModelSpec, module: torch.nn.Module, folder: Path, precision: str) -> dict:
     import onnx
 
     path = folder / f"{spec.name}.onnx"
-    examples = spec.examples(batch=2)
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    with warnings.catch_warnings(), torchlib_listed_once():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, examples, str(path), dynamo=True, verbose=False, external_data=False,
-            input_names=[t.name for t in spec.inputs], output_names=[t.name for t in spec.outputs],
-            dynamic_shapes=tuple({0: batch} for _ in spec.inputs),
-        )
+    details: dict = {}
+    try:
+        _export(spec, module, path, dynamo=True)
+        details["exporter"] = DYNAMO
+    except Exception as dynamo:  # any converter failure: the other exporter gets its turn
+        path.unlink(missing_ok=True)
+        reason = _first_line(dynamo)
+        try:
+            _export(spec, module, path, dynamo=False)
+        except Exception as torchscript:
+            raise OnnxExportFailed(f"the dynamo exporter: {reason}; the TorchScript exporter (dynamo=False): "
+                                   f"{_first_line(torchscript)}") from torchscript
+        details.update(exporter=TORCHSCRIPT, dynamo_failure=reason)
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
-    return {"path": path.name, "opset": opset, "ir_version": proto.ir_version}
+    return {"path": path.name, "opset": opset, "ir_version": proto.ir_version, **details}
+
+
+def _export(spec: ModelSpec, module: torch.nn.Module, path: Path, dynamo: bool) -> None:
+    examples = spec.examples(batch=2)
+    names = dict(input_names=[t.name for t in spec.inputs], output_names=[t.name for t in spec.outputs])
+    if dynamo:
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        shapes = dict(dynamic_shapes=tuple({0: batch} for _ in spec.inputs))
+    else:
+        shapes = dict(dynamic_axes={t.name: {0: "batch"} for t in spec.inputs + spec.outputs})
+    with warnings.catch_warnings(), torchlib_listed_once():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, examples, str(path), dynamo=dynamo, verbose=False, external_data=False,
+                          **names, **shapes)
+
+
+def _first_line(err: Exception) -> str:
+    lines = [line.strip() for line in quiet.plain(str(err)).splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[0][:300] if lines else ''}"
 
 
 _listing: dict[tuple[int, int], list] = {}

@@ -131,3 +131,20 @@ def test_run_and_compare_in_steps_judge_as_parity_does(model, exported, tmp_path
     assert [r.backend for r in done.results] == ["torch@fp32", "onnxruntime@fp32"]
     saved = one_shot.write(tmp_path / "c.json")
     assert api.report(saved) == api.format_report(one_shot)  # a saved comparison reports without a model
+
+
+def test_fixtures_written_again_keep_outputs_this_machine_agrees_with(model, tmp_path):
+    """Another CPU's torch moves an output by float32 rounding: writing the fixture again here keeps it."""
+    from harness.fixtures import document
+
+    path = api.fixtures(model, tmp_path)
+    doc = json.loads(path.read_text())
+    doc["cases"][3]["outputs"]["logits"][2] ^= 1  # one ULP, as another machine's kernels would
+    provenance = {k: v for k, v in doc["provenance"].items() if k != "content_sha256"}
+    path.write_text(document(doc["kind"], provenance, doc["cases"]))
+    another_machine = path.read_bytes()
+    assert api.fixtures(model, tmp_path).read_bytes() == another_machine
+    doc["cases"][3]["outputs"]["logits"][2] = int(np.float32(1e3).view(np.uint32))  # another model's output
+    path.write_text(document(doc["kind"], provenance, doc["cases"]))
+    rewritten = json.loads(api.fixtures(model, tmp_path).read_text())
+    assert rewritten["cases"][3]["outputs"]["logits"][2] != doc["cases"][3]["outputs"]["logits"][2]

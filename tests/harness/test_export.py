@@ -227,3 +227,40 @@ def test_tool_versions_are_the_running_tools_and_asking_imports_none(monkeypatch
     assert {k: versions[k] for k in running} == running
     assert _version("PIL") == PIL.__version__  # a distribution named otherwise (pillow)
     assert not {"coremltools", "onnxruntime", "PIL"} & set(sys.modules)
+
+
+def test_a_model_the_dynamo_exporter_cannot_convert_is_exported_by_the_torchscript_one(shared_export,
+                                                                                       trendsplit_export):
+    """zoo-attention's F.scaled_dot_product_attention on 3-D query/key/value: torch 2.13's dynamo exporter
+    fails on it, its TorchScript exporter converts it, and onnxruntime then agrees with torch."""
+    from harness import api
+    from harness.zoo import ZOO, spec
+
+    model = spec(ZOO["zoo-attention"])
+    manifest, folder = shared_export(model)
+    onnx_artifact = manifest.artifact("onnx", "fp32")
+    assert onnx_artifact.details["exporter"] == "torchscript" and "onnx@fp32" not in manifest.failures
+    assert "ConversionError" in onnx_artifact.details["dynamo_failure"]
+    report = api.parity(model, "torch,onnxruntime", n=32, folder=folder)
+    assert report and report.comparisons[0].verdict == "pass", api.format_report(report)
+    assert trendsplit_export[0].artifact("onnx", "fp32").details["exporter"] == "dynamo"  # the first choice
+
+
+class _Eigenvalues(torch.nn.Module):
+    """Neither of torch's ONNX exporters converts linalg_eigvals."""
+
+    def forward(self, x):
+        return torch.linalg.eigvals(x @ x.transpose(1, 2)).real
+
+
+def test_when_both_onnx_exporters_fail_the_stage_names_each_ones_reason(tmp_path):
+    from harness import api
+
+    model = api.describe("eig", _Eigenvalues(), inputs={"x": (None, 4, 4)}, outputs={"y": (None, 4)})
+    with pytest.raises(ExportError) as info:
+        export_model(model, tmp_path / "eig", targets=[("onnx", "fp32")])
+    assert info.value.stage == "onnx@fp32"
+    reason = info.value.reason
+    assert "the dynamo exporter: " in reason and "the TorchScript exporter (dynamo=False): " in reason
+    assert "linalg_eigvals" in reason
+    assert not (tmp_path / "eig").exists()

@@ -129,8 +129,7 @@ def regenerated(tmp_path_factory):
 
 @pytest.mark.parametrize("content", [b"{}", b"[]", b"null", b'{"provenance": {}, "cases": [{}]}',
                                      b'{"provenance": {}, "cases": [5]}', b"\xff\xfe", b"{"])
-def test_check_names_a_malformed_fixture_in_one_line(regenerated, generated, monkeypatch, tmp_path, capsys, content):
-    monkeypatch.setattr(fixtures, "generate", lambda **_: generated)  # deterministic (tested above): made once
+def test_check_names_a_malformed_fixture_in_one_line(regenerated, tmp_path, capsys, content):
     shutil.copytree(regenerated, tmp_path, dirs_exist_ok=True)
     (tmp_path / "model_trendsplit.json").write_bytes(content)
     assert main(["fixtures", "check", "--dir", str(tmp_path)]) == 1
@@ -140,3 +139,71 @@ def test_check_names_a_malformed_fixture_in_one_line(regenerated, generated, mon
     (tmp_path / "model_trendsplit.json").mkdir()
     assert main(["fixtures", "check", "--dir", str(tmp_path)]) == 1
     assert "not a regular file" in capsys.readouterr().out
+
+
+def _rewrite(path: Path, edit) -> None:
+    """Edit a fixture's cases and re-seal it (content_sha256), as a regenerated file would be."""
+    from harness.fixtures import document
+
+    doc = json.loads(path.read_text())
+    edit(doc["cases"])
+    provenance = {k: v for k, v in doc["provenance"].items() if k != "content_sha256"}
+    path.write_text(document(doc["kind"], provenance, doc["cases"]))
+
+
+def test_check_reads_the_stored_inputs_and_never_draws_them_again(tmp_path, monkeypatch):
+    """A fixture's inputs are data: a generator that now draws other values changes nothing `check` says."""
+    shutil.copytree(fixtures.FIXTURES, tmp_path, dirs_exist_ok=True)
+    monkeypatch.setattr(fixtures, "_wild", lambda rng: [[1.0, 2.0], [3.0, float(rng.integers(9))]])
+    assert fixtures.encoding_fixture(1) != (tmp_path / fixtures.ENCODING_FILE).read_text()  # other draws now
+    drift = fixtures.check(tmp_path)
+    assert drift, drift.render()
+
+
+def test_check_recomputes_the_encoding_of_a_stored_point(tmp_path):
+    shutil.copytree(fixtures.FIXTURES, tmp_path, dirs_exist_ok=True)
+
+    def move_a_point(cases):
+        case = next(c for c in cases if c["name"] == "seed_post_example")
+        case["points"][3][1] = float.hex(104.0)  # was 103: the stored bits no longer follow from it
+
+    _rewrite(tmp_path / "encoding_cases.json", move_a_point)
+    drift = fixtures.check(tmp_path)
+    assert not drift
+    assert "encoding_cases.json: case 'seed_post_example' y_bits: first difference at [" in drift.render()
+
+
+def test_check_recomputes_a_models_input_and_outputs_from_the_stored_points(tmp_path):
+    shutil.copytree(fixtures.FIXTURES, tmp_path, dirs_exist_ok=True)
+
+    def swap_inputs(cases):
+        cases[0]["input_bits"], cases[1]["input_bits"] = cases[1]["input_bits"], cases[0]["input_bits"]
+
+    _rewrite(tmp_path / "model_trendsplit.json", swap_inputs)
+    rendered = fixtures.check(tmp_path).render()
+    name = json.loads((tmp_path / "model_trendsplit.json").read_text())["cases"][0]["name"]
+    assert f"model_trendsplit.json: case {name!r} input_bits: first difference at [0]" in rendered
+    assert f"model_trendsplit.json: case {name!r} output_bits: position" in rendered  # torch ran on the stored input
+
+
+def test_regenerate_keeps_stored_outputs_within_the_fp32_policy_and_rewrites_others(tmp_path):
+    """Outputs are the same reference computed on another CPU when they agree under the fp32 policy:
+    `regenerate` keeps them, so regenerating on any machine writes the committed bytes."""
+    shutil.copytree(fixtures.FIXTURES, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / "model_trendsplit.json"
+
+    def one_ulp(cases):  # what another CPU's kernels do to a reference output
+        cases[0]["output_bits"][5] += 1  # a probability: positive, so the next float32 up
+
+    _rewrite(path, one_ulp)
+    another_cpu = path.read_bytes()
+    assert main(["fixtures", "regenerate", "--dir", str(tmp_path)]) == 0
+    assert path.read_bytes() == another_cpu
+
+    def far_off(cases):  # a changed model: beyond the policy
+        cases[0]["output_bits"][5] = int(np.float32(0.75).view(np.uint32))
+
+    _rewrite(path, far_off)
+    assert main(["fixtures", "regenerate", "--dir", str(tmp_path)]) == 0
+    assert path.read_bytes() == (fixtures.FIXTURES / "model_trendsplit.json").read_bytes()
+

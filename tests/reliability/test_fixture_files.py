@@ -1,0 +1,56 @@
+"""Fixture files edited by hand or by accident: `fixtures check` reads each stored field and names
+what is wrong with it in one line, whatever JSON stands there; it never raises."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.fixtures import document
+from trendsplit import fixtures
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=12)
+FIELDS = {"encoding_cases.json": ["points", "x_bits", "y_bits", "error"],
+          "model_trendsplit.json": ["points", "input_bits", "output_bits", "splits"]}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """The committed fixtures of one encoding and one model (the others are missing: one line each)."""
+    here = tmp_path_factory.mktemp("fixtures")
+    for name in FIELDS:
+        shutil.copy(fixtures.FIXTURES / name, here / name)
+    return here
+
+
+def _sealed(doc: dict) -> str:
+    """The document with its content_sha256 made right, so `check` reads on into the fields."""
+    provenance = {k: v for k, v in doc["provenance"].items() if k != "content_sha256"}
+    return document(doc["kind"], provenance, doc["cases"])
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(file=st.sampled_from(sorted(FIELDS)), case=st.integers(0, 23), data=st.data(), value=json_values)
+def test_any_value_in_a_case_field_is_named_never_raised(folder, tmp_path, file, case, data, value):
+    field = data.draw(st.sampled_from(FIELDS[file]))
+    original = json.loads((folder / file).read_text())
+    doc = json.loads((folder / file).read_text())
+    doc["cases"][case][field] = value
+    for name in FIELDS:
+        shutil.copy(folder / name, tmp_path / name)
+    (tmp_path / file).write_text(_sealed(doc))
+    drift = fixtures.check(tmp_path)
+    mine = [p for p in drift.problems if p.startswith(f"{file}: case ")]
+    if value == original["cases"][case].get(field) and type(value) is type(original["cases"][case].get(field)):
+        assert not mine, mine
+    else:
+        assert any(f"case {doc['cases'][case]['name']!r}" in p for p in mine), drift.render()
+    assert all("\n" not in p for p in drift.problems)
