@@ -207,3 +207,15 @@ def test_regenerate_keeps_stored_outputs_within_the_fp32_policy_and_rewrites_oth
     assert main(["fixtures", "regenerate", "--dir", str(tmp_path)]) == 0
     assert path.read_bytes() == (fixtures.FIXTURES / "model_trendsplit.json").read_bytes()
 
+
+
+def test_check_sees_a_nan_stored_as_a_reference_output(tmp_path):
+    """NaN compares false with everything: `NaN > tol` let a NaN output pass the old check."""
+    shutil.copytree(fixtures.FIXTURES, tmp_path, dirs_exist_ok=True)
+
+    def nan_output(cases):
+        cases[0]["output_bits"][2] = 0x7FC00000  # a quiet NaN
+
+    _rewrite(tmp_path / "model_trendsplit.json", nan_output)
+    rendered = fixtures.check(tmp_path).render()
+    assert "model_trendsplit.json" in rendered and "position 2" in rendered and "nan" in rendered
