@@ -128,7 +128,8 @@ def _fixture(tmp: Path, monkeypatch):
     from trendsplit import fixtures
 
     text = json.dumps({"kind": "model_x", "provenance": {}, "cases": []})
-    monkeypatch.setattr(fixtures, "generate", lambda **_: {"model_x.json": text})
+    monkeypatch.setattr(fixtures, "ENCODING_FILES", {})  # check reads only model_x.json
+    monkeypatch.setattr(fixtures, "MODELS", ("x",))
     (tmp / "model_x.json").write_text(text)
 
     def check():
