@@ -2,7 +2,8 @@
 import { NativeModules } from 'react-native';
 import type { Spec } from './NativeTrendSplit';
 
-/** The codes the native module rejects with; the same strings as harness/errors.py. */
+/** The codes the native module rejects with: the Swift `TrendSplitError.code` strings, and for the
+ * encoding's rules the Python kit's (`trendsplit/errors.py`); tests/trendsplit/test_error_codes.py checks all three. */
 export type TrendSplitErrorCode =
   | 'bad_point'
   | 'too_few_points'
@@ -40,11 +41,11 @@ export interface TrendSplitError extends Error {
 }
 
 export function isTrendSplitError(error: unknown): error is TrendSplitError {
-  return (
-    error instanceof Error &&
-    typeof (error as { code?: unknown }).code === 'string' &&
-    (TREND_SPLIT_ERROR_CODES as readonly string[]).includes((error as { code: string }).code)
-  );
+  if (!(error instanceof Error)) {
+    return false;
+  }
+  const code: unknown = (error as Error & { code?: unknown }).code;
+  return typeof code === 'string' && (TREND_SPLIT_ERROR_CODES as readonly string[]).includes(code);
 }
 
 function nativeModule(): Spec {
@@ -68,6 +69,12 @@ export interface SplitOptions {
  * or a stop. Rejects with a TrendSplitError whose `code` says which rule was broken.
  */
 export async function split(points: ReadonlyArray<Point>, options: SplitOptions = {}): Promise<number[]> {
+  if (points.length > MAX_POINTS) {
+    // decided by the length alone, before any point is copied, as the native encoder decides it
+    const error = new Error(`at most ${MAX_POINTS} points fit the model, got ${points.length}`) as TrendSplitError;
+    error.code = 'too_many_points';
+    throw error;
+  }
   const indices = await nativeModule().split(points.map((p) => [p[0], p[1]]), options.encodingVersion ?? 0);
   return Array.from(indices);
 }

@@ -1,6 +1,6 @@
 /// Every way the trendsplit pipeline refuses an input or fails, one case per rule.
 ///
-/// `code` is the same string the Python harness uses (`harness/errors.py`), so an app, its
+/// `code` is the same string the Python kit uses (`trendsplit/errors.py`), so an app, its
 /// JavaScript and the harness name a failure identically.
 public enum TrendSplitError: Error, Equatable, Sendable {
     /// A point is not exactly two numbers.
