@@ -47,7 +47,7 @@ class Progress:
         terminal = self.verbosity > 0 and _isatty(self.stream)
         out = _own_copy(self.stream) if terminal else None
         with tqdm(total=total, desc=desc, unit=unit, file=out or self.stream, disable=not terminal, miniters=1,
-                  dynamic_ncols=True, leave=True) as shown:
+                  dynamic_ncols=_width(out) > 0, ncols=None if _width(out) > 0 else 100, leave=True) as shown:
             stop = threading.Event()
             redraw = threading.Thread(target=_redraw, args=(shown, stop), daemon=True)
             if terminal:
@@ -76,6 +76,14 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _width(stream: TextIO | None) -> int:
+    """The terminal's columns, or 0 where it reports none (a pty nobody sized): then bars take 100."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def _own_copy(stream: TextIO) -> TextIO | None:
