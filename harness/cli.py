@@ -185,7 +185,7 @@ def _policy(args: argparse.Namespace):
 def _overrides(args: argparse.Namespace):
     from harness.tolerances import Overrides
 
-    return Overrides(args.atol or {}, args.rtol or {})
+    return Overrides.of(args.atol, args.rtol)  # each a list, one per flag given: later ones win per policy
 
 
 def _show(report, args: argparse.Namespace) -> int:
@@ -367,8 +367,9 @@ def model_name(args: argparse.Namespace) -> str:
 def tolerance_arguments(parser: argparse.ArgumentParser) -> None:
     """--atol/--rtol per policy: what judges a pair, changed by name (and renamed so that reports show it)."""
     for flag, kind, example in (("--atol", ATOL, "fp32=1e-4"), ("--rtol", RTOL, "fp16=2e-2")):
-        parser.add_argument(flag, type=kind, metavar="POLICY=VALUE[,...]",
-                            help=f"replace a policy's {flag[2:]} (e.g. {example}; policies: {', '.join(POLICIES)})")
+        parser.add_argument(flag, type=kind, metavar="POLICY=VALUE[,...]", action="append",
+                            help=f"replace a policy's {flag[2:]} (e.g. {example}; policies: {', '.join(POLICIES)}; "
+                                 "may be repeated)")
 
 
 def run_arguments(parser: argparse.ArgumentParser, streamed: bool) -> None:

@@ -48,10 +48,10 @@ def pytest_addoption(parser):
     group.addoption("--harness-seed", type=SEED, metavar="SEED", help="seed when a test gives none (default 0)")
     group.addoption("--harness-policy", choices=sorted(POLICIES),
                     help="judge every pair by this policy when a test names none (default: by precision)")
-    group.addoption("--harness-atol", type=ATOL, metavar="POLICY=VALUE[,...]",
-                    help="replace a policy's atol when a test gives none, e.g. fp32=1e-4")
-    group.addoption("--harness-rtol", type=RTOL, metavar="POLICY=VALUE[,...]",
-                    help="replace a policy's rtol when a test gives none, e.g. fp16=2e-2")
+    group.addoption("--harness-atol", type=ATOL, metavar="POLICY=VALUE[,...]", action="append",
+                    help="replace a policy's atol when a test gives none, e.g. fp32=1e-4 (may be repeated)")
+    group.addoption("--harness-rtol", type=RTOL, metavar="POLICY=VALUE[,...]", action="append",
+                    help="replace a policy's rtol when a test gives none, e.g. fp16=2e-2 (may be repeated)")
     group.addoption("--harness-artifacts", type=output_folder, metavar="DIR",
                     help="folder of the export cache (default: pytest's cache, else a temporary folder)")
 

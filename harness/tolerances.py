@@ -146,11 +146,30 @@ class Overrides:
                        reason=f"{policy.name} with {said} set by the user (the policy's own: {was}). {policy.reason}")
 
     @classmethod
-    def of(cls, atol: Mapping[str, float] | str | None = None,
-           rtol: Mapping[str, float] | str | None = None) -> Overrides:
-        """From mappings or from the command line's `name=value[,name=value]` text."""
-        return cls(parse(atol, "atol") if isinstance(atol, str) else dict(atol or {}),
-                   parse(rtol, "rtol") if isinstance(rtol, str) else dict(rtol or {}))
+    def of(cls, atol: Given = None, rtol: Given = None) -> Overrides:
+        """From mappings, the command line's `name=value[,name=value]` text, or a list of either (a flag
+        given twice): later values win per policy."""
+        return cls(_values(atol, "atol"), _values(rtol, "rtol"))
+
+
+#: An override as a caller may give it: policy name -> value, "fp32=1e-4", a list of those, or None.
+Given = Mapping[str, float] | str | list | tuple | None
+
+
+def _values(given: Given, what: str) -> dict[str, float]:
+    if given is None:
+        return {}
+    if isinstance(given, str):
+        return parse(given, what)
+    if isinstance(given, Mapping):
+        return dict(given)
+    if isinstance(given, list | tuple):
+        out: dict[str, float] = {}
+        for part in given:
+            out.update(_values(part, what))
+        return out
+    raise UsageError(f"{what} is policy name -> value (e.g. {{'fp32': 1e-4}}) or 'fp32=1e-4', "
+                     f"got {type(given).__name__} {given!r:.40}")
 
 
 def parse(text: str, what: str) -> dict[str, float]:

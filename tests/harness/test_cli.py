@@ -221,3 +221,11 @@ def test_policies_prints_the_readmes_table_and_each_reasoning(capsys):
     out = capsys.readouterr().out
     assert out.startswith(table() + "\n")
     assert all(f"\n{p.name}: {p.reason}\n" in out for p in POLICIES.values())
+
+
+def test_a_tolerance_flag_given_twice_keeps_both_policies(capsys, trendsplit_export):
+    _, folder = trendsplit_export
+    assert main(["parity", "-q", "--backends", "torch,onnxruntime,coreml-emulated@fp16[fp16-storage]", "--n", "30",
+                 "--artifacts", str(folder), "--atol", "fp32=1e-3", "--atol", "fp16=0.02"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "fp32(atol=0.001)" in out and "fp16(atol=0.02)" in out

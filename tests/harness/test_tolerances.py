@@ -53,3 +53,12 @@ def test_the_policy_reasons_speak_of_no_particular_model():
     for policy in POLICIES.values():
         said = [w for w in ("trendsplit", "sigmoid", "5 layers", "five layers", "probability") if w in policy.reason]
         assert said == [], (policy.name, said)
+
+
+def test_overrides_given_twice_merge_later_ones_winning_and_a_bare_number_is_refused():
+    from harness.tolerances import Overrides
+
+    merged = Overrides.of(["fp32=1e-4,fp16=0.05", {"fp32": 2e-4}])
+    assert dict(merged.atol) == {"fp32": 2e-4, "fp16": 0.05}
+    with pytest.raises(UsageError, match="atol is policy name -> value"):
+        Overrides.of(atol=1e-4)
