@@ -70,30 +70,55 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
         return module.eval()
 
     def make_cases(count: int, seed: int) -> Cases:
-        feeds = make(ExactGenerator(seed), count)
-        missing = {t.name for t in ins} - set(feeds)
-        if missing:
-            raise UsageError(f"make_inputs returned no {', '.join(sorted(missing))}")
-        for t in ins:
-            if feeds[t.name].shape[1:] != tuple(t.shape[1:]) or len(feeds[t.name]) != count:
-                raise UsageError(f"make_inputs gave {t.name} shape {feeds[t.name].shape}, expected "
-                                 f"{(count, *t.shape[1:])}")
-        return Cases(feeds={t.name: np.asarray(feeds[t.name], np.float32) for t in ins}, decision_mask=None,
-                     kinds=("generated",) * count, raw=(), seed=seed)
+        feeds = _checked_inputs(make, ins, count, seed)
+        return Cases(feeds=feeds, decision_mask=None, kinds=("generated",) * count, raw=(), seed=seed)
 
     spec = ModelSpec(name=name, description=description or name, build=build, inputs=ins, outputs=outs,
                      make_cases=make_cases, threshold=threshold, weights_source=weights_source, trained=trained,
                      decision=decision, decision_output=decision_output, policy=policy, metadata=metadata or {},
                      frontend=frontend)
     spec.check_module(build())  # the declared shapes are promises: hold the model to them now
+    make_cases(PROBE_CASES, 0)  # and so is make_inputs: named here, not after a minute of exporting
     return spec
 
 
 #: A model file is Python source: kilobytes. Anything larger is not one.
 MAX_MODEL_SOURCE_BYTES = 16 << 20
 
+#: Cases `describe` asks `make_inputs` for, to check what it returns before any work.
+PROBE_CASES = 2
+
+
+def _checked_inputs(make, ins: tuple[TensorSpec, ...], count: int, seed: int) -> dict[str, np.ndarray]:
+    """`make(rng, count)` as float32 feeds, or a UsageError naming what it got wrong (in one line)."""
+    try:
+        feeds = make(ExactGenerator(seed), count)
+    except HarnessError:
+        raise
+    except Exception as err:  # the user's function: say where it broke
+        raise UsageError(f"make_inputs(rng, {count}) failed: {type(err).__name__}: {err}") from err
+    if not isinstance(feeds, Mapping):
+        raise UsageError(f"make_inputs must return a dict of input name -> array, got {type(feeds).__name__}")
+    missing = {t.name for t in ins} - set(feeds)
+    if missing:
+        raise UsageError(f"make_inputs returned no {', '.join(sorted(missing))}")
+    out = {}
+    for t in ins:
+        try:
+            value = np.asarray(feeds[t.name], np.float32)
+        except (TypeError, ValueError) as err:
+            raise UsageError(f"make_inputs gave {t.name} values that are not numbers ({err})") from None
+        if value.ndim == 0 or value.shape[1:] != tuple(t.shape[1:]) or len(value) != count:
+            raise UsageError(f"make_inputs gave {t.name} shape {value.shape}, expected {(count, *t.shape[1:])}")
+        out[t.name] = value
+    return out
+
+
 __all__ = ["describe", "export", "run", "compare", "parity", "fixtures", "report", "load", "seeded",
-           "format_report"]
+           "format_report", "recalibrate_batchnorm"]
+
+#: A tolerance override: policy name -> value, or the command line's "fp32=1e-4,fp16=2e-2".
+Tolerance = Mapping[str, float] | str | None
 
 
 def seeded(cls: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
@@ -158,33 +183,77 @@ def run(model: ModelSpec, backends: str | None = None, *, n: int = 200, seed: in
 
 
 def compare(results, *, cases: str | Path | None = None, policy: str | None = None, model: ModelSpec | None = None,
-            artifacts: str | Path | None = None, overview: bool = False, progress=None):
+            artifacts: str | Path | None = None, overview: bool = False, progress=None,
+            atol: Tolerance = None, rtol: Tolerance = None):
     """Judge results against the first; returns a ParityReport.
 
     `results`: a `pipeline.Run` (from `run`), or paths of results files and run folders (the
     first result is the reference; a Swift recorder's file among them is judged like any other).
     `artifacts`: the export folder, to localise failing emulated pairs; `model` names their torch modules.
+    `atol`/`rtol`: per policy name, e.g. `{"fp32": 1e-4}` (or "fp32=1e-4"), replacing that policy's own.
     """
     from harness import pipeline
-    from harness.tolerances import get_policy
+    from harness.tolerances import Overrides, get_policy
 
+    overrides = Overrides.of(atol, rtol)
     done = results if isinstance(results, pipeline.Run) else pipeline.read_results(
         [results] if isinstance(results, str | Path) else list(results), cases)
     folder = artifacts if artifacts is not None else done.folder
     return pipeline.compare(done.cases, done.results, policy=get_policy(policy) if policy else None,
                             artifact_checks=done.artifact_checks, artifacts=folder, spec=model, overview=overview,
-                            progress=progress)
+                            progress=progress, overrides=overrides)
 
 
 def parity(model: ModelSpec, backends: str | None = None, *, n: int = 200, seed: int = 0,
-           folder: str | Path | None = None, policy: str | None = None, progress=None, overview: bool = False):
+           folder: str | Path | None = None, policy: str | None = None, progress=None, overview: bool = False,
+           atol: Tolerance = None, rtol: Tolerance = None):
     """Export (or reuse) and compare every backend with the first (run, then compare); returns a ParityReport.
-    `overview`: also profile the fp16 program op by op, for the HTML report's per-op section."""
+    `overview`: also profile the fp16 program op by op, for the HTML report's per-op section.
+    `atol`/`rtol`: per policy name, e.g. `{"fp32": 1e-4}` (or "fp32=1e-4"), replacing that policy's own;
+    the reports name the changed policy `fp32(atol=0.0001)`."""
     from harness import pipeline
-    from harness.tolerances import get_policy
+    from harness.tolerances import Overrides, get_policy
 
+    overrides = Overrides.of(atol, rtol)  # checked before the backends are made or anything exported
     return pipeline.parity(model, _backends(backends), n=n, seed=seed, folder=folder,
-                           policy=get_policy(policy) if policy else None, overview=overview, progress=progress)
+                           policy=get_policy(policy) if policy else None, overview=overview, progress=progress,
+                           overrides=overrides)
+
+
+def recalibrate_batchnorm(module: torch.nn.Module, batches) -> torch.nn.Module:
+    """Re-estimate every BatchNorm's running statistics on `batches` (see `harness.calibrate`), in eval mode.
+
+    `batches`: a list of batches, each a tensor or array (a one-input model) or a tuple of them (one per
+    input, in `forward`'s order). Anything else is named in one line."""
+    from harness.calibrate import recalibrate_batchnorm as recalibrate
+
+    if not isinstance(module, torch.nn.Module):
+        raise UsageError(f"recalibrate_batchnorm needs a torch module, got {type(module).__name__}")
+    if isinstance(batches, torch.Tensor | np.ndarray) or not isinstance(batches, Sequence) or not batches:
+        raise UsageError("recalibrate_batchnorm needs a non-empty list of batches (each a tensor, or a tuple of "
+                         f"tensors for a model of several inputs), got {type(batches).__name__}")
+    checked = [_batch(b, i) for i, b in enumerate(batches)]
+    try:
+        return recalibrate(module, checked)
+    except Exception as err:  # the user's module on the user's batches: one line saying which refused what
+        raise UsageError(f"recalibrate_batchnorm: the module refused the batches: {type(err).__name__}: "
+                         f"{str(err).strip().splitlines()[0] if str(err).strip() else ''}") from err
+
+
+def _batch(batch, index: int) -> tuple[torch.Tensor, ...]:
+    """One calibration batch as the tuple `module(*batch)` takes."""
+    parts = tuple(batch) if isinstance(batch, tuple | list) else (batch,)
+    out = []
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            part = torch.from_numpy(np.asarray(part, np.float32))
+        if not isinstance(part, torch.Tensor):
+            raise UsageError(f"recalibrate_batchnorm: batch {index} holds a {type(part).__name__}, not a tensor "
+                             "or array (a batch is a tensor, or a tuple of tensors for several inputs)")
+        out.append(part)
+    if not out:
+        raise UsageError(f"recalibrate_batchnorm: batch {index} is empty")
+    return tuple(out)
 
 
 def fixtures(model: ModelSpec, folder: str | Path) -> Path:

@@ -45,10 +45,10 @@ def make_chunk(spec: ModelSpec, j: int, size: int, seed: int) -> Cases:
     return cases
 
 
-def chunks(spec: ModelSpec, n: int, seed: int) -> Iterator[tuple[int, Cases]]:
-    """(offset of its first case, cases) for each chunk, made as it is asked for."""
+def chunks(spec: ModelSpec, n: int, seed: int, first: Cases | None = None) -> Iterator[tuple[int, Cases]]:
+    """(offset of its first case, cases) for each chunk, made as it is asked for (`first`: chunk 0, made already)."""
     for j in range(count(n)):
-        yield j * CHUNK, make_chunk(spec, j, size(n, j), seed)
+        yield j * CHUNK, first if j == 0 and first is not None else make_chunk(spec, j, size(n, j), seed)
 
 
 def make(spec: ModelSpec, n: int, seed: int) -> Cases:

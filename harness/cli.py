@@ -2,7 +2,8 @@
 
 Exit codes: 0 pass, 1 parity or check failure, 2 usage error (unknown model, backend, a bad
 argument or output path). Every argument, output paths included, is checked before any work.
-Every error is one line on stderr; set HARNESS_DEBUG=1 to see the traceback of an internal error.
+Every error is one line on stderr; -v (or HARNESS_DEBUG=1) shows the traceback of an internal error,
+-q keeps progress (messages and bars) off stderr.
 
 Writers of one folder take turns; one that waits for another process says so and gives up after
 HARNESS_LOCK_TIMEOUT seconds (default 600), exit 1, naming the folder and the holder's pid.
@@ -11,18 +12,19 @@ HARNESS_LOCK_TIMEOUT seconds (default 600), exit 1, naming the folder and the ho
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import atomic
+from harness import __version__, atomic, backend_names
 from harness.compute_units import COMPUTE_UNITS
 from harness.errors import HarnessError, UsageError
+from harness.progress import Progress
 from harness.text import printable
 from harness.tolerances import POLICIES
+from harness.tolerances import parse as parse_tolerances
 
 #: Cases of a run that keeps every output (`run`, `parity --save`): about 1 KB a case and backend
 #: for trendsplit. `parity` alone streams its cases in chunks, with memory flat in their number.
@@ -62,6 +64,30 @@ def profile(text: str) -> str:
     return text
 
 
+def usage_type(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """An argparse type from a function that raises UsageError: its message becomes argparse's one line."""
+
+    def check(text: str):
+        try:
+            return parse(text)
+        except UsageError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    check.__name__ = getattr(parse, "__name__", "value")
+    return check
+
+
+def backend_list(text: str) -> str:
+    """A comma list of backend references, each one of the declared choices (checked without importing torch)."""
+    refs = [r.strip() for r in text.split(",") if r.strip()]
+    if not refs:
+        raise UsageError(f"no backend named; known backends: {backend_names.choices()}")
+    return ",".join(backend_names.check(r) for r in refs)
+
+
+BACKENDS = usage_type(backend_list)
+ATOL = usage_type(lambda text: parse_tolerances(text, "atol"))
+RTOL = usage_type(lambda text: parse_tolerances(text, "rtol"))
 CASES = int_in(1, MAX_CASES, "the number of cases")
 STREAMED_CASES = int_in(1, MAX_STREAMED, "the number of cases")
 SEED = int_in(0, 2**63 - 1, "the seed")
@@ -123,10 +149,6 @@ def _apart(export: Path, **outputs: Path | None) -> None:
         seen[p] = name
 
 
-def progress(msg: str) -> None:
-    print(f"[harness] {msg}", file=sys.stderr, flush=True)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.export import export_model
     from harness.models import get_model
@@ -134,7 +156,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     spec = get_model(model_name(args))
     out = args.out or export_target(export_folder(spec))
-    manifest = export_model(spec, out, progress=progress)
+    manifest = export_model(spec, out, progress=args.progress)
     for a in manifest.artifacts:
         print(f"{out / a.path}  {a.format}@{a.precision}  sha256 {a.sha256[:16]}")
     print(f"{out / 'manifest.json'}")
@@ -161,6 +183,12 @@ def _policy(args: argparse.Namespace):
     return get_policy(args.policy) if args.policy else None
 
 
+def _overrides(args: argparse.Namespace):
+    from harness.tolerances import Overrides
+
+    return Overrides.of(args.atol, args.rtol)  # each a list, one per flag given: later ones win per policy
+
+
 def _show(report, args: argparse.Namespace) -> int:
     """Print the table, write what was asked for, exit 0 on a pass."""
     from harness import pipeline
@@ -168,7 +196,7 @@ def _show(report, args: argparse.Namespace) -> int:
     print(pipeline.report(report, json=getattr(args, "json", None), html=getattr(args, "html", None)))
     for path in (getattr(args, "json", None), getattr(args, "html", None)):
         if path:
-            progress(f"wrote {path}")
+            args.progress(f"wrote {path}")
     return 0 if report else 1
 
 
@@ -182,10 +210,10 @@ def cmd_parity(args: argparse.Namespace) -> int:
     spec = get_model(model_name(args))
     backends, policy = _backends(args), _policy(args)
     _apart(_export_folder(args, spec), save=args.save, json=args.json, html=args.html)
-    report = pipeline.parity(spec, backends, n=args.n, seed=args.seed, policy=policy,
-                             folder=args.artifacts, overview=bool(args.html), save=args.save, progress=progress)
+    report = pipeline.parity(spec, backends, n=args.n, seed=args.seed, policy=policy, overrides=_overrides(args),
+                             folder=args.artifacts, overview=bool(args.html), save=args.save, progress=args.progress)
     if args.save:
-        progress(f"wrote the run's files to {args.save}")
+        args.progress(f"wrote the run's files to {args.save}")
     return _show(report, args)
 
 
@@ -197,7 +225,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     backends = _backends(args)
     out = args.out or atomic.check_folder(Path("results") / spec.name)
     _apart(_export_folder(args, spec), out=out)
-    done = pipeline.run(spec, backends, n=args.n, seed=args.seed, folder=args.artifacts, progress=progress)
+    done = pipeline.run(spec, backends, n=args.n, seed=args.seed, folder=args.artifacts, progress=args.progress)
     out = done.write(out)
     print(f"{out / 'cases.json'}  {len(done.cases.cases)} cases, seed {args.seed}, "
           f"inputs sha256 {done.cases.inputs.sha256[:16]}")
@@ -222,7 +250,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     folder = Path(args.artifacts) if args.artifacts else pipeline.export_folder(spec) if spec else None
     report = pipeline.compare(done.cases, done.results, policy=_policy(args), artifact_checks=done.artifact_checks,
                               artifacts=folder if folder is not None and folder.is_dir() else None, spec=spec,
-                              overview=args.ops, progress=progress)
+                              overview=args.ops, progress=args.progress, overrides=_overrides(args))
     return _show(report, args)
 
 
@@ -241,7 +269,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.save = None
         return cmd_parity(args)
     given = [f"--{k.replace('_', '-')}" for k in ("model", "backends", "n", "seed", "policy", "compute_units",
-                                                  "artifacts") if getattr(args, k) is not None]
+                                                  "artifacts", "atol", "rtol") if getattr(args, k) is not None]
     if given:
         raise UsageError(f"report {args.saved} draws from a saved comparison; {', '.join(given)} "
                          "belong to the one-shot form (report --model ...)")
@@ -257,7 +285,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
 
     spec = built(get_model(model_name(args)))
     folder = args.artifacts or export_source(export_folder(spec))
-    manifest = ensure_exported(spec, folder, progress=progress)
+    manifest = ensure_exported(spec, folder, progress=args.progress)
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
     cases = spec.make_cases(args.n, args.seed)
     result = localize(program, cases.feeds, args.reference, args.profile,
@@ -270,36 +298,61 @@ def cmd_localize(args: argparse.Namespace) -> int:
     return 0 if result else 1
 
 
-#: Stands for the model names in `--model`'s help, filled in only when help is shown.
-MODELS = "{models}"
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """Names the models only when help is shown: finding them imports torch and every provider's
-    networks (2 s), which no other command line, and no usage error, should wait for."""
-
-    def _expand_help(self, action: argparse.Action) -> str:
-        text = super()._expand_help(action)
-        return text.replace(MODELS, _model_names()) if MODELS in text else text
-
-
-def _model_names() -> str:
+def cmd_models(args: argparse.Namespace) -> int:
+    """Every model name `--model` accepts: the providers' (and their default), then the zoo's."""
     from harness import zoo
     from harness.models import default_model, registered
 
-    return (f"a registered model ({', '.join(registered())}; default {default_model()}), a zoo model "
-            f"({', '.join(zoo.ZOO)}), or path/to/file.py:name for your own")
+    default = default_model()
+    for name in registered():
+        print(name + ("  (default)" if name == default else ""))
+    for name in zoo.ZOO:
+        print(name)
+    if default is None:
+        args.progress("no installed model provider names a default: commands need --model")
+    return 0
+
+
+def cmd_policies(args: argparse.Namespace) -> int:
+    """The tolerance policies: the README's table, then each policy's reasoning."""
+    from harness.tolerances import table
+
+    print(table())
+    for policy in POLICIES.values():
+        print(f"\n{policy.name}: {policy.reason}")
+    return 0
+
+
+#: What `--model` accepts. Listing the names imports torch and every provider's networks (seconds), which
+#: no help text waits for: `models` lists them.
+MODEL_HELP = ("a model name (list them: python -m harness models; default: the installed providers' default), "
+              "or path/to/file.py:name for your own")
+
+
+def common_options(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
+    """-q/-v on `parser`: on the main parser and on each subcommand, so both places work."""
+    default = argparse.SUPPRESS if suppress else 1
+    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0, default=default,
+                        help="no progress messages or bars on stderr (results and errors still)")
+    parser.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2, default=default,
+                        help="also the traceback of an internal error")
 
 
 def subcommands(parser: argparse.ArgumentParser) -> Callable[..., argparse.ArgumentParser]:
-    """`add(name, help=...)` for `parser`'s subcommands, each with the help formatter that names models lazily."""
+    """`add(name, help=...)` for `parser`'s subcommands, each taking -q/-v as the main parser does."""
     commands = parser.add_subparsers(dest="command", required=True)
-    return functools.partial(commands.add_parser, formatter_class=HelpFormatter)
+
+    def add(name: str, **kwargs) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, **kwargs)
+        common_options(sub, suppress=True)
+        return sub
+
+    return add
 
 
 def model_argument(parser: argparse.ArgumentParser) -> None:
-    """`--model`, with every name it accepts in its help (the default is the providers' when not given)."""
-    parser.add_argument("--model", help=MODELS)
+    """`--model` (the default is the providers' when not given)."""
+    parser.add_argument("--model", help=MODEL_HELP)
 
 
 def model_name(args: argparse.Namespace) -> str:
@@ -312,10 +365,19 @@ def model_name(args: argparse.Namespace) -> str:
     return name
 
 
+def tolerance_arguments(parser: argparse.ArgumentParser) -> None:
+    """--atol/--rtol per policy: what judges a pair, changed by name (and renamed so that reports show it)."""
+    for flag, kind, example in (("--atol", ATOL, "fp32=1e-4"), ("--rtol", RTOL, "fp16=2e-2")):
+        parser.add_argument(flag, type=kind, metavar="POLICY=VALUE[,...]", action="append",
+                            help=f"replace a policy's {flag[2:]} (e.g. {example}; policies: {', '.join(POLICIES)}; "
+                                 "may be repeated)")
+
+
 def run_arguments(parser: argparse.ArgumentParser, streamed: bool) -> None:
     """What a run needs: backends, cases, seed, compute units, export folder."""
-    parser.add_argument("--backends", help="comma list of name[@precision]; first is the reference "
-                                           "(default: every registered backend)")
+    parser.add_argument("--backends", type=BACKENDS, metavar="REF[,REF...]",
+                        help=f"comma list of references, the first the reference run (default: every backend); "
+                             f"choices: {backend_names.choices()}")
     parser.add_argument("--n", type=STREAMED_CASES if streamed else CASES, default=1000,
                         help="number of cases (default 1000" + (f"; judged in chunks, so any number; at most "
                                                                  f"{MAX_CASES:,} with --save)" if streamed else
@@ -327,9 +389,17 @@ def run_arguments(parser: argparse.ArgumentParser, streamed: bool) -> None:
                         help="export folder to reuse or fill (default artifacts/<model>)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
+def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common_options(parser)
     command = subcommands(parser)
+
+    p = command("models", help="list every model name --model accepts")
+    p.set_defaults(func=cmd_models)
+
+    p = command("policies", help="the tolerance policies: their numbers (the README's table) and reasoning")
+    p.set_defaults(func=cmd_policies)
 
     p = command("export", help="export a model to ONNX and CoreML (fp32 and fp16)")
     model_argument(p)
@@ -341,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_argument(p)
     run_arguments(p, streamed=True)
     p.add_argument("--policy", choices=sorted(POLICIES), help="judge every pair by this policy (default: by precision)")
+    tolerance_arguments(p)
     p.add_argument("--save", type=output_folder,
                    help="also write the run's files (cases and one results file per backend) here")
     p.add_argument("--json", type=output_file, help="also write the report as JSON here")
@@ -360,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "results file)")
     p.add_argument("--policy", choices=sorted(POLICIES),
                    help="judge every pair by this policy (default: the model's, else by precision)")
+    tolerance_arguments(p)
     p.add_argument("--model", help="the model, to name torch modules when localising (default: the results' model)")
     p.add_argument("--artifacts", help="export folder, to localise failing emulated pairs (default artifacts/<model>)")
     p.add_argument("--ops", action="store_true", help="also profile the fp16 program op by op for the HTML report")
@@ -371,10 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
                                       "and write the HTML report (report --model ...)")
     p.add_argument("saved", nargs="?", help="a comparison written by compare --json or parity --json")
     p.add_argument("--model", help="(one-shot form) the model, as parity")
-    p.add_argument("--backends")
+    p.add_argument("--backends", type=BACKENDS, metavar="REF[,REF...]", help="(one-shot form) as parity")
     p.add_argument("--n", type=STREAMED_CASES, help="(one-shot form) number of cases (default 1000, as parity)")
     p.add_argument("--seed", type=SEED)
     p.add_argument("--policy", choices=sorted(POLICIES))
+    tolerance_arguments(p)
     p.add_argument("--compute-units", type=str.upper, choices=COMPUTE_UNITS)
     p.add_argument("--artifacts", type=EXPORT_SOURCE)
     p.add_argument("--json", type=output_file)
@@ -396,10 +469,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
-    """Parse and run one command: every error one line on stderr, with the documented exit code."""
+def run(parser: argparse.ArgumentParser, argv: list[str] | None, before: Callable[[], None] | None = None) -> int:
+    """Parse and run one command: every error one line on stderr, with the documented exit code.
+    `before`: a check of the installation, run first (the kit's extra)."""
     args = parser.parse_args(argv)
+    args.progress = Progress(args.verbosity)
     try:
+        if before is not None:
+            before()
         atomic.lock_timeout()  # the environment is read as an argument too: before any work
         return args.func(args)
     except UsageError as err:
@@ -416,12 +493,22 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # a bug of ours: one line, the traceback on request
-        if os.environ.get("HARNESS_DEBUG") == "1":
+        if os.environ.get("HARNESS_DEBUG") == "1" or args.verbosity > 1:
             raise
         print(f"{parser.prog}: internal error: {type(err).__name__}: {printable(err)} "
               "(set HARNESS_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run(build_parser(), argv)
+def main(argv: list[str] | None = None, prog: str = "python -m harness") -> int:
+    return run(build_parser(prog), argv)
+
+
+def invoked_as() -> str:
+    """The command's name as the user typed it (`trendsplit-harness`), for a console script's usage lines."""
+    return Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "trendsplit-harness"
+
+
+def script() -> int:
+    """The `trendsplit-harness` console script: `main`, its usage lines named as it was invoked."""
+    return main(prog=invoked_as())

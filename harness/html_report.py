@@ -80,7 +80,7 @@ def _summary(report: ParityReport) -> str:
         )
     table = (
         "<table><tr><th class=l>candidate vs reference</th><th>policy</th><th>verdict</th><th>max abs</th>"
-        "<th>largest allowance</th><th>mean abs</th><th>max ULP</th><th>decisions agree</th><th>near threshold</th>"
+        f"<th>largest allowance</th><th>mean abs</th><th>max ULP</th><th>decisions agree</th><th>{_near(report)}</th>"
         "<th>NaN/inf</th></tr>" + "".join(rows) + "</table>"
         if rows
         else "<p class=fail>No comparison ran: the reference or every candidate was unavailable.</p>"
@@ -187,6 +187,32 @@ def _flip_rows(report: ParityReport, c, kind: str, flips) -> list[str]:
             f"<td>{_e(f.reference, '.5f')}</td><td>{_e(f.candidate, '.5f')}</td></tr>" for f in flips]
 
 
+#: How each decision rule reads, for the page's words: where a decision is made, and what "close" means.
+RULES = {
+    "threshold": "A decision is an output above the model's threshold; it is judged where the reference is further "
+                 "than the policy's margin from the {threshold} threshold.",
+    "argmax": "A decision is the class with the largest output; it is judged where the reference's top two classes "
+              "are further apart than the policy's margin.",
+}
+BOUNDARY = {"threshold": "the threshold", "argmax": "a tie of the top two classes"}
+
+
+def _rules(report: ParityReport) -> list[str]:
+    """The decision rules the report's comparisons read outputs by, in order of first appearance."""
+    return list(dict.fromkeys(c.decision for c in report.comparisons if c.decision in RULES))
+
+
+def _boundary(report: ParityReport) -> str:
+    """Where the report's decisions are close calls: "the threshold" only when a threshold decides them."""
+    rules = _rules(report)
+    return BOUNDARY[rules[0]] if len(rules) == 1 else "the decision boundary"
+
+
+def _near(report: ParityReport) -> str:
+    """The short label of a close call, for columns and legends."""
+    return "near threshold" if _rules(report) == ["threshold"] else "near the boundary"
+
+
 def _flip_summary(report: ParityReport, c) -> str:
     """One line per candidate: how many flipped, the first few, and how many are listed below."""
     judged = c.decisions_compared - c.decisions_agreeing
@@ -195,8 +221,8 @@ def _flip_summary(report: ParityReport, c) -> str:
     more = f" and {_e(judged - FLIPS_SHOWN, ',')} more" if judged > FLIPS_SHOWN else ""
     return (f"<li><b>{_e(c.pair)}</b>: {_e(plural(judged, 'judged decision'))} flipped"
             + (f" ({first}{more})" if judged else "")
-            + f"; {_e(c.near_threshold_flips, ',')} of {_e(c.near_threshold, ',')} near the threshold flipped"
-            " (not judged).</li>")
+            + f"; {_e(c.near_threshold_flips, ',')} of {_e(c.near_threshold, ',')} near "
+              f"{_e(BOUNDARY.get(c.decision, 'the decision boundary'))} flipped (not judged).</li>")
 
 
 def _decisions(report: ParityReport) -> str:
@@ -212,7 +238,7 @@ def _decisions(report: ParityReport) -> str:
     y = np.arange(len(names))
     ax.barh(y, agree, color="#4caf50", label="agree")
     ax.barh(y, flipped, left=agree, color="#e53935", label="flipped (judged)")
-    ax.barh(y, near, left=np.add(agree, flipped), color="#ffb300", label="near threshold (not judged)")
+    ax.barh(y, near, left=np.add(agree, flipped), color="#ffb300", label=f"{_near(report)} (not judged)")
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("decisions an app reads")
@@ -223,7 +249,7 @@ def _decisions(report: ParityReport) -> str:
     decided = [c for c in report.comparisons if c.decision != "none"]
     rows = []
     for c in decided:
-        rows += _flip_rows(report, c, "flipped", c.flips) + _flip_rows(report, c, "near threshold, flipped",
+        rows += _flip_rows(report, c, "flipped", c.flips) + _flip_rows(report, c, f"{_near(report)}, flipped",
                                                                          c.near_flips)
     head = ("<table><tr><th class=l>candidate</th><th class=l>what</th><th>case</th><th class=l>kind</th>"
             "<th>position</th><th>reference</th><th>candidate</th></tr>")
@@ -241,12 +267,13 @@ def _decisions(report: ParityReport) -> str:
             "<td>—</td></tr>"
             for r in report.figures["near_agreed"]) + "</table>"
     else:
-        listing = "<p class=muted>No decision flipped, and none was within the margin of the threshold.</p>"
-    return (
-        "<h2 id=decisions>Decisions</h2><p>A decision is judged when the reference is further than the "
-        f"policy's margin from the {_e(report.threshold, 'g')} threshold; closer ones may legitimately flip on any "
-        "device and are listed, not judged.</p>" + _png(fig) + listing
-    )
+        listing = (f"<p class=muted>No decision flipped, and none was within the margin of {_e(_boundary(report))}."
+                   "</p>")
+    rules = _rules(report)
+    intro = (" ".join(_e(RULES[r].format(threshold=format(report.threshold, "g"))) for r in rules)
+             + " Closer ones may legitimately flip on any device and are listed, not judged." if rules else
+             "This model's outputs have no decision rule: only their numbers are judged.")
+    return "<h2 id=decisions>Decisions</h2><p>" + intro + "</p>" + _png(fig) + listing
 
 
 def _series(report: ParityReport) -> str:
@@ -367,8 +394,8 @@ def render(report: ParityReport) -> str:
     weights = (
         ""
         if report.trained
-        else "<p class=note>These weights are untrained: probabilities sit near 0.5, so decision figures "
-        "say little about a shipped model.</p>"
+        else "<p class=note>These weights are untrained: their outputs sit close to the decision boundaries, so "
+        "decision figures say little about a shipped model.</p>"
     )
     body = "".join([_summary(report), _errors(report), _decisions(report), _series(report), _ops(report)])
     nav = " · ".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)

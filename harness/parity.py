@@ -33,7 +33,7 @@ NEAR_LISTED = 10
 class BackendRun:
     label: str
     precision: str
-    status: str  # "ran" | "unavailable" | "failed"
+    status: str  # "ran" | "unavailable" | "failed" | "nondeterministic" (gave other outputs for the same inputs)
     reason: str = ""
     seconds: float = 0.0
     where: str = ""  # "device, OS" it ran on, from the results' provenance
@@ -131,9 +131,10 @@ class ParityReport:
     @property
     def status(self) -> str:
         """The verdict, decided here once for every face (text, JSON, HTML, exit code, plugin):
-        "FAILED" when anything failed, "INCONCLUSIVE" when nothing failed but nothing was judged
-        (no pair compared, or every pair vacuous) or some pair proved nothing, else "PASSED"."""
-        failed = (any(r.status == "failed" for r in self.runs) or not all(self.artifact_checks)
+        "FAILED" when anything failed (a reference that disagreed with itself included: nothing was
+        judged against it), "INCONCLUSIVE" when nothing failed but nothing was judged (no pair compared,
+        or every pair vacuous) or some pair proved nothing, else "PASSED"."""
+        failed = (any(r.status in ("failed", "nondeterministic") for r in self.runs) or not all(self.artifact_checks)
                   or any(c.verdict == "fail" for c in self.comparisons))
         if failed:
             return "FAILED"
@@ -169,7 +170,10 @@ class ParityReport:
             failing = [c.pair for c in self.comparisons if c.verdict == "fail"]
             stopped = [r.label for r in self.runs if r.status == "failed"]
             broken = [a.artifact for a in self.artifact_checks if not a]
-            parts = ([f"{len(failing)} of {len(self.comparisons)} pairs failed"] if failing else []) \
+            unstable = [f"{r.label} is not deterministic: {r.reason}" for r in self.runs
+                        if r.status == "nondeterministic"]
+            parts = unstable \
+                + ([f"{len(failing)} of {len(self.comparisons)} pairs failed"] if failing else []) \
                 + ([f"{', '.join(stopped)} stopped with an error"] if stopped else []) \
                 + ([f"artifact check failed: {', '.join(broken)}"] if broken else [])
             text = "FAILED: " + "; ".join(parts)

@@ -44,9 +44,10 @@ from harness.parity import (
     finish_figures,
     merge_figures,
 )
+from harness.progress import bar
 from harness.results import CASES_FILE, CaseFile, Inputs, Reading, Results, ResultsError, RunIndex, provenance
 from harness.spec import Cases, ModelSpec
-from harness.tolerances import Policy, get_policy, policy_for
+from harness.tolerances import FP32, Overrides, Policy, get_policy, policy_for
 
 Progress = Callable[[str], None]
 #: Cases localised per failing pair (its flips and worst case first), and in the per-op overview.
@@ -115,16 +116,21 @@ def _read_folder(folder: Path, cases: CaseFile) -> tuple[tuple[Results, ...], tu
     return tuple(Results.read(folder / f, cases.results_limit()) for f in index.results), checks
 
 
-def _start(spec: ModelSpec, backends: Sequence[Backend], n: int, folder: str | Path | None, say: Progress):
-    """Export (or reuse) and load every backend once: (folder, manifest, streamed backends, their labels)."""
+def _start(spec: ModelSpec, backends: Sequence[Backend], n: int, seed: int, folder: str | Path | None,
+           say: Progress):
+    """Make the first chunk of cases (so a broken `make_inputs` is named before any export), export (or
+    reuse), and load every backend once: (folder, manifest, streamed backends, their labels, first chunk).
+    The first backend is the reference: it runs its first chunk twice, and a model that disagrees with
+    itself is reported as such instead of judged."""
     if n < 1:
         raise UsageError(f"--n must be at least 1, got {n}")
     if not backends:
         raise UsageError("no backends to run")
+    first = chunking.make_chunk(spec, 0, chunking.size(n, 0), seed)
     folder = Path(folder or export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=say)
-    runs = [_Streamed(b, spec, manifest, folder, say, n) for b in backends]
-    return folder, manifest, runs, _labels([r.results() for r in runs])
+    runs = [_Streamed(b, spec, manifest, folder, say, n, reference=i == 0) for i, b in enumerate(backends)]
+    return folder, manifest, runs, _labels([r.results() for r in runs]), first
 
 
 def _checks(spec: ModelSpec, manifest: Manifest, folder: Path) -> tuple[ArtifactCheck, ...]:
@@ -138,14 +144,17 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
     the same numbers (a backend's float results can depend on the batch it runs in)."""
     say = progress or _quiet
     spec = built(spec)
-    folder, manifest, runs, _ = _start(spec, backends, n, folder, say)
+    folder, manifest, runs, labels, first = _start(spec, backends, n, seed, folder, say)
     made, kept, measured = [], [[] for _ in runs], [[] for _ in runs]
-    for _, chunk in chunking.chunks(spec, n, seed):
-        made.append(chunk)
-        for r, outputs, seen in zip(runs, kept, measured, strict=True):
-            if (out := r.run(chunk)) is not None:
-                outputs.append(out)
-                seen.append(r.activations)
+    with bar(progress, n, f"running {spec.name}", "case") as shown:
+        for _, chunk in chunking.chunks(spec, n, seed, first=first):
+            made.append(chunk)
+            for r, label, outputs, seen in zip(runs, labels, kept, measured, strict=True):
+                shown.set_postfix_str(label)
+                if (out := r.run(chunk)) is not None:
+                    outputs.append(out)
+                    seen.append(r.activations)
+            shown.update(len(chunk))
     case_file = CaseFile(spec.name, manifest.weights_sha256, spec.weights_source, spec.trained, Reading.of(spec),
                          chunking.join(made, seed), coreml_weights={
                              a.precision: weights_sha256(folder / a.path) for a in manifest.artifacts
@@ -203,14 +212,15 @@ def _labels(results: Sequence[Results]) -> list[str]:
 
 def _judge(reading: Reading, cases: Cases, ref: Results, ref_label: str, ref_out: dict, cand: Results,
            cand_label: str, cand_out: dict, named: Policy | None, output: str,
-           activations: np.ndarray | None) -> Comparison:
+           activations: np.ndarray | None, overrides: Overrides | None = None) -> Comparison:
     for out, label in ((ref_out, ref_label), (cand_out, cand_label)):
         if output not in out:
             raise ResultsError(f"{label} has no output {output!r} (it has {', '.join(out) or 'none'})")
     decided = output == reading.decided_output
     try:
         return compare_outputs(
-            ref_out[output], cand_out[output], policy=named or policy_for(ref.precision, cand.precision),
+            ref_out[output], cand_out[output],
+            policy=(overrides or Overrides()).apply(named or policy_for(ref.precision, cand.precision)),
             threshold=reading.threshold, decision=reading.decision if decided else "none",
             decision_mask=cases.decision_mask if decided else None, inputs=cases.feeds, activations=activations,
             reference_name=ref_label, candidate_name=cand_label,
@@ -250,11 +260,12 @@ def _named(comparisons: Sequence[Comparison]) -> set[int]:
 
 
 def judge(reading: Reading, cases: Cases, labels: Sequence[str], runs: Sequence[Results],
-          outputs: Mapping[str, dict], *, policy: Policy | None = None,
+          outputs: Mapping[str, dict], *, policy: Policy | None = None, overrides: Overrides | None = None,
           activations: Mapping[str, np.ndarray | None] | None = None) -> Judged:
     """Every run with outputs against the first (the reference), per output, and each device run
-    against every other; `outputs`: label -> output name -> this batch's outputs; `activations`:
-    label -> per case, what the model's layers saw, where that run measured it (the allowance's scale)."""
+    against every other; `outputs`: label -> output name -> this batch's outputs. `overrides`: the
+    user's atol/rtol per policy, applied to whichever policy judges a pair. `activations`: label ->
+    per case, what the model's layers saw, where that run measured it (the allowance's scale)."""
     seen = activations or {}
     named = policy or (get_policy(reading.policy) if reading.policy else None)
     by_label = dict(zip(labels, runs, strict=True))
@@ -262,10 +273,11 @@ def judge(reading: Reading, cases: Cases, labels: Sequence[str], runs: Sequence[
     comparisons = []
     if reference in outputs:
         comparisons = [_judge(reading, cases, by_label[reference], reference, outputs[reference], by_label[label],
-                              label, outputs[label], named, output, seen.get(reference))
+                              label, outputs[label], named, output, seen.get(reference), overrides)
                        for label in labels[1:] if label in outputs for output in reading.outputs]
     devices = {(label, other): _judge(reading, cases, by_label[other], other, outputs[other], by_label[label],
-                                      label, outputs[label], named, reading.decided_output, seen.get(other))
+                                      label, outputs[label], named, reading.decided_output, seen.get(other),
+                                      overrides)
                for label in outputs if by_label[label].name == DEVICE_BACKEND
                for other in outputs if other != label}
     decided = {label: out[reading.decided_output] for label, out in outputs.items()}
@@ -310,8 +322,10 @@ def _report(model: str, weights_source: str, trained: bool, reading: Reading, in
 
 def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy | None = None,
             artifact_checks: Sequence[ArtifactCheck] = (), artifacts: str | Path | None = None,
-            spec: ModelSpec | None = None, overview: bool = False, progress: Progress | None = None) -> ParityReport:
-    """Judge every run against the first, per output, under the named policy (or by precision).
+            spec: ModelSpec | None = None, overview: bool = False, progress: Progress | None = None,
+            overrides: Overrides | None = None) -> ParityReport:
+    """Judge every run against the first, per output, under the named policy (or by precision), with the
+    user's `overrides` of atol/rtol.
 
     With `artifacts` (the export folder), failing emulated pairs are localised (and, with
     `overview`, the fp16 program profiled op by op for the report); `spec` adds torch module
@@ -322,7 +336,7 @@ def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy |
     claims.check(case_file, results)
     labels = _labels(results)
     outputs = {label: r.outputs for label, r in zip(labels, results, strict=True) if r.status == "ran"}
-    judged = judge(case_file.reading, case_file.cases, labels, results, outputs, policy=policy,
+    judged = judge(case_file.reading, case_file.cases, labels, results, outputs, policy=policy, overrides=overrides,
                    activations={label: r.activations for label, r in zip(labels, results, strict=True)})
     localizations = Localizations()
     if artifacts is not None:
@@ -407,7 +421,7 @@ def report(parity_report: ParityReport, *, json: str | Path | None = None, html:
 
 def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, folder: str | Path | None = None,
            policy: Policy | None = None, overview: bool = False, save: str | Path | None = None,
-           progress: Progress | None = None) -> ParityReport:
+           progress: Progress | None = None, overrides: Overrides | None = None) -> ParityReport:
     """`run`, then `compare` (localising in the export folder): one model build for both.
 
     Cases are made, run and judged a chunk at a time (`harness.cases.CHUNK`), so memory stays
@@ -419,20 +433,28 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, f
         done = run(spec, backends, n=n, seed=seed, folder=folder, progress=progress)
         done.write(save)
         return compare(done.cases, done.results, policy=policy, artifact_checks=done.artifact_checks,
-                       artifacts=done.folder, spec=spec, overview=overview, progress=progress)
+                       artifacts=done.folder, spec=spec, overview=overview, progress=progress, overrides=overrides)
     say = progress or _quiet
-    folder, manifest, runs, labels = _start(spec, backends, n, folder, say)
+    folder, manifest, runs, labels, first = _start(spec, backends, n, seed, folder, say)
     chunks = chunking.count(n)
     reading, digest, judged = Reading.of(spec), chunking.FeedsDigest(spec, n, seed), None
     every = max(1, chunks // 20)
-    for j, (offset, chunk) in enumerate(chunking.chunks(spec, n, seed)):
-        digest.update(chunk)
-        outputs = {label: out for label, r in zip(labels, runs, strict=True) if (out := r.run(chunk)) is not None}
-        part = judge(reading, chunk, labels, [r.results() for r in runs], outputs, policy=policy,
-                     activations={label: r.activations for label, r in zip(labels, runs, strict=True)})
-        judged = part if judged is None else judged.merge(part, offset)
-        if chunks > 1 and ((j + 1) % every == 0 or j + 1 == chunks):
-            say(f"judged {offset + len(chunk):,} of {n:,} cases")
+    with bar(progress, n, f"parity {spec.name}", "case") as shown:
+        for j, (offset, chunk) in enumerate(chunking.chunks(spec, n, seed, first=first)):
+            digest.update(chunk)
+            outputs = {}
+            for label, r in zip(labels, runs, strict=True):
+                shown.set_postfix_str(label)
+                if (out := r.run(chunk)) is not None:
+                    outputs[label] = out
+            shown.set_postfix_str("judging")
+            part = judge(reading, chunk, labels, [r.results() for r in runs], outputs, policy=policy,
+                         overrides=overrides,
+                         activations={label: r.activations for label, r in zip(labels, runs, strict=True)})
+            judged = part if judged is None else judged.merge(part, offset)
+            shown.update(len(chunk))
+            if chunks > 1 and ((j + 1) % every == 0 or j + 1 == chunks):
+                say(f"judged {offset + len(chunk):,} of {n:,} cases")
     finished = [r.results() for r in runs]
     failed = {label for label, r in zip(labels, finished, strict=True) if r.status == "failed"}
     judged = dataclasses.replace(  # a run that stopped part way is reported failed, not judged on part of the cases
@@ -446,11 +468,38 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, f
                    _checks(spec, manifest, folder), localizations)
 
 
-class _Streamed:
-    """One backend loaded once and run chunk by chunk; its `Results` carry no outputs."""
+#: A reference that gives other outputs for the same inputs: its run's status (nothing is judged against it).
+NONDETERMINISTIC = "nondeterministic"
 
-    def __init__(self, backend: Backend, spec: ModelSpec, manifest: Manifest, folder: Path, say: Progress, n: int):
-        self.backend, self.spec = backend, spec
+
+def disagreement(first: Mapping[str, np.ndarray], again: Mapping[str, np.ndarray]) -> str:
+    """Where two runs of one backend on the same cases differ by more than float32 rounding (the fp32
+    policy's atol and rtol), in words; "" when they agree. NaN agrees with NaN."""
+    for name, a in first.items():
+        b = np.asarray(again[name], np.float64)
+        a = np.asarray(a, np.float64)
+        with np.errstate(invalid="ignore"):
+            apart = np.abs(a - b) > FP32.atol + FP32.rtol * np.abs(a)
+        apart |= np.isnan(a) != np.isnan(b)
+        if apart.any():
+            diff = np.where(np.isnan(a) | np.isnan(b), np.inf, np.abs(a - b))
+            worst = np.unravel_index(int(np.argmax(np.where(apart, diff, -1))), a.shape)
+            return (f"two runs on the same {len(a):,} cases differ in {int(apart.sum()):,} of {a.size:,} values of "
+                    f"output {name!r} (case {worst[0]}: {a[worst]:.6g} then {b[worst]:.6g}): a random op is left "
+                    "on in the model, such as dropout (F.dropout's training defaults to True); no backend was judged "
+                    "against it")
+    return ""
+
+
+class _Streamed:
+    """One backend loaded once and run chunk by chunk; its `Results` carry no outputs.
+
+    The reference (`reference=True`) runs its first chunk twice: outputs that change between two runs on
+    the same inputs make every comparison meaningless, so it then stops as NONDETERMINISTIC, with where."""
+
+    def __init__(self, backend: Backend, spec: ModelSpec, manifest: Manifest, folder: Path, say: Progress, n: int,
+                 reference: bool = False):
+        self.backend, self.spec, self.repeat = backend, spec, reference
         option = str(getattr(backend, backend.option)) if backend.option else ""
         export = {"export": {f"{a.format}@{a.precision}": a.sha256 for a in manifest.artifacts}}
         self.base = dict(model=spec.name, weights_sha256=manifest.weights_sha256, backend=backend.label,
@@ -477,14 +526,27 @@ class _Streamed:
             return None
         start = time.perf_counter()
         try:
-            out, self.activations = self.backend.run_measured(chunk.feeds)
-            outputs = {t.name: np.asarray(out[t.name], dtype=np.float32) for t in self.spec.outputs}
+            outputs = self._outputs(chunk)
         except Exception as err:
             self.status, self.reason = "failed", f"{type(err).__name__}: {err}"
             return None
         finally:
             self.seconds += time.perf_counter() - start
+        if self.repeat:
+            self.repeat = False
+            try:
+                differ = disagreement(outputs, self._outputs(chunk))
+            except Exception as err:
+                self.status, self.reason = "failed", f"{type(err).__name__}: {err} (running the reference again)"
+                return None
+            if differ:
+                self.status, self.reason = NONDETERMINISTIC, differ
+                return None
         return outputs
+
+    def _outputs(self, chunk: Cases) -> dict[str, np.ndarray]:
+        out, self.activations = self.backend.run_measured(chunk.feeds)
+        return {t.name: np.asarray(out[t.name], dtype=np.float32) for t in self.spec.outputs}
 
     def results(self) -> Results:
         return Results(**self.base, status=self.status, reason=self.reason, seconds=self.seconds)

@@ -9,6 +9,10 @@ and fails with the comparison table as the message.
 `harness_export` is that cache on its own: call it with a model for its export folder.
 Markers: `coreml` (skipped off macOS, with the reason), `swift` (skipped without a Swift
 toolchain, an error when TRENDSPLIT_REQUIRE_SWIFT=1), `slow`.
+
+Command-line options, for what a CI job sets (a test's own arguments win): `--harness-backends`,
+`--harness-n`, `--harness-seed`, `--harness-policy`, `--harness-atol`/`--harness-rtol` (per policy,
+`fp32=1e-4`) and `--harness-artifacts` (the export cache's folder).
 """
 
 from __future__ import annotations
@@ -29,6 +33,27 @@ MARKERS = (
 
 #: Thread-pool sizes torch (OpenMP), numpy (OpenBLAS, MKL) and the onnxruntime backend read.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def pytest_addoption(parser):
+    """What a CI job sets per run; each checked as the harness's command line checks it, before any test."""
+    from harness.cli import ATOL, BACKENDS, RTOL, SEED, STREAMED_CASES, output_folder
+    from harness.tolerances import POLICIES
+
+    group = parser.getgroup("trendsplit-harness", "parity tests (harness_parity, harness_export)")
+    group.addoption("--harness-backends", type=BACKENDS, metavar="REF[,REF...]",
+                    help="backends for harness_parity when a test names none (default: every backend)")
+    group.addoption("--harness-n", type=STREAMED_CASES, metavar="N",
+                    help=f"cases per harness_parity call when a test gives none (default {DEFAULT_CASES})")
+    group.addoption("--harness-seed", type=SEED, metavar="SEED", help="seed when a test gives none (default 0)")
+    group.addoption("--harness-policy", choices=sorted(POLICIES),
+                    help="judge every pair by this policy when a test names none (default: by precision)")
+    group.addoption("--harness-atol", type=ATOL, metavar="POLICY=VALUE[,...]", action="append",
+                    help="replace a policy's atol when a test gives none, e.g. fp32=1e-4 (may be repeated)")
+    group.addoption("--harness-rtol", type=RTOL, metavar="POLICY=VALUE[,...]", action="append",
+                    help="replace a policy's rtol when a test gives none, e.g. fp16=2e-2 (may be repeated)")
+    group.addoption("--harness-artifacts", type=output_folder, metavar="DIR",
+                    help="folder of the export cache (default: pytest's cache, else a temporary folder)")
 
 
 def pytest_configure(config):
@@ -87,7 +112,12 @@ def _harness_fail_missing_swift():
 
 @pytest.fixture(scope="session")
 def harness_artifacts(request, tmp_path_factory) -> Path:
-    """Where exports live for the session: pytest's cache when it has one, so runs reuse them."""
+    """Where exports live for the session: --harness-artifacts, else pytest's cache when it has one, so runs
+    reuse them."""
+    given = request.config.getoption("harness_artifacts")
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        return Path(given)
     cache = getattr(request.config, "cache", None)
     return Path(cache.mkdir("trendsplit-harness")) if cache else tmp_path_factory.mktemp("trendsplit-harness")
 
@@ -138,19 +168,34 @@ def judge_outcome(report, model: str, *, requested: bool) -> None:
         pytest.skip("; ".join(f"{r.label} cannot run here: {r.reason}" for r in report.not_run))
 
 
+#: Cases a harness_parity call runs when neither the test nor --harness-n says.
+DEFAULT_CASES = 64
+
+
 @pytest.fixture(scope="session")
-def harness_parity(harness_artifacts):
+def harness_parity(harness_artifacts, pytestconfig):
     """Call with a model (`harness.describe`, a registered name or `path.py:factory`): exports, runs the
-    backends, and fails the test with the comparison table unless every pair passes its policy."""
+    backends, and fails the test with the comparison table unless every pair passes its policy.
+    What the test does not give comes from the --harness-* options, then the defaults."""
     from harness import pipeline
     from harness.backends import default_backends, parse_backends
-    from harness.tolerances import get_policy
+    from harness.tolerances import Overrides, get_policy
 
-    def check(model, backends: str | None = None, *, n: int = 64, seed: int = 0, policy: str | None = None):
+    def option(name: str, given, default=None):
+        if given is not None:
+            return given
+        chosen = pytestconfig.getoption(f"harness_{name}")
+        return chosen if chosen is not None else default
+
+    def check(model, backends: str | None = None, *, n: int | None = None, seed: int | None = None,
+              policy: str | None = None, atol=None, rtol=None):
+        backends, policy = option("backends", backends), option("policy", policy)
+        n, seed = option("n", n, DEFAULT_CASES), option("seed", seed, 0)
+        overrides = Overrides.of(option("atol", atol), option("rtol", rtol))
         spec = _built(model)
         report = pipeline.parity(spec, parse_backends(backends) if backends else default_backends(), n=n, seed=seed,
                                  folder=_export_folder(harness_artifacts, spec),  # parity exports or reuses it
-                                 policy=get_policy(policy) if policy else None)
+                                 policy=get_policy(policy) if policy else None, overrides=overrides)
         judge_outcome(report, spec.name, requested=backends is not None)
         return report
 

@@ -48,7 +48,7 @@ CASES_FILE = "cases.json"
 RUN_FILE = "run.json"
 #: dtype name in a file -> numpy dtype (always read little-endian).
 DTYPES = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "int32": "<i4", "bool": "|b1"}
-STATUSES = ("ran", "unavailable", "failed")
+STATUSES = ("ran", "unavailable", "failed", "nondeterministic")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: A saved array has at most this many dimensions (numpy's own limit is 64; ours have 1-5).
 MAX_DIMS = 32
@@ -243,7 +243,7 @@ class Results:
     precision: str
     option: str  # the profile or compute unit ("" when the backend has none)
     inputs: Inputs
-    status: str  # "ran" | "unavailable" | "failed"
+    status: str  # "ran" | "unavailable" | "failed" | "nondeterministic" (a reference that disagreed with itself)
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     reason: str = ""
     seconds: float = 0.0

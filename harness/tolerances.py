@@ -8,7 +8,9 @@ cases are counted and listed, not judged, because any rounding may flip them).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 
 from harness.errors import UsageError
 
@@ -44,14 +46,14 @@ FP32 = Policy(
     reason=(
         "Both sides compute in float32 (unit roundoff u = 2^-24 = 6e-8) and differ only in "
         "summation order and kernels. A dot product of fan-in K accumulates rounding like "
-        "sqrt(K)*u*sum|w*x|: for K = 160 (32 channels x 5 taps), activations up to ~10 and 5 "
-        "layers, about 5e-5 on the logit, which the sigmoid (slope <= 1/4) shrinks to ~1e-5 "
-        "on the probability. Deeper nets carry more: measured between torch and onnxruntime at "
-        "that case scale, resnet18 1.2e-5/2.1, regnet_y_400mf 8e-5/4, efficientnet_b0 1.5e-3/86 "
-        "(random init, BatchNorm re-estimated), so atol is 5e-5 times the case's scale: "
-        "20-layer nets fit, while the bugs this policy exists to catch are orders larger (a "
-        "wrong upsample row: 2.3). Decisions must agree unless the reference is within 2x atol "
-        "of the threshold."
+        "sqrt(K)*u*sum|w*x|, and every layer adds its own: a few layers of fan-in ~100 with "
+        "activations up to ~10 come to a few 1e-5 on an output of order 1. Deeper nets carry more: "
+        "measured between torch and onnxruntime at the case's scale, resnet18 1.2e-5/2.1, "
+        "regnet_y_400mf 8e-5/4, efficientnet_b0 1.5e-3/86 (random init, BatchNorm re-estimated), so "
+        "atol is 5e-5 times the case's scale: 20-layer nets fit, while the bugs this policy exists to "
+        "catch are orders larger (a wrong upsample row: 2.3). Decisions must agree unless the "
+        "reference is within the margin (2x atol) of its decision boundary (the threshold, or the "
+        "runner-up class for argmax)."
     ),
 )
 
@@ -64,19 +66,41 @@ FP16 = Policy(
     judge_numeric=False,
     reason=(
         "fp16 storage rounds every weight and activation to u = 2^-11 = 4.9e-4 relative. "
-        "Each layer's sum then carries about sqrt(K)*u*sum|w*x| ~ 13 * 4.9e-4 * 1 per unit of "
-        "activation; over 5 layers that is ~4e-2 on the logit, ~1e-2 on the probability after "
-        "the sigmoid's 1/4 slope: atol, reported. A trained net's weights make that larger and "
-        "input-dependent, so fp16 is judged by the app's decisions: they must agree wherever the "
-        "reference is further than 2x atol from the threshold, allowing at most 1 flip in 10,000 "
-        "(each one listed; on inputs far from the training data a trained net does flip). "
-        "Any NaN or infinity fails."
+        "Each layer's sum then carries about sqrt(K)*u*sum|w*x|: for a shallow net of fan-in ~160 "
+        "with outputs of order 1, about 1e-2: atol, reported. Deeper and trained nets carry more, "
+        "and it depends on the input, so fp16 is judged by the app's decisions: they must agree "
+        "wherever the reference is further than the margin (2x atol) from its decision boundary "
+        "(the threshold, or the runner-up class for argmax), allowing at most 1 flip in 10,000 (each "
+        "one listed; on inputs far from the training data a trained net does flip). Any NaN or "
+        "infinity fails."
     ),
 )
 
 POLICIES: dict[str, Policy] = {p.name: p for p in (FP32, FP16)}
 
 _RANK = {"fp32": 0, "fp16": 1}
+
+
+def judged_by(policy: Policy) -> str:
+    """What a policy's verdict rests on, in words."""
+    allowed = 1 - policy.min_decision_agreement
+    decisions = ("every decision" if allowed <= 0 else
+                 f"decisions, at most 1 flip in {round(1 / allowed):,} (each listed)")
+    return f"numbers and {decisions}" if policy.judge_numeric else f"{decisions}; numbers reported"
+
+
+def table() -> str:
+    """The policies as the README's markdown table (`python -m harness policies` prints it)."""
+    rows = ["| policy | atol | rtol | decision margin | judged by |", "|---|---|---|---|---|"]
+    rows += [f"| `{p.name}` | {_short(p.atol)} | {_short(p.rtol)} | {_short(p.decision_margin)} | {judged_by(p)} |"
+             for p in POLICIES.values()]
+    return "\n".join(rows)
+
+
+def _short(value: float) -> str:
+    """5e-05 -> 5e-5: the README's way of writing a tolerance."""
+    mantissa, exponent = f"{value:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def get_policy(name: str) -> Policy:
@@ -89,3 +113,78 @@ def get_policy(name: str) -> Policy:
 def policy_for(*precisions: str) -> Policy:
     """The policy of the least precise side of a comparison."""
     return get_policy(max(precisions, key=lambda p: _RANK.get(p, 99)))
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """A user's atol/rtol per policy name (`--atol fp32=1e-4`), applied to whichever policy judges a pair.
+
+    An overridden policy is renamed (`fp32(atol=0.0001)`) so that every report shows the change.
+    """
+
+    atol: Mapping[str, float] = field(default_factory=dict)
+    rtol: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for what, given in (("atol", self.atol), ("rtol", self.rtol)):
+            for name, value in given.items():
+                get_policy(name)
+                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                        or not 0 <= value <= 1e6:
+                    raise UsageError(f"{what} for policy {name!r} must be a finite number in [0, 1e6], got {value!r}")
+
+    def __bool__(self) -> bool:
+        return bool(self.atol or self.rtol)
+
+    def apply(self, policy: Policy) -> Policy:
+        changed = {k: float(v[policy.name]) for k, v in (("atol", self.atol), ("rtol", self.rtol)) if policy.name in v}
+        if not changed:
+            return policy
+        said = ",".join(f"{k}={v:g}" for k, v in changed.items())
+        was = ", ".join(f"{k} {getattr(policy, k):g}" for k in changed)
+        return replace(policy, **changed, name=f"{policy.name}({said})",
+                       reason=f"{policy.name} with {said} set by the user (the policy's own: {was}). {policy.reason}")
+
+    @classmethod
+    def of(cls, atol: Given = None, rtol: Given = None) -> Overrides:
+        """From mappings, the command line's `name=value[,name=value]` text, or a list of either (a flag
+        given twice): later values win per policy."""
+        return cls(_values(atol, "atol"), _values(rtol, "rtol"))
+
+
+#: An override as a caller may give it: policy name -> value, "fp32=1e-4", a list of those, or None.
+Given = Mapping[str, float] | str | list | tuple | None
+
+
+def _values(given: Given, what: str) -> dict[str, float]:
+    if given is None:
+        return {}
+    if isinstance(given, str):
+        return parse(given, what)
+    if isinstance(given, Mapping):
+        return dict(given)
+    if isinstance(given, list | tuple):
+        out: dict[str, float] = {}
+        for part in given:
+            out.update(_values(part, what))
+        return out
+    raise UsageError(f"{what} is policy name -> value (e.g. {{'fp32': 1e-4}}) or 'fp32=1e-4', "
+                     f"got {type(given).__name__} {given!r:.40}")
+
+
+def parse(text: str, what: str) -> dict[str, float]:
+    """`fp32=1e-4,fp16=2e-2` -> {"fp32": 1e-4, "fp16": 2e-2}; a UsageError naming the part it cannot read."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise UsageError(f"{what} is policy=value (e.g. fp32=1e-4; policies: {', '.join(POLICIES)}), got {part!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise UsageError(f"{what} for policy {name.strip()!r} must be a number, got {value!r}") from None
+        out[name.strip()] = number
+    if not out:
+        raise UsageError(f"{what} names no policy: write policy=value, e.g. fp32=1e-4")
+    Overrides(**{what: out})  # names and values checked here, whatever the caller
+    return out

@@ -9,18 +9,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import atomic
+from harness import __version__, atomic
 from harness.cli import (
     CASES,
     SEED,
+    common_options,
     export_source,
     int_in,
+    invoked_as,
     model_argument,
     model_name,
     output_file,
     output_folder,
     path_argument,
-    progress,
     run,
     seconds,
     subcommands,
@@ -35,10 +36,10 @@ def cmd_fixtures(args: argparse.Namespace) -> int:
 
     folder = Path(args.dir or fixtures.FIXTURES)
     if args.action == "regenerate":
-        for path in fixtures.regenerate(folder, progress=progress):  # which checks its default folder too
+        for path in fixtures.regenerate(folder, progress=args.progress):  # which checks its default folder too
             print(path)
         return 0
-    drift = fixtures.check(folder, progress=progress)
+    drift = fixtures.check(folder, progress=args.progress)
     print(drift.render())
     return 0 if drift else 1
 
@@ -51,19 +52,19 @@ def cmd_swift_fuzz(args: argparse.Namespace) -> int:
     if not args.hypothesis and (args.examples is not None or args.seconds is not None or args.max_series is not None):
         raise UsageError("--examples, --seconds and --max-series apply to --hypothesis runs only")
     timeout = swift_encoder.build_timeout(args.build_timeout)
-    progress(f"building the Swift encoder (swift build -c release, at most {timeout:g} s)")
+    args.progress(f"building the Swift encoder (swift build -c release, at most {timeout:g} s)")
     with swift_encoder.SwiftEncoder(swift_encoder.build(timeout=timeout)) as encoder:
         if args.hypothesis == "frames":
             most = args.max_series or differential.MAX_SERIES
-            progress(f"Hypothesis frames of 1..{most} series, one binary frame per example")
+            args.progress(f"Hypothesis frames of 1..{most} series, one binary frame per example")
             result = differential.hypothesis_frames(encoder, args.version, args.examples or 1_000, most,
                                                     args.seconds, args.seed)
         elif args.hypothesis == "series":
-            progress("Hypothesis examples of one series, one JSON line each")
+            args.progress("Hypothesis examples of one series, one JSON line each")
             result = differential.hypothesis_series(encoder, args.version, args.examples or 1_000, args.seconds,
                                                     args.seed)
         else:
-            result = differential.run(encoder, args.cases or 1_000_000, args.seed, progress=progress,
+            result = differential.run(encoder, args.cases or 1_000_000, args.seed, progress=args.progress,
                                       version=args.version)
     print(result.render())
     return 0 if result else 1
@@ -75,11 +76,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     for model in NET_ROWS:  # each net's export folder, before any work
         export_source(args.artifacts / get_model(model).name)
-    result = evaluate(n=args.n, seed=args.seed, artifacts=args.artifacts, progress=progress)
+    result = evaluate(n=args.n, seed=args.seed, artifacts=args.artifacts, progress=args.progress)
     print(result.table())
     if args.json:
         result.write_json(args.json)
-        progress(f"wrote {args.json}")
+        args.progress(f"wrote {args.json}")
     return 0
 
 
@@ -87,11 +88,11 @@ def cmd_threshold(args: argparse.Namespace) -> int:
     from harness.models import get_model
     from trendsplit import threshold
 
-    progress(f"sweeping the decision threshold of {args.arch} on its validation logs")
+    args.progress(f"sweeping the decision threshold of {args.arch} on its validation logs")
     result = threshold.sweep(args.arch)
     print(result.render())
     if args.record:
-        progress(f"wrote {threshold.record(result, get_model(args.arch).threshold)}")
+        args.progress(f"wrote {threshold.record(result, get_model(args.arch).threshold)}")
     return 0
 
 
@@ -101,16 +102,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     name = model_name(args)
     export_source(args.artifacts / get_model(name).name)  # an unknown model is named before the benchmarks
-    result = bench.run(name, args.artifacts, args.fuzz_seconds, progress=progress)
+    result = bench.run(name, args.artifacts, args.fuzz_seconds, progress=args.progress)
     print(result.render())
     if args.json:
         result.write_json(args.json)
-        progress(f"wrote {args.json}")
+        args.progress(f"wrote {args.json}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trendsplit", description=__doc__)
+def build_parser(prog: str = "python -m trendsplit") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    common_options(parser)
     command = subcommands(parser)
 
     p = command("fixtures", help="regenerate or check the golden fixtures")
@@ -158,5 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run(build_parser(), argv)
+def main(argv: list[str] | None = None, prog: str = "python -m trendsplit") -> int:
+    from trendsplit import installed
+
+    return run(build_parser(prog), argv, before=installed.require)
+
+
+def script() -> int:
+    """The `trendsplit` console script: `main`, its usage lines named as it was invoked."""
+    return main(prog=invoked_as())

@@ -203,9 +203,18 @@ def _weight(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.cli import SEED, int_in, output_folder
+    """The command line, with the harness's conventions (one line and an exit code per error, -q/-v)."""
+    from harness.cli import run
+    from trendsplit import installed
+
+    return run(build_parser(), argv, before=installed.require)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harness.cli import SEED, common_options, int_in, output_folder
 
     parser = argparse.ArgumentParser(prog="python -m trendsplit.train", description=__doc__)
+    common_options(parser)
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="trendsplit")
     parser.add_argument("--seed", type=SEED, default=0)
     parser.add_argument("--train-size", type=int_in(1, 10**7, "the training size"),
@@ -219,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int_in(1, 1024, "the threads"), default=2,
                         help="torch threads (1 on a busy machine)")
     parser.add_argument("--out", type=output_folder, default=WEIGHTS, help="folder for the weights and card")
-    args = parser.parse_args(argv)
+    parser.set_defaults(func=command)
+    return parser
+
+
+def command(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("train_size", args.train_size), ("epochs", args.epochs),
                                    ("pos_weight", args.pos_weight),
                                    ("flip_y", None if args.flip_y is None else bool(args.flip_y))) if v is not None}

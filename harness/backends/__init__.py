@@ -7,8 +7,7 @@ a bare name means every variant the backend lists.
 
 from __future__ import annotations
 
-import re
-
+from harness.backend_names import REFERENCE
 from harness.backends.base import Backend
 from harness.backends.coreml import CoreMLBackend
 from harness.backends.coreml_emulated import EmulatedCoreMLBackend
@@ -25,7 +24,7 @@ BACKENDS: dict[str, type[Backend]] = {
 
 __all__ = ["BACKENDS", "Backend", "create", "parse_backends", "default_backends", "load_backends"]
 
-_REFERENCE = re.compile(r"^(?P<name>[\w-]+)(?:@(?P<precision>\w+))?(?:\[(?P<option>[\w-]+)\])?$")
+_REFERENCE = REFERENCE
 
 
 def known() -> str:

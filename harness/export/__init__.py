@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import atomic, quiet
+from harness import atomic, backend_names, quiet
 from harness.errors import ExportError, HarnessError, UsageError
 from harness.export.coreml import export_coreml
 from harness.export.manifest import (
@@ -25,6 +25,8 @@ from harness.export.manifest import (
     tool_versions,
 )
 from harness.export.onnx import export_onnx
+from harness.export.unconvertible import ADVICE, failed_op
+from harness.progress import bar
 from harness.spec import ModelSpec, model_fingerprint, weights_sha256
 
 Exporter = Callable[..., dict]
@@ -59,10 +61,12 @@ def export_model(spec: ModelSpec, folder: str | Path,
     module = module if module is not None else spec.build()  # callers that built it pass it on
     spec.check_module(module)  # a wrong declared shape is named here, not deep in a converter
     artifacts, failures = [], {}
-    with atomic.staged_dir(folder, ours=not_an_export) as stage, _collect_only_new_objects():
+    with atomic.staged_dir(folder, ours=not_an_export) as stage, _collect_only_new_objects(), \
+            bar(progress, len(targets), f"export {spec.name}", "stage") as shown:
         for fmt, precision in targets:
             if progress:
                 progress(f"exporting {spec.name} -> {fmt}@{precision}")
+            shown.set_postfix_str(f"{fmt}@{precision}")
             before = set(stage.iterdir())
             with quiet.captured() as said:  # converters' chatter: shown only if the stage fails
                 try:
@@ -70,19 +74,18 @@ def export_model(spec: ModelSpec, folder: str | Path,
                 except HarnessError:
                     raise
                 except Exception as err:  # any converter failure names its stage, in one line
-                    lines = [line for line in quiet.plain(str(err)).splitlines() if line.strip()]
-                    first = lines[0].strip()[:400] if lines else ""
-                    failure = ExportError(f"{fmt}@{precision}", f"{type(err).__name__}: {first}",
-                                          output=quiet.tail(said() + "\n" + quiet.plain(str(err)), 30))
+                    failure = _failure(fmt, precision, err, said())
                     if not keep_going:
                         raise failure from err
                     failures[f"{fmt}@{precision}"] = failure.reason
                     _remove_new(stage, before)  # the folder holds only what its manifest lists
                     if progress:
                         progress(f"{failure} (kept going)")
+                    shown.update()
                     continue
             rel = details.pop("path")
             artifacts.append(Artifact(fmt, precision, rel, sha256_path(stage / rel), details))
+            shown.update()
         manifest = Manifest(
             model=spec.name, weights_sha256=weights_sha256(module),
             model_fingerprint=fingerprint or model_fingerprint(spec, module),
@@ -91,6 +94,26 @@ def export_model(spec: ModelSpec, folder: str | Path,
             versions=tool_versions(), artifacts=tuple(artifacts), failures=failures)
         manifest.write(stage)
     return manifest
+
+
+#: The converter behind each format, and the backends that run its artifacts, as a failure names them.
+CONVERTERS = {"onnx": "torch.onnx", "coreml": "coremltools"}
+BACKENDS_OF = {"onnx": ("onnxruntime",), "coreml": ("coreml", "coreml-emulated")}
+
+
+def _failure(fmt: str, precision: str, err: Exception, said: str) -> ExportError:
+    """The converter's error in one line: the torch op and module it failed on, when its traceback holds them,
+    and what the user can do about it; the converter's own words kept on the error (`output`)."""
+    lines = [line for line in quiet.plain(str(err)).splitlines() if line.strip()]
+    words = f"{type(err).__name__}: {lines[0].strip()[:400] if lines else ''}"
+    op = failed_op(err)
+    if op is None:
+        return ExportError(f"{fmt}@{precision}", words, output=quiet.tail(said + "\n" + quiet.plain(str(err)), 30))
+    needs = BACKENDS_OF.get(fmt, ())
+    others = ",".join(name for name in backend_names.BACKENDS if name not in needs)
+    reason = (f"{CONVERTERS.get(fmt, fmt)} cannot convert {op.describe()} ({words}); {ADVICE}"
+              + (f", or run without {', '.join(needs)} (--backends {others})" if needs else ""))
+    return ExportError(f"{fmt}@{precision}", reason, output=quiet.tail(said + "\n" + quiet.plain(str(err)), 30))
 
 
 def _remove_new(folder: Path, before: set[Path]) -> None:

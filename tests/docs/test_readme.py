@@ -28,3 +28,26 @@ def test_the_plugin_example_runs_as_written(pytester, converters_imported):
     pytester.makepyfile(test_conversion=code)
     result = pytester.runpytest("-q", "-p", "no:randomly")
     result.assert_outcomes(passed=1)
+
+
+def test_the_readmes_policy_table_is_what_the_code_prints():
+    from harness.tolerances import table
+
+    assert table() in README.read_text()  # regenerate with: python -m harness policies
+
+
+def test_the_quickstart_says_how_to_get_the_cpu_wheel_of_the_pinned_torch():
+    import tomllib
+
+    pin = next(d for d in tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]["dependencies"]
+               if d.startswith("torch=="))
+    quickstart = README.read_text().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    assert f"pip install {pin} --index-url https://download.pytorch.org/whl/cpu" in quickstart
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "download.pytorch.org" not in ci  # CI reaches PyPI only
+
+
+def test_the_readme_names_no_calibration_call_that_refuses_what_it_documents():
+    text = README.read_text()
+    assert "harness.calibrate.recalibrate_batchnorm" not in text
+    assert "`api.recalibrate_batchnorm(module, batches)` (a list of batches, each a tensor or a tuple" in text

@@ -148,3 +148,74 @@ def test_fixtures_written_again_keep_outputs_this_machine_agrees_with(model, tmp
     path.write_text(document(doc["kind"], provenance, doc["cases"]))
     rewritten = json.loads(api.fixtures(model, tmp_path).read_text())
     assert rewritten["cases"][3]["outputs"]["logits"][2] != doc["cases"][3]["outputs"]["logits"][2]
+
+
+# -- make_inputs, tolerance overrides, BatchNorm recalibration (issue #25, item 6) ---------------------
+
+@pytest.mark.parametrize(("make_inputs", "says"), [
+    (lambda rng, n: 1 / 0, r"make_inputs\(rng, 2\) failed: ZeroDivisionError: division by zero"),
+    (lambda rng, n: rng.normal(size=(n, 3)), "make_inputs must return a dict of input name -> array, got ndarray"),
+    (lambda rng, n: {"y": rng.normal(size=(n, 3))}, "make_inputs returned no x"),
+    (lambda rng, n: {"x": rng.normal(size=(n, 4))}, r"make_inputs gave x shape \(2, 4\), expected \(2, 3\)"),
+    (lambda rng, n: {"x": rng.normal(size=(n + 1, 3))}, r"make_inputs gave x shape \(3, 3\), expected \(2, 3\)"),
+    (lambda rng, n: {"x": [["a"] * 3] * n}, "make_inputs gave x values that are not numbers"),
+    (lambda rng, n: {"x": 1.0}, r"make_inputs gave x shape \(\), expected \(2, 3\)"),
+])
+def test_a_broken_make_inputs_is_named_when_the_model_is_described(make_inputs, says):
+    with pytest.raises(UsageError, match=says):
+        api.describe("bad", torch.nn.Linear(3, 1), inputs={"x": (None, 3)}, outputs={"y": (None, 1)},
+                     make_inputs=make_inputs)
+
+
+def test_make_inputs_that_fails_later_is_named_before_any_export(tmp_path):
+    def fails_beyond_two(rng, n):
+        if n > 2:
+            raise MemoryError("a generator that only works on small batches")
+        return {"x": rng.normal(size=(n, 3))}
+
+    model = api.describe("later", torch.nn.Linear(3, 1), inputs={"x": (None, 3)}, outputs={"y": (None, 1)},
+                         make_inputs=fails_beyond_two)
+    with pytest.raises(UsageError, match=r"make_inputs\(rng, 50\) failed: MemoryError"):
+        api.parity(model, "torch,onnxruntime", n=50, folder=tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing exported for a run that could never start
+
+
+def test_tolerance_overrides_in_the_api(model, exported):
+    _, folder = exported
+    strict = api.parity(model, "torch,onnxruntime", n=40, folder=folder, atol={"fp32": 1e-12}, rtol="fp32=0")
+    assert not strict and {c.policy.name for c in strict.comparisons} == {"fp32(atol=1e-12,rtol=0)"}
+    assert api.parity(model, "torch,onnxruntime", n=40, folder=folder)
+    with pytest.raises(UsageError, match="unknown policy 'fp64'"):
+        api.parity(model, "torch", n=4, folder=folder, atol={"fp64": 1.0})
+
+
+class _Normed(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.norm = torch.nn.Conv1d(2, 4, 3), torch.nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        return self.norm(self.conv(x))
+
+
+def test_recalibrate_batchnorm_takes_tensors_or_tuples_alike():
+    batches = [torch.randn(8, 2, 16, generator=torch.Generator().manual_seed(k)) for k in range(3)]
+    from_tensors = api.recalibrate_batchnorm(api.seeded(_Normed), batches)
+    from_tuples = api.recalibrate_batchnorm(api.seeded(_Normed), [(b,) for b in batches])
+    from_arrays = api.recalibrate_batchnorm(api.seeded(_Normed), [b.numpy() for b in batches])
+    for other in (from_tuples, from_arrays):
+        assert torch.equal(from_tensors.norm.running_mean, other.norm.running_mean)
+        assert torch.equal(from_tensors.norm.running_var, other.norm.running_var)
+    assert not from_tensors.training and from_tensors.norm.running_mean.abs().max() > 0
+
+
+@pytest.mark.parametrize(("batches", "says"), [
+    (torch.randn(8, 2, 16), "needs a non-empty list of batches"),
+    ([], "needs a non-empty list of batches"),
+    ([torch.randn(8, 2, 16), "x"], "batch 1 holds a str, not a tensor or array"),
+    ([torch.randn(8, 3, 16)], "the module refused the batches: RuntimeError: "),
+])
+def test_recalibrate_batchnorm_names_a_bad_batch_in_one_line(batches, says):
+    with pytest.raises(UsageError, match=says) as refused:
+        api.recalibrate_batchnorm(api.seeded(_Normed), batches)
+    assert "\n" not in str(refused.value)

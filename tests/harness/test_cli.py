@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,10 +18,11 @@ def test_unknown_model_exits_2_listing_known_models(capsys):
     assert "known models: trendsplit" in capsys.readouterr().err
 
 
-def test_unknown_backend_exits_2_listing_known_backends(capsys, trendsplit_export):
-    _, folder = trendsplit_export
-    assert main(["parity", "--backends", "tflite", "--artifacts", str(folder)]) == 2
-    assert "known backends: torch" in capsys.readouterr().err
+def test_unknown_backend_exits_2_listing_known_backends(capsys):
+    with pytest.raises(SystemExit) as done:  # one of --backends' declared choices, checked while parsing
+        main(["parity", "--backends", "tflite"])
+    assert done.value.code == 2
+    assert "known backends: torch, onnxruntime, coreml[@fp32|fp16]" in capsys.readouterr().err
 
 
 def test_parity_prints_the_table_and_writes_json(capsys, trendsplit_export, tmp_path):
@@ -57,17 +59,14 @@ def test_python_dash_m_usage_error_exits_2_before_importing_torch():
     assert "import 'torch'" not in proc.stderr and "import 'harness.cli'" in proc.stderr
 
 
-def test_help_names_every_model_and_the_default(capsys):
+def test_models_lists_every_model_and_the_default(capsys):
     from harness.models import default_model, registered
     from harness.zoo import ZOO
 
-    with pytest.raises(SystemExit) as done:
-        main(["export", "--help"])
-    assert done.value.code == 0
-    shown = " ".join(capsys.readouterr().out.split())  # argparse wraps lines, sometimes at a hyphen
-    names = [*registered(), *ZOO]
-    assert all(name in shown.replace("- ", "-") for name in names), shown
-    assert f"default {default_model()}" in shown
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == [*registered(), *ZOO]
+    assert f"{default_model()}  (default)" in lines
 
 
 def test_without_a_default_model_a_command_asks_for_one(monkeypatch, capsys):
@@ -105,3 +104,131 @@ def test_compare_names_a_malformed_results_file_and_exits_2(capsys, tmp_path):
 def test_report_of_a_saved_comparison_refuses_one_shot_options(capsys, tmp_path):
     assert main(["report", str(tmp_path / "c.json"), "--n", "5"]) == 2
     assert "--n belong to the one-shot form" in capsys.readouterr().err
+
+
+# -- conventions (issue #25, item 6) ---------------------------------------------------------------
+
+BIN = Path(sys.executable).parent
+HARNESS_COMMANDS = ["models", "policies", "export", "parity", "run", "compare", "report", "localize"]
+KIT_COMMANDS = ["fixtures", "evaluate", "threshold", "bench", "swift-fuzz"]
+
+
+@pytest.mark.parametrize("module", ["harness", "trendsplit"])
+def test_version_is_the_installed_distributions(module, capsys):
+    from importlib import import_module, metadata
+
+    with pytest.raises(SystemExit) as done:
+        import_module(f"{module}.cli").main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"python -m {module} {metadata.version('trendsplit-harness')}\n"
+
+
+@pytest.mark.parametrize("script", ["trendsplit-harness", "trendsplit"])
+def test_a_console_script_names_itself_in_usage_lines(script):
+    proc = subprocess.run([str(BIN / script), "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith(f"usage: {script} ")
+    proc = subprocess.run([str(BIN / script), "--no-such-option"], capture_output=True, text=True)
+    assert proc.returncode == 2 and f"\n{script}: error: " in proc.stderr
+
+
+@pytest.mark.parametrize(("module", "command"), [("harness", c) for c in HARNESS_COMMANDS]
+                         + [("trendsplit", c) for c in KIT_COMMANDS])
+def test_every_subcommands_help_answers_without_importing_torch(module, command):
+    proc = subprocess.run([sys.executable, "-v", "-m", module, command, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert proc.stdout.startswith(f"usage: python -m {module} {command}")
+    assert "import 'torch'" not in proc.stderr and "import 'numpy'" not in proc.stderr
+
+
+def test_the_backend_choices_are_the_registrys():
+    from harness.backend_names import BACKENDS as NAMES
+    from harness.backends import BACKENDS
+    from harness.compute_units import COMPUTE_UNITS
+    from harness.mil.profiles import PROFILES
+
+    options = {"compute_units": COMPUTE_UNITS, "profile": tuple(PROFILES), None: ()}
+    assert {name: (cls.precisions, options[cls.option]) for name, cls in BACKENDS.items()} == NAMES
+
+
+@pytest.mark.parametrize(("given", "says"), [
+    ("torch,tflite", "unknown backend 'tflite'; known backends: torch, onnxruntime, coreml[@fp32|fp16]"),
+    ("onnxruntime@fp16", "backend 'onnxruntime' has no precision 'fp16'; it has: fp32"),
+    ("torch[CPU_ONLY]", "backend 'torch' takes no [option]"),
+    ("coreml@fp16[GPU]", "backend 'coreml' has no option 'GPU'; it takes: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL"),
+    ("coreml-emulated@fp16[bf16]", "backend 'coreml-emulated' has no option 'bf16'"),
+    ("torch@", "cannot read backend reference 'torch@'"),
+    (",", "no backend named"),
+])
+def test_backends_are_checked_while_parsing_before_torch_loads(given, says):
+    proc = subprocess.run([sys.executable, "-v", "-m", "harness", "parity", "--backends", given],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert f"python -m harness parity: error: argument --backends: {says}" in proc.stderr
+    assert "import 'torch'" not in proc.stderr
+
+
+def test_quiet_keeps_progress_off_stderr_and_works_before_or_after_the_command(capsys, trendsplit_export):
+    _, folder = trendsplit_export
+    argv = ["--backends", "torch,onnxruntime", "--n", "20", "--artifacts", str(folder)]
+    assert main(["parity", *argv]) == 0
+    assert "[harness] running torch@fp32 on 20 cases" in capsys.readouterr().err
+    for quiet in (["parity", "-q", *argv], ["-q", "parity", *argv], ["parity", "--quiet", *argv]):
+        assert main(quiet) == 0
+        out, err = capsys.readouterr()
+        assert err == "" and out.splitlines()[-1].startswith("PASSED")
+
+
+def test_verbose_shows_the_traceback_of_an_internal_error(tmp_path, monkeypatch, capsys):
+    from harness import pipeline
+
+    def bug(*args, **kwargs):
+        raise KeyError("a bug of ours")
+
+    monkeypatch.setattr(pipeline, "parity", bug)
+    monkeypatch.delenv("HARNESS_DEBUG", raising=False)
+    argv = ["parity", "--backends", "torch", "--n", "1", "--artifacts", str(tmp_path / "a")]
+    assert main(argv) == 1
+    with pytest.raises(KeyError, match="a bug of ours"):
+        main([*argv, "-v"])
+
+
+def test_tolerance_overrides_judge_and_are_named_in_the_table(capsys, trendsplit_export):
+    _, folder = trendsplit_export
+    argv = ["parity", "-q", "--backends", "torch,onnxruntime", "--n", "50", "--artifacts", str(folder)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main([*argv, "--atol", "fp32=1e-12", "--rtol", "fp32=0"]) == 1  # torch and onnxruntime differ by ~1e-5
+    out = capsys.readouterr().out
+    assert "fp32(atol=1e-12,rtol=0)" in out and "FAIL numeric" in out
+
+
+@pytest.mark.parametrize(("given", "says"), [
+    ("fp64=1e-4", "unknown policy 'fp64'; known policies: fp32, fp16"),
+    ("1e-4", "atol is policy=value (e.g. fp32=1e-4"),
+    ("fp32=abc", "atol for policy 'fp32' must be a number, got 'abc'"),
+    ("fp32=-1", "atol for policy 'fp32' must be a finite number in [0, 1e6], got -1.0"),
+    ("fp32=nan", "atol for policy 'fp32' must be a finite number in [0, 1e6], got nan"),
+])
+def test_a_bad_tolerance_override_is_one_line_and_exit_2(given, says, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["parity", "--atol", given])
+    assert done.value.code == 2
+    assert f"error: argument --atol: {says}" in capsys.readouterr().err
+
+
+def test_policies_prints_the_readmes_table_and_each_reasoning(capsys):
+    from harness.tolerances import POLICIES, table
+
+    assert main(["policies"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(table() + "\n")
+    assert all(f"\n{p.name}: {p.reason}\n" in out for p in POLICIES.values())
+
+
+def test_a_tolerance_flag_given_twice_keeps_both_policies(capsys, trendsplit_export):
+    _, folder = trendsplit_export
+    assert main(["parity", "-q", "--backends", "torch,onnxruntime,coreml-emulated@fp16[fp16-storage]", "--n", "30",
+                 "--artifacts", str(folder), "--atol", "fp32=1e-3", "--atol", "fp16=0.02"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "fp32(atol=0.001)" in out and "fp16(atol=0.02)" in out

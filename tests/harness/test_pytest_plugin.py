@@ -141,3 +141,51 @@ def test_thread_pools_are_left_alone_in_one_process_or_when_the_user_sized_them(
 
     assert {var: os.environ.get(var) for var in THREAD_VARIABLES} == {
         var: "3" if var == user_set else None for var in THREAD_VARIABLES}
+
+
+def test_command_line_options_set_what_a_test_leaves_out(pytester, cached_tiny_vision):
+    pytester.makepyfile(f"""
+        from harness import api
+
+        MODEL = api.load({EXAMPLE!r} + ":describe_model")
+
+        def test_left_to_the_job(harness_parity):
+            report = harness_parity(MODEL)
+            assert [r.label for r in report.runs] == ["torch@fp32", "onnxruntime@fp32"]
+            assert report.inputs.count == 24 and report.inputs.seed == 7
+            assert {{c.policy.name for c in report.comparisons}} == {{"fp32(atol=0.0001)"}}
+
+        def test_its_own_choice_wins(harness_parity):
+            report = harness_parity(MODEL, "torch,coreml-emulated@fp32", n=8, seed=1, atol={{"fp32": 2e-4}})
+            assert [r.label for r in report.runs] == ["torch@fp32", "coreml-emulated@fp32[fp32]"]
+            assert report.inputs.count == 8 and report.inputs.seed == 1
+            assert {{c.policy.name for c in report.comparisons}} == {{"fp32(atol=0.0002)"}}
+    """)
+    result = pytester.runpytest("--harness-backends", "torch,onnxruntime", "--harness-n", "24", "--harness-seed", "7",
+                                "--harness-policy", "fp32", "--harness-atol", "fp32=1e-4")
+    result.assert_outcomes(passed=2)
+
+
+def test_the_artifacts_option_moves_the_export_cache(pytester, tmp_path):
+    pytester.makepyfile(f"""
+        from harness import api
+
+        def test_exports_there(harness_export):
+            assert harness_export(api.load({EXAMPLE!r} + ":describe_model")).is_relative_to({str(tmp_path)!r})
+    """)
+    pytester.runpytest("-p", "no:cacheprovider", "--harness-artifacts", str(tmp_path / "cache")).assert_outcomes(
+        passed=1)
+    assert (tmp_path / "cache").is_dir()
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--harness-backends", "tflite", "unknown backend 'tflite'"),
+    ("--harness-n", "0", "the number of cases must be between 1"),
+    ("--harness-policy", "fp64", "invalid choice: 'fp64'"),
+    ("--harness-atol", "fp32", "atol is policy=value"),
+])
+def test_a_bad_option_stops_the_run_before_any_test(pytester, option, value, says):
+    pytester.makepyfile("def test_never_runs():\n    raise AssertionError\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", option, value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{option}*{says}*"])

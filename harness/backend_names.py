@@ -1,0 +1,45 @@
+"""The backends' names, precisions and bracket options, known without importing torch: the choices
+`--backends` declares and checks while parsing. The classes live in `harness.backends` (which imports
+torch); tests/harness/test_cli.py keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import re
+
+from harness.compute_units import COMPUTE_UNITS
+from harness.errors import UsageError
+
+#: A reference, as `harness.backends` reads it.
+REFERENCE = re.compile(r"^(?P<name>[\w-]+)(?:@(?P<precision>\w+))?(?:\[(?P<option>[\w-]+)\])?$")
+#: name -> (precisions, the values its [option] takes; empty when it takes none)
+BACKENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "torch": (("fp32",), ()),
+    "onnxruntime": (("fp32",), ()),
+    "coreml": (("fp32", "fp16"), COMPUTE_UNITS),
+    "coreml-emulated": (("fp32", "fp16"), ("fp32", "fp16-storage", "fp16")),
+}
+
+
+def choices() -> str:
+    """Every reference form, for help texts: `coreml[@fp32|fp16][[CPU_ONLY|...]]`."""
+    return ", ".join(name + (f"[@{'|'.join(p)}]" if len(p) > 1 else "") + (f"[[{'|'.join(o)}]]" if o else "")
+                     for name, (p, o) in BACKENDS.items())
+
+
+def check(reference: str) -> str:
+    """`reference` (name[@precision][[option]]) when every part is one of the choices, else a UsageError naming it."""
+    match = REFERENCE.match(reference.strip())
+    if not match:
+        raise UsageError(f"cannot read backend reference {reference!r}; write name[@precision][[option]]")
+    name, precision, option = match["name"], match["precision"], match["option"]
+    if name not in BACKENDS:
+        raise UsageError(f"unknown backend {name!r}; known backends: {choices()}")
+    precisions, options = BACKENDS[name]
+    if precision is not None and precision not in precisions:
+        raise UsageError(f"backend {name!r} has no precision {precision!r}; it has: {', '.join(precisions)}")
+    if option is not None and not options:
+        raise UsageError(f"backend {name!r} takes no [option]")
+    if option is not None and option not in options and option.upper() not in options:
+        raise UsageError(f"backend {name!r} has no option {option!r}; it takes: {', '.join(options)}")
+    return match[0]

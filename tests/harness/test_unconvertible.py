@@ -1,0 +1,112 @@
+"""An op a converter cannot handle is named as the user wrote it: the torch op, the module it sits in, and what
+to do, whatever the converter's own words (harness/export/unconvertible.py). Real coremltools conversions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from harness import api
+from harness.errors import ExportError
+from harness.export import export_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Ops coremltools 9 fails on in three different places: a MIL pass after conversion (rfft on a flexible batch:
+#: "Cannot add const (64, is0)"), no converter at all (histc), a converter that raises (linalg_inv).
+OPS = {
+    "fft_rfft": lambda x: torch.fft.rfft(torch.cat([x, x], dim=1)).abs()[:, :16],
+    "histc": lambda x: torch.histc(x, bins=16).unsqueeze(0).expand(x.shape[0], -1),
+    "linalg_inv": lambda x: torch.linalg.inv(x.reshape(-1, 4, 4)).reshape(-1, 16),
+}
+
+
+class Odd(nn.Module):
+    def __init__(self, op):
+        super().__init__()
+        self.op = op
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class Net(nn.Module):
+    """The odd op two modules deep, between layers a converter handles."""
+
+    def __init__(self, op):
+        super().__init__()
+        self.pre = nn.Linear(16, 16)
+        self.block = nn.Sequential(nn.ReLU(), Odd(op))
+        self.head = nn.Linear(16, 2)
+
+    def forward(self, x):
+        return self.head(self.block(self.pre(x)))
+
+
+def model(op: str, frontend: str = "trace"):
+    return api.describe(f"odd-{op}".replace("_", "-"), lambda: api.seeded(lambda: Net(OPS[op])),
+                        inputs={"x": (None, 16)}, outputs={"y": (None, 2)}, frontend=frontend,
+                        make_inputs=lambda rng, n: {"x": rng.uniform(0.5, 1.5, (n, 16)).astype(np.float32)})
+
+
+def coreml_failure(spec, folder) -> ExportError:
+    with pytest.raises(ExportError) as failed:
+        export_model(spec, folder, targets=[("coreml", "fp32")])
+    return failed.value
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_the_failing_torch_op_and_its_module_are_named_with_what_to_do(op, tmp_path):
+    err = coreml_failure(model(op), tmp_path / "out")
+    text = str(err)
+    assert text.startswith("export stage 'coreml@fp32' failed: coremltools cannot convert torch op "
+                           f"'{op}' in module 'block.1' (Odd)"), text
+    assert "replace it with ops the converter supports" in text and "keep it out of the exported graph" in text
+    assert "--backends torch,onnxruntime" in text
+    assert "\n" not in text
+    assert err.output  # the converter's own words stay on the error
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_converters_riddle_is_kept_beside_the_op_it_came_from(tmp_path):
+    text = str(coreml_failure(model("fft_rfft"), tmp_path / "out"))
+    assert "ValueError: Cannot add const" in text  # what the issue's user saw, now with its cause
+
+
+def test_the_torch_export_frontend_names_the_op_module_and_the_line_that_made_it(tmp_path):
+    err = coreml_failure(model("histc", frontend="export"), tmp_path / "out")
+    assert "coremltools cannot convert torch op 'aten::histc' in module 'block.1' (Odd) at " in str(err)
+    assert f"{__file__}:" in str(err)  # the line of OPS that calls torch.histc
+
+
+def test_torch_onnx_failures_are_named_the_same_way(tmp_path):
+    with pytest.raises(ExportError) as failed:
+        export_model(model("histc"), tmp_path / "out", targets=[("onnx", "fp32")])
+    assert str(failed.value).startswith("export stage 'onnx@fp32' failed: torch.onnx cannot convert torch op "
+                                        "'aten::histc' in module 'block.1' (Odd)")
+    assert str(failed.value).endswith("or run without onnxruntime (--backends torch,coreml,coreml-emulated)")
+
+
+def test_parity_keeps_going_and_the_failed_backends_carry_the_named_op(tmp_path):
+    report = api.parity(model("linalg_inv"), "torch,coreml-emulated@fp32", n=8, folder=tmp_path / "out")
+    (emulated,) = [r for r in report.runs if r.label.startswith("coreml-emulated")]
+    assert emulated.status == "failed"
+    assert "coremltools cannot convert torch op 'linalg_inv' in module 'block.1' (Odd)" in emulated.reason
+
+
+def test_the_command_line_says_it_in_one_line(tmp_path, capsys):
+    from harness.cli import main
+
+    source = tmp_path / "odd.py"
+    source.write_text(f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+                      "from tests.harness.test_unconvertible import model\n"
+                      "def describe_model():\n    return model('fft_rfft')\n")
+    assert main(["export", "--model", f"{source}:describe_model", "--out", str(tmp_path / "out"), "-q"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("python -m harness: export stage 'coreml@fp32' failed: coremltools cannot convert torch "
+                             "op 'fft_rfft' in module 'block.1' (Odd) (ValueError: Cannot add const"), err
+    assert err[1] == "  the converter said (last lines):"
