@@ -15,7 +15,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from harness.errors import UsageError
-from harness.spec import Cases, ModelSpec
+from harness.records import Cases
+from harness.spec import ModelSpec
 
 #: Cases made, run and compared at once. It is also the batch every backend runs, so it bounds
 #: their activations (a conv net holds channels x positions floats per case and layer), and

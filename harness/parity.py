@@ -18,8 +18,8 @@ import numpy as np
 from harness.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip, Spread
 from harness.coreml_artifact import ArtifactCheck, Finding
 from harness.mil.localize import Localization
+from harness.records import Cases
 from harness.results import VERSION, Inputs, ResultsError, read_document, write_document
-from harness.spec import Cases
 from harness.tolerances import Policy
 
 COMPARISON_FORMAT = "trendsplit-harness/comparison"

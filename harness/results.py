@@ -38,7 +38,7 @@ import numpy as np
 from harness import atomic
 from harness.errors import UsageError
 from harness.files import read_json
-from harness.spec import Cases
+from harness.records import Cases
 
 RESULTS_FORMAT = "trendsplit-harness/results"
 CASES_FORMAT = "trendsplit-harness/cases"

@@ -13,11 +13,11 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from harness.errors import UsageError
 from harness.exact_random import ExactGenerator, exact_torch_draws
+from harness.records import Cases
 
 #: How an app turns outputs into decisions: "threshold" (p > threshold, per element),
 #: "argmax" (the class along the last axis), or "none" (numbers only).
@@ -64,31 +64,6 @@ class TensorSpec:
 
     def example(self, batch: int = 1) -> torch.Tensor:
         return torch.zeros([batch if d is None else d for d in self.shape], dtype=getattr(torch, self.dtype))
-
-
-@dataclass(frozen=True)
-class Cases:
-    """A seeded batch of model inputs, with what produced each one (for reports and replay)."""
-
-    feeds: dict[str, np.ndarray]  # input name -> batch, shaped and typed as the input spec
-    decision_mask: np.ndarray | None  # bool, shaped as the decision output: what an app reads
-    kinds: tuple[str, ...]  # generator that made each case, e.g. "realistic", "epoch_seconds"
-    raw: tuple  # what the app had before encoding (e.g. the [n, 2] points); may be empty
-    seed: int
-
-    @property
-    def inputs(self) -> np.ndarray:
-        """The batch of a single-input model."""
-        if len(self.feeds) != 1:
-            raise ValueError(f"these cases feed {len(self.feeds)} inputs ({', '.join(self.feeds)}); use .feeds")
-        return next(iter(self.feeds.values()))
-
-    def __len__(self) -> int:
-        return len(next(iter(self.feeds.values())))
-
-    def take(self, index) -> dict[str, np.ndarray]:
-        """The feeds of a subset of cases."""
-        return {k: v[index] for k, v in self.feeds.items()}
 
 
 @dataclass(frozen=True)

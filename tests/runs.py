@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.pipeline import Run
+from harness.records import Cases
 from harness.results import CaseFile, Reading, Results
-from harness.spec import Cases
 
 WEIGHTS = "0123456789abcdef" * 4
 COREML_WEIGHTS = {"fp32": "a1" * 32, "fp16": "b2" * 32}
