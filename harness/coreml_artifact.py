@@ -8,47 +8,17 @@ really computes in fp16 (and an fp32 one never does), and the provenance metadat
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.export.coreml import MAX_BATCH
 from harness.export.manifest import Artifact
+from harness.records import ArtifactCheck, Finding
 from harness.spec import ModelSpec
 
 FLOAT_TYPES = ("FLOAT16", "FLOAT32", "FLOAT64", "BFLOAT16")
 # Ops that hold constants, move data between precisions, or only route values (a loop's outputs are
 # its body's: coremltools keeps a recurrent state in fp32 across iterations); everything else computes.
 NON_COMPUTE = ("const", "cast", "while_loop", "cond")
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    ok: bool
-    detail: str
-
-    def to_dict(self) -> dict:
-        return {"rule": self.rule, "ok": self.ok, "detail": self.detail}
-
-
-@dataclass(frozen=True)
-class ArtifactCheck:
-    artifact: str
-    precision: str
-    findings: tuple[Finding, ...]
-    compute_dtypes: dict[str, int]  # dtype -> number of compute-op outputs of that dtype
-
-    def __bool__(self) -> bool:
-        return all(f.ok for f in self.findings)
-
-    @property
-    def failures(self) -> list[Finding]:
-        return [f for f in self.findings if not f.ok]
-
-    def to_dict(self) -> dict:
-        return {"artifact": self.artifact, "precision": self.precision, "passed": bool(self),
-                "compute_dtypes": self.compute_dtypes,
-                "findings": [f.to_dict() for f in self.findings]}
 
 
 def _program_ops(block):

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from harness import atomic
-from harness.mil.localize import Localization
 from harness.parity import ParityReport
+from harness.records import Localization
 from harness.report import plural, verdict_text
 
 SECTIONS = ("summary", "errors", "decisions", "series", "ops")

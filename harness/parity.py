@@ -16,9 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip, Spread
-from harness.coreml_artifact import ArtifactCheck, Finding
-from harness.mil.localize import Localization
-from harness.records import Cases
+from harness.records import ArtifactCheck, Cases, Finding, Localization
 from harness.results import VERSION, Inputs, ResultsError, read_document, write_document
 from harness.tolerances import Policy
 

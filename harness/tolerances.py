@@ -78,6 +78,13 @@ FP16 = Policy(
 
 POLICIES: dict[str, Policy] = {p.name: p for p in (FP32, FP16)}
 
+#: Localisation's per-op limit: an op of the candidate program whose output differs from the same op
+#: under the reference profile by more than this, relative to the reference's largest value there,
+#: is where divergence starts. 1%: fp16's unit roundoff is 4.9e-4, so a single op (one rounding of
+#: its inputs and one of its output) stays two orders below it, and accumulation over a few ops
+#: stays under it; an op past it has amplified the error (cancellation, an overflow, a bug).
+OP_REL_LIMIT = 0.01
+
 _RANK = {"fp32": 0, "fp16": 1}
 
 

@@ -46,3 +46,18 @@ def test_the_finder_does_refuse_torch():
     done = subprocess.run([sys.executable, "-c", WITHOUT + "import torch"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode != 0 and "not installed here" in done.stderr
+
+
+def test_a_saved_comparison_is_read_and_shown_with_numpy_alone(tmp_path):
+    from harness import pipeline
+
+    done = runs.run()
+    saved = pipeline.compare(done.cases, done.results).write(tmp_path / "comparison.json")
+    code = WITHOUT + f"""
+from harness.parity import ParityReport
+from harness.report import format_report
+print(format_report(ParityReport.read({str(saved)!r})).splitlines()[-1])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(("PASSED", "FAILED", "INCONCLUSIVE"))

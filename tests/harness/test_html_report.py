@@ -174,7 +174,7 @@ def test_the_report_draws_only_on_saved_data(failing, failing_page, tmp_path, mo
 def test_thresholds_and_limits_come_from_the_saved_data(failing):
     import dataclasses
 
-    from harness.mil.localize import Localization
+    from harness.records import Localization
 
     moved = dataclasses.replace(failing, threshold=0.3)
     assert "from the 0.3 threshold" in html_report._decisions(moved)
