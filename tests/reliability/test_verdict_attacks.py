@@ -28,7 +28,7 @@ from harness.backends.coreml import CoreMLBackend
 from harness.compare import compare
 from harness.parity import BackendRun, ParityReport
 from harness.report import format_report
-from harness.results import Inputs, Results
+from harness.results import Inputs
 from harness.tolerances import POLICIES
 from tests.user_model import tiny_vision
 
@@ -144,20 +144,20 @@ def _harness(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def test_compare_of_the_reference_alone_or_with_an_unavailable_device_exits_1(tmp_path, harness_export):
-    folder = harness_export(api.load(EXAMPLE))
-    done = _harness("run", "--model", EXAMPLE, "--backends", "torch,onnxruntime", "--n", "12",
-                    "--artifacts", str(folder), "--out", str(tmp_path / "run"), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    torch_file = tmp_path / "run" / "torch_fp32.json"
+def test_compare_of_the_reference_alone_or_with_an_unavailable_device_exits_1(tmp_path):
+    from tests import runs
+
+    done = runs.run()
+    reference, device = done.results[0], done.results[2]
+    folder = runs.write(tmp_path / "run", dataclasses.replace(done, results=(reference, device)))
+    torch_file = folder / reference.file_name
     alone = _harness("compare", str(torch_file), cwd=tmp_path)
     assert alone.returncode == 1 and alone.stdout.splitlines()[-1].startswith("INCONCLUSIVE"), alone.stdout
-    device = Results.read(tmp_path / "run" / "onnxruntime_fp32.json")
     unavailable = dataclasses.replace(device, status="unavailable", reason="the phone had no model", outputs={})
-    unavailable.write(tmp_path / "run" / "phone.json")
-    with_phone = _harness("compare", str(torch_file), str(tmp_path / "run" / "phone.json"), cwd=tmp_path)
+    unavailable.write(folder / "phone.json")
+    with_phone = _harness("compare", str(torch_file), str(folder / "phone.json"), cwd=tmp_path)
     assert with_phone.returncode == 1 and "the phone had no model" in with_phone.stdout.splitlines()[-1]
-    both = _harness("compare", str(tmp_path / "run"), cwd=tmp_path)
+    both = _harness("compare", str(folder), cwd=tmp_path)
     assert both.returncode == 0 and both.stdout.splitlines()[-1].startswith("PASSED: 2 of 2 pairs judged")
 
 

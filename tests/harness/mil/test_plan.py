@@ -39,8 +39,11 @@ def reference_conv(x, weight, bias, strides, pads, dilations, groups):
 @given(seed=SEEDS, nd=st.sampled_from([1, 2]), batch=st.sampled_from([1, 3, 64]), k=st.integers(1, 4),
        stride=st.integers(1, 2), dilation=st.integers(1, 2), pad=st.integers(0, 2), groups=st.sampled_from([1, 2]),
        cout=st.sampled_from([1, 4]), size=st.integers(5, 12))
-def test_a_chain_of_planned_convs_is_bit_identical_to_plain_im2col(run_mil, seed, nd, batch, k, stride, dilation,
-                                                                     pad, groups, cout, size):
+def test_a_chain_of_planned_convs_is_plain_im2col_up_to_summation_order(run_mil, seed, nd, batch, k, stride,
+                                                                          dilation, pad, groups, cout, size):
+    """Bit-identical where both sum in one order; where BLAS picks another kernel for a shape (a
+    one-column product, cout=1, sums in another order: 8 ULPs apart on a cancelling sum) they differ
+    by what reordering a K-term float32 sum can: K * 2^-24 * sum|terms|, carried through the chain."""
     c = 4
     x = rand(seed, batch, c, *([size] * nd))
     w1, b1 = rand(seed + 1, 4, c // groups, *([k] * nd)), rand(seed + 2, 4)
@@ -59,4 +62,10 @@ def test_a_chain_of_planned_convs_is_bit_identical_to_plain_im2col(run_mil, seed
     h = np.maximum(reference_conv(x, w1, b1, groups=groups, **spatial), np.float32(0))
     want = reference_conv(h, w2, b2, groups=1, **spatial)
     assert got.dtype == want.dtype == np.float32
-    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    u = 2.0**-24
+    k1, k2 = (c // groups) * k**nd + 1, 4 * k**nd + 1  # terms per sum, the bias included
+    a = lambda v: np.abs(v).astype(np.float64)  # noqa: E731
+    err1 = reference_conv(a(x), a(w1), a(b1), groups=groups, **spatial) * k1 * u  # |h| may be off by this
+    bound = (reference_conv(a(h), a(w2), a(b2), groups=1, **spatial) * k2 * u
+             + reference_conv(err1, a(w2), np.zeros_like(b2, np.float64), groups=1, **spatial))
+    assert np.all(np.abs(got.astype(np.float64) - want) <= 2 * bound)
