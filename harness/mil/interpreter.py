@@ -1,9 +1,12 @@
 """Execute a MIL `Program` in numpy under a precision profile: planned once, then run op by op.
 
 The plan, made when the interpreter is built, resolves every op's input bindings, reads
-constants once (already stored as the profile's type), fixes each output's storage dtype
-and lets an op prepare what does not depend on its dynamic inputs (`plan` in its module,
-e.g. conv's weight matrices). A run is then only the ops' arithmetic.
+constants once (already stored as the profile's type), expands compressed weights once
+(constexpr_* ops, compile-time by definition), fixes each output's storage dtype and lets an
+op prepare what does not depend on its dynamic inputs (`plan` in its module, e.g. conv's
+weight matrices). A run is then only the ops' arithmetic. Ops come from the registry of the
+program's deployment target (`harness.mil.ops.registry`); a stateful program's buffers live in
+a `ProgramState` (`make_state`) that runs read and update.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.mil.ops import OPS, PLANS, UNSUPPORTED, VARIADIC
+from harness.mil.ops import PLANS, UNSUPPORTED, VARIADIC, introduced, registry, target_of
 from harness.mil.ops._common import round16
 from harness.mil.profiles import FP16_BLOCK, Profile
-from harness.mil.program import NUMPY_DTYPES, Block, Operation, Program, TensorType
+from harness.mil.program import NUMPY_DTYPES, Block, Operation, Program, ProgramError, TensorType
+from harness.mil.state import ProgramState, StateError
 
 #: Ops the interpreter handles itself rather than through `OPS`.
 BUILTIN_OPS = frozenset({"const"})
@@ -72,31 +76,40 @@ class UnsupportedOp(HarnessError):
     `location` name the first one.
     """
 
-    def __init__(self, message: str, missing: dict[str, tuple[int, str]]):
-        super().__init__(f"{message}; supported ops: {', '.join(sorted(OPS))}")
+    def __init__(self, message: str, missing: dict[str, tuple[int, str]], supported=()):
+        super().__init__(f"{message}; supported ops: {', '.join(sorted(supported))}")
         self.missing = missing
         self.op_type, (_, self.location) = next(iter(missing.items()))
 
     @classmethod
-    def variant(cls, op: Operation, detail: str) -> UnsupportedOp:
+    def variant(cls, op: Operation, detail: str, supported=()) -> UnsupportedOp:
         """One op whose type is known but whose attributes ask for something not implemented."""
-        return cls(f"{detail} (op {op.name!r} at {op.location})", {op.type: (1, op.location)})
+        return cls(f"{detail} (op {op.name!r} at {op.location})", {op.type: (1, op.location)}, supported)
 
     @classmethod
     def scan(cls, program: Program) -> UnsupportedOp | None:
-        """Every op type the program uses that has no implementation, or None."""
+        """Every op type the program uses that its target's registry lacks, or None."""
+        target = target_of(program.opset)
+        ops = registry(program.opset)
         counts: Counter[str] = Counter()
         first: dict[str, str] = {}
         for op in program.operations():
-            if op.type not in OPS and op.type not in BUILTIN_OPS:
+            if op.type not in ops and op.type not in BUILTIN_OPS:
                 counts[op.type] += 1
                 first.setdefault(op.type, op.location)
         if not counts:
             return None
         missing = {t: (counts[t], first[t]) for t in first}
-        listed = "; ".join(f"op {t!r} is not supported{': ' + UNSUPPORTED[t] if t in UNSUPPORTED else ''} "
-                           f"(x{n}, first at {where})" for t, (n, where) in missing.items())
-        return cls(f"{len(missing)} op type(s) not supported: {listed}", missing)
+
+        def why(t):
+            if t in UNSUPPORTED:
+                return f"op {t!r} is not supported: {UNSUPPORTED[t]}"
+            if introduced(t):
+                return f"op {t!r} arrives at {introduced(t)}, and this program targets {target} ({program.opset})"
+            return f"op {t!r} is not supported"
+
+        listed = "; ".join(f"{why(t)} (x{n}, first at {where})" for t, (n, where) in missing.items())
+        return cls(f"{len(missing)} op type(s) not supported: {listed}", missing, ops)
 
 
 class OpFailed(HarnessError):
@@ -155,7 +168,7 @@ class OpContext:
         self.rounds_output = False
 
     def unsupported(self, detail: str) -> UnsupportedOp:
-        return UnsupportedOp.variant(self.op, detail)
+        return UnsupportedOp.variant(self.op, detail, self.interpreter.ops)
 
     def output_dtype(self, index: int = 0) -> str:
         """The MIL dtype the program declares for this op's output `index` (e.g. "FLOAT16")."""
@@ -230,6 +243,10 @@ class _Plan:
 
 class Interpreter:
     def __init__(self, program: Program, profile: Profile):
+        try:
+            self.ops = registry(program.opset)
+        except ValueError as err:
+            raise ProgramError(f"{program.path.name}: {err}") from None
         missing = UnsupportedOp.scan(program)
         if missing is not None:
             raise missing
@@ -321,6 +338,9 @@ class Interpreter:
                 else:
                     dynamic.append((param, sources[0], False, narrow))
             ctx = OpContext(self, op)
+            if op.type.startswith("constexpr_") and not dynamic:
+                constants.update(self._expand(op, ctx, static))
+                continue
             ctx.fp16_inputs = self.profile.store_fp16 and self._fp16_valued(static, dynamic)
             held = [self._held_as(t) for _, t in op.outputs]
             if op.type in ROUNDS_OWN_OUTPUT and held == [_WIDE16]:
@@ -339,7 +359,7 @@ class Interpreter:
             if call is not None:
                 static = {}
             else:
-                impl = OPS[op.type]
+                impl = self.ops[op.type]
 
                 def call(_impl=impl, _ctx=ctx, **kwargs):
                     return _impl(_ctx, **kwargs)
@@ -349,6 +369,47 @@ class Interpreter:
                 self._plans[id(inner)] = self._plan(inner, dict(known))
         return _Plan([(name, self._held_as(t)) for name, t in block.inputs], constants, steps,
                      list(block.outputs))
+
+    def _expand(self, op: Operation, ctx: OpContext, static: dict) -> dict[str, object]:
+        """A compile-time (constexpr_*) op's outputs, computed once: the dense weights, stored as a const's are.
+
+        Their declared dtype applies under every profile (fp16 weights keep fp16 values, as a
+        const's do), then the profile's storage.
+        """
+        try:
+            result = self.ops[op.type](ctx, **static)
+        except (UnsupportedOp, OpFailed):
+            raise
+        except Exception as err:
+            raise OpFailed(f"op {op.type} {op.name!r} at {op.location} failed: {type(err).__name__}: {err}") from err
+        result = result if type(result) is tuple else (result,)
+        if len(result) != len(op.outputs):
+            raise OpFailed(f"op {op.type} {op.name!r} at {op.location} made {len(result)} outputs; "
+                           f"the program declares {len(op.outputs)}")
+        values = {}
+        for (name, ttype), value in zip(op.outputs, result, strict=True):
+            declared = NUMPY_DTYPES.get(ttype.dtype)
+            value = np.asarray(value) if declared is None else np.asarray(value).astype(declared)
+            if ttype.shape is not None and None not in ttype.shape and value.shape != ttype.shape:
+                raise OpFailed(f"op {op.type} {op.name!r} at {op.location} made shape {list(value.shape)}; "
+                               f"the program declares {list(ttype.shape)}")
+            values[name] = self.storage(ttype, value)
+        return values
+
+    def make_state(self) -> ProgramState:
+        """Fresh state buffers (zeros) for the states the program declares; empty for a stateless program."""
+        return ProgramState(self.program.states)
+
+    def _bind_state(self, scope: dict, state: ProgramState | None) -> None:
+        declared = [name for name, _ in self.program.states]
+        if state is None:
+            if declared:
+                raise StateError(f"the program declares state(s) {declared}; pass state=interpreter.make_state() "
+                                 "and the same state to each run of a sequence")
+            return
+        if dict(state.declared) != dict(self.program.states):
+            raise StateError(f"the state was made for {state.declared}; this program declares {self.program.states}")
+        scope.update(state.buffers)
 
     def _execute(self, plan: _Plan, scope, trace: RunResult | None):
         for step in plan.steps:
@@ -395,8 +456,10 @@ class Interpreter:
             scope[name] = _store(value, dtype)
         return self._execute(plan, scope, trace)
 
-    def run(self, inputs: dict[str, np.ndarray], capture: bool = False) -> RunResult:
+    def run(self, inputs: dict[str, np.ndarray], capture: bool = False, state: ProgramState | None = None) -> RunResult:
+        """One prediction. A stateful program needs `state` (from `make_state`), which the run reads and updates."""
         scope = dict(self._main.constants)
+        self._bind_state(scope, state)
         with np.errstate(**_QUIET):
             for name, ttype in self.program.inputs:
                 if name not in inputs:

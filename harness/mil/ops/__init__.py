@@ -6,7 +6,10 @@ ops sum through `ctx.matmul` / `ctx.sum`, which honour fp16 accumulation. Famili
 helpers (`_elementwise`, `_pool`, `_conv`, `_image`, `_recurrent`, `_scatter`, `_list`,
 `_constexpr`).
 
-`UNSUPPORTED` names the op types of coremltools' iOS15 opset left out on purpose, and why.
+Registries are per deployment target (`IOS15` .. `IOS18`), as coremltools' `defs/iOS15..18` are: a
+program runs with `registry(program.opset)`, the union up to its target, where an op whose
+meaning changed at a target (`constexpr_lut_to_dense` at iOS18) is that target's form.
+`UNSUPPORTED` names the op types of coremltools' registry left out on purpose, and why.
 """
 
 from collections.abc import Callable
@@ -32,9 +35,14 @@ from harness.mil.ops import (
     op_concat,
     op_cond,
     op_constexpr_affine_dequantize,
+    op_constexpr_blockwise_shift_scale,
     op_constexpr_cast,
     op_constexpr_lut_to_dense,
+    op_constexpr_lut_to_dense_ios18,
+    op_constexpr_lut_to_sparse,
+    op_constexpr_sparse_blockwise_shift_scale,
     op_constexpr_sparse_to_dense,
+    op_constexpr_sparse_to_dense_ios18,
     op_conv,
     op_conv_transpose,
     op_cos,
@@ -43,6 +51,7 @@ from harness.mil.ops import (
     op_crop_resize,
     op_cumsum,
     op_depth_to_space,
+    op_dequantize,
     op_einsum,
     op_elu,
     op_equal,
@@ -101,7 +110,9 @@ from harness.mil.ops import (
     op_pixel_unshuffle,
     op_pow,
     op_prelu,
+    op_quantize,
     op_range_1d,
+    op_read_state,
     op_real_div,
     op_reduce_argmax,
     op_reduce_argmin,
@@ -120,6 +131,7 @@ from harness.mil.ops import (
     op_resample,
     op_reshape,
     op_reshape_like,
+    op_resize,
     op_resize_bilinear,
     op_resize_nearest_neighbor,
     op_reverse,
@@ -127,6 +139,7 @@ from harness.mil.ops import (
     op_rnn,
     op_round,
     op_rsqrt,
+    op_scaled_dot_product_attention,
     op_scaled_tanh,
     op_scatter,
     op_scatter_along_axis,
@@ -141,6 +154,7 @@ from harness.mil.ops import (
     op_sinh,
     op_slice_by_index,
     op_slice_by_size,
+    op_slice_update,
     op_sliding_windows,
     op_softmax,
     op_softplus,
@@ -164,9 +178,11 @@ from harness.mil.ops import (
     op_upsample_bilinear,
     op_upsample_nearest_neighbor,
     op_while_loop,
+    op_write_state,
 )
 
-OPS: dict[str, Callable] = {
+#: The op types of iOS15 (coremltools' `defs/iOS15`), the first ML program opset.
+IOS15: dict[str, Callable] = {
     "abs": op_abs.run,
     "acos": op_acos.run,
     "add": op_add.run,
@@ -186,10 +202,6 @@ OPS: dict[str, Callable] = {
     "clip": op_clip.run,
     "concat": op_concat.run,
     "cond": op_cond.run,
-    "constexpr_affine_dequantize": op_constexpr_affine_dequantize.run,
-    "constexpr_cast": op_constexpr_cast.run,
-    "constexpr_lut_to_dense": op_constexpr_lut_to_dense.run,
-    "constexpr_sparse_to_dense": op_constexpr_sparse_to_dense.run,
     "conv": op_conv.run,
     "conv_transpose": op_conv_transpose.run,
     "cos": op_cos.run,
@@ -206,7 +218,6 @@ OPS: dict[str, Callable] = {
     "exp2": op_exp2.run,
     "expand_dims": op_expand_dims.run,
     "fill": op_fill.run,
-    "fill_like": op_fill_like.run,
     "flatten2d": op_flatten2d.run,
     "floor": op_floor.run,
     "floor_div": op_floor_div.run,
@@ -253,7 +264,6 @@ OPS: dict[str, Callable] = {
     "one_hot": op_one_hot.run,
     "pad": op_pad.run,
     "pixel_shuffle": op_pixel_shuffle.run,
-    "pixel_unshuffle": op_pixel_unshuffle.run,
     "pow": op_pow.run,
     "prelu": op_prelu.run,
     "range_1d": op_range_1d.run,
@@ -274,7 +284,6 @@ OPS: dict[str, Callable] = {
     "relu6": op_relu6.run,
     "resample": op_resample.run,
     "reshape": op_reshape.run,
-    "reshape_like": op_reshape_like.run,
     "resize_bilinear": op_resize_bilinear.run,
     "resize_nearest_neighbor": op_resize_nearest_neighbor.run,
     "reverse": op_reverse.run,
@@ -319,7 +328,73 @@ OPS: dict[str, Callable] = {
     "upsample_bilinear": op_upsample_bilinear.run,
     "upsample_nearest_neighbor": op_upsample_nearest_neighbor.run,
     "while_loop": op_while_loop.run,
+
 }
+
+#: What each later target adds: new op types, and the later forms of ops whose inputs or meaning
+#: changed there (`op_<type>_ios18`), which replace the earlier form from that target on.
+IOS16: dict[str, Callable] = {
+    "constexpr_affine_dequantize": op_constexpr_affine_dequantize.run,
+    "constexpr_cast": op_constexpr_cast.run,
+    "constexpr_lut_to_dense": op_constexpr_lut_to_dense.run,
+    "constexpr_sparse_to_dense": op_constexpr_sparse_to_dense.run,
+    "fill_like": op_fill_like.run,
+    "pixel_unshuffle": op_pixel_unshuffle.run,
+    "reshape_like": op_reshape_like.run,
+}
+IOS17: dict[str, Callable] = {
+    "dequantize": op_dequantize.run,
+    "quantize": op_quantize.run,
+    "resize": op_resize.run,
+}
+IOS18: dict[str, Callable] = {
+    "constexpr_blockwise_shift_scale": op_constexpr_blockwise_shift_scale.run,
+    "constexpr_cast": op_constexpr_cast.run,  # its operands became inputs; the reader binds both forms alike
+    "constexpr_lut_to_dense": op_constexpr_lut_to_dense_ios18.run,
+    "constexpr_lut_to_sparse": op_constexpr_lut_to_sparse.run,
+    "constexpr_sparse_blockwise_shift_scale": op_constexpr_sparse_blockwise_shift_scale.run,
+    "constexpr_sparse_to_dense": op_constexpr_sparse_to_dense_ios18.run,
+    "read_state": op_read_state.run,
+    "scaled_dot_product_attention": op_scaled_dot_product_attention.run,
+    "slice_update": op_slice_update.run,
+    "write_state": op_write_state.run,
+}
+
+#: Each target's additions, oldest first; a program runs with the union up to its own target.
+TARGETS: dict[str, dict[str, Callable]] = {"iOS15": IOS15, "iOS16": IOS16, "iOS17": IOS17, "iOS18": IOS18,
+                                           "iOS26": {}}  # coremltools 9 defines no op for iOS26
+#: The opset name a program records (coremltools' `_OPSET`) -> its deployment target.
+OPSETS: dict[str, str] = {"CoreML5": "iOS15", "CoreML6": "iOS16", "CoreML7": "iOS17", "CoreML8": "iOS18",
+                          "CoreML9": "iOS26"}
+
+
+def target_of(opset: str) -> str:
+    """The deployment target a program's opset names; an opset newer than this table gets the newest target."""
+    if opset in OPSETS:
+        return OPSETS[opset]
+    number = opset.removeprefix("CoreML")
+    if number.isdigit() and int(number) > max(int(o.removeprefix("CoreML")) for o in OPSETS):
+        return list(TARGETS)[-1]
+    raise ValueError(f"unknown opset {opset!r}; known: {', '.join(OPSETS)}")
+
+
+def registry(opset: str) -> dict[str, Callable]:
+    """The ops a program of this opset may use, each in the form its target defines."""
+    target, ops = target_of(opset), {}
+    for name, added in TARGETS.items():
+        ops.update(added)
+        if name == target:
+            break
+    return ops
+
+
+def introduced(op_type: str) -> str | None:
+    """The first target whose registry has this op type, or None."""
+    return next((name for name, added in TARGETS.items() if op_type in added), None)
+
+
+#: Every op type of every target, in its latest form.
+OPS: dict[str, Callable] = registry(list(OPSETS)[-1])
 
 #: Ops that prepare their constant inputs once, when the program is planned: `plan(ctx, **constant_inputs)`
 #: returns a function of the op's other inputs, or None to run `OPS[type]` per call.

@@ -155,3 +155,21 @@ def activation(name: str, ctx, alpha=None, beta=None):
     if name not in table:
         raise ctx.unsupported(f"activation {name!r} is not supported")
     return table[name]
+
+
+def slice_index(begin, end, stride=None, begin_mask=None, end_mask=None, squeeze_mask=None) -> tuple:
+    """slice_by_index's arguments as a numpy index (negative positions count from the end, as numpy's)."""
+    rank = len(ints(begin))
+    stride = ints(stride) if stride is not None else [1] * rank
+
+    def flags(mask):
+        return [bool(b) for b in np.atleast_1d(mask)] if mask is not None else [False] * rank
+
+    begin_mask, end_mask, squeeze = flags(begin_mask), flags(end_mask), flags(squeeze_mask)
+    index = []
+    for axis, (b, e, s) in enumerate(zip(ints(begin), ints(end), stride, strict=True)):
+        if squeeze[axis]:
+            index.append(b)
+            continue
+        index.append(slice(None if begin_mask[axis] else b, None if end_mask[axis] else e, s))
+    return tuple(index)

@@ -29,6 +29,13 @@ def grid(size_in: int, size_out: int, mode: str, ctx) -> np.ndarray:
     return np.clip(g, 0, n_in - 1).astype(np.float32)
 
 
+def nearest(size: int, out: int) -> np.ndarray:
+    """Source indices floor((i + 0.5) * in / out), clamped: nearest neighbour with half-pixel centers."""
+    scale = np.float32(size) / np.float32(out)
+    index = np.floor((np.arange(out, dtype=np.float32) + np.float32(0.5)) * scale).astype(np.int64)
+    return np.clip(index, 0, size - 1)
+
+
 def linear(x: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
     """Linear interpolation of x along `axis` at in-range float positions."""
     size = x.shape[axis]

@@ -1,6 +1,6 @@
 """constexpr_lut_to_dense (iOS16): lut[indices] reshaped to `shape`, indices packed log2(len(lut)) bits each.
 
-The iOS18 form (unpacked indices, per-block tables) is refused.
+The iOS18 form (typed UINTn indices, per-block and vector tables) is op_constexpr_lut_to_dense_ios18.
 """
 
 import numpy as np
@@ -9,9 +9,7 @@ from harness.mil.ops._common import ints
 from harness.mil.ops._constexpr import unpack_bits
 
 
-def run(ctx, lut=None, indices=None, shape=None, vector_axis=None):
-    if shape is None or vector_axis is not None:
-        raise ctx.unsupported("constexpr_lut_to_dense's iOS18 form is not supported")
+def run(ctx, lut, indices, shape):
     table = np.asarray(lut).reshape(-1)
     dims = ints(shape)
     nbits = int(np.log2(table.size))

@@ -7,15 +7,11 @@ upsample_nearest_neighbor instead); torch calls it "nearest-exact".
 
 import numpy as np
 
-
-def source(size: int, out: int) -> np.ndarray:
-    scale = np.float32(size) / np.float32(out)
-    index = np.floor((np.arange(out, dtype=np.float32) + np.float32(0.5)) * scale).astype(np.int64)
-    return np.clip(index, 0, size - 1)
+from harness.mil.ops._image import nearest
 
 
 def run(ctx, x, target_size_height, target_size_width):
     x = np.asarray(x)
-    rows = source(x.shape[-2], int(target_size_height))
-    cols = source(x.shape[-1], int(target_size_width))
+    rows = nearest(x.shape[-2], int(target_size_height))
+    cols = nearest(x.shape[-1], int(target_size_width))
     return np.take(np.take(x, rows, axis=-2), cols, axis=-1)

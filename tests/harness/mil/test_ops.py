@@ -370,3 +370,87 @@ def test_variadic_inputs_are_exactly_the_ops_tuple_inputs():
         if tuples and name in OPS:
             declared[name] = tuples
     assert {name: set(params) for name, params in VARIADIC.items()} == declared
+
+
+OPSETS = {"iOS15": "CoreML5", "iOS16": "CoreML6", "iOS17": "CoreML7", "iOS18": "CoreML8"}
+
+
+@pytest.mark.parametrize("target, figures", [("iOS16", (153, 158)), ("iOS17", (156, 161)), ("iOS18", (163, 168))])
+def test_every_op_type_of_each_targets_registry_runs_at_that_target(target, figures):
+    """coremltools' registry up to the target, against the interpreter's registry for that target's opset."""
+    import coremltools as ct
+
+    from harness.mil.interpreter import BUILTIN_OPS
+    from harness.mil.ops import UNSUPPORTED, registry
+
+    available = {name for name, versions in _core_ops().items() if min(versions) <= getattr(ct.target, target)}
+    if target == "iOS18":  # not in PyMIL's registry: its backend writes coreml_update_state as write_state + read_state
+        available.add("write_state")
+    implemented = available & (set(registry(OPSETS[target])) | BUILTIN_OPS)
+    assert available - implemented == set(UNSUPPORTED)
+    assert (len(implemented), len(available)) == figures  # the figures the README gives
+    assert not set(registry(OPSETS[target])) - available, "an op registered before coremltools has it"
+
+
+@pytest.mark.parametrize("target", sorted(OPSETS))
+def test_each_targets_form_takes_every_input_coremltools_declares_for_it(target):
+    """An op whose inputs changed at a target (iOS18 constexpr_lut_to_dense's `vector_axis`, iOS17 crop_resize's
+    `boxes`) runs there in a form that accepts them: the class in force at the target, against its implementation."""
+    import inspect
+
+    import coremltools as ct
+
+    from harness.mil.ops import registry
+
+    ops = registry(OPSETS[target])
+    unhandled = {}
+    for name, versions in _core_ops().items():
+        at = [v for v in versions if v <= getattr(ct.target, target)]
+        if not at or name not in ops:
+            continue
+        declared = {k for k in versions[max(at)].input_spec.input_types if not k.startswith("_")}
+        params = inspect.signature(ops[name]).parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()) and declared - set(params):
+            unhandled[name] = declared - set(params)
+    assert not unhandled
+
+
+def test_an_op_of_a_later_target_is_refused_in_an_earlier_program_with_the_target_named(mil_program):
+    import coremltools as ct
+
+    from harness.mil import Interpreter, get_profile
+
+    program = mil_program(lambda x: mb.slice_update(x=x, update=np.ones((1, 2), np.float32), begin=[0, 0],
+                                                    end=[1, 2]), {"x": rand(0, 2, 2)}, opset=ct.target.iOS18)
+    program.opset = "CoreML7"
+    with pytest.raises(UnsupportedOp, match=r"op 'slice_update' arrives at iOS18, and this program targets iOS17 "
+                                            r"\(CoreML7\) \(x1, first at main/block0/op"):
+        Interpreter(program, get_profile("fp32"))
+
+
+def test_an_iOS16_palette_and_an_iOS18_palette_each_run_in_their_own_form(run_mil):
+    """constexpr_lut_to_dense changed at iOS18: packed uint8 indices and `shape` before, typed indices after."""
+    import coremltools as ct
+    from coremltools.converters.mil.mil import types
+    from coremltools.optimize import _utils as optimize_utils
+
+    indices = np.array([3, 0, 1, 2, 2, 1], np.uint8)
+    lut = np.array([-1, 0.5, 2, 4], np.float32)
+    old = run_mil(lambda x: mb.add(x=x, y=mb.constexpr_lut_to_dense(
+        lut=lut, indices=optimize_utils.pack_elements_into_bits(indices, 2), shape=np.array([2, 3], np.uint32))),
+        {"x": np.zeros((2, 3), np.float32)}, opset=ct.target.iOS16)
+    new = run_mil(lambda x: mb.add(x=x, y=mb.constexpr_lut_to_dense(
+        indices=indices.reshape(2, 3).astype(types.np_uint2_dtype), lut=lut.reshape(1, 1, 4, 1))),
+        {"x": np.zeros((2, 3), np.float32)}, opset=ct.target.iOS18)
+    np.testing.assert_array_equal(old, lut[indices].reshape(2, 3))
+    np.testing.assert_array_equal(new, old)
+
+
+def test_an_unknown_opset_is_refused_in_one_line(mil_program):
+    from harness.mil import Interpreter, get_profile
+    from harness.mil.program import ProgramError
+
+    program = mil_program(lambda x: mb.relu(x=x), {"x": rand(0, 2)})
+    program.opset = "Custom1"
+    with pytest.raises(ProgramError, match="unknown opset 'Custom1'; known: CoreML5, CoreML6"):
+        Interpreter(program, get_profile("fp32"))

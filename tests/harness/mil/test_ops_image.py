@@ -195,3 +195,66 @@ def test_affine_matches_affine_grid_and_grid_sample(run_mil, seed, align, per_ba
     full = t(np.broadcast_to(theta, (2, 2, 3)).copy())
     ref = F.grid_sample(t(x), F.affine_grid(full, [2, 3, 4, 7], align_corners=align), align_corners=align)
     np.testing.assert_allclose(got, ref.numpy(), **RESAMPLE_TOL)
+
+
+IOS17 = ct.target.iOS17
+
+
+@op_settings
+@given(seed=SEEDS, dims=st.sampled_from([1, 2, 3]), sizes=st.tuples(st.integers(1, 7), st.integers(1, 7),
+                                                                     st.integers(1, 9)), align=st.booleans())
+def test_resize_linear_matches_torchs_interpolate_over_one_two_or_three_axes(run_mil, seed, dims, sizes, align):
+    """iOS17 resize: LINEAR over the last `resized_dims` axes (linear, bilinear, trilinear in torch)."""
+    x = rand(seed, 1, 2, 3, 4, 5)
+    out = sizes[3 - dims:]
+    mode = "STRICT_ALIGN_CORNERS" if align else "UNALIGN_CORNERS"
+    got = run_mil(lambda x: mb.resize(x=x, shape=list(out), resized_dims=np.uint32(dims), sampling_mode=mode),
+                  {"x": x}, opset=IOS17)
+    torch_mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[dims]
+    ref = F.interpolate(t(x.reshape(-1, 1, *x.shape[5 - dims:])), size=out, mode=torch_mode, align_corners=align)
+    np.testing.assert_allclose(got, ref.numpy().reshape(*x.shape[:5 - dims], *out), **RESAMPLE_TOL)
+
+
+@op_settings
+@given(seed=SEEDS, oh=st.integers(1, 9), ow=st.integers(1, 9), mode=st.sampled_from(sorted(
+    {m for m, _ in SPEC_GRIDS})))
+def test_resize_linear_of_two_axes_is_resize_bilinear(run_mil, seed, oh, ow, mode):
+    x = rand(seed, 2, 3, 4, 6)
+    got = run_mil(lambda x: mb.resize(x=x, shape=[oh, ow], resized_dims=np.uint32(2), sampling_mode=mode), {"x": x},
+                  opset=IOS17)
+    want = run_mil(lambda x: mb.resize_bilinear(x=x, target_size_height=oh, target_size_width=ow,
+                                                sampling_mode=mode), {"x": x})
+    np.testing.assert_array_equal(got, want)
+
+
+@op_settings
+@given(seed=SEEDS, oh=st.integers(1, 13), ow=st.integers(1, 13))
+def test_resize_nearest_neighbor_from_a_runtime_shape_matches_torchs_nearest_exact(run_mil, seed, oh, ow):
+    x = rand(seed, 1, 2, 5, 7)
+    got = run_mil(lambda x, shape: mb.resize(x=x, shape=shape, resized_dims=np.uint32(2),
+                                             interpolation_mode="NEAREST_NEIGHBOR"),
+                  {"x": x, "shape": np.array([2, oh, ow], np.int32)}, opset=IOS17)
+    np.testing.assert_array_equal(got, F.interpolate(t(x), size=(oh, ow), mode="nearest-exact").numpy())
+
+
+def test_resize_reproduces_apples_examples_and_keeps_sizes_given_as_zero(run_mil):
+    nearest = run_mil(lambda x: mb.resize(x=x, shape=[1, 1, 3, 2], resized_dims=np.uint32(2),
+                                          interpolation_mode="NEAREST_NEIGHBOR"),
+                      {"x": np.array([-6.174, 9.371], np.float32).reshape(1, 1, 1, 2, 1)}, opset=IOS17)
+    np.testing.assert_array_equal(nearest.reshape(-1), np.float32([-6.174, -6.174, 9.371, 9.371, 9.371, 9.371]))
+    linear = run_mil(lambda x: mb.resize(x=x, shape=[1, 1, 5], resized_dims=np.uint32(2)),
+                     {"x": np.array([0, 1], np.float32).reshape(1, 1, 2)}, opset=IOS17)
+    np.testing.assert_allclose(linear.reshape(-1), [0, 0.4, 0.8, 1, 1], atol=1e-6)
+    x = rand(0, 2, 3, 4)
+    kept = run_mil(lambda x: mb.resize(x=x, shape=[0, 6], resized_dims=np.uint32(2)), {"x": x}, opset=IOS17)
+    given = run_mil(lambda x: mb.resize(x=x, shape=[3, 6], resized_dims=np.uint32(2)), {"x": x}, opset=IOS17)
+    assert kept.shape == (2, 3, 6)
+    np.testing.assert_array_equal(kept, given)
+
+
+def test_resize_refuses_what_its_spec_leaves_undefined(run_mil):
+    from harness.mil.interpreter import UnsupportedOp
+
+    with pytest.raises(UnsupportedOp, match="NEAREST_NEIGHBOR with sampling_mode 'ALIGN_CORNERS'"):
+        run_mil(lambda x: mb.resize(x=x, shape=[3, 4], resized_dims=np.uint32(2), interpolation_mode="NEAREST_NEIGHBOR",
+                                    sampling_mode="ALIGN_CORNERS"), {"x": rand(0, 1, 2, 2)}, opset=IOS17)

@@ -345,3 +345,55 @@ def test_int32_and_bool_tensors_flow_through_the_ops_that_allow_them(run_mil):
             bools[1:, 1:])
     for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(g, w)
+
+
+@st.composite
+def slices(draw, shape):
+    """slice_by_index arguments for x of `shape`: begin, end, stride, masks (one axis at most squeezed)."""
+    rank = len(shape)
+    begin = [draw(st.integers(-n, n - 1)) for n in shape]
+    end = [draw(st.integers(-n, n)) for n in shape]
+    stride = [draw(st.sampled_from([1, 1, 2, -1])) for _ in shape]
+    begin_mask = [draw(st.booleans()) for _ in shape]
+    end_mask = [draw(st.booleans()) for _ in shape]
+    squeeze = [False] * rank
+    axis = draw(st.integers(-1, rank - 1))
+    if axis >= 0:
+        squeeze[axis], stride[axis] = True, 1
+    return begin, end, stride, begin_mask, end_mask, squeeze
+
+
+@op_settings
+@given(seed=SEEDS, data=st.data())
+def test_slice_update_writes_the_slice_slice_by_index_reads(run_mil, seed, data):
+    x = rand(seed, 3, 4, 5)
+    begin, end, stride, begin_mask, end_mask, squeeze = data.draw(slices(x.shape))
+    index = tuple(b if sq else slice(None if bm else b, None if em else e, s)
+                  for b, e, s, bm, em, sq in zip(begin, end, stride, begin_mask, end_mask, squeeze, strict=True))
+    shape = x[index].shape
+    if not shape or 0 in shape:
+        return  # coremltools refuses a rank-0 or empty update
+    update = rand(seed + 1, *shape)
+    args = dict(begin=np.array(begin, np.int32), end=np.array(end, np.int32), stride=np.array(stride, np.int32),
+                begin_mask=begin_mask, end_mask=end_mask, squeeze_mask=squeeze)
+    got = run_mil(lambda x, u: mb.slice_update(x=x, update=u, **args), {"x": x, "u": update}, opset=ct.target.iOS18)
+    want = x.copy()
+    want[index] = update
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(run_mil(lambda x: mb.slice_by_index(x=x, **args), {"x": got}), update)
+
+
+@pytest.mark.parametrize("position", [0, 3, 6])
+def test_slice_update_at_a_runtime_position_writes_one_cache_row(run_mil, position):
+    """A KV cache's write: begin and end come from the program's inputs."""
+    cache, row = rand(0, 1, 2, 7, 4), rand(1, 1, 2, 1, 4)
+
+    def build(cache, row, pos):
+        begin = mb.concat(values=[np.zeros(2, np.int32), pos, np.zeros(1, np.int32)], axis=0)
+        end = mb.concat(values=[np.array([1, 2], np.int32), mb.add(x=pos, y=1), np.array([4], np.int32)], axis=0)
+        return mb.slice_update(x=cache, update=row, begin=begin, end=end)
+
+    got = run_mil(build, {"cache": cache, "row": row, "pos": np.array([position], np.int32)}, opset=ct.target.iOS18)
+    want = cache.copy()
+    want[:, :, position] = row[:, :, 0]
+    np.testing.assert_array_equal(got, want)
