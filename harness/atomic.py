@@ -161,9 +161,8 @@ def accepts_new_files(folder: str | os.PathLike, target: str | os.PathLike | Non
         os.unlink(probe)
 
 
-def check_file(path: str | os.PathLike) -> Path:
-    """An output file that `write_bytes` can write: a regular file or nothing yet, in a folder
-    that exists or can be made, and takes new files. Writes nothing that stays."""
+def _regular_or_nothing(path: str | os.PathLike) -> Path:
+    """`path` as a Path, refused (UsageError) when something other than a regular file stands there."""
     path = named(path)
     try:
         mode = os.lstat(path).st_mode
@@ -175,6 +174,13 @@ def check_file(path: str | os.PathLike) -> Path:
         raise _parent_is_a_file(path) from None
     except OSError as err:
         raise UsageError(f"cannot write {path}: {err.strerror}") from None
+    return path
+
+
+def check_file(path: str | os.PathLike) -> Path:
+    """An output file that `write_bytes` can write: a regular file or nothing yet, in a folder
+    that exists or can be made, and takes new files. Writes nothing that stays."""
+    path = _regular_or_nothing(path)
     accepts_new_files(path.parent, path)
     return path
 
@@ -257,15 +263,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     The temporary file stays locked until it is renamed into place, so that the debris of a
     writer killed part way (SIGKILL, a power cut) is told from a live writer's file and removed.
     """
-    path = named(path)
-    try:
-        mode = os.lstat(path).st_mode
-        if not stat.S_ISREG(mode):
-            raise UsageError(f"cannot write {path}: it exists and is {_kind(mode)}, not a regular file")
-    except FileNotFoundError:
-        pass
-    except NotADirectoryError:
-        raise _parent_is_a_file(path) from None
+    path = _regular_or_nothing(path)
     _parent(path)
     for leftover in _debris(path.parent, path.name, "tmp"):
         _remove_if_abandoned(leftover)
