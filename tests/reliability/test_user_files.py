@@ -124,18 +124,19 @@ def _package_file(rel: str, read):
     return setup
 
 
-def _fixture(tmp: Path, monkeypatch):
+def _fixture(tmp: Path):
+    """`fixtures check` on a folder whose encoding fixture is the path under attack (the other fixtures are
+    missing, a line each: not what is asserted on)."""
     from trendsplit import fixtures
 
-    text = json.dumps({"kind": "model_x", "provenance": {}, "cases": []})
-    monkeypatch.setattr(fixtures, "generate", lambda **_: {"model_x.json": text})
-    (tmp / "model_x.json").write_text(text)
+    path = tmp / "encoding_cases.json"
+    path.write_text(json.dumps({"kind": "encoding", "provenance": {}, "cases": []}))
 
     def check():
         drift = fixtures.check(tmp)
-        (problem,) = drift.problems
+        (problem,) = [p for p in drift.problems if p.startswith(f"{path.name}:")]
         raise HarnessError(problem)  # a drift line, not an exception: raised here to assert on alike
-    return tmp / "model_x.json", check
+    return path, check
 
 
 def _model_file(tmp: Path):
@@ -172,7 +173,7 @@ def test_a_path_that_is_not_a_regular_file_of_sane_size_is_refused_quickly(tmp_p
     if kind == "folder" and reader == "package weights (hashed)":
         return  # a folder of no files inside the weights folder is hashed (as another model's weights)
     with contextlib.ExitStack() as stack:
-        path, read = _fixture(tmp, stack.enter_context(pytest.MonkeyPatch.context())) if setup is None else setup(tmp)
+        path, read = (_fixture if setup is None else setup)(tmp)
         make(kind, path, stack)
         start = time.monotonic()
         with within(10), pytest.raises(error) as refused:
