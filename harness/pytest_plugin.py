@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -144,13 +145,19 @@ def harness_parity(harness_artifacts):
     backends, and fails the test with the comparison table unless every pair passes its policy."""
     from harness import pipeline
     from harness.backends import default_backends, parse_backends
+    from harness.errors import UsageError
     from harness.tolerances import get_policy
 
-    def check(model, backends: str | None = None, *, n: int = 64, seed: int = 0, policy: str | None = None):
-        spec = _built(model)
-        report = pipeline.parity(spec, parse_backends(backends) if backends else default_backends(), n=n, seed=seed,
-                                 folder=_export_folder(harness_artifacts, spec),  # parity exports or reuses it
-                                 policy=get_policy(policy) if policy else None)
+    def check(model, backends: str | Sequence[str] | None = None, *, n: int = 64, seed: int = 0,
+              policy: str | None = None):
+        try:
+            chosen = parse_backends(backends) if backends is not None else default_backends()
+            spec = _built(model)
+            report = pipeline.parity(spec, chosen, n=n, seed=seed,
+                                     folder=_export_folder(harness_artifacts, spec),  # parity exports or reuses it
+                                     policy=get_policy(policy) if policy is not None else None)
+        except UsageError as err:  # what the test asked for is wrong: one line, as the command line says it
+            pytest.fail(f"harness_parity: {err}", pytrace=False)
         judge_outcome(report, spec.name, requested=backends is not None)
         return report
 

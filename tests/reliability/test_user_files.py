@@ -300,3 +300,34 @@ def test_parity_does_not_hang_on_a_fifo_manifest_inside_an_export(trendsplit, tr
     with within(30):
         reason = stale_reason(trendsplit, copy)
     assert "trendsplit-fp32.mlpackage" in reason and "not a regular file" in reason
+
+
+@pytest.mark.parametrize("kind", ["missing", "fifo", "regular file", "symlink to /dev/zero", "empty"])
+def test_a_folder_argument_to_read_from_that_is_not_one_is_a_usage_error(tmp_path, kind):
+    """`fixtures check --dir <a FIFO>` said every fixture was "missing" and exited 1, as drift; an empty
+    `--cases ''` was taken for no argument and the folder's own cases were read instead; `compare
+    --artifacts <not a folder>` was ignored without a word (nothing localised)."""
+    import io
+
+    from harness import cli
+    from trendsplit import cli as kit_cli
+
+    path = tmp_path / "x"
+    with contextlib.ExitStack() as stack:
+        if kind == "empty":
+            path = ""
+        elif kind == "regular file":
+            path.write_text("{}")
+        elif kind != "missing":
+            make(kind, path, stack)
+        folder = runs.write(tmp_path / "run")
+        for main, argv in ((kit_cli.main, ["fixtures", "check", "--dir", str(path)]),
+                           (cli.main, ["compare", str(folder), "--cases", str(path)]),
+                           (cli.main, ["compare", str(folder), "--artifacts", str(path)])):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), within(30):
+                try:
+                    code = main(argv)
+                except SystemExit as exit_:  # argparse's own usage error
+                    code = exit_.code
+            assert code == 2 and err.getvalue().strip().splitlines()[-1].count("error: ") == 1, (argv, err.getvalue())
