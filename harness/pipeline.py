@@ -341,6 +341,8 @@ def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy |
     if not results:
         raise UsageError("no results to compare")
     claims.check(case_file, results, spec)
+    if spec is not None:
+        _check_measured(case_file, results, spec)
     labels = _labels(results)
     outputs = {label: r.outputs for label, r in zip(labels, results, strict=True) if r.status == "ran"}
     judged = judge(case_file.reading, case_file.cases, labels, results, outputs, policy=policy,
@@ -352,6 +354,36 @@ def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy |
                                  spec=spec, overview=overview, progress=progress)
     return _report(case_file.model, case_file.weights_source, case_file.trained, case_file.reading, case_file.inputs,
                    labels, results, judged, artifact_checks, localizations)
+
+
+#: Cases whose claimed activations are measured again when the model is at hand: the largest claims.
+REMEASURED_CASES = 16
+
+
+def _check_measured(case_file: CaseFile, results: Sequence[Results], spec: ModelSpec) -> None:
+    """A torch results file's activations scale every allowance: with the model at hand (and its weights
+    the cases'), the cases it claims the most for are measured again, and a claim past the measurement
+    is refused. Any claim left unmeasured is then at most the largest ones measured: no allowance grows
+    past what the model's layers really reach (a reference claiming 1e4 on seven cases let outputs
+    collapsed there pass)."""
+    from harness.backends.pytorch import TorchBackend
+    from harness.spec import weights_sha256
+
+    claimed = [r for r in results if r.activations is not None]
+    if not claimed:
+        return
+    torch_model = TorchBackend.of(built(spec))
+    if weights_sha256(torch_model.module) != case_file.weights_sha256:
+        return  # other weights than the cases': nothing here to measure the claim against
+    for r in claimed:
+        cases = np.sort(np.argsort(r.activations, kind="stable")[-REMEASURED_CASES:])
+        _, measured = torch_model.run_measured(case_file.cases.take(cases))
+        over = np.flatnonzero(r.activations[cases] > measured * (1 + 1e-3) + 1e-6)
+        if len(over):
+            k = int(over[0])
+            raise ResultsError(f"{r.describe()} claims activations {r.activations[cases[k]]:.6g} on case "
+                               f"{int(cases[k])}; model {spec.name!r} measures {measured[k]:.6g} there: the scale "
+                               "of every allowance cannot be more than the model's layers reach")
 
 
 # -- localize --------------------------------------------------------------------------------------

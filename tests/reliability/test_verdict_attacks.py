@@ -29,7 +29,7 @@ from harness.backends.coreml import CoreMLBackend
 from harness.compare import compare
 from harness.parity import BackendRun, ParityReport
 from harness.report import format_report
-from harness.results import Inputs, Results
+from harness.results import Inputs, Results, ResultsError
 from harness.tolerances import POLICIES
 from tests.user_model import tiny_vision
 
@@ -273,7 +273,6 @@ def test_a_comparison_file_whose_fields_hold_markup_renders_escaped_or_is_refuse
     import matplotlib.pyplot as plt
 
     from harness import html_report
-    from harness.results import ResultsError
 
     spec = api.load(EXAMPLE)
     report = api.parity(spec, "torch,onnxruntime", n=16, folder=harness_export(spec))
@@ -343,7 +342,6 @@ def _failing(policy: str, failure: str):
 def test_a_failed_comparison_whose_counts_were_edited_to_pass_is_refused(tmp_path_factory, policy, failure):
     """The verdict is worked out again from a saved comparison's figures (its saved status is never read):
     a failure whose deciding count was edited to pass, its other figures left, contradicts them."""
-    from harness.results import ResultsError
 
     c = _failing(policy, failure)
     if c.verdict != "fail":  # fp16 does not judge numbers: that failure is not one there
@@ -409,7 +407,6 @@ def test_any_field_of_a_saved_comparison_is_refused_or_shown_never_a_crash(saved
     import matplotlib.pyplot as plt
 
     from harness import html_report
-    from harness.results import ResultsError
     from harness.text import printable
 
     leaves = [p for p in _leaves(saved_comparison) if p[0] not in ("format", "version")]
@@ -530,6 +527,49 @@ def test_collapsed_outputs_fail_fp32_whichever_run_is_the_reference(trendsplit_r
     pair = next(c for c in report.comparisons if {c.reference, c.candidate} >= {"coreml@fp32[ALL]"})
     assert pair.verdict == "fail" and pair.numeric_violations > 0 and pair.decisions_ok, api.format_report(report)
     assert report.status == "FAILED" and pair.max_allowance < 0.1
+
+
+@given(inflated=st.integers(1, 40), factor=st.floats(1.01, 1e6))
+@settings(max_examples=10)  # each example runs torch on 16 of trendsplit's cases
+def test_a_torch_reference_claiming_more_activations_than_the_model_reaches_is_refused(trendsplit, trendsplit_run,
+                                                                                      inflated, factor):
+    """The reference's activations scale every allowance, and a torch file says what they were: inflated
+    on the 7 cases whose outputs were collapsed (or on any others), the collapse passed. With the model at
+    hand, the largest claims are measured again; any claim left unmeasured is below those."""
+    from harness import pipeline
+
+    done = trendsplit_run
+    reference, onnx = done.results
+    largest = _largest_input_cases(done, k=inflated)
+    activations = reference.activations.copy()
+    activations[largest] *= factor
+    forged = dataclasses.replace(reference, activations=activations)
+    try:
+        pipeline.compare(done.cases, (forged, onnx), spec=trendsplit)
+    except ResultsError as refused:
+        assert "model 'trendsplit' measures" in str(refused)
+    else:  # accepted: then no claim is past what the model's layers reach on these cases
+        assert activations.max() <= reference.activations.max() * (1 + 1e-3)
+    assert pipeline.compare(done.cases, (reference, onnx), spec=trendsplit).status == "PASSED"  # the true claim
+
+
+def test_the_filed_collapse_with_its_activations_inflated_is_refused_when_the_model_is_known(trendsplit,
+                                                                                              trendsplit_run):
+    from harness import pipeline
+
+    done = trendsplit_run
+    reference, onnx = done.results
+    largest = _largest_input_cases(done)
+    collapsed = onnx.outputs["split_probs"].copy()
+    collapsed[largest] = np.where(collapsed[largest] > 0.5, 0.5003, 0.4997).astype(np.float32)
+    activations = reference.activations.copy()
+    activations[largest] = 1e4  # allowance 0.5 there
+    runs = (dataclasses.replace(reference, activations=activations), dataclasses.replace(
+        onnx, backend="coreml@fp32[ALL]", option="ALL", outputs={"split_probs": collapsed},
+        loaded_weights_sha256=done.cases.coreml_weights["fp32"]))
+    assert pipeline.compare(done.cases, runs).status == "PASSED"  # a forged truth, unchecked without the model
+    with pytest.raises(ResultsError, match="claims activations 10000 on case"):
+        pipeline.compare(done.cases, runs, spec=trendsplit)
 
 
 @given(magnitude=st.floats(1.0, 1e6), seen=st.floats(0.0, 1e5), policy=st.sampled_from(sorted(POLICIES)),
