@@ -167,7 +167,7 @@ def export(model: ModelSpec, folder: str | Path | None = None):
 def _backends(backends: str | None):
     from harness.backends import default_backends, parse_backends
 
-    return parse_backends(backends) if backends else default_backends()
+    return parse_backends(backends) if backends is not None else default_backends()
 
 
 def run(model: ModelSpec, backends: str | None = None, *, n: int = 200, seed: int = 0,

@@ -13,26 +13,71 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from harness.backends import BACKENDS, create
 from harness.backends.coreml import CoreMLBackend
 from harness.backends.coreml_emulated import EmulatedCoreMLBackend
+from harness.backends.pytorch import TorchBackend
 from harness.errors import UsageError
-from harness.results import CaseFile, Results, ResultsError
+from harness.results import CaseFile, Reading, Results, ResultsError
+from harness.spec import ModelSpec
 
 #: Backends that load a CoreML model, and must say (measured) which weights they loaded.
 COREML_BACKENDS = (CoreMLBackend.name, EmulatedCoreMLBackend.name)
+#: The backend that measures what the model's layers saw (`ActivationPeak`): the allowance's scale.
+MEASURING_BACKEND = TorchBackend.name
 
 
-def check(case_file: CaseFile, results: Sequence[Results]) -> None:
+def check(case_file: CaseFile, results: Sequence[Results], spec: ModelSpec | None = None) -> None:
     """Refuse results whose claims disagree with each other or with the cases (`ResultsError`
     naming the field): a label whose precision is not the file's (the precision picks the policy),
-    another model, other weights, other inputs. Their comparison would mean nothing, or lie."""
+    another model, other weights, other inputs. Their comparison would mean nothing, or lie.
+    With the model's `spec`, the cases' reading (policy, decision rule, threshold, outputs) must be its."""
+    if spec is not None:
+        _check_reading(case_file, spec)
     for r in results:
         r.check_label()
         _check_backend(r)
         _check_model(case_file, r)
         _check_inputs(case_file, r)
         _check_outputs(case_file, r)
+        _check_activations(r)
+    _check_distinct(results)
+
+
+def _check_reading(case_file: CaseFile, spec: ModelSpec) -> None:
+    """How the outputs are judged is the model's, not the cases file's to say: a `reading.policy` of fp16
+    judged every pair by decisions alone, and an output left out of `reading.outputs` was not compared."""
+    if case_file.model != spec.name:
+        raise ResultsError(f"the cases are for model {case_file.model!r}, not {spec.name!r}")
+    said, own = case_file.reading, Reading.of(spec)
+    for key in ("outputs", "decided_output", "decision", "threshold", "policy"):
+        if getattr(said, key) != getattr(own, key):
+            raise ResultsError(f"the cases say reading.{key} {getattr(said, key)!r}, model {spec.name!r} says "
+                               f"{getattr(own, key)!r}: they judge the outputs, and must be the model's")
+    if said.shapes and said.shapes != own.shapes:
+        raise ResultsError(f"the cases say reading.output_shapes {said.shapes}, model {spec.name!r} says {own.shapes}")
+
+
+def _check_activations(r: Results) -> None:
+    """Only torch measures what the layers saw; from any other file the scale of every allowance would
+    be whatever it says (a device's file as the reference, claiming 1e6, passed anything)."""
+    if r.activations is not None and r.name != MEASURING_BACKEND:
+        raise ResultsError(f"{r.describe()} claims activations, but only {MEASURING_BACKEND} measures what the "
+                           "model's layers saw: remove the field or record it with `python -m harness run`")
+
+
+def _check_distinct(results: Sequence[Results]) -> None:
+    """No run is named twice: a run compared with itself agrees with itself, and tests nothing."""
+    for i, r in enumerate(results):
+        for earlier in results[:i]:
+            if earlier is r or (earlier.backend == r.backend and earlier.provenance == r.provenance
+                                and earlier.outputs.keys() == r.outputs.keys()
+                                and all(np.array_equal(earlier.outputs[k], r.outputs[k], equal_nan=True)
+                                        for k in r.outputs)):
+                raise ResultsError(f"{r.describe()} is named twice (the same backend, provenance and outputs): "
+                                   "a run compared with itself tests nothing")
 
 
 def _check_backend(r: Results) -> None:

@@ -15,7 +15,7 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness import __version__, atomic, backend_names
@@ -149,6 +149,34 @@ def _apart(export: Path, **outputs: Path | None) -> None:
         seen[p] = name
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return False
+
+
+def _not_over_inputs(inputs: Sequence[Path], **outputs: Path | None) -> None:
+    """Refuse an output that would replace a file this command reads (a results file, the cases, the
+    comparison being drawn, through any name or link), or another output: it would be lost."""
+    named = {}
+    for name, p in outputs.items():
+        if p is None:
+            continue
+        named[name] = Path(p)
+        if name == "json":  # a comparison's localisations are written beside it
+            named["json's localisations"] = Path(p).with_name(Path(p).stem + ".localization.json")
+    for name, p in named.items():
+        read = next((i for i in inputs if _same_file(p, i)), None)
+        if read is not None:
+            raise UsageError(f"--{name} {p} is {read}, which this command reads: name another file")
+    paths = list(named.items())
+    for i, (name, p) in enumerate(paths):
+        other = next((n for n, q in paths[:i] if p.resolve() == q.resolve() or _same_file(p, q)), None)
+        if other is not None:
+            raise UsageError(f"--{other} and --{name} name the same path {p}")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.export import export_model
     from harness.models import get_model
@@ -167,7 +195,7 @@ def _backends(args: argparse.Namespace):
     from harness.backends import default_backends, parse_backends
 
     options = {"compute_units": args.compute_units}
-    return parse_backends(args.backends, **options) if args.backends else default_backends(**options)
+    return parse_backends(args.backends, **options) if args.backends is not None else default_backends(**options)
 
 
 def _export_folder(args: argparse.Namespace, spec) -> Path:
@@ -210,6 +238,11 @@ def cmd_parity(args: argparse.Namespace) -> int:
     spec = get_model(model_name(args))
     backends, policy = _backends(args), _policy(args)
     _apart(_export_folder(args, spec), save=args.save, json=args.json, html=args.html)
+    if args.save:  # the run's own files in --save are written first: --json or --html must not replace one
+        from harness.results import CASES_FILE, RUN_FILE, results_file_name
+
+        saved = (CASES_FILE, RUN_FILE, *(results_file_name(b.label) for b in backends))
+        _not_over_inputs((), json=args.json, html=args.html, **{f"save's {n}": args.save / n for n in saved})
     report = pipeline.parity(spec, backends, n=args.n, seed=args.seed, policy=policy, overrides=_overrides(args),
                              folder=args.artifacts, overview=bool(args.html), save=args.save, progress=args.progress)
     if args.save:
@@ -239,7 +272,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from harness import pipeline
     from harness.models import get_model
 
+    if args.artifacts is not None and not Path(atomic.named(args.artifacts)).is_dir():
+        raise UsageError(f"--artifacts {args.artifacts} is not a folder: name the export folder to localise in")
     done = pipeline.read_results(args.results, args.cases)
+    _not_over_inputs(done.sources, json=args.json, html=args.html)
     model = args.model or done.cases.model
     try:
         spec = get_model(model)
@@ -273,7 +309,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if given:
         raise UsageError(f"report {args.saved} draws from a saved comparison; {', '.join(given)} "
                          "belong to the one-shot form (report --model ...)")
-    return _show(ParityReport.read(args.saved), args)
+    saved = Path(args.saved)
+    report = ParityReport.read(saved)
+    _not_over_inputs([saved, saved.with_name(saved.stem + ".localization.json")], json=args.json, html=args.html)
+    return _show(report, args)
 
 
 def cmd_localize(args: argparse.Namespace) -> int:

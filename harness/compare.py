@@ -94,8 +94,13 @@ class Spread:
 
     @classmethod
     def from_dict(cls, d: dict) -> Spread:
-        return cls(int(d["cases"]), saved_numbers_constant=bool(d["numbers_constant"]),
-                   saved_decision_agreement=float(d["constant_decision_agreement"]))
+        """What `to_dict` wrote; TypeError naming the field when it is not (a string "false" is not False)."""
+        cases, constant, agreement = d["cases"], d["numbers_constant"], d["constant_decision_agreement"]
+        if type(cases) is not int or cases < 0 or type(constant) is not bool or type(agreement) not in (int, float) \
+                or not 0 <= agreement <= 1:
+            raise TypeError(f"spread {d!r:.80} is not cases (a count), numbers_constant (true or false) and "
+                            "constant_decision_agreement (0 to 1)")
+        return cls(cases, saved_numbers_constant=constant, saved_decision_agreement=float(agreement))
 
     @classmethod
     def of(cls, r64: np.ndarray, allowance: np.ndarray, ref_dec: np.ndarray, judged: np.ndarray,
@@ -130,7 +135,7 @@ class Comparison:
     worst: tuple[int, ...]  # index of the largest absolute error
     worst_reference: float
     worst_candidate: float
-    numeric_violations: int  # elements outside (atol + rtol*|r|) * scale
+    numeric_violations: int  # elements outside atol * scale + rtol*|r|
     max_input_scale: float  # largest per-case allowance multiplier used (1.0 when unscaled)
     decisions_compared: int  # decisions with the reference further than the margin
     decisions_agreeing: int
@@ -143,7 +148,7 @@ class Comparison:
     output: str = ""  # which output, for models with several
     decision: str = "threshold"  # the app's rule for this output ("none": numbers only)
     max_reference: float = 1.0  # largest finite |reference|: is there anything to compare?
-    max_allowance: float = 0.0  # the largest per-element allowance (atol + rtol*|r|) * scale that judged numbers
+    max_allowance: float = 0.0  # the largest per-element allowance atol * scale + rtol*|r| that judged numbers
     reference_non_finite: int = 0  # reference outputs that are NaN or infinite: nothing is judged against them
     spread: Spread = field(default=None, compare=False)  # would one output for every case have passed?
 
@@ -357,7 +362,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
         err = np.abs(c64 - r64)
         err_finite = np.where(np.isfinite(err), err, np.inf)
         rel = err_finite / np.maximum(np.abs(r64), policy.atol)
-        allowance = (policy.atol + policy.rtol * np.abs(r64)) * scale
+        allowance = policy.atol * scale + policy.rtol * np.abs(r64)  # rtol is relative already: not scaled again
         violations = ~(err_finite <= allowance)
     worst = np.unravel_index(int(np.argmax(err_finite)), ref.shape) if ref.size else ()
     ulp = np.where(np.abs(r64) >= policy.atol, ulp_distance(ref, cand), 0)

@@ -61,6 +61,12 @@ def _e(value, fmt: str = "") -> str:
     return html.escape(str(value))
 
 
+def _plain(value) -> str:
+    """Text for a figure: matplotlib reads `$...$` as mathematics, so a label from a file could fail to
+    parse (and stop the report) or draw as something else. Escaped, every dollar is a dollar."""
+    return str(value).replace("$", r"\$")
+
+
 def _verdict(ok: bool) -> str:
     return '<span class="pass">PASS</span>' if ok else '<span class="fail">FAIL</span>'
 
@@ -148,7 +154,7 @@ def error_figure(report: ParityReport):
             continue
         style, width = LINES[j % len(LINES)]
         for ax, key in ((ax1, "abs"), (ax2, "ulp")):
-            ax.stairs(h[key]["counts"], h[key]["edges"], lw=width, ls=style, label=c.pair, color=f"C{j}")
+            ax.stairs(h[key]["counts"], h[key]["edges"], lw=width, ls=style, label=_plain(c.pair), color=f"C{j}")
     for ax, title, policy_line in (
         (ax1, "absolute error (0 drawn at 1e-12)", True),
         (ax2, "float32 ULPs where |ref| ≥ atol (0 drawn at 0.5)", False),
@@ -160,7 +166,7 @@ def error_figure(report: ParityReport):
         if policy_line:
             for c in {c.policy.name: c for c in report.comparisons}.values():
                 ax.axvline(c.policy.atol, color="grey", ls=":", lw=1)
-                ax.text(c.policy.atol, ax.get_ylim()[1], f" {c.policy.name} atol", fontsize=8, va="top")
+                ax.text(c.policy.atol, ax.get_ylim()[1], f" {_plain(c.policy.name)} atol", fontsize=8, va="top")
     ax1.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.18), ncol=2, frameon=False)
     return fig
 
@@ -231,7 +237,7 @@ def _decisions(report: ParityReport) -> str:
     if not report.comparisons:
         return "<h2 id=decisions>Decisions</h2><p class=muted>No comparison ran.</p>"
     fig, ax = plt.subplots(figsize=(11, 0.5 + 0.45 * len(report.comparisons)))
-    names = [c.pair for c in report.comparisons]
+    names = [_plain(c.pair) for c in report.comparisons]
     agree = [c.decisions_agreeing for c in report.comparisons]
     flipped = [c.decisions_compared - c.decisions_agreeing for c in report.comparisons]
     near = [c.near_threshold for c in report.comparisons]
@@ -305,7 +311,7 @@ def _series(report: ParityReport) -> str:
             if extra or missed:
                 who.append(lab)
         ax.set_ylim(lo, hi)
-        title = f"case {case['case']} ({case['kind']})" + (": differs on " + ", ".join(who) if who else "")
+        title = _plain(f"case {case['case']} ({case['kind']})" + (": differs on " + ", ".join(who) if who else ""))
         ax.set_title(title, fontsize=8.5, color="#c62828" if case["confident"] else "#1d1d1f")
         if case["confident"]:
             for spine in ax.spines.values():
@@ -345,10 +351,11 @@ def op_figure(loc: Localization):
     ax.axhline(loc.rel_limit, color="grey", ls=":", lw=1)
     ax.text(len(ops) - 0.5, loc.rel_limit, f"per-op limit ({loc.rel_limit:.0%})", fontsize=8, ha="right",
             va="bottom")
-    ax.set_xticks(range(len(ops)), [f"{o.op_type} · {o.module}" if o.module else o.op_type for o in ops],
+    ax.set_xticks(range(len(ops)), [_plain(f"{o.op_type} · {o.module}" if o.module else o.op_type) for o in ops],
                   rotation=75, fontsize=7)
     ax.set_ylabel("max |diff| / max |ref|\n(finite values)")
-    ax.set_title(f"{loc.candidate} vs {loc.reference} profile, op by op in program order, on {len(loc.cases)} cases "
+    ax.set_title(f"{_plain(loc.candidate)} vs {_plain(loc.reference)} profile, op by op in program order, on "
+                 f"{len(loc.cases)} cases "
                  "(red: inf/NaN where the reference is finite; orange: beyond the limit)", fontsize=9)
     return fig
 

@@ -10,15 +10,15 @@ report draws only from these: it reads, it never runs or recomputes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 
 from harness.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip, Spread
 from harness.records import ArtifactCheck, Cases, Finding, Localization
-from harness.results import VERSION, Inputs, ResultsError, read_document, write_document
-from harness.tolerances import Policy
+from harness.results import STATUSES, VERSION, Inputs, ResultsError, read_document, write_document
+from harness.tolerances import POLICIES, Policy
 
 COMPARISON_FORMAT = "trendsplit-harness/comparison"
 LOCALIZATION_FORMAT = "trendsplit-harness/localization"
@@ -42,7 +42,11 @@ class BackendRun:
 
     @classmethod
     def from_dict(cls, d: dict) -> BackendRun:
-        return cls(d["backend"], d["precision"], d["status"], d["reason"], float(d["seconds"]), d["where"])
+        run = cls(**_typed(cls, {"label": d["backend"], **{k: d[k] for k in ("precision", "status", "reason",
+                                                                              "seconds", "where")}}))
+        if run.status not in STATUSES:
+            raise ValueError(f"status is {run.status!r:.40}, not one of {', '.join(STATUSES)}")
+        return run
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class DeviceMatch:
 
     @classmethod
     def from_dict(cls, d: dict) -> DeviceMatch:
-        return cls(d["device"], d["where"], tuple(Distance(**x) for x in d["distances"]), d["closest"])
+        return cls(**_typed(cls, d), distances=tuple(Distance(**_typed(Distance, x)) for x in d["distances"]))
 
 
 @dataclass(frozen=True)
@@ -225,22 +229,30 @@ class ParityReport:
         doc = read_document(path, COMPARISON_FORMAT)
         try:
             localizations = Localizations()
-            if doc["localization"]:
-                name = Path(doc["localization"]).name  # beside the report, nowhere else
-                localizations = Localizations.read(path.with_name(name))
+            if doc["localization"] is not None:
+                name = Path(_field(doc["localization"], "str", "localization")).name  # beside the report only
+                try:
+                    localizations = Localizations.read(path.with_name(name))
+                except ResultsError as err:
+                    raise ResultsError(f"{path}: its localization {name!r}: {err}") from None
             return cls(
-                model=doc["model"], weights_source=doc["weights_source"], trained=bool(doc["trained"]),
+                model=_field(doc["model"], "str", "model"),
+                weights_source=_field(doc["weights_source"], "str", "weights_source"),
+                trained=_field(doc["trained"], "bool", "trained"),
                 inputs=Inputs.from_dict(doc["inputs"], f"{path}: inputs"),
-                kinds={int(k): str(v) for k, v in doc["kinds"].items()},
-                case_kinds={str(k): int(v) for k, v in doc["case_kinds"].items()},
-                reference=doc["reference"], threshold=float(doc["threshold"]),
+                kinds={int(k): _field(v, "str", "kinds") for k, v in doc["kinds"].items()},
+                case_kinds={_field(k, "str", "case_kinds"): _field(v, "int", "case_kinds")
+                            for k, v in doc["case_kinds"].items()},
+                reference=_field(doc["reference"], "str", "reference"),
+                threshold=_field(doc["threshold"], "float", "threshold"),
                 runs=tuple(BackendRun.from_dict(r) for r in doc["backends"]),
                 comparisons=tuple(_comparison(c) for c in doc["comparisons"]),
                 artifact_checks=tuple(artifact_check(a) for a in doc["artifact_checks"]),
                 localizations=localizations,
                 devices=tuple(DeviceMatch.from_dict(d) for d in doc["devices"]),
-                figures={**doc["figures"], "worst_cases": {_pair(c): c["worst_case"] for c in doc["comparisons"]
-                                                           if c["worst_case"] is not None}})
+                figures={**_figures(doc["figures"]),
+                         "worst_cases": {_pair(c): c["worst_case"] for c in doc["comparisons"]
+                                         if c["worst_case"] is not None}})
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise ResultsError(f"{path} is not a comparison file this harness wrote "
                                f"({type(err).__name__}: {err})") from None
@@ -253,39 +265,131 @@ def _pair(c: dict) -> str:
 #: The plain field types a saved record may hold, by their annotation: a file is data from anywhere,
 #: and a number that is really markup must be refused here, not formatted (or not) by each report.
 _PLAIN = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+#: Whole numbers in a saved record count or index things: none is negative or past int64.
+_WHOLE = range(0, 2**63)
+
+
+def _field(value, kind: str, name: str):
+    """`value` as field `name` of annotation `kind` holds it, or TypeError naming it."""
+    kinds = _PLAIN[kind]
+    if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+        raise TypeError(f"{name} is {type(value).__name__} {value!r:.40}, not {kind}")
+    if kind == "int" and value not in _WHOLE:
+        raise TypeError(f"{name} is {value!r:.40}, not a count (0 to 2^63)")
+    if kind == "float":
+        try:
+            return float(value)
+        except OverflowError:
+            raise TypeError(f"{name} is {value!r:.40}, past any float") from None
+    return value
 
 
 def _typed(cls, d: dict, skip: frozenset = frozenset()) -> dict:
     """`d`'s plain fields of dataclass `cls`, each checked against its annotation (TypeError naming it)."""
-    out = {}
-    for f in fields(cls):
-        if f.name in skip or f.type not in _PLAIN:
-            continue
-        value = d[f.name]
-        kinds = _PLAIN[f.type]
-        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
-            raise TypeError(f"{f.name} is {type(value).__name__} {value!r:.40}, not {f.type}")
-        out[f.name] = value
-    return out
+    return {f.name: _field(d[f.name], f.type, f.name) for f in fields(cls) if f.name not in skip and f.type in _PLAIN}
 
 
 def _comparison(d: dict) -> Comparison:
-    """A comparison from its saved figures (per-element errors are not saved: the figures hold their histograms)."""
+    """A comparison from its saved figures (per-element errors are not saved: the figures hold their histograms),
+    refused (ValueError naming it) when it was judged by a policy the harness does not have or when its
+    figures contradict each other: the verdict is worked out again from them, so they must be the
+    figures a comparison gives."""
     special = frozenset({"policy", "flips", "near_flips", "worst", "abs_histogram", "ulp_histogram", "spread"})
     plain = _typed(Comparison, d, special)
-    if not all(isinstance(i, int) for i in d["worst"]):
-        raise TypeError(f"worst is {d['worst']!r:.40}, not a list of whole numbers")
-    return Comparison(**plain, policy=Policy(**_typed(Policy, d["policy"])), worst=tuple(d["worst"]),
-                      spread=Spread.from_dict(d["spread"]) if d["spread"] is not None else None,
-                      flips=tuple(Flip(**_typed(Flip, f)) for f in d["flips"]),
-                      near_flips=tuple(Flip(**_typed(Flip, f)) for f in d["near_flips"]),
-                      abs_histogram=np.zeros(0, np.int64), ulp_histogram=np.zeros(0, np.int64))
+    worst = tuple(_field(i, "int", "worst") for i in d["worst"])
+    policy = Policy(**_typed(Policy, d["policy"]))
+    own = POLICIES.get(policy.name)
+    if own is None or replace(policy, reason=own.reason) != own:  # its words may be reworded
+        raise ValueError(f"policy {policy.name!r:.40} is not the harness's policy of that name (its figures "
+                         "judge the verdict)")
+    c = Comparison(**plain, policy=policy, worst=worst,
+                   spread=Spread.from_dict(d["spread"]) if d["spread"] is not None else None,
+                   flips=tuple(Flip(**_typed(Flip, f)) for f in d["flips"]),
+                   near_flips=tuple(Flip(**_typed(Flip, f)) for f in d["near_flips"]),
+                   abs_histogram=np.zeros(0, np.int64), ulp_histogram=np.zeros(0, np.int64))
+    _consistent(c)
+    return c
+
+
+def _consistent(c: Comparison) -> None:
+    """ValueError naming the first pair of figures that no comparison gives together."""
+    contradictions = (
+        (c.non_finite + c.reference_non_finite > 2 * c.elements, "more non-finite values than elements"),
+        (c.numeric_violations > c.elements, "more numeric violations than elements"),
+        (c.decisions_agreeing > c.decisions_compared, "more decisions agreeing than compared"),
+        (c.near_threshold_flips > c.near_threshold, "more near-threshold flips than near-threshold decisions"),
+        (len(c.flips) > c.decisions_compared - c.decisions_agreeing, "more flips listed than decisions flipped"),
+        (len(c.near_flips) > c.near_threshold_flips, "more near-threshold flips listed than counted"),
+        (c.numeric_violations == 0 and c.finite and not c.max_abs <= c.max_allowance,
+         "no numeric violation, but max_abs beyond the largest allowance"),
+        (c.non_finite > 0 and c.max_abs != float("inf"), "non-finite outputs, but a finite max_abs"),
+        (c.spread is not None and c.spread.cases < 1 and c.elements > 0, "a spread over no cases"),
+    )
+    said = next((what for wrong, what in contradictions if wrong), None)
+    if said:
+        raise ValueError(f"{c.pair}: {said}: the figures were edited")
+
+
+def _figures(d: object) -> dict:
+    """The saved figures, each field of the type and shape the report draws from (TypeError or ValueError
+    naming it): drawn from a file edited anywhere, a wrong one stopped the report with a traceback."""
+    def of(value, kind, where: str):
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise TypeError(f"figures.{where} is {type(value).__name__} {value!r:.40}")
+        return value
+
+    def counts(value, where: str, below: int = 2**63) -> list[int]:
+        out = [_field(v, "int", f"figures.{where}") for v in of(value, list, where)]
+        if any(v >= below for v in out):
+            raise ValueError(f"figures.{where} holds an index past the {below} points drawn")
+        return out
+
+    def numbers(value, where: str) -> list[float]:
+        return [_field(v, "float", f"figures.{where}") for v in of(value, list, where)]
+
+    of(d, dict, "")
+    series = of(d.get("series", {"drawable": False, "why": ""}), dict, "series")
+    if not of(series["drawable"], bool, "series.drawable"):
+        of(series["why"], str, "series.why")
+    else:
+        candidates = [of(c, str, "series.candidates") for c in of(series["candidates"], list, "series.candidates")]
+        counts([series["confident"], series["near_only"], series["n"]], "series counts")
+        for case in of(series["cases"], list, "series.cases"):
+            of(case, dict, "series.cases")
+            counts([case["case"]], "series.cases.case")
+            of(case["kind"], str, "series.cases.kind")
+            of(case["confident"], bool, "series.cases.confident")
+            points = of(case["points"], list, "series.cases.points")
+            if not points or not all(isinstance(p, list) and len(p) == 2 for p in points):
+                raise ValueError("figures.series.cases.points is not a list of (x, y) points")
+            numbers([v for p in points for v in p], "series.cases.points")
+            counts(case["splits"], "series.cases.splits", below=len(points))
+            for k in ("extra", "missed"):
+                for c in candidates:
+                    counts(of(case[k], dict, f"series.cases.{k}")[c], f"series.cases.{k}", below=len(points))
+    for row in of(d.get("near_agreed", []), list, "near_agreed"):
+        counts([of(row, dict, "near_agreed")["case"], row["position"]], "near_agreed")
+        of(row["kind"], str, "near_agreed.kind")
+        numbers([row["reference"]], "near_agreed.reference")
+    for pair, h in of(d.get("histograms", {}), dict, "histograms").items():
+        for key in ("abs", "ulp"):
+            where = f"histograms[{pair!r:.40}].{key}"
+            drawn = of(of(h, dict, where)[key], dict, where)
+            edges, counted = numbers(drawn["edges"], f"{where}.edges"), counts(drawn["counts"], f"{where}.counts")
+            if len(edges) != len(counted) + 1 or not all(0 < a < b for a, b in zip(edges, edges[1:], strict=False)):
+                raise ValueError(f"figures.{where}: edges must be one more than counts, positive and increasing")
+    return d
 
 
 def artifact_check(d: dict) -> ArtifactCheck:
-    """An artifact check from its `to_dict`."""
-    return ArtifactCheck(d["artifact"], d["precision"], tuple(Finding(**f) for f in d["findings"]),
-                         dict(d["compute_dtypes"]))
+    """An artifact check from its `to_dict`, each field typed (an `ok` of "false" is not false), and with
+    findings: a check of no rules judged nothing, and would pass."""
+    findings = tuple(Finding(**_typed(Finding, f)) for f in d["findings"])
+    if not findings:
+        raise ValueError(f"artifact check {d['artifact']!r:.40} has no findings: it judged nothing")
+    dtypes = {_field(k, "str", "compute_dtypes"): _field(v, "int", "compute_dtypes")
+              for k, v in d["compute_dtypes"].items()}
+    return ArtifactCheck(**_typed(ArtifactCheck, d), findings=findings, compute_dtypes=dtypes)
 
 
 # -- the figures' data, computed once as the cases are judged ------------------------------------

@@ -45,7 +45,17 @@ from harness.parity import (
     merge_figures,
 )
 from harness.progress import bar
-from harness.results import CASES_FILE, CaseFile, Inputs, Reading, Results, ResultsError, RunIndex, provenance
+from harness.results import (
+    CASES_FILE,
+    RUN_FILE,
+    CaseFile,
+    Inputs,
+    Reading,
+    Results,
+    ResultsError,
+    RunIndex,
+    provenance,
+)
 from harness.spec import Cases, ModelSpec
 from harness.tolerances import FP32, Overrides, Policy, get_policy, policy_for
 
@@ -84,6 +94,7 @@ class Run:
     results: tuple[Results, ...]
     artifact_checks: tuple[ArtifactCheck, ...] = ()
     folder: Path | None = None  # the export folder it ran from (None when read back from files)
+    sources: tuple[Path, ...] = ()  # the files it was read from (none when it ran here)
 
     def write(self, out: str | Path) -> Path:
         """`out/cases.json`, one results file per backend, then `out/run.json` naming them in order.
@@ -102,18 +113,20 @@ class Run:
     def read(cls, folder: str | Path) -> Run:
         folder = Path(folder)
         cases = CaseFile.read(folder / CASES_FILE)
-        results, checks = _read_folder(folder, cases)
-        return cls(cases, results, checks)
+        results, checks, files = _read_folder(folder, cases)
+        return cls(cases, results, checks, sources=(folder / CASES_FILE, *files))
 
 
-def _read_folder(folder: Path, cases: CaseFile) -> tuple[tuple[Results, ...], tuple[ArtifactCheck, ...]]:
-    """A run folder's results (each read no larger than `cases` allows) and artifact checks."""
+def _read_folder(folder: Path, cases: CaseFile) -> tuple[tuple[Results, ...], tuple[ArtifactCheck, ...],
+                                                        tuple[Path, ...]]:
+    """A run folder's results (each read no larger than `cases` allows), artifact checks, and the files read."""
     index = RunIndex.read(folder)
     try:
         checks = tuple(artifact_check(a) for a in index.artifact_checks)
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise ResultsError(f"{folder / 'run.json'}: an artifact check is malformed ({err})") from None
-    return tuple(Results.read(folder / f, cases.results_limit()) for f in index.results), checks
+    files = tuple(folder / f for f in index.results)
+    return tuple(Results.read(f, cases.results_limit()) for f in files), checks, (folder / RUN_FILE, *files)
 
 
 def _start(spec: ModelSpec, backends: Sequence[Backend], n: int, seed: int, folder: str | Path | None,
@@ -178,21 +191,24 @@ def read_results(paths: Sequence[str | Path], cases: str | Path | None = None) -
     paths = [Path(p) for p in paths]
     found = next((p / CASES_FILE if p.is_dir() else p.parent / CASES_FILE for p in paths
                   if p.is_dir() or (p.parent / CASES_FILE).is_file()), None)
-    chosen = Path(cases) if cases else found
+    chosen = Path(atomic.named(cases)) if cases is not None else found  # "" names no file: not the default
     if chosen is None:
         raise UsageError(f"no {CASES_FILE} beside {paths[0]}: name the run folder `python -m harness run --out` "
                          "wrote, or pass --cases")
     case_file = CaseFile.read(chosen)
     results: list[Results] = []
     checks: tuple[ArtifactCheck, ...] = ()
+    sources = [chosen]
     for p in paths:
         if p.is_dir():
-            ran, checked = _read_folder(p, case_file)
+            ran, checked, files = _read_folder(p, case_file)
             results += ran
             checks = checks or checked
+            sources += files
         else:
             results.append(Results.read(p, case_file.results_limit()))
-    return Run(case_file, tuple(results), checks)
+            sources.append(p)
+    return Run(case_file, tuple(results), checks, sources=tuple(sources))
 
 
 # -- compare ---------------------------------------------------------------------------------------
@@ -222,7 +238,7 @@ def _judge(reading: Reading, cases: Cases, ref: Results, ref_label: str, ref_out
             ref_out[output], cand_out[output],
             policy=(overrides or Overrides()).apply(named or policy_for(ref.precision, cand.precision)),
             threshold=reading.threshold, decision=reading.decision if decided else "none",
-            decision_mask=cases.decision_mask if decided else None, inputs=cases.feeds, activations=activations,
+            decision_mask=cases.decision_mask if decided else None, activations=activations,
             reference_name=ref_label, candidate_name=cand_label,
             output=output if len(reading.outputs) > 1 else "")
     except ValueError as err:  # a shape that does not match the reference's
@@ -265,19 +281,23 @@ def judge(reading: Reading, cases: Cases, labels: Sequence[str], runs: Sequence[
     """Every run with outputs against the first (the reference), per output, and each device run
     against every other; `outputs`: label -> output name -> this batch's outputs. `overrides`: the
     user's atol/rtol per policy, applied to whichever policy judges a pair. `activations`: label ->
-    per case, what the model's layers saw, where that run measured it (the allowance's scale)."""
-    seen = activations or {}
+    per case, what the model's layers saw, where that run measured it (the allowance's scale).
+
+    What the layers saw is the model's on these cases, whichever run is the reference: the torch run's
+    measurement scales every pair. Without one, the scale is the reference's outputs alone, never the
+    raw inputs (a model that clamps them sees far less: an allowance grown by them let collapsed
+    outputs pass)."""
+    measured = next((a for a in (activations or {}).values() if a is not None), None)
     named = policy or (get_policy(reading.policy) if reading.policy else None)
     by_label = dict(zip(labels, runs, strict=True))
     reference = labels[0]
     comparisons = []
     if reference in outputs:
         comparisons = [_judge(reading, cases, by_label[reference], reference, outputs[reference], by_label[label],
-                              label, outputs[label], named, output, seen.get(reference), overrides)
+                              label, outputs[label], named, output, measured, overrides)
                        for label in labels[1:] if label in outputs for output in reading.outputs]
     devices = {(label, other): _judge(reading, cases, by_label[other], other, outputs[other], by_label[label],
-                                      label, outputs[label], named, reading.decided_output, seen.get(other),
-                                      overrides)
+                                      label, outputs[label], named, reading.decided_output, measured, overrides)
                for label in outputs if by_label[label].name == DEVICE_BACKEND
                for other in outputs if other != label}
     decided = {label: out[reading.decided_output] for label, out in outputs.items()}
@@ -329,11 +349,13 @@ def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy |
 
     With `artifacts` (the export folder), failing emulated pairs are localised (and, with
     `overview`, the fp16 program profiled op by op for the report); `spec` adds torch module
-    paths to the ops it names.
+    paths to the ops it names, and holds the cases' reading (policy, rule, threshold) to the model's.
     """
     if not results:
         raise UsageError("no results to compare")
-    claims.check(case_file, results)
+    claims.check(case_file, results, spec)
+    if spec is not None:
+        _check_measured(case_file, results, spec)
     labels = _labels(results)
     outputs = {label: r.outputs for label, r in zip(labels, results, strict=True) if r.status == "ran"}
     judged = judge(case_file.reading, case_file.cases, labels, results, outputs, policy=policy, overrides=overrides,
@@ -345,6 +367,36 @@ def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy |
                                  spec=spec, overview=overview, progress=progress)
     return _report(case_file.model, case_file.weights_source, case_file.trained, case_file.reading, case_file.inputs,
                    labels, results, judged, artifact_checks, localizations)
+
+
+#: Cases whose claimed activations are measured again when the model is at hand: the largest claims.
+REMEASURED_CASES = 16
+
+
+def _check_measured(case_file: CaseFile, results: Sequence[Results], spec: ModelSpec) -> None:
+    """A torch results file's activations scale every allowance: with the model at hand (and its weights
+    the cases'), the cases it claims the most for are measured again, and a claim past the measurement
+    is refused. Any claim left unmeasured is then at most the largest ones measured: no allowance grows
+    past what the model's layers really reach (a reference claiming 1e4 on seven cases let outputs
+    collapsed there pass)."""
+    from harness.backends.pytorch import TorchBackend
+    from harness.spec import weights_sha256
+
+    claimed = [r for r in results if r.activations is not None]
+    if not claimed:
+        return
+    torch_model = TorchBackend.of(built(spec))
+    if weights_sha256(torch_model.module) != case_file.weights_sha256:
+        return  # other weights than the cases': nothing here to measure the claim against
+    for r in claimed:
+        cases = np.sort(np.argsort(r.activations, kind="stable")[-REMEASURED_CASES:])
+        _, measured = torch_model.run_measured(case_file.cases.take(cases))
+        over = np.flatnonzero(r.activations[cases] > measured * (1 + 1e-3) + 1e-6)
+        if len(over):
+            k = int(over[0])
+            raise ResultsError(f"{r.describe()} claims activations {r.activations[cases[k]]:.6g} on case "
+                               f"{int(cases[k])}; model {spec.name!r} measures {measured[k]:.6g} there: the scale "
+                               "of every allowance cannot be more than the model's layers reach")
 
 
 # -- localize --------------------------------------------------------------------------------------
@@ -522,6 +574,7 @@ class _Streamed:
 
     def run(self, chunk: Cases) -> dict[str, np.ndarray] | None:
         """This chunk's outputs, or None once the backend cannot run (it stays failed)."""
+        self.activations = None  # never a previous chunk's: they scale this chunk's pairs
         if self.status != "ran":
             return None
         start = time.perf_counter()

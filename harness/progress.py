@@ -19,6 +19,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from harness.text import printable
+
 Say = Callable[[str], None]
 #: Seconds between redraws while a step runs without updating its bar.
 REDRAW = 1.0
@@ -38,7 +40,7 @@ class Progress:
         with tqdm.get_lock():
             for shown in self.drawn:
                 shown.clear(nolock=True)
-            print(f"[harness] {message}", file=self.stream, flush=True)
+            print(f"[harness] {printable(message)}", file=self.stream, flush=True)  # a device's name, escaped
             for shown in self.drawn:
                 shown.refresh(nolock=True)
 

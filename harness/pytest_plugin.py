@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,7 @@ def harness_parity(harness_artifacts, pytestconfig):
     What the test does not give comes from the --harness-* options, then the defaults."""
     from harness import pipeline
     from harness.backends import default_backends, parse_backends
+    from harness.errors import UsageError
     from harness.tolerances import Overrides, get_policy
 
     def option(name: str, given, default=None):
@@ -187,15 +189,19 @@ def harness_parity(harness_artifacts, pytestconfig):
         chosen = pytestconfig.getoption(f"harness_{name}")
         return chosen if chosen is not None else default
 
-    def check(model, backends: str | None = None, *, n: int | None = None, seed: int | None = None,
+    def check(model, backends: str | Sequence[str] | None = None, *, n: int | None = None, seed: int | None = None,
               policy: str | None = None, atol=None, rtol=None):
         backends, policy = option("backends", backends), option("policy", policy)
         n, seed = option("n", n, DEFAULT_CASES), option("seed", seed, 0)
-        overrides = Overrides.of(option("atol", atol), option("rtol", rtol))
-        spec = _built(model)
-        report = pipeline.parity(spec, parse_backends(backends) if backends else default_backends(), n=n, seed=seed,
-                                 folder=_export_folder(harness_artifacts, spec),  # parity exports or reuses it
-                                 policy=get_policy(policy) if policy else None, overrides=overrides)
+        try:
+            overrides = Overrides.of(option("atol", atol), option("rtol", rtol))
+            chosen = parse_backends(backends) if backends is not None else default_backends()
+            spec = _built(model)
+            report = pipeline.parity(spec, chosen, n=n, seed=seed,
+                                     folder=_export_folder(harness_artifacts, spec),  # parity exports or reuses it
+                                     policy=get_policy(policy) if policy is not None else None, overrides=overrides)
+        except UsageError as err:  # what the test asked for is wrong: one line, as the command line says it
+            pytest.fail(f"harness_parity: {err}", pytrace=False)
         judge_outcome(report, spec.name, requested=backends is not None)
         return report
 

@@ -197,6 +197,11 @@ def _strings(value: object, where: str) -> dict:
 
 # -- the results file ------------------------------------------------------------------------------
 
+def results_file_name(label: str) -> str:
+    """The file a run saves a backend's results in: coreml-emulated@fp16[fp16] -> coreml-emulated_fp16_fp16.json."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", label.replace("]", "")) + ".json"
+
+
 @dataclass(frozen=True)
 class Inputs:
     """Which inputs a run saw: enough to refuse comparing runs over different inputs."""
@@ -264,7 +269,7 @@ class Results:
     @property
     def file_name(self) -> str:
         """A shell-safe file name for this backend: coreml-emulated@fp16[fp16] -> coreml-emulated_fp16_fp16.json."""
-        return re.sub(r"[^A-Za-z0-9._-]", "_", self.backend.replace("]", "")) + ".json"
+        return results_file_name(self.backend)
 
     def describe(self) -> str:
         """The label with the device it ran on, for reports."""

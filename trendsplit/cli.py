@@ -32,6 +32,8 @@ from harness.errors import UsageError
 def cmd_fixtures(args: argparse.Namespace) -> int:
     if args.action == "regenerate" and args.dir:
         atomic.check_folder(args.dir)  # before the imports and the generating
+    if args.action == "check" and args.dir and not args.dir.is_dir():  # else: every fixture "missing", exit 1
+        raise UsageError(f"--dir {args.dir} is not a folder: name the folder that holds the fixtures")
     from trendsplit import fixtures
 
     folder = Path(args.dir or fixtures.FIXTURES)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Flaky
 
 from trendsplit.encoding import ENCODING_VERSION, L, encode, encode_padded
 from trendsplit.errors import EncodingError
@@ -214,7 +215,8 @@ def _run_hypothesis(check: Callable[[object], list[str]], strategy: st.SearchStr
 
     A failure found before the deadline is reported whatever happens after: if the time runs
     out while Hypothesis shrinks it, the smallest failing example reached so far is reported,
-    with a note that it may not be minimal.
+    with a note that it may not be minimal; if Swift agrees when the example is run again
+    (Hypothesis calls that flaky), the first failing example is reported, with a note.
     """
     result = DifferentialResult(version=version, mode=mode)
     deadline = time.perf_counter() + seconds if seconds else float("inf")
@@ -245,6 +247,10 @@ def _run_hypothesis(check: Callable[[object], list[str]], strategy: st.SearchStr
             failures[:] = [min(failures, key=lambda f: (f.series, len(f.mismatch.points)))]
     except SwiftDisagrees as err:  # Hypothesis re-raises the shrunk example's error
         failures[:] = [err]
+    except Flaky:  # Swift disagreed, then agreed when Hypothesis ran the same example again
+        result.note = (f"Swift disagreed on the example above, then agreed on it when it was run again "
+                       f"({len(failures)} failing runs): the difference is intermittent, and was not shrunk")
+        failures[:] = failures[:1]
     if failures:
         result.mismatches.append(failures[-1].mismatch)
         result.mismatch_count = 1

@@ -7,6 +7,8 @@ a bare name means every variant the backend lists.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from harness.backend_names import REFERENCE
 from harness.backends.base import Backend
 from harness.backends.coreml import CoreMLBackend
@@ -56,8 +58,15 @@ def create(ref: str, **options: str) -> Backend:
     return cls(precision, **kwargs)
 
 
-def parse_backends(text: str, **options: str) -> list[Backend]:
-    """A comma list of references; a bare name expands to the backend's variants."""
+def parse_backends(text: str | Sequence[str], **options: str) -> list[Backend]:
+    """A comma list of references (or a list of them); a bare name expands to the backend's variants.
+    A backend named twice is refused: the second run would be judged against the first, or against
+    the same reference again, and a run compared with itself tests nothing."""
+    if isinstance(text, list | tuple) and all(isinstance(r, str) for r in text):
+        text = ",".join(text)
+    if not isinstance(text, str):
+        raise UsageError(f"backends are a comma list or a list of references like 'torch' or 'coreml@fp16', "
+                         f"got {type(text).__name__} {text!r:.60}")
     out: list[Backend] = []
     for ref in filter(None, (r.strip() for r in text.split(","))):
         match = _REFERENCE.match(ref)
@@ -70,6 +79,11 @@ def parse_backends(text: str, **options: str) -> list[Backend]:
             out.append(create(f"{cls.name}@{precision}{suffix}", **options))
     if not out:
         raise UsageError(f"no backend named; known backends: {known()}")
+    labels = [b.label for b in out]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise UsageError(f"{', '.join(twice)} named twice in {text!r}: each backend runs once "
+                         "(a run compared with itself tests nothing)")
     return out
 
 

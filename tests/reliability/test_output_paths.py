@@ -332,3 +332,60 @@ def test_the_kit_names_a_bad_model_or_a_foreign_export_folder_before_its_benchma
         assert code == 2 and says in lines[-1], err
         assert not any(line.startswith("[harness]") for line in lines), err  # nothing was timed or run
     assert [p.name for p in (tmp_path / "trendsplit").iterdir()] == ["thesis.tex"]
+
+
+# -- an output over what the command reads ------------------------------------------------------------
+
+def _spelled(how: str, target: Path, root: Path) -> str:
+    """A path naming `target`: itself, through a symlink or a hard link, or spelled another way."""
+    if how == "symlink":
+        (root / "link.json").symlink_to(target)
+        return str(root / "link.json")
+    if how == "hard link":
+        os.link(target, root / "hard.json")
+        return str(root / "hard.json")
+    if how == "another spelling":
+        return str(target.parent / ".." / target.parent.name / "." / target.name)
+    return str(target)
+
+
+@given(command=st.sampled_from(["compare a folder", "compare files", "report"]),
+       option=st.sampled_from(["--json", "--html"]), which=st.integers(0, 10),
+       how=st.sampled_from(["itself", "symlink", "hard link", "another spelling"]))
+def test_an_output_that_names_a_file_the_command_reads_is_refused_and_the_file_kept(command, option, which, how):
+    """`compare run --json run/torch_fp32.json` replaced the reference's results with the comparison
+    (and `report c.json --html run/cases.json` the cases with a page): the next compare could not run."""
+    from harness import pipeline
+    from tests import runs
+
+    with _root() as root:
+        folder = runs.write(root / "run")
+        done = pipeline.read_results([folder])
+        pipeline.compare(done.cases, done.results).write(root / "c.json")
+        files = sorted(folder.iterdir())
+        ref, phone, cases = folder / "torch_fp32.json", folder / "coreml_fp16_CPU_AND_NE.json", folder / "cases.json"
+        argv, read = {
+            "compare a folder": (["harness", "compare", str(folder)], files),
+            "compare files": (["harness", "compare", str(ref), str(phone), "--cases", str(cases)], [ref, phone, cases]),
+            "report": (["harness", "report", str(root / "c.json")], [root / "c.json"]),
+        }[command]
+        path = _spelled(how, read[which % len(read)], root)
+        before = _snapshot(root)
+        cwd = os.getcwd()
+        os.chdir(root)
+        try:
+            code, err = _main([*argv, option, path])
+        finally:
+            os.chdir(cwd)
+        said = "it exists and is a symlink" if how == "symlink" else "which this command reads"  # (refused anyway)
+        assert code == 2 and said in err.splitlines()[-1], err
+        assert _snapshot(root) == before
+
+
+def test_parity_s_json_over_a_file_its_save_writes_is_refused(tmp_path):
+    save = tmp_path / "saved"
+    for name in ("cases.json", "run.json", "torch_fp32.json"):
+        code, err = _main(["harness", "parity", "--backends", "torch,onnxruntime", "--artifacts", str(tmp_path / "a"),
+                           "--save", str(save), "--json", str(save / name)])
+        assert code == 2 and "name the same path" in err.splitlines()[-1], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -11,8 +11,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from torch import nn
 
 from harness import pipeline
 from harness.results import ResultsError
@@ -122,3 +124,105 @@ def test_a_device_that_loaded_other_weights_is_refused(tmp_path):
     phone = dataclasses.replace(done.results[2], loaded_weights_sha256="c3" * 32)
     with pytest.raises(ResultsError, match=r"loaded CoreML weights c3c3.*model.loaded_weights_sha256.*another model"):
         pipeline.compare(done.cases, (*done.results[:2], phone))
+
+
+# -- the allowance's scale, and a run named twice ------------------------------------------------------
+
+@given(index=st.sampled_from([1, 2]), first=st.booleans(), scale=st.floats(0.0, 1e30))
+def test_activations_claimed_by_a_backend_that_cannot_measure_them_are_refused(index, first, scale):
+    """Only torch measures what the model's layers saw. A device's file claiming it, named first as the
+    reference, set the scale of every allowance (1e6: anything passed)."""
+    import numpy as np
+
+    done = runs.run()
+    liar = dataclasses.replace(done.results[index], activations=np.full(len(done.cases.cases), scale))
+    others = [r for k, r in enumerate(done.results) if k != index]
+    with pytest.raises(ResultsError, match=r"claims activations, but only torch measures"):
+        pipeline.compare(done.cases, (liar, *others) if first else (*others, liar))
+
+
+def test_the_torch_run_s_activations_are_accepted(tmp_path):
+    import numpy as np
+
+    done = runs.run()
+    measured = dataclasses.replace(done.results[0], activations=np.full(len(done.cases.cases), 3.0))
+    report = pipeline.compare(done.cases, (measured, *done.results[1:]))
+    assert report.comparisons and report.status != "FAILED"
+
+
+@given(twice=st.sampled_from(list(runs.LABELS)), how=st.sampled_from(["file twice", "folder and its file",
+                                                                        "a copy", "the object twice"]))
+def test_a_run_named_twice_is_refused_not_compared_with_itself(tmp_path_factory, twice, how):
+    """`compare torch.json torch.json` judged torch against itself and said PASSED, exit 0."""
+    import shutil
+
+    folder = runs.write(tmp_path_factory.mktemp("run"))
+    name = pipeline.read_results([folder]).results[list(runs.LABELS).index(twice)].file_name
+    with pytest.raises(ResultsError, match="named twice"):
+        if how == "the object twice":
+            done = runs.run()
+            pipeline.compare(done.cases, (*done.results, done.results[list(runs.LABELS).index(twice)]))
+        elif how == "a copy":
+            copy = shutil.copy(folder / name, folder.parent / "copy.json")
+            again = pipeline.read_results([folder, copy])
+            pipeline.compare(again.cases, again.results)
+        else:
+            paths = [folder / name, folder / name] if how == "file twice" else [folder, folder / name]
+            again = pipeline.read_results(paths)
+            pipeline.compare(again.cases, again.results)
+
+
+def test_compare_of_one_file_twice_exits_2_and_parity_refuses_a_backend_named_twice(tmp_path):
+    from harness import cli
+
+    folder = runs.write(tmp_path / "run")
+    assert cli.main(["compare", str(folder / "torch_fp32.json"), str(folder / "torch_fp32.json")]) == 2
+    assert cli.main(["parity", "--backends", "torch,onnxruntime,torch", "--artifacts", str(tmp_path / "art")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # refused before any work
+
+
+class _Synthetic(nn.Module):
+    """A module with the synthetic run's outputs (p: 4 probabilities, score: 2x2), for its spec."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 8)
+
+    def forward(self, x):
+        h = self.lin(x)
+        return torch.sigmoid(h[:, :4]), h[:, 4:].reshape(-1, 2, 2)
+
+
+def _synthetic_spec():
+    from harness import api
+
+    return api.describe("synthetic", lambda: api.seeded(_Synthetic), inputs={"x": (None, 3)},
+                        outputs={"p": (None, 4), "score": (None, 2, 2)}, decision="threshold", decision_output="p")
+
+
+READINGS = {"policy": st.sampled_from(["fp16", "fp32"]), "decision": st.sampled_from(["none", "argmax"]),
+            "threshold": st.floats(0.0, 1.0).filter(lambda t: t != 0.5), "outputs": st.just(["p"]),
+            "decided_output": st.just("score")}
+
+
+@given(key=st.sampled_from(sorted(READINGS)), data=st.data())
+def test_a_cases_file_that_says_how_to_judge_otherwise_than_the_model_is_refused(tmp_path_factory, key, data):
+    """`reading.policy: fp16` in cases.json judged every pair by decisions alone; an output left out of
+    `reading.outputs` was never compared. When the model is known, its own reading is the one."""
+    folder = runs.write(tmp_path_factory.mktemp("run"))
+    path = folder / "cases.json"
+    doc = json.loads(path.read_text())
+    doc["reading"][key] = data.draw(READINGS[key])
+    if key == "outputs":
+        doc["reading"]["output_shapes"] = {"p": [4]}
+    path.write_text(json.dumps(doc))
+    done = pipeline.read_results([folder])
+    with pytest.raises(ResultsError, match=f"reading.{key}"):
+        pipeline.compare(done.cases, done.results, spec=_synthetic_spec())
+    if key != "decided_output":  # unknown to the harness, the model's reading cannot be checked: judged as said
+        pipeline.compare(done.cases, done.results)
+
+
+def test_the_model_s_own_reading_is_accepted(tmp_path):
+    done = pipeline.read_results([runs.write(tmp_path)])
+    assert pipeline.compare(done.cases, done.results, spec=_synthetic_spec()).comparisons

@@ -124,19 +124,19 @@ def _package_file(rel: str, read):
     return setup
 
 
-def _fixture(tmp: Path, monkeypatch):
+def _fixture(tmp: Path):
+    """`fixtures check` on a folder whose encoding fixture is the path under attack (the other fixtures are
+    missing, a line each: not what is asserted on)."""
     from trendsplit import fixtures
 
-    text = json.dumps({"kind": "model_x", "provenance": {}, "cases": []})
-    monkeypatch.setattr(fixtures, "ENCODING_FILES", {})  # check reads only model_x.json
-    monkeypatch.setattr(fixtures, "MODELS", ("x",))
-    (tmp / "model_x.json").write_text(text)
+    path = tmp / "encoding_cases.json"
+    path.write_text(json.dumps({"kind": "encoding", "provenance": {}, "cases": []}))
 
     def check():
         drift = fixtures.check(tmp)
-        (problem,) = drift.problems
+        (problem,) = [p for p in drift.problems if p.startswith(f"{path.name}:")]
         raise HarnessError(problem)  # a drift line, not an exception: raised here to assert on alike
-    return tmp / "model_x.json", check
+    return path, check
 
 
 def _model_file(tmp: Path):
@@ -173,7 +173,7 @@ def test_a_path_that_is_not_a_regular_file_of_sane_size_is_refused_quickly(tmp_p
     if kind == "folder" and reader == "package weights (hashed)":
         return  # a folder of no files inside the weights folder is hashed (as another model's weights)
     with contextlib.ExitStack() as stack:
-        path, read = _fixture(tmp, stack.enter_context(pytest.MonkeyPatch.context())) if setup is None else setup(tmp)
+        path, read = (_fixture if setup is None else setup)(tmp)
         make(kind, path, stack)
         start = time.monotonic()
         with within(10), pytest.raises(error) as refused:
@@ -300,3 +300,34 @@ def test_parity_does_not_hang_on_a_fifo_manifest_inside_an_export(trendsplit, tr
     with within(30):
         reason = stale_reason(trendsplit, copy)
     assert "trendsplit-fp32.mlpackage" in reason and "not a regular file" in reason
+
+
+@pytest.mark.parametrize("kind", ["missing", "fifo", "regular file", "symlink to /dev/zero", "empty"])
+def test_a_folder_argument_to_read_from_that_is_not_one_is_a_usage_error(tmp_path, kind):
+    """`fixtures check --dir <a FIFO>` said every fixture was "missing" and exited 1, as drift; an empty
+    `--cases ''` was taken for no argument and the folder's own cases were read instead; `compare
+    --artifacts <not a folder>` was ignored without a word (nothing localised)."""
+    import io
+
+    from harness import cli
+    from trendsplit import cli as kit_cli
+
+    path = tmp_path / "x"
+    with contextlib.ExitStack() as stack:
+        if kind == "empty":
+            path = ""
+        elif kind == "regular file":
+            path.write_text("{}")
+        elif kind != "missing":
+            make(kind, path, stack)
+        folder = runs.write(tmp_path / "run")
+        for main, argv in ((kit_cli.main, ["fixtures", "check", "--dir", str(path)]),
+                           (cli.main, ["compare", str(folder), "--cases", str(path)]),
+                           (cli.main, ["compare", str(folder), "--artifacts", str(path)])):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), within(30):
+                try:
+                    code = main(argv)
+                except SystemExit as exit_:  # argparse's own usage error
+                    code = exit_.code
+            assert code == 2 and err.getvalue().strip().splitlines()[-1].count("error: ") == 1, (argv, err.getvalue())

@@ -8,6 +8,7 @@ Hypothesis tests cover the attack's class, not only the example.
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 import subprocess
@@ -18,7 +19,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from torch import nn
@@ -28,7 +29,7 @@ from harness.backends.coreml import CoreMLBackend
 from harness.compare import compare
 from harness.parity import BackendRun, ParityReport
 from harness.report import format_report
-from harness.results import Inputs
+from harness.results import Inputs, ResultsError
 from harness.tolerances import POLICIES
 from tests.user_model import tiny_vision
 
@@ -178,10 +179,27 @@ def test_the_plugin_skips_with_the_reason_when_a_requested_backend_cannot_run(py
             attacks = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(attacks)
             harness_parity(attacks.constant_model(), "torch,onnxruntime", n=16)
+
+        def test_listed(harness_parity):
+            harness_parity(api.load({EXAMPLE!r}), ["torch", "onnxruntime"], n=8)
+
+        def test_empty(harness_parity):
+            harness_parity(api.load({EXAMPLE!r}), "", n=8)
+
+        def test_twice(harness_parity):
+            harness_parity(api.load({EXAMPLE!r}), "torch,torch", n=8)
+
+        def test_unknown(harness_parity):
+            harness_parity(api.load({EXAMPLE!r}), "torch,tflite", n=8)
     """)
     result = pytester.runpytest("-p", "no:cacheprovider", "-rs", "-p", "no:randomly")
-    result.assert_outcomes(skipped=1, failed=1)
+    result.assert_outcomes(skipped=1, failed=4, passed=1)
     result.stdout.fnmatch_lines(["*parity inconclusive for constant-bn*", f"*coreml@fp16*cannot run here: {reason}*"])
+    # the variations: a list is the comma list; "" names no backend (it ran the defaults, then skipped for
+    # CoreML); a backend named twice was judged against itself and passed; each mistake is one line
+    result.stdout.fnmatch_lines(["*harness_parity: no backend named*", "*harness_parity: torch@fp32 named twice*",
+                                 "*harness_parity: unknown backend 'tflite'*"])
+    assert "Traceback" not in result.stdout.str() and "UsageError" not in result.stdout.str()
 
 
 # -- strings from files cannot fake a verdict --------------------------------------------------------
@@ -204,6 +222,23 @@ def test_device_and_reason_strings_cannot_move_the_cursor_or_fake_a_line(where, 
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]", text)
     assert text.splitlines()[-1].startswith("INCONCLUSIVE")  # the real verdict, last, and nothing after it
     assert sum(line.startswith(("PASSED", "FAILED", "INCONCLUSIVE")) for line in text.splitlines()) == 1
+
+
+@given(device=hostile)
+def test_a_progress_line_carrying_a_file_s_string_is_one_escaped_line(device):
+    """Progress lines name pairs, and a pair's label carries a results file's device when two runs share a
+    label (`localizing coreml-emulated@fp16[fp16] on <device>`): stderr showed it raw."""
+    import contextlib
+    import io
+
+    from harness import cli
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        cli.progress(f"localizing coreml-emulated@fp16[fp16] on {device}")
+    assert err.getvalue().count("\n") == 1 and err.getvalue().endswith("\n")
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]",
+                         err.getvalue()[:-1])
 
 
 def test_the_filed_fake_passed_line_is_shown_escaped():
@@ -238,7 +273,6 @@ def test_a_comparison_file_whose_fields_hold_markup_renders_escaped_or_is_refuse
     import matplotlib.pyplot as plt
 
     from harness import html_report
-    from harness.results import ResultsError
 
     spec = api.load(EXAMPLE)
     report = api.parity(spec, "torch,onnxruntime", n=16, folder=harness_export(spec))
@@ -280,17 +314,178 @@ def test_the_figures_fields_of_a_comparison_file_render_as_text(tmp_path):
     assert MARKUP not in page and page.count("&lt;img") >= 8
 
 
+# -- a saved comparison is read as data from anywhere: checked, never trusted ------------------------
+
+FAILURES = ("numbers", "candidate NaN", "reference NaN", "decision")
+#: For each way a comparison fails, the counters an editor would change to make it pass (listings left).
+TO_PASS = {"numbers": {"numeric_violations": 0}, "candidate NaN": {"non_finite": 0, "numeric_violations": 0},
+           "reference NaN": {"reference_non_finite": 0, "numeric_violations": 0},
+           "decision": {"decisions_agreeing": None}}
+
+
+def _failing(policy: str, failure: str):
+    reference = np.random.default_rng(5).uniform(0.6, 0.9, (20, 8)).astype(np.float32)
+    reference[::2] = 1.0 - reference[::2]  # decisions on both sides, far from the threshold
+    candidate = reference.copy()
+    if failure == "numbers":
+        candidate[3, 2] += np.float32(0.05)
+    elif failure == "candidate NaN":
+        candidate[3, 2] = np.nan
+    elif failure == "reference NaN":
+        reference[3, 2] = np.nan
+    else:
+        candidate[3, 2] = 1.0 - candidate[3, 2]
+    return compare(reference, candidate, policy=POLICIES[policy], decision="threshold")
+
+
+@given(policy=st.sampled_from(sorted(POLICIES)), failure=st.sampled_from(FAILURES))
+def test_a_failed_comparison_whose_counts_were_edited_to_pass_is_refused(tmp_path_factory, policy, failure):
+    """The verdict is worked out again from a saved comparison's figures (its saved status is never read):
+    a failure whose deciding count was edited to pass, its other figures left, contradicts them."""
+
+    c = _failing(policy, failure)
+    if c.verdict != "fail":  # fp16 does not judge numbers: that failure is not one there
+        assert failure == "numbers" and policy == "fp16"
+        return
+    path = dataclasses.replace(_report("d", "r", "x"), comparisons=(c,)).write(tmp_path_factory.mktemp("c") / "c.json")
+    doc = json.loads(path.read_text())
+    doc.update(status="PASSED", passed=True, headline="PASSED")
+    assert ParityReport.read(_saved(path, doc)).status == "FAILED"  # the saved status alone: not believed
+    (saved,) = doc["comparisons"]
+    saved.update(verdict="pass", passed=True, **{k: saved["decisions_compared"] if v is None else v
+                                                  for k, v in TO_PASS[failure].items()})
+    with pytest.raises(ResultsError, match="the figures were edited"):
+        ParityReport.read(_saved(path, doc))
+    saved.update(**{k: c.to_dict()[k] for k in TO_PASS[failure]}, policy={**saved["policy"], "atol": 1e9})
+    with pytest.raises(ResultsError, match="is not the harness's policy"):
+        ParityReport.read(_saved(path, doc))
+
+
+def _saved(path: Path, doc: dict) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def saved_comparison(trendsplit_run, tmp_path_factory) -> dict:
+    """A real comparison file with every section a file can hold: a device, series, histograms, flips."""
+    from harness import pipeline
+
+    reference, onnx = trendsplit_run.results
+    device = dataclasses.replace(onnx, backend="coreml@fp32[ALL]", option="ALL",
+                                 loaded_weights_sha256=trendsplit_run.cases.coreml_weights["fp32"])
+    report = pipeline.compare(trendsplit_run.cases, (reference, onnx, device))
+    return json.loads(report.write(tmp_path_factory.mktemp("saved") / "c.json").read_text())
+
+
+def _leaves(doc, path=()):
+    """Every leaf's path, two items of each list (an empty list is a leaf of its own)."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _leaves(v, (*path, k))
+    elif isinstance(doc, list) and doc:
+        for i, v in enumerate(doc[:2]):
+            yield from _leaves(v, (*path, i))
+    else:
+        yield path
+
+
+anything = (st.text(max_size=12) | st.just(MARKUP) | st.none() | st.booleans() | st.integers(-2**70, 2**70)
+            | st.floats() | st.lists(st.integers(-3, 3), max_size=3) | st.dictionaries(st.text(max_size=3),
+                                                                                         st.integers(), max_size=2))
+
+
+@settings(max_examples=max(150, settings().max_examples))  # ~10 ms an example: most files are refused
+@given(data=st.data(), value=anything)
+def test_any_field_of_a_saved_comparison_is_refused_or_shown_never_a_crash(saved_comparison, tmp_path_factory,
+                                                                           data, value):
+    """Every field (figures, devices, runs, spread included), replaced by any JSON value: the report either
+    refuses the file (one line) or shows it; a figure's data of the wrong shape stopped it with a traceback.
+    (matplotlib is stubbed here for speed, as in the markup test; the figures are drawn by the test below.)"""
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    from harness import html_report
+    from harness.text import printable
+
+    leaves = [p for p in _leaves(saved_comparison) if p[0] not in ("format", "version")]
+    sections = sorted({p[:2] if p[0] == "figures" else p[:1] for p in leaves})  # each as likely as the rest
+    section = data.draw(st.sampled_from(sections))
+    where = data.draw(st.sampled_from([p for p in leaves if p[:len(section)] == section]))
+    doc = copy.deepcopy(saved_comparison)
+    _set(doc, where, value)
+    path = _saved(tmp_path_factory.mktemp("c") / "c.json", doc)
+    try:
+        loaded = ParityReport.read(path)
+    except ResultsError as refused:
+        assert str(path) in str(refused) and "\n" not in printable(refused)  # one line, as the command line shows it
+        return
+    format_report(loaded)
+    with mock.patch.object(html_report, "_png", lambda fig: ""), \
+            mock.patch.object(html_report, "error_figure", lambda report: None), \
+            mock.patch.object(plt, "subplots", lambda *a, **k: (mock.MagicMock(), mock.MagicMock())):
+        assert MARKUP not in html_report.render(loaded)  # the page's text; its figures are drawn above, for real
+
+
+MATHTEXT = [r"$\undefined{x}^$", "$", "a$b$c", r"\$x$", "$_$", r"$\frac{1}$"]
+
+
+@given(text=st.text(st.sampled_from("$\\^_{}ax \n"), max_size=12) | st.sampled_from(MATHTEXT))
+def test_text_drawn_in_a_figure_is_never_read_as_mathematics(text):
+    """matplotlib reads `$...$` as mathematics: a label from a file failed to parse and stopped the report."""
+    import matplotlib.pyplot as plt
+
+    from harness.html_report import _plain
+
+    fig, ax = plt.subplots(figsize=(1, 1))
+    try:
+        ax.set_title(_plain(text))
+        ax.set_yticks([0], [_plain(text)])
+        fig.canvas.draw()
+        assert not ax.title._preprocess_math(ax.title.get_text())[1]  # drawn as text, not as mathematics
+    finally:
+        plt.close(fig)
+
+
+def test_a_saved_comparison_whose_names_hold_mathematics_draws_its_report(saved_comparison, tmp_path):
+    """The filed markup test stubbed the figures out; drawn for real, `$\\undefined$` in a pair's name or a
+    case's kind was an internal error (exit 1) instead of a report."""
+    import copy
+
+    from harness import cli
+
+    doc = copy.deepcopy(saved_comparison)
+    for c, bad in zip(doc["comparisons"], MATHTEXT, strict=False):
+        c["candidate"] = f"coreml {bad}"
+    for case, bad in zip(doc["figures"]["series"]["cases"], MATHTEXT, strict=False):
+        case["kind"] = bad
+    path = _saved(tmp_path / "c.json", doc)
+    assert cli.main(["report", str(path), "--html", str(tmp_path / "r.html")]) == 0
+    assert html.escape(MATHTEXT[0]) in (tmp_path / "r.html").read_text()
+
+
 # -- the allowance follows what the model sees -------------------------------------------------------
 
-def test_outputs_collapsed_on_the_largest_input_cases_fail_fp32(trendsplit, trendsplit_export, tmp_path):
+@pytest.fixture(scope="module")
+def trendsplit_run(trendsplit, trendsplit_export):
+    """torch and onnxruntime on 1,000 of trendsplit's cases, whose raw inputs reach 1e5 (clamped to 100)."""
+    return api.run(trendsplit, "torch,onnxruntime", n=1000, folder=trendsplit_export[1])
+
+
+def _largest_input_cases(done, k: int = 7) -> np.ndarray:
+    feeds = done.cases.cases.inputs
+    return np.argsort(np.abs(feeds).reshape(len(feeds), -1).max(axis=1))[-k:]
+
+
+def test_outputs_collapsed_on_the_largest_input_cases_fail_fp32(trendsplit_run, tmp_path):
     """The filed attack: trendsplit clamps its input at 100, but raw inputs reach 1e5, and an allowance
     scaled by the raw input let outputs collapsed to 0.5 +- 5e-4 on the 7 largest-input cases pass fp32."""
     from harness import pipeline
 
-    _, folder = trendsplit_export
-    done = api.run(trendsplit, "torch,onnxruntime", n=1000, folder=folder)
+    done = trendsplit_run
     feeds = done.cases.cases.inputs
-    largest = np.argsort(np.abs(feeds).reshape(len(feeds), -1).max(axis=1))[-7:]
+    largest = _largest_input_cases(done)
     assert np.abs(feeds[largest]).max() > 1e4  # the attack needs raw inputs far past the clamp
     reference, device = done.results
     collapsed = device.outputs["split_probs"].copy()
@@ -308,6 +503,89 @@ def test_outputs_collapsed_on_the_largest_input_cases_fail_fp32(trendsplit, tren
     forged.write(tmp_path / "device.json")
     done.cases.write(tmp_path / "cases.json")
     assert not api.compare([tmp_path / "torch.json", tmp_path / "device.json"], cases=tmp_path / "cases.json")
+
+
+@pytest.mark.parametrize("order", ["torch first", "onnxruntime first, no torch", "device first, torch after",
+                                   "onnxruntime first, torch last"])
+def test_collapsed_outputs_fail_fp32_whichever_run_is_the_reference(trendsplit_run, order):
+    """A variation: the collapse keeps every decision (0.5 +- 3e-4 on the side the reference took), and the
+    reference is not torch. A reference that measured nothing let the raw inputs (1e5) scale the allowance
+    to ~7, and the collapse passed; the layers saw the same ~1e3 whichever run is the reference."""
+    from harness import pipeline
+
+    done = trendsplit_run
+    largest = _largest_input_cases(done)
+    reference, onnx = done.results
+    collapsed = onnx.outputs["split_probs"].copy()
+    collapsed[largest] = np.where(collapsed[largest] > 0.5, 0.5003, 0.4997).astype(np.float32)
+    device = dataclasses.replace(onnx, backend="coreml@fp32[ALL]", option="ALL", outputs={"split_probs": collapsed},
+                                 loaded_weights_sha256=done.cases.coreml_weights["fp32"])
+    runs = {"torch first": (reference, device), "onnxruntime first, no torch": (onnx, device),
+            "device first, torch after": (device, reference),
+            "onnxruntime first, torch last": (onnx, device, reference)}[order]
+    report = pipeline.compare(done.cases, runs)
+    pair = next(c for c in report.comparisons if {c.reference, c.candidate} >= {"coreml@fp32[ALL]"})
+    assert pair.verdict == "fail" and pair.numeric_violations > 0 and pair.decisions_ok, api.format_report(report)
+    assert report.status == "FAILED" and pair.max_allowance < 0.1
+
+
+@given(inflated=st.integers(1, 40), factor=st.floats(1.01, 1e6))
+@settings(max_examples=10)  # each example runs torch on 16 of trendsplit's cases
+def test_a_torch_reference_claiming_more_activations_than_the_model_reaches_is_refused(trendsplit, trendsplit_run,
+                                                                                      inflated, factor):
+    """The reference's activations scale every allowance, and a torch file says what they were: inflated
+    on the 7 cases whose outputs were collapsed (or on any others), the collapse passed. With the model at
+    hand, the largest claims are measured again; any claim left unmeasured is below those."""
+    from harness import pipeline
+
+    done = trendsplit_run
+    reference, onnx = done.results
+    largest = _largest_input_cases(done, k=inflated)
+    activations = reference.activations.copy()
+    activations[largest] *= factor
+    forged = dataclasses.replace(reference, activations=activations)
+    try:
+        pipeline.compare(done.cases, (forged, onnx), spec=trendsplit)
+    except ResultsError as refused:
+        assert "model 'trendsplit' measures" in str(refused)
+    else:  # accepted: then no claim is past what the model's layers reach on these cases
+        assert activations.max() <= reference.activations.max() * (1 + 1e-3)
+    assert pipeline.compare(done.cases, (reference, onnx), spec=trendsplit).status == "PASSED"  # the true claim
+
+
+def test_the_filed_collapse_with_its_activations_inflated_is_refused_when_the_model_is_known(trendsplit,
+                                                                                              trendsplit_run):
+    from harness import pipeline
+
+    done = trendsplit_run
+    reference, onnx = done.results
+    largest = _largest_input_cases(done)
+    collapsed = onnx.outputs["split_probs"].copy()
+    collapsed[largest] = np.where(collapsed[largest] > 0.5, 0.5003, 0.4997).astype(np.float32)
+    activations = reference.activations.copy()
+    activations[largest] = 1e4  # allowance 0.5 there
+    runs = (dataclasses.replace(reference, activations=activations), dataclasses.replace(
+        onnx, backend="coreml@fp32[ALL]", option="ALL", outputs={"split_probs": collapsed},
+        loaded_weights_sha256=done.cases.coreml_weights["fp32"]))
+    assert pipeline.compare(done.cases, runs).status == "PASSED"  # a forged truth, unchecked without the model
+    with pytest.raises(ResultsError, match="claims activations 10000 on case"):
+        pipeline.compare(done.cases, runs, spec=trendsplit)
+
+
+@given(magnitude=st.floats(1.0, 1e6), seen=st.floats(0.0, 1e5), policy=st.sampled_from(sorted(POLICIES)),
+       shape=st.tuples(st.integers(2, 8), st.integers(1, 6)))
+def test_an_allowance_is_atol_times_the_scale_plus_rtol_of_the_reference_never_their_product(magnitude, seen, policy,
+                                                                                               shape):
+    """rtol is relative to the reference already: scaled again by the case's magnitude (which holds the
+    reference's own), fp32 allowed 2% on outputs of 1,300 and 100% on outputs of 1e5."""
+    p = POLICIES[policy]
+    reference = (magnitude * np.random.default_rng(shape[0]).uniform(0.5, 1.0, shape)).astype(np.float32)
+    c = compare(reference, reference, policy=p, decision="none", activations=np.full(shape[0], seen))
+    top = float(np.abs(reference.astype(np.float64)).max())
+    bound = p.atol * max(1.0, seen, top) + p.rtol * top
+    assert c.max_allowance <= bound * (1 + 1e-12)
+    off = reference * np.float32(1 + 4 * (p.rtol + p.atol * max(1.0, seen, top) / float(reference.min())))
+    assert compare(reference, off, policy=p, decision="none", activations=np.full(shape[0], seen)).numeric_violations
 
 
 def test_the_activation_peak_is_what_the_layers_saw_and_leaves_the_outputs_alone():
