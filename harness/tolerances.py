@@ -24,8 +24,9 @@ class Policy:
     min_decision_agreement: float
     reason: str
     #: Scale the absolute allowance per case by max(1, the largest magnitude the model's layers
-    #: saw on it, max|reference output|) (`compare`; the raw inputs stand in when the reference
-    #: did not measure its activations). Rounding in a sum is relative to its summands: it grows
+    #: saw on it, max|reference output|), as the torch run measured it (without a torch run, the
+    #: reference's outputs alone: never the raw inputs, which a model that clamps them never sees;
+    #: `compare` takes them only from a direct caller). Rounding in a sum is relative to its summands: it grows
     #: with the activations that fed a value (a classifier's small logit carries the rounding of
     #: its large neighbour's sums), and only with what the layers saw, after the model's clamps.
     input_scaled: bool = True
