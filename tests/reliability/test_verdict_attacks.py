@@ -228,14 +228,12 @@ def test_device_and_reason_strings_cannot_move_the_cursor_or_fake_a_line(where, 
 def test_a_progress_line_carrying_a_file_s_string_is_one_escaped_line(device):
     """Progress lines name pairs, and a pair's label carries a results file's device when two runs share a
     label (`localizing coreml-emulated@fp16[fp16] on <device>`): stderr showed it raw."""
-    import contextlib
     import io
 
-    from harness import cli
+    from harness.progress import Progress
 
     err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        cli.progress(f"localizing coreml-emulated@fp16[fp16] on {device}")
+    Progress(stream=err)(f"localizing coreml-emulated@fp16[fp16] on {device}")
     assert err.getvalue().count("\n") == 1 and err.getvalue().endswith("\n")
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]",
                          err.getvalue()[:-1])
