@@ -107,7 +107,7 @@ class Localizations:
         try:
             return cls({str(p): Localization.from_dict(d) for p, d in doc["pairs"].items()},
                        Localization.from_dict(doc["overview"]) if doc["overview"] else None)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
             raise ResultsError(f"{path} is not a localization file this harness wrote "
                                f"({type(err).__name__}: {err})") from None
 
@@ -251,7 +251,7 @@ class ParityReport:
                 figures={**_figures(doc["figures"]),
                          "worst_cases": {_pair(c): c["worst_case"] for c in doc["comparisons"]
                                          if c["worst_case"] is not None}})
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
             raise ResultsError(f"{path} is not a comparison file this harness wrote "
                                f"({type(err).__name__}: {err})") from None
 

@@ -390,13 +390,17 @@ def _leaves(doc, path=()):
         yield path
 
 
+#: A value of every kind a JSON field can hold instead of its own, and the numbers no reader expects.
+NASTY = [MARKUP, "", None, True, [], {}, -1, 2**70, 0.5, float("inf"), float("-inf"), float("nan")]
+
+
 anything = (st.text(max_size=12) | st.just(MARKUP) | st.none() | st.booleans() | st.integers(-2**70, 2**70)
             | st.floats() | st.lists(st.integers(-3, 3), max_size=3) | st.dictionaries(st.text(max_size=3),
                                                                                          st.integers(), max_size=2))
 
 
 @settings(max_examples=max(150, settings().max_examples))  # ~10 ms an example: most files are refused
-@given(data=st.data(), value=anything)
+@given(data=st.data(), value=st.sampled_from(NASTY) | anything)
 def test_any_field_of_a_saved_comparison_is_refused_or_shown_never_a_crash(saved_comparison, tmp_path_factory,
                                                                            data, value):
     """Every field (figures, devices, runs, spread included), replaced by any JSON value: the report either
@@ -426,6 +430,43 @@ def test_any_field_of_a_saved_comparison_is_refused_or_shown_never_a_crash(saved
             mock.patch.object(html_report, "error_figure", lambda report: None), \
             mock.patch.object(plt, "subplots", lambda *a, **k: (mock.MagicMock(), mock.MagicMock())):
         assert MARKUP not in html_report.render(loaded)  # the page's text; its figures are drawn above, for real
+
+
+def test_any_field_of_a_saved_localization_is_refused_or_shown_never_a_crash(tmp_path):
+    """The localisation a comparison names is read beside it; every field, in turn, holds every kind of
+    value: `cases: [Infinity]` was an OverflowError, which no reader caught (internal error)."""
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    from harness import html_report
+    from harness.mil.localize import Localization, OpDivergence
+    from harness.parity import Localizations
+
+    ops = (OpDivergence("var_1", "conv", 0.1, 0.2, 3, 0.5, module="body.0 (Conv1d)"),
+           OpDivergence("var_2", "sigmoid", 1e-4, 1e-3, 0, 0.5))
+    loc = Localization("fp32", "fp16", ops, cases=(0, 3))
+    report = dataclasses.replace(_report("d", "r", "x"), localizations=Localizations({"x vs torch@fp32": loc}, loc))
+    path = report.write(tmp_path / "c.json")
+    sidecar = path.with_name("c.localization.json")
+    original = json.loads(sidecar.read_text())
+    refused = shown = 0
+    for where in [p for p in _leaves(original) if p[0] not in ("format", "version")]:
+        for value in NASTY:
+            doc = copy.deepcopy(original)
+            _set(doc, where, value)
+            _saved(sidecar, doc)
+            try:
+                loaded = ParityReport.read(path)
+            except ResultsError as err:
+                assert str(path) in str(err)
+                refused += 1
+                continue
+            with mock.patch.object(html_report, "_png", lambda fig: ""), \
+                    mock.patch.object(plt, "subplots", lambda *a, **k: (mock.MagicMock(), mock.MagicMock())):
+                assert MARKUP not in html_report.render(loaded), where
+            shown += 1
+    assert refused and shown
 
 
 MATHTEXT = [r"$\undefined{x}^$", "$", "a$b$c", r"\$x$", "$_$", r"$\frac{1}$"]
