@@ -9,6 +9,8 @@ report draws only from these: it reads, it never runs or recomputes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -100,6 +102,11 @@ class Localizations:
 
     def write(self, path: str | Path) -> Path:
         return write_document(path, self.to_dict())
+
+    @property
+    def sha256(self) -> str:
+        """What the comparison written with these records of them: a killed rewrite leaves another run's beside it."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def read(cls, path: str | Path) -> Localizations:
@@ -215,7 +222,7 @@ class ParityReport:
         doc["localization"] = None
         if self.localizations.pairs or self.localizations.overview:
             loc = self.localizations.write(path.with_name(path.stem + ".localization.json"))
-            doc["localization"] = loc.name
+            doc["localization"], doc["localization_sha256"] = loc.name, self.localizations.sha256
         return write_document(path, doc)
 
     write_json = write
@@ -233,6 +240,9 @@ class ParityReport:
                     localizations = Localizations.read(path.with_name(name))
                 except ResultsError as err:
                     raise ResultsError(f"{path}: its localization {name!r}: {err}") from None
+                if doc.get("localization_sha256", localizations.sha256) != localizations.sha256:
+                    raise ResultsError(f"{path}: the localization {name!r} beside it is not the one written with it "
+                                       "(another run's, left by a rewrite that was stopped, or edited)")
             return cls(
                 model=_field(doc["model"], "str", "model"),
                 weights_source=_field(doc["weights_source"], "str", "weights_source"),

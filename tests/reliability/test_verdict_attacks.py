@@ -469,6 +469,24 @@ def test_any_field_of_a_saved_localization_is_refused_or_shown_never_a_crash(tmp
     assert refused and shown
 
 
+def test_a_comparison_read_beside_another_run_s_localization_is_refused(tmp_path):
+    """`compare --json c.json` writes the localisation, then the comparison: killed between the two, the
+    old comparison stood beside the new run's localisation, and `report` showed where another run diverged."""
+    from harness.mil.localize import Localization, OpDivergence
+    from harness.parity import Localizations
+
+    def report(op: str) -> ParityReport:
+        loc = Localization("fp32", "fp16", (OpDivergence(op, "conv", 0.1, 0.2, 3, 0.5),), cases=(0,))
+        return dataclasses.replace(_report("d", "r", "x"), localizations=Localizations({"x vs torch@fp32": loc}))
+
+    old = report("var_old").write(tmp_path / "c.json")
+    assert ParityReport.read(old).localizations.pairs["x vs torch@fp32"].ops[0].name == "var_old"
+    new = report("var_new").write(tmp_path / "next" / "c.json")
+    (tmp_path / "c.localization.json").write_bytes((new.parent / "c.localization.json").read_bytes())  # the kill
+    with pytest.raises(ResultsError, match="not the one written with it"):
+        ParityReport.read(old)
+
+
 MATHTEXT = [r"$\undefined{x}^$", "$", "a$b$c", r"\$x$", "$_$", r"$\frac{1}$"]
 
 
