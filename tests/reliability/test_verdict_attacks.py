@@ -19,7 +19,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from torch import nn
@@ -217,6 +217,7 @@ def _report(where: str, reason: str, label: str) -> ParityReport:
 
 
 @given(where=hostile, reason=hostile, label=hostile)
+@example(where="0", reason="0", label="PASSED")  # a label at the start of its line read as a verdict
 def test_device_and_reason_strings_cannot_move_the_cursor_or_fake_a_line(where, reason, label):
     text = format_report(_report(where, reason, label))
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]", text)
