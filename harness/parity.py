@@ -9,6 +9,8 @@ report draws only from these: it reads, it never runs or recomputes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -99,13 +101,18 @@ class Localizations:
     def write(self, path: str | Path) -> Path:
         return write_document(path, self.to_dict())
 
+    @property
+    def sha256(self) -> str:
+        """What the comparison written with these records of them: a killed rewrite leaves another run's beside it."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
     @classmethod
     def read(cls, path: str | Path) -> Localizations:
         doc = read_document(path, LOCALIZATION_FORMAT)
         try:
             return cls({str(p): Localization.from_dict(d) for p, d in doc["pairs"].items()},
                        Localization.from_dict(doc["overview"]) if doc["overview"] else None)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
             raise ResultsError(f"{path} is not a localization file this harness wrote "
                                f"({type(err).__name__}: {err})") from None
 
@@ -217,7 +224,7 @@ class ParityReport:
         doc["localization"] = None
         if self.localizations.pairs or self.localizations.overview:
             loc = self.localizations.write(path.with_name(path.stem + ".localization.json"))
-            doc["localization"] = loc.name
+            doc["localization"], doc["localization_sha256"] = loc.name, self.localizations.sha256
         return write_document(path, doc)
 
     write_json = write
@@ -235,6 +242,9 @@ class ParityReport:
                     localizations = Localizations.read(path.with_name(name))
                 except ResultsError as err:
                     raise ResultsError(f"{path}: its localization {name!r}: {err}") from None
+                if doc.get("localization_sha256", localizations.sha256) != localizations.sha256:
+                    raise ResultsError(f"{path}: the localization {name!r} beside it is not the one written with it "
+                                       "(another run's, left by a rewrite that was stopped, or edited)")
             return cls(
                 model=_field(doc["model"], "str", "model"),
                 weights_source=_field(doc["weights_source"], "str", "weights_source"),
@@ -253,7 +263,7 @@ class ParityReport:
                 figures={**_figures(doc["figures"]),
                          "worst_cases": {_pair(c): c["worst_case"] for c in doc["comparisons"]
                                          if c["worst_case"] is not None}})
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
             raise ResultsError(f"{path} is not a comparison file this harness wrote "
                                f"({type(err).__name__}: {err})") from None
 

@@ -123,7 +123,7 @@ def _read_folder(folder: Path, cases: CaseFile) -> tuple[tuple[Results, ...], tu
     index = RunIndex.read(folder)
     try:
         checks = tuple(artifact_check(a) for a in index.artifact_checks)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:
         raise ResultsError(f"{folder / 'run.json'}: an artifact check is malformed ({err})") from None
     files = tuple(folder / f for f in index.results)
     return tuple(Results.read(f, cases.results_limit()) for f in files), checks, (folder / RUN_FILE, *files)

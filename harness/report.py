@@ -114,5 +114,14 @@ def format_report(report: ParityReport) -> str:
             lines.append(f"artifact {check.artifact}: {verdict} "
                          f"({len(check.findings)} rules; compute ops {dtypes})")
             lines += [f"  {f.rule}: {f.detail}" for f in check.failures]
-    lines += ["", report.headline]
-    return "\n".join(printable(line) for line in lines)
+    return "\n".join([*(_not_a_verdict(printable(line)) for line in lines), "", printable(report.headline)])
+
+
+#: How the verdict line begins; no other line may (the report's last line is the verdict).
+VERDICTS = ("PASSED", "FAILED", "INCONCLUSIVE")
+
+
+def _not_a_verdict(line: str) -> str:
+    """`line`, indented when a string from a file at its start (a backend label of a saved comparison,
+    `PASSED: 4 of 4 pairs judged`) would make it read as a verdict."""
+    return "  " + line if line.lstrip().startswith(VERDICTS) else line

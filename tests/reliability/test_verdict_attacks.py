@@ -19,7 +19,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from torch import nn
@@ -217,6 +217,7 @@ def _report(where: str, reason: str, label: str) -> ParityReport:
 
 
 @given(where=hostile, reason=hostile, label=hostile)
+@example(where="0", reason="0", label="PASSED")  # a label at the start of its line read as a verdict
 def test_device_and_reason_strings_cannot_move_the_cursor_or_fake_a_line(where, reason, label):
     text = format_report(_report(where, reason, label))
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]", text)
@@ -388,13 +389,17 @@ def _leaves(doc, path=()):
         yield path
 
 
+#: A value of every kind a JSON field can hold instead of its own, and the numbers no reader expects.
+NASTY = [MARKUP, "", None, True, [], {}, -1, 2**70, 0.5, float("inf"), float("-inf"), float("nan")]
+
+
 anything = (st.text(max_size=12) | st.just(MARKUP) | st.none() | st.booleans() | st.integers(-2**70, 2**70)
             | st.floats() | st.lists(st.integers(-3, 3), max_size=3) | st.dictionaries(st.text(max_size=3),
                                                                                          st.integers(), max_size=2))
 
 
 @settings(max_examples=max(150, settings().max_examples))  # ~10 ms an example: most files are refused
-@given(data=st.data(), value=anything)
+@given(data=st.data(), value=st.sampled_from(NASTY) | anything)
 def test_any_field_of_a_saved_comparison_is_refused_or_shown_never_a_crash(saved_comparison, tmp_path_factory,
                                                                            data, value):
     """Every field (figures, devices, runs, spread included), replaced by any JSON value: the report either
@@ -424,6 +429,61 @@ def test_any_field_of_a_saved_comparison_is_refused_or_shown_never_a_crash(saved
             mock.patch.object(html_report, "error_figure", lambda report: None), \
             mock.patch.object(plt, "subplots", lambda *a, **k: (mock.MagicMock(), mock.MagicMock())):
         assert MARKUP not in html_report.render(loaded)  # the page's text; its figures are drawn above, for real
+
+
+def test_any_field_of_a_saved_localization_is_refused_or_shown_never_a_crash(tmp_path):
+    """The localisation a comparison names is read beside it; every field, in turn, holds every kind of
+    value: `cases: [Infinity]` was an OverflowError, which no reader caught (internal error)."""
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    from harness import html_report
+    from harness.mil.localize import Localization, OpDivergence
+    from harness.parity import Localizations
+
+    ops = (OpDivergence("var_1", "conv", 0.1, 0.2, 3, 0.5, module="body.0 (Conv1d)"),
+           OpDivergence("var_2", "sigmoid", 1e-4, 1e-3, 0, 0.5))
+    loc = Localization("fp32", "fp16", ops, cases=(0, 3))
+    report = dataclasses.replace(_report("d", "r", "x"), localizations=Localizations({"x vs torch@fp32": loc}, loc))
+    path = report.write(tmp_path / "c.json")
+    sidecar = path.with_name("c.localization.json")
+    original = json.loads(sidecar.read_text())
+    refused = shown = 0
+    for where in [p for p in _leaves(original) if p[0] not in ("format", "version")]:
+        for value in NASTY:
+            doc = copy.deepcopy(original)
+            _set(doc, where, value)
+            _saved(sidecar, doc)
+            try:
+                loaded = ParityReport.read(path)
+            except ResultsError as err:
+                assert str(path) in str(err)
+                refused += 1
+                continue
+            with mock.patch.object(html_report, "_png", lambda fig: ""), \
+                    mock.patch.object(plt, "subplots", lambda *a, **k: (mock.MagicMock(), mock.MagicMock())):
+                assert MARKUP not in html_report.render(loaded), where
+            shown += 1
+    assert refused and shown
+
+
+def test_a_comparison_read_beside_another_run_s_localization_is_refused(tmp_path):
+    """`compare --json c.json` writes the localisation, then the comparison: killed between the two, the
+    old comparison stood beside the new run's localisation, and `report` showed where another run diverged."""
+    from harness.mil.localize import Localization, OpDivergence
+    from harness.parity import Localizations
+
+    def report(op: str) -> ParityReport:
+        loc = Localization("fp32", "fp16", (OpDivergence(op, "conv", 0.1, 0.2, 3, 0.5),), cases=(0,))
+        return dataclasses.replace(_report("d", "r", "x"), localizations=Localizations({"x vs torch@fp32": loc}))
+
+    old = report("var_old").write(tmp_path / "c.json")
+    assert ParityReport.read(old).localizations.pairs["x vs torch@fp32"].ops[0].name == "var_old"
+    new = report("var_new").write(tmp_path / "next" / "c.json")
+    (tmp_path / "c.localization.json").write_bytes((new.parent / "c.localization.json").read_bytes())  # the kill
+    with pytest.raises(ResultsError, match="not the one written with it"):
+        ParityReport.read(old)
 
 
 MATHTEXT = [r"$\undefined{x}^$", "$", "a$b$c", r"\$x$", "$_$", r"$\frac{1}$"]
