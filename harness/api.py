@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness import atomic, files
+from harness import atomic, files, options
 from harness.errors import HarnessError, UsageError
 from harness.exact_random import ExactGenerator
-from harness.report import format_report
+from harness.report.text import format_report
 from harness.spec import Cases, ModelSpec, TensorSpec, seeded_init
 
 
@@ -159,24 +159,19 @@ def load(reference: str) -> ModelSpec:
 def export(model: ModelSpec, folder: str | Path | None = None):
     """Export to ONNX and CoreML (fp32, fp16) with a manifest; returns the manifest."""
     from harness.export import export_model
-    from harness.pipeline import export_folder
+    from harness.parity.steps import export_folder
 
     return export_model(model, Path(folder or export_folder(model)))
 
 
-def _backends(backends: str | None):
-    from harness.backends import default_backends, parse_backends
-
-    return parse_backends(backends) if backends is not None else default_backends()
-
-
-def run(model: ModelSpec, backends: str | None = None, *, n: int = 200, seed: int = 0,
+def run(model: ModelSpec, backends: str | None = None, *, n: int = options.CASES, seed: int = options.SEED,
         folder: str | Path | None = None, out: str | Path | None = None, progress=None):
-    """Export (or reuse) and run every backend on `n` seeded cases; returns a `pipeline.Run`
+    """Export (or reuse) and run every backend on `n` seeded cases; returns a `steps.Run`
     (and writes its files to `out`: cases.json, one results file per backend, run.json)."""
-    from harness import pipeline
+    from harness.parity import steps
 
-    done = pipeline.run(model, _backends(backends), n=n, seed=seed, folder=folder, progress=progress)
+    n, seed = options.cases(n, saved=True), options.seed(seed)
+    done = steps.run(model, options.backends(backends), n=n, seed=seed, folder=folder, progress=progress)
     if out is not None:
         done.write(out)
     return done
@@ -187,37 +182,35 @@ def compare(results, *, cases: str | Path | None = None, policy: str | None = No
             atol: Tolerance = None, rtol: Tolerance = None):
     """Judge results against the first; returns a ParityReport.
 
-    `results`: a `pipeline.Run` (from `run`), or paths of results files and run folders (the
+    `results`: a `steps.Run` (from `run`), or paths of results files and run folders (the
     first result is the reference; a Swift recorder's file among them is judged like any other).
     `artifacts`: the export folder, to localise failing emulated pairs; `model` names their torch modules.
     `atol`/`rtol`: per policy name, e.g. `{"fp32": 1e-4}` (or "fp32=1e-4"), replacing that policy's own.
     """
-    from harness import pipeline
-    from harness.tolerances import Overrides, get_policy
+    from harness.parity import judge
 
-    overrides = Overrides.of(atol, rtol)
-    done = results if isinstance(results, pipeline.Run) else pipeline.read_results(
+    overrides, chosen = options.overrides(atol, rtol), options.policy(policy)
+    done = results if isinstance(results, judge.Run) else judge.read_results(
         [results] if isinstance(results, str | Path) else list(results), cases)
     folder = artifacts if artifacts is not None else done.folder
-    return pipeline.compare(done.cases, done.results, policy=get_policy(policy) if policy else None,
-                            artifact_checks=done.artifact_checks, artifacts=folder, spec=model, overview=overview,
-                            progress=progress, overrides=overrides)
+    return judge.compare(done.cases, done.results, policy=chosen, artifact_checks=done.artifact_checks,
+                         artifacts=folder, spec=model, overview=overview, progress=progress, overrides=overrides)
 
 
-def parity(model: ModelSpec, backends: str | None = None, *, n: int = 200, seed: int = 0,
+def parity(model: ModelSpec, backends: str | None = None, *, n: int = options.CASES, seed: int = options.SEED,
            folder: str | Path | None = None, policy: str | None = None, progress=None, overview: bool = False,
            atol: Tolerance = None, rtol: Tolerance = None):
     """Export (or reuse) and compare every backend with the first (run, then compare); returns a ParityReport.
     `overview`: also profile the fp16 program op by op, for the HTML report's per-op section.
     `atol`/`rtol`: per policy name, e.g. `{"fp32": 1e-4}` (or "fp32=1e-4"), replacing that policy's own;
     the reports name the changed policy `fp32(atol=0.0001)`."""
-    from harness import pipeline
-    from harness.tolerances import Overrides, get_policy
+    from harness.parity import steps
 
-    overrides = Overrides.of(atol, rtol)  # checked before the backends are made or anything exported
-    return pipeline.parity(model, _backends(backends), n=n, seed=seed, folder=folder,
-                           policy=get_policy(policy) if policy else None, overview=overview, progress=progress,
-                           overrides=overrides)
+    # all checked before the backends are made or anything exported
+    n, seed, chosen = options.cases(n), options.seed(seed), options.policy(policy)
+    overrides = options.overrides(atol, rtol)
+    return steps.parity(model, options.backends(backends), n=n, seed=seed, folder=folder, policy=chosen,
+                        overview=overview, progress=progress, overrides=overrides)
 
 
 def recalibrate_batchnorm(module: torch.nn.Module, batches) -> torch.nn.Module:
@@ -275,10 +268,10 @@ def report(parity_report, path: str | Path | None = None, model: ModelSpec | Non
     """Write the self-contained HTML report of a ParityReport (or of a saved comparison file) to `path`
     and return it; without `path`, return the text table. Draws only on the report: `model` and
     `folder` are accepted for older callers and not used (localisation happens in `parity`/`compare`)."""
-    from harness import pipeline
-    from harness.parity import ParityReport
+    from harness import report as reports
+    from harness.parity.verdict import ParityReport
 
     del model, folder
     loaded = parity_report if isinstance(parity_report, ParityReport) else ParityReport.read(parity_report)
-    text = pipeline.report(loaded, json=json, html=path)
+    text = reports.write(loaded, json=json, html=path)
     return Path(path) if path is not None else text

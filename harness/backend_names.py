@@ -19,6 +19,14 @@ BACKENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "coreml": (("fp32", "fp16"), COMPUTE_UNITS),
     "coreml-emulated": (("fp32", "fp16"), ("fp32", "fp16-storage", "fp16")),
 }
+#: The option a backend runs with when a reference names none: CoreML's compute units default to ALL;
+#: the emulator's profile defaults to the artifact's precision.
+DEFAULT_OPTION = {"coreml": lambda precision: "ALL", "coreml-emulated": lambda precision: precision}
+#: Numbers from real CoreML (a Mac or a phone), measured against every other run, and the emulation of it.
+DEVICE_BACKEND = "coreml"
+EMULATED_BACKEND = "coreml-emulated"
+#: The one backend that measures what the model's layers saw (the scale of every allowance).
+MEASURING_BACKEND = "torch"
 
 
 def choices() -> str:
@@ -43,3 +51,15 @@ def check(reference: str) -> str:
     if option is not None and option not in options and option.upper() not in options:
         raise UsageError(f"backend {name!r} has no option {option!r}; it takes: {', '.join(options)}")
     return match[0]
+
+
+def label(reference: str) -> str:
+    """The label a backend made from `reference` carries (`name@precision[option]`, defaults filled in),
+    known without creating the backend: results files from a phone are checked without torch."""
+    name = REFERENCE.match(check(reference))["name"]
+    match = REFERENCE.match(reference.strip())
+    precision = match["precision"] or BACKENDS[name][0][0]
+    if not BACKENDS[name][1]:
+        return f"{name}@{precision}"
+    option = match["option"] or DEFAULT_OPTION[name](precision)
+    return f"{name}@{precision}[{option.upper() if name == DEVICE_BACKEND else option}]"

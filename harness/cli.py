@@ -1,4 +1,4 @@
-"""Command line: a thin layer over `harness.export` and the steps in `harness.pipeline`.
+"""Command line: a thin layer over `harness.export` and the steps in `harness.parity.steps`.
 
 Exit codes: 0 pass, 1 parity or check failure, 2 usage error (unknown model, backend, a bad
 argument or output path). Every argument, output paths included, is checked before any work.
@@ -18,31 +18,20 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness import __version__, atomic, backend_names
+from harness import __version__, atomic, backend_names, options
 from harness.compute_units import COMPUTE_UNITS
 from harness.errors import HarnessError, UsageError
+from harness.parity.tolerances import POLICIES
+from harness.parity.tolerances import parse as parse_tolerances
 from harness.progress import Progress
 from harness.text import printable
-from harness.tolerances import POLICIES
-from harness.tolerances import parse as parse_tolerances
 
-#: Cases of a run that keeps every output (`run`, `parity --save`): about 1 KB a case and backend
-#: for trendsplit. `parity` alone streams its cases in chunks, with memory flat in their number.
-MAX_CASES = 100_000
-MAX_STREAMED = 10**12
+MAX_CASES = options.MAX_SAVED_CASES
 
 
-def int_in(low: int, high: int, what: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a whole number, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{what} must be between {low:,} and {high:,}, got {value:,}")
-        return value
-
-    return parse
+def int_in(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], checked as every face checks one (`options.whole`)."""
+    return usage_type(lambda text: options.whole(text, what, low, high))
 
 
 def seconds(text: str) -> float:
@@ -88,9 +77,9 @@ def backend_list(text: str) -> str:
 BACKENDS = usage_type(backend_list)
 ATOL = usage_type(lambda text: parse_tolerances(text, "atol"))
 RTOL = usage_type(lambda text: parse_tolerances(text, "rtol"))
-CASES = int_in(1, MAX_CASES, "the number of cases")
-STREAMED_CASES = int_in(1, MAX_STREAMED, "the number of cases")
-SEED = int_in(0, 2**63 - 1, "the seed")
+CASES = usage_type(lambda text: options.cases(text, saved=True))
+STREAMED_CASES = usage_type(options.cases)
+SEED = usage_type(options.seed)
 
 
 def path_argument(check: Callable[[Path], Path]) -> Callable[[str], Path]:
@@ -180,7 +169,7 @@ def _not_over_inputs(inputs: Sequence[Path], **outputs: Path | None) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.export import export_model
     from harness.models import get_model
-    from harness.pipeline import export_folder
+    from harness.parity.steps import export_folder
 
     spec = get_model(model_name(args))
     out = args.out or export_target(export_folder(spec))
@@ -192,36 +181,29 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _backends(args: argparse.Namespace):
-    from harness.backends import default_backends, parse_backends
-
-    options = {"compute_units": args.compute_units}
-    return parse_backends(args.backends, **options) if args.backends is not None else default_backends(**options)
+    return options.backends(args.backends, compute_units=args.compute_units)
 
 
 def _export_folder(args: argparse.Namespace, spec) -> Path:
     """The export folder a run uses, checked before any work (`--artifacts` was, when given)."""
-    from harness.pipeline import export_folder
+    from harness.parity.steps import export_folder
 
     return args.artifacts or export_source(export_folder(spec))
 
 
 def _policy(args: argparse.Namespace):
-    from harness.tolerances import get_policy
-
-    return get_policy(args.policy) if args.policy else None
+    return options.policy(args.policy)
 
 
 def _overrides(args: argparse.Namespace):
-    from harness.tolerances import Overrides
-
-    return Overrides.of(args.atol, args.rtol)  # each a list, one per flag given: later ones win per policy
+    return options.overrides(args.atol, args.rtol)  # each a list, one per flag given: later ones win per policy
 
 
 def _show(report, args: argparse.Namespace) -> int:
     """Print the table, write what was asked for, exit 0 on a pass."""
-    from harness import pipeline
+    from harness import report as reports
 
-    print(pipeline.report(report, json=getattr(args, "json", None), html=getattr(args, "html", None)))
+    print(reports.write(report, json=getattr(args, "json", None), html=getattr(args, "html", None)))
     for path in (getattr(args, "json", None), getattr(args, "html", None)):
         if path:
             args.progress(f"wrote {path}")
@@ -229,8 +211,8 @@ def _show(report, args: argparse.Namespace) -> int:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from harness import pipeline
     from harness.models import get_model
+    from harness.parity import steps
 
     if args.save and args.n > MAX_CASES:
         raise UsageError(f"--save keeps every output: at most {MAX_CASES:,} cases with it, got {args.n:,} "
@@ -243,7 +225,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
         saved = (CASES_FILE, RUN_FILE, *(results_file_name(b.label) for b in backends))
         _not_over_inputs((), json=args.json, html=args.html, **{f"save's {n}": args.save / n for n in saved})
-    report = pipeline.parity(spec, backends, n=args.n, seed=args.seed, policy=policy, overrides=_overrides(args),
+    report = steps.parity(spec, backends, n=args.n, seed=args.seed, policy=policy, overrides=_overrides(args),
                              folder=args.artifacts, overview=bool(args.html), save=args.save, progress=args.progress)
     if args.save:
         args.progress(f"wrote the run's files to {args.save}")
@@ -251,14 +233,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness import pipeline
     from harness.models import get_model
+    from harness.parity import steps
 
     spec = get_model(model_name(args))
     backends = _backends(args)
     out = args.out or atomic.check_folder(Path("results") / spec.name)
     _apart(_export_folder(args, spec), out=out)
-    done = pipeline.run(spec, backends, n=args.n, seed=args.seed, folder=args.artifacts, progress=args.progress)
+    done = steps.run(spec, backends, n=args.n, seed=args.seed, folder=args.artifacts, progress=args.progress)
     out = done.write(out)
     print(f"{out / 'cases.json'}  {len(done.cases.cases)} cases, seed {args.seed}, "
           f"inputs sha256 {done.cases.inputs.sha256[:16]}")
@@ -269,29 +251,41 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness import pipeline
-    from harness.models import get_model
+    from harness.parity import judge
 
     if args.artifacts is not None and not Path(atomic.named(args.artifacts)).is_dir():
         raise UsageError(f"--artifacts {args.artifacts} is not a folder: name the export folder to localise in")
-    done = pipeline.read_results(args.results, args.cases)
+    done = judge.read_results(args.results, args.cases)
     _not_over_inputs(done.sources, json=args.json, html=args.html)
-    model = args.model or done.cases.model
-    try:
-        spec = get_model(model)
-    except UsageError:
-        if args.model:
-            raise
-        spec = None  # a model the harness cannot name: ops are shown by their MIL names only
-    folder = Path(args.artifacts) if args.artifacts else pipeline.export_folder(spec) if spec else None
-    report = pipeline.compare(done.cases, done.results, policy=_policy(args), artifact_checks=done.artifact_checks,
-                              artifacts=folder if folder is not None and folder.is_dir() else None, spec=spec,
-                              overview=args.ops, progress=args.progress, overrides=_overrides(args))
+    spec = _model_at_hand(args.model, done.cases.model)
+    folder = Path(args.artifacts) if args.artifacts else Path("artifacts") / spec.name if spec else None
+    report = judge.compare(done.cases, done.results, policy=_policy(args), artifact_checks=done.artifact_checks,
+                           artifacts=folder if folder is not None and folder.is_dir() else None, spec=spec,
+                           overview=args.ops, progress=args.progress, overrides=_overrides(args))
     return _show(report, args)
 
 
+def _model_at_hand(named: str | None, recorded: str):
+    """The model `compare` re-measures claims against and names torch modules with: the one named, else the
+    cases' own when the harness knows it. None where it cannot be had (a name it does not know, or a machine
+    without torch): saved results are then judged by their numbers alone, as a phone's are anywhere."""
+    try:
+        from harness.models import get_model
+    except ImportError as err:
+        if named:
+            raise UsageError(f"--model {named} needs the model's code, which needs {err.name}: "
+                             f"install it, or leave out --model to judge the files alone") from None
+        return None
+    try:
+        return get_model(named or recorded)
+    except UsageError:
+        if named:
+            raise
+        return None  # a model the harness cannot name: ops are shown by their MIL names only
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.parity import ParityReport
+    from harness.parity.verdict import ParityReport
 
     if args.saved is None:  # the one-shot form: parity, then the report
         from harness.models import default_model
@@ -299,8 +293,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.model = args.model or default_model()
         if args.model is None:
             raise UsageError("name a saved comparison (report comparison.json) or a model (--model)")
-        args.n = args.n or 1000
-        args.seed = args.seed or 0
+        args.n = options.cases(args.n)
+        args.seed = options.seed(args.seed)
         args.compute_units = args.compute_units or "ALL"
         args.save = None
         return cmd_parity(args)
@@ -320,7 +314,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
     from harness.mil import load_program
     from harness.mil.localize import localize, torch_module_paths
     from harness.models import get_model
-    from harness.pipeline import built, export_folder
+    from harness.parity.steps import built, export_folder
 
     spec = built(get_model(model_name(args)))
     folder = args.artifacts or export_source(export_folder(spec))
@@ -354,7 +348,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_policies(args: argparse.Namespace) -> int:
     """The tolerance policies: the README's table, then each policy's reasoning."""
-    from harness.tolerances import table
+    from harness.parity.tolerances import table
 
     print(table())
     for policy in POLICIES.values():
@@ -417,11 +411,11 @@ def run_arguments(parser: argparse.ArgumentParser, streamed: bool) -> None:
     parser.add_argument("--backends", type=BACKENDS, metavar="REF[,REF...]",
                         help=f"comma list of references, the first the reference run (default: every backend); "
                              f"choices: {backend_names.choices()}")
-    parser.add_argument("--n", type=STREAMED_CASES if streamed else CASES, default=1000,
-                        help="number of cases (default 1000" + (f"; judged in chunks, so any number; at most "
-                                                                 f"{MAX_CASES:,} with --save)" if streamed else
-                                                                 f", at most {MAX_CASES:,})"))
-    parser.add_argument("--seed", type=SEED, default=0)
+    parser.add_argument("--n", type=STREAMED_CASES if streamed else CASES, default=options.CASES,
+                        help=f"number of cases (default {options.CASES}"
+                        + (f"; judged in chunks, so any number; at most {MAX_CASES:,} with --save)" if streamed
+                           else f", at most {MAX_CASES:,})"))
+    parser.add_argument("--seed", type=SEED, default=options.SEED)
     parser.add_argument("--compute-units", default="ALL", type=str.upper, choices=COMPUTE_UNITS,
                         help="CoreML compute units: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL")
     parser.add_argument("--artifacts", type=EXPORT_SOURCE,
@@ -483,7 +477,8 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("saved", nargs="?", help="a comparison written by compare --json or parity --json")
     p.add_argument("--model", help="(one-shot form) the model, as parity")
     p.add_argument("--backends", type=BACKENDS, metavar="REF[,REF...]", help="(one-shot form) as parity")
-    p.add_argument("--n", type=STREAMED_CASES, help="(one-shot form) number of cases (default 1000, as parity)")
+    p.add_argument("--n", type=STREAMED_CASES,
+                   help=f"(one-shot form) number of cases (default {options.CASES}, as parity)")
     p.add_argument("--seed", type=SEED)
     p.add_argument("--policy", choices=sorted(POLICIES))
     tolerance_arguments(p)
@@ -500,7 +495,7 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("--reference", default="fp32", type=profile, help="reference profile (default fp32)")
     p.add_argument("--profile", default="fp16", type=profile, help="candidate profile (default fp16)")
     p.add_argument("--n", type=CASES, default=64)
-    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--seed", type=SEED, default=options.SEED)
     p.add_argument("--artifacts", type=EXPORT_SOURCE, help="export folder to reuse or fill (default artifacts/<model>)")
     p.add_argument("--check", action="store_true",
                    help="exit 1 when an op diverges past its limit (default: report only, exit 0)")

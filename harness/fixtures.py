@@ -15,8 +15,8 @@ import json
 
 import numpy as np
 
+from harness.parity.tolerances import FP32
 from harness.spec import ModelSpec
-from harness.tolerances import FP32
 
 GENERATOR_SEED = 20261126
 MODEL_CASES = 24

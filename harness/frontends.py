@@ -13,11 +13,13 @@ from pathlib import Path
 
 from harness.backends import create
 from harness.backends.pytorch import TorchBackend
-from harness.compare import Comparison, compare
 from harness.errors import HarnessError
 from harness.export import export_model
+from harness.parity.compare import Comparison
+from harness.parity.judge import as_read
+from harness.parity.tolerances import FP32
+from harness.results import Reading
 from harness.spec import FRONTENDS, ModelSpec
-from harness.tolerances import FP32
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,11 @@ def compare_frontends(spec: ModelSpec, folder: str | Path, n: int = 64, seed: in
         except HarnessError as err:
             failed[frontend] = str(err)
     pairs = [("torch", f) for f in FRONTENDS if f in outputs] + ([("trace", "export")] if len(outputs) == 3 else [])
-    comparisons = tuple(
-        compare(outputs[ref][t.name], outputs[cand][t.name], policy=FP32, decision="none", inputs=cases.feeds,
+    reading = Reading.of(spec)
+    comparisons = tuple(  # fp32 programs both, whatever the model's own policy: a frontend's error shows unscaled
+        as_read(reading, outputs[ref][t.name], outputs[cand][t.name], policy=FP32, output=t.name,
+                decision_mask=cases.decision_mask, inputs=cases.feeds,
                 reference_name=f"coreml-emulated[{ref}]" if ref != "torch" else "torch",
-                candidate_name=f"coreml-emulated[{cand}]", output=t.name)
+                candidate_name=f"coreml-emulated[{cand}]")
         for ref, cand in pairs for t in spec.outputs)
     return FrontendComparison(failed, comparisons)

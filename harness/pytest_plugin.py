@@ -38,15 +38,17 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 
 def pytest_addoption(parser):
     """What a CI job sets per run; each checked as the harness's command line checks it, before any test."""
+    from harness import options
     from harness.cli import ATOL, BACKENDS, RTOL, SEED, STREAMED_CASES, output_folder
-    from harness.tolerances import POLICIES
+    from harness.parity.tolerances import POLICIES
 
     group = parser.getgroup("trendsplit-harness", "parity tests (harness_parity, harness_export)")
     group.addoption("--harness-backends", type=BACKENDS, metavar="REF[,REF...]",
                     help="backends for harness_parity when a test names none (default: every backend)")
     group.addoption("--harness-n", type=STREAMED_CASES, metavar="N",
-                    help=f"cases per harness_parity call when a test gives none (default {DEFAULT_CASES})")
-    group.addoption("--harness-seed", type=SEED, metavar="SEED", help="seed when a test gives none (default 0)")
+                    help=f"cases per harness_parity call when a test gives none (default {options.CASES})")
+    group.addoption("--harness-seed", type=SEED, metavar="SEED",
+                    help=f"seed when a test gives none (default {options.SEED})")
     group.addoption("--harness-policy", choices=sorted(POLICIES),
                     help="judge every pair by this policy when a test names none (default: by precision)")
     group.addoption("--harness-atol", type=ATOL, metavar="POLICY=VALUE[,...]", action="append",
@@ -125,10 +127,10 @@ def harness_artifacts(request, tmp_path_factory) -> Path:
 
 def _built(model):
     """A fixture's model argument (a spec or a registered name) as a spec whose module is built once."""
-    from harness import pipeline
     from harness.models import get_model
+    from harness.spec import built
 
-    return pipeline.built(get_model(model) if isinstance(model, str) else model)
+    return built(get_model(model) if isinstance(model, str) else model)
 
 
 def _export_folder(artifacts: Path, spec) -> Path:
@@ -160,17 +162,13 @@ def harness_export(harness_artifacts):
 def judge_outcome(report, model: str, *, requested: bool) -> None:
     """The test's outcome from the report's one verdict: a failure or a vacuous pair fails; a backend
     the test asked for that cannot run here skips with its reason (never a pass); else it passes."""
-    from harness import pipeline
+    from harness.report import format_report
 
     vacuous = any(c.verdict == "inconclusive" for c in report.comparisons)
     if report.status == "FAILED" or vacuous or (report.status == "INCONCLUSIVE" and not report.not_run):
-        pytest.fail(f"parity {report.status.lower()} for {model}:\n{pipeline.report(report)}", pytrace=False)
+        pytest.fail(f"parity {report.status.lower()} for {model}:\n{format_report(report)}", pytrace=False)
     if report.not_run and (requested or not report):
         pytest.skip("; ".join(f"{r.label} cannot run here: {r.reason}" for r in report.not_run))
-
-
-#: Cases a harness_parity call runs when neither the test nor --harness-n says.
-DEFAULT_CASES = 64
 
 
 @pytest.fixture(scope="session")
@@ -178,10 +176,9 @@ def harness_parity(harness_artifacts, pytestconfig):
     """Call with a model (`harness.describe`, a registered name or `path.py:factory`): exports, runs the
     backends, and fails the test with the comparison table unless every pair passes its policy.
     What the test does not give comes from the --harness-* options, then the defaults."""
-    from harness import pipeline
-    from harness.backends import default_backends, parse_backends
+    from harness import options
     from harness.errors import UsageError
-    from harness.tolerances import Overrides, get_policy
+    from harness.parity import steps
 
     def option(name: str, given, default=None):
         if given is not None:
@@ -192,14 +189,13 @@ def harness_parity(harness_artifacts, pytestconfig):
     def check(model, backends: str | Sequence[str] | None = None, *, n: int | None = None, seed: int | None = None,
               policy: str | None = None, atol=None, rtol=None):
         backends, policy = option("backends", backends), option("policy", policy)
-        n, seed = option("n", n, DEFAULT_CASES), option("seed", seed, 0)
         try:
-            overrides = Overrides.of(option("atol", atol), option("rtol", rtol))
-            chosen = parse_backends(backends) if backends is not None else default_backends()
+            n, seed = options.cases(option("n", n)), options.seed(option("seed", seed))
+            overrides = options.overrides(option("atol", atol), option("rtol", rtol))
+            chosen, judged_by = options.backends(backends), options.policy(policy)
             spec = _built(model)
-            report = pipeline.parity(spec, chosen, n=n, seed=seed,
-                                     folder=_export_folder(harness_artifacts, spec),  # parity exports or reuses it
-                                     policy=get_policy(policy) if policy is not None else None, overrides=overrides)
+            report = steps.parity(spec, chosen, n=n, seed=seed, policy=judged_by, overrides=overrides,
+                                  folder=_export_folder(harness_artifacts, spec))  # parity exports or reuses it
         except UsageError as err:  # what the test asked for is wrong: one line, as the command line says it
             pytest.fail(f"harness_parity: {err}", pytrace=False)
         judge_outcome(report, spec.name, requested=backends is not None)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.tolerances import OP_REL_LIMIT
+from harness.parity.tolerances import OP_REL_LIMIT
 
 
 @dataclass(frozen=True)

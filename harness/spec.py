@@ -6,6 +6,7 @@ all described this way, and every check of the description happens here, once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -226,3 +227,10 @@ def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
     text = "\n".join(_CLASS_PATH.sub("__torch__.", re.sub(r"___torch_mangle_\d+\.", "", line.split("#")[0].rstrip()))
                      for line in str(graph).splitlines())
     return hashlib.sha256(f"{weights_sha256(module)}\nfrontend {spec.frontend}\n{text}".encode()).hexdigest()
+
+
+def built(spec: ModelSpec) -> ModelSpec:
+    """`spec` with its module built once: the staleness check, the export and the torch backend
+    then share that module instead of each building (and loading weights) again."""
+    module = spec.build()
+    return dataclasses.replace(spec, build=lambda: module)

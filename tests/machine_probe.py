@@ -28,7 +28,7 @@ def _sha(*arrays) -> str:
     return digest.hexdigest()
 
 
-#: Seeded cases: (model, n, seed); 1,100 cases are two chunks (harness/cases.py).
+#: Seeded cases: (model, n, seed); 1,100 cases are two chunks (harness/parity/cases.py).
 CASES = (("trendsplit", 1_100, 3), ("trendsplit-v2", 100, 0), ("zoo-conv1d-bn", 200, 0),
          ("zoo-embedding", 200, 0), ("tests/user_model/tiny_vision.py:describe_model", 200, 0))
 #: Seeded weights: untrained models built from `harness.spec.seeded_init`, BatchNorm re-estimated where they have it.
@@ -37,8 +37,8 @@ WEIGHTS = ("fp16-stress", "zoo-conv1d-bn", "zoo-unet", "zoo-depthwise", "zoo-tra
 
 
 def seeded() -> dict[str, str]:
-    from harness import cases
     from harness.models import get_model
+    from harness.parity import cases
     from harness.results import feeds_sha256
     from harness.spec import model_fingerprint, weights_sha256
     from trendsplit import gru, net

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.pipeline import Run
+from harness.parity.steps import Run
 from harness.records import Cases
 from harness.results import CaseFile, Reading, Results
 

@@ -40,7 +40,7 @@ def run(python: Path, *argv: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_the_harness_alone_has_none_of_the_kits_libraries(harness_alone, tmp_path):
     for module in ("ruptures", "hypothesis", "pytest"):
         assert run(harness_alone, "-c", f"import {module}", cwd=tmp_path).returncode == 1
-    assert run(harness_alone, "-c", "import harness.api, harness.cli, harness.html_report",
+    assert run(harness_alone, "-c", "import harness.api, harness.cli, harness.report.html",
                cwd=tmp_path).returncode == 0
 
 

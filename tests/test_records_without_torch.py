@@ -49,15 +49,44 @@ def test_the_finder_does_refuse_torch():
 
 
 def test_a_saved_comparison_is_read_and_shown_with_numpy_alone(tmp_path):
-    from harness import pipeline
+    from harness.parity import steps
 
     done = runs.run()
-    saved = pipeline.compare(done.cases, done.results).write(tmp_path / "comparison.json")
+    saved = steps.compare(done.cases, done.results).write(tmp_path / "comparison.json")
     code = WITHOUT + f"""
-from harness.parity import ParityReport
-from harness.report import format_report
+from harness.parity.verdict import ParityReport
+from harness.report.text import format_report
 print(format_report(ParityReport.read({str(saved)!r})).splitlines()[-1])
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(("PASSED", "FAILED", "INCONCLUSIVE"))
+
+
+def test_compare_of_saved_files_runs_with_numpy_alone(tmp_path):
+    """`python -m harness compare` of a run folder, judged and printed where torch cannot be imported
+    (claims checked by name, no model to re-measure): the verdict equals the one judged with torch."""
+    from harness.parity import judge
+
+    folder = runs.write(tmp_path / "run")
+    with_torch = judge.compare(*_read(judge, folder))
+    code = WITHOUT + f"""
+import sys
+from harness.cli import main
+sys.exit(main(["compare", {str(folder)!r}, "--json", {str(tmp_path / 'judged.json')!r}]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode in (0, 1), done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1].startswith(with_torch.status)
+    from harness.parity.verdict import ParityReport
+
+    alone = ParityReport.read(tmp_path / "judged.json")
+    assert alone.status == with_torch.status
+    assert [c.to_dict() for c in alone.comparisons] == [c.to_dict() for c in with_torch.comparisons]
+
+
+def _read(judge, folder):
+    done = judge.read_results([folder])
+    return done.cases, done.results

@@ -199,20 +199,23 @@ def _timed_hypothesis(check: Callable, strategy, seconds: float) -> float:
 def bench_fuzz(bench: Bench, model: str, artifacts: Path, seconds: float = 10.0,
                progress: Callable[[str], None] = lambda _m: None) -> None:
     from harness.backends import load_backends
-    from harness.compare import compare
     from harness.models import get_model
-    from harness.tolerances import FP32
+    from harness.parity.judge import as_read
+    from harness.parity.tolerances import FP32
+    from harness.results import Reading
     from trendsplit.strategies import watch_logs
 
     spec = get_model(model)
     backends = load_backends(spec, ("torch", "onnxruntime", "coreml-emulated@fp32"), artifacts / spec.name,
                              progress=progress)
 
+    reading = Reading.of(spec)
+
     def parity_check(points):
         x = encode(points)[None]
         ref = backends[0].predict(x)
         for b in backends[1:]:
-            assert compare(ref, b.predict(x), policy=FP32, threshold=0.5, inputs=x)
+            assert as_read(reading, ref, b.predict(x), policy=FP32, output=reading.decided_output, inputs=x)
 
     progress(f"fuzzing the three-backend parity check for {seconds:.0f} s")
     rows = [{"mode": "parity torch/onnxruntime/coreml-emulated, Hypothesis",

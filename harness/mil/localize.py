@@ -21,8 +21,8 @@ import numpy as np
 from harness.mil.interpreter import Interpreter
 from harness.mil.profiles import get_profile
 from harness.mil.program import Program
+from harness.parity.tolerances import OP_REL_LIMIT
 from harness.records import Localization, OpDivergence
-from harness.tolerances import OP_REL_LIMIT
 
 #: What coremltools' fp16 passes append to a value's name.
 _PASS_SUFFIXES = re.compile(r"(_cast_fp16|_cast_fp32|_to_fp16|_to_fp32)+$")

@@ -31,7 +31,7 @@ def test_the_plugin_example_runs_as_written(pytester, converters_imported):
 
 
 def test_the_readmes_policy_table_is_what_the_code_prints():
-    from harness.tolerances import table
+    from harness.parity.tolerances import table
 
     assert table() in README.read_text()  # regenerate with: python -m harness policies
 

@@ -49,8 +49,8 @@ def test_parity_on_every_backend_judges_each_output(model, exported):
 
 
 def test_argmax_flip_is_caught():
-    from harness.compare import compare
-    from harness.tolerances import FP32
+    from harness.parity.compare import compare
+    from harness.parity.tolerances import FP32
 
     ref = np.array([[0.1, 0.9, 0.0], [0.5, 0.2, 0.3]], dtype=np.float32)
     cand = ref.copy()

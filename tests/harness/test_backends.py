@@ -10,9 +10,9 @@ import pytest
 
 from harness.backends import BACKENDS, create, default_backends, parse_backends
 from harness.backends.coreml import CoreMLBackend
-from harness.compare import compare
 from harness.errors import HarnessError, UsageError
-from harness.tolerances import FP16, FP32
+from harness.parity.compare import compare
+from harness.parity.tolerances import FP16, FP32
 
 
 def test_registry_has_the_four_backends():

@@ -12,13 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from harness import api, pipeline
-from harness import cases as chunking
+from harness import api
 from harness.backends import parse_backends
 from harness.backends.pytorch import TorchBackend
-from harness.compare import compare, merge
+from harness.parity import cases as chunking
+from harness.parity import steps
+from harness.parity.compare import compare, merge
+from harness.parity.tolerances import FP16, FP32
 from harness.results import feeds_sha256
-from harness.tolerances import FP16, FP32
 
 
 def _without_mean(d: dict) -> str:
@@ -91,8 +92,8 @@ def test_streamed_parity_reports_what_holding_every_output_reports(trendsplit, t
     _, folder = trendsplit_export
     monkeypatch.setattr(chunking, "CHUNK", 64)
     backends = "torch,onnxruntime,coreml-emulated@fp16[fp16]"
-    streamed = pipeline.parity(trendsplit, parse_backends(backends), n=200, seed=5, folder=folder)
-    held = pipeline.parity(trendsplit, parse_backends(backends), n=200, seed=5, folder=folder, save=tmp_path / "run")
+    streamed = steps.parity(trendsplit, parse_backends(backends), n=200, seed=5, folder=folder)
+    held = steps.parity(trendsplit, parse_backends(backends), n=200, seed=5, folder=folder, save=tmp_path / "run")
     a, b = streamed.to_dict(), held.to_dict()
     assert a["inputs"] == b["inputs"] and a["case_kinds"] == b["case_kinds"] and a["kinds"] == b["kinds"]
     assert [_without_mean(c) for c in a["comparisons"]] == [_without_mean(c) for c in b["comparisons"]]
@@ -118,7 +119,7 @@ def test_a_run_that_stops_part_way_fails_and_is_not_judged_on_part(trendsplit, t
     _, folder = trendsplit_export
     monkeypatch.setattr(chunking, "CHUNK", 32)
     backends = parse_backends("torch") + [_StopsAfterOneChunk()]
-    report = pipeline.parity(trendsplit, backends, n=100, seed=0, folder=folder)
+    report = steps.parity(trendsplit, backends, n=100, seed=0, folder=folder)
     assert report.status == "FAILED"
     assert report.runs[1].status == "failed" and "out of memory" in report.runs[1].reason
     assert report.comparisons == ()
@@ -127,7 +128,7 @@ def test_a_run_that_stops_part_way_fails_and_is_not_judged_on_part(trendsplit, t
 def _peak(spec, n: int, folder) -> int:
     tracemalloc.start()
     try:
-        report = pipeline.parity(spec, parse_backends("torch,onnxruntime"), n=n, seed=0, folder=folder)
+        report = steps.parity(spec, parse_backends("torch,onnxruntime"), n=n, seed=0, folder=folder)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -180,12 +180,12 @@ def test_quiet_keeps_progress_off_stderr_and_works_before_or_after_the_command(c
 
 
 def test_verbose_shows_the_traceback_of_an_internal_error(tmp_path, monkeypatch, capsys):
-    from harness import pipeline
+    from harness.parity import steps
 
     def bug(*args, **kwargs):
         raise KeyError("a bug of ours")
 
-    monkeypatch.setattr(pipeline, "parity", bug)
+    monkeypatch.setattr(steps, "parity", bug)
     monkeypatch.delenv("HARNESS_DEBUG", raising=False)
     argv = ["parity", "--backends", "torch", "--n", "1", "--artifacts", str(tmp_path / "a")]
     assert main(argv) == 1
@@ -218,7 +218,7 @@ def test_a_bad_tolerance_override_is_one_line_and_exit_2(given, says, capsys):
 
 
 def test_policies_prints_the_readmes_table_and_each_reasoning(capsys):
-    from harness.tolerances import POLICIES, table
+    from harness.parity.tolerances import POLICIES, table
 
     assert main(["policies"]) == 0
     out = capsys.readouterr().out

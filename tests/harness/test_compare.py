@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.compare import compare, ulp_distance
-from harness.tolerances import FP16, FP32
+from harness.parity.compare import compare, ulp_distance
+from harness.parity.tolerances import FP16, FP32
 
 
 def probs(seed=0, shape=(4, 10)):

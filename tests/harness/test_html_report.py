@@ -10,8 +10,9 @@ from html.parser import HTMLParser
 import matplotlib.image
 import pytest
 
-from harness import html_report, pipeline
 from harness.backends import parse_backends
+from harness.parity import steps
+from harness.report import html as html_report
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -71,14 +72,14 @@ def stress(shared_export):
 def failing(stress):
     """fp16-stress through the fp16-storage profile: overflows, flips, a localised pair."""
     spec, folder = stress
-    return pipeline.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"), n=120,
+    return steps.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"), n=120,
                            seed=0, folder=folder, overview=True)
 
 
 @pytest.fixture(scope="module")
 def passing(trendsplit, trendsplit_export):
     _, folder = trendsplit_export
-    return pipeline.parity(trendsplit, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=120, seed=0,
+    return steps.parity(trendsplit, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=120, seed=0,
                            folder=folder, overview=True)
 
 
@@ -159,7 +160,7 @@ def test_every_pair_of_the_error_histograms_stays_visible(failing):
 def test_the_report_draws_only_on_saved_data(failing, failing_page, tmp_path, monkeypatch):
     """From the saved comparison and localisation files alone: the same page, and nothing run."""
     from harness.mil.interpreter import Interpreter
-    from harness.parity import ParityReport
+    from harness.parity.verdict import ParityReport
 
     saved = ParityReport.read(failing.write(tmp_path / "comparison.json"))
 
@@ -197,7 +198,7 @@ def test_a_run_where_nothing_compared_still_renders(trendsplit, trendsplit_expor
     if not CoreMLBackend.unavailable_reason():
         pytest.skip("needs a machine without CoreML")
     _, folder = trendsplit_export
-    report = pipeline.parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
+    report = steps.parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
     page = html_report.render(report)
     check(page)
     assert "No comparison ran" in page

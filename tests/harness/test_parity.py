@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 from torch import nn
 
-from harness import pipeline
 from harness.backends import default_backends, parse_backends
 from harness.backends.coreml import CoreMLBackend
-from harness.parity import ParityReport
-from harness.report import format_report
+from harness.parity import localize, steps
+from harness.parity.tolerances import Policy
+from harness.parity.verdict import ParityReport
+from harness.report.text import format_report
 from harness.results import Results, ResultsError
-from harness.tolerances import Policy
 
 
 def test_default_parity_passes_and_reports_everything(trendsplit, trendsplit_export, tmp_path):
     _, folder = trendsplit_export
-    report = pipeline.parity(trendsplit, default_backends(), n=300, seed=0, folder=folder)
+    report = steps.parity(trendsplit, default_backends(), n=300, seed=0, folder=folder)
     assert report, format_report(report)
     assert report.reference == "torch@fp32"
     pairs = [c.pair for c in report.comparisons]
@@ -46,7 +46,7 @@ def test_a_policy_nothing_can_meet_fails_the_report(trendsplit, trendsplit_expor
     _, folder = trendsplit_export
     exact = Policy("exact", atol=0.0, rtol=0.0, decision_margin=0.0, min_decision_agreement=1.0,
                    reason="bitwise equality", input_scaled=False)
-    report = pipeline.parity(trendsplit, parse_backends("torch,onnxruntime"), n=200, seed=0, folder=folder,
+    report = steps.parity(trendsplit, parse_backends("torch,onnxruntime"), n=200, seed=0, folder=folder,
                              policy=exact)
     assert not report and not report.comparisons[0].numeric_ok
     assert "FAIL numeric" in format_report(report)
@@ -54,8 +54,8 @@ def test_a_policy_nothing_can_meet_fails_the_report(trendsplit, trendsplit_expor
 
 def test_parity_is_reproducible_for_a_seed(trendsplit, trendsplit_export):
     _, folder = trendsplit_export
-    a = pipeline.parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
-    b = pipeline.parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
+    a = steps.parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
+    b = steps.parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
     assert a.to_dict()["comparisons"] == b.to_dict()["comparisons"]
 
 
@@ -63,7 +63,7 @@ def test_nothing_to_compare_is_a_failure_not_a_pass(trendsplit, trendsplit_expor
     _, folder = trendsplit_export
     if not CoreMLBackend.unavailable_reason():
         pytest.skip("needs a machine without CoreML")
-    report = pipeline.parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
+    report = steps.parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
     assert not report
     assert "no comparison ran" in format_report(report)
 
@@ -81,23 +81,23 @@ def test_a_warm_parity_builds_the_model_once(tmp_path):
     spec = api.describe("counted", lambda: api.seeded(build), inputs={"x": (None, 3)}, outputs={"y": (None, 2)},
                         decision="argmax")
     backends = "torch,onnxruntime,coreml-emulated@fp32"
-    pipeline.parity(spec, parse_backends(backends), n=16, seed=0, folder=tmp_path / "e")  # cold: exports
+    steps.parity(spec, parse_backends(backends), n=16, seed=0, folder=tmp_path / "e")  # cold: exports
     built.clear()
-    report = pipeline.parity(spec, parse_backends(backends), n=16, seed=0, folder=tmp_path / "e")
+    report = steps.parity(spec, parse_backends(backends), n=16, seed=0, folder=tmp_path / "e")
     assert report, format_report(report)
     assert len(built) == 1
 
 
 def test_the_steps_saved_and_read_back_judge_as_in_memory(trendsplit, trendsplit_export, tmp_path):
     _, folder = trendsplit_export
-    done = pipeline.run(trendsplit, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=40, seed=3,
+    done = steps.run(trendsplit, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=40, seed=3,
                         folder=folder)
     done.write(tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
         "cases.json", "coreml-emulated_fp32_fp32.json", "onnxruntime_fp32.json", "run.json", "torch_fp32.json"]
-    again = pipeline.read_results([tmp_path / "run"])
-    in_memory = pipeline.compare(done.cases, done.results, artifact_checks=done.artifact_checks)
-    from_files = pipeline.compare(again.cases, again.results, artifact_checks=again.artifact_checks)
+    again = steps.read_results([tmp_path / "run"])
+    in_memory = steps.compare(done.cases, done.results, artifact_checks=done.artifact_checks)
+    from_files = steps.compare(again.cases, again.results, artifact_checks=again.artifact_checks)
     assert from_files.to_dict() == in_memory.to_dict()
     assert [r.backend for r in again.results] == ["torch@fp32", "onnxruntime@fp32", "coreml-emulated@fp32[fp32]"]
     assert np.array_equal(again.cases.cases.decision_mask, trendsplit.make_cases(40, 3).decision_mask)
@@ -105,31 +105,31 @@ def test_the_steps_saved_and_read_back_judge_as_in_memory(trendsplit, trendsplit
 
 def test_compare_refuses_results_over_other_inputs(trendsplit, trendsplit_export):
     _, folder = trendsplit_export
-    a = pipeline.run(trendsplit, parse_backends("torch"), n=12, seed=0, folder=folder)
-    b = pipeline.run(trendsplit, parse_backends("onnxruntime"), n=12, seed=1, folder=folder)
+    a = steps.run(trendsplit, parse_backends("torch"), n=12, seed=0, folder=folder)
+    b = steps.run(trendsplit, parse_backends("onnxruntime"), n=12, seed=1, folder=folder)
     with pytest.raises(ResultsError, match=r"onnxruntime@fp32 .*ran on other inputs .*seed 1.* --seed 1"):
-        pipeline.compare(a.cases, a.results + b.results)
+        steps.compare(a.cases, a.results + b.results)
 
 
 def test_compare_refuses_another_models_results(trendsplit, trendsplit_export):
     _, folder = trendsplit_export
-    a = pipeline.run(trendsplit, parse_backends("torch,onnxruntime"), n=8, seed=0, folder=folder)
+    a = steps.run(trendsplit, parse_backends("torch,onnxruntime"), n=8, seed=0, folder=folder)
     other = dataclasses.replace(a.results[1], model="trendsplit-gru", weights_sha256="ab" * 32)
     with pytest.raises(ResultsError, match="is model 'trendsplit-gru'.*not comparable"):
-        pipeline.compare(a.cases, (a.results[0], other))
+        steps.compare(a.cases, (a.results[0], other))
 
 
 def test_each_device_is_matched_to_the_emulation_profile_its_numbers_fall_closest_to(trendsplit,
                                                                                      trendsplit_export):
     """A 'device' whose numbers are exactly the fp16 profile's must be found closest to that profile."""
     _, folder = trendsplit_export
-    done = pipeline.run(trendsplit, parse_backends(
+    done = steps.run(trendsplit, parse_backends(
         "torch,coreml-emulated@fp16[fp32],coreml-emulated@fp16[fp16-storage],coreml-emulated@fp16[fp16]"),
         n=60, seed=0, folder=folder)
     fp16 = next(r for r in done.results if r.backend == "coreml-emulated@fp16[fp16]")
     phone = dataclasses.replace(fp16, backend="coreml@fp16[CPU_AND_NE]", option="CPU_AND_NE",
                                 provenance={"device": "iPhone15,2", "os": "iOS 17.4.0"})
-    report = pipeline.compare(done.cases, (*done.results, phone))
+    report = steps.compare(done.cases, (*done.results, phone))
     (match,) = report.devices
     assert match.closest == "coreml-emulated@fp16[fp16]" and match.where == "iPhone15,2, iOS 17.4.0"
     by = {d.backend: d for d in match.distances}
@@ -142,10 +142,10 @@ def test_each_device_is_matched_to_the_emulation_profile_its_numbers_fall_closes
 
 def test_two_phones_with_one_setting_keep_apart(trendsplit, trendsplit_export):
     _, folder = trendsplit_export
-    done = pipeline.run(trendsplit, parse_backends("torch,coreml-emulated@fp16[fp16]"), n=10, seed=0, folder=folder)
+    done = steps.run(trendsplit, parse_backends("torch,coreml-emulated@fp16[fp16]"), n=10, seed=0, folder=folder)
     phones = [dataclasses.replace(done.results[1], backend="coreml@fp16[ALL]", option="ALL",
                                   provenance={"device": model}) for model in ("iPhone14,5", "iPhone16,1")]
-    report = pipeline.compare(done.cases, (done.results[0], *phones))
+    report = steps.compare(done.cases, (done.results[0], *phones))
     assert [d.device for d in report.devices] == ["coreml@fp16[ALL] on iPhone14,5", "coreml@fp16[ALL] on iPhone16,1"]
 
 
@@ -167,7 +167,7 @@ def exported(shared_export):
                                    "fp16-stress"])
 def test_every_model_passes_fp32_parity_on_onnxruntime_and_the_emulator(exported, model):
     spec, folder = exported(model)
-    report = pipeline.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=150, seed=0,
+    report = steps.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=150, seed=0,
                              folder=folder)
     assert report, format_report(report)
     assert len(report.comparisons) == 2
@@ -175,14 +175,14 @@ def test_every_model_passes_fp32_parity_on_onnxruntime_and_the_emulator(exported
 
 def test_fp16_stress_is_caught_as_an_overflow_with_the_op_named(exported, tmp_path):
     spec, folder = exported("fp16-stress")
-    report = pipeline.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"),
+    report = steps.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"),
                              n=200, seed=0, folder=folder)
     assert not report
     ort, fp16 = report.comparisons
     assert ort and not fp16 and fp16.non_finite > 0
     diagnosis = report.diagnoses[fp16.pair]
     assert diagnosis["overflow"] and diagnosis["first"]["op"] == "mul"
-    assert diagnosis["cases"] and len(diagnosis["cases"]) <= pipeline.LOCALIZED_CASES
+    assert diagnosis["cases"] and len(diagnosis["cases"]) <= localize.LOCALIZED_CASES
     text = format_report(report)
     assert "values overflow float16" in text and "NaN or infinite" in text
     saved = ParityReport.read(report.write(tmp_path / "c.json"))  # the localisation is its own saved file
@@ -193,7 +193,7 @@ def test_fp16_stress_is_caught_as_an_overflow_with_the_op_named(exported, tmp_pa
 def test_localized_ops_name_the_torch_module_that_made_them(trendsplit, trendsplit_export):
     """The conv ops of the fp16 program carry the torch Conv1d modules, in the module's own order."""
     _, folder = trendsplit_export
-    report = pipeline.parity(trendsplit, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=8, seed=0,
+    report = steps.parity(trendsplit, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=8, seed=0,
                              folder=folder, overview=True)
     overview = report.localizations.overview
     convs = [o.module for o in overview.ops if o.op_type == "conv"]
@@ -205,7 +205,7 @@ def test_localized_ops_name_the_torch_module_that_made_them(trendsplit, trendspl
 
 def test_the_emulator_reproduces_decision_flips_a_plain_fp32_run_misses(exported):
     spec, folder = exported("fp16-stress")
-    report = pipeline.parity(spec, parse_backends(
+    report = steps.parity(spec, parse_backends(
         "torch,onnxruntime,coreml-emulated@fp32[fp32],coreml-emulated@fp16[fp16-storage]"),
         n=200, seed=0, folder=folder)
     ort, fp32, fp16 = report.comparisons
@@ -219,7 +219,7 @@ def test_unavailable_backends_are_saved_with_their_reason(trendsplit, trendsplit
     _, folder = trendsplit_export
     if not CoreMLBackend.unavailable_reason():
         pytest.skip("needs a machine without CoreML")
-    done = pipeline.run(trendsplit, parse_backends("torch,coreml@fp16"), n=4, seed=0, folder=folder)
+    done = steps.run(trendsplit, parse_backends("torch,coreml@fp16"), n=4, seed=0, folder=folder)
     path = done.results[1].write(tmp_path / "coreml.json")
     saved = Results.read(path)
     assert saved.status == "unavailable" and "needs macOS" in saved.reason and saved.outputs == {}

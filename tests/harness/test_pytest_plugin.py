@@ -44,7 +44,7 @@ def test_a_failing_parity_test_shows_the_table_and_a_second_run_reuses_the_expor
     pytester.makepyfile(f"""
         import dataclasses
         from harness import api
-        from harness import tolerances
+        from harness.parity import tolerances
 
         def test_impossible_policy(harness_parity, monkeypatch):
             exact = dataclasses.replace(tolerances.FP32, name="exact", atol=0.0, rtol=0.0, input_scaled=False)

@@ -1,5 +1,5 @@
 """A reference that gives other outputs for the same inputs is reported as not deterministic, and nothing is
-judged against it (harness/pipeline.py `_Streamed`, `disagreement`): not a numeric failure of the backends."""
+judged against it (harness/parity/steps.py `_Streamed`, `disagreement`): not a numeric failure of the backends."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness import api
-from harness.pipeline import disagreement
+from harness.parity.steps import disagreement
 
 
 class Dropped(nn.Module):

@@ -212,16 +212,16 @@ def test_a_swift_recorded_file_reads_with_the_fixtures_inputs_and_outputs(swift_
 def test_compare_judges_a_swift_recorded_file_against_a_run_on_the_same_inputs(swift_recorded, trendsplit,
                                                                               trendsplit_export, tmp_path):
     """The seed and count a device file records regenerate its inputs; compare accepts it beside torch."""
-    from harness import pipeline
     from harness.backends import parse_backends
+    from harness.parity import steps
 
     _, folder = trendsplit_export
     saved = Results.read(swift_recorded)
-    done = pipeline.run(trendsplit, parse_backends("torch,onnxruntime"), n=saved.inputs.count,
+    done = steps.run(trendsplit, parse_backends("torch,onnxruntime"), n=saved.inputs.count,
                         seed=saved.inputs.seed, folder=folder)
     done.write(tmp_path / "run")
-    again = pipeline.read_results([tmp_path / "run", swift_recorded])
-    report = pipeline.compare(again.cases, again.results)
+    again = steps.read_results([tmp_path / "run", swift_recorded])
+    report = steps.compare(again.cases, again.results)
     replay = next(c for c in report.comparisons if c.candidate == "coreml@fp32[CPU_ONLY]")
     assert replay and replay.policy.name == "fp32"  # the fixture's torch numbers, replayed: within fp32
     assert [r.label for r in report.runs] == ["torch@fp32", "onnxruntime@fp32", "coreml@fp32[CPU_ONLY]"]

@@ -3,7 +3,7 @@
 import pytest
 
 from harness.errors import UsageError
-from harness.tolerances import FP16, FP32, POLICIES, get_policy, policy_for
+from harness.parity.tolerances import FP16, FP32, POLICIES, get_policy, policy_for
 
 
 def test_every_policy_explains_its_numbers():
@@ -28,7 +28,7 @@ def test_unknown_policy_lists_known_ones():
 
 
 def test_an_override_replaces_one_policys_numbers_and_renames_it():
-    from harness.tolerances import Overrides
+    from harness.parity.tolerances import Overrides
 
     overrides = Overrides.of("fp32=1e-4", {"fp16": 0.05})
     fp32 = overrides.apply(FP32)
@@ -42,7 +42,7 @@ def test_an_override_replaces_one_policys_numbers_and_renames_it():
 @pytest.mark.parametrize("bad", [{"fp64": 1e-4}, {"fp32": -1.0}, {"fp32": float("inf")}, {"fp32": True},
                                  {"fp32": "1e-4"}])
 def test_an_override_of_no_policy_or_no_number_is_a_usage_error(bad):
-    from harness.tolerances import Overrides
+    from harness.parity.tolerances import Overrides
 
     with pytest.raises(UsageError):
         Overrides(atol=bad)
@@ -56,7 +56,7 @@ def test_the_policy_reasons_speak_of_no_particular_model():
 
 
 def test_overrides_given_twice_merge_later_ones_winning_and_a_bare_number_is_refused():
-    from harness.tolerances import Overrides
+    from harness.parity.tolerances import Overrides
 
     merged = Overrides.of(["fp32=1e-4,fp16=0.05", {"fp32": 2e-4}])
     assert dict(merged.atol) == {"fp32": 2e-4, "fp16": 0.05}

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from harness import api
-from harness.compare import compare
 from harness.errors import ExportError
-from harness.report import plural, side, verdict_text
-from harness.tolerances import FP16, FP32
+from harness.parity.compare import compare
+from harness.parity.tolerances import FP16, FP32
+from harness.report.text import plural, side, verdict_text
 
 
 def _probs(seed, shape=(50, 20)):

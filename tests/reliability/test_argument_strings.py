@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from harness import backend_names
 from harness.backends import create
 from harness.errors import UsageError
-from harness.tolerances import POLICIES, Overrides, parse
+from harness.parity.tolerances import POLICIES, Overrides, parse
 
 NAMES = [*backend_names.BACKENDS, "tflite", "Torch", "coreml_emulated", ""]
 PARTS = ["fp32", "fp16", "bf16", "", "CPU_ONLY", "cpu_only", "ALL", "fp16-storage", "GPU", "x y"]

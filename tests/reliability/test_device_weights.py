@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import pipeline
 from harness.backends import parse_backends
 from harness.mlpackage import PackageError, weights_sha256
+from harness.parity import steps
 from harness.results import Results
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def test_a_symlink_among_the_weights_is_refused(tmp_path):
 
 def test_coreml_backends_record_the_weights_they_loaded_and_the_cases_the_exports(trendsplit, trendsplit_export):
     manifest, folder = trendsplit_export
-    done = pipeline.run(trendsplit, parse_backends("torch,coreml-emulated@fp32,coreml-emulated@fp16[fp16]"), n=3,
+    done = steps.run(trendsplit, parse_backends("torch,coreml-emulated@fp32,coreml-emulated@fp16[fp16]"), n=3,
                         seed=0, folder=folder)
     exported = {a.precision: weights_sha256(folder / a.path) for a in manifest.artifacts if a.format == "coreml"}
     assert done.cases.coreml_weights == exported and exported["fp32"] != exported["fp16"]
@@ -66,7 +66,7 @@ def reference_run(trendsplit, trendsplit_export, tmp_path_factory) -> Path:
     """torch on the trendsplit fixture's inputs (24 cases, its seed), saved as `run` saves it."""
     _, folder = trendsplit_export
     fixture = json.loads((ROOT / "fixtures" / "model_trendsplit.json").read_text())
-    done = pipeline.run(trendsplit, parse_backends("torch"), n=len(fixture["cases"]),
+    done = steps.run(trendsplit, parse_backends("torch"), n=len(fixture["cases"]),
                         seed=fixture["provenance"]["generator_seed"], folder=folder)
     return done.write(tmp_path_factory.mktemp("reference"))
 

@@ -426,12 +426,13 @@ def test_bad_cli_input_is_one_line_and_exit_2(tmp_path, capsys, argv, says):
 
 
 def test_an_internal_error_is_one_line_with_a_way_to_the_traceback(tmp_path, capsys, monkeypatch):
-    from harness import cli, pipeline
+    from harness import cli
+    from harness.parity import steps
 
     def bug(*args, **kwargs):
         raise KeyError("a bug of ours")
 
-    monkeypatch.setattr(pipeline, "parity", bug)
+    monkeypatch.setattr(steps, "parity", bug)
     argv = ["parity", "--backends", "torch", "--n", "1", "--artifacts", str(tmp_path / "a")]
     monkeypatch.delenv("HARNESS_DEBUG", raising=False)
     assert cli.main(argv) == 1

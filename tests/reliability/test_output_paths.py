@@ -355,13 +355,13 @@ def _spelled(how: str, target: Path, root: Path) -> str:
 def test_an_output_that_names_a_file_the_command_reads_is_refused_and_the_file_kept(command, option, which, how):
     """`compare run --json run/torch_fp32.json` replaced the reference's results with the comparison
     (and `report c.json --html run/cases.json` the cases with a page): the next compare could not run."""
-    from harness import pipeline
+    from harness.parity import steps
     from tests import runs
 
     with _root() as root:
         folder = runs.write(root / "run")
-        done = pipeline.read_results([folder])
-        pipeline.compare(done.cases, done.results).write(root / "c.json")
+        done = steps.read_results([folder])
+        steps.compare(done.cases, done.results).write(root / "c.json")
         files = sorted(folder.iterdir())
         ref, phone, cases = folder / "torch_fp32.json", folder / "coreml_fp16_CPU_AND_NE.json", folder / "cases.json"
         argv, read = {

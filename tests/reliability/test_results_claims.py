@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from harness import pipeline
+from harness.parity import steps
 from harness.results import ResultsError
 from tests import runs
 
@@ -78,12 +78,12 @@ def _mutate(doc: dict, field: str, value) -> dict:
 def test_a_results_field_changed_to_disagree_is_refused_naming_it(tmp_path_factory, mutation):
     index, field, value = mutation
     folder = runs.write(tmp_path_factory.mktemp("run"))
-    done = pipeline.read_results([folder])
+    done = steps.read_results([folder])
     path = folder / done.results[index].file_name
     path.write_text(json.dumps(_mutate(json.loads(path.read_text()), field, value)))
     with pytest.raises(ResultsError) as refused:
-        again = pipeline.read_results([folder])
-        pipeline.compare(again.cases, again.results)
+        again = steps.read_results([folder])
+        steps.compare(again.cases, again.results)
     message = str(refused.value)
     section, key = field.split(".")
     assert key in message, message
@@ -93,8 +93,8 @@ def test_a_results_field_changed_to_disagree_is_refused_naming_it(tmp_path_facto
 
 
 def test_the_untouched_run_is_compared(tmp_path):
-    done = pipeline.read_results([runs.write(tmp_path)])
-    assert pipeline.compare(done.cases, done.results)
+    done = steps.read_results([runs.write(tmp_path)])
+    assert steps.compare(done.cases, done.results)
 
 
 @pytest.mark.parametrize("precision", ["fp16", "fp32"])
@@ -123,7 +123,7 @@ def test_a_device_that_loaded_other_weights_is_refused(tmp_path):
     done = runs.run()
     phone = dataclasses.replace(done.results[2], loaded_weights_sha256="c3" * 32)
     with pytest.raises(ResultsError, match=r"loaded CoreML weights c3c3.*model.loaded_weights_sha256.*another model"):
-        pipeline.compare(done.cases, (*done.results[:2], phone))
+        steps.compare(done.cases, (*done.results[:2], phone))
 
 
 # -- the allowance's scale, and a run named twice ------------------------------------------------------
@@ -138,7 +138,7 @@ def test_activations_claimed_by_a_backend_that_cannot_measure_them_are_refused(i
     liar = dataclasses.replace(done.results[index], activations=np.full(len(done.cases.cases), scale))
     others = [r for k, r in enumerate(done.results) if k != index]
     with pytest.raises(ResultsError, match=r"claims activations, but only torch measures"):
-        pipeline.compare(done.cases, (liar, *others) if first else (*others, liar))
+        steps.compare(done.cases, (liar, *others) if first else (*others, liar))
 
 
 def test_the_torch_run_s_activations_are_accepted(tmp_path):
@@ -146,7 +146,7 @@ def test_the_torch_run_s_activations_are_accepted(tmp_path):
 
     done = runs.run()
     measured = dataclasses.replace(done.results[0], activations=np.full(len(done.cases.cases), 3.0))
-    report = pipeline.compare(done.cases, (measured, *done.results[1:]))
+    report = steps.compare(done.cases, (measured, *done.results[1:]))
     assert report.comparisons and report.status != "FAILED"
 
 
@@ -157,19 +157,19 @@ def test_a_run_named_twice_is_refused_not_compared_with_itself(tmp_path_factory,
     import shutil
 
     folder = runs.write(tmp_path_factory.mktemp("run"))
-    name = pipeline.read_results([folder]).results[list(runs.LABELS).index(twice)].file_name
+    name = steps.read_results([folder]).results[list(runs.LABELS).index(twice)].file_name
     with pytest.raises(ResultsError, match="named twice"):
         if how == "the object twice":
             done = runs.run()
-            pipeline.compare(done.cases, (*done.results, done.results[list(runs.LABELS).index(twice)]))
+            steps.compare(done.cases, (*done.results, done.results[list(runs.LABELS).index(twice)]))
         elif how == "a copy":
             copy = shutil.copy(folder / name, folder.parent / "copy.json")
-            again = pipeline.read_results([folder, copy])
-            pipeline.compare(again.cases, again.results)
+            again = steps.read_results([folder, copy])
+            steps.compare(again.cases, again.results)
         else:
             paths = [folder / name, folder / name] if how == "file twice" else [folder, folder / name]
-            again = pipeline.read_results(paths)
-            pipeline.compare(again.cases, again.results)
+            again = steps.read_results(paths)
+            steps.compare(again.cases, again.results)
 
 
 def test_compare_of_one_file_twice_exits_2_and_parity_refuses_a_backend_named_twice(tmp_path):
@@ -216,13 +216,13 @@ def test_a_cases_file_that_says_how_to_judge_otherwise_than_the_model_is_refused
     if key == "outputs":
         doc["reading"]["output_shapes"] = {"p": [4]}
     path.write_text(json.dumps(doc))
-    done = pipeline.read_results([folder])
+    done = steps.read_results([folder])
     with pytest.raises(ResultsError, match=f"reading.{key}"):
-        pipeline.compare(done.cases, done.results, spec=_synthetic_spec())
+        steps.compare(done.cases, done.results, spec=_synthetic_spec())
     if key != "decided_output":  # unknown to the harness, the model's reading cannot be checked: judged as said
-        pipeline.compare(done.cases, done.results)
+        steps.compare(done.cases, done.results)
 
 
 def test_the_model_s_own_reading_is_accepted(tmp_path):
-    done = pipeline.read_results([runs.write(tmp_path)])
-    assert pipeline.compare(done.cases, done.results, spec=_synthetic_spec()).comparisons
+    done = steps.read_results([runs.write(tmp_path)])
+    assert steps.compare(done.cases, done.results, spec=_synthetic_spec()).comparisons

@@ -25,11 +25,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import files, pipeline
+from harness import files
 from harness.errors import HarnessError, UsageError
 from harness.mil import load_program
 from harness.mlpackage import PackageError, load_spec, read_package, weights_sha256
-from harness.parity import ParityReport
+from harness.parity import steps
+from harness.parity.verdict import ParityReport
 from harness.results import MAX_DIMS, Results, ResultsError
 from tests import runs
 
@@ -105,14 +106,14 @@ KINDS = ["fifo", "symlink to a fifo", "symlink to /dev/zero", "symlink to /dev/n
 def _run_file(name: str):
     def setup(tmp: Path) -> tuple[Path, object]:
         folder = runs.write(tmp / "run")
-        return folder / name, lambda: pipeline.read_results([folder])
+        return folder / name, lambda: steps.read_results([folder])
     return setup
 
 
 def _comparison(tmp: Path):
     folder = runs.write(tmp / "run")
-    done = pipeline.read_results([folder])
-    path = pipeline.compare(done.cases, done.results).write(tmp / "comparison.json")
+    done = steps.read_results([folder])
+    path = steps.compare(done.cases, done.results).write(tmp / "comparison.json")
     return path, lambda: ParityReport.read(path)
 
 
@@ -209,17 +210,17 @@ def test_a_file_larger_than_it_says_is_read_only_to_the_limit():
 
 def test_a_results_file_beside_its_cases_is_capped_by_what_its_outputs_can_take(tmp_path):
     folder = runs.write(tmp_path)
-    done = pipeline.read_results([folder])
+    done = steps.read_results([folder])
     limit = done.cases.results_limit()
     values = len(done.cases.cases) * (1 + 4 + 2 * 2)  # the reference's activation scale, then the outputs
     assert limit == (4 << 20) + 4 * -(-values * 8 // 3)  # every value as float64, in base64, and room
     path = folder / "torch_fp32.json"
     text = path.read_text().rstrip("\n")
     path.write_text(text + " " * (limit - len(text)))  # exactly the limit: whitespace JSON allows
-    assert pipeline.read_results([folder]).results[0].backend == "torch@fp32"
+    assert steps.read_results([folder]).results[0].backend == "torch@fp32"
     path.write_text(text + " " * (limit - len(text) + 1))
     with pytest.raises(ResultsError, match=rf"torch_fp32.json holds {limit + 1:,} bytes, more than the {limit:,}"):
-        pipeline.read_results([folder])
+        steps.read_results([folder])
 
 
 def _nested(depth: int) -> str:

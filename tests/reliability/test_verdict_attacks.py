@@ -26,11 +26,11 @@ from torch import nn
 
 from harness import api
 from harness.backends.coreml import CoreMLBackend
-from harness.compare import compare
-from harness.parity import BackendRun, ParityReport
-from harness.report import format_report
+from harness.parity.compare import compare
+from harness.parity.tolerances import POLICIES
+from harness.parity.verdict import BackendRun, ParityReport
+from harness.report.text import format_report
 from harness.results import Inputs, ResultsError
-from harness.tolerances import POLICIES
 from tests.user_model import tiny_vision
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +102,7 @@ def test_outputs_that_vary_pass_and_one_case_proves_nothing():
 
 
 def test_the_spread_merges_across_chunks_as_one_comparison():
-    from harness.compare import merge
+    from harness.parity.compare import merge
 
     rng = np.random.default_rng(2)
     row = rng.uniform(0, 1, (1, 8)).astype(np.float32)
@@ -271,7 +271,7 @@ def test_a_comparison_file_whose_fields_hold_markup_renders_escaped_or_is_refuse
     report either refuses the file (one line, naming it) or shows the markup as text."""
     import matplotlib.pyplot as plt
 
-    from harness import html_report
+    from harness.report import html as html_report
 
     spec = api.load(EXAMPLE)
     report = api.parity(spec, "torch,onnxruntime", n=16, folder=harness_export(spec))
@@ -301,7 +301,7 @@ def test_a_comparison_file_whose_fields_hold_markup_renders_escaped_or_is_refuse
 
 def test_the_figures_fields_of_a_comparison_file_render_as_text(tmp_path):
     """The four fields filed as unescaped: near-threshold flips, the series' counts, the near-agreed rows."""
-    from harness import html_report
+    from harness.report import html as html_report
 
     figures = {"near_agreed": [{"case": MARKUP, "kind": MARKUP, "position": MARKUP, "reference": MARKUP}],
                "series": {"drawable": True, "candidates": [MARKUP], "cases": [], "confident": MARKUP,
@@ -368,12 +368,12 @@ def _saved(path: Path, doc: dict) -> Path:
 @pytest.fixture(scope="module")
 def saved_comparison(trendsplit_run, tmp_path_factory) -> dict:
     """A real comparison file with every section a file can hold: a device, series, histograms, flips."""
-    from harness import pipeline
+    from harness.parity import steps
 
     reference, onnx = trendsplit_run.results
     device = dataclasses.replace(onnx, backend="coreml@fp32[ALL]", option="ALL",
                                  loaded_weights_sha256=trendsplit_run.cases.coreml_weights["fp32"])
-    report = pipeline.compare(trendsplit_run.cases, (reference, onnx, device))
+    report = steps.compare(trendsplit_run.cases, (reference, onnx, device))
     return json.loads(report.write(tmp_path_factory.mktemp("saved") / "c.json").read_text())
 
 
@@ -409,7 +409,7 @@ def test_any_field_of_a_saved_comparison_is_refused_or_shown_never_a_crash(saved
 
     import matplotlib.pyplot as plt
 
-    from harness import html_report
+    from harness.report import html as html_report
     from harness.text import printable
 
     leaves = [p for p in _leaves(saved_comparison) if p[0] not in ("format", "version")]
@@ -438,9 +438,9 @@ def test_any_field_of_a_saved_localization_is_refused_or_shown_never_a_crash(tmp
 
     import matplotlib.pyplot as plt
 
-    from harness import html_report
     from harness.mil.localize import Localization, OpDivergence
-    from harness.parity import Localizations
+    from harness.parity.verdict import Localizations
+    from harness.report import html as html_report
 
     ops = (OpDivergence("var_1", "conv", 0.1, 0.2, 3, 0.5, module="body.0 (Conv1d)"),
            OpDivergence("var_2", "sigmoid", 1e-4, 1e-3, 0, 0.5))
@@ -472,7 +472,7 @@ def test_a_comparison_read_beside_another_run_s_localization_is_refused(tmp_path
     """`compare --json c.json` writes the localisation, then the comparison: killed between the two, the
     old comparison stood beside the new run's localisation, and `report` showed where another run diverged."""
     from harness.mil.localize import Localization, OpDivergence
-    from harness.parity import Localizations
+    from harness.parity.verdict import Localizations
 
     def report(op: str) -> ParityReport:
         loc = Localization("fp32", "fp16", (OpDivergence(op, "conv", 0.1, 0.2, 3, 0.5),), cases=(0,))
@@ -494,7 +494,7 @@ def test_text_drawn_in_a_figure_is_never_read_as_mathematics(text):
     """matplotlib reads `$...$` as mathematics: a label from a file failed to parse and stopped the report."""
     import matplotlib.pyplot as plt
 
-    from harness.html_report import _plain
+    from harness.report.html import _plain
 
     fig, ax = plt.subplots(figsize=(1, 1))
     try:
@@ -539,7 +539,7 @@ def _largest_input_cases(done, k: int = 7) -> np.ndarray:
 def test_outputs_collapsed_on_the_largest_input_cases_fail_fp32(trendsplit_run, tmp_path):
     """The filed attack: trendsplit clamps its input at 100, but raw inputs reach 1e5, and an allowance
     scaled by the raw input let outputs collapsed to 0.5 +- 5e-4 on the 7 largest-input cases pass fp32."""
-    from harness import pipeline
+    from harness.parity import steps
 
     done = trendsplit_run
     feeds = done.cases.cases.inputs
@@ -551,7 +551,7 @@ def test_outputs_collapsed_on_the_largest_input_cases_fail_fp32(trendsplit_run, 
     collapsed[largest] = (0.5 + noise).astype(np.float32)
     forged = dataclasses.replace(device, backend="coreml@fp32[ALL]", option="ALL", outputs={"split_probs": collapsed},
                                  loaded_weights_sha256=done.cases.coreml_weights["fp32"])
-    report = pipeline.compare(done.cases, (reference, forged))
+    report = steps.compare(done.cases, (reference, forged))
     (c,) = report.comparisons or pytest.fail(api.format_report(report))
     assert c.verdict == "fail" and c.numeric_violations > 0, api.format_report(report)
     assert c.max_input_scale < 1e4 < np.abs(feeds).max()  # what the layers saw (~1e3), not the raw 1e5
@@ -569,7 +569,7 @@ def test_collapsed_outputs_fail_fp32_whichever_run_is_the_reference(trendsplit_r
     """A variation: the collapse keeps every decision (0.5 +- 3e-4 on the side the reference took), and the
     reference is not torch. A reference that measured nothing let the raw inputs (1e5) scale the allowance
     to ~7, and the collapse passed; the layers saw the same ~1e3 whichever run is the reference."""
-    from harness import pipeline
+    from harness.parity import steps
 
     done = trendsplit_run
     largest = _largest_input_cases(done)
@@ -581,7 +581,7 @@ def test_collapsed_outputs_fail_fp32_whichever_run_is_the_reference(trendsplit_r
     runs = {"torch first": (reference, device), "onnxruntime first, no torch": (onnx, device),
             "device first, torch after": (device, reference),
             "onnxruntime first, torch last": (onnx, device, reference)}[order]
-    report = pipeline.compare(done.cases, runs)
+    report = steps.compare(done.cases, runs)
     pair = next(c for c in report.comparisons if {c.reference, c.candidate} >= {"coreml@fp32[ALL]"})
     assert pair.verdict == "fail" and pair.numeric_violations > 0 and pair.decisions_ok, api.format_report(report)
     assert report.status == "FAILED" and pair.max_allowance < 0.1
@@ -589,9 +589,9 @@ def test_collapsed_outputs_fail_fp32_whichever_run_is_the_reference(trendsplit_r
 
 @pytest.fixture(scope="module")
 def trendsplit_built(trendsplit):
-    from harness import pipeline
+    from harness.parity import steps
 
-    return pipeline.built(trendsplit)  # its weights loaded once
+    return steps.built(trendsplit)  # its weights loaded once
 
 
 @given(inflated=st.integers(1, 40), factor=st.floats(1.01, 1e6))
@@ -602,7 +602,7 @@ def test_a_torch_reference_claiming_more_activations_than_the_model_reaches_is_r
     """The reference's activations scale every allowance, and a torch file says what they were: inflated
     on the 7 cases whose outputs were collapsed (or on any others), the collapse passed. With the model at
     hand, the largest claims are measured again; any claim left unmeasured is below those."""
-    from harness import pipeline
+    from harness.parity import steps
 
     trendsplit, done = trendsplit_built, trendsplit_run
     reference, onnx = done.results
@@ -611,7 +611,7 @@ def test_a_torch_reference_claiming_more_activations_than_the_model_reaches_is_r
     activations[largest] *= factor
     forged = dataclasses.replace(reference, activations=activations)
     try:
-        pipeline.compare(done.cases, (forged, onnx), spec=trendsplit)
+        steps.compare(done.cases, (forged, onnx), spec=trendsplit)
     except ResultsError as refused:
         assert "model 'trendsplit' measures" in str(refused)
     else:  # accepted: then no claim is past what the model's layers reach on these cases
@@ -620,7 +620,7 @@ def test_a_torch_reference_claiming_more_activations_than_the_model_reaches_is_r
 
 def test_the_filed_collapse_with_its_activations_inflated_is_refused_when_the_model_is_known(trendsplit_built,
                                                                                               trendsplit_run):
-    from harness import pipeline
+    from harness.parity import steps
 
     trendsplit, done = trendsplit_built, trendsplit_run
     reference, onnx = done.results
@@ -632,10 +632,10 @@ def test_the_filed_collapse_with_its_activations_inflated_is_refused_when_the_mo
     runs = (dataclasses.replace(reference, activations=activations), dataclasses.replace(
         onnx, backend="coreml@fp32[ALL]", option="ALL", outputs={"split_probs": collapsed},
         loaded_weights_sha256=done.cases.coreml_weights["fp32"]))
-    assert pipeline.compare(done.cases, runs).status == "PASSED"  # a forged truth, unchecked without the model
+    assert steps.compare(done.cases, runs).status == "PASSED"  # a forged truth, unchecked without the model
     with pytest.raises(ResultsError, match="claims activations 10000 on case"):
-        pipeline.compare(done.cases, runs, spec=trendsplit)
-    assert pipeline.compare(done.cases, (reference, onnx), spec=trendsplit).status == "PASSED"  # the true claim
+        steps.compare(done.cases, runs, spec=trendsplit)
+    assert steps.compare(done.cases, (reference, onnx), spec=trendsplit).status == "PASSED"  # the true claim
 
 
 @given(magnitude=st.floats(1.0, 1e6), seen=st.floats(0.0, 1e5), policy=st.sampled_from(sorted(POLICIES)),

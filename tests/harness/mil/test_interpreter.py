@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from coremltools.converters.mil import Builder as mb
 
-from harness.compare import compare
 from harness.mil import PROFILES, Interpreter, load_program
 from harness.mil.profiles import FP16_BLOCK
-from harness.tolerances import FP16, FP32
+from harness.parity.compare import compare
+from harness.parity.tolerances import FP16, FP32
 
 
 def fp16_sum_program(x):

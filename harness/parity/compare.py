@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.tolerances import Policy
+from harness.parity.tolerances import Policy
 
 MAX_LISTED = 20
 #: Fixed histogram edges (ten bins a decade), so that histograms of chunks of cases add up:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.parity import ParityReport
+from harness.parity.verdict import ParityReport
 from harness.text import printable
 
 

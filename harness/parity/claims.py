@@ -12,21 +12,20 @@ judged by the lenient fp16 policy; a phone that ran other weights under the mode
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.backends import BACKENDS, create
-from harness.backends.coreml import CoreMLBackend
-from harness.backends.coreml_emulated import EmulatedCoreMLBackend
-from harness.backends.pytorch import TorchBackend
+from harness import backend_names
+from harness.backend_names import BACKENDS, DEVICE_BACKEND, EMULATED_BACKEND, MEASURING_BACKEND
 from harness.errors import UsageError
 from harness.results import CaseFile, Reading, Results, ResultsError
-from harness.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from harness.spec import ModelSpec
 
 #: Backends that load a CoreML model, and must say (measured) which weights they loaded.
-COREML_BACKENDS = (CoreMLBackend.name, EmulatedCoreMLBackend.name)
-#: The backend that measures what the model's layers saw (`ActivationPeak`): the allowance's scale.
-MEASURING_BACKEND = TorchBackend.name
+COREML_BACKENDS = (DEVICE_BACKEND, EMULATED_BACKEND)
 
 
 def check(case_file: CaseFile, results: Sequence[Results], spec: ModelSpec | None = None) -> None:
@@ -86,12 +85,12 @@ def _check_backend(r: Results) -> None:
         raise ResultsError(f"{r.describe()}: backend.label names backend {r.name!r}, which this harness does not "
                            f"know ({', '.join(BACKENDS)}): its precision and weights cannot be checked")
     try:
-        backend = create(r.backend)
+        label = backend_names.label(r.backend)
     except UsageError as err:
         raise ResultsError(f"{r.describe()}: backend.label: {err}") from None
-    if backend.label != r.backend:
+    if label != r.backend:
         raise ResultsError(f"{r.describe()}: backend.label must name the backend as the harness does, "
-                           f"{backend.label!r}")
+                           f"{label!r}")
 
 
 def _check_model(case_file: CaseFile, r: Results) -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip, Spread
+from harness.parity.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip, Spread
+from harness.parity.tolerances import POLICIES, Policy
 from harness.records import ArtifactCheck, Cases, Finding, Localization
 from harness.results import STATUSES, VERSION, Inputs, ResultsError, read_document, write_document
-from harness.tolerances import POLICIES, Policy
 
 COMPARISON_FORMAT = "trendsplit-harness/comparison"
 LOCALIZATION_FORMAT = "trendsplit-harness/localization"

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from harness import atomic
-from harness.parity import ParityReport
+from harness.parity.verdict import ParityReport
 from harness.records import Localization
-from harness.report import plural, verdict_text
+from harness.report.text import plural, verdict_text
 
 SECTIONS = ("summary", "errors", "decisions", "series", "ops")
 #: Line styles of the error histograms, in drawing order: every pair stays visible where curves coincide.
