@@ -16,144 +16,23 @@ The built-in models are `ModelSpec`s too (`models/`), so both go through the sam
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from harness import atomic, files, options
-from harness.errors import HarnessError, UsageError
-from harness.exact_random import ExactGenerator
+from harness.errors import UsageError
 from harness.report.text import format_report
-from harness.spec import Cases, ModelSpec, TensorSpec, seeded_init
-
-
-def _tensors(given) -> tuple[TensorSpec, ...]:
-    if isinstance(given, Mapping):
-        return tuple(TensorSpec(name, tuple(shape)) for name, shape in given.items())
-    return tuple(given)
-
-
-def _gaussian(specs: tuple[TensorSpec, ...]) -> Callable[[np.random.Generator, int], dict[str, np.ndarray]]:
-    def make(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-        return {t.name: rng.normal(size=(n, *t.shape[1:])).astype(np.float32) for t in specs}
-
-    return make
-
-
-def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], *,
-             inputs: Mapping[str, Sequence[int | None]] | Sequence[TensorSpec],
-             outputs: Mapping[str, Sequence[int | None]] | Sequence[TensorSpec],
-             make_inputs: Callable[[np.random.Generator, int], dict[str, np.ndarray]] | None = None,
-             decision: str = "none", threshold: float = 0.5, decision_output: str | None = None,
-             policy: str | None = None, description: str = "", weights_source: str = "user model",
-             trained: bool = True, metadata: Mapping[str, str] | None = None,
-             frontend: str = "trace") -> ModelSpec:
-    """Describe a model for the harness.
-
-    `model`: a module, or a factory returning one (called for every build). `inputs`/`outputs`:
-    name -> shape with `None` for the batch dimension, in the order `forward` takes and returns
-    them. `make_inputs(rng, n)`: realistic input batches (default: standard normal).
-    `decision`: how the app reads `decision_output` ("threshold", "argmax" or "none").
-    `policy`: a named tolerance policy for every pair (default: by precision).
-    `metadata`: strings that travel into the exports (e.g. the input encoding version).
-    `frontend`: how the model reaches coremltools, "trace" (torch.jit.trace) or "export" (torch.export).
-    The model is run once on declared-shape inputs, so a wrong shape fails here, by name.
-    """
-    ins, outs = _tensors(inputs), _tensors(outputs)
-    make = make_inputs or _gaussian(ins)
-
-    def build() -> torch.nn.Module:
-        module = model() if not isinstance(model, torch.nn.Module) else model
-        return module.eval()
-
-    def make_cases(count: int, seed: int) -> Cases:
-        feeds = _checked_inputs(make, ins, count, seed)
-        return Cases(feeds=feeds, decision_mask=None, kinds=("generated",) * count, raw=(), seed=seed)
-
-    spec = ModelSpec(name=name, description=description or name, build=build, inputs=ins, outputs=outs,
-                     make_cases=make_cases, threshold=threshold, weights_source=weights_source, trained=trained,
-                     decision=decision, decision_output=decision_output, policy=policy, metadata=metadata or {},
-                     frontend=frontend)
-    spec.check_module(build())  # the declared shapes are promises: hold the model to them now
-    make_cases(PROBE_CASES, 0)  # and so is make_inputs: named here, not after a minute of exporting
-    return spec
-
-
-#: A model file is Python source: kilobytes. Anything larger is not one.
-MAX_MODEL_SOURCE_BYTES = 16 << 20
-
-#: Cases `describe` asks `make_inputs` for, to check what it returns before any work.
-PROBE_CASES = 2
-
-
-def _checked_inputs(make, ins: tuple[TensorSpec, ...], count: int, seed: int) -> dict[str, np.ndarray]:
-    """`make(rng, count)` as float32 feeds, or a UsageError naming what it got wrong (in one line)."""
-    try:
-        feeds = make(ExactGenerator(seed), count)
-    except HarnessError:
-        raise
-    except Exception as err:  # the user's function: say where it broke
-        raise UsageError(f"make_inputs(rng, {count}) failed: {type(err).__name__}: {err}") from err
-    if not isinstance(feeds, Mapping):
-        raise UsageError(f"make_inputs must return a dict of input name -> array, got {type(feeds).__name__}")
-    missing = {t.name for t in ins} - set(feeds)
-    if missing:
-        raise UsageError(f"make_inputs returned no {', '.join(sorted(missing))}")
-    out = {}
-    for t in ins:
-        try:
-            value = np.asarray(feeds[t.name], np.float32)
-        except (TypeError, ValueError) as err:
-            raise UsageError(f"make_inputs gave {t.name} values that are not numbers ({err})") from None
-        if value.ndim == 0 or value.shape[1:] != tuple(t.shape[1:]) or len(value) != count:
-            raise UsageError(f"make_inputs gave {t.name} shape {value.shape}, expected {(count, *t.shape[1:])}")
-        out[t.name] = value
-    return out
-
+from harness.spec import ModelSpec
+from harness.user_model import describe, load, seeded
 
 __all__ = ["describe", "export", "run", "compare", "parity", "fixtures", "report", "load", "seeded",
            "format_report", "recalibrate_batchnorm"]
 
 #: A tolerance override: policy name -> value, or the command line's "fp32=1e-4,fp16=2e-2".
 Tolerance = Mapping[str, float] | str | None
-
-
-def seeded(cls: Callable[[], torch.nn.Module], seed: int = 0) -> torch.nn.Module:
-    """`cls()` with PyTorch's default init drawn exactly from `seed`: the same weights on every machine."""
-    return seeded_init(cls, seed)
-
-
-def load(reference: str) -> ModelSpec:
-    """`path/to/file.py:name` -> the ModelSpec `name` is, or that `name()` returns."""
-    path, _, attr = reference.rpartition(":")
-    if not path.endswith(".py") or not attr:
-        raise UsageError(f"a model reference is path/to/file.py:factory, got {reference!r}")
-    file = Path(path)
-    source = files.read_bytes(file, limit=MAX_MODEL_SOURCE_BYTES)  # a regular file, not a FIFO that never ends
-    module_spec = importlib.util.spec_from_file_location(f"harness_user_model_{file.stem}", file)
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        exec(compile(source, str(file), "exec"), module.__dict__)  # the bytes read, not the path again
-    except HarnessError:
-        raise
-    except Exception as err:  # the user's file: say where it broke, in one line
-        raise UsageError(f"importing {file} failed: {type(err).__name__}: {err}") from err
-    found = getattr(module, attr, None)
-    if found is None:
-        raise UsageError(f"{file} has no {attr!r}")
-    try:
-        spec = found if isinstance(found, ModelSpec) else found() if callable(found) else found
-    except HarnessError:
-        raise
-    except Exception as err:
-        raise UsageError(f"{reference}() failed: {type(err).__name__}: {err}") from err
-    if not isinstance(spec, ModelSpec):
-        raise UsageError(f"{reference} is {type(spec).__name__}, not a model from harness.describe "
-                         "(name a ModelSpec, or a function returning one)")
-    return spec
 
 
 def export(model: ModelSpec, folder: str | Path | None = None):

@@ -347,7 +347,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_policies(args: argparse.Namespace) -> int:
-    """The tolerance policies: the README's table, then each policy's reasoning."""
+    """The tolerance policies: the table in docs/tolerances.md, then each policy's reasoning."""
     from harness.parity.tolerances import table
 
     print(table())
@@ -431,7 +431,7 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p = command("models", help="list every model name --model accepts")
     p.set_defaults(func=cmd_models)
 
-    p = command("policies", help="the tolerance policies: their numbers (the README's table) and reasoning")
+    p = command("policies", help="the tolerance policies: their numbers (docs/tolerances.md's table) and reasoning")
     p.set_defaults(func=cmd_policies)
 
     p = command("export", help="export a model to ONNX and CoreML (fp32 and fp16)")

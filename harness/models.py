@@ -39,7 +39,7 @@ def get_model(name: str) -> ModelSpec:
     from harness import zoo
 
     if ".py:" in name:
-        from harness.api import load
+        from harness.user_model import load
 
         return load(name)
     models = registered()

@@ -15,11 +15,12 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import TextIO
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, TextIO
 
 from harness.text import printable
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 Say = Callable[[str], None]
 #: Seconds between redraws while a step runs without updating its bar.
@@ -37,40 +38,59 @@ class Progress:
     def __call__(self, message: str) -> None:
         if self.verbosity <= 0:
             return
-        with tqdm.get_lock():
+        if not self.drawn:
+            print(f"[harness] {printable(message)}", file=self.stream, flush=True)  # a device's name, escaped
+            return
+        with self.drawn[0].get_lock():
             for shown in self.drawn:
                 shown.clear(nolock=True)
-            print(f"[harness] {printable(message)}", file=self.stream, flush=True)  # a device's name, escaped
+            print(f"[harness] {printable(message)}", file=self.stream, flush=True)
             for shown in self.drawn:
                 shown.refresh(nolock=True)
 
     @contextlib.contextmanager
     def bar(self, total: int, desc: str, unit: str) -> Iterator[tqdm]:
         terminal = self.verbosity > 0 and _isatty(self.stream)
-        out = _own_copy(self.stream) if terminal else None
-        with tqdm(total=total, desc=desc, unit=unit, file=out or self.stream, disable=not terminal, miniters=1,
+        if not terminal:  # nothing drawn: tqdm is not even imported (saved results are judged with numpy alone)
+            yield NoBar()
+            return
+        from tqdm import tqdm
+
+        out = _own_copy(self.stream)
+        with tqdm(total=total, desc=desc, unit=unit, file=out or self.stream, miniters=1,
                   dynamic_ncols=_width(out) > 0, ncols=None if _width(out) > 0 else 100, leave=True) as shown:
             stop = threading.Event()
             redraw = threading.Thread(target=_redraw, args=(shown, stop), daemon=True)
-            if terminal:
-                redraw.start()
-                self.drawn.append(shown)
+            redraw.start()
+            self.drawn.append(shown)
             try:
                 yield shown
             finally:
                 stop.set()
-                if terminal:
-                    redraw.join()
-                    self.drawn.remove(shown)
+                redraw.join()
+                self.drawn.remove(shown)
         if out is not None:
             out.close()
+
+
+class NoBar:
+    """A bar that draws nothing, with the methods the steps call on one."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, text: str = "") -> None:
+        pass
+
+    def refresh(self) -> None:
+        pass
 
 
 def bar(progress: Say | None, total: int, desc: str, unit: str = "it"):
     """`progress`'s bar when it draws them, else one that draws nothing (same methods)."""
     if isinstance(progress, Progress):
         return progress.bar(total, desc, unit)
-    return contextlib.nullcontext(tqdm(total=total, disable=True))
+    return contextlib.nullcontext(NoBar())
 
 
 def _isatty(stream: TextIO) -> bool:

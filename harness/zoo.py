@@ -269,9 +269,9 @@ def _builder(entry: Entry) -> Callable[[], nn.Module]:
 
 
 def spec(entry: Entry) -> ModelSpec:
-    from harness import api
+    from harness.user_model import describe
 
-    return api.describe(
+    return describe(
         entry.name, _builder(entry), inputs={"x": (None, *entry.input_shape)},
         outputs={"y": (None, *entry.output_shape)}, make_inputs=_make_inputs(entry), decision=entry.decision,
         description=f"{entry.family} zoo model", weights_source="seeded random init (seed 0, drawn exactly), "
@@ -286,16 +286,18 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
     """The zoo table (markdown): per model, its MIL ops and every emulated profile against torch."""
     from pathlib import Path
 
-    from harness import api
+    from harness import options
     from harness.export.manifest import Manifest
     from harness.mil import load_program
+    from harness.parity import steps
 
     rows = ["| model | family | MIL op types | ONNX exporter | onnxruntime max abs | emulated fp32 max abs | "
             "fp16-storage decisions | fp16 decisions | verdict |", "|---|---|---|---|---|---|---|---|---|"]
     for name in names or list(ZOO):
         progress(f"zoo: {name}")
         model = spec(ZOO[name])
-        report = api.parity(model, "torch,onnxruntime,coreml-emulated", n=n, folder=Path(folder) / name)
+        report = steps.parity(model, options.backends("torch,onnxruntime,coreml-emulated"), n=n, seed=options.SEED,
+                              folder=Path(folder) / name)
         by = {c.candidate: c for c in report.comparisons}
         ops = load_program(next(Path(folder, name).glob("*-fp32.mlpackage"))).op_types() - {"const"}
         onnx = next((a for a in Manifest.read(Path(folder) / name).artifacts if a.format == "onnx"), None)

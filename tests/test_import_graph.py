@@ -91,3 +91,51 @@ def test_the_checker_sees_a_cycle_and_a_leak():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
     graph = import_graph()
     assert "harness.spec" in graph["trendsplit.models"] and "harness.spec" in graph["harness.api"]
+
+
+#: The intended direction (docs/architecture.md): a module under the first prefix never imports one under
+#: the second, at any depth of the file (inside functions too). Faces (api, cli, pytest_plugin) sit on top;
+#: reports only draw; parity judges without knowing the faces; model lookup never calls the public face.
+FORBIDDEN = (
+    ("harness.parity", ("harness.report", "harness.api", "harness.cli", "harness.pytest_plugin", "harness.options",
+                        "harness.zoo", "harness.models")),
+    ("harness.report", ("harness.parity.steps", "harness.parity.judge", "harness.parity.localize",
+                        "harness.backends", "harness.export", "harness.mil", "harness.spec", "harness.api",
+                        "harness.cli", "harness.models")),
+    ("harness.export", ("harness.parity", "harness.report", "harness.backends", "harness.api", "harness.cli")),
+    ("harness.backends", ("harness.parity", "harness.report", "harness.api", "harness.cli")),
+    ("harness.mil", ("harness.parity", "harness.report", "harness.backends", "harness.export", "harness.api",
+                     "harness.cli")),
+    ("harness.models", ("harness.api", "harness.cli", "harness.parity", "harness.report")),
+    ("harness.zoo", ("harness.api", "harness.cli", "harness.report")),
+    ("harness.user_model", ("harness.api", "harness.cli", "harness.parity", "harness.report")),
+    ("harness.spec", ("harness.api", "harness.cli", "harness.parity", "harness.report", "harness.backends")),
+    ("harness.records", ("harness.parity.steps", "harness.parity.judge", "harness.parity.verdict",
+                         "harness.report", "harness.spec", "harness.backends", "harness.export", "harness.mil")),
+    ("harness.results", ("harness.parity", "harness.report", "harness.spec", "harness.backends",
+                         "harness.mil")),
+)
+
+
+def _under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+#: Read from anywhere: the one place allowances are decided (localisation's per-op limit included).
+EVERYONE_READS = {"harness.parity.tolerances"}
+
+
+def wrong_way(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted((m, t) for m, targets in graph.items() for t in targets - EVERYONE_READS
+                  for low, banned in FORBIDDEN if _under(m, low) for b in banned if _under(t, b))
+
+
+def test_imports_point_the_intended_way():
+    assert wrong_way(import_graph()) == []
+
+
+def test_the_direction_check_sees_an_arrow_the_wrong_way():
+    graph = import_graph()
+    graph["harness.parity.judge"] = graph["harness.parity.judge"] | {"harness.report.text"}
+    graph["harness.zoo"] = graph["harness.zoo"] | {"harness.api"}
+    assert wrong_way(graph) == [("harness.parity.judge", "harness.report.text"), ("harness.zoo", "harness.api")]

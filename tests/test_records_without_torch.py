@@ -90,3 +90,44 @@ sys.exit(main(["compare", {str(folder)!r}, "--json", {str(tmp_path / 'judged.jso
 def _read(judge, folder):
     done = judge.read_results([folder])
     return done.cases, done.results
+
+
+def _numpy_alone(tmp_path: Path) -> Path:
+    """A folder holding numpy alone (links to this environment's copy): with `python -S`, which reads no
+    site-packages, the interpreter sees the standard library, numpy and the harness's source, nothing else."""
+    import numpy
+
+    alone = tmp_path / "numpy-alone"
+    alone.mkdir()
+    installed = Path(numpy.__file__).parent
+    for part in (installed, installed.with_name("numpy.libs")):
+        if part.exists():
+            (alone / part.name).symlink_to(part)
+    return alone
+
+
+def test_saved_results_are_compared_where_only_numpy_is_installed(tmp_path):
+    """The done-when of the package split: `import harness.results, harness.report` and `python -m harness
+    compare` of a run folder where the standard library and numpy are all there is (no torch, tqdm,
+    matplotlib, onnx or coremltools); `--html`, which needs matplotlib, is refused in one line, before the
+    JSON is written."""
+    folder = runs.write(tmp_path / "run")
+    alone = _numpy_alone(tmp_path)
+    prelude = f"import sys; sys.path[:0] = [{str(alone)!r}, {str(ROOT)!r}]\n"
+    seen = subprocess.run([sys.executable, "-S", "-c", prelude + "import tqdm"], capture_output=True, text=True)
+    assert seen.returncode != 0, "the check can fail: tqdm must not be importable here"
+    code = prelude + f"""
+import harness.results, harness.report
+from harness.cli import main
+sys.exit(main(["compare", {str(folder)!r}, "--json", "judged.json"] + sys.argv[1:]))
+"""
+    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1].startswith("PASSED"), done.stdout
+    assert (tmp_path / "judged.json").is_file()
+    (tmp_path / "judged.json").unlink()
+    refused = subprocess.run([sys.executable, "-S", "-c", code, "--html", "page.html"], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=120)
+    assert refused.returncode == 2 and "matplotlib" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "judged.json").exists() and not (tmp_path / "page.html").exists()

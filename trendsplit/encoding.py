@@ -1,7 +1,7 @@
 """The canonical input encodings, versions 1 and 2: trendline points -> float32 [C, L].
 
 This is the contract the Swift bridge is fuzzed against, so every step is fixed to the
-bit (see "Encoding v1" and "Encoding v2" in the README). v1 ([2, L]) is frozen: apps ship
+bit (see "Encoding v1" and "Encoding v2" in docs/trendsplit/encodings.md). v1 ([2, L]) is frozen: apps ship
 it. v2 ([4, L]) adds the step to the next reading in absolute units (seconds, days), which
 v1's division by the x-range hides. Both versions check the same rules in the same order
 and each broken rule raises its own `EncodingError` subclass with a stable code.

@@ -63,7 +63,7 @@ class EncodingVersionMismatch(HarnessError, ValueError):
 
 #: Every encoding rule's error, in the contract table's order up to encoding v1 (the Swift enum
 #: lists its cases, and its server its codes, in the same order: a code's position is its byte on
-#: the wire, so the order never changes). The order of the checks is the README's "Checks" table:
+#: the wire, so the order never changes). The order of the checks is the "Checks" table of docs/trendsplit/encodings.md:
 #: `too_many_points` first, from the length alone, then `bad_point`, then the rest as listed.
 ENCODING_ERRORS: tuple[type[EncodingError], ...] = (
     BadPoint,

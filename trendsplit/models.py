@@ -87,7 +87,8 @@ def trained(arch: str, description: str, threshold: float = DEFAULT_THRESHOLD) -
         metadata=metadata(version, threshold))
 
 
-#: The pick of the threshold sweep on validation (README, Task quality), confirmed on the held-out logs.
+#: The pick of the threshold sweep on validation (docs/trendsplit/models.md, Task quality), confirmed
+#: on the held-out logs.
 V2_THRESHOLD = 0.41
 
 SPEC = trained("trendsplit", f"1-D conv net, receptive field {net.receptive_field()} points: "

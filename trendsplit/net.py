@@ -55,7 +55,7 @@ class TrendSplitNet(nn.Module):
     for the log and for its mirror image in y. The generator is symmetric in y (drift, offsets
     and noise are zero-mean normal), so a break is a break either way up; averaging the two
     views is a two-member ensemble from one set of weights (trendsplit-v2: +0.004 F1 on
-    validation, README). Logits, not probabilities: two confident views that disagree average
+    validation, docs/trendsplit/models.md). Logits, not probabilities: two confident views that disagree average
     to exactly 0.5 in probability, a decision at the threshold that any rounding flips (247 of
     211,509 positions within 1e-4 of 0.5 in 5,000 parity cases; 0 with logits, the same F1).
     The weights are the same with or without it: training fits the plain net.

@@ -98,7 +98,7 @@ def judged_by(policy: Policy) -> str:
 
 
 def table() -> str:
-    """The policies as the README's markdown table (`python -m harness policies` prints it)."""
+    """The policies as docs/tolerances.md's markdown table (`python -m harness policies` prints it)."""
     rows = ["| policy | atol | rtol | decision margin | judged by |", "|---|---|---|---|---|"]
     rows += [f"| `{p.name}` | {_short(p.atol)} | {_short(p.rtol)} | {_short(p.decision_margin)} | {judged_by(p)} |"
              for p in POLICIES.values()]
@@ -106,7 +106,7 @@ def table() -> str:
 
 
 def _short(value: float) -> str:
-    """5e-05 -> 5e-5: the README's way of writing a tolerance."""
+    """5e-05 -> 5e-5: the docs' way of writing a tolerance."""
     mantissa, exponent = f"{value:e}".split("e")
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 

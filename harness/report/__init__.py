@@ -13,9 +13,11 @@ __all__ = ["format_report", "write"]
 
 
 def write(parity_report: ParityReport, *, json: str | Path | None = None, html: str | Path | None = None) -> str:
-    """The text table; with `json`/`html`, also those files."""
+    """The text table; with `json`/`html`, also those files (nothing is written when one cannot be)."""
     from harness.report import html as html_page
 
+    if html:
+        html_page.check_drawable()
     if json:
         parity_report.write(json)
     if html:

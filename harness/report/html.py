@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import atomic
+from harness.errors import UsageError
 from harness.parity.verdict import ParityReport
 from harness.records import Localization
 from harness.report.text import plural, verdict_text
@@ -41,6 +42,15 @@ td.l{white-space:normal}
 .note{background:#fff8e1;padding:.6em 1em;border-radius:6px} img{max-width:100%}
 .legend{font-size:.9em;color:#444} details{margin:.4em 0 1em} summary{cursor:pointer;color:#0060df}
 """
+
+
+def check_drawable() -> None:
+    """The page's figures are drawn with matplotlib: where it is missing, say so before anything is written."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("the HTML report draws its figures with matplotlib, which is not installed here: "
+                         "pip install matplotlib, or leave out --html (the JSON and the table need numpy alone)")
 
 
 def _png(fig) -> str:

@@ -23,7 +23,7 @@ def f32_bits(v: float) -> int:
 
 
 def spec_steps(points) -> tuple[list[int], list[int]]:
-    """The README's v2 step rule in plain Python floats: subtract, clamp to +-100, flush |d| < 2^-14."""
+    """The v2 step rule (docs/trendsplit/encodings.md) in Python floats: subtract, clamp to +-100, flush |d| < 2^-14."""
     xs = [float(p[0]) + 0.0 for p in points]
     ys = [float(p[1]) + 0.0 for p in points]
 

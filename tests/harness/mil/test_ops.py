@@ -355,7 +355,7 @@ def test_every_ios15_op_type_is_implemented_or_refused_with_a_reason():
     ios15 = {name for name, versions in _core_ops().items() if min(versions) <= ct.target.iOS15}
     implemented = ios15 & (set(OPS) | BUILTIN_OPS)
     assert ios15 - implemented == set(UNSUPPORTED)
-    assert (len(implemented), len(ios15)) == (146, 151)  # the figures the README gives
+    assert (len(implemented), len(ios15)) == (146, 151)  # the figures docs/interpreter.md gives
 
 
 def test_variadic_inputs_are_exactly_the_ops_tuple_inputs():
@@ -388,7 +388,7 @@ def test_every_op_type_of_each_targets_registry_runs_at_that_target(target, figu
         available.add("write_state")
     implemented = available & (set(registry(OPSETS[target])) | BUILTIN_OPS)
     assert available - implemented == set(UNSUPPORTED)
-    assert (len(implemented), len(available)) == figures  # the figures the README gives
+    assert (len(implemented), len(available)) == figures  # the figures docs/interpreter.md gives
     assert not set(registry(OPSETS[target])) - available, "an op registered before coremltools has it"
 
 

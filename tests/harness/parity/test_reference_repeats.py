@@ -81,7 +81,7 @@ def test_the_command_line_exits_1_with_the_reason(tmp_path, capsys):
     from harness.cli import main
 
     source = tmp_path / "model.py"
-    source.write_text("from tests.harness.test_reference_repeats import Dropped, described\n"
+    source.write_text("from tests.harness.parity.test_reference_repeats import Dropped, described\n"
                       "def describe_model():\n    return described(Dropped)\n")
     code = main(["parity", "-q", "--model", f"{source}:describe_model", "--backends", "torch,onnxruntime",
                  "--n", "32", "--artifacts", str(tmp_path / "out")])
