@@ -58,13 +58,15 @@ def run(model: ModelSpec, backends: str | None = None, *, n: int = options.CASES
 
 def compare(results, *, cases: str | Path | None = None, policy: str | None = None, model: ModelSpec | None = None,
             artifacts: str | Path | None = None, overview: bool = False, progress=None,
-            atol: Tolerance = None, rtol: Tolerance = None):
+            atol: Tolerance = None, rtol: Tolerance = None, explain: bool = False):
     """Judge results against the first; returns a ParityReport.
 
     `results`: a `steps.Run` (from `run`), or paths of results files and run folders (the
     first result is the reference; a Swift recorder's file among them is judged like any other).
     `artifacts`: the export folder, to localise failing emulated pairs; `model` names their torch modules.
     `atol`/`rtol`: per policy name, e.g. `{"fp32": 1e-4}` (or "fp32=1e-4"), replacing that policy's own.
+    `explain`: with `model` and `artifacts`, set every pair against float64 and its precision's spread
+    (`report.precision`); failing pairs always are.
     """
     from harness.parity import judge
 
@@ -73,13 +75,16 @@ def compare(results, *, cases: str | Path | None = None, policy: str | None = No
         [results] if isinstance(results, str | Path) else list(results), cases)
     folder = artifacts if artifacts is not None else done.folder
     return judge.compare(done.cases, done.results, policy=chosen, artifact_checks=done.artifact_checks,
-                         artifacts=folder, spec=model, overview=overview, progress=progress, overrides=overrides)
+                         artifacts=folder, spec=model, overview=overview, progress=progress, overrides=overrides,
+                         explain=explain)
 
 
 def parity(model: ModelSpec, backends: str | None = None, *, n: int = options.CASES, seed: int = options.SEED,
            folder: str | Path | None = None, policy: str | None = None, progress=None, overview: bool = False,
-           atol: Tolerance = None, rtol: Tolerance = None):
+           atol: Tolerance = None, rtol: Tolerance = None, explain: bool = False):
     """Export (or reuse) and compare every backend with the first (run, then compare); returns a ParityReport.
+    `explain`: set every pair against float64 and its precision's spread, precision or bug
+    (`report.precision`); failing pairs always are.
     `overview`: also profile the fp16 program op by op, for the HTML report's per-op section.
     `atol`/`rtol`: per policy name, e.g. `{"fp32": 1e-4}` (or "fp32=1e-4"), replacing that policy's own;
     the reports name the changed policy `fp32(atol=0.0001)`."""
@@ -89,7 +94,7 @@ def parity(model: ModelSpec, backends: str | None = None, *, n: int = options.CA
     n, seed, chosen = options.cases(n), options.seed(seed), options.policy(policy)
     overrides = options.overrides(atol, rtol)
     return steps.parity(model, options.backends(backends), n=n, seed=seed, folder=folder, policy=chosen,
-                        overview=overview, progress=progress, overrides=overrides)
+                        overview=overview, progress=progress, overrides=overrides, explain=explain)
 
 
 def recalibrate_batchnorm(module: torch.nn.Module, batches) -> torch.nn.Module:

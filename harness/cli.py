@@ -226,7 +226,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
         saved = (CASES_FILE, RUN_FILE, *(results_file_name(b.label) for b in backends))
         _not_over_inputs((), json=args.json, html=args.html, **{f"save's {n}": args.save / n for n in saved})
     report = steps.parity(spec, backends, n=args.n, seed=args.seed, policy=policy, overrides=_overrides(args),
-                             folder=args.artifacts, overview=bool(args.html), save=args.save, progress=args.progress)
+                          folder=args.artifacts, overview=bool(args.html), save=args.save, progress=args.progress,
+                          explain=args.explain)
     if args.save:
         args.progress(f"wrote the run's files to {args.save}")
     return _show(report, args)
@@ -261,7 +262,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     folder = Path(args.artifacts) if args.artifacts else Path("artifacts") / spec.name if spec else None
     report = judge.compare(done.cases, done.results, policy=_policy(args), artifact_checks=done.artifact_checks,
                            artifacts=folder if folder is not None and folder.is_dir() else None, spec=spec,
-                           overview=args.ops, progress=args.progress, overrides=_overrides(args))
+                           overview=args.ops, progress=args.progress, overrides=_overrides(args),
+                           explain=args.explain)
     return _show(report, args)
 
 
@@ -445,6 +447,9 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     run_arguments(p, streamed=True)
     p.add_argument("--policy", choices=sorted(POLICIES), help="judge every pair by this policy (default: by precision)")
     tolerance_arguments(p)
+    p.add_argument("--explain", action="store_true",
+                   help="set every pair against float64 and its precision's Monte Carlo spread: precision or bug "
+                        "(failing pairs always are)")
     p.add_argument("--save", type=output_folder,
                    help="also write the run's files (cases and one results file per backend) here")
     p.add_argument("--json", type=output_file, help="also write the report as JSON here")
@@ -468,6 +473,9 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("--model", help="the model, to name torch modules when localising (default: the results' model)")
     p.add_argument("--artifacts", help="export folder, to localise failing emulated pairs (default artifacts/<model>)")
     p.add_argument("--ops", action="store_true", help="also profile the fp16 program op by op for the HTML report")
+    p.add_argument("--explain", action="store_true",
+                   help="set every pair against float64 and its precision's Monte Carlo spread: precision or bug "
+                        "(failing pairs always are)")
     p.add_argument("--json", type=output_file, help="write the comparison (and its localisation) as JSON here")
     p.add_argument("--html", type=output_file, help="also write the self-contained HTML report here")
     p.set_defaults(func=cmd_compare)

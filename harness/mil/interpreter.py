@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.mil.montecarlo import RandomRounding
 from harness.mil.ops import PLANS, UNSUPPORTED, VARIADIC, introduced, registry, target_of
 from harness.mil.ops._common import round16
 from harness.mil.profiles import FP16_BLOCK, Profile
@@ -242,7 +243,10 @@ class _Plan:
 
 
 class Interpreter:
-    def __init__(self, program: Program, profile: Profile):
+    """Runs a program under `profile`; with `noise` (`harness.mil.montecarlo.RandomRounding`), every op's
+    float result is rounded at random instead of to nearest: one run of Monte Carlo arithmetic."""
+
+    def __init__(self, program: Program, profile: Profile, noise: RandomRounding | None = None):
         try:
             self.ops = registry(program.opset)
         except ValueError as err:
@@ -252,6 +256,7 @@ class Interpreter:
             raise missing
         self.program = program
         self.profile = profile
+        self.noise = noise
         self.output_types = program.output_types()
         self._plans: dict[int, _Plan] = {}
         top = {name: ttype for name, ttype in program.inputs}
@@ -343,7 +348,7 @@ class Interpreter:
                 continue
             ctx.fp16_inputs = self.profile.store_fp16 and self._fp16_valued(static, dynamic)
             held = [self._held_as(t) for _, t in op.outputs]
-            if op.type in ROUNDS_OWN_OUTPUT and held == [_WIDE16]:
+            if op.type in ROUNDS_OWN_OUTPUT and held == [_WIDE16] and self.noise is None:
                 ctx.rounds_output, held = True, [_KEPT16]
             elif op.type in SELECTING and ctx.fp16_inputs:
                 held = [_KEPT16 if h is _WIDE16 else h for h in held]
@@ -396,6 +401,16 @@ class Interpreter:
             values[name] = self.storage(ttype, value)
         return values
 
+    def _noisy(self, value, dtype):
+        """`_store` with random rounding: fp16-held values stochastically to float16, float32 ones at
+        float32's precision; integers, booleans and fp16 values an op only selected stay as they are."""
+        if dtype is _WIDE16 and isinstance(value, np.ndarray | np.generic):
+            return self.noise.fp16(value)
+        value = _store(value, dtype)
+        if type(value) is np.ndarray and value.dtype == np.float32 and dtype is not _KEPT16:
+            return self.noise.fp32(value)
+        return value
+
     def make_state(self) -> ProgramState:
         """Fresh state buffers (zeros) for the states the program declares; empty for a stateless program."""
         return ProgramState(self.program.states)
@@ -440,7 +455,7 @@ class Interpreter:
                 raise OpFailed(f"op {op.type} {op.name!r} at {op.location} made {len(result)} outputs; "
                                f"the program declares {len(step.names)}")
             for name, dtype, value in zip(step.names, step.dtypes, result, strict=True):
-                value = _store(value, dtype)
+                value = _store(value, dtype) if self.noise is None else self._noisy(value, dtype)
                 scope[name] = value
                 if trace is not None:
                     trace.trace[name] = _narrow(value) if dtype is _WIDE16 or dtype is _KEPT16 else value

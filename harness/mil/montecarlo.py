@@ -1,0 +1,54 @@
+"""Monte Carlo arithmetic: the spread of outputs that a precision's rounding alone produces.
+
+As Verificarlo and CADNA do, each op's result is rounded at random instead of to nearest, and the
+program run K times with K seeds: where the K outputs agree, rounding cannot move them; where they
+spread, a device's rounding (which is one such draw, only not random) can move them as far.
+
+- a value the program types fp16, under an fp16 profile, is rounded *stochastically* to float16:
+  up or down to a neighbour with probability proportional to its nearness (unbiased, the
+  rounding's own error distribution);
+- any other float value (float32 programs, fp32-typed ops) gets MCA's random rounding at float32's
+  precision: multiplied by 1 + 2^-24 xi, xi uniform in (-1, 1), and rounded to float32.
+
+What is randomised is each op's *result*: sums inside one op (conv, matmul) accumulate as the
+profile says, rounded to nearest. A statistical expectation of the precision, not a device's bits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: float32's unit roundoff: the relative size of MCA's random rounding of a float32 result.
+U32 = 2.0**-24
+
+
+@dataclass
+class RandomRounding:
+    """The rounding noise of one Monte Carlo run: its own seeded generator, so run k is repeatable."""
+
+    seed: int
+    rng: np.random.Generator = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.rng = np.random.default_rng(self.seed)
+
+    def fp16(self, x: np.ndarray) -> np.ndarray:
+        """float32 values rounded stochastically to float16, held in float32 (as `round16` holds them)."""
+        x = np.asarray(x, np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            near16 = x.astype(np.float16)
+            near = near16.astype(np.float32)
+            toward = np.where(near < x, np.float16(np.inf), np.float16(-np.inf)).astype(np.float16)
+            other = np.nextafter(near16, toward).astype(np.float32)
+            gap = np.abs(other - near)
+            p = np.where(np.isfinite(gap) & (gap > 0) & np.isfinite(x), np.abs(x - near) / gap, 0.0)
+        return np.where(self.rng.random(x.shape) < p, other, near).astype(np.float32)
+
+    def fp32(self, x: np.ndarray) -> np.ndarray:
+        """float32 values with MCA's random rounding at float32's precision."""
+        x = np.asarray(x)
+        xi = self.rng.uniform(-1.0, 1.0, x.shape)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (x.astype(np.float64) * (1.0 + U32 * xi)).astype(x.dtype)
