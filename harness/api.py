@@ -29,7 +29,7 @@ from harness.spec import ModelSpec
 from harness.user_model import describe, load, seeded
 
 __all__ = ["describe", "export", "run", "compare", "parity", "fixtures", "report", "load", "seeded",
-           "format_report", "recalibrate_batchnorm"]
+           "format_report", "recalibrate_batchnorm", "advise", "apply_advice"]
 
 #: A tolerance override: policy name -> value, or the command line's "fp32=1e-4,fp16=2e-2".
 Tolerance = Mapping[str, float] | str | None
@@ -95,6 +95,26 @@ def parity(model: ModelSpec, backends: str | None = None, *, n: int = options.CA
     overrides = options.overrides(atol, rtol)
     return steps.parity(model, options.backends(backends), n=n, seed=seed, folder=folder, policy=chosen,
                         overview=overview, progress=progress, overrides=overrides, explain=explain)
+
+
+def advise(model: ModelSpec, *, profile: str = "fp16", n: int = 256, seed: int = options.SEED,
+           folder: str | Path | None = None, progress=None):
+    """The fewest ops to keep in float32 so that `model`'s fp16 program decides as float64 does where
+    float64's margin exceeds float32's noise, found greedily from the localisation and verified by
+    converting and running each candidate (`harness.parity.advise`). Returns an `Advice`: `render()`,
+    `code()` (what to pass to `ct.convert`), and `apply_advice(advice, model)` to export with it."""
+    from harness.parity.advise import advise as search
+    from harness.parity.steps import export_folder
+
+    n, seed = options.cases(n, saved=True), options.seed(seed)
+    return search(model, Path(folder or export_folder(model)), profile=profile, n=n, seed=seed, progress=progress)
+
+
+def apply_advice(advice, model: ModelSpec) -> ModelSpec:
+    """`model` exported with the advice's ops kept in float32 (its fp16 export; the fingerprint changes with them)."""
+    import dataclasses
+
+    return dataclasses.replace(model, fp32_ops=frozenset(advice.fp32_ops))
 
 
 def recalibrate_batchnorm(module: torch.nn.Module, batches) -> torch.nn.Module:

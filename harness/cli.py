@@ -333,6 +333,24 @@ def cmd_localize(args: argparse.Namespace) -> int:
     return 0 if result else 1
 
 
+def cmd_advise(args: argparse.Namespace) -> int:
+    from harness.models import get_model
+    from harness.parity.advise import advise
+    from harness.parity.steps import export_folder
+
+    spec = get_model(model_name(args))
+    folder = args.artifacts or export_source(export_folder(spec))
+    _apart(folder, json=args.json)
+    advice = advise(spec, folder, profile=args.profile, n=args.n, seed=args.seed, progress=args.progress)
+    print(advice.render())
+    if args.json:
+        import json
+
+        atomic.write_text(args.json, json.dumps(advice.to_dict(), indent=1) + "\n")
+        args.progress(f"wrote {args.json}")
+    return 0 if advice.fixed else 1
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """Every model name `--model` accepts: the providers' (and their default), then the zoo's."""
     from harness import zoo
@@ -508,6 +526,15 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="exit 1 when an op diverges past its limit (default: report only, exit 0)")
     p.set_defaults(func=cmd_localize)
+
+    p = command("advise", help="the fewest ops to keep in fp32 so an fp16 program decides as float64 does, verified")
+    model_argument(p)
+    p.add_argument("--profile", default="fp16", type=profile, help="the profile to fix (default fp16)")
+    p.add_argument("--n", type=CASES, default=256, help="cases judged (default 256)")
+    p.add_argument("--seed", type=SEED, default=options.SEED)
+    p.add_argument("--artifacts", type=EXPORT_SOURCE, help="export folder to reuse or fill (default artifacts/<model>)")
+    p.add_argument("--json", type=output_file, help="also write the advice as JSON here")
+    p.set_defaults(func=cmd_advise)
     return parser
 
 

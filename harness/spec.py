@@ -88,6 +88,9 @@ class ModelSpec:
     #: input encoding version an app must pair it with. Strings only, as CoreML stores them.
     metadata: Mapping[str, str] = field(default_factory=dict)
     frontend: str = "trace"  # see FRONTENDS
+    #: MIL value names (`var_54`, as `harness.mil.localize` names them) whose ops an fp16 export keeps in
+    #: float32: what `python -m harness advise` recommends, applied (`api.apply_advice`).
+    fp32_ops: frozenset[str] = frozenset()
 
     def __post_init__(self):
         check_name(self.name)
@@ -226,7 +229,8 @@ def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
     # classes live in: one model imported as a package module or loaded from its file is one export.
     text = "\n".join(_CLASS_PATH.sub("__torch__.", re.sub(r"___torch_mangle_\d+\.", "", line.split("#")[0].rstrip()))
                      for line in str(graph).splitlines())
-    return hashlib.sha256(f"{weights_sha256(module)}\nfrontend {spec.frontend}\n{text}".encode()).hexdigest()
+    kept = f"\nfp32 ops {sorted(spec.fp32_ops)}" if spec.fp32_ops else ""  # unchanged for every model without any
+    return hashlib.sha256(f"{weights_sha256(module)}\nfrontend {spec.frontend}{kept}\n{text}".encode()).hexdigest()
 
 
 def built(spec: ModelSpec) -> ModelSpec:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from harness.mil.program import mil_name
 from harness.spec import ModelSpec
 
 MAX_BATCH = 1024
@@ -25,6 +26,8 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     from harness import __version__
 
     compute_precision = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}[precision]
+    if precision == "fp16" and spec.fp32_ops:
+        compute_precision = ct.transform.FP16ComputePrecision(op_selector=fp16_selector(spec.fp32_ops))
     batch = ct.RangeDim(1, MAX_BATCH, default=1)
     inputs = [ct.TensorType(name=t.name, shape=tuple(batch if d is None else d for d in t.shape))
               for t in spec.inputs]
@@ -51,6 +54,11 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     path = folder / f"{spec.name}-{precision}.mlpackage"
     mlmodel.save(str(path))
     return {"path": path.name, "deployment_target": "iOS15", "max_batch": MAX_BATCH, "frontend": spec.frontend}
+
+
+def fp16_selector(fp32_ops: frozenset[str]):
+    """coremltools' op_selector for FP16ComputePrecision: every op to fp16 but those making `fp32_ops`."""
+    return lambda op: not any(mil_name(o.name) in fp32_ops for o in op.outputs)
 
 
 def _source(spec: ModelSpec, module: torch.nn.Module):
