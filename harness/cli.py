@@ -321,6 +321,13 @@ def cmd_localize(args: argparse.Namespace) -> int:
     spec = built(get_model(model_name(args)))
     folder = args.artifacts or export_source(export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=args.progress)
+    if args.pair:
+        from harness.parity.modules import localize_pair
+
+        found = localize_pair(spec, folder, args.pair, list(range(args.n)), spec.make_cases(args.n, args.seed).feeds)
+        print(f"{spec.name}, {args.n:,} cases (seed {args.seed})")
+        print(found.render())
+        return 1 if args.check and found.first is not None else 0
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
     cases = spec.make_cases(args.n, args.seed)
     result = localize(program, cases.feeds, args.reference, args.profile,
@@ -520,6 +527,9 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("--precision", default="fp16", choices=["fp32", "fp16"], help="which CoreML artifact")
     p.add_argument("--reference", default="fp32", type=profile, help="reference profile (default fp32)")
     p.add_argument("--profile", default="fp16", type=profile, help="candidate profile (default fp16)")
+    p.add_argument("--pair", type=usage_type(backend_names.check), metavar="BACKEND",
+                   help="localise this backend against float64 module by module, in torch's names (e.g. onnxruntime, "
+                        "coreml-emulated@fp16[fp16]); default: the CoreML program's ops, fp16 against fp32")
     p.add_argument("--n", type=CASES, default=64)
     p.add_argument("--seed", type=SEED, default=options.SEED)
     p.add_argument("--artifacts", type=EXPORT_SOURCE, help="export folder to reuse or fill (default artifacts/<model>)")

@@ -166,7 +166,7 @@ class FlipCause:
     case: int
     position: int  # index into the case's decided output, flattened
     margin: float  # |float64 reference - threshold|
-    spread: float  # the largest distance from float64 that the Monte Carlo runs reached on this case
+    spread: float  # how far rounding alone moves this position (the Monte Carlo runs around their mean)
     samples_across: int  # Monte Carlo runs that put this position on the other side of the threshold
     overflow: bool = False  # the candidate's value is NaN or infinite: a range defect, never rounding
 
@@ -184,10 +184,10 @@ class FlipCause:
 class PrecisionClass:
     """Whether a pair's deviation is its precision's nature or a defect, measured against float64.
 
-    Per case, the candidate's largest distance from the float64 reference is set against the largest
-    distance that `samples` Monte Carlo runs of its precision reach (with the float32 reference's own
-    rounding noise as a floor): past `factor` times that on any case, the deviation is *beyond precision*
-    (a conversion, runtime or emulator defect, not rounding)."""
+    Per case, the candidate's largest distance from the float64 reference is set against how far rounding
+    alone moves the result: `samples` Monte Carlo runs of its precision around their own mean, with the
+    float32 reference's own rounding noise as a floor. Past `factor` times that on any case, the deviation
+    is *beyond precision* (a conversion, runtime or emulator defect, not rounding)."""
 
     pair: str
     output: str
@@ -199,11 +199,12 @@ class PrecisionClass:
     worst_case: int
     worst_ratio: float  # deviation / spread on the worst case
     deviation: float  # the largest |candidate - float64|
-    spread: float  # the largest distance the Monte Carlo runs reached
+    spread: float  # the largest distance rounding alone moves it (Monte Carlo runs around their mean)
     reference_noise: float  # the largest |float32 reference - float64|
     factor: float
     flips: tuple[FlipCause, ...] = ()
     overflow_cases: tuple[int, ...] = ()  # cases where it is NaN or infinite and float64 is not
+    starts_at: str = ""  # beyond precision: the first torch module past its spread, e.g. "body.0 (Conv1d)"
 
     @property
     def within(self) -> bool:
@@ -223,10 +224,12 @@ class PrecisionClass:
             text = (f"{self.label}: values past {self.precision}'s range (NaN or infinite where float64 is finite) "
                     f"on {len(self.overflow_cases)} of {len(self.cases)} cases (case {self.overflow_cases[0]}; {on}): "
                     "an overflow, not rounding: keep the op that overflows in fp32 (python -m harness advise)")
+            text += f"; it starts at {self.starts_at}" if self.starts_at else ""
         else:
             text = (f"{self.label} on {len(self.beyond_cases)} of {len(self.cases)} cases (case {self.worst_case}: "
                     f"{self.worst_ratio:.3g}x the spread its precision gives; {on}): not rounding, suspect the "
                     "conversion, the runtime or the emulator")
+            text += f"; it starts at {self.starts_at}" if self.starts_at else ""
         expected = sum(f.expected for f in self.flips)
         overflowed = sum(f.overflow for f in self.flips)
         unexplained = len(self.flips) - expected - overflowed
@@ -242,7 +245,7 @@ class PrecisionClass:
                 "worst_case": self.worst_case, "worst_ratio": self.worst_ratio, "deviation": self.deviation,
                 "spread": self.spread, "reference_noise": self.reference_noise, "factor": self.factor,
                 "within": self.within, "flips": [f.to_dict() for f in self.flips],
-                "overflow_cases": list(self.overflow_cases)}
+                "overflow_cases": list(self.overflow_cases), "starts_at": self.starts_at}
 
     @classmethod
     def from_dict(cls, d: dict) -> PrecisionClass:
@@ -268,7 +271,7 @@ class PrecisionClass:
                    tuple(whole(c) for c in d["cases"]), tuple(whole(c) for c in d["beyond_cases"]),
                    whole(d["worst_case"]), number(d["worst_ratio"]), number(d["deviation"]), number(d["spread"]),
                    number(d["reference_noise"]), number(d["factor"]), flips,
-                   tuple(whole(c) for c in d["overflow_cases"]))
+                   tuple(whole(c) for c in d["overflow_cases"]), str(d["starts_at"]))
         if (not set(made.beyond_cases) <= set(made.cases) or not set(made.overflow_cases) <= set(made.beyond_cases)
                 or d["within"] is not made.within):
             raise ValueError("its beyond cases and its class contradict each other")

@@ -159,7 +159,9 @@ class OpContext:
         self.scope = scope
         self.profile = interpreter.profile
         self.opset = interpreter.program.opset
-        fp16_op = any(t.dtype == "FLOAT16" for _, t in op.outputs)
+        fp16_op = any(t.dtype == "FLOAT16" for _, t in op.outputs) or (
+            interpreter.noise is not None and interpreter.noise.precision == "fp16"
+            and any(t.dtype in ("FLOAT16", "FLOAT32") for _, t in op.outputs))  # fp16 arithmetic on any program
         #: The profile's fp16 rules apply to ops whose result the program types as fp16.
         self.stores_fp16 = self.profile.store_fp16 and fp16_op
         self.accumulate_fp16 = self.profile.accumulate_fp16 and fp16_op
@@ -325,7 +327,7 @@ class Interpreter:
         steps = []
         for op in block.operations:
             if op.type == "const":
-                constants[op.outputs[0][0]] = self.storage(op.outputs[0][1], op.value)
+                constants[op.outputs[0][0]] = self._constant(self.storage(op.outputs[0][1], op.value))
                 continue
             static, dynamic = {}, []
             for param, bindings in op.inputs.items():
@@ -402,13 +404,22 @@ class Interpreter:
         return values
 
     def _noisy(self, value, dtype):
-        """`_store` with random rounding: fp16-held values stochastically to float16, float32 ones at
-        float32's precision; integers, booleans and fp16 values an op only selected stay as they are."""
-        if dtype is _WIDE16 and isinstance(value, np.ndarray | np.generic):
-            return self.noise.fp16(value)
+        """`_store` with random rounding at the run's precision; integers and booleans stay as they are."""
+        if self.noise.precision == "fp16":
+            if isinstance(value, np.ndarray | np.generic) and np.asarray(value).dtype.kind == "f":
+                return self.noise.fp16(value)  # held in float32, as fp16-held values are
+            return _store(value, dtype)
         value = _store(value, dtype)
         if type(value) is np.ndarray and value.dtype == np.float32 and dtype is not _KEPT16:
             return self.noise.fp32(value)
+        return value
+
+    def _constant(self, value):
+        """A constant or an input under random rounding at fp16: rounded at random once per run (the weights
+        of an fp16 program are fp16); otherwise as it is."""
+        if (self.noise is not None and self.noise.precision == "fp16" and isinstance(value, np.ndarray)
+                and value.dtype.kind == "f"):
+            return self.noise.fp16(value)
         return value
 
     def make_state(self) -> ProgramState:
@@ -481,7 +492,7 @@ class Interpreter:
                     raise HarnessError(f"missing program input {name!r}")
                 dtype = NUMPY_DTYPES.get(ttype.dtype, np.float32)
                 value = self.interface(ttype, np.asarray(inputs[name]).astype(dtype))
-                scope[name] = _store(value, self._input_dtypes[name])
+                scope[name] = self._constant(_store(value, self._input_dtypes[name]))
             result = RunResult(outputs={})
             outs = self._execute(self._main, scope, result if capture else None)
             result.outputs = {name: self.interface(self.output_types[name], value)

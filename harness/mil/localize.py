@@ -68,7 +68,10 @@ def torch_module_paths(module, examples: tuple) -> dict[str, str]:
 
     import torch
 
+    from harness.quiet import coremltools
+
     try:
+        coremltools()  # imported quietly: its missing native proxies say so on stderr otherwise
         from coremltools.converters.mil.frontend.torch.torchscript_utils import _expand_and_optimize_ir
     except ImportError:
         return {}

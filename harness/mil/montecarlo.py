@@ -4,11 +4,12 @@ As Verificarlo and CADNA do, each op's result is rounded at random instead of to
 program run K times with K seeds: where the K outputs agree, rounding cannot move them; where they
 spread, a device's rounding (which is one such draw, only not random) can move them as far.
 
-- a value the program types fp16, under an fp16 profile, is rounded *stochastically* to float16:
-  up or down to a neighbour with probability proportional to its nearness (unbiased, the
-  rounding's own error distribution);
-- any other float value (float32 programs, fp32-typed ops) gets MCA's random rounding at float32's
-  precision: multiplied by 1 + 2^-24 xi, xi uniform in (-1, 1), and rounded to float32.
+- at fp16 (`precision="fp16"`), every float value of the program, its inputs and constants (the weights)
+  included, is rounded *stochastically* to float16: up or down to a neighbour with probability
+  proportional to its nearness (unbiased: the rounding's own error distribution, the weights' too);
+  run on the float32 program, this is fp16 arithmetic around that program's exact values;
+- at fp32, every op's float32 result gets MCA's random rounding at float32's precision: multiplied by
+  1 + 2^-24 xi, xi uniform in (-1, 1), and rounded to float32 (the weights are exact there).
 
 What is randomised is each op's *result*: sums inside one op (conv, matmul) accumulate as the
 profile says, rounded to nearest. A statistical expectation of the precision, not a device's bits.
@@ -29,10 +30,15 @@ class RandomRounding:
     """The rounding noise of one Monte Carlo run: its own seeded generator, so run k is repeatable."""
 
     seed: int
+    precision: str = "fp16"  # the precision every value is rounded to at random: "fp16" or "fp32"
     rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self):
         self.rng = np.random.default_rng(self.seed)
+
+    def round(self, x: np.ndarray) -> np.ndarray:
+        """`x` rounded at random to this run's precision."""
+        return self.fp16(x) if self.precision == "fp16" else self.fp32(x)
 
     def fp16(self, x: np.ndarray) -> np.ndarray:
         """float32 values rounded stochastically to float16, held in float32 (as `round16` holds them)."""

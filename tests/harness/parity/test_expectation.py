@@ -84,7 +84,7 @@ def test_a_changed_weight_is_beyond_precision_where_rounding_is_within(exported)
     from harness.backends.pytorch import TorchBackend
 
     r32 = TorchBackend.of(spec).run(feeds)["split_probs"].astype(np.float64)
-    samples = [s["split_probs"] for s in expectation.monte_carlo(program, "fp32", feeds)]
+    samples = [s["split_probs"] for s in expectation.monte_carlo(program, "fp32", feeds, "fp32")]
     reading = Reading.of(spec)
 
     def judged(prog):
