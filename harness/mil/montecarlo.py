@@ -17,12 +17,17 @@ profile says, rounded to nearest. A statistical expectation of the precision, no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 #: float32's unit roundoff: the relative size of MCA's random rounding of a float32 result.
 U32 = 2.0**-24
+#: Monte Carlo runs per estimate: the spread is their largest distance from their own mean.
+SAMPLES = 8
+#: The runs' seeds: run k uses SEED + k, so an estimate repeats exactly.
+SEED = 20261202
 
 
 @dataclass
@@ -58,3 +63,17 @@ class RandomRounding:
         xi = self.rng.uniform(-1.0, 1.0, x.shape)
         with np.errstate(over="ignore", invalid="ignore"):
             return (x.astype(np.float64) * (1.0 + U32 * xi)).astype(x.dtype)
+
+
+def rounding_spread(samples: Sequence[np.ndarray]) -> np.ndarray | float:
+    """Per element, how far rounding alone moves a program's result: the largest distance of a Monte Carlo run
+    from the runs' mean. Measured around the program's own mean, not from float64, so a program that computes
+    something else (a wrong weight, a wrong op) moves its mean, never its spread; runs that overflow add none."""
+    if not samples:
+        return 0.0
+    runs = np.stack([np.asarray(s, np.float64) for s in samples])
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(runs).all(axis=0)
+        mean = np.where(finite, runs.mean(axis=0), 0.0)
+        spread = np.abs(runs - mean).max(axis=0)
+    return np.where(finite, spread, 0.0)

@@ -27,25 +27,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from harness.mil.montecarlo import SAMPLES, SEED, rounding_spread
 from harness.parity.compare import Comparison
+from harness.parity.tolerances import PRECISION_FACTOR as FACTOR
 from harness.records import FlipCause, PrecisionClass
 from harness.results import Reading, Results
 
 if TYPE_CHECKING:
     from harness.spec import ModelSpec
 
-#: Monte Carlo runs per precision: the spread is their largest distance from float64.
-SAMPLES = 8
-#: A case is beyond precision when its deviation passes this many times its spread, per precision.
-#: Measured with `parity --explain --n 200` on trendsplit, trendsplit-v2, zoo-conv1d-bn, zoo-transformer and
-#: zoo-depthwise (128 cases each): the emulator's fp16 profiles reach at most 2.5x (the `fp16` profile,
-#: whose fp16 sums the random rounding of each op's result does not randomise) and fp32 pairs at most 2.9x
-#: (onnxruntime, whose kernels sum in another order). A weight changed by 1% lands past 100x.
-FACTOR = {"fp16": 6.0, "fp32": 8.0}
 #: Cases estimated: those the comparisons name, then the first ones, up to this many.
 MAX_CASES = 128
-#: The random-rounding runs' seeds: run k uses SEED + k, so a classification repeats exactly.
-SEED = 20261202
 #: The profile a real device's fp16 numbers are set against: the widest of the emulator's.
 DEVICE_FP16_PROFILE = "fp16"
 
@@ -113,20 +105,6 @@ def _distance(a: np.ndarray, r64: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         d = np.abs(np.asarray(a, np.float64) - r64)
     return np.where(finite, np.where(np.isfinite(d), d, np.inf), 0.0)
-
-
-def rounding_spread(samples: Sequence[np.ndarray]) -> np.ndarray | float:
-    """Per element, how far rounding alone moves a program's result: the largest distance of a Monte Carlo run
-    from the runs' mean. Measured around the program's own mean, not from float64, so a program that computes
-    something else (a wrong weight, a wrong op) moves its mean, never its spread; runs that overflow add none."""
-    if not samples:
-        return 0.0
-    runs = np.stack([np.asarray(s, np.float64) for s in samples])
-    with np.errstate(invalid="ignore", over="ignore"):
-        finite = np.isfinite(runs).all(axis=0)
-        mean = np.where(finite, runs.mean(axis=0), 0.0)
-        spread = np.abs(runs - mean).max(axis=0)
-    return np.where(finite, spread, 0.0)
 
 
 def classify(c: Comparison, reading: Reading, cases: Sequence[int], candidate: np.ndarray, r64: np.ndarray,

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.parity.expectation import FACTOR, SAMPLES, rounding_spread
+from harness.mil.montecarlo import SAMPLES, SEED, rounding_spread
+from harness.parity.tolerances import PRECISION_FACTOR as FACTOR
 
 if TYPE_CHECKING:
     from harness.spec import ModelSpec
@@ -207,7 +208,6 @@ def localize_pair(spec: ModelSpec, folder: Path, candidate: str, cases: Sequence
     from harness.export.manifest import Manifest
     from harness.mil import load_program
     from harness.mil.localize import torch_module_paths
-    from harness.parity.expectation import SEED
 
     label = backend_names.label(candidate)
     match = backend_names.REFERENCE.match(label)
