@@ -102,6 +102,8 @@ def _summary(report: ParityReport) -> str:
         else "<p class=fail>No comparison ran: the reference or every candidate was unavailable.</p>"
     )
     notes = [f"<li><b>{_e(p)}</b>: {_e(d['summary'])}</li>" for p, d in report.diagnoses.items()]
+    notes += [f"<li><b>{_e(p.pair)}</b>: <span class={'pass' if p.within else 'fail'}>{_e(p.label)}</span>: "
+              f"{_e(p.summary())}</li>" for p in report.precision]  # precision or bug, against float64
     skipped = [f"<li>{_e(r.label)}: {_e(r.status)}: {_e(r.reason)}</li>" for r in report.runs if r.status != "ran"]
     checks = "".join(
         f"<tr><td class=l>{_e(a.artifact)}</td><td>{_verdict(bool(a))}</td>"
@@ -113,7 +115,7 @@ def _summary(report: ParityReport) -> str:
     return (
         "<h2 id=summary>Summary</h2>"
         + table
-        + ("<p><b>Where it went wrong</b></p><ul>" + "".join(notes) + "</ul>" if notes else "")
+        + ("<p><b>Diagnosis: where it diverges, precision or bug</b></p><ul>" + "".join(notes) + "</ul>" if notes else "")
         + _devices(report)
         + ("<p class=muted>Not run here:</p><ul class=muted>" + "".join(skipped) + "</ul>" if skipped else "")
         + (

@@ -55,6 +55,10 @@ def test_the_default_model_is_within_precision_on_every_pair_and_its_flips_are_e
     read = ParityReport.read(report.write(tmp_path / "r.json"))
     assert read.precision == report.precision
     assert "precision or bug" in format_report(read)
+    from harness import report as reports
+
+    reports.write(read, html=tmp_path / "r.html")
+    assert "within fp16 precision" in (tmp_path / "r.html").read_text()
 
 
 def test_fp16_overflow_is_beyond_precision_and_fp32_is_within(exported):
