@@ -319,8 +319,8 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
 
 def precision_table(names: list[str] | None = None, n: int = 32, folder: str = "artifacts/zoo",
                     progress: Callable[[str], None] = lambda _m: None) -> str:
-    """Per zoo model and fp16 profile: the verdict, precision or bug (`parity --explain`), and for a pair that
-    fails, the advice (`harness.parity.advise`), verified. Markdown."""
+    """Per zoo model and fp16 profile: the verdict, precision or bug (`parity --explain`), and for a failing pair
+    beyond precision, the advice (`harness.parity.advise`), verified. Markdown."""
     from pathlib import Path
 
     from harness import options
@@ -339,7 +339,7 @@ def precision_table(names: list[str] | None = None, n: int = 32, folder: str = "
             p = classes.get(c.pair)
             expected = f"{sum(f.expected for f in p.flips)} of {len(p.flips)}" if p and p.flips else "—"
             fix = "—"
-            if c.verdict == "fail":
+            if c.verdict == "fail" and p is not None and not p.within:
                 a = advise(model, Path(folder) / name, profile=c.candidate.split("[")[-1].rstrip("]"), n=n)
                 fix = f"{len(a.fp32_ops)} of {a.compute_ops}: {a.before} -> {a.after}"
             rows.append(f"| {name} | {c.candidate} | {c.verdict.upper()} | {p.label if p else '—'} | {expected} | "
