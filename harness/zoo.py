@@ -332,7 +332,7 @@ def precision_table(names: list[str] | None = None, n: int = 32, folder: str = "
     for name in names or list(ZOO):
         progress(f"zoo precision: {name}")
         model = spec(ZOO[name])
-        report = steps.parity(model, options.backends("torch,coreml-emulated@fp16"), n=n, seed=options.SEED,
+        report = steps.parity(model, options.backends("torch,coreml-emulated@fp16[fp16-storage],coreml-emulated@fp16[fp16]"), n=n, seed=options.SEED,
                               folder=Path(folder) / name, explain=True)
         classes = {p.pair: p for p in report.precision}
         for c in report.comparisons:
