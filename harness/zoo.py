@@ -317,6 +317,10 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
     return "\n".join(rows)
 
 
+#: The precision table's backends: torch and both fp16 profiles of the emulator.
+FP16_PAIRS = "torch,coreml-emulated@fp16[fp16-storage],coreml-emulated@fp16[fp16]"
+
+
 def precision_table(names: list[str] | None = None, n: int = 32, folder: str = "artifacts/zoo",
                     progress: Callable[[str], None] = lambda _m: None) -> str:
     """Per zoo model and fp16 profile: the verdict, precision or bug (`parity --explain`), and for a failing pair
@@ -332,7 +336,7 @@ def precision_table(names: list[str] | None = None, n: int = 32, folder: str = "
     for name in names or list(ZOO):
         progress(f"zoo precision: {name}")
         model = spec(ZOO[name])
-        report = steps.parity(model, options.backends("torch,coreml-emulated@fp16[fp16-storage],coreml-emulated@fp16[fp16]"), n=n, seed=options.SEED,
+        report = steps.parity(model, options.backends(FP16_PAIRS), n=n, seed=options.SEED,
                               folder=Path(folder) / name, explain=True)
         classes = {p.pair: p for p in report.precision}
         for c in report.comparisons:
