@@ -25,7 +25,7 @@ import numpy as np
 
 from harness import atomic, claims
 from harness import cases as chunking
-from harness.backends import Backend
+from harness.backends import Backend, targets
 from harness.compare import Comparison, merge
 from harness.compare import compare as compare_outputs
 from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
@@ -141,7 +141,8 @@ def _start(spec: ModelSpec, backends: Sequence[Backend], n: int, seed: int, fold
         raise UsageError("no backends to run")
     first = chunking.make_chunk(spec, 0, chunking.size(n, 0), seed)
     folder = Path(folder or export_folder(spec))
-    manifest = ensure_exported(spec, folder, progress=say)
+    manifest = ensure_exported(spec, folder, progress=say,
+                               targets=targets(b for b in backends if not b.unavailable_reason()))
     runs = [_Streamed(b, spec, manifest, folder, say, n, reference=i == 0) for i, b in enumerate(backends)]
     return folder, manifest, runs, _labels([r.results() for r in runs]), first
 

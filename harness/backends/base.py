@@ -36,6 +36,11 @@ class Backend(abc.ABC):
         return None
 
     @property
+    def target(self) -> tuple[str, str] | None:
+        """The export target (format, precision) it runs when that is not one every export holds, else None."""
+        return None
+
+    @property
     def label(self) -> str:
         """The reference that recreates this backend: name@precision[option]."""
         if self.option:

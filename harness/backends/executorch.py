@@ -1,0 +1,96 @@
+"""The ExecuTorch runtime (`executorch.runtime`, the one apps link) on an exported `.pte` program.
+
+Its CPU runtime runs on Linux, so XNNPACK's fp32 and int8 kernels and the portable kernels run here
+as on a phone's CPU. A program that will not load or run is one line naming why (the operator the
+runtime's log names, or its own error), never the runtime's log.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+
+from harness import quiet
+from harness.backends.base import Backend
+from harness.errors import HarnessError, UsageError
+from harness.export import EXPORTERS
+from harness.export.executorch import DELEGATES
+from harness.export.manifest import Manifest
+from harness.spec import ModelSpec
+
+#: What the runtime's log says of an operator it has no kernel for.
+_MISSING = re.compile(r"Missing operator: \[\d+\] (\S+)")
+#: Its log lines (`[method.cpp:822] ...`): the source file, and what it says.
+_LOG_LINE = re.compile(r"^\[(\w+)\.\w+:\d+\] (.+)$", re.M)
+#: Log lines that say nothing of the program (the CPU probe on every load).
+_NOISE = frozenset({"cpuinfo_utils"})
+
+
+class ExecuTorchError(HarnessError):
+    """The ExecuTorch runtime refused a program or a call; the message says why in one line."""
+
+
+class ExecuTorchBackend(Backend):
+    name = "executorch"
+    precisions = ("fp32", "int8")
+    option = "delegate"
+    variants = (("fp32", "xnnpack"), ("int8", "xnnpack"), ("fp32", "portable"))
+
+    def __init__(self, precision: str = "fp32", delegate: str | None = None):
+        super().__init__(precision)
+        self.delegate = (delegate or "xnnpack").lower()
+        if self.delegate not in DELEGATES:
+            raise UsageError(f"backend 'executorch' has no delegate {delegate!r}; it takes: {', '.join(DELEGATES)}")
+        if (f"executorch-{self.delegate}", precision) not in EXPORTERS:
+            raise UsageError(f"executorch@{precision} runs on xnnpack only (the portable kernels run fp32)")
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if importlib.util.find_spec("executorch") is None:
+            return "ExecuTorch is not installed: pip install 'trendsplit-harness[executorch]'"
+        return None
+
+    @property
+    def target(self) -> tuple[str, str]:
+        return f"executorch-{self.delegate}", self.precision
+
+    def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
+        artifact = manifest.artifact(*self.target)
+        with quiet.captured() as said:
+            try:
+                from executorch.runtime import Runtime
+
+                program = Runtime.get().load_program(Path(folder) / artifact.path)
+                meta = program.metadata("forward")  # batch as the program allows: its inputs' planned capacity
+                self.max_batch = min(int(meta.input_tensor_meta(i).sizes()[0]) for i in range(meta.num_inputs()))
+                self.method = program.load_method("forward")
+            except Exception as err:
+                raise ExecuTorchError(_why(f"cannot load {artifact.path}", err, said())) from None
+        self.spec = spec
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        inputs = [np.ascontiguousarray(feeds[t.name], dtype=np.float32) for t in self.spec.inputs]
+        parts = []
+        with quiet.captured() as said:
+            for start in range(0, len(inputs[0]), self.max_batch):
+                try:
+                    out = self.method.execute([torch.from_numpy(a[start:start + self.max_batch]) for a in inputs])
+                except Exception as err:
+                    raise ExecuTorchError(_why(f"{self.label} failed on cases {start}..", err, said())) from None
+                parts.append([torch.as_tensor(o).numpy().astype(np.float32, copy=True) for o in out])
+        return {t.name: np.concatenate([p[i] for p in parts]) for i, t in enumerate(self.spec.outputs)}
+
+
+def _why(what: str, err: Exception, log: str) -> str:
+    """One line: what failed, the operator the runtime's log names as missing, else its last error line."""
+    missing = _MISSING.findall(log)
+    if missing:
+        return f"{what}: the ExecuTorch runtime has no kernel for {', '.join(dict.fromkeys(missing))}"
+    said = [line.strip() for source, line in _LOG_LINE.findall(log) if source not in _NOISE]
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+    return f"{what}: {type(err).__name__}: {first[:300]}" + (f" ({said[-1][:200]})" if said else "")
