@@ -18,6 +18,7 @@ import numpy as np
 from harness.backends import BACKENDS, create
 from harness.backends.coreml import CoreMLBackend
 from harness.backends.coreml_emulated import EmulatedCoreMLBackend
+from harness.backends.executorch import ExecuTorchBackend
 from harness.backends.pytorch import TorchBackend
 from harness.errors import UsageError
 from harness.results import CaseFile, Reading, Results, ResultsError
@@ -25,6 +26,8 @@ from harness.spec import ModelSpec
 
 #: Backends that load a CoreML model, and must say (measured) which weights they loaded.
 COREML_BACKENDS = (CoreMLBackend.name, EmulatedCoreMLBackend.name)
+#: The backend that loads an ExecuTorch program, and must say (measured) which `.pte` file it loaded.
+EXECUTORCH_BACKEND = ExecuTorchBackend.name
 #: The backend that measures what the model's layers saw (`ActivationPeak`): the allowance's scale.
 MEASURING_BACKEND = TorchBackend.name
 
@@ -101,10 +104,13 @@ def _check_model(case_file: CaseFile, r: Results) -> None:
     if r.weights_sha256 != case_file.weights_sha256:
         raise ResultsError(f"{r.describe()} claims weights {r.weights_sha256[:12]} (model.weights_sha256), the cases "
                            f"are for weights {case_file.weights_sha256[:12]}: not comparable")
+    if r.name == EXECUTORCH_BACKEND:
+        _check_program(case_file, r)
+        return
     if r.name not in COREML_BACKENDS:
         if r.loaded_weights_sha256:
             raise ResultsError(f"{r.describe()} claims model.loaded_weights_sha256, but {r.name} loads no "
-                               "CoreML model")
+                               "CoreML model or ExecuTorch program")
         return
     if r.status != "ran":
         return
@@ -120,6 +126,27 @@ def _check_model(case_file: CaseFile, r: Results) -> None:
         raise ResultsError(f"{r.describe()} loaded CoreML weights {r.loaded_weights_sha256[:12]} "
                            f"(model.loaded_weights_sha256), the coreml@{r.precision} export's are {expected[:12]}: "
                            "it ran another model under this name")
+
+
+def _check_program(case_file: CaseFile, r: Results) -> None:
+    """An ExecuTorch run says (measured) the sha256 of the `.pte` file it loaded, and it must be the export's
+    program of that delegate and precision: an app that shipped another program under the model's name is
+    refused, not compared."""
+    if r.status != "ran":
+        return
+    key = f"{r.option}@{r.precision}"
+    expected = case_file.executorch_programs.get(key)
+    if not r.loaded_weights_sha256:
+        raise ResultsError(f"{r.describe()} does not say which program it loaded (model.loaded_weights_sha256: "
+                           "the sha256 of the .pte file)")
+    if expected is None:
+        raise ResultsError(f"the cases record no executorch {key} program to check {r.describe()}'s "
+                           "model.loaded_weights_sha256 against: write them again with `python -m harness run "
+                           "--backends torch,executorch`")
+    if r.loaded_weights_sha256 != expected:
+        raise ResultsError(f"{r.describe()} loaded ExecuTorch program {r.loaded_weights_sha256[:12]} "
+                           f"(model.loaded_weights_sha256), the export's {key} program is {expected[:12]}: "
+                           "it ran another program under this name")
 
 
 def _check_inputs(case_file: CaseFile, r: Results) -> None:

@@ -172,7 +172,9 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
     case_file = CaseFile(spec.name, manifest.weights_sha256, spec.weights_source, spec.trained, Reading.of(spec),
                          chunking.join(made, seed), coreml_weights={
                              a.precision: weights_sha256(folder / a.path) for a in manifest.artifacts
-                             if a.format == "coreml"})
+                             if a.format == "coreml"},
+                         executorch_programs={f"{a.format.removeprefix('executorch-')}@{a.precision}": a.sha256
+                                              for a in manifest.artifacts if a.format.startswith("executorch-")})
     results = tuple(dataclasses.replace(
         r.results(), inputs=case_file.inputs,
         outputs={t.name: np.concatenate([o[t.name] for o in outputs]) for t in spec.outputs} if r.status == "ran"

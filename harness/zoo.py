@@ -313,3 +313,43 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
                     f"{err('coreml-emulated@fp32[fp32]')} | {decisions('coreml-emulated@fp16[fp16-storage]')} | "
                     f"{decisions('coreml-emulated@fp16[fp16]')} | {report.status} |")
     return "\n".join(rows)
+
+
+#: The ExecuTorch table's backends: XNNPACK's fp32 and int8 programs (the CPU path apps ship).
+FP32_PROGRAM, INT8_PROGRAM = "executorch@fp32[xnnpack]", "executorch@int8[xnnpack]"
+EXECUTORCH_BACKENDS = f"torch,{FP32_PROGRAM},{INT8_PROGRAM}"
+
+
+def executorch_table(names: list[str] | None = None, n: int = 32, folder: str = "artifacts/zoo",
+                     progress: Callable[[str], None] = lambda _m: None) -> str:
+    """The zoo through ExecuTorch (markdown): per model, what XNNPACK left to portable kernels, and the fp32
+    and int8 programs against torch (max abs, decisions agreeing, verdict); a failed export's reason."""
+    from pathlib import Path
+
+    from harness import api
+    from harness.export.manifest import Manifest
+
+    rows = ["| model | family | XNNPACK takes | fp32 max abs | fp32 decisions | int8 max abs | int8 decisions | "
+            "int8 verdict |", "|---|---|---|---|---|---|---|---|"]
+    for name in names or list(ZOO):
+        progress(f"zoo executorch: {name}")
+        report = api.parity(spec(ZOO[name]), EXECUTORCH_BACKENDS, n=n, folder=Path(folder) / name)
+        manifest = Manifest.read(Path(folder) / name)
+        by = {c.candidate: c for c in report.comparisons}
+        failed = {r.label: r.reason.split(" failed: ", 1)[-1].replace("|", "/")
+                  for r in report.runs if r.status != "ran"}
+
+        def cells(label: str, by: dict = by, failed: dict = failed) -> tuple[str, str, str]:
+            """(max abs, decisions agreeing, verdict) of one program against torch, or why it did not run."""
+            c = by.get(label)
+            if c is None:
+                return f"failed: {failed.get(label, '?')[:200]}", "—", "—"
+            return f"{c.max_abs:.1e}", f"{c.decisions_agreeing}/{c.decisions_compared}", c.verdict.upper()
+
+        fp32 = next((a for a in manifest.artifacts if (a.format, a.precision) == ("executorch-xnnpack", "fp32")), None)
+        takes = ("export failed" if fp32 is None else "all" if fp32.details.get("fully_delegated")
+                 else "all but " + ", ".join(f"`{op}`" for op in fp32.details.get("portable_ops", [])))
+        (f_abs, f_dec, f_verdict), (q_abs, q_dec, q_verdict) = cells(FP32_PROGRAM), cells(INT8_PROGRAM)
+        rows.append(f"| {name} | {ZOO[name].family} | {takes} | {f_abs} ({f_verdict.lower()}) | {f_dec} | {q_abs} | "
+                    f"{q_dec} | {q_verdict} |")
+    return "\n".join(rows)

@@ -23,8 +23,8 @@ class Backend(abc.ABC):
     option: ClassVar[str | None] = None
     #: What a bare name expands to: (precision, option value or None for the default).
     variants: ClassVar[tuple[tuple[str, str | None], ...]] = (("fp32", None),)
-    #: After `load`, the sha256 of the CoreML weights it loaded (`harness.mlpackage.weights_sha256`),
-    #: measured, so a results file says what ran; "" for a backend that loads no CoreML model.
+    #: After `load`, the sha256 of the CoreML weights it loaded (`harness.mlpackage.weights_sha256`) or of the
+    #: ExecuTorch program file, measured, so a results file says what ran; "" for a backend that loads neither.
     loaded_weights_sha256: str = ""
 
     def __init__(self, precision: str = "fp32"):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import quiet
+from harness import files, quiet
 from harness.backends.base import Backend
 from harness.errors import HarnessError, UsageError
 from harness.export import EXPORTERS
@@ -59,11 +59,13 @@ class ExecuTorchBackend(Backend):
 
     def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
         artifact = manifest.artifact(*self.target)
+        path = Path(folder) / artifact.path
+        self.loaded_weights_sha256 = files.sha256(path)  # the program file it loads, measured, as an app records it
         with quiet.captured() as said:
             try:
                 from executorch.runtime import Runtime
 
-                program = Runtime.get().load_program(Path(folder) / artifact.path)
+                program = Runtime.get().load_program(path)
                 meta = program.metadata("forward")  # batch as the program allows: its inputs' planned capacity
                 self.max_batch = min(int(meta.input_tensor_meta(i).sizes()[0]) for i in range(meta.num_inputs()))
                 self.method = program.load_method("forward")

@@ -198,3 +198,51 @@ def test_trendsplit_parity_through_executorch_from_the_command_line(tmp_path):
     assert " int8 " in rows["executorch@int8[xnnpack]"] and "FAIL decisions" in rows["executorch@int8[xnnpack]"]
     assert proc.returncode == 1 and proc.stdout.splitlines()[-1].startswith("FAILED: 1 of 3 pairs failed")
     assert "Traceback" not in proc.stderr
+
+
+def test_an_executorch_device_recording_is_compared_when_it_loaded_the_exports_program(held_out, held_out_report,
+                                                                                      tmp_path):
+    """An app's recording (results file, label `executorch@int8[xnnpack]`, the `.pte`'s sha256 it measured) is judged
+    beside torch; one that loaded another program under the model's name is refused, naming the field."""
+    import dataclasses
+
+    from harness.results import ResultsError
+
+    _, folder = held_out_report
+    done = pipeline.run(held_out, parse_backends("torch,executorch@int8[xnnpack]"), n=200, seed=0, folder=folder)
+    out = done.write(tmp_path / "run")
+    assert done.cases.executorch_programs["xnnpack@int8"] == Manifest.read(folder).artifact(
+        "executorch-xnnpack", "int8").sha256
+    here = done.results[1]
+    assert here.loaded_weights_sha256 == done.cases.executorch_programs["xnnpack@int8"]
+    phone = dataclasses.replace(here, provenance={**here.provenance, "device": "iPhone15,2", "os": "iOS 19.1"})
+    phone.write(tmp_path / "phone.json")
+    run = pipeline.read_results([out / done.results[0].file_name, tmp_path / "phone.json"], cases=out / "cases.json")
+    report = pipeline.compare(run.cases, run.results, spec=held_out)
+    assert {c.policy.name for c in report.comparisons} == {"int8"} and report.status == "PASSED"
+    dataclasses.replace(phone, loaded_weights_sha256="0" * 64).write(tmp_path / "other.json")
+    run = pipeline.read_results([out / done.results[0].file_name, tmp_path / "other.json"], cases=out / "cases.json")
+    with pytest.raises(ResultsError, match=r"loaded ExecuTorch program 000000000000 \(model.loaded_weights_sha256\), "
+                                           r"the export's xnnpack@int8 program is"):
+        pipeline.compare(run.cases, run.results, spec=held_out)
+
+
+@pytest.mark.swift
+def test_the_swift_recorder_sketch_parses_and_type_checks_against_executorchs_api(tmp_path):
+    """ExecuTorch's iOS package cannot be built here: the sketch is parsed, then type-checked against the
+    declarations of the ExecuTorch names it uses and the real TrendSplitRecorder sources."""
+    import shutil
+
+    swiftc = shutil.which("swiftc")
+    if swiftc is None:
+        pytest.skip("no swiftc on PATH")
+    bridge = ROOT / "ios_bridge"
+    sketch = bridge / "ExecuTorch" / "ExecuTorchRecorder.swift"
+    subprocess.run([swiftc, "-parse", str(sketch)], check=True, capture_output=True)
+    modules = [("ExecuTorch", [bridge / "ExecuTorch" / "Declarations" / "ExecuTorch.swift"]),
+               ("TrendSplitRecorder", sorted((bridge / "Sources" / "TrendSplitRecorder").glob("*.swift")))]
+    for name, sources in modules:
+        subprocess.run([swiftc, "-emit-module", "-parse-as-library", "-module-name", name, *map(str, sources),
+                        "-emit-module-path", str(tmp_path / f"{name}.swiftmodule")], check=True, capture_output=True)
+    proc = subprocess.run([swiftc, "-typecheck", "-I", str(tmp_path), str(sketch)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
