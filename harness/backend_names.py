@@ -19,6 +19,7 @@ BACKENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "coreml": (("fp32", "fp16"), COMPUTE_UNITS),
     "coreml-emulated": (("fp32", "fp16"), ("fp32", "fp16-storage", "fp16")),
     "executorch": (("fp32", "int8"), ("xnnpack", "portable")),
+    "executorch-coreml-emulated": (("fp16",), ("fp32", "fp16-storage", "fp16")),
 }
 #: What runs when no backend is named: the CoreML path. ExecuTorch (an optional extra, three more exports)
 #: runs when named (`--backends torch,executorch`).

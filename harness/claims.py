@@ -18,7 +18,7 @@ import numpy as np
 from harness.backends import BACKENDS, create
 from harness.backends.coreml import CoreMLBackend
 from harness.backends.coreml_emulated import EmulatedCoreMLBackend
-from harness.backends.executorch import ExecuTorchBackend
+from harness.backends.executorch import ExecuTorchBackend, ExecuTorchCoreMLBackend
 from harness.backends.pytorch import TorchBackend
 from harness.errors import UsageError
 from harness.results import CaseFile, Reading, Results, ResultsError
@@ -26,8 +26,8 @@ from harness.spec import ModelSpec
 
 #: Backends that load a CoreML model, and must say (measured) which weights they loaded.
 COREML_BACKENDS = (CoreMLBackend.name, EmulatedCoreMLBackend.name)
-#: The backend that loads an ExecuTorch program, and must say (measured) which `.pte` file it loaded.
-EXECUTORCH_BACKEND = ExecuTorchBackend.name
+#: The backends that load an ExecuTorch program, and must say (measured) which `.pte` file they loaded.
+EXECUTORCH_BACKENDS = (ExecuTorchBackend.name, ExecuTorchCoreMLBackend.name)
 #: The backend that measures what the model's layers saw (`ActivationPeak`): the allowance's scale.
 MEASURING_BACKEND = TorchBackend.name
 
@@ -104,7 +104,7 @@ def _check_model(case_file: CaseFile, r: Results) -> None:
     if r.weights_sha256 != case_file.weights_sha256:
         raise ResultsError(f"{r.describe()} claims weights {r.weights_sha256[:12]} (model.weights_sha256), the cases "
                            f"are for weights {case_file.weights_sha256[:12]}: not comparable")
-    if r.name == EXECUTORCH_BACKEND:
+    if r.name in EXECUTORCH_BACKENDS:
         _check_program(case_file, r)
         return
     if r.name not in COREML_BACKENDS:
@@ -134,7 +134,8 @@ def _check_program(case_file: CaseFile, r: Results) -> None:
     refused, not compared."""
     if r.status != "ran":
         return
-    key = f"{r.option}@{r.precision}"
+    fmt, precision = create(r.backend).target
+    key = f"{fmt.removeprefix('executorch-')}@{precision}"
     expected = case_file.executorch_programs.get(key)
     if not r.loaded_weights_sha256:
         raise ResultsError(f"{r.describe()} does not say which program it loaded (model.loaded_weights_sha256: "

@@ -50,7 +50,7 @@ RUN_FILE = "run.json"
 DTYPES = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "int32": "<i4", "bool": "|b1"}
 STATUSES = ("ran", "unavailable", "failed", "nondeterministic")
 #: The ExecuTorch programs an export holds, as `delegate@precision`: the keys of `executorch_programs_sha256`.
-EXECUTORCH_PROGRAMS = ("xnnpack@fp32", "xnnpack@int8", "portable@fp32")
+EXECUTORCH_PROGRAMS = ("xnnpack@fp32", "xnnpack@int8", "portable@fp32", "coreml@fp16")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: A saved array has at most this many dimensions (numpy's own limit is 64; ours have 1-5).
 MAX_DIMS = 32

@@ -13,7 +13,7 @@ from harness.backend_names import DEFAULT, REFERENCE
 from harness.backends.base import Backend
 from harness.backends.coreml import CoreMLBackend
 from harness.backends.coreml_emulated import EmulatedCoreMLBackend
-from harness.backends.executorch import ExecuTorchBackend
+from harness.backends.executorch import ExecuTorchBackend, ExecuTorchCoreMLBackend
 from harness.backends.onnxruntime import OnnxRuntimeBackend
 from harness.backends.pytorch import TorchBackend
 from harness.errors import BackendUnavailable, UsageError
@@ -24,6 +24,7 @@ BACKENDS: dict[str, type[Backend]] = {
     CoreMLBackend.name: CoreMLBackend,
     EmulatedCoreMLBackend.name: EmulatedCoreMLBackend,
     ExecuTorchBackend.name: ExecuTorchBackend,
+    ExecuTorchCoreMLBackend.name: ExecuTorchCoreMLBackend,
 }
 
 __all__ = ["BACKENDS", "Backend", "create", "parse_backends", "default_backends", "load_backends"]

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from harness import files, quiet
 from harness.backends.base import Backend
+from harness.backends.coreml_emulated import EmulatedCoreMLBackend
 from harness.errors import HarnessError, UsageError
 from harness.export import EXPORTERS
-from harness.export.executorch import DELEGATES
 from harness.export.manifest import Manifest
 from harness.spec import ModelSpec
 
@@ -38,12 +39,15 @@ class ExecuTorchBackend(Backend):
     precisions = ("fp32", "int8")
     option = "delegate"
     variants = (("fp32", "xnnpack"), ("int8", "xnnpack"), ("fp32", "portable"))
+    #: The delegates whose programs this runtime runs here (the CoreML delegate's: `executorch-coreml-emulated`).
+    delegates = ("xnnpack", "portable")
 
     def __init__(self, precision: str = "fp32", delegate: str | None = None):
         super().__init__(precision)
         self.delegate = (delegate or "xnnpack").lower()
-        if self.delegate not in DELEGATES:
-            raise UsageError(f"backend 'executorch' has no delegate {delegate!r}; it takes: {', '.join(DELEGATES)}")
+        if self.delegate not in self.delegates:
+            raise UsageError(f"backend 'executorch' has no delegate {delegate!r}; it takes: {', '.join(self.delegates)}"
+                             " (ExecuTorch's CoreML programs run as executorch-coreml-emulated)")
         if (f"executorch-{self.delegate}", precision) not in EXPORTERS:
             raise UsageError(f"executorch@{precision} runs on xnnpack only (the portable kernels run fp32)")
 
@@ -96,3 +100,48 @@ def _why(what: str, err: Exception, log: str) -> str:
     said = [line.strip() for source, line in _LOG_LINE.findall(log) if source not in _NOISE]
     first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
     return f"{what}: {type(err).__name__}: {first[:300]}" + (f" ({said[-1][:200]})" if said else "")
+
+
+class ExecuTorchCoreMLBackend(EmulatedCoreMLBackend):
+    """ExecuTorch's CoreML delegate, as an app on an Apple device runs it: the CoreML program its `.pte`
+    embeds, extracted and run by the MIL interpreter under a precision profile (as `coreml-emulated`).
+
+    Only a program the CoreML delegate takes whole: ops left outside it would run on ExecuTorch's portable
+    kernels in between, which the MIL program alone does not hold."""
+
+    name = "executorch-coreml-emulated"
+    precisions = ("fp16",)
+    variants = (("fp16", "fp32"), ("fp16", "fp16-storage"), ("fp16", "fp16"))
+
+    unavailable_reason = ExecuTorchBackend.unavailable_reason
+
+    @property
+    def target(self) -> tuple[str, str]:
+        return "executorch-coreml", self.precision
+
+    def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
+        from harness.mil import Interpreter, get_profile, load_program
+        from harness.pte import extract_coreml
+
+        artifact = manifest.artifact(*self.target)
+        left = artifact.details.get("portable_ops", [])
+        if left:
+            raise ExecuTorchError(f"{artifact.path}: the CoreML delegate left {', '.join(left)} to portable kernels; "
+                                  "the emulation runs programs the delegate takes whole")
+        path = Path(folder) / artifact.path
+        self.loaded_weights_sha256 = files.sha256(path)  # the program file, as an app records it
+        self._extracted = tempfile.TemporaryDirectory(prefix="harness-pte-")  # lives as long as the backend
+        self.program = load_program(extract_coreml(path, Path(self._extracted.name)))
+        self.interpreter = Interpreter(self.program, get_profile(self.profile))
+        self.spec = spec
+        names, outputs = [n for n, _ in self.program.inputs], self.program.main.outputs
+        if len(names) != len(spec.inputs) or len(outputs) != len(spec.outputs):
+            raise ExecuTorchError(f"{artifact.path}: its CoreML program has {len(names)} inputs and {len(outputs)} "
+                                  f"outputs, model {spec.name!r} {len(spec.inputs)} and {len(spec.outputs)}")
+        # The delegate names its program's inputs and outputs itself: they are the model's, in the model's order.
+        self._inputs = dict(zip((t.name for t in spec.inputs), names, strict=True))
+        self._outputs = dict(zip((t.name for t in spec.outputs), outputs, strict=True))
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self.interpreter.run({own: feeds[name] for name, own in self._inputs.items()}).outputs
+        return {name: np.asarray(out[own], dtype=np.float32) for name, own in self._outputs.items()}

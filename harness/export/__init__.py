@@ -17,7 +17,7 @@ from pathlib import Path
 from harness import atomic, backend_names, quiet
 from harness.errors import ExportError, HarnessError, UsageError
 from harness.export.coreml import export_coreml
-from harness.export.executorch import export_portable, export_xnnpack
+from harness.export.executorch import export_coreml_delegate, export_portable, export_xnnpack
 from harness.export.manifest import (
     EXPORT_FORMAT_VERSION,
     Artifact,
@@ -41,6 +41,7 @@ EXPORTERS: dict[tuple[str, str], Exporter] = {
     ("executorch-xnnpack", "fp32"): export_xnnpack,
     ("executorch-xnnpack", "int8"): export_xnnpack,
     ("executorch-portable", "fp32"): export_portable,
+    ("executorch-coreml", "fp16"): export_coreml_delegate,
 }
 #: What every export holds; the others (ExecuTorch's, an optional extra) are exported when asked for.
 DEFAULT_TARGETS: tuple[tuple[str, str], ...] = (("onnx", "fp32"), ("coreml", "fp32"), ("coreml", "fp16"))
@@ -107,9 +108,10 @@ def export_model(spec: ModelSpec, folder: str | Path,
 
 #: The converter behind each format, and the backends that run its artifacts, as a failure names them.
 CONVERTERS = {"onnx": "torch.onnx", "coreml": "coremltools", "executorch-xnnpack": "ExecuTorch",
-              "executorch-portable": "ExecuTorch"}
+              "executorch-portable": "ExecuTorch", "executorch-coreml": "ExecuTorch"}
 BACKENDS_OF = {"onnx": ("onnxruntime",), "coreml": ("coreml", "coreml-emulated"),
-               "executorch-xnnpack": ("executorch",), "executorch-portable": ("executorch",)}
+               "executorch-xnnpack": ("executorch",), "executorch-portable": ("executorch",),
+               "executorch-coreml": ("executorch-coreml-emulated",)}
 
 
 def _failure(fmt: str, precision: str, err: Exception, said: str) -> ExportError:

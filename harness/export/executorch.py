@@ -4,7 +4,8 @@
 - `executorch-xnnpack@fp32`: the XNNPACK delegate (the CPU path apps ship) takes what it can;
 - `executorch-xnnpack@int8`: post-training quantization with XNNPACK's PT2E quantizer (torchao),
   calibrated on the model's own seeded cases, then lowered the same way: the int8 kernels a phone runs;
-- `executorch-portable@fp32`: no delegate, ExecuTorch's portable kernels alone.
+- `executorch-portable@fp32`: no delegate, ExecuTorch's portable kernels alone;
+- `executorch-coreml@fp16`: ExecuTorch's CoreML delegate, as it ships to Apple devices (fp16, iOS 15).
 Ops the delegate does not take stay on portable kernels; the details name them (`portable_ops`).
 Batch is dynamic (1..MAX_BATCH, or what the program's planned inputs take: `program_batch`) unless
 the model fixes it: then the program takes batch 1.
@@ -21,6 +22,7 @@ import torch
 
 from harness import cases as chunking
 from harness.export.unconvertible import op_name
+from harness.pte import program_batch
 from harness.spec import ModelSpec
 
 #: The largest batch one call takes; the backend splits a chunk of cases into calls of at most this.
@@ -28,8 +30,10 @@ from harness.spec import ModelSpec
 MAX_BATCH = 256
 #: int8 calibration: the model's own cases, from a seed of their own (not the cases parity judges).
 CALIBRATION_SEED, CALIBRATION_CASES = 20_290_101, 64
-#: What a program's ops run on: the XNNPACK delegate (ops it does not take on portable kernels), or portable kernels.
-DELEGATES = ("xnnpack", "portable")
+#: What a program's ops run on: a delegate (ops it does not take on portable kernels), or portable kernels alone.
+#: The CoreML delegate's programs cannot run off Apple's OSes; the CoreML program they embed is run by
+#: the MIL interpreter (`executorch-coreml-emulated`).
+DELEGATES = ("xnnpack", "portable", "coreml")
 
 
 class MissingKernel(RuntimeError):
@@ -44,6 +48,10 @@ def export_portable(spec: ModelSpec, module: torch.nn.Module, folder: Path, prec
     return export_executorch(spec, module, folder, "portable", precision)
 
 
+def export_coreml_delegate(spec: ModelSpec, module: torch.nn.Module, folder: Path, precision: str) -> dict:
+    return export_executorch(spec, module, folder, "coreml", precision)
+
+
 def export_executorch(spec: ModelSpec, module: torch.nn.Module, folder: Path, delegate: str, precision: str) -> dict:
     from executorch.exir import to_edge_transform_and_lower
 
@@ -55,7 +63,7 @@ def export_executorch(spec: ModelSpec, module: torch.nn.Module, folder: Path, de
             program = _quantized(spec, program, batch)
             details["calibration"] = {"seed": CALIBRATION_SEED, "cases": CALIBRATION_CASES,
                                       "scheme": "XNNPACKQuantizer, symmetric, per-channel weights, static activations"}
-        edge = to_edge_transform_and_lower(program, partitioner=_partitioners(delegate))
+        edge = to_edge_transform_and_lower(program, partitioner=_partitioners(delegate, precision))
         left = _outside_delegate(edge.exported_program())
         executable = edge.to_executorch()
     _check_kernels(executable, left)
@@ -101,9 +109,20 @@ def _quantized(spec: ModelSpec, program: torch.export.ExportedProgram, batch: in
     return torch.export.export(converted, examples, dynamic_shapes=shapes)
 
 
-def _partitioners(delegate: str) -> list:
+def _partitioners(delegate: str, precision: str) -> list:
     if delegate == "portable":
         return []
+    if delegate == "coreml":  # what the harness's own CoreML export targets: an mlprogram for iOS 15, fp16
+        from executorch.backends.apple.coreml.compiler import CoreMLBackend
+        from executorch.backends.apple.coreml.partition import CoreMLPartitioner
+
+        from harness.quiet import coremltools
+
+        ct = coremltools()
+        specs = CoreMLBackend.generate_compile_specs(
+            compute_precision={"fp16": ct.precision.FLOAT16, "fp32": ct.precision.FLOAT32}[precision],
+            minimum_deployment_target=ct.target.iOS15, model_type=CoreMLBackend.MODEL_TYPE.MODEL)
+        return [CoreMLPartitioner(compile_specs=specs)]
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
     return [XnnpackPartitioner()]
@@ -117,17 +136,6 @@ def _outside_delegate(program) -> dict:
         if node.op == "call_function" and type(node.target).__name__ == "EdgeOpOverload":
             left.setdefault(op_name(str(node.target.__name__)), node)
     return dict(sorted(left.items()))
-
-
-def program_batch(path: Path) -> int:
-    """The largest batch the program takes in one call, as its inputs' planned capacity says.
-
-    It can be less than the export asked for: ExecuTorch 1.5.1 plans the input of an XNNPACK-delegated
-    convolution for a batch of 15 whatever the dynamic dimension's maximum (a linear layer keeps it)."""
-    from executorch.runtime import Runtime
-
-    meta = Runtime.get().load_program(path).metadata("forward")
-    return min(int(meta.input_tensor_meta(i).sizes()[0]) for i in range(meta.num_inputs()))
 
 
 def _check_kernels(executable, left: dict) -> None:

@@ -15,8 +15,9 @@ from harness.errors import HarnessError, UsageError
 from harness.tolerances import FP16, FP32
 
 
-def test_registry_has_the_five_backends_and_runs_the_coreml_path_by_default():
-    assert list(BACKENDS) == ["torch", "onnxruntime", "coreml", "coreml-emulated", "executorch"]
+def test_registry_has_the_six_backends_and_runs_the_coreml_path_by_default():
+    assert list(BACKENDS) == ["torch", "onnxruntime", "coreml", "coreml-emulated", "executorch",
+                             "executorch-coreml-emulated"]
     assert {b.name for b in default_backends()} == {"torch", "onnxruntime", "coreml", "coreml-emulated"}
 
 
@@ -29,7 +30,7 @@ def test_parse_expands_bare_names_to_their_variants():
 
 
 def test_labels_read_back_as_references():
-    for backend in default_backends() + parse_backends("executorch"):
+    for backend in default_backends() + parse_backends("executorch,executorch-coreml-emulated"):
         assert create(backend.label).label == backend.label
 
 

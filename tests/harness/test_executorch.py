@@ -27,6 +27,7 @@ pytest.importorskip("executorch", reason="the executorch extra is not installed 
 
 ROOT = Path(__file__).resolve().parents[2]
 EXECUTORCH_TARGETS = [t for t in EXPORTERS if t[0].startswith("executorch")]
+COREML_PROGRAM = "executorch-coreml-emulated@fp16[fp16-storage]"
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +39,8 @@ def held_out():
 def held_out_report(held_out, tmp_path_factory):
     """The held-out model through export -> every ExecuTorch variant -> parity against torch (one export)."""
     folder = tmp_path_factory.mktemp("executorch") / "tiny-vision"
-    report = pipeline.parity(held_out, parse_backends("torch,executorch"), n=200, seed=0, folder=folder)
+    report = pipeline.parity(held_out, parse_backends(f"torch,executorch,{COREML_PROGRAM}"), n=200, seed=0,
+                             folder=folder)
     return report, folder
 
 
@@ -60,6 +62,19 @@ def test_a_held_out_model_goes_through_every_executorch_program_with_a_verdict(h
     logits = by[("executorch@int8[xnnpack]", "logits")]
     assert logits.decisions_compared > 50 and logits.verdict == "pass"
     assert report.status == "PASSED"
+
+
+def test_executorchs_coreml_program_is_extracted_from_its_pte_and_run_by_the_emulation(held_out_report):
+    """ExecuTorch's CoreML delegate embeds an mlprogram in the `.pte`: extracted, it runs under the fp16-storage
+    profile, judged by the fp16 policy, really in fp16 (further from torch than fp32 rounding) and within it."""
+    report, folder = held_out_report
+    details = Manifest.read(folder).artifact("executorch-coreml", "fp16").details
+    assert details["delegate"] == "coreml" and details["portable_ops"] == []
+    by = {(c.candidate, c.output): c for c in report.comparisons}
+    for output in ("logits", "score"):
+        c = by[(COREML_PROGRAM, output)]
+        assert c.policy.name == "fp16" and c.verdict == "pass", c
+        assert 1e-5 < c.max_abs < 0.05, c.max_abs
 
 
 def test_int8_program_holds_the_quantized_graph_and_runs_a_chunk_larger_than_its_batch(held_out, held_out_report):
