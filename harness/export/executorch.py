@@ -57,8 +57,8 @@ def export_executorch(spec: ModelSpec, module: torch.nn.Module, folder: Path, de
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program, batch = _exported(spec, module)
-        details: dict = {"delegate": delegate, "max_batch": batch}
+        program, batch, fixed = _exported(spec, module)
+        details: dict = {"delegate": delegate} | ({"batch_fixed": fixed} if fixed else {})
         if precision == "int8":
             program = _quantized(spec, program, batch)
             details["calibration"] = {"seed": CALIBRATION_SEED, "cases": CALIBRATION_CASES,
@@ -74,17 +74,20 @@ def export_executorch(spec: ModelSpec, module: torch.nn.Module, folder: Path, de
     return {"path": path.name, **details}
 
 
-def _exported(spec: ModelSpec, module: torch.nn.Module) -> tuple[torch.export.ExportedProgram, int]:
-    """The model through `torch.export` with a dynamic batch, or at batch 1 when the model fixes its batch
-    (a `view(2, -1)`): the program then takes one case a call, as it would in the app."""
+def _exported(spec: ModelSpec, module: torch.nn.Module) -> tuple[torch.export.ExportedProgram, int, str]:
+    """The model through `torch.export` with a dynamic batch, or at batch 1 when its code fixes the batch
+    (a branch on `x.shape[0]`): the program then takes one case a call, as it would in such an app, and
+    the third item says why ("" when the batch is dynamic)."""
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     try:
         return torch.export.export(module, spec.examples(batch=2),  # 2: a batch of 1 would specialise
-                                   dynamic_shapes=tuple({0: batch} for _ in spec.inputs)), MAX_BATCH
+                                   dynamic_shapes=tuple({0: batch} for _ in spec.inputs)), MAX_BATCH, ""
     except torch._dynamo.exc.UserError as err:
         if "Constraints violated" not in str(err):
             raise
-        return torch.export.export(module, spec.examples(batch=1)), 1
+        said = [line.strip() for line in str(err).splitlines() if line.strip().startswith("- Not all values")]
+        why = said[0] if said else "torch.export could not keep the batch dynamic"
+        return torch.export.export(module, spec.examples(batch=1)), 1, why[:300]
 
 
 def _quantized(spec: ModelSpec, program: torch.export.ExportedProgram, batch: int) -> torch.export.ExportedProgram:

@@ -145,6 +145,49 @@ def test_an_op_xnnpack_cannot_take_falls_back_to_portable_kernels_and_is_named(t
     np.testing.assert_allclose(backend.run(x)["y"], expected, atol=1e-5)
 
 
+class BranchOnBatch(nn.Module):
+    """Code that reads the batch size: torch.export cannot keep the batch dynamic, so the program takes batch 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return h * 2 if x.shape[0] == 3 else h
+
+
+class RowsAbove(nn.Module):
+    """Boolean indexing: a data-dependent shape inside the model, which ExecuTorch runs on portable kernels."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return h[h.sum(dim=1) > 0].sum(dim=0, keepdim=True) + h
+
+
+@pytest.mark.parametrize(("cls", "batch"), [(BranchOnBatch, 1), (RowsAbove, None)])
+def test_dynamic_shapes_run_as_the_program_allows(tmp_path, cls, batch):
+    spec = _small(cls.__name__.lower(), cls)
+    manifest = export_model(spec, tmp_path / "out", targets=[("executorch-xnnpack", "fp32")])
+    details = manifest.artifact("executorch-xnnpack", "fp32").details
+    if batch == 1:
+        assert details["max_batch"] == 1 and "x'].size()[0]" in details["batch_fixed"]
+    else:
+        assert details["max_batch"] > 1 and "aten::index" in details["portable_ops"]
+    backend = create("executorch@fp32[xnnpack]")
+    backend.load(spec, manifest, tmp_path / "out")
+    x = spec.make_cases(5, 0).feeds["x"]  # torch's own answer on these five, as one batch
+    expected = api.seeded(cls)(torch.from_numpy(x)).detach().numpy()
+    got = backend.run({"x": x})["y"]
+    if batch == 1:  # one case a call: the branch for a batch of 3 is never taken, as in an app calling per case
+        expected = np.concatenate([api.seeded(cls)(torch.from_numpy(x[i:i + 1])).detach().numpy() for i in range(5)])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 @pytest.mark.parametrize(("cls", "says"), [
     (Unlowerable, "ExecuTorch cannot convert torch op 'aten::erfinv' in the model's own forward"),
     (Sorted, "ExecuTorch cannot convert torch op 'aten::sort' in the model's own forward "),
