@@ -19,7 +19,11 @@ def program_batch(path: Path) -> int:
     convolution for a batch of 15 whatever the dynamic dimension's maximum (a linear layer keeps it)."""
     from executorch.runtime import Runtime
 
-    meta = Runtime.get().load_program(Path(path)).metadata("forward")
+    return planned_batch(Runtime.get().load_program(Path(path)).metadata("forward"))
+
+
+def planned_batch(meta) -> int:
+    """A method's batch capacity from its metadata (`Program.metadata`): its inputs' smallest first dimension."""
     return min(int(meta.input_tensor_meta(i).sizes()[0]) for i in range(meta.num_inputs()))
 
 

@@ -20,6 +20,7 @@ from harness.backends.coreml_emulated import EmulatedCoreMLBackend
 from harness.errors import HarnessError, UsageError
 from harness.export import EXPORTERS
 from harness.export.manifest import Manifest
+from harness.pte import planned_batch
 from harness.spec import ModelSpec
 
 #: What the runtime's log says of an operator it has no kernel for.
@@ -70,8 +71,7 @@ class ExecuTorchBackend(Backend):
                 from executorch.runtime import Runtime
 
                 program = Runtime.get().load_program(path)
-                meta = program.metadata("forward")  # batch as the program allows: its inputs' planned capacity
-                self.max_batch = min(int(meta.input_tensor_meta(i).sizes()[0]) for i in range(meta.num_inputs()))
+                self.max_batch = planned_batch(program.metadata("forward"))  # batch as the program allows
                 self.method = program.load_method("forward")
             except Exception as err:
                 raise ExecuTorchError(_why(f"cannot load {artifact.path}", err, said())) from None
@@ -84,10 +84,12 @@ class ExecuTorchBackend(Backend):
         parts = []
         with quiet.captured() as said:
             for start in range(0, len(inputs[0]), self.max_batch):
+                part = [torch.from_numpy(a[start:start + self.max_batch]) for a in inputs]
                 try:
-                    out = self.method.execute([torch.from_numpy(a[start:start + self.max_batch]) for a in inputs])
+                    out = self.method.execute(part)
                 except Exception as err:
-                    raise ExecuTorchError(_why(f"{self.label} failed on cases {start}..", err, said())) from None
+                    where = f"{self.label} failed on cases {start}-{start + len(part[0]) - 1}"
+                    raise ExecuTorchError(_why(where, err, said())) from None
                 parts.append([torch.as_tensor(o).numpy().astype(np.float32, copy=True) for o in out])
         return {t.name: np.concatenate([p[i] for p in parts]) for i, t in enumerate(self.spec.outputs)}
 
