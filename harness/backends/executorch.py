@@ -25,6 +25,8 @@ from harness.spec import ModelSpec
 
 #: What the runtime's log says of an operator it has no kernel for.
 _MISSING = re.compile(r"Missing operator: \[\d+\] (\S+)")
+#: What it says of the operator a call failed in (a kernel's, or a delegate's: `executorch_call_delegate`).
+_FAILED_IN = re.compile(r"failed at instruction [\d:]+ in operator (\S+?): 0x")
 #: Its log lines (`[method.cpp:822] ...`): the source file, and what it says.
 _LOG_LINE = re.compile(r"^\[(\w+)\.\w+:\d+\] (.+)$", re.M)
 #: Log lines that say nothing of the program (the CPU probe on every load).
@@ -95,13 +97,18 @@ class ExecuTorchBackend(Backend):
 
 
 def _why(what: str, err: Exception, log: str) -> str:
-    """One line: what failed, the operator the runtime's log names as missing, else its last error line."""
+    """One line, from the runtime's log: the operator it has no kernel for; or the operator a call failed in
+    and what its kernel said; else the error and the log's first line."""
     missing = _MISSING.findall(log)
     if missing:
         return f"{what}: the ExecuTorch runtime has no kernel for {', '.join(dict.fromkeys(missing))}"
-    said = [line.strip() for source, line in _LOG_LINE.findall(log) if source not in _NOISE]
+    said = [(source, line.strip()) for source, line in _LOG_LINE.findall(log) if source not in _NOISE]
+    failed_in = _FAILED_IN.search(log)
+    kernel = next((line for source, line in said if source.startswith("op_")), "")  # portable kernels: op_*.cpp
+    if failed_in:
+        return f"{what} in operator {failed_in[1]}" + (f": {kernel[:300]}" if kernel else "")
     first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
-    return f"{what}: {type(err).__name__}: {first[:300]}" + (f" ({said[-1][:200]})" if said else "")
+    return f"{what}: {type(err).__name__}: {first[:300]}" + (f" ({said[0][1][:200]})" if said else "")
 
 
 class ExecuTorchCoreMLBackend(EmulatedCoreMLBackend):

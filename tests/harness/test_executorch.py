@@ -202,6 +202,32 @@ def test_an_op_executorch_cannot_run_is_one_line_naming_it(tmp_path, cls, says):
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+class Lookup(nn.Module):
+    """An embedding: token ids past its table are an error the runtime finds only while running."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(10, 3)
+
+    def forward(self, x):
+        return self.embed(x.long()).sum(dim=1)
+
+
+def test_a_call_the_runtime_refuses_is_one_line_naming_the_cases(tmp_path):
+    spec = _small("lookup", Lookup)
+    manifest = export_model(spec, tmp_path / "out", targets=[("executorch-portable", "fp32")])
+    backend = create("executorch@fp32[portable]")
+    backend.load(spec, manifest, tmp_path / "out")
+    ids = np.arange(8, dtype=np.float32).reshape(2, 4)
+    assert backend.run({"x": ids})["y"].shape == (2, 3)
+    with pytest.raises(Exception) as caught:
+        backend.run({"x": ids + 5})  # 12 is past the table's 10 rows
+    message = str(caught.value)
+    assert "\n" not in message, message
+    assert message.startswith("executorch@fp32[portable] failed on cases 0-1 in operator aten::embedding.out: "
+                              "Check failed"), message
+
+
 def test_the_runtime_refusing_a_program_is_one_line_naming_the_missing_kernel(tmp_path, held_out_report):
     """A program whose kernel the runtime lacks (a `.pte` written by another ExecuTorch, here one edited
     to call `aten::relx.out`, an operator no runtime has, instead of `aten::relu.out`): load says which, in one line."""
