@@ -329,8 +329,8 @@ def executorch_table(names: list[str] | None = None, n: int = 32, folder: str = 
     from harness import api
     from harness.export.manifest import Manifest
 
-    rows = ["| model | family | XNNPACK takes | fp32 max abs | fp32 decisions | int8 max abs | int8 decisions | "
-            "int8 verdict |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | family | XNNPACK takes (computing ops) | fp32 max abs | fp32 decisions | int8 max abs | "
+            "int8 decisions | int8 verdict |", "|---|---|---|---|---|---|---|---|"]
     for name in names or list(ZOO):
         progress(f"zoo executorch: {name}")
         report = api.parity(spec(ZOO[name]), EXECUTORCH_BACKENDS, n=n, folder=Path(folder) / name)
@@ -347,9 +347,35 @@ def executorch_table(names: list[str] | None = None, n: int = 32, folder: str = 
             return f"{c.max_abs:.1e}", f"{c.decisions_agreeing}/{c.decisions_compared}", c.verdict.upper()
 
         fp32 = next((a for a in manifest.artifacts if (a.format, a.precision) == ("executorch-xnnpack", "fp32")), None)
-        takes = ("export failed" if fp32 is None else "all" if fp32.details.get("fully_delegated")
-                 else "all but " + ", ".join(f"`{op}`" for op in fp32.details.get("portable_ops", [])))
+        if fp32 is None:
+            failure = _short_failure(manifest.failures.get("executorch-xnnpack@fp32", "?"))
+            rows.append(f"| {name} | {ZOO[name].family} | export failed: {failure} | — | — | — | — | — |")
+            continue
         (f_abs, f_dec, f_verdict), (q_abs, q_dec, q_verdict) = cells(FP32_PROGRAM), cells(INT8_PROGRAM)
-        rows.append(f"| {name} | {ZOO[name].family} | {takes} | {f_abs} ({f_verdict.lower()}) | {f_dec} | {q_abs} | "
-                    f"{q_dec} | {q_verdict} |")
+        rows.append(f"| {name} | {ZOO[name].family} | {_takes(fp32.details.get('portable_ops', []))} | {f_abs} "
+                    f"({f_verdict.lower()}) | {f_dec} | {q_abs} | {q_dec} | {q_verdict} |")
     return "\n".join(rows)
+
+
+#: Ops that only move or make memory (views, copies, constants): left outside a delegate they compute nothing,
+#: so "takes all" in the table means every op that computes.
+LAYOUT_OPS = frozenset({"aten::view_copy", "aten::squeeze_copy", "aten::unsqueeze_copy", "aten::expand_copy",
+                        "aten::select_copy", "aten::slice_copy", "aten::split_with_sizes_copy", "aten::permute_copy",
+                        "aten::clone", "aten::full", "aten::full_like",
+                        "dim_order_ops._to_dim_order_copy.default"})
+
+
+def _takes(left: list[str]) -> str:
+    """What the XNNPACK delegate took, for the table: all, or all but the computing ops it left to portable kernels."""
+    computing = [op for op in left if op not in LAYOUT_OPS]
+    return "all" if not computing else "all but " + ", ".join(f"`{op}`" for op in computing)
+
+
+def _short_failure(reason: str) -> str:
+    """An export failure as the table says it: the op and the converter's error type, without the advice."""
+    import re
+
+    op = re.search(r"torch op '([^']+)'", reason)
+    error = re.search(r"\((\w+Error|\w+Kernel): ([^;]{0,120})", reason)
+    said = f"`{op[1]}`" if op else reason.split(";")[0][:120]
+    return said + (f" ({error[1]}: {error[2].split(' (')[0]})" if error else "")
