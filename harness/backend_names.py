@@ -18,15 +18,23 @@ BACKENDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "onnxruntime": (("fp32",), ()),
     "coreml": (("fp32", "fp16"), COMPUTE_UNITS),
     "coreml-emulated": (("fp32", "fp16"), ("fp32", "fp16-storage", "fp16")),
+    "executorch": (("fp32", "int8"), ("xnnpack", "portable")),
+    "executorch-coreml-emulated": (("fp16",), ("fp32", "fp16-storage", "fp16")),
 }
 #: The option a backend runs with when a reference names none: CoreML's compute units default to ALL;
 #: the emulator's profile defaults to the artifact's precision.
-DEFAULT_OPTION = {"coreml": lambda precision: "ALL", "coreml-emulated": lambda precision: precision}
+DEFAULT_OPTION = {"coreml": lambda precision: "ALL", "coreml-emulated": lambda precision: precision,
+                  "executorch": lambda precision: "xnnpack", "executorch-coreml-emulated": lambda precision: precision}
+#: How a backend spells its option in a label: CoreML's compute units upper case, ExecuTorch's delegates lower.
+OPTION_CASE = {"coreml": str.upper, "executorch": str.lower}
 #: Numbers from real CoreML (a Mac or a phone), measured against every other run, and the emulation of it.
 DEVICE_BACKEND = "coreml"
 EMULATED_BACKEND = "coreml-emulated"
 #: The one backend that measures what the model's layers saw (the scale of every allowance).
 MEASURING_BACKEND = "torch"
+#: What runs when no backend is named: the CoreML path. ExecuTorch (an optional extra, three more exports)
+#: runs when named (`--backends torch,executorch`).
+DEFAULT = ("torch", "onnxruntime", "coreml", "coreml-emulated")
 
 
 def choices() -> str:
@@ -62,4 +70,4 @@ def label(reference: str) -> str:
     if not BACKENDS[name][1]:
         return f"{name}@{precision}"
     option = match["option"] or DEFAULT_OPTION[name](precision)
-    return f"{name}@{precision}[{option.upper() if name == DEVICE_BACKEND else option}]"
+    return f"{name}@{precision}[{OPTION_CASE.get(name, str)(option)}]"

@@ -74,13 +74,28 @@ def tail(text: str, lines: int = 20) -> str:
     return "\n".join(kept[-lines:])
 
 
+#: What coremltools probes for at import (`coremltools._deps`) to offer converters the harness never calls
+#: through it: scikit-learn's, torchao's quantized ops, ExecuTorch's EXIR frontend (the harness hands ExecuTorch's
+#: CoreML partitioner edge programs, which need none of it). With the executorch extra installed the probes
+#: import all three, 5-10 s in every process that converts or reads a CoreML model.
+UNUSED_PROBES = ("executorch", "torchao", "sklearn")
+
+
 def coremltools():
     """coremltools, imported with its import-time chatter captured (off macOS it logs that its
     native runtime is missing, and that this torch is untested; the coreml backend says the
-    first itself, once, with its reason)."""
+    first itself, once, with its reason), and without the probes it does not need here. A probed
+    package already imported (a model that uses torchao) stays visible to it."""
     import sys
 
     if "coremltools" not in sys.modules:
+        hidden = [name for name in UNUSED_PROBES if name not in sys.modules]
         with captured():
-            import coremltools  # noqa: F401
+            sys.modules.update(dict.fromkeys(hidden))  # None: `import name` raises ImportError
+            try:
+                import coremltools  # noqa: F401
+            finally:
+                for name in hidden:
+                    if name in sys.modules and sys.modules[name] is None:
+                        del sys.modules[name]
     return sys.modules["coremltools"]

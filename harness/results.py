@@ -49,6 +49,8 @@ RUN_FILE = "run.json"
 #: dtype name in a file -> numpy dtype (always read little-endian).
 DTYPES = {"float32": "<f4", "float16": "<f2", "float64": "<f8", "int32": "<i4", "bool": "|b1"}
 STATUSES = ("ran", "unavailable", "failed", "nondeterministic")
+#: The ExecuTorch programs an export holds, as `delegate@precision`: the keys of `executorch_programs_sha256`.
+EXECUTORCH_PROGRAMS = ("xnnpack@fp32", "xnnpack@int8", "portable@fp32", "coreml@fp16")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: A saved array has at most this many dimensions (numpy's own limit is 64; ours have 1-5).
 MAX_DIMS = 32
@@ -421,6 +423,9 @@ class CaseFile:
     #: precision -> sha256 of the weights of the export's CoreML model at that precision
     #: (`harness.mlpackage.weights_sha256`): what a CoreML run must have loaded.
     coreml_weights: dict[str, str] = field(default_factory=dict)
+    #: `delegate@precision` (`xnnpack@int8`) -> sha256 of the export's ExecuTorch program file: what an
+    #: ExecuTorch run (here, or an app's recording) must have loaded.
+    executorch_programs: dict[str, str] = field(default_factory=dict)
 
     @property
     def inputs(self) -> Inputs:
@@ -441,6 +446,8 @@ class CaseFile:
                  "trained": self.trained}
         if self.coreml_weights:
             model["coreml_weights_sha256"] = dict(self.coreml_weights)
+        if self.executorch_programs:
+            model["executorch_programs_sha256"] = dict(self.executorch_programs)
         return {
             "format": CASES_FORMAT, "version": VERSION,
             "model": model,
@@ -462,11 +469,15 @@ class CaseFile:
         _Fields(doc, where, {"format", "version", "model", "reading", "inputs", "feeds", "decision_mask", "kinds",
                              "raw"})
         model = _Fields(doc["model"], f"{where}: model", {"name", "weights_sha256", "weights_source", "trained",
-                                                          "coreml_weights_sha256"},
-                        optional=frozenset({"coreml_weights_sha256"}))
+                                                          "coreml_weights_sha256", "executorch_programs_sha256"},
+                        optional=frozenset({"coreml_weights_sha256", "executorch_programs_sha256"}))
         coreml = _Fields(model.doc.get("coreml_weights_sha256", {}), f"{where}: model.coreml_weights_sha256",
                          {"fp32", "fp16"}, optional=frozenset({"fp32", "fp16"}))
         coreml_weights = {precision: coreml.sha256(precision) for precision in sorted(coreml.doc)}
+        programs = _Fields(model.doc.get("executorch_programs_sha256", {}),
+                           f"{where}: model.executorch_programs_sha256", set(EXECUTORCH_PROGRAMS),
+                           optional=frozenset(EXECUTORCH_PROGRAMS))
+        executorch_programs = {key: programs.sha256(key) for key in sorted(programs.doc)}
         reading = Reading.from_dict(doc["reading"], f"{where}: reading")
         inputs = Inputs.from_dict(doc["inputs"], f"{where}: inputs")
         feeds = {name: decode_array(v, f"{where}: feed {name!r}").astype(np.float32)
@@ -487,7 +498,8 @@ class CaseFile:
         cases = Cases(feeds=feeds, decision_mask=mask, kinds=tuple(kinds), raw=raw, seed=inputs.seed)
         return cls(model=model.get("name", str), weights_sha256=model.sha256("weights_sha256"),
                    weights_source=model.get("weights_source", str), trained=model.get("trained", bool),
-                   reading=reading, cases=cases, coreml_weights=coreml_weights)
+                   reading=reading, cases=cases, coreml_weights=coreml_weights,
+                   executorch_programs=executorch_programs)
 
 
 def _raw_savable(raw: tuple) -> bool:

@@ -349,3 +349,71 @@ def precision_table(names: list[str] | None = None, n: int = 32, folder: str = "
             rows.append(f"| {name} | {c.candidate} | {c.verdict.upper()} | {p.label if p else '—'} | {expected} | "
                         f"{fix} |")
     return "\n".join(rows)
+
+
+#: The ExecuTorch table's backends: XNNPACK's fp32 and int8 programs (the CPU path apps ship).
+FP32_PROGRAM, INT8_PROGRAM = "executorch@fp32[xnnpack]", "executorch@int8[xnnpack]"
+EXECUTORCH_BACKENDS = f"torch,{FP32_PROGRAM},{INT8_PROGRAM}"
+
+
+def executorch_table(names: list[str] | None = None, n: int = 32, folder: str = "artifacts/zoo",
+                     progress: Callable[[str], None] = lambda _m: None) -> str:
+    """The zoo through ExecuTorch (markdown): per model, what XNNPACK left to portable kernels, and the fp32
+    and int8 programs against torch (max abs, decisions agreeing, verdict); a failed export's reason."""
+    from pathlib import Path
+
+    from harness import options
+    from harness.export.manifest import Manifest
+    from harness.parity import steps
+
+    rows = ["| model | family | XNNPACK takes (computing ops) | fp32 max abs | fp32 decisions | int8 max abs | "
+            "int8 decisions | int8 verdict |", "|---|---|---|---|---|---|---|---|"]
+    for name in names or list(ZOO):
+        progress(f"zoo executorch: {name}")
+        report = steps.parity(spec(ZOO[name]), options.backends(EXECUTORCH_BACKENDS), n=n, seed=options.SEED,
+                              folder=Path(folder) / name)
+        manifest = Manifest.read(Path(folder) / name)
+        by = {c.candidate: c for c in report.comparisons}
+        failed = {r.label: r.reason.split(" failed: ", 1)[-1].replace("|", "/")
+                  for r in report.runs if r.status != "ran"}
+
+        def cells(label: str, by: dict = by, failed: dict = failed) -> tuple[str, str, str]:
+            """(max abs, decisions agreeing, verdict) of one program against torch, or why it did not run."""
+            c = by.get(label)
+            if c is None:
+                return f"failed: {failed.get(label, '?')[:200]}", "—", "—"
+            return f"{c.max_abs:.1e}", f"{c.decisions_agreeing}/{c.decisions_compared}", c.verdict.upper()
+
+        fp32 = next((a for a in manifest.artifacts if (a.format, a.precision) == ("executorch-xnnpack", "fp32")), None)
+        if fp32 is None:
+            failure = _short_failure(manifest.failures.get("executorch-xnnpack@fp32", "?"))
+            rows.append(f"| {name} | {ZOO[name].family} | export failed: {failure} | — | — | — | — | — |")
+            continue
+        (f_abs, f_dec, f_verdict), (q_abs, q_dec, q_verdict) = cells(FP32_PROGRAM), cells(INT8_PROGRAM)
+        rows.append(f"| {name} | {ZOO[name].family} | {_takes(fp32.details.get('portable_ops', []))} | {f_abs} "
+                    f"({f_verdict.lower()}) | {f_dec} | {q_abs} | {q_dec} | {q_verdict} |")
+    return "\n".join(rows)
+
+
+#: Ops that only move or make memory (views, copies, constants): left outside a delegate they compute nothing,
+#: so "takes all" in the table means every op that computes.
+LAYOUT_OPS = frozenset({"aten::view_copy", "aten::squeeze_copy", "aten::unsqueeze_copy", "aten::expand_copy",
+                        "aten::select_copy", "aten::slice_copy", "aten::split_with_sizes_copy", "aten::permute_copy",
+                        "aten::clone", "aten::full", "aten::full_like",
+                        "dim_order_ops._to_dim_order_copy.default"})
+
+
+def _takes(left: list[str]) -> str:
+    """What the XNNPACK delegate took, for the table: all, or all but the computing ops it left to portable kernels."""
+    computing = [op for op in left if op not in LAYOUT_OPS]
+    return "all" if not computing else "all but " + ", ".join(f"`{op}`" for op in computing)
+
+
+def _short_failure(reason: str) -> str:
+    """An export failure as the table says it: the op and the converter's error type, without the advice."""
+    import re
+
+    op = re.search(r"torch op '([^']+)'", reason)
+    error = re.search(r"\((\w+Error|\w+Kernel): ([^;]{0,120})", reason)
+    said = f"`{op[1]}`" if op else reason.split(";")[0][:120]
+    return said + (f" ({error[1]}: {error[2].split(' (')[0]})" if error else "")

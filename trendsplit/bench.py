@@ -2,7 +2,7 @@
 
 - encoder: the seed post's per-element torch loop vs the vectorised encoder
 - backends: latency (median, p90) and throughput at batch 1 and 256, as ratios to onnxruntime,
-  every backend timed in turns with the others
+  every backend timed in turns with the others (ExecuTorch's programs included where its extra is)
 - fuzz: Hypothesis examples per second through the three-backend parity check, and the
   Python-vs-Swift differential in Hypothesis (JSON lines), Hypothesis frames (binary) and
   seeded batch (binary) modes
@@ -270,6 +270,10 @@ def run(
             "coreml-emulated@fp32[fp32]",
             "coreml-emulated@fp16[fp16-storage]",
             "coreml-emulated@fp16[fp16]",
+            # ExecuTorch's runtime (skipped, said why, without its extra): the CPU programs apps ship.
+            "executorch@fp32[xnnpack]",
+            "executorch@int8[xnnpack]",
+            "executorch@fp32[portable]",
         ],
         Path(artifacts),
         progress=progress,

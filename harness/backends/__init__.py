@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.backend_names import REFERENCE
+from harness.backend_names import DEFAULT, REFERENCE
 from harness.backends.base import Backend
 from harness.backends.coreml import CoreMLBackend
 from harness.backends.coreml_emulated import EmulatedCoreMLBackend
+from harness.backends.executorch import ExecuTorchBackend, ExecuTorchCoreMLBackend
 from harness.backends.onnxruntime import OnnxRuntimeBackend
 from harness.backends.pytorch import TorchBackend
 from harness.errors import BackendUnavailable, UsageError
@@ -22,6 +23,8 @@ BACKENDS: dict[str, type[Backend]] = {
     OnnxRuntimeBackend.name: OnnxRuntimeBackend,
     CoreMLBackend.name: CoreMLBackend,
     EmulatedCoreMLBackend.name: EmulatedCoreMLBackend,
+    ExecuTorchBackend.name: ExecuTorchBackend,
+    ExecuTorchCoreMLBackend.name: ExecuTorchCoreMLBackend,
 }
 
 __all__ = ["BACKENDS", "Backend", "create", "parse_backends", "default_backends", "load_backends"]
@@ -88,7 +91,12 @@ def parse_backends(text: str | Sequence[str], **options: str) -> list[Backend]:
 
 
 def default_backends(**options: str) -> list[Backend]:
-    return parse_backends(",".join(BACKENDS), **options)
+    return parse_backends(",".join(DEFAULT), **options)
+
+
+def targets(backends) -> set[tuple[str, str]]:
+    """The export targets these backends need beyond the default ones (`Backend.target`)."""
+    return {b.target for b in backends if b.target is not None}
 
 
 def load_backends(spec, refs, folder, *, progress=None, skip_unavailable: bool = False) -> list[Backend]:
@@ -102,10 +110,11 @@ def load_backends(spec, refs, folder, *, progress=None, skip_unavailable: bool =
     from harness.export import ensure_exported
 
     folder = Path(folder)
-    manifest = ensure_exported(spec, folder, progress=progress)
+    backends = [create(ref) for ref in refs]
+    manifest = ensure_exported(spec, folder, progress=progress,
+                               targets=targets(b for b in backends if not b.unavailable_reason()))
     loaded = []
-    for ref in refs:
-        backend = create(ref)
+    for backend in backends:
         reason = backend.unavailable_reason()
         if reason:
             if not skip_unavailable:

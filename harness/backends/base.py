@@ -23,8 +23,8 @@ class Backend(abc.ABC):
     option: ClassVar[str | None] = None
     #: What a bare name expands to: (precision, option value or None for the default).
     variants: ClassVar[tuple[tuple[str, str | None], ...]] = (("fp32", None),)
-    #: After `load`, the sha256 of the CoreML weights it loaded (`harness.mlpackage.weights_sha256`),
-    #: measured, so a results file says what ran; "" for a backend that loads no CoreML model.
+    #: After `load`, the sha256 of the CoreML weights it loaded (`harness.mlpackage.weights_sha256`) or of the
+    #: ExecuTorch program file, measured, so a results file says what ran; "" for a backend that loads neither.
     loaded_weights_sha256: str = ""
 
     def __init__(self, precision: str = "fp32"):
@@ -33,6 +33,11 @@ class Backend(abc.ABC):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this backend cannot run on this machine, or None when it can."""
+        return None
+
+    @property
+    def target(self) -> tuple[str, str] | None:
+        """The export target (format, precision) it runs when that is not one every export holds, else None."""
         return None
 
     @property

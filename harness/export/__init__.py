@@ -1,11 +1,13 @@
 """Export a reference model to every format, atomically, with a manifest.
 
 `EXPORTERS` lists one entry per (format, precision); adding a format is one module and
-one line here.
+one line here. `DEFAULT_TARGETS` are exported always; the ExecuTorch programs (an optional
+extra) when a backend that runs them asks (`ensure_exported(..., targets=...)`), and kept after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import shutil
 from collections.abc import Callable, Iterable, Iterator
@@ -15,6 +17,7 @@ from pathlib import Path
 from harness import atomic, backend_names, quiet
 from harness.errors import ExportError, HarnessError, UsageError
 from harness.export.coreml import export_coreml
+from harness.export.executorch import export_coreml_delegate, export_portable, export_xnnpack
 from harness.export.manifest import (
     EXPORT_FORMAT_VERSION,
     Artifact,
@@ -35,9 +38,16 @@ EXPORTERS: dict[tuple[str, str], Exporter] = {
     ("onnx", "fp32"): export_onnx,
     ("coreml", "fp32"): export_coreml,
     ("coreml", "fp16"): export_coreml,
+    ("executorch-xnnpack", "fp32"): export_xnnpack,
+    ("executorch-xnnpack", "int8"): export_xnnpack,
+    ("executorch-portable", "fp32"): export_portable,
+    ("executorch-coreml", "fp16"): export_coreml_delegate,
 }
+#: What every export holds; the others (ExecuTorch's, an optional extra) are exported when asked for.
+DEFAULT_TARGETS: tuple[tuple[str, str], ...] = (("onnx", "fp32"), ("coreml", "fp32"), ("coreml", "fp16"))
 
-__all__ = ["EXPORTERS", "Manifest", "Artifact", "export_model", "ensure_exported", "stale_reason"]
+__all__ = ["EXPORTERS", "DEFAULT_TARGETS", "Manifest", "Artifact", "export_model", "ensure_exported",
+           "stale_reason"]
 
 
 def export_model(spec: ModelSpec, folder: str | Path,
@@ -52,7 +62,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
     so one converter's gap (e.g. an op neither of torch's ONNX exporters converts) does not
     hide CoreML's numbers; its backends then fail with the recorded reason.
     """
-    targets = list(targets or EXPORTERS)
+    targets = list(targets or DEFAULT_TARGETS)
     for t in targets:
         if t not in EXPORTERS:
             known = ", ".join(f"{f}@{p}" for f, p in EXPORTERS)
@@ -97,8 +107,11 @@ def export_model(spec: ModelSpec, folder: str | Path,
 
 
 #: The converter behind each format, and the backends that run its artifacts, as a failure names them.
-CONVERTERS = {"onnx": "torch.onnx", "coreml": "coremltools"}
-BACKENDS_OF = {"onnx": ("onnxruntime",), "coreml": ("coreml", "coreml-emulated")}
+CONVERTERS = {"onnx": "torch.onnx", "coreml": "coremltools", "executorch-xnnpack": "ExecuTorch",
+              "executorch-portable": "ExecuTorch", "executorch-coreml": "ExecuTorch"}
+BACKENDS_OF = {"onnx": ("onnxruntime",), "coreml": ("coreml", "coreml-emulated"),
+               "executorch-xnnpack": ("executorch",), "executorch-portable": ("executorch",),
+               "executorch-coreml": ("executorch-coreml-emulated",)}
 
 
 def _failure(fmt: str, precision: str, err: Exception, said: str) -> ExportError:
@@ -110,7 +123,7 @@ def _failure(fmt: str, precision: str, err: Exception, said: str) -> ExportError
     if op is None:
         return ExportError(f"{fmt}@{precision}", words, output=quiet.tail(said + "\n" + quiet.plain(str(err)), 30))
     needs = BACKENDS_OF.get(fmt, ())
-    others = ",".join(name for name in backend_names.BACKENDS if name not in needs)
+    others = ",".join(name for name in backend_names.DEFAULT if name not in needs)
     reason = (f"{CONVERTERS.get(fmt, fmt)} cannot convert {op.describe()} ({words}); {ADVICE}"
               + (f", or run without {', '.join(needs)} (--backends {others})" if needs else ""))
     return ExportError(f"{fmt}@{precision}", reason, output=quiet.tail(said + "\n" + quiet.plain(str(err)), 30))
@@ -144,20 +157,35 @@ def _collect_only_new_objects() -> Iterator[None]:
         gc.unfreeze()
 
 
-def stale_reason(spec: ModelSpec, folder: str | Path, fingerprint: str | None = None) -> str | None:
-    """Why `folder` cannot be reused for `spec` (None when it can): a one-line note."""
+def _held(manifest: Manifest) -> set[tuple[str, str]]:
+    """The targets an export tried: those it wrote and those that failed."""
+    return {(a.format, a.precision) for a in manifest.artifacts} | {tuple(k.split("@", 1)) for k in manifest.failures}
+
+
+def wanted_targets(asked: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:
+    """The default targets and the ones asked for, in `EXPORTERS`' order; an unknown one is a UsageError."""
+    asked = set(asked)
+    for t in asked - set(EXPORTERS):
+        raise UsageError(f"unknown export target {t[0]}@{t[1]}")
+    return [t for t in EXPORTERS if t in asked or t in DEFAULT_TARGETS]
+
+
+def stale_reason(spec: ModelSpec, folder: str | Path, fingerprint: str | None = None,
+                 targets: Iterable[tuple[str, str]] = ()) -> str | None:
+    """Why `folder` cannot be reused for `spec` and the extra `targets` (None when it can): a one-line note."""
     folder = Path(folder)
     try:
         old = Manifest.read(folder)
     except ArtifactError as err:
         return str(err)
+    held, wanted = _held(old), set(wanted_targets(targets))
     checks = (
         (old.model == spec.name, f"it holds model {old.model!r}"),
         (old.export_format_version == EXPORT_FORMAT_VERSION, "the export format changed"),
         (old.metadata == dict(spec.metadata), "the model's metadata changed"),
         (old.versions == tool_versions(), "tool versions changed"),
-        ({(a.format, a.precision) for a in old.artifacts} | {tuple(k.split("@")) for k in old.failures}
-         == set(EXPORTERS), "the export targets changed"),
+        (held <= set(EXPORTERS) and set(DEFAULT_TARGETS) <= held, "the export targets changed"),
+        (wanted <= held, f"it lacks {', '.join(f'{f}@{p}' for f, p in sorted(wanted - held))}"),
         (old.model_fingerprint == (fingerprint or model_fingerprint(spec, spec.build())),
          "the model's weights or code changed"),
     )
@@ -169,22 +197,28 @@ def stale_reason(spec: ModelSpec, folder: str | Path, fingerprint: str | None = 
 
 
 def ensure_exported(spec: ModelSpec, folder: str | Path,
-                    progress: Callable[[str], None] | None = None) -> Manifest:
-    """Reuse `folder` when its manifest matches these weights, tools and files; else re-export.
+                    progress: Callable[[str], None] | None = None,
+                    targets: Iterable[tuple[str, str]] = ()) -> Manifest:
+    """Reuse `folder` when its manifest matches these weights, tools and files and holds the default
+    targets and `targets`; else re-export, keeping every target the folder held (so runs that ask for
+    different targets do not export over each other's).
 
     Holds the folder's lock throughout, so concurrent runs export once and reuse it. The model
     is built and traced once, whether the folder is reused or exported again.
     """
     folder = Path(folder)
+    wanted = wanted_targets(targets)
     atomic.check_replaceable(folder, not_an_export)
     with atomic.folder_lock(folder):
         module = spec.build()
         fingerprint = model_fingerprint(spec, module)
         if folder.exists():
-            reason = stale_reason(spec, folder, fingerprint)
+            reason = stale_reason(spec, folder, fingerprint, wanted)
             if reason is None:
                 return Manifest.read(folder)
             if progress:
                 progress(f"re-exporting {folder}: {reason}")
-        return export_model(spec, folder, progress=progress, keep_going=True, module=module,
+            with contextlib.suppress(ArtifactError):
+                wanted = wanted_targets(set(wanted) | (_held(Manifest.read(folder)) & set(EXPORTERS)))
+        return export_model(spec, folder, targets=wanted, progress=progress, keep_going=True, module=module,
                             fingerprint=fingerprint)

@@ -54,7 +54,10 @@ def sha256_path(path: Path) -> str:
 
 
 #: The packages whose versions an export depends on (module names).
-TOOLS = ("torch", "onnx", "onnxruntime", "coremltools", "numpy")
+TOOLS = ("torch", "onnx", "onnxruntime", "coremltools", "numpy", "executorch")
+#: Of those, the ones an extra brings (`executorch`): recorded as NOT_INSTALLED where it is not.
+OPTIONAL_TOOLS = frozenset({"executorch"})
+NOT_INSTALLED = "not installed"
 
 
 def tool_versions() -> dict[str, str]:
@@ -80,6 +83,11 @@ def _version(module: str) -> str:
     except metadata.PackageNotFoundError:  # installed under another name, or not at all
         for dist in metadata.packages_distributions().get(module, ()):
             return metadata.version(dist)
+    if module in OPTIONAL_TOOLS:
+        import importlib.util
+
+        if importlib.util.find_spec(module) is None:
+            return NOT_INSTALLED
     if module == "coremltools":  # no metadata (a source checkout): ask it, its import chatter captured
         from harness.quiet import coremltools
 
@@ -89,8 +97,8 @@ def _version(module: str) -> str:
 
 @dataclass(frozen=True)
 class Artifact:
-    format: str  # "onnx" | "coreml"
-    precision: str  # "fp32" | "fp16"
+    format: str  # "onnx" | "coreml" | "executorch-xnnpack" | "executorch-portable"
+    precision: str  # "fp32" | "fp16" | "int8"
     path: str  # relative to the export folder
     sha256: str
     details: dict = field(default_factory=dict)  # e.g. {"opset": 18}

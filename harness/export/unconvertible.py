@@ -79,7 +79,10 @@ def _torch_node(node) -> FailedOp | None:
 def _fx_node(node) -> FailedOp | None:
     if node.op != "call_function":
         return None
-    return _from_meta(_op_name(str(node.target)), node.meta)
+    target = str(node.target)  # ExecuTorch's edge ops print as `<EdgeOpOverload: aten.erfinv.default>: schema = ...`
+    if target.startswith("<EdgeOpOverload: "):
+        target = target.removeprefix("<EdgeOpOverload: ").split(">", 1)[0]
+    return _from_meta(op_name(target), node.meta)
 
 
 def _from_meta(op: str, meta) -> FailedOp:
@@ -101,7 +104,7 @@ def _mil_op(op) -> FailedOp | None:
     return None
 
 
-def _op_name(target: str) -> str:
+def op_name(target: str) -> str:
     """`aten.histc.default` -> `aten::histc`."""
     parts = target.split(".")
     return f"{parts[0]}::{parts[1]}" if len(parts) >= 2 and parts[0] in ("aten", "prims", "quantized") else target

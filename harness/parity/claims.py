@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 #: Backends that load a CoreML model, and must say (measured) which weights they loaded.
 COREML_BACKENDS = (DEVICE_BACKEND, EMULATED_BACKEND)
+#: The backends that load an ExecuTorch program, and must say (measured) which `.pte` file they loaded.
+EXECUTORCH_BACKENDS = ("executorch", "executorch-coreml-emulated")
 
 
 def check(case_file: CaseFile, results: Sequence[Results], spec: ModelSpec | None = None) -> None:
@@ -100,10 +102,13 @@ def _check_model(case_file: CaseFile, r: Results) -> None:
     if r.weights_sha256 != case_file.weights_sha256:
         raise ResultsError(f"{r.describe()} claims weights {r.weights_sha256[:12]} (model.weights_sha256), the cases "
                            f"are for weights {case_file.weights_sha256[:12]}: not comparable")
+    if r.name in EXECUTORCH_BACKENDS:
+        _check_program(case_file, r)
+        return
     if r.name not in COREML_BACKENDS:
         if r.loaded_weights_sha256:
             raise ResultsError(f"{r.describe()} claims model.loaded_weights_sha256, but {r.name} loads no "
-                               "CoreML model")
+                               "CoreML model or ExecuTorch program")
         return
     if r.status != "ran":
         return
@@ -119,6 +124,29 @@ def _check_model(case_file: CaseFile, r: Results) -> None:
         raise ResultsError(f"{r.describe()} loaded CoreML weights {r.loaded_weights_sha256[:12]} "
                            f"(model.loaded_weights_sha256), the coreml@{r.precision} export's are {expected[:12]}: "
                            "it ran another model under this name")
+
+
+def _check_program(case_file: CaseFile, r: Results) -> None:
+    """An ExecuTorch run says (measured) the sha256 of the `.pte` file it loaded, and it must be the export's
+    program of that delegate and precision: an app that shipped another program under the model's name is
+    refused, not compared."""
+    if r.status != "ran":
+        return
+    label = backend_names.REFERENCE.match(r.backend)  # checked already: name@precision[option]
+    delegate = "coreml" if r.name == "executorch-coreml-emulated" else label["option"]
+    key = f"{delegate}@{label['precision']}"
+    expected = case_file.executorch_programs.get(key)
+    if not r.loaded_weights_sha256:
+        raise ResultsError(f"{r.describe()} does not say which program it loaded (model.loaded_weights_sha256: "
+                           "the sha256 of the .pte file)")
+    if expected is None:
+        raise ResultsError(f"the cases record no executorch {key} program to check {r.describe()}'s "
+                           "model.loaded_weights_sha256 against: write them again with `python -m harness run "
+                           "--backends torch,executorch`")
+    if r.loaded_weights_sha256 != expected:
+        raise ResultsError(f"{r.describe()} loaded ExecuTorch program {r.loaded_weights_sha256[:12]} "
+                           f"(model.loaded_weights_sha256), the export's {key} program is {expected[:12]}: "
+                           "it ran another program under this name")
 
 
 def _check_inputs(case_file: CaseFile, r: Results) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.backends import Backend
+from harness.backends import Backend, targets
 from harness.coreml_artifact import ArtifactCheck, check_coreml_artifact
 from harness.errors import UsageError
 from harness.export import ensure_exported
@@ -66,7 +66,8 @@ def _start(spec: ModelSpec, backends: Sequence[Backend], n: int, seed: int, fold
         raise UsageError("no backends to run")
     first = chunking.make_chunk(spec, 0, chunking.size(n, 0), seed)
     folder = Path(folder or export_folder(spec))
-    manifest = ensure_exported(spec, folder, progress=say)
+    manifest = ensure_exported(spec, folder, progress=say,
+                               targets=targets(b for b in backends if not b.unavailable_reason()))
     runs = [_Streamed(b, spec, manifest, folder, say, n, reference=i == 0) for i, b in enumerate(backends)]
     return folder, manifest, runs, _labels([r.results() for r in runs]), first
 
@@ -96,7 +97,9 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
     case_file = CaseFile(spec.name, manifest.weights_sha256, spec.weights_source, spec.trained, Reading.of(spec),
                          chunking.join(made, seed), coreml_weights={
                              a.precision: weights_sha256(folder / a.path) for a in manifest.artifacts
-                             if a.format == "coreml"})
+                             if a.format == "coreml"},
+                         executorch_programs={f"{a.format.removeprefix('executorch-')}@{a.precision}": a.sha256
+                                              for a in manifest.artifacts if a.format.startswith("executorch-")})
     results = tuple(dataclasses.replace(
         r.results(), inputs=case_file.inputs,
         outputs={t.name: np.concatenate([o[t.name] for o in outputs]) for t in spec.outputs} if r.status == "ran"

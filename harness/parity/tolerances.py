@@ -77,7 +77,27 @@ FP16 = Policy(
     ),
 )
 
-POLICIES: dict[str, Policy] = {p.name: p for p in (FP32, FP16)}
+INT8 = Policy(
+    name="int8",
+    atol=5e-2,
+    rtol=5e-2,
+    decision_margin=1e-1,
+    min_decision_agreement=0.99,
+    judge_numeric=False,
+    reason=(
+        "Post-training int8 (XNNPACK's PT2E quantizer: weights symmetric per channel, activations per "
+        "tensor, ranges calibrated on the model's own cases) rounds every activation to a step of its "
+        "tensor's calibrated range / 255: 3.9e-3 of the range, not of the value, so a value far below its "
+        "tensor's largest keeps few bits, and an input the calibration did not reach is clipped. A few layers "
+        "of that come to a few 1e-2 on outputs of order 1: atol and rtol 5e-2, reported. The numbers are not "
+        "the contract; the app's decisions are: they must agree wherever the reference is further than the "
+        "margin (2x atol) from its decision boundary, allowing at most 1 flip in 100 (PTQ's usual budget: a "
+        "quantized classifier that keeps 99% of its decisions ships; one that does not needs its inputs "
+        "normalised or quantization-aware training). Any NaN or infinity fails."
+    ),
+)
+
+POLICIES: dict[str, Policy] = {p.name: p for p in (FP32, FP16, INT8)}
 
 #: Localisation's per-op limit: an op of the candidate program whose output differs from the same op
 #: under the reference profile by more than this, relative to the reference's largest value there,
@@ -86,7 +106,7 @@ POLICIES: dict[str, Policy] = {p.name: p for p in (FP32, FP16)}
 #: stays under it; an op past it has amplified the error (cancellation, an overflow, a bug).
 OP_REL_LIMIT = 0.01
 
-_RANK = {"fp32": 0, "fp16": 1}
+_RANK = {"fp32": 0, "fp16": 1, "int8": 2}
 
 
 def judged_by(policy: Policy) -> str:

@@ -115,7 +115,8 @@ def _summary(report: ParityReport) -> str:
     return (
         "<h2 id=summary>Summary</h2>"
         + table
-        + ("<p><b>Diagnosis: where it diverges, precision or bug</b></p><ul>" + "".join(notes) + "</ul>" if notes else "")
+        + ("<p><b>Diagnosis: where it diverges, precision or bug</b></p><ul>" + "".join(notes) + "</ul>"
+           if notes else "")
         + _devices(report)
         + ("<p class=muted>Not run here:</p><ul class=muted>" + "".join(skipped) + "</ul>" if skipped else "")
         + (

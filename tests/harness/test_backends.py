@@ -15,8 +15,10 @@ from harness.parity.compare import compare
 from harness.parity.tolerances import FP16, FP32
 
 
-def test_registry_has_the_four_backends():
-    assert list(BACKENDS) == ["torch", "onnxruntime", "coreml", "coreml-emulated"]
+def test_registry_has_the_six_backends_and_runs_the_coreml_path_by_default():
+    assert list(BACKENDS) == ["torch", "onnxruntime", "coreml", "coreml-emulated", "executorch",
+                             "executorch-coreml-emulated"]
+    assert {b.name for b in default_backends()} == {"torch", "onnxruntime", "coreml", "coreml-emulated"}
 
 
 def test_parse_expands_bare_names_to_their_variants():
@@ -28,7 +30,7 @@ def test_parse_expands_bare_names_to_their_variants():
 
 
 def test_labels_read_back_as_references():
-    for backend in default_backends():
+    for backend in default_backends() + parse_backends("executorch,executorch-coreml-emulated"):
         assert create(backend.label).label == backend.label
 
 

@@ -143,12 +143,16 @@ def test_every_subcommands_help_answers_without_importing_torch(module, command)
 
 def test_the_backend_choices_are_the_registrys():
     from harness.backend_names import BACKENDS as NAMES
-    from harness.backends import BACKENDS
+    from harness.backend_names import DEFAULT
+    from harness.backends import BACKENDS, default_backends
+    from harness.backends.executorch import ExecuTorchBackend
     from harness.compute_units import COMPUTE_UNITS
     from harness.mil.profiles import PROFILES
 
-    options = {"compute_units": COMPUTE_UNITS, "profile": tuple(PROFILES), None: ()}
+    options = {"compute_units": COMPUTE_UNITS, "profile": tuple(PROFILES), "delegate": ExecuTorchBackend.delegates,
+               None: ()}
     assert {name: (cls.precisions, options[cls.option]) for name, cls in BACKENDS.items()} == NAMES
+    assert list(dict.fromkeys(b.name for b in default_backends())) == list(DEFAULT)
 
 
 @pytest.mark.parametrize(("given", "says"), [

@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from harness.errors import ExportError, UsageError
-from harness.export import EXPORTERS, ensure_exported, export_model
+from harness.export import DEFAULT_TARGETS, EXPORTERS, ensure_exported, export_model
 from harness.export.manifest import Artifact, Manifest, sha256_path
 from harness.spec import weights_sha256
 
 
 def test_manifest_records_every_artifact_with_its_hash(trendsplit, trendsplit_export):
     manifest, folder = trendsplit_export
-    assert {(a.format, a.precision) for a in manifest.artifacts} == set(EXPORTERS)
+    assert {(a.format, a.precision) for a in manifest.artifacts} == set(DEFAULT_TARGETS)
     for a in manifest.artifacts:
         assert sha256_path(folder / a.path) == a.sha256
     assert manifest.weights_sha256 == weights_sha256(trendsplit.build())

@@ -51,3 +51,31 @@ def test_zoo_model_passes_fp32_parity_on_the_emulator(name, harness_export):
         assert by["onnxruntime@fp32"].verdict == "pass", api.format_report(report)
     else:  # a converter's gap is reported by stage, never hidden, and fails the run
         assert onnx.status == "failed" and "onnx@fp32" in onnx.reason and not report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(ZOO))
+def test_zoo_model_through_executorch_xnnpack_fp32_passes_and_int8_runs(name, harness_export):
+    """Every zoo model through ExecuTorch's XNNPACK programs: fp32 passes fp32 parity (a failure is the harness's
+    or ExecuTorch's bug until shown otherwise), int8 runs with finite outputs and is judged by its own policy."""
+    pytest.importorskip("executorch", reason="the executorch extra is not installed")
+    from harness.zoo import EXECUTORCH_BACKENDS, FP32_PROGRAM, INT8_PROGRAM
+
+    model = spec(ZOO[name])
+    report = api.parity(model, EXECUTORCH_BACKENDS, n=16, folder=harness_export(model))
+    by = {c.candidate: c for c in report.comparisons}
+    failed = {r.label: r.reason for r in report.runs if r.status == "failed"}
+    if FP32_PROGRAM in failed:  # what ExecuTorch cannot take is named (zoo-depthwise: aten::adaptive_max_pool2d)
+        assert "\n" not in failed[FP32_PROGRAM] and "ExecuTorch cannot convert torch op 'aten::" in failed[FP32_PROGRAM]
+        return
+    assert by[FP32_PROGRAM].verdict == "pass", api.format_report(report)
+    assert by[INT8_PROGRAM].policy.name == "int8" and by[INT8_PROGRAM].non_finite == 0, api.format_report(report)
+
+
+def test_the_readmes_executorch_zoo_table_has_every_zoo_model_once():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("`harness.zoo.executorch_table()`", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split(" | ")[0].lstrip("| ") for line in section.splitlines() if line.startswith("| zoo-")]
+    assert rows == list(ZOO)

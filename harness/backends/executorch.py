@@ -1,0 +1,156 @@
+"""The ExecuTorch runtime (`executorch.runtime`, the one apps link) on an exported `.pte` program.
+
+Its CPU runtime runs on Linux, so XNNPACK's fp32 and int8 kernels and the portable kernels run here
+as on a phone's CPU. A program that will not load or run is one line naming why (the operator the
+runtime's log names, or its own error), never the runtime's log.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from harness import files, quiet
+from harness.backends.base import Backend
+from harness.backends.coreml_emulated import EmulatedCoreMLBackend
+from harness.errors import HarnessError, UsageError
+from harness.export import EXPORTERS
+from harness.export.manifest import Manifest
+from harness.pte import planned_batch
+from harness.spec import ModelSpec
+
+#: What the runtime's log says of an operator it has no kernel for.
+_MISSING = re.compile(r"Missing operator: \[\d+\] (\S+)")
+#: What it says of the operator a call failed in (a kernel's, or a delegate's: `executorch_call_delegate`).
+_FAILED_IN = re.compile(r"failed at instruction [\d:]+ in operator (\S+?): 0x")
+#: Its log lines (`[method.cpp:822] ...`): the source file, and what it says.
+_LOG_LINE = re.compile(r"^\[(\w+)\.\w+:\d+\] (.+)$", re.M)
+#: Log lines that say nothing of the program (the CPU probe on every load).
+_NOISE = frozenset({"cpuinfo_utils"})
+
+
+class ExecuTorchError(HarnessError):
+    """The ExecuTorch runtime refused a program or a call; the message says why in one line."""
+
+
+class ExecuTorchBackend(Backend):
+    name = "executorch"
+    precisions = ("fp32", "int8")
+    option = "delegate"
+    variants = (("fp32", "xnnpack"), ("int8", "xnnpack"), ("fp32", "portable"))
+    #: The delegates whose programs this runtime runs here (the CoreML delegate's: `executorch-coreml-emulated`).
+    delegates = ("xnnpack", "portable")
+
+    def __init__(self, precision: str = "fp32", delegate: str | None = None):
+        super().__init__(precision)
+        self.delegate = (delegate or "xnnpack").lower()
+        if self.delegate not in self.delegates:
+            raise UsageError(f"backend 'executorch' has no delegate {delegate!r}; it takes: {', '.join(self.delegates)}"
+                             " (ExecuTorch's CoreML programs run as executorch-coreml-emulated)")
+        if (f"executorch-{self.delegate}", precision) not in EXPORTERS:
+            raise UsageError(f"executorch@{precision} runs on xnnpack only (the portable kernels run fp32)")
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if importlib.util.find_spec("executorch") is None:
+            return "ExecuTorch is not installed: pip install 'trendsplit-harness[executorch]'"
+        return None
+
+    @property
+    def target(self) -> tuple[str, str]:
+        return f"executorch-{self.delegate}", self.precision
+
+    def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
+        artifact = manifest.artifact(*self.target)
+        path = Path(folder) / artifact.path
+        self.loaded_weights_sha256 = files.sha256(path)  # the program file it loads, measured, as an app records it
+        with quiet.captured() as said:
+            try:
+                from executorch.runtime import Runtime
+
+                program = Runtime.get().load_program(path)
+                self.max_batch = planned_batch(program.metadata("forward"))  # batch as the program allows
+                self.method = program.load_method("forward")
+            except Exception as err:
+                raise ExecuTorchError(_why(f"cannot load {artifact.path}", err, said())) from None
+        self.spec = spec
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        inputs = [np.ascontiguousarray(feeds[t.name], dtype=np.float32) for t in self.spec.inputs]
+        parts = []
+        with quiet.captured() as said:
+            for start in range(0, len(inputs[0]), self.max_batch):
+                part = [torch.from_numpy(a[start:start + self.max_batch]) for a in inputs]
+                try:
+                    out = self.method.execute(part)
+                except Exception as err:
+                    where = f"{self.label} failed on cases {start}-{start + len(part[0]) - 1}"
+                    raise ExecuTorchError(_why(where, err, said())) from None
+                parts.append([torch.as_tensor(o).numpy().astype(np.float32, copy=True) for o in out])
+        return {t.name: np.concatenate([p[i] for p in parts]) for i, t in enumerate(self.spec.outputs)}
+
+
+def _why(what: str, err: Exception, log: str) -> str:
+    """One line, from the runtime's log: the operator it has no kernel for; or the operator a call failed in
+    and what its kernel said; else the error and the log's first line."""
+    missing = _MISSING.findall(log)
+    if missing:
+        return f"{what}: the ExecuTorch runtime has no kernel for {', '.join(dict.fromkeys(missing))}"
+    said = [(source, line.strip()) for source, line in _LOG_LINE.findall(log) if source not in _NOISE]
+    failed_in = _FAILED_IN.search(log)
+    kernel = next((line for source, line in said if source.startswith("op_")), "")  # portable kernels: op_*.cpp
+    if failed_in:
+        return f"{what} in operator {failed_in[1]}" + (f": {kernel[:300]}" if kernel else "")
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+    return f"{what}: {type(err).__name__}: {first[:300]}" + (f" ({said[0][1][:200]})" if said else "")
+
+
+class ExecuTorchCoreMLBackend(EmulatedCoreMLBackend):
+    """ExecuTorch's CoreML delegate, as an app on an Apple device runs it: the CoreML program its `.pte`
+    embeds, extracted and run by the MIL interpreter under a precision profile (as `coreml-emulated`).
+
+    Only a program the CoreML delegate takes whole: ops left outside it would run on ExecuTorch's portable
+    kernels in between, which the MIL program alone does not hold."""
+
+    name = "executorch-coreml-emulated"
+    precisions = ("fp16",)
+    variants = (("fp16", "fp32"), ("fp16", "fp16-storage"), ("fp16", "fp16"))
+
+    unavailable_reason = ExecuTorchBackend.unavailable_reason
+
+    @property
+    def target(self) -> tuple[str, str]:
+        return "executorch-coreml", self.precision
+
+    def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
+        from harness.mil import Interpreter, get_profile, load_program
+        from harness.pte import extract_coreml
+
+        artifact = manifest.artifact(*self.target)
+        left = artifact.details.get("portable_ops", [])
+        if left:
+            raise ExecuTorchError(f"{artifact.path}: the CoreML delegate left {', '.join(left)} to portable kernels; "
+                                  "the emulation runs programs the delegate takes whole")
+        path = Path(folder) / artifact.path
+        self.loaded_weights_sha256 = files.sha256(path)  # the program file, as an app records it
+        self._extracted = tempfile.TemporaryDirectory(prefix="harness-pte-")  # lives as long as the backend
+        self.program = load_program(extract_coreml(path, Path(self._extracted.name)))
+        self.interpreter = Interpreter(self.program, get_profile(self.profile))
+        self.spec = spec
+        names, outputs = [n for n, _ in self.program.inputs], self.program.main.outputs
+        if len(names) != len(spec.inputs) or len(outputs) != len(spec.outputs):
+            raise ExecuTorchError(f"{artifact.path}: its CoreML program has {len(names)} inputs and {len(outputs)} "
+                                  f"outputs, model {spec.name!r} {len(spec.inputs)} and {len(spec.outputs)}")
+        # The delegate names its program's inputs and outputs itself: they are the model's, in the model's order.
+        self._inputs = dict(zip((t.name for t in spec.inputs), names, strict=True))
+        self._outputs = dict(zip((t.name for t in spec.outputs), outputs, strict=True))
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self.interpreter.run({own: feeds[name] for name, own in self._inputs.items()}).outputs
+        return {name: np.asarray(out[own], dtype=np.float32) for name, own in self._outputs.items()}
