@@ -80,6 +80,7 @@ RTOL = usage_type(lambda text: parse_tolerances(text, "rtol"))
 CASES = usage_type(lambda text: options.cases(text, saved=True))
 STREAMED_CASES = usage_type(options.cases)
 SEED = usage_type(options.seed)
+TARGET = usage_type(options.target)
 
 
 def path_argument(check: Callable[[Path], Path]) -> Callable[[str], Path]:
@@ -168,10 +169,9 @@ def _not_over_inputs(inputs: Sequence[Path], **outputs: Path | None) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.export import export_model
-    from harness.models import get_model
     from harness.parity.steps import export_folder
 
-    spec = get_model(model_name(args))
+    spec = model_spec(args)
     out = args.out or export_target(export_folder(spec))
     manifest = export_model(spec, out, progress=args.progress)
     for a in manifest.artifacts:
@@ -211,13 +211,12 @@ def _show(report, args: argparse.Namespace) -> int:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from harness.models import get_model
     from harness.parity import steps
 
     if args.save and args.n > MAX_CASES:
         raise UsageError(f"--save keeps every output: at most {MAX_CASES:,} cases with it, got {args.n:,} "
                          "(without --save, parity streams any number)")
-    spec = get_model(model_name(args))
+    spec = model_spec(args)
     backends, policy = _backends(args), _policy(args)
     _apart(_export_folder(args, spec), save=args.save, json=args.json, html=args.html)
     if args.save:  # the run's own files in --save are written first: --json or --html must not replace one
@@ -233,10 +232,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.models import get_model
     from harness.parity import steps
 
-    spec = get_model(model_name(args))
+    spec = model_spec(args)
     backends = _backends(args)
     out = args.out or atomic.check_folder(Path("results") / spec.name)
     _apart(_export_folder(args, spec), out=out)
@@ -298,8 +296,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.compute_units = args.compute_units or "ALL"
         args.save = None
         return cmd_parity(args)
-    given = [f"--{k.replace('_', '-')}" for k in ("model", "backends", "n", "seed", "policy", "compute_units",
-                                                  "artifacts", "atol", "rtol") if getattr(args, k) is not None]
+    one_shot = ("model", "backends", "n", "seed", "policy", "compute_units", "artifacts", "atol", "rtol", "target")
+    given = [f"--{k.replace('_', '-')}" for k in one_shot if getattr(args, k) is not None]
     if given:
         raise UsageError(f"report {args.saved} draws from a saved comparison; {', '.join(given)} "
                          "belong to the one-shot form (report --model ...)")
@@ -313,10 +311,9 @@ def cmd_localize(args: argparse.Namespace) -> int:
     from harness.export import ensure_exported
     from harness.mil import load_program
     from harness.mil.localize import localize, torch_module_paths
-    from harness.models import get_model
     from harness.parity.steps import built, export_folder
 
-    spec = built(get_model(model_name(args)))
+    spec = built(model_spec(args))
     folder = args.artifacts or export_source(export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=args.progress)
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
@@ -398,6 +395,22 @@ def model_name(args: argparse.Namespace) -> str:
     return name
 
 
+def model_spec(args: argparse.Namespace):
+    """The model asked for, exported for `--target` when given."""
+    from harness.models import get_model
+
+    return get_model(model_name(args)).deployed(args.target)
+
+
+def target_argument(parser: argparse.ArgumentParser) -> None:
+    """`--target`: the CoreML deployment target (default: the model's own, iOS15 unless described with another)."""
+    from harness.targets import TARGETS
+
+    parser.add_argument("--target", type=TARGET, metavar="IOS",
+                        help=f"CoreML deployment target: {', '.join(TARGETS)} (default: the model's, else iOS15); "
+                             "a changed target re-exports")
+
+
 def tolerance_arguments(parser: argparse.ArgumentParser) -> None:
     """--atol/--rtol per policy: what judges a pair, changed by name (and renamed so that reports show it)."""
     for flag, kind, example in (("--atol", ATOL, "fp32=1e-4"), ("--rtol", RTOL, "fp16=2e-2")):
@@ -420,6 +433,7 @@ def run_arguments(parser: argparse.ArgumentParser, streamed: bool) -> None:
                         help="CoreML compute units: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL")
     parser.add_argument("--artifacts", type=EXPORT_SOURCE,
                         help="export folder to reuse or fill (default artifacts/<model>)")
+    target_argument(parser)
 
 
 def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
@@ -438,6 +452,7 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     model_argument(p)
     p.add_argument("--out", type=EXPORT_TARGET, help="output folder: new, empty, or an export this harness "
                                                      "wrote (default artifacts/<model>)")
+    target_argument(p)
     p.set_defaults(func=cmd_export)
 
     p = command("parity", help="run seeded cases through backends and compare (run, compare, report in one)")
@@ -484,6 +499,7 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     tolerance_arguments(p)
     p.add_argument("--compute-units", type=str.upper, choices=COMPUTE_UNITS)
     p.add_argument("--artifacts", type=EXPORT_SOURCE)
+    target_argument(p)
     p.add_argument("--json", type=output_file)
     p.add_argument("--html", "--out", dest="html", type=output_file, default="reports/parity.html",
                    help="where to write the report (default reports/parity.html)")
@@ -497,6 +513,7 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("--n", type=CASES, default=64)
     p.add_argument("--seed", type=SEED, default=options.SEED)
     p.add_argument("--artifacts", type=EXPORT_SOURCE, help="export folder to reuse or fill (default artifacts/<model>)")
+    target_argument(p)
     p.add_argument("--check", action="store_true",
                    help="exit 1 when an op diverges past its limit (default: report only, exit 0)")
     p.set_defaults(func=cmd_localize)

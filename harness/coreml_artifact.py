@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from harness import targets
 from harness.export.coreml import MAX_BATCH
 from harness.export.manifest import Artifact
 from harness.records import ArtifactCheck, Finding
@@ -112,10 +113,14 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
     compute: Counter[str] = Counter()
     kept_fp32: Counter[str] = Counter()  # fp32 compute ops coremltools' fp16 pass leaves in fp32
     unexplained: Counter[str] = Counter()
+    target = ""
     if kind == "mlProgram":
         main = model.mlProgram.functions.get("main")
         rule("main_function", main is not None, "program has a 'main' function")
         if main is not None:
+            target = targets.of_opset(main.opset)
+            rule("deployment_target", target == spec.target,
+                 f"program opset {main.opset} ({target}), exported for {spec.target}")
             block = main.block_specializations[main.opset]
             consts = _const_maxima(block)
             for op in _program_ops(block):
@@ -144,4 +149,4 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
          f"model, precision and {len(spec.metadata)} metadata entries recorded; "
          f"author {model.description.metadata.author!r}")
     return ArtifactCheck(artifact=artifact.path, precision=artifact.precision,
-                         findings=tuple(findings), compute_dtypes=dict(compute))
+                         findings=tuple(findings), compute_dtypes=dict(compute), target=target)

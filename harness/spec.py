@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from harness import targets
 from harness.errors import UsageError
 from harness.exact_random import ExactGenerator, exact_torch_draws
 from harness.records import Cases
@@ -88,9 +89,12 @@ class ModelSpec:
     #: input encoding version an app must pair it with. Strings only, as CoreML stores them.
     metadata: Mapping[str, str] = field(default_factory=dict)
     frontend: str = "trace"  # see FRONTENDS
+    #: The oldest iOS the app ships the CoreML export to (`harness.targets`): it sets the ops the converter may use.
+    target: str = targets.DEFAULT
 
     def __post_init__(self):
         check_name(self.name)
+        object.__setattr__(self, "target", targets.check(self.target))
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         for what, tensors in (("input", self.inputs), ("output", self.outputs)):
@@ -116,6 +120,10 @@ class ModelSpec:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(self.metadata).items()):
             raise UsageError(f"model {self.name!r}: metadata must map strings to strings")
         object.__setattr__(self, "metadata", dict(self.metadata))
+
+    def deployed(self, target: str | None = None) -> ModelSpec:
+        """This model exported for `target` (None: as described)."""
+        return self if target is None else dataclasses.replace(self, target=target)
 
     @property
     def decided_output(self) -> str:
@@ -218,7 +226,8 @@ _CLASS_PATH = re.compile(r"__torch__\.(?:\w+\.)+(?=\w+\b(?!\.))")
 
 
 def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
-    """Hash of what an export depends on: the weights and the traced graph (code changes too)."""
+    """Hash of what an export depends on: the weights, the traced graph (code changes too) and how it is
+    exported (frontend, deployment target)."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         graph = torch.jit.trace(module, spec.examples(batch=1), check_trace=False).inlined_graph
@@ -226,7 +235,8 @@ def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
     # classes live in: one model imported as a package module or loaded from its file is one export.
     text = "\n".join(_CLASS_PATH.sub("__torch__.", re.sub(r"___torch_mangle_\d+\.", "", line.split("#")[0].rstrip()))
                      for line in str(graph).splitlines())
-    return hashlib.sha256(f"{weights_sha256(module)}\nfrontend {spec.frontend}\n{text}".encode()).hexdigest()
+    how = f"frontend {spec.frontend}\ntarget {spec.target}"
+    return hashlib.sha256(f"{weights_sha256(module)}\n{how}\n{text}".encode()).hexdigest()
 
 
 def built(spec: ModelSpec) -> ModelSpec:

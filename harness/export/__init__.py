@@ -91,7 +91,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
             model_fingerprint=fingerprint or model_fingerprint(spec, module),
             weights_source=spec.weights_source, trained=spec.trained,
             metadata=dict(spec.metadata), export_format_version=EXPORT_FORMAT_VERSION,
-            versions=tool_versions(), artifacts=tuple(artifacts), failures=failures)
+            versions=tool_versions(), artifacts=tuple(artifacts), failures=failures, target=spec.target)
         manifest.write(stage)
     return manifest
 
@@ -154,6 +154,7 @@ def stale_reason(spec: ModelSpec, folder: str | Path, fingerprint: str | None = 
     checks = (
         (old.model == spec.name, f"it holds model {old.model!r}"),
         (old.export_format_version == EXPORT_FORMAT_VERSION, "the export format changed"),
+        (old.target == spec.target, f"the deployment target changed ({old.target} -> {spec.target})"),
         (old.metadata == dict(spec.metadata), "the model's metadata changed"),
         (old.versions == tool_versions(), "tool versions changed"),
         ({(a.format, a.precision) for a in old.artifacts} | {tuple(k.split("@")) for k in old.failures}

@@ -1,4 +1,4 @@
-"""Export to a CoreML mlprogram `.mlpackage` at fp32 or fp16 compute precision.
+"""Export to a CoreML mlprogram `.mlpackage` at fp32 or fp16 compute precision, for the model's deployment target.
 
 The interface stays float32 in both precisions (the app fills a float32 MLMultiArray);
 an fp16 program casts at its input and output. Batch is flexible, 1..MAX_BATCH.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from harness.spec import ModelSpec
@@ -26,17 +27,18 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
 
     compute_precision = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}[precision]
     batch = ct.RangeDim(1, MAX_BATCH, default=1)
-    inputs = [ct.TensorType(name=t.name, shape=tuple(batch if d is None else d for d in t.shape))
+    # float32 named at the interface: from iOS16 coremltools gives an fp16 program fp16 inputs and outputs otherwise
+    inputs = [ct.TensorType(name=t.name, shape=tuple(batch if d is None else d for d in t.shape), dtype=np.float32)
               for t in spec.inputs]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mlmodel = ct.convert(
             _source(spec, module),
             inputs=inputs,
-            outputs=[ct.TensorType(name=t.name) for t in spec.outputs],
+            outputs=[ct.TensorType(name=t.name, dtype=np.float32) for t in spec.outputs],
             convert_to="mlprogram",
             compute_precision=compute_precision,
-            minimum_deployment_target=ct.target.iOS15,
+            minimum_deployment_target=getattr(ct.target, spec.target),
         )
     mlmodel.author = AUTHOR
     mlmodel.version = __version__
@@ -50,7 +52,7 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     meta["weights_source"] = spec.weights_source
     path = folder / f"{spec.name}-{precision}.mlpackage"
     mlmodel.save(str(path))
-    return {"path": path.name, "deployment_target": "iOS15", "max_batch": MAX_BATCH, "frontend": spec.frontend}
+    return {"path": path.name, "deployment_target": spec.target, "max_batch": MAX_BATCH, "frontend": spec.frontend}
 
 
 def _source(spec: ModelSpec, module: torch.nn.Module):
