@@ -35,26 +35,28 @@ __all__ = ["describe", "export", "run", "compare", "parity", "fixtures", "report
 Tolerance = Mapping[str, float] | str | None
 
 
-def export(model: ModelSpec, folder: str | Path | None = None, *, target: str | None = None):
+def export(model: ModelSpec, folder: str | Path | None = None, *, target: str | None = None, batch=None):
     """Export to ONNX and CoreML (fp32, fp16) with a manifest; returns the manifest.
     `target`: the CoreML deployment target (`iOS15` .. `iOS18`; default: the model's, iOS15 unless described
-    with another)."""
+    with another). `batch`: the batch the CoreML export accepts (a size, sizes, a range or "flexible"; default:
+    the model's, flexible 1..1024 unless described with another)."""
     from harness.export import export_model
     from harness.parity.steps import export_folder
 
-    model = model.deployed(options.target(target))
+    model = model.deployed(options.target(target), options.batch(batch))
     return export_model(model, Path(folder or export_folder(model)))
 
 
 def run(model: ModelSpec, backends: str | None = None, *, n: int = options.CASES, seed: int = options.SEED,
-        folder: str | Path | None = None, out: str | Path | None = None, progress=None, target: str | None = None):
+        folder: str | Path | None = None, out: str | Path | None = None, progress=None, target: str | None = None,
+        batch=None):
     """Export (or reuse) and run every backend on `n` seeded cases; returns a `steps.Run`
     (and writes its files to `out`: cases.json, one results file per backend, run.json).
-    `target`: as `export`."""
+    `target`, `batch`: as `export`."""
     from harness.parity import steps
 
     n, seed = options.cases(n, saved=True), options.seed(seed)
-    model = model.deployed(options.target(target))
+    model = model.deployed(options.target(target), options.batch(batch))
     done = steps.run(model, options.backends(backends), n=n, seed=seed, folder=folder, progress=progress)
     if out is not None:
         done.write(out)
@@ -83,16 +85,16 @@ def compare(results, *, cases: str | Path | None = None, policy: str | None = No
 
 def parity(model: ModelSpec, backends: str | None = None, *, n: int = options.CASES, seed: int = options.SEED,
            folder: str | Path | None = None, policy: str | None = None, progress=None, overview: bool = False,
-           atol: Tolerance = None, rtol: Tolerance = None, target: str | None = None):
+           atol: Tolerance = None, rtol: Tolerance = None, target: str | None = None, batch=None):
     """Export (or reuse) and compare every backend with the first (run, then compare); returns a ParityReport.
     `overview`: also profile the fp16 program op by op, for the HTML report's per-op section.
     `atol`/`rtol`: per policy name, e.g. `{"fp32": 1e-4}` (or "fp32=1e-4"), replacing that policy's own;
-    the reports name the changed policy `fp32(atol=0.0001)`. `target`: as `export` (a changed target re-exports)."""
+    the reports name the changed policy `fp32(atol=0.0001)`. `target`, `batch`: as `export` (a change re-exports)."""
     from harness.parity import steps
 
     # all checked before the backends are made or anything exported
     n, seed, chosen = options.cases(n), options.seed(seed), options.policy(policy)
-    model = model.deployed(options.target(target))
+    model = model.deployed(options.target(target), options.batch(batch))
     overrides = options.overrides(atol, rtol)
     return steps.parity(model, options.backends(backends), n=n, seed=seed, folder=folder, policy=chosen,
                         overview=overview, progress=progress, overrides=overrides)

@@ -81,6 +81,7 @@ CASES = usage_type(lambda text: options.cases(text, saved=True))
 STREAMED_CASES = usage_type(options.cases)
 SEED = usage_type(options.seed)
 TARGET = usage_type(options.target)
+BATCH = usage_type(options.batch)
 
 
 def path_argument(check: Callable[[Path], Path]) -> Callable[[str], Path]:
@@ -296,7 +297,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.compute_units = args.compute_units or "ALL"
         args.save = None
         return cmd_parity(args)
-    one_shot = ("model", "backends", "n", "seed", "policy", "compute_units", "artifacts", "atol", "rtol", "target")
+    one_shot = ("model", "backends", "n", "seed", "policy", "compute_units", "artifacts", "atol", "rtol", "target",
+                "batch")
     given = [f"--{k.replace('_', '-')}" for k in one_shot if getattr(args, k) is not None]
     if given:
         raise UsageError(f"report {args.saved} draws from a saved comparison; {', '.join(given)} "
@@ -312,15 +314,17 @@ def cmd_localize(args: argparse.Namespace) -> int:
     from harness.mil import load_program
     from harness.mil.localize import localize, torch_module_paths
     from harness.parity.steps import built, export_folder
+    from harness.shapes import parse as parse_batch
 
     spec = built(model_spec(args))
     folder = args.artifacts or export_source(export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=args.progress)
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
     cases = spec.make_cases(args.n, args.seed)
-    result = localize(program, cases.feeds, args.reference, args.profile,
+    taken = parse_batch(manifest.batch).first(args.n)  # as many as the program's declared batch takes
+    result = localize(program, cases.take(taken), args.reference, args.profile,
                       modules=torch_module_paths(spec.build(), spec.examples(batch=1)))
-    print(f"{spec.name} coreml@{args.precision}, {args.n:,} cases (seed {args.seed})")
+    print(f"{spec.name} coreml@{args.precision}, {len(set(taken)):,} cases (seed {args.seed})")
     print(result.render())
     if not args.check:
         print("(a diagnosis: parity judges the model; with --check an op past its limit exits 1)")
@@ -396,19 +400,22 @@ def model_name(args: argparse.Namespace) -> str:
 
 
 def model_spec(args: argparse.Namespace):
-    """The model asked for, exported for `--target` when given."""
+    """The model asked for, exported for `--target` and with `--batch` when given."""
     from harness.models import get_model
 
-    return get_model(model_name(args)).deployed(args.target)
+    return get_model(model_name(args)).deployed(args.target, args.batch)
 
 
 def target_argument(parser: argparse.ArgumentParser) -> None:
-    """`--target`: the CoreML deployment target (default: the model's own, iOS15 unless described with another)."""
+    """`--target` and `--batch`: the CoreML deployment target and declared batch (default: the model's own)."""
     from harness.targets import TARGETS
 
     parser.add_argument("--target", type=TARGET, metavar="IOS",
                         help=f"CoreML deployment target: {', '.join(TARGETS)} (default: the model's, else iOS15); "
                              "a changed target re-exports")
+    parser.add_argument("--batch", type=BATCH, metavar="SIZES",
+                        help="the batch the CoreML export accepts: a size (4), sizes (1,8,32), a range (1..64) or "
+                             "flexible (1..1024; default: the model's, else flexible)")
 
 
 def tolerance_arguments(parser: argparse.ArgumentParser) -> None:

@@ -39,7 +39,7 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
              decision: str = "none", threshold: float = 0.5, decision_output: str | None = None,
              policy: str | None = None, description: str = "", weights_source: str = "user model",
              trained: bool = True, metadata: Mapping[str, str] | None = None,
-             frontend: str = "trace", target: str = targets.DEFAULT) -> ModelSpec:
+             frontend: str = "trace", target: str = targets.DEFAULT, batch: object = None) -> ModelSpec:
     """Describe a model for the harness.
 
     `model`: a module, or a factory returning one (called for every build). `inputs`/`outputs`:
@@ -50,6 +50,8 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
     `metadata`: strings that travel into the exports (e.g. the input encoding version).
     `frontend`: how the model reaches coremltools, "trace" (torch.jit.trace) or "export" (torch.export).
     `target`: the oldest iOS the app ships to (`iOS15` .. `iOS18`), which sets the ops the CoreML export may use.
+    `batch`: the batch sizes the CoreML export accepts: flexible 1..1024 (default), a size (`4`), sizes
+    (`(1, 8, 32)`) or a range (`range(1, 65)`, `"1..64"`); some ops convert only with a fixed batch.
     The model is run once on declared-shape inputs, so a wrong shape fails here, by name.
     """
     ins, outs = _tensors(inputs), _tensors(outputs)
@@ -66,7 +68,7 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
     spec = ModelSpec(name=name, description=description or name, build=build, inputs=ins, outputs=outs,
                      make_cases=make_cases, threshold=threshold, weights_source=weights_source, trained=trained,
                      decision=decision, decision_output=decision_output, policy=policy, metadata=metadata or {},
-                     frontend=frontend, target=target)
+                     frontend=frontend, target=target, batch=batch)
     spec.check_module(build())  # the declared shapes are promises: hold the model to them now
     make_cases(PROBE_CASES, 0)  # and so is make_inputs: named here, not after a minute of exporting
     return spec

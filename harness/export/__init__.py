@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness import atomic, backend_names, quiet
 from harness.errors import ExportError, HarnessError, UsageError
-from harness.export.coreml import export_coreml
+from harness.export.coreml import FlexibleBatchError, export_coreml
 from harness.export.manifest import (
     EXPORT_FORMAT_VERSION,
     Artifact,
@@ -91,7 +91,8 @@ def export_model(spec: ModelSpec, folder: str | Path,
             model_fingerprint=fingerprint or model_fingerprint(spec, module),
             weights_source=spec.weights_source, trained=spec.trained,
             metadata=dict(spec.metadata), export_format_version=EXPORT_FORMAT_VERSION,
-            versions=tool_versions(), artifacts=tuple(artifacts), failures=failures, target=spec.target)
+            versions=tool_versions(), artifacts=tuple(artifacts), failures=failures, target=spec.target,
+            batch=str(spec.batch))
         manifest.write(stage)
     return manifest
 
@@ -106,6 +107,9 @@ def _failure(fmt: str, precision: str, err: Exception, said: str) -> ExportError
     and what the user can do about it; the converter's own words kept on the error (`output`)."""
     lines = [line for line in quiet.plain(str(err)).splitlines() if line.strip()]
     words = f"{type(err).__name__}: {lines[0].strip()[:400] if lines else ''}"
+    if isinstance(err, FlexibleBatchError):  # its message names the op and the declaration that converts
+        said = f"{said}\n{quiet.plain(str(err.cause))}"
+        return ExportError(f"{fmt}@{precision}", str(err), output=quiet.tail(said, 30))
     op = failed_op(err)
     if op is None:
         return ExportError(f"{fmt}@{precision}", words, output=quiet.tail(said + "\n" + quiet.plain(str(err)), 30))
@@ -155,6 +159,7 @@ def stale_reason(spec: ModelSpec, folder: str | Path, fingerprint: str | None = 
         (old.model == spec.name, f"it holds model {old.model!r}"),
         (old.export_format_version == EXPORT_FORMAT_VERSION, "the export format changed"),
         (old.target == spec.target, f"the deployment target changed ({old.target} -> {spec.target})"),
+        (old.batch == str(spec.batch), f"the declared batch changed ({old.batch} -> {spec.batch})"),
         (old.metadata == dict(spec.metadata), "the model's metadata changed"),
         (old.versions == tool_versions(), "tool versions changed"),
         ({(a.format, a.precision) for a in old.artifacts} | {tuple(k.split("@")) for k in old.failures}
