@@ -73,12 +73,6 @@ KNOWN_FAILURES: dict[tuple[str, ...], KnownFailure] = {
         "coremltools' fp16 compute-precision pass adds: at fp32 there are none (0 == 2). Apple's CI converts at fp16 "
         "only unless INCLUDE_MIL_FP32_UNIT_TESTS=1, which this run sets; the fp16 cases pass.",
         "assert 0 == 2"),
-    # The torch frontend set (optional).
-    ("TestLSTMWithPackedSequence::test_lstm[",): KnownFailure(
-        "coremltools' torch frontend passes seq_lengths as batch_sizes, so the zero initial_h/initial_c it feeds "
-        "lstm have seq_lengths[0] = 10 rows for a batch of 3 (spec: [batch, H]); Apple does not skip the "
-        "test, so Core ML presumably accepts it; the interpreter refuses. See docs/mil-conformance.md.",
-        "initial_h has shape (10, 6)"),
 }
 
 
