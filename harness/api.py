@@ -28,7 +28,7 @@ from harness.report.text import format_report
 from harness.spec import ModelSpec
 from harness.user_model import describe, load, seeded
 
-__all__ = ["describe", "export", "run", "compare", "parity", "fixtures", "report", "load", "seeded",
+__all__ = ["describe", "export", "run", "compare", "parity", "compress", "fixtures", "report", "load", "seeded",
            "format_report", "recalibrate_batchnorm"]
 
 #: A tolerance override: policy name -> value, or the command line's "fp32=1e-4,fp16=2e-2".
@@ -98,6 +98,26 @@ def parity(model: ModelSpec, backends: str | None = None, *, n: int = options.CA
     overrides = options.overrides(atol, rtol)
     return steps.parity(model, options.backends(backends), n=n, seed=seed, folder=folder, policy=chosen,
                         overview=overview, progress=progress, overrides=overrides)
+
+
+def compress(model: ModelSpec, folder: str | Path | None = None, *, n: int = options.CASES,
+             seed: int = options.SEED, policy: str | None = None, target: str | None = None, batch=None,
+             figure: str | Path | None = None, progress=None):
+    """The compression trade-off (`harness.compression`): the CoreML program compressed every way a team ships
+    it, written to `folder` (default artifacts/<name>-compressed) with compression.json, each variant's size on
+    disk and parity against torch on the interpreter; returns a `CompressionReport` (`.text()`, `.table()`,
+    `.smallest`). `figure`: also write the size-against-decisions PNG there. `policy`: judges every variant
+    (default fp16: decisions first)."""
+    from harness.compression import compress as measure
+
+    n, seed, chosen = options.cases(n, saved=True), options.seed(seed), options.policy(policy)
+    model = model.deployed(options.target(target), options.batch(batch))
+    figure = atomic.check_file(figure) if figure is not None else None
+    done = measure(model, Path(folder or Path("artifacts") / f"{model.name}-compressed"), n=n, seed=seed,
+                   policy=chosen, progress=progress)
+    if figure is not None:
+        atomic.write_bytes(figure, done.figure())
+    return done
 
 
 def recalibrate_batchnorm(module: torch.nn.Module, batches) -> torch.nn.Module:

@@ -12,6 +12,7 @@ HARNESS_LOCK_TIMEOUT seconds (default 600), exit 1, naming the folder and the ho
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -118,10 +119,25 @@ def export_source(path: Path) -> Path:
     return path
 
 
+def _not_a_compression(folder: Path) -> str | None:
+    """`harness.compression.not_ours`, imported (with torch) only for a folder that holds something."""
+    from harness.compression import not_ours
+
+    return not_ours(folder)
+
+
+def compression_target(path: Path) -> Path:
+    """A compression folder to write: new, empty or the harness's own, in a folder that takes files."""
+    atomic.check_replaceable(path, _not_a_compression)
+    atomic.accepts_new_files(path.parent, path)
+    return path
+
+
 output_file = path_argument(atomic.check_file)
 output_folder = path_argument(atomic.check_folder)
 EXPORT_TARGET = path_argument(export_target)
 EXPORT_SOURCE = path_argument(export_source)
+COMPRESSION_TARGET = path_argument(compression_target)
 
 
 def _apart(export: Path, **outputs: Path | None) -> None:
@@ -307,6 +323,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = ParityReport.read(saved)
     _not_over_inputs([saved, saved.with_name(saved.stem + ".localization.json")], json=args.json, html=args.html)
     return _show(report, args)
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from harness import compression
+
+    spec = model_spec(args)
+    folder = args.out or compression_target(Path("artifacts") / f"{spec.name}-compressed")
+    figure = args.figure or atomic.check_file(Path("reports") / f"{spec.name}-compression.png")
+    _apart(folder, figure=figure, json=args.json, markdown=args.markdown)
+    report = compression.compress(spec, folder, n=args.n, seed=args.seed, policy=_policy(args),
+                                  progress=args.progress)
+    print(report.text())
+    atomic.write_bytes(figure, report.figure())
+    args.progress(f"wrote {folder} and {figure}")
+    if args.json:
+        atomic.write_text(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
+        args.progress(f"wrote {args.json}")
+    if args.markdown:
+        atomic.write_text(args.markdown, report.text() + "\n")
+        args.progress(f"wrote {args.markdown}")
+    return 0 if report.baseline.verdict == "pass" else 1
 
 
 def cmd_localize(args: argparse.Namespace) -> int:
@@ -511,6 +548,23 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("--html", "--out", dest="html", type=output_file, default="reports/parity.html",
                    help="where to write the report (default reports/parity.html)")
     p.set_defaults(func=cmd_report)
+
+    p = command("compress", help="the compression trade-off: the CoreML program compressed every way a team ships "
+                                 "it (int8, palettes, pruning), size on disk against parity with torch, and a figure")
+    model_argument(p)
+    p.add_argument("--n", type=CASES, default=options.CASES, help=f"number of cases (default {options.CASES})")
+    p.add_argument("--seed", type=SEED, default=options.SEED)
+    p.add_argument("--policy", choices=sorted(POLICIES),
+                   help="judge every variant by this policy (default fp16: decisions first, numbers reported)")
+    target_argument(p)
+    p.add_argument("--out", type=COMPRESSION_TARGET,
+                   help="folder for the variants and compression.json: new, empty or one this harness wrote "
+                        "(default artifacts/<model>-compressed)")
+    p.add_argument("--figure", type=output_file,
+                   help="the size-against-decisions figure, PNG (default reports/<model>-compression.png)")
+    p.add_argument("--json", type=output_file, help="also write the measurements as JSON here")
+    p.add_argument("--markdown", type=output_file, help="also write the table (markdown) here")
+    p.set_defaults(func=cmd_compress)
 
     p = command("localize", help="first op where an fp16 run of the CoreML program diverges")
     model_argument(p)

@@ -74,7 +74,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
                 except HarnessError:
                     raise
                 except Exception as err:  # any converter failure names its stage, in one line
-                    failure = _failure(fmt, precision, err, said())
+                    failure = conversion_failure(fmt, precision, err, said())
                     if not keep_going:
                         raise failure from err
                     failures[f"{fmt}@{precision}"] = failure.reason
@@ -102,7 +102,7 @@ CONVERTERS = {"onnx": "torch.onnx", "coreml": "coremltools"}
 BACKENDS_OF = {"onnx": ("onnxruntime",), "coreml": ("coreml", "coreml-emulated")}
 
 
-def _failure(fmt: str, precision: str, err: Exception, said: str) -> ExportError:
+def conversion_failure(fmt: str, precision: str, err: Exception, said: str) -> ExportError:
     """The converter's error in one line: the torch op and module it failed on, when its traceback holds them,
     and what the user can do about it; the converter's own words kept on the error (`output`)."""
     lines = [line for line in quiet.plain(str(err)).splitlines() if line.strip()]
