@@ -315,3 +315,32 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
                     f"{err('coreml-emulated@fp32[fp32]')} | {decisions('coreml-emulated@fp16[fp16-storage]')} | "
                     f"{decisions('coreml-emulated@fp16[fp16]')} | {report.status} |")
     return "\n".join(rows)
+
+
+#: A few families for the compression columns: a torchvision CNN, attention, a recurrent net, 1-D conv, an MLP.
+COMPRESSION_FAMILIES = ("zoo-resnet18", "zoo-transformer", "zoo-bilstm", "zoo-conv1d-bn", "zoo-norm-mlp")
+
+
+def compression_table(names: list[str] | None = None, n: int = 64, folder: str = "artifacts/zoo-compressed",
+                      progress: Callable[[str], None] = lambda _m: None) -> str:
+    """The zoo's compression columns (markdown): per model, each variant's size on disk and its decisions
+    agreeing with torch (`harness.compression`, judged by the fp16 policy), and the smallest that agrees."""
+    from pathlib import Path
+
+    from harness import options
+    from harness.compression import compress, methods
+
+    variants = [m.name for m in methods()]
+    rows = ["| model | family | " + " | ".join(variants) + " | smallest agreeing |",
+            "|---|---|" + "---|" * len(variants) + "---|"]
+    for name in names or list(COMPRESSION_FAMILIES):
+        progress(f"zoo compression: {name}")
+        report = compress(spec(ZOO[name]), Path(folder) / name, n=n, seed=options.SEED)
+        cells = []
+        for v in report.variants:
+            d = v.decision
+            cells.append(f"{v.bytes / 1024:,.0f} KB, {d.decisions_agreeing}/{d.decisions_compared}"
+                         + ("" if v.verdict == "pass" else f" ({v.verdict})"))
+        best = report.smallest
+        rows.append(f"| {name} | {ZOO[name].family} | " + " | ".join(cells) + f" | {best.name if best else '—'} |")
+    return "\n".join(rows)

@@ -149,21 +149,21 @@ def test_command_line_options_set_what_a_test_leaves_out(pytester):
 
         MODEL = api.load({EXAMPLE!r} + ":describe_model")
 
-        def test_left_to_the_job(harness_parity):
+        def test_left_to_the_job(harness_parity, harness_export):
             report = harness_parity(MODEL)
             assert [r.label for r in report.runs] == ["torch@fp32", "onnxruntime@fp32"]
             assert report.inputs.count == 24 and report.inputs.seed == 7
             assert {{c.policy.name for c in report.comparisons}} == {{"fp32(atol=0.0001)"}}
             assert report.target == "iOS17"  # read back from the exported programs
+            assert harness_export(MODEL).parent.name.endswith("-iOS17")  # each target its own cached export
 
-        def test_its_own_choice_wins(harness_parity, harness_export):
+        def test_its_own_choice_wins(harness_parity):
             report = harness_parity(MODEL, "torch,coreml-emulated@fp32", n=8, seed=1, atol={{"fp32": 2e-4}},
-                                    target="iOS18")
+                                    target="ios17")
             assert [r.label for r in report.runs] == ["torch@fp32", "coreml-emulated@fp32[fp32]"]
             assert report.inputs.count == 8 and report.inputs.seed == 1
             assert {{c.policy.name for c in report.comparisons}} == {{"fp32(atol=0.0002)"}}
-            assert report.target == "iOS18" and harness_export(MODEL, target="iOS18").name == "tiny-vision"
-            assert harness_export(MODEL).parent.name.endswith("-iOS17")  # each target its own cached export
+            assert report.target == "iOS17"
     """)
     result = pytester.runpytest("--harness-backends", "torch,onnxruntime", "--harness-n", "24", "--harness-seed", "7",
                                 "--harness-policy", "fp32", "--harness-atol", "fp32=1e-4", "--harness-target", "ios17")

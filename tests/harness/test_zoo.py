@@ -51,3 +51,17 @@ def test_zoo_model_passes_fp32_parity_on_the_emulator(name, harness_export):
         assert by["onnxruntime@fp32"].verdict == "pass", api.format_report(report)
     else:  # a converter's gap is reported by stage, never hidden, and fails the run
         assert onnx.status == "failed" and "onnx@fp32" in onnx.reason and not report
+
+
+@pytest.mark.slow  # tests/harness/test_compression.py holds compression itself to account by default
+def test_the_compression_columns_measure_each_variant_of_a_zoo_model(tmp_path):
+    from harness.compression import methods
+    from harness.zoo import compression_table
+
+    header, rule, row = compression_table(["zoo-norm-mlp"], n=16, folder=str(tmp_path)).splitlines()
+    assert header == "| model | family | " + " | ".join(m.name for m in methods()) + " | smallest agreeing |"
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:2] == ["zoo-norm-mlp", "mlp"] and len(cells) == 3 + len(methods())
+    assert all(c.split(" KB, ")[1].split("/")[0].isdigit() for c in cells[2:-1])
+    assert cells[-1] in [m.name for m in methods()] + ["—"]
+    assert (tmp_path / "zoo-norm-mlp" / "compression.json").is_file()
