@@ -29,7 +29,7 @@ from harness.spec import ModelSpec
 from harness.user_model import describe, load, seeded
 
 __all__ = ["describe", "export", "run", "compare", "parity", "compress", "fixtures", "report", "load", "seeded",
-           "format_report", "recalibrate_batchnorm"]
+           "format_report", "recalibrate_batchnorm", "advise", "apply_advice"]
 
 #: A tolerance override: policy name -> value, or the command line's "fp32=1e-4,fp16=2e-2".
 Tolerance = Mapping[str, float] | str | None
@@ -65,13 +65,15 @@ def run(model: ModelSpec, backends: str | None = None, *, n: int = options.CASES
 
 def compare(results, *, cases: str | Path | None = None, policy: str | None = None, model: ModelSpec | None = None,
             artifacts: str | Path | None = None, overview: bool = False, progress=None,
-            atol: Tolerance = None, rtol: Tolerance = None):
+            atol: Tolerance = None, rtol: Tolerance = None, explain: bool = False):
     """Judge results against the first; returns a ParityReport.
 
     `results`: a `steps.Run` (from `run`), or paths of results files and run folders (the
     first result is the reference; a Swift recorder's file among them is judged like any other).
     `artifacts`: the export folder, to localise failing emulated pairs; `model` names their torch modules.
     `atol`/`rtol`: per policy name, e.g. `{"fp32": 1e-4}` (or "fp32=1e-4"), replacing that policy's own.
+    `explain`: with `model` and `artifacts`, set every pair against float64 and its precision's spread
+    (`report.precision`); failing pairs always are.
     """
     from harness.parity import judge
 
@@ -80,13 +82,17 @@ def compare(results, *, cases: str | Path | None = None, policy: str | None = No
         [results] if isinstance(results, str | Path) else list(results), cases)
     folder = artifacts if artifacts is not None else done.folder
     return judge.compare(done.cases, done.results, policy=chosen, artifact_checks=done.artifact_checks,
-                         artifacts=folder, spec=model, overview=overview, progress=progress, overrides=overrides)
+                         artifacts=folder, spec=model, overview=overview, progress=progress, overrides=overrides,
+                         explain=explain)
 
 
 def parity(model: ModelSpec, backends: str | None = None, *, n: int = options.CASES, seed: int = options.SEED,
            folder: str | Path | None = None, policy: str | None = None, progress=None, overview: bool = False,
-           atol: Tolerance = None, rtol: Tolerance = None, target: str | None = None, batch=None):
+           atol: Tolerance = None, rtol: Tolerance = None, explain: bool = False, target: str | None = None,
+           batch=None):
     """Export (or reuse) and compare every backend with the first (run, then compare); returns a ParityReport.
+    `explain`: set every pair against float64 and its precision's spread, precision or bug
+    (`report.precision`); failing pairs always are.
     `overview`: also profile the fp16 program op by op, for the HTML report's per-op section.
     `atol`/`rtol`: per policy name, e.g. `{"fp32": 1e-4}` (or "fp32=1e-4"), replacing that policy's own;
     the reports name the changed policy `fp32(atol=0.0001)`. `target`, `batch`: as `export` (a change re-exports)."""
@@ -97,7 +103,27 @@ def parity(model: ModelSpec, backends: str | None = None, *, n: int = options.CA
     model = model.deployed(options.target(target), options.batch(batch))
     overrides = options.overrides(atol, rtol)
     return steps.parity(model, options.backends(backends), n=n, seed=seed, folder=folder, policy=chosen,
-                        overview=overview, progress=progress, overrides=overrides)
+                        overview=overview, progress=progress, overrides=overrides, explain=explain)
+
+
+def advise(model: ModelSpec, *, profile: str = "fp16", n: int = 256, seed: int = options.SEED,
+           folder: str | Path | None = None, progress=None):
+    """The fewest ops to keep in float32 so that `model`'s fp16 program decides as float64 does where
+    float64's margin exceeds float32's noise, found greedily from the localisation and verified by
+    converting and running each candidate (`harness.parity.advise`). Returns an `Advice`: `render()`,
+    `code()` (what to pass to `ct.convert`), and `apply_advice(advice, model)` to export with it."""
+    from harness.parity.advise import advise as search
+    from harness.parity.steps import export_folder
+
+    n, seed = options.cases(n, saved=True), options.seed(seed)
+    return search(model, Path(folder or export_folder(model)), profile=profile, n=n, seed=seed, progress=progress)
+
+
+def apply_advice(advice, model: ModelSpec) -> ModelSpec:
+    """`model` exported with the advice's ops kept in float32 (its fp16 export; the fingerprint changes with them)."""
+    import dataclasses
+
+    return dataclasses.replace(model, fp32_ops=frozenset(advice.fp32_ops))
 
 
 def compress(model: ModelSpec, folder: str | Path | None = None, *, n: int = options.CASES,

@@ -242,7 +242,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
         saved = (CASES_FILE, RUN_FILE, *(results_file_name(b.label) for b in backends))
         _not_over_inputs((), json=args.json, html=args.html, **{f"save's {n}": args.save / n for n in saved})
     report = steps.parity(spec, backends, n=args.n, seed=args.seed, policy=policy, overrides=_overrides(args),
-                             folder=args.artifacts, overview=bool(args.html), save=args.save, progress=args.progress)
+                          folder=args.artifacts, overview=bool(args.html), save=args.save, progress=args.progress,
+                          explain=args.explain)
     if args.save:
         args.progress(f"wrote the run's files to {args.save}")
     return _show(report, args)
@@ -276,7 +277,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     folder = Path(args.artifacts) if args.artifacts else Path("artifacts") / spec.name if spec else None
     report = judge.compare(done.cases, done.results, policy=_policy(args), artifact_checks=done.artifact_checks,
                            artifacts=folder if folder is not None and folder.is_dir() else None, spec=spec,
-                           overview=args.ops, progress=args.progress, overrides=_overrides(args))
+                           overview=args.ops, progress=args.progress, overrides=_overrides(args),
+                           explain=args.explain)
     return _show(report, args)
 
 
@@ -356,6 +358,13 @@ def cmd_localize(args: argparse.Namespace) -> int:
     spec = built(model_spec(args))
     folder = args.artifacts or export_source(export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=args.progress)
+    if args.pair:
+        from harness.parity.modules import localize_pair
+
+        found = localize_pair(spec, folder, args.pair, list(range(args.n)), spec.make_cases(args.n, args.seed).feeds)
+        print(f"{spec.name}, {args.n:,} cases (seed {args.seed})")
+        print(found.render())
+        return 1 if args.check and found.first is not None else 0
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
     cases = spec.make_cases(args.n, args.seed)
     taken = parse_batch(manifest.batch).first(args.n)  # as many as the program's declared batch takes
@@ -367,6 +376,24 @@ def cmd_localize(args: argparse.Namespace) -> int:
         print("(a diagnosis: parity judges the model; with --check an op past its limit exits 1)")
         return 0
     return 0 if result else 1
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    from harness.models import get_model
+    from harness.parity.advise import advise
+    from harness.parity.steps import export_folder
+
+    spec = get_model(model_name(args))
+    folder = args.artifacts or export_source(export_folder(spec))
+    _apart(folder, json=args.json)
+    advice = advise(spec, folder, profile=args.profile, n=args.n, seed=args.seed, progress=args.progress)
+    print(advice.render())
+    if args.json:
+        import json
+
+        atomic.write_text(args.json, json.dumps(advice.to_dict(), indent=1) + "\n")
+        args.progress(f"wrote {args.json}")
+    return 0 if advice.fixed else 1
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -504,6 +531,9 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     run_arguments(p, streamed=True)
     p.add_argument("--policy", choices=sorted(POLICIES), help="judge every pair by this policy (default: by precision)")
     tolerance_arguments(p)
+    p.add_argument("--explain", action="store_true",
+                   help="set every pair against float64 and its precision's Monte Carlo spread: precision or bug "
+                        "(failing pairs always are)")
     p.add_argument("--save", type=output_folder,
                    help="also write the run's files (cases and one results file per backend) here")
     p.add_argument("--json", type=output_file, help="also write the report as JSON here")
@@ -527,6 +557,9 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("--model", help="the model, to name torch modules when localising (default: the results' model)")
     p.add_argument("--artifacts", help="export folder, to localise failing emulated pairs (default artifacts/<model>)")
     p.add_argument("--ops", action="store_true", help="also profile the fp16 program op by op for the HTML report")
+    p.add_argument("--explain", action="store_true",
+                   help="set every pair against float64 and its precision's Monte Carlo spread: precision or bug "
+                        "(failing pairs always are)")
     p.add_argument("--json", type=output_file, help="write the comparison (and its localisation) as JSON here")
     p.add_argument("--html", type=output_file, help="also write the self-contained HTML report here")
     p.set_defaults(func=cmd_compare)
@@ -571,6 +604,9 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("--precision", default="fp16", choices=["fp32", "fp16"], help="which CoreML artifact")
     p.add_argument("--reference", default="fp32", type=profile, help="reference profile (default fp32)")
     p.add_argument("--profile", default="fp16", type=profile, help="candidate profile (default fp16)")
+    p.add_argument("--pair", type=usage_type(backend_names.check), metavar="BACKEND",
+                   help="localise this backend against float64 module by module, in torch's names (e.g. onnxruntime, "
+                        "coreml-emulated@fp16[fp16]); default: the CoreML program's ops, fp16 against fp32")
     p.add_argument("--n", type=CASES, default=64)
     p.add_argument("--seed", type=SEED, default=options.SEED)
     p.add_argument("--artifacts", type=EXPORT_SOURCE, help="export folder to reuse or fill (default artifacts/<model>)")
@@ -578,6 +614,15 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="exit 1 when an op diverges past its limit (default: report only, exit 0)")
     p.set_defaults(func=cmd_localize)
+
+    p = command("advise", help="the fewest ops to keep in fp32 so an fp16 program decides as float64 does, verified")
+    model_argument(p)
+    p.add_argument("--profile", default="fp16", type=profile, help="the profile to fix (default fp16)")
+    p.add_argument("--n", type=CASES, default=256, help="cases judged (default 256)")
+    p.add_argument("--seed", type=SEED, default=options.SEED)
+    p.add_argument("--artifacts", type=EXPORT_SOURCE, help="export folder to reuse or fill (default artifacts/<model>)")
+    p.add_argument("--json", type=output_file, help="also write the advice as JSON here")
+    p.set_defaults(func=cmd_advise)
     return parser
 
 

@@ -156,3 +156,124 @@ class Localization:
                                  int(o["overflow"]), float(o["reference_max"]), limit, str(o["module"]))
                     for o in doc["ops"])
         return cls(str(doc["reference"]), str(doc["candidate"]), ops, limit, tuple(int(k) for k in doc["cases"]))
+
+
+# -- precision or bug: a pair against what its precision alone produces (harness.parity.expectation) --
+
+@dataclass(frozen=True)
+class FlipCause:
+    """One flipped decision, against the spread its precision produces on that case."""
+
+    case: int
+    position: int  # index into the case's decided output, flattened
+    margin: float  # |float64 reference - threshold|
+    spread: float  # how far rounding alone moves this position (the Monte Carlo runs around their mean)
+    samples_across: int  # Monte Carlo runs that put this position on the other side of the threshold
+    overflow: bool = False  # the candidate's value is NaN or infinite: a range defect, never rounding
+
+    @property
+    def expected(self) -> bool:
+        """Rounding can flip it: a Monte Carlo run did, or its margin is within its spread (never an overflow)."""
+        return not self.overflow and (self.samples_across > 0 or self.margin <= self.spread)
+
+    def to_dict(self) -> dict:
+        return {"case": self.case, "position": self.position, "margin": self.margin, "spread": self.spread,
+                "samples_across": self.samples_across, "overflow": self.overflow, "expected": self.expected}
+
+
+@dataclass(frozen=True)
+class PrecisionClass:
+    """Whether a pair's deviation is its precision's nature or a defect, measured against float64.
+
+    Per case, the candidate's largest distance from the float64 reference is set against how far rounding
+    alone moves the result: `samples` Monte Carlo runs of its precision around their own mean, with the
+    float32 reference's own rounding noise as a floor. Past `factor` times that on any case, the deviation
+    is *beyond precision* (a conversion, runtime or emulator defect, not rounding)."""
+
+    pair: str
+    output: str
+    precision: str  # the candidate's: "fp16" or "fp32"
+    method: str  # how the spread was made, e.g. "8 Monte Carlo runs of the fp16 program (fp16-storage)"
+    samples: int
+    cases: tuple[int, ...]  # the cases estimated (flips, near flips, worst cases, then the first ones)
+    beyond_cases: tuple[int, ...]  # those whose deviation is past `factor` x the spread
+    worst_case: int
+    worst_ratio: float  # deviation / spread on the worst case
+    deviation: float  # the largest |candidate - float64|
+    spread: float  # the largest distance rounding alone moves it (Monte Carlo runs around their mean)
+    reference_noise: float  # the largest |float32 reference - float64|
+    factor: float
+    flips: tuple[FlipCause, ...] = ()
+    overflow_cases: tuple[int, ...] = ()  # cases where it is NaN or infinite and float64 is not
+    starts_at: str = ""  # beyond precision: the first torch module past its spread, e.g. "body.0 (Conv1d)"
+
+    @property
+    def within(self) -> bool:
+        return not self.beyond_cases
+
+    @property
+    def label(self) -> str:
+        return f"within {self.precision} precision" if self.within else f"BEYOND {self.precision} precision"
+
+    def summary(self) -> str:
+        """One line: the class, the figures it rests on, and what the flips are."""
+        on = f"{len(self.cases)} cases, {self.method}"
+        if self.within:
+            text = (f"{self.label}: deviation from float64 at most {self.worst_ratio:.2g}x the spread its precision "
+                    f"gives ({on})")
+        elif self.overflow_cases:
+            text = (f"{self.label}: values past {self.precision}'s range (NaN or infinite where float64 is finite) "
+                    f"on {len(self.overflow_cases)} of {len(self.cases)} cases (case {self.overflow_cases[0]}; {on}): "
+                    "an overflow, not rounding: keep the op that overflows in fp32 (python -m harness advise)")
+            text += f"; it starts at {self.starts_at}" if self.starts_at else ""
+        else:
+            text = (f"{self.label} on {len(self.beyond_cases)} of {len(self.cases)} cases (case {self.worst_case}: "
+                    f"{self.worst_ratio:.3g}x the spread its precision gives; {on}): not rounding, suspect the "
+                    "conversion, the runtime or the emulator")
+            text += f"; it starts at {self.starts_at}" if self.starts_at else ""
+        expected = sum(f.expected for f in self.flips)
+        overflowed = sum(f.overflow for f in self.flips)
+        unexplained = len(self.flips) - expected - overflowed
+        if self.flips:
+            text += f"; of {len(self.flips)} flips estimated, {expected} expected at this precision" + (
+                f", {overflowed} overflows" if overflowed else "") + (
+                f", {unexplained} not (reference margin past the spread rounding reaches)" if unexplained else "")
+        return text
+
+    def to_dict(self) -> dict:
+        return {"pair": self.pair, "output": self.output, "precision": self.precision, "method": self.method,
+                "samples": self.samples, "cases": list(self.cases), "beyond_cases": list(self.beyond_cases),
+                "worst_case": self.worst_case, "worst_ratio": self.worst_ratio, "deviation": self.deviation,
+                "spread": self.spread, "reference_noise": self.reference_noise, "factor": self.factor,
+                "within": self.within, "flips": [f.to_dict() for f in self.flips],
+                "overflow_cases": list(self.overflow_cases), "starts_at": self.starts_at}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PrecisionClass:
+        """What `to_dict` wrote (KeyError/TypeError/ValueError otherwise: the caller names the file)."""
+        def whole(v) -> int:
+            if type(v) is not int or v < 0:
+                raise ValueError(f"not a count: {v!r}")
+            return v
+
+        def number(v) -> float:
+            if type(v) not in (int, float):
+                raise ValueError(f"not a number: {v!r}")
+            return float(v)
+
+        def flag(v) -> bool:
+            if type(v) is not bool:
+                raise ValueError(f"not true or false: {v!r}")
+            return v
+
+        flips = tuple(FlipCause(whole(f["case"]), whole(f["position"]), number(f["margin"]), number(f["spread"]),
+                                whole(f["samples_across"]), flag(f["overflow"])) for f in d["flips"])
+        made = cls(str(d["pair"]), str(d["output"]), str(d["precision"]), str(d["method"]), whole(d["samples"]),
+                   tuple(whole(c) for c in d["cases"]), tuple(whole(c) for c in d["beyond_cases"]),
+                   whole(d["worst_case"]), number(d["worst_ratio"]), number(d["deviation"]), number(d["spread"]),
+                   number(d["reference_noise"]), number(d["factor"]), flips,
+                   tuple(whole(c) for c in d["overflow_cases"]), str(d["starts_at"]))
+        if (not set(made.beyond_cases) <= set(made.cases) or not set(made.overflow_cases) <= set(made.beyond_cases)
+                or d["within"] is not made.within):
+            raise ValueError("its beyond cases and its class contradict each other")
+        return made

@@ -94,6 +94,9 @@ class ModelSpec:
     #: The batch sizes the CoreML export accepts (`harness.shapes`): flexible 1..1024 unless declared (a size,
     #: sizes, a range; given as `shapes.parse` reads them).
     batch: shapes.Batch = shapes.FLEXIBLE
+    #: MIL value names (`var_54`, as `harness.mil.localize` names them) whose ops an fp16 export keeps in
+    #: float32: what `python -m harness advise` recommends, applied (`api.apply_advice`).
+    fp32_ops: frozenset[str] = frozenset()
 
     def __post_init__(self):
         check_name(self.name)
@@ -245,7 +248,8 @@ def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
     text = "\n".join(_CLASS_PATH.sub("__torch__.", re.sub(r"___torch_mangle_\d+\.", "", line.split("#")[0].rstrip()))
                      for line in str(graph).splitlines())
     how = f"frontend {spec.frontend}\ntarget {spec.target}\nbatch {spec.batch}"
-    return hashlib.sha256(f"{weights_sha256(module)}\n{how}\n{text}".encode()).hexdigest()
+    kept = f"\nfp32 ops {sorted(spec.fp32_ops)}" if spec.fp32_ops else ""  # unchanged for every model without any
+    return hashlib.sha256(f"{weights_sha256(module)}\n{how}{kept}\n{text}".encode()).hexdigest()
 
 
 def built(spec: ModelSpec) -> ModelSpec:

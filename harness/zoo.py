@@ -317,6 +317,36 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
     return "\n".join(rows)
 
 
+def precision_table(names: list[str] | None = None, n: int = 32, folder: str = "artifacts/zoo",
+                    progress: Callable[[str], None] = lambda _m: None) -> str:
+    """Per zoo model and fp16 profile: the verdict, precision or bug (`parity --explain`), and for a pair that
+    fails, the advice (`harness.parity.advise`), verified. Markdown."""
+    from pathlib import Path
+
+    from harness import options
+    from harness.parity import steps
+    from harness.parity.advise import advise
+
+    rows = ["| model | pair | verdict | precision or bug | flips expected at fp16 | advice (ops kept in fp32, "
+            "decisions differing before -> after) |", "|---|---|---|---|---|---|"]
+    for name in names or list(ZOO):
+        progress(f"zoo precision: {name}")
+        model = spec(ZOO[name])
+        report = steps.parity(model, options.backends("torch,coreml-emulated@fp16"), n=n, seed=options.SEED,
+                              folder=Path(folder) / name, explain=True)
+        classes = {p.pair: p for p in report.precision}
+        for c in report.comparisons:
+            p = classes.get(c.pair)
+            expected = f"{sum(f.expected for f in p.flips)} of {len(p.flips)}" if p and p.flips else "—"
+            fix = "—"
+            if c.verdict == "fail":
+                a = advise(model, Path(folder) / name, profile=c.candidate.split("[")[-1].rstrip("]"), n=n)
+                fix = f"{len(a.fp32_ops)} of {a.compute_ops}: {a.before} -> {a.after}"
+            rows.append(f"| {name} | {c.candidate} | {c.verdict.upper()} | {p.label if p else '—'} | {expected} | "
+                        f"{fix} |")
+    return "\n".join(rows)
+
+
 #: A few families for the compression columns: a torchvision CNN, attention, a recurrent net, 1-D conv, an MLP.
 COMPRESSION_FAMILIES = ("zoo-resnet18", "zoo-transformer", "zoo-bilstm", "zoo-conv1d-bn", "zoo-norm-mlp")
 

@@ -71,7 +71,7 @@ def in_batches(batch: Batch, feeds: dict[str, np.ndarray], run) -> dict[str, np.
     the cases left cannot fill is padded with repeats of its last case, whose outputs are dropped."""
     parts: list[dict[str, np.ndarray]] = []
     for start, stop, size in batch.slices(len(next(iter(feeds.values())))):
-        index = np.minimum(np.arange(start, start + size), stop - 1)
+        index = slice(start, stop) if size == stop - start else np.minimum(np.arange(start, start + size), stop - 1)
         out = run({name: np.ascontiguousarray(value[index]) for name, value in feeds.items()})
         parts.append({name: np.asarray(value)[:stop - start] for name, value in out.items()})
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else run(feeds)

@@ -21,6 +21,7 @@ import torch
 
 from harness import shapes
 from harness.export.unconvertible import failed_op
+from harness.mil.program import mil_name
 from harness.spec import ModelSpec
 
 MAX_BATCH = shapes.MAX_BATCH
@@ -43,6 +44,8 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     from harness import __version__
 
     compute_precision = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}[precision]
+    if precision == "fp16" and spec.fp32_ops:
+        compute_precision = ct.transform.FP16ComputePrecision(op_selector=fp16_selector(spec.fp32_ops))
     try:
         mlmodel = _convert(ct, spec, module, compute_precision)
     except Exception as err:
@@ -102,6 +105,11 @@ def _shape(ct, batch: shapes.Batch, rest: tuple[int, ...]):
     if batch.kind == "enumerated":
         return ct.EnumeratedShapes(shapes=[(b, *rest) for b in batch.sizes], default=(batch.default, *rest))
     return (ct.RangeDim(batch.sizes[0], batch.sizes[1], default=batch.default), *rest)
+
+
+def fp16_selector(fp32_ops: frozenset[str]):
+    """coremltools' op_selector for FP16ComputePrecision: every op to fp16 but those making `fp32_ops`."""
+    return lambda op: not any(mil_name(o.name) in fp32_ops for o in op.outputs)
 
 
 def _source(spec: ModelSpec, module: torch.nn.Module):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.mil.montecarlo import RandomRounding
 from harness.mil.ops import PLANS, UNSUPPORTED, VARIADIC, introduced, registry, target_of
 from harness.mil.ops._common import round16
 from harness.mil.profiles import FP16_BLOCK, Profile
@@ -158,7 +159,9 @@ class OpContext:
         self.scope = scope
         self.profile = interpreter.profile
         self.opset = interpreter.program.opset
-        fp16_op = any(t.dtype == "FLOAT16" for _, t in op.outputs)
+        fp16_op = any(t.dtype == "FLOAT16" for _, t in op.outputs) or (
+            interpreter.noise is not None and interpreter.noise.precision == "fp16"
+            and any(t.dtype in ("FLOAT16", "FLOAT32") for _, t in op.outputs))  # fp16 arithmetic on any program
         #: The profile's fp16 rules apply to ops whose result the program types as fp16.
         self.stores_fp16 = self.profile.store_fp16 and fp16_op
         self.accumulate_fp16 = self.profile.accumulate_fp16 and fp16_op
@@ -242,7 +245,10 @@ class _Plan:
 
 
 class Interpreter:
-    def __init__(self, program: Program, profile: Profile):
+    """Runs a program under `profile`; with `noise` (`harness.mil.montecarlo.RandomRounding`), every op's
+    float result is rounded at random instead of to nearest: one run of Monte Carlo arithmetic."""
+
+    def __init__(self, program: Program, profile: Profile, noise: RandomRounding | None = None):
         try:
             self.ops = registry(program.opset)
         except ValueError as err:
@@ -252,6 +258,7 @@ class Interpreter:
             raise missing
         self.program = program
         self.profile = profile
+        self.noise = noise
         self.output_types = program.output_types()
         self._plans: dict[int, _Plan] = {}
         top = {name: ttype for name, ttype in program.inputs}
@@ -320,7 +327,7 @@ class Interpreter:
         steps = []
         for op in block.operations:
             if op.type == "const":
-                constants[op.outputs[0][0]] = self.storage(op.outputs[0][1], op.value)
+                constants[op.outputs[0][0]] = self._constant(self.storage(op.outputs[0][1], op.value))
                 continue
             static, dynamic = {}, []
             for param, bindings in op.inputs.items():
@@ -343,7 +350,7 @@ class Interpreter:
                 continue
             ctx.fp16_inputs = self.profile.store_fp16 and self._fp16_valued(static, dynamic)
             held = [self._held_as(t) for _, t in op.outputs]
-            if op.type in ROUNDS_OWN_OUTPUT and held == [_WIDE16]:
+            if op.type in ROUNDS_OWN_OUTPUT and held == [_WIDE16] and self.noise is None:
                 ctx.rounds_output, held = True, [_KEPT16]
             elif op.type in SELECTING and ctx.fp16_inputs:
                 held = [_KEPT16 if h is _WIDE16 else h for h in held]
@@ -396,6 +403,25 @@ class Interpreter:
             values[name] = self.storage(ttype, value)
         return values
 
+    def _noisy(self, value, dtype):
+        """`_store` with random rounding at the run's precision; integers and booleans stay as they are."""
+        if self.noise.precision == "fp16":
+            if isinstance(value, np.ndarray | np.generic) and np.asarray(value).dtype.kind == "f":
+                return self.noise.fp16(value)  # held in float32, as fp16-held values are
+            return _store(value, dtype)
+        value = _store(value, dtype)
+        if type(value) is np.ndarray and value.dtype == np.float32 and dtype is not _KEPT16:
+            return self.noise.fp32(value)
+        return value
+
+    def _constant(self, value):
+        """A constant or an input under random rounding at fp16: rounded at random once per run (the weights
+        of an fp16 program are fp16); otherwise as it is."""
+        if (self.noise is not None and self.noise.precision == "fp16" and isinstance(value, np.ndarray)
+                and value.dtype.kind == "f"):
+            return self.noise.fp16(value)
+        return value
+
     def make_state(self) -> ProgramState:
         """Fresh state buffers (zeros) for the states the program declares; empty for a stateless program."""
         return ProgramState(self.program.states)
@@ -440,7 +466,7 @@ class Interpreter:
                 raise OpFailed(f"op {op.type} {op.name!r} at {op.location} made {len(result)} outputs; "
                                f"the program declares {len(step.names)}")
             for name, dtype, value in zip(step.names, step.dtypes, result, strict=True):
-                value = _store(value, dtype)
+                value = _store(value, dtype) if self.noise is None else self._noisy(value, dtype)
                 scope[name] = value
                 if trace is not None:
                     trace.trace[name] = _narrow(value) if dtype is _WIDE16 or dtype is _KEPT16 else value
@@ -466,7 +492,7 @@ class Interpreter:
                     raise HarnessError(f"missing program input {name!r}")
                 dtype = NUMPY_DTYPES.get(ttype.dtype, np.float32)
                 value = self.interface(ttype, np.asarray(inputs[name]).astype(dtype))
-                scope[name] = _store(value, self._input_dtypes[name])
+                scope[name] = self._constant(_store(value, self._input_dtypes[name]))
             result = RunResult(outputs={})
             outs = self._execute(self._main, scope, result if capture else None)
             result.outputs = {name: self.interface(self.output_types[name], value)

@@ -20,7 +20,7 @@ import numpy as np
 
 from harness.mil.interpreter import Interpreter
 from harness.mil.profiles import get_profile
-from harness.mil.program import Program
+from harness.mil.program import Program, mil_name
 from harness.parity.tolerances import OP_REL_LIMIT
 from harness.records import Localization, OpDivergence
 
@@ -68,7 +68,10 @@ def torch_module_paths(module, examples: tuple) -> dict[str, str]:
 
     import torch
 
+    from harness.quiet import coremltools
+
     try:
+        coremltools()  # imported quietly: its missing native proxies say so on stderr otherwise
         from coremltools.converters.mil.frontend.torch.torchscript_utils import _expand_and_optimize_ir
     except ImportError:
         return {}
@@ -86,7 +89,5 @@ def torch_module_paths(module, examples: tuple) -> dict[str, str]:
             continue
         display = f"{'.'.join(s for s, _ in scopes)} ({scopes[-1][1]})"
         for out in node.outputs():
-            name = out.debugName()
-            mil = re.sub(r"[^A-Za-z0-9_]", "_", name)
-            paths["var_" + mil if mil[:1].isdigit() else mil] = display
+            paths[mil_name(out.debugName())] = display
     return paths

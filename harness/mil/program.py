@@ -8,6 +8,7 @@ significant bit first. State inputs (`ct.StateType`, iOS18) are kept apart from 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,12 @@ _BLOB_READERS = {"FLOAT16": ("read_fp16_data", np.float16), "FLOAT32": ("read_fl
                  "INT4": ("read_int4_data", np.int8), "UINT1": ("read_uint1_data", np.uint8),
                  "UINT2": ("read_uint2_data", np.uint8), "UINT3": ("read_uint3_data", np.uint8),
                  "UINT4": ("read_uint4_data", np.uint8), "UINT6": ("read_uint6_data", np.uint8)}
+
+
+def mil_name(name: str) -> str:
+    """A torch value's name as the saved MIL program spells it (coremltools sanitises names so)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return "var_" + name if name[:1].isdigit() else name
 
 
 class ProgramError(HarnessError):

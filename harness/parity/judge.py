@@ -254,7 +254,7 @@ def _where(r: Results) -> str:
 
 def _report(model: str, weights_source: str, trained: bool, reading: Reading, inputs: Inputs, labels: Sequence[str],
             runs: Sequence[Results], judged: Judged, artifact_checks: Sequence[ArtifactCheck],
-            localizations: Localizations) -> ParityReport:
+            localizations: Localizations, precision: tuple = ()) -> ParityReport:
     """The report of judged runs: only figures, no outputs."""
     return ParityReport(
         model=model, weights_source=weights_source, trained=trained,
@@ -263,13 +263,14 @@ def _report(model: str, weights_source: str, trained: bool, reading: Reading, in
         runs=tuple(BackendRun(label, r.precision, r.status, r.reason, r.seconds, _where(r))
                    for label, r in zip(labels, runs, strict=True)),
         comparisons=judged.comparisons, artifact_checks=tuple(artifact_checks), localizations=localizations,
-        devices=_devices(labels, runs, judged), figures=finish_figures(judged.figures, judged.comparisons))
+        devices=_devices(labels, runs, judged), figures=finish_figures(judged.figures, judged.comparisons),
+        precision=precision)
 
 
 def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy | None = None,
             artifact_checks: Sequence[ArtifactCheck] = (), artifacts: str | Path | None = None,
             spec: ModelSpec | None = None, overview: bool = False, progress: Progress | None = None,
-            overrides: Overrides | None = None) -> ParityReport:
+            overrides: Overrides | None = None, explain: bool = False) -> ParityReport:
     """Judge every run against the first, per output, under the named policy (or by precision), with the
     user's `overrides` of atol/rtol.
 
@@ -286,13 +287,21 @@ def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy |
     outputs = {label: r.outputs for label, r in zip(labels, results, strict=True) if r.status == "ran"}
     judged = judge(case_file.reading, case_file.cases, labels, results, outputs, policy=policy, overrides=overrides,
                    activations={label: r.activations for label, r in zip(labels, results, strict=True)})
-    localizations = Localizations()
+    localizations, classes = Localizations(), ()
     if artifacts is not None:
         runs = dict(zip(labels, results, strict=True))
         localizations = localize(case_file.cases.take, len(case_file.cases), judged.comparisons, runs, artifacts,
                                  spec=spec, overview=overview, progress=progress)
+        if spec is not None:
+            from harness.parity import expectation  # the float64 run needs the model, and torch with it
+
+            classes = expectation.estimate(
+                spec, Path(artifacts), expectation.worth_classifying(judged.comparisons, explain), runs,
+                case_file.reading, len(case_file.cases), case_file.cases.take,
+                lambda label, cases, _feeds: {k: v[cases] for k, v in runs[label].outputs.items()},
+                progress or (lambda _m: None))
     return _report(case_file.model, case_file.weights_source, case_file.trained, case_file.reading, case_file.inputs,
-                   labels, results, judged, artifact_checks, localizations)
+                   labels, results, judged, artifact_checks, localizations, classes)
 
 
 #: Cases whose claimed activations are measured again when the model is at hand: the largest claims.

@@ -28,6 +28,7 @@ from harness.export import ensure_exported
 from harness.export.manifest import Manifest
 from harness.mlpackage import weights_sha256
 from harness.parity import cases as chunking
+from harness.parity import expectation
 from harness.parity.judge import Run, _labels, _report, compare, judge, read_results
 from harness.parity.localize import localize
 from harness.parity.tolerances import FP32, Overrides, Policy
@@ -107,19 +108,23 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
 
 def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, folder: str | Path | None = None,
            policy: Policy | None = None, overview: bool = False, save: str | Path | None = None,
-           progress: Progress | None = None, overrides: Overrides | None = None) -> ParityReport:
+           progress: Progress | None = None, overrides: Overrides | None = None,
+           explain: bool = False) -> ParityReport:
     """`run`, then `compare` (localising in the export folder): one model build for both.
 
     Cases are made, run and judged a chunk at a time (`harness.cases.CHUNK`), so memory stays
     flat in `n`. `save`: also write the run's files there, which keeps every output (and so
     needs memory for them). `overview`: profile the fp16 program op by op for the report.
+    `explain`: set every pair against float64 and its precision's spread (`harness.parity.expectation`);
+    failing pairs always are.
     """
     spec = built(spec)
     if save:
         done = run(spec, backends, n=n, seed=seed, folder=folder, progress=progress)
         done.write(save)
         return compare(done.cases, done.results, policy=policy, artifact_checks=done.artifact_checks,
-                       artifacts=done.folder, spec=spec, overview=overview, progress=progress, overrides=overrides)
+                       artifacts=done.folder, spec=spec, overview=overview, progress=progress, overrides=overrides,
+                       explain=explain)
     say = progress or _quiet
     folder, manifest, runs, labels, first = _start(spec, backends, n, seed, folder, say)
     chunks = chunking.count(n)
@@ -150,8 +155,13 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, f
     localizations = localize(lambda index: chunking.take(spec, n, seed, index), n, judged.comparisons,
                              dict(zip(labels, finished, strict=True)), folder, spec=spec, overview=overview,
                              progress=say)
+    by_label = dict(zip(labels, runs, strict=True))
+    classes = expectation.estimate(
+        spec, folder, expectation.worth_classifying(judged.comparisons, explain),
+        dict(zip(labels, finished, strict=True)), reading, n, lambda index: chunking.take(spec, n, seed, index),
+        lambda label, _cases, feeds: by_label[label].again(feeds), say)
     return _report(spec.name, spec.weights_source, spec.trained, reading, inputs, labels, finished, judged,
-                   _checks(spec, manifest, folder), localizations)
+                   _checks(spec, manifest, folder), localizations, classes)
 
 
 #: A reference that gives other outputs for the same inputs: its run's status (nothing is judged against it).
@@ -230,6 +240,16 @@ class _Streamed:
                 self.status, self.reason = NONDETERMINISTIC, differ
                 return None
         return outputs
+
+    def again(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """Its outputs on some cases again (for the precision classes); None once it failed or did not run."""
+        if self.status != "ran":
+            return None
+        try:
+            out = self.backend.run(feeds)
+        except Exception:
+            return None
+        return {t.name: np.asarray(out[t.name], dtype=np.float32) for t in self.spec.outputs}
 
     def _outputs(self, chunk: Cases) -> dict[str, np.ndarray]:
         out, self.activations = self.backend.run_measured(chunk.feeds)

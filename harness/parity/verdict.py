@@ -19,7 +19,7 @@ import numpy as np
 
 from harness.parity.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip, Spread
 from harness.parity.tolerances import POLICIES, Policy
-from harness.records import ArtifactCheck, Cases, Finding, Localization
+from harness.records import ArtifactCheck, Cases, Finding, Localization, PrecisionClass
 from harness.results import STATUSES, VERSION, Inputs, ResultsError, read_document, write_document
 
 COMPARISON_FORMAT = "trendsplit-harness/comparison"
@@ -133,6 +133,8 @@ class ParityReport:
     devices: tuple[DeviceMatch, ...] = ()
     figures: dict = field(default_factory=dict)  # what the HTML report draws (see `figures`)
     case_kinds: Mapping[str, int] = field(default_factory=dict)  # how many cases each generator made
+    #: Precision or bug, per classified pair: set against float64 and its precision's Monte Carlo spread.
+    precision: tuple[PrecisionClass, ...] = ()
 
     def __bool__(self) -> bool:
         return self.status == "PASSED"
@@ -219,6 +221,7 @@ class ParityReport:
             "artifact_checks": [a.to_dict() for a in self.artifact_checks],
             "diagnoses": self.diagnoses,
             "devices": [d.to_dict() for d in self.devices],
+            "precision": [p.to_dict() for p in self.precision],
             "figures": {k: v for k, v in self.figures.items() if k != "worst_cases"},
         }
 
@@ -265,6 +268,7 @@ class ParityReport:
                 artifact_checks=tuple(artifact_check(a) for a in doc["artifact_checks"]),
                 localizations=localizations,
                 devices=tuple(DeviceMatch.from_dict(d) for d in doc["devices"]),
+                precision=tuple(PrecisionClass.from_dict(d) for d in doc.get("precision", [])),
                 figures={**_figures(doc["figures"]),
                          "worst_cases": {_pair(c): c["worst_case"] for c in doc["comparisons"]
                                          if c["worst_case"] is not None}})

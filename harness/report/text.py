@@ -102,6 +102,9 @@ def format_report(report: ParityReport) -> str:
                          f"{c.policy.atol:g} scaled up to {c.max_input_scale:.3g}x by a case's magnitude)")
     for pair, d in report.diagnoses.items():
         lines.append(f"{pair}: {d['summary']}")
+    if report.precision:
+        lines += ["", "precision or bug (against float64; a statistical expectation, not a device measurement):"]
+        lines += [f"  {p.pair}{f' [{p.output}]' if p.output else ''}: {p.summary()}" for p in report.precision]
     lines += _devices(report)
     skipped = [r for r in report.runs if r.status != "ran"]
     if skipped:

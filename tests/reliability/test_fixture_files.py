@@ -44,6 +44,8 @@ def _encodes_alike(stored: dict, points) -> bool:
         except (TypeError, ValueError, OverflowError, AttributeError):
             return None
 
+    if not isinstance(points, list):  # a file's points are a list: `{}` encodes as no points, yet is no list
+        return False
     now = outcome(points)
     return now is not None and now == outcome(stored["points"])
 

@@ -1,0 +1,79 @@
+"""Monte Carlo arithmetic: the spread of outputs that a precision's rounding alone produces.
+
+As Verificarlo and CADNA do, each op's result is rounded at random instead of to nearest, and the
+program run K times with K seeds: where the K outputs agree, rounding cannot move them; where they
+spread, a device's rounding (which is one such draw, only not random) can move them as far.
+
+- at fp16 (`precision="fp16"`), every float value of the program, its inputs and constants (the weights)
+  included, is rounded *stochastically* to float16: up or down to a neighbour with probability
+  proportional to its nearness (unbiased: the rounding's own error distribution, the weights' too);
+  run on the float32 program, this is fp16 arithmetic around that program's exact values;
+- at fp32, every op's float32 result gets MCA's random rounding at float32's precision: multiplied by
+  1 + 2^-24 xi, xi uniform in (-1, 1), and rounded to float32 (the weights are exact there).
+
+What is randomised is each op's *result*: sums inside one op (conv, matmul) accumulate as the
+profile says, rounded to nearest. A statistical expectation of the precision, not a device's bits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: float32's unit roundoff: the relative size of MCA's random rounding of a float32 result.
+U32 = 2.0**-24
+#: Monte Carlo runs per estimate: the spread is their largest distance from their own mean.
+SAMPLES = 8
+#: The runs' seeds: run k uses SEED + k, so an estimate repeats exactly.
+SEED = 20261202
+
+
+@dataclass
+class RandomRounding:
+    """The rounding noise of one Monte Carlo run: its own seeded generator, so run k is repeatable."""
+
+    seed: int
+    precision: str = "fp16"  # the precision every value is rounded to at random: "fp16" or "fp32"
+    rng: np.random.Generator = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.rng = np.random.default_rng(self.seed)
+
+    def round(self, x: np.ndarray) -> np.ndarray:
+        """`x` rounded at random to this run's precision."""
+        return self.fp16(x) if self.precision == "fp16" else self.fp32(x)
+
+    def fp16(self, x: np.ndarray) -> np.ndarray:
+        """float32 values rounded stochastically to float16, held in float32 (as `round16` holds them)."""
+        x = np.asarray(x, np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            near16 = x.astype(np.float16)
+            near = near16.astype(np.float32)
+            toward = np.where(near < x, np.float16(np.inf), np.float16(-np.inf)).astype(np.float16)
+            other = np.nextafter(near16, toward).astype(np.float32)
+            gap = np.abs(other - near)
+            p = np.where(np.isfinite(gap) & (gap > 0) & np.isfinite(x), np.abs(x - near) / gap, 0.0)
+        return np.where(self.rng.random(x.shape) < p, other, near).astype(np.float32)
+
+    def fp32(self, x: np.ndarray) -> np.ndarray:
+        """float32 values with MCA's random rounding at float32's precision."""
+        x = np.asarray(x)
+        xi = self.rng.uniform(-1.0, 1.0, x.shape)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (x.astype(np.float64) * (1.0 + U32 * xi)).astype(x.dtype)
+
+
+def rounding_spread(samples: Sequence[np.ndarray]) -> np.ndarray | float:
+    """Per element, how far rounding alone moves a program's result: the largest distance of a Monte Carlo run
+    from the runs' mean. Measured around the program's own mean, not from float64, so a program that computes
+    something else (a wrong weight, a wrong op) moves its mean, never its spread; runs that overflow add none."""
+    if not samples:
+        return 0.0
+    runs = np.stack([np.asarray(s, np.float64) for s in samples])
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(runs).all(axis=0)
+        mean = np.where(finite, runs.mean(axis=0), 0.0)
+        spread = np.abs(runs - mean).max(axis=0)
+    return np.where(finite, spread, 0.0)

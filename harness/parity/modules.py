@@ -1,0 +1,245 @@
+"""Where a pair starts to part from float64, named by the torch modules the user wrote.
+
+Every submodule's output is captured with forward hooks, in float64 and in float32. A backend's
+intermediate values are mapped to those modules: a CoreML program's MIL values through the torch
+module hierarchy of the traced graph (`harness.mil.localize.torch_module_paths`), an ONNX model's nodes
+through the exporter's name scopes (`pkg.torch.onnx.name_scopes`, or a TorchScript export's node
+names), with every intermediate marked as an extra graph output for onnxruntime, as Polygraphy's
+"mark all" does. A module's value is the last one mapped to it whose shape is its output's.
+
+Each module's deviation from float64 is set against its spread: the float32 reference's own distance
+from float64 there, the Monte Carlo runs of the candidate's precision where a CoreML program of it
+exists, and never less than one unit roundoff of the module's output. The first module, in execution
+order, whose deviation passes `FACTOR` times its spread (or that overflows) is where the pair starts to
+part: from there on, the error is not rounding.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from harness.mil.montecarlo import SAMPLES, SEED, rounding_spread
+from harness.parity.tolerances import PRECISION_FACTOR as FACTOR
+
+if TYPE_CHECKING:
+    from harness.spec import ModelSpec
+
+#: One unit roundoff per precision: the least spread a module's output is granted.
+UNIT = {"fp16": 2.0**-11, "fp32": 2.0**-24}
+
+
+@dataclass(frozen=True)
+class ModuleDivergence:
+    path: str  # e.g. "body.3"
+    kind: str  # e.g. "Conv1d"
+    deviation: float  # the largest |candidate - float64| over the cases
+    spread: float  # the largest spread over the cases
+    ratio: float  # the largest per-case deviation / spread
+    overflow: bool  # NaN or infinite where float64 is finite
+
+    @property
+    def title(self) -> str:
+        return f"{self.path} ({self.kind})"
+
+
+@dataclass(frozen=True)
+class ModuleLocalization:
+    pair: str
+    precision: str
+    factor: float
+    modules: tuple[ModuleDivergence, ...]  # in execution order, those a backend value maps to
+    cases: tuple[int, ...]
+
+    @property
+    def first(self) -> ModuleDivergence | None:
+        return next((m for m in self.modules if m.overflow or m.ratio > self.factor), None)
+
+    def summary(self) -> str:
+        first = self.first
+        if first is None:
+            return (f"{self.pair}: every module's output within {self.factor:g}x the spread {self.precision} "
+                    f"rounding gives ({len(self.modules)} modules mapped, {len(self.cases)} cases)")
+        why = "overflows" if first.overflow else f"deviates {first.ratio:.3g}x the spread {self.precision} gives"
+        return f"{self.pair}: starts to part from float64 at {first.title}, which {why}"
+
+    def render(self) -> str:
+        lines = [self.summary(), "", f"{'torch module':36s} {'max dev':>10s} {'spread':>10s} {'ratio':>9s}"]
+        first = self.first
+        for m in self.modules:
+            mark = "  <-- first" if m is first else ""
+            ratio = "overflow" if m.overflow else f"{m.ratio:9.3g}"
+            lines.append(f"{m.title[:36]:36s} {m.deviation:10.2e} {m.spread:10.2e} {ratio:>9s}{mark}")
+        return "\n".join(lines)
+
+
+def torch_outputs(module, spec: ModelSpec, feeds: Mapping[str, np.ndarray], float64: bool) -> dict:
+    """path -> (module class, output as float64) for every submodule, in the order their forwards finish."""
+    import copy
+
+    import torch
+
+    module = copy.deepcopy(module).eval()
+    if float64:
+        module = module.double()
+    seen: dict[str, tuple[str, np.ndarray]] = {}
+    handles = []
+    kinds = {path: type(sub).__name__ for path, sub in module.named_modules()}
+    for path, sub in module.named_modules():
+        if not path:
+            continue
+
+        def hook(_m, _inputs, output, path=path, kind=kinds[path]):
+            value = output[0] if isinstance(output, tuple | list) and output else output
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                seen.pop(path, None)  # a module run twice (reused) counts at its last run
+                seen[path] = (kind, value.detach().double().numpy())
+
+        handles.append(sub.register_forward_hook(hook))
+    args = []
+    for t in spec.inputs:
+        value = np.asarray(feeds[t.name])
+        kind = np.dtype(t.dtype).kind == "f"
+        args.append(torch.from_numpy(value.astype(np.float64 if float64 else np.float32) if kind else value))
+    try:
+        with torch.inference_mode():
+            module(*args)
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+def _by_module(values: Mapping[str, np.ndarray], order: Sequence[str], module_of: Mapping[str, str],
+               wanted: Mapping[str, tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """path -> the last value mapped to that module whose shape is its output's."""
+    out = {}
+    for name in order:
+        path = module_of.get(name)
+        value = values.get(name)
+        if path in wanted and isinstance(value, np.ndarray) and value.shape == wanted[path][1].shape:
+            out[path] = np.asarray(value, np.float64)
+    return out
+
+
+def mil_values(program, profile: str, feeds: Mapping[str, np.ndarray], modules: Mapping[str, str], noise=None):
+    """(values, order, value -> module path) of one run of a CoreML program."""
+    from harness.mil import Interpreter, get_profile
+    from harness.mil.localize import module_of
+
+    run = Interpreter(program, get_profile(profile), noise).run(dict(feeds), capture=True)
+    order = [name for name, _ in run.order]
+    paths = {name: module_of(name, modules).split(" (")[0] for name in order}
+    return run.trace, order, {k: v for k, v in paths.items() if v}
+
+
+def onnx_values(path: Path, feeds: Mapping[str, np.ndarray]):
+    """(values, order, value -> module path) of an ONNX model with every node output marked as an output."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))
+    paths, order = {}, []
+    for node in model.graph.node:
+        scopes = next((ast.literal_eval(p.value) for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"),
+                      None)
+        if scopes is not None:
+            module = scopes[-2] if len(scopes) > 2 else ""
+        else:  # the TorchScript exporter: /body/body.0/Conv
+            parts = [p for p in node.name.split("/") if p]
+            module = parts[-2] if len(parts) > 1 else ""
+        for out in node.output:
+            if out:
+                order.append(out)
+                if module:
+                    paths[out] = module
+    known = {o.name for o in model.graph.output}
+    for name in order:
+        if name not in known:
+            model.graph.output.append(onnx.ValueInfoProto(name=name))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    got = session.run(names, {i.name: np.asarray(feeds[i.name], np.float32) for i in session.get_inputs()})
+    return dict(zip(names, got, strict=True)), order, paths
+
+
+def _per_case(a: np.ndarray, n: int) -> np.ndarray:
+    a = np.asarray(a)
+    return a.reshape(n, -1).max(axis=1) if a.size else np.zeros(n)
+
+
+def compare_modules(pair: str, precision: str, cases: Sequence[int], t64: Mapping, t32: Mapping,
+                    candidate: Mapping[str, np.ndarray], samples: Sequence[Mapping[str, np.ndarray]]
+                    ) -> ModuleLocalization:
+    """Each module the candidate maps to, in execution order, against float64 and its spread."""
+    rows = []
+    for path, (kind, r64) in t64.items():
+        if path not in candidate:
+            continue
+        finite = np.isfinite(r64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            dev = np.where(finite, np.abs(candidate[path] - r64), 0.0)
+            overflow = bool((finite & ~np.isfinite(candidate[path])).any())
+            dev = np.where(np.isfinite(dev), dev, 0.0)
+            spread = np.abs(t32[path][1] - r64) if path in t32 else np.zeros_like(r64)
+            runs = [s[path] for s in samples if path in s]
+            spread = np.maximum(spread, rounding_spread(runs))
+        n = len(r64)
+        floor = UNIT[precision] * _per_case(np.where(finite, np.abs(r64), 0.0), n)
+        case_spread = np.maximum(_per_case(np.where(finite, spread, 0.0), n), floor)
+        case_dev = _per_case(dev, n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(case_dev == 0, 0.0, case_dev / case_spread)
+        rows.append(ModuleDivergence(path, kind, float(case_dev.max(initial=0.0)),
+                                     float(case_spread.max(initial=0.0)), float(ratio.max(initial=0.0)), overflow))
+    return ModuleLocalization(pair, precision, FACTOR[precision], tuple(rows), tuple(int(k) for k in cases))
+
+
+def localize_pair(spec: ModelSpec, folder: Path, candidate: str, cases: Sequence[int],
+                  feeds: Mapping[str, np.ndarray], samples: int = SAMPLES // 2) -> ModuleLocalization:
+    """`candidate` (a `coreml-emulated@...` or `onnxruntime@fp32` label) against float64, module by module."""
+    from harness import backend_names
+    from harness.errors import UsageError
+    from harness.export.manifest import Manifest
+    from harness.mil import load_program
+    from harness.mil.localize import torch_module_paths
+
+    label = backend_names.label(candidate)
+    match = backend_names.REFERENCE.match(label)
+    name, precision, option = match["name"], match["precision"], match["option"]
+    if name not in ("coreml-emulated", "onnxruntime"):
+        raise UsageError(f"localising {label} module by module needs its intermediate values: coreml-emulated and "
+                         "onnxruntime give them; for another backend, localise the emulator at its precision")
+    module = spec.build()
+    t64 = torch_outputs(module, spec, feeds, float64=True)
+    t32 = torch_outputs(module, spec, feeds, float64=False)
+    manifest = Manifest.read(folder)
+    modules = torch_module_paths(module, spec.examples(batch=1))
+    from harness.mil.montecarlo import RandomRounding
+
+    runs = []
+    try:  # rounding's reach at the pair's precision, on the float32 program (never the candidate's own)
+        reference = load_program(folder / manifest.artifact("coreml", "fp32").path)
+        for k in range(samples):
+            values, order, paths = mil_values(reference, option if name == "coreml-emulated" and option else precision,
+                                              feeds, modules, RandomRounding(SEED + k, precision))
+            runs.append(_by_module(values, order, paths, t64))
+    except Exception:  # no float32 program: the float32 reference's own noise alone
+        runs = []
+    try:
+        program = load_program(folder / manifest.artifact("coreml", precision).path)
+    except Exception:
+        program = None
+    if name == "onnxruntime":
+        values, order, paths = onnx_values(folder / manifest.artifact("onnx", "fp32").path, feeds)
+    else:
+        if program is None:
+            raise UsageError(f"no CoreML program at {precision} in {folder}")
+        values, order, paths = mil_values(program, option or precision, feeds, modules)
+    got = _by_module(values, order, paths, t64)
+    return compare_modules(f"{label} vs float64", precision, cases, t64, t32, got, runs)

@@ -1,0 +1,40 @@
+"""What to change, verified: the ops an fp16 program keeps in float32, found, converted and run."""
+
+from __future__ import annotations
+
+from harness import api
+from harness.backends import parse_backends
+from harness.parity import steps
+from harness.parity.advise import advise
+
+
+def test_fp16_stress_overflow_is_fixed_by_the_ops_advised_and_the_advice_applies(shared_export, tmp_path):
+    """fp16-stress's amplifier overflows float16: the advice keeps that op (and what carries its values
+    until a LayerNorm shrinks them) in float32, its program is converted and run, and the model exported
+    with the advice has no overflow left where the plain fp16 export has."""
+    from harness.models import get_model
+
+    spec = get_model("fp16-stress")
+    folder = shared_export(spec)[1]
+    advice = advise(spec, folder, profile="fp16-storage", n=64, max_steps=4)
+    assert advice.before > 0 and advice.after < advice.before, advice.render()
+    assert "var_54" in advice.fp32_ops  # the mul that overflows, as localize names it
+    assert 0 < len(advice.fp32_ops) < advice.compute_ops
+    compile(advice.code(), "advice", "exec")  # the code printed for ct.convert is Python
+    assert "KEEP_FP32" in advice.render()
+
+    def overflows(model, where):
+        report = steps.parity(model, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=64, seed=0,
+                              folder=where)
+        return sum(c.non_finite for c in report.comparisons)
+
+    applied = api.apply_advice(advice, spec)
+    assert applied.fp32_ops == frozenset(advice.fp32_ops)
+    assert overflows(spec, folder) > 0
+    assert overflows(applied, tmp_path / "advised") == 0
+    from harness.mil import load_program
+
+    program = load_program(next((tmp_path / "advised").glob("*-fp16.mlpackage")))
+    float32_made = {n for op in program.operations() for n, t in op.outputs if t.dtype == "FLOAT32"}
+    assert set(advice.fp32_ops) <= float32_made  # the ops named are the ones kept
+    assert advice.size_after > 0

@@ -1,0 +1,77 @@
+"""Localised in the user's terms: each backend's intermediate values, mapped to torch modules, against float64."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from harness.errors import UsageError
+from harness.mil import load_program
+from harness.parity import cases as chunking
+from harness.parity.modules import localize_pair, onnx_values, torch_outputs
+from harness.spec import built
+
+
+@pytest.fixture(scope="module")
+def trendsplit_folder(trendsplit, trendsplit_export):
+    return built(trendsplit), trendsplit_export[1]
+
+
+def _feeds(spec, n=16):
+    cases = list(range(n))
+    return cases, chunking.take(spec, n, 0, cases)
+
+
+def _break_first_conv(folder):
+    """The fp32 package's first conv weight changed by 1% in its weight file: a converted program gone wrong."""
+    package = next(folder.glob("*-fp32.mlpackage"))
+    weight = next(op.value for op in load_program(package).operations()
+                  if op.type == "const" and isinstance(op.value, np.ndarray) and op.value.ndim == 3)
+    blob = next(package.rglob("weight.bin"))
+    data = bytearray(blob.read_bytes())
+    at = bytes(data).find(np.asarray(weight, np.float32).tobytes())
+    assert at >= 0, "the conv's weights were not found in the weight file"
+    k = int(np.argmax(np.abs(weight)))
+    changed = np.float32(weight.flat[k] * 1.01)
+    data[at + 4 * k: at + 4 * k + 4] = changed.tobytes()
+    blob.write_bytes(bytes(data))
+
+
+def test_every_pair_of_the_default_model_stays_within_its_spread_module_by_module(trendsplit_folder):
+    spec, folder = trendsplit_folder
+    cases, feeds = _feeds(spec)
+    for pair in ("onnxruntime", "coreml-emulated@fp32", "coreml-emulated@fp16[fp16]"):
+        found = localize_pair(spec, folder, pair, cases, feeds)
+        assert len(found.modules) == 9, found.render()  # 5 convs and 4 ReLUs, each mapped
+        assert found.first is None, found.render()
+        assert all(m.deviation > 0 for m in found.modules if m.kind == "Conv1d")  # something was measured
+
+
+def test_a_changed_weight_is_found_at_its_torch_module(trendsplit_folder, tmp_path):
+    spec, folder = trendsplit_folder
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    _break_first_conv(broken)
+    cases, feeds = _feeds(spec)
+    found = localize_pair(spec, broken, "coreml-emulated@fp32", cases, feeds)
+    assert found.first is not None and found.first.title == "body.0 (Conv1d)", found.render()
+    assert found.first.ratio > 100 * found.factor
+    assert "starts to part from float64 at body.0 (Conv1d)" in found.summary()
+
+
+def test_onnx_intermediates_are_named_by_their_modules(trendsplit_folder):
+    spec, folder = trendsplit_folder
+    _, feeds = _feeds(spec, 2)
+    values, order, paths = onnx_values(next(folder.glob("*.onnx")), feeds)
+    mapped = {paths[name] for name in order if name in paths}
+    assert set(torch_outputs(spec.build(), spec, feeds, float64=True)) == mapped | {"body"}  # body: the container
+    assert values["split_probs"].shape == (2, 100)
+
+
+def test_a_backend_without_intermediates_is_refused_in_one_line(trendsplit_folder):
+    spec, folder = trendsplit_folder
+    cases, feeds = _feeds(spec, 2)
+    with pytest.raises(UsageError, match="coreml-emulated and onnxruntime"):
+        localize_pair(spec, folder, "torch", cases, feeds)
