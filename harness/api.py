@@ -28,28 +28,35 @@ from harness.report.text import format_report
 from harness.spec import ModelSpec
 from harness.user_model import describe, load, seeded
 
-__all__ = ["describe", "export", "run", "compare", "parity", "fixtures", "report", "load", "seeded",
+__all__ = ["describe", "export", "run", "compare", "parity", "compress", "fixtures", "report", "load", "seeded",
            "format_report", "recalibrate_batchnorm", "advise", "apply_advice"]
 
 #: A tolerance override: policy name -> value, or the command line's "fp32=1e-4,fp16=2e-2".
 Tolerance = Mapping[str, float] | str | None
 
 
-def export(model: ModelSpec, folder: str | Path | None = None):
-    """Export to ONNX and CoreML (fp32, fp16) with a manifest; returns the manifest."""
+def export(model: ModelSpec, folder: str | Path | None = None, *, target: str | None = None, batch=None):
+    """Export to ONNX and CoreML (fp32, fp16) with a manifest; returns the manifest.
+    `target`: the CoreML deployment target (`iOS15` .. `iOS18`; default: the model's, iOS15 unless described
+    with another). `batch`: the batch the CoreML export accepts (a size, sizes, a range or "flexible"; default:
+    the model's, flexible 1..1024 unless described with another)."""
     from harness.export import export_model
     from harness.parity.steps import export_folder
 
+    model = model.deployed(options.target(target), options.batch(batch))
     return export_model(model, Path(folder or export_folder(model)))
 
 
 def run(model: ModelSpec, backends: str | None = None, *, n: int = options.CASES, seed: int = options.SEED,
-        folder: str | Path | None = None, out: str | Path | None = None, progress=None):
+        folder: str | Path | None = None, out: str | Path | None = None, progress=None, target: str | None = None,
+        batch=None):
     """Export (or reuse) and run every backend on `n` seeded cases; returns a `steps.Run`
-    (and writes its files to `out`: cases.json, one results file per backend, run.json)."""
+    (and writes its files to `out`: cases.json, one results file per backend, run.json).
+    `target`, `batch`: as `export`."""
     from harness.parity import steps
 
     n, seed = options.cases(n, saved=True), options.seed(seed)
+    model = model.deployed(options.target(target), options.batch(batch))
     done = steps.run(model, options.backends(backends), n=n, seed=seed, folder=folder, progress=progress)
     if out is not None:
         done.write(out)
@@ -81,17 +88,19 @@ def compare(results, *, cases: str | Path | None = None, policy: str | None = No
 
 def parity(model: ModelSpec, backends: str | None = None, *, n: int = options.CASES, seed: int = options.SEED,
            folder: str | Path | None = None, policy: str | None = None, progress=None, overview: bool = False,
-           atol: Tolerance = None, rtol: Tolerance = None, explain: bool = False):
+           atol: Tolerance = None, rtol: Tolerance = None, explain: bool = False, target: str | None = None,
+           batch=None):
     """Export (or reuse) and compare every backend with the first (run, then compare); returns a ParityReport.
     `explain`: set every pair against float64 and its precision's spread, precision or bug
     (`report.precision`); failing pairs always are.
     `overview`: also profile the fp16 program op by op, for the HTML report's per-op section.
     `atol`/`rtol`: per policy name, e.g. `{"fp32": 1e-4}` (or "fp32=1e-4"), replacing that policy's own;
-    the reports name the changed policy `fp32(atol=0.0001)`."""
+    the reports name the changed policy `fp32(atol=0.0001)`. `target`, `batch`: as `export` (a change re-exports)."""
     from harness.parity import steps
 
     # all checked before the backends are made or anything exported
     n, seed, chosen = options.cases(n), options.seed(seed), options.policy(policy)
+    model = model.deployed(options.target(target), options.batch(batch))
     overrides = options.overrides(atol, rtol)
     return steps.parity(model, options.backends(backends), n=n, seed=seed, folder=folder, policy=chosen,
                         overview=overview, progress=progress, overrides=overrides, explain=explain)
@@ -115,6 +124,26 @@ def apply_advice(advice, model: ModelSpec) -> ModelSpec:
     import dataclasses
 
     return dataclasses.replace(model, fp32_ops=frozenset(advice.fp32_ops))
+
+
+def compress(model: ModelSpec, folder: str | Path | None = None, *, n: int = options.CASES,
+             seed: int = options.SEED, policy: str | None = None, target: str | None = None, batch=None,
+             figure: str | Path | None = None, progress=None):
+    """The compression trade-off (`harness.compression`): the CoreML program compressed every way a team ships
+    it, written to `folder` (default artifacts/<name>-compressed) with compression.json, each variant's size on
+    disk and parity against torch on the interpreter; returns a `CompressionReport` (`.text()`, `.table()`,
+    `.smallest`). `figure`: also write the size-against-decisions PNG there. `policy`: judges every variant
+    (default fp16: decisions first)."""
+    from harness.compression import compress as measure
+
+    n, seed, chosen = options.cases(n, saved=True), options.seed(seed), options.policy(policy)
+    model = model.deployed(options.target(target), options.batch(batch))
+    figure = atomic.check_file(figure) if figure is not None else None
+    done = measure(model, Path(folder or Path("artifacts") / f"{model.name}-compressed"), n=n, seed=seed,
+                   policy=chosen, progress=progress)
+    if figure is not None:
+        atomic.write_bytes(figure, done.figure())
+    return done
 
 
 def recalibrate_batchnorm(module: torch.nn.Module, batches) -> torch.nn.Module:

@@ -12,6 +12,7 @@ HARNESS_LOCK_TIMEOUT seconds (default 600), exit 1, naming the folder and the ho
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -80,6 +81,8 @@ RTOL = usage_type(lambda text: parse_tolerances(text, "rtol"))
 CASES = usage_type(lambda text: options.cases(text, saved=True))
 STREAMED_CASES = usage_type(options.cases)
 SEED = usage_type(options.seed)
+TARGET = usage_type(options.target)
+BATCH = usage_type(options.batch)
 
 
 def path_argument(check: Callable[[Path], Path]) -> Callable[[str], Path]:
@@ -116,10 +119,25 @@ def export_source(path: Path) -> Path:
     return path
 
 
+def _not_a_compression(folder: Path) -> str | None:
+    """`harness.compression.not_ours`, imported (with torch) only for a folder that holds something."""
+    from harness.compression import not_ours
+
+    return not_ours(folder)
+
+
+def compression_target(path: Path) -> Path:
+    """A compression folder to write: new, empty or the harness's own, in a folder that takes files."""
+    atomic.check_replaceable(path, _not_a_compression)
+    atomic.accepts_new_files(path.parent, path)
+    return path
+
+
 output_file = path_argument(atomic.check_file)
 output_folder = path_argument(atomic.check_folder)
 EXPORT_TARGET = path_argument(export_target)
 EXPORT_SOURCE = path_argument(export_source)
+COMPRESSION_TARGET = path_argument(compression_target)
 
 
 def _apart(export: Path, **outputs: Path | None) -> None:
@@ -168,10 +186,9 @@ def _not_over_inputs(inputs: Sequence[Path], **outputs: Path | None) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from harness.export import export_model
-    from harness.models import get_model
     from harness.parity.steps import export_folder
 
-    spec = get_model(model_name(args))
+    spec = model_spec(args)
     out = args.out or export_target(export_folder(spec))
     manifest = export_model(spec, out, progress=args.progress)
     for a in manifest.artifacts:
@@ -211,13 +228,12 @@ def _show(report, args: argparse.Namespace) -> int:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from harness.models import get_model
     from harness.parity import steps
 
     if args.save and args.n > MAX_CASES:
         raise UsageError(f"--save keeps every output: at most {MAX_CASES:,} cases with it, got {args.n:,} "
                          "(without --save, parity streams any number)")
-    spec = get_model(model_name(args))
+    spec = model_spec(args)
     backends, policy = _backends(args), _policy(args)
     _apart(_export_folder(args, spec), save=args.save, json=args.json, html=args.html)
     if args.save:  # the run's own files in --save are written first: --json or --html must not replace one
@@ -234,10 +250,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.models import get_model
     from harness.parity import steps
 
-    spec = get_model(model_name(args))
+    spec = model_spec(args)
     backends = _backends(args)
     out = args.out or atomic.check_folder(Path("results") / spec.name)
     _apart(_export_folder(args, spec), out=out)
@@ -300,8 +315,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.compute_units = args.compute_units or "ALL"
         args.save = None
         return cmd_parity(args)
-    given = [f"--{k.replace('_', '-')}" for k in ("model", "backends", "n", "seed", "policy", "compute_units",
-                                                  "artifacts", "atol", "rtol") if getattr(args, k) is not None]
+    one_shot = ("model", "backends", "n", "seed", "policy", "compute_units", "artifacts", "atol", "rtol", "target",
+                "batch")
+    given = [f"--{k.replace('_', '-')}" for k in one_shot if getattr(args, k) is not None]
     if given:
         raise UsageError(f"report {args.saved} draws from a saved comparison; {', '.join(given)} "
                          "belong to the one-shot form (report --model ...)")
@@ -311,14 +327,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _show(report, args)
 
 
+def cmd_compress(args: argparse.Namespace) -> int:
+    from harness import compression
+
+    spec = model_spec(args)
+    folder = args.out or compression_target(Path("artifacts") / f"{spec.name}-compressed")
+    figure = args.figure or atomic.check_file(Path("reports") / f"{spec.name}-compression.png")
+    _apart(folder, figure=figure, json=args.json, markdown=args.markdown)
+    report = compression.compress(spec, folder, n=args.n, seed=args.seed, policy=_policy(args),
+                                  progress=args.progress)
+    print(report.text())
+    atomic.write_bytes(figure, report.figure())
+    args.progress(f"wrote {folder} and {figure}")
+    if args.json:
+        atomic.write_text(args.json, json.dumps(report.to_dict(), indent=1) + "\n")
+        args.progress(f"wrote {args.json}")
+    if args.markdown:
+        atomic.write_text(args.markdown, report.text() + "\n")
+        args.progress(f"wrote {args.markdown}")
+    return 0 if report.baseline.verdict == "pass" else 1
+
+
 def cmd_localize(args: argparse.Namespace) -> int:
     from harness.export import ensure_exported
     from harness.mil import load_program
     from harness.mil.localize import localize, torch_module_paths
-    from harness.models import get_model
     from harness.parity.steps import built, export_folder
+    from harness.shapes import parse as parse_batch
 
-    spec = built(get_model(model_name(args)))
+    spec = built(model_spec(args))
     folder = args.artifacts or export_source(export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=args.progress)
     if args.pair:
@@ -330,9 +367,10 @@ def cmd_localize(args: argparse.Namespace) -> int:
         return 1 if args.check and found.first is not None else 0
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
     cases = spec.make_cases(args.n, args.seed)
-    result = localize(program, cases.feeds, args.reference, args.profile,
+    taken = parse_batch(manifest.batch).first(args.n)  # as many as the program's declared batch takes
+    result = localize(program, cases.take(taken), args.reference, args.profile,
                       modules=torch_module_paths(spec.build(), spec.examples(batch=1)))
-    print(f"{spec.name} coreml@{args.precision}, {args.n:,} cases (seed {args.seed})")
+    print(f"{spec.name} coreml@{args.precision}, {len(set(taken)):,} cases (seed {args.seed})")
     print(result.render())
     if not args.check:
         print("(a diagnosis: parity judges the model; with --check an op past its limit exits 1)")
@@ -425,6 +463,25 @@ def model_name(args: argparse.Namespace) -> str:
     return name
 
 
+def model_spec(args: argparse.Namespace):
+    """The model asked for, exported for `--target` and with `--batch` when given."""
+    from harness.models import get_model
+
+    return get_model(model_name(args)).deployed(args.target, args.batch)
+
+
+def target_argument(parser: argparse.ArgumentParser) -> None:
+    """`--target` and `--batch`: the CoreML deployment target and declared batch (default: the model's own)."""
+    from harness.targets import TARGETS
+
+    parser.add_argument("--target", type=TARGET, metavar="IOS",
+                        help=f"CoreML deployment target: {', '.join(TARGETS)} (default: the model's, else iOS15); "
+                             "a changed target re-exports")
+    parser.add_argument("--batch", type=BATCH, metavar="SIZES",
+                        help="the batch the CoreML export accepts: a size (4), sizes (1,8,32), a range (1..64) or "
+                             "flexible (1..1024; default: the model's, else flexible)")
+
+
 def tolerance_arguments(parser: argparse.ArgumentParser) -> None:
     """--atol/--rtol per policy: what judges a pair, changed by name (and renamed so that reports show it)."""
     for flag, kind, example in (("--atol", ATOL, "fp32=1e-4"), ("--rtol", RTOL, "fp16=2e-2")):
@@ -447,6 +504,7 @@ def run_arguments(parser: argparse.ArgumentParser, streamed: bool) -> None:
                         help="CoreML compute units: CPU_ONLY, CPU_AND_GPU, CPU_AND_NE, ALL")
     parser.add_argument("--artifacts", type=EXPORT_SOURCE,
                         help="export folder to reuse or fill (default artifacts/<model>)")
+    target_argument(parser)
 
 
 def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
@@ -465,6 +523,7 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     model_argument(p)
     p.add_argument("--out", type=EXPORT_TARGET, help="output folder: new, empty, or an export this harness "
                                                      "wrote (default artifacts/<model>)")
+    target_argument(p)
     p.set_defaults(func=cmd_export)
 
     p = command("parity", help="run seeded cases through backends and compare (run, compare, report in one)")
@@ -517,10 +576,28 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     tolerance_arguments(p)
     p.add_argument("--compute-units", type=str.upper, choices=COMPUTE_UNITS)
     p.add_argument("--artifacts", type=EXPORT_SOURCE)
+    target_argument(p)
     p.add_argument("--json", type=output_file)
     p.add_argument("--html", "--out", dest="html", type=output_file, default="reports/parity.html",
                    help="where to write the report (default reports/parity.html)")
     p.set_defaults(func=cmd_report)
+
+    p = command("compress", help="the compression trade-off: the CoreML program compressed every way a team ships "
+                                 "it (int8, palettes, pruning), size on disk against parity with torch, and a figure")
+    model_argument(p)
+    p.add_argument("--n", type=CASES, default=options.CASES, help=f"number of cases (default {options.CASES})")
+    p.add_argument("--seed", type=SEED, default=options.SEED)
+    p.add_argument("--policy", choices=sorted(POLICIES),
+                   help="judge every variant by this policy (default fp16: decisions first, numbers reported)")
+    target_argument(p)
+    p.add_argument("--out", type=COMPRESSION_TARGET,
+                   help="folder for the variants and compression.json: new, empty or one this harness wrote "
+                        "(default artifacts/<model>-compressed)")
+    p.add_argument("--figure", type=output_file,
+                   help="the size-against-decisions figure, PNG (default reports/<model>-compression.png)")
+    p.add_argument("--json", type=output_file, help="also write the measurements as JSON here")
+    p.add_argument("--markdown", type=output_file, help="also write the table (markdown) here")
+    p.set_defaults(func=cmd_compress)
 
     p = command("localize", help="first op where an fp16 run of the CoreML program diverges")
     model_argument(p)
@@ -533,6 +610,7 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("--n", type=CASES, default=64)
     p.add_argument("--seed", type=SEED, default=options.SEED)
     p.add_argument("--artifacts", type=EXPORT_SOURCE, help="export folder to reuse or fill (default artifacts/<model>)")
+    target_argument(p)
     p.add_argument("--check", action="store_true",
                    help="exit 1 when an op diverges past its limit (default: report only, exit 0)")
     p.set_defaults(func=cmd_localize)

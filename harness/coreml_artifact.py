@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from harness.export.coreml import MAX_BATCH
+from harness import shapes, targets
 from harness.export.manifest import Artifact
 from harness.records import ArtifactCheck, Finding
 from harness.spec import ModelSpec
@@ -75,6 +75,25 @@ def _why_fp32(op, opset: str, consts: dict[str, float]) -> str | None:
     return None
 
 
+def _accepted(arr) -> str:
+    """The shapes an input's multiArray type accepts, in words: `range [(1, 1024), (2, 2)]`, `shapes [...]`, `shape`."""
+    flexibility = arr.WhichOneof("ShapeFlexibility")
+    if flexibility == "shapeRange":
+        return f"range {[(int(r.lowerBound), int(r.upperBound)) for r in arr.shapeRange.sizeRanges]}"
+    if flexibility == "enumeratedShapes":
+        return f"shapes {sorted(tuple(int(d) for d in s.shape) for s in arr.enumeratedShapes.shapes)}"
+    return f"shape {tuple(int(d) for d in arr.shape)}"
+
+
+def _declared(batch: shapes.Batch, rest: tuple[int, ...]) -> str:
+    """What `_accepted` reads for an input of fixed dimensions `rest` and the declared batch."""
+    if batch.kind == "range":
+        return f"range {[batch.sizes, *((d, d) for d in rest)]}"
+    if batch.kind == "enumerated":
+        return f"shapes {sorted((b, *rest) for b in batch.sizes)}"
+    return f"shape {(batch.default, *rest)}"
+
+
 def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> ArtifactCheck:
     from harness.quiet import coremltools
 
@@ -102,9 +121,8 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
         arr = feature.type.multiArrayType
         dtype = array_type(arr.dataType)
         rule("input_dtype", dtype == "FLOAT32", f"input {feature.name} dtype {dtype}; apps fill float32 arrays")
-        ranges = [(r.lowerBound, r.upperBound) for r in arr.shapeRange.sizeRanges]
-        want = [(1, MAX_BATCH) if d is None else (d, d) for d in tensor.shape]
-        rule("input_shape", ranges == want, f"input {feature.name} shape ranges {ranges}, expected {want}")
+        got, want = _accepted(arr), _declared(spec.batch, tensor.shape[1:])
+        rule("input_shape", got == want, f"input {feature.name} accepts {got}, declared {want}")
     for feature in model.description.output:
         dtype = array_type(feature.type.multiArrayType.dataType)
         rule("output_dtype", dtype == "FLOAT32", f"output {feature.name} dtype {dtype}")
@@ -112,10 +130,14 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
     compute: Counter[str] = Counter()
     kept_fp32: Counter[str] = Counter()  # fp32 compute ops coremltools' fp16 pass leaves in fp32
     unexplained: Counter[str] = Counter()
+    target = ""
     if kind == "mlProgram":
         main = model.mlProgram.functions.get("main")
         rule("main_function", main is not None, "program has a 'main' function")
         if main is not None:
+            target = targets.of_opset(main.opset)
+            rule("deployment_target", target == spec.target,
+                 f"program opset {main.opset} ({target}), exported for {spec.target}")
             block = main.block_specializations[main.opset]
             consts = _const_maxima(block)
             for op in _program_ops(block):
@@ -144,4 +166,4 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
          f"model, precision and {len(spec.metadata)} metadata entries recorded; "
          f"author {model.description.metadata.author!r}")
     return ArtifactCheck(artifact=artifact.path, precision=artifact.precision,
-                         findings=tuple(findings), compute_dtypes=dict(compute))
+                         findings=tuple(findings), compute_dtypes=dict(compute), target=target)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from harness import shapes, targets
 from harness.errors import UsageError
 
 if TYPE_CHECKING:
@@ -70,3 +71,15 @@ def overrides(atol: object = None, rtol: object = None) -> Overrides:
     from harness.parity.tolerances import Overrides
 
     return Overrides.of(atol, rtol)
+
+
+def target(value: object = None) -> str | None:
+    """The CoreML deployment target asked for (`iOS17`), or None: the model's own (`targets.DEFAULT` unless it
+    was described with another)."""
+    return None if value is None else targets.check(value)
+
+
+def batch(value: object = None) -> shapes.Batch | None:
+    """The batch the CoreML export is to accept (`4`, `(1, 8, 32)`, `"1..64"`, `range(1, 65)`, `"flexible"`), or
+    None: the model's own (flexible unless it was described with another)."""
+    return None if value is None else shapes.parse(value)

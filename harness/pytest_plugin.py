@@ -12,7 +12,8 @@ toolchain, an error when TRENDSPLIT_REQUIRE_SWIFT=1), `slow`.
 
 Command-line options, for what a CI job sets (a test's own arguments win): `--harness-backends`,
 `--harness-n`, `--harness-seed`, `--harness-policy`, `--harness-atol`/`--harness-rtol` (per policy,
-`fp32=1e-4`) and `--harness-artifacts` (the export cache's folder).
+`fp32=1e-4`), `--harness-target` and `--harness-batch` (the CoreML deployment target and declared batch)
+and `--harness-artifacts` (the export cache's folder).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 def pytest_addoption(parser):
     """What a CI job sets per run; each checked as the harness's command line checks it, before any test."""
     from harness import options
-    from harness.cli import ATOL, BACKENDS, RTOL, SEED, STREAMED_CASES, output_folder
+    from harness.cli import ATOL, BACKENDS, BATCH, RTOL, SEED, STREAMED_CASES, TARGET, output_folder
     from harness.parity.tolerances import POLICIES
 
     group = parser.getgroup("trendsplit-harness", "parity tests (harness_parity, harness_export)")
@@ -55,6 +56,10 @@ def pytest_addoption(parser):
                     help="replace a policy's atol when a test gives none, e.g. fp32=1e-4 (may be repeated)")
     group.addoption("--harness-rtol", type=RTOL, metavar="POLICY=VALUE[,...]", action="append",
                     help="replace a policy's rtol when a test gives none, e.g. fp16=2e-2 (may be repeated)")
+    group.addoption("--harness-target", type=TARGET, metavar="IOS",
+                    help="CoreML deployment target when a test names none (iOS15 .. iOS18; default: the model's)")
+    group.addoption("--harness-batch", type=BATCH, metavar="SIZES",
+                    help="the batch CoreML exports accept when a test declares none: 4, 1,8,32, 1..64 or flexible")
     group.addoption("--harness-artifacts", type=output_folder, metavar="DIR",
                     help="folder of the export cache (default: pytest's cache, else a temporary folder)")
 
@@ -125,33 +130,47 @@ def harness_artifacts(request, tmp_path_factory) -> Path:
     return Path(cache.mkdir("trendsplit-harness")) if cache else tmp_path_factory.mktemp("trendsplit-harness")
 
 
-def _built(model):
-    """A fixture's model argument (a spec or a registered name) as a spec whose module is built once."""
+def _built(model, target: str | None = None, batch=None):
+    """A fixture's model argument (a spec or a registered name) as a spec whose module is built once,
+    exported for `target` with `batch` (each None: the model's own)."""
     from harness.models import get_model
     from harness.spec import built
 
-    return built(get_model(model) if isinstance(model, str) else model)
+    return built((get_model(model) if isinstance(model, str) else model).deployed(target, batch))
 
 
 def _export_folder(artifacts: Path, spec) -> Path:
-    """A model version's export folder in the cache: keyed by name and weights, each in a parent
-    of its own, so pytest-xdist workers exporting different models do not queue on one lock."""
+    """A model version's export folder in the cache: keyed by name, weights, deployment target and declared
+    batch, each in a parent of its own, so pytest-xdist workers exporting different models do not queue on one lock."""
+    import hashlib
+
+    from harness.shapes import FLEXIBLE
     from harness.spec import weights_sha256
 
-    return artifacts / f"{spec.name}-{weights_sha256(spec.build())[:16]}" / spec.name
+    batch = "" if spec.batch == FLEXIBLE else f"-batch{hashlib.sha256(str(spec.batch).encode()).hexdigest()[:8]}"
+    return artifacts / f"{spec.name}-{weights_sha256(spec.build())[:16]}-{spec.target}{batch}" / spec.name
 
 
 @pytest.fixture(scope="session")
-def harness_export(harness_artifacts):
-    """Call with a model: its export folder, exported once per model version for the whole run.
+def harness_export(harness_artifacts, pytestconfig):
+    """Call with a model (and optionally `target=`, `batch=`): its export folder, exported once per model
+    version, target and batch for the whole run.
 
     A stale folder (code, tools or files changed) is re-exported by the export's own checks; two
     workers asking for one model export it once.
     """
+    from harness import options
+    from harness.errors import UsageError
     from harness.export import ensure_exported
 
-    def export(model) -> Path:
-        spec = _built(model)
+    def export(model, *, target: str | None = None, batch=None) -> Path:
+        def given(name: str, value):
+            return value if value is not None else pytestconfig.getoption(f"harness_{name}")
+
+        try:
+            spec = _built(model, options.target(given("target", target)), options.batch(given("batch", batch)))
+        except UsageError as err:
+            pytest.fail(f"harness_export: {err}", pytrace=False)
         folder = _export_folder(harness_artifacts, spec)
         ensure_exported(spec, folder)
         return folder
@@ -187,13 +206,13 @@ def harness_parity(harness_artifacts, pytestconfig):
         return chosen if chosen is not None else default
 
     def check(model, backends: str | Sequence[str] | None = None, *, n: int | None = None, seed: int | None = None,
-              policy: str | None = None, atol=None, rtol=None):
+              policy: str | None = None, atol=None, rtol=None, target: str | None = None, batch=None):
         backends, policy = option("backends", backends), option("policy", policy)
         try:
             n, seed = options.cases(option("n", n)), options.seed(option("seed", seed))
             overrides = options.overrides(option("atol", atol), option("rtol", rtol))
             chosen, judged_by = options.backends(backends), options.policy(policy)
-            spec = _built(model)
+            spec = _built(model, options.target(option("target", target)), options.batch(option("batch", batch)))
             report = steps.parity(spec, chosen, n=n, seed=seed, policy=judged_by, overrides=overrides,
                                   folder=_export_folder(harness_artifacts, spec))  # parity exports or reuses it
         except UsageError as err:  # what the test asked for is wrong: one line, as the command line says it

@@ -56,6 +56,7 @@ class ArtifactCheck:
     precision: str
     findings: tuple[Finding, ...]
     compute_dtypes: dict[str, int]  # dtype -> number of compute-op outputs of that dtype
+    target: str = ""  # the deployment target the program's opset names (`iOS17`); "" in files written before it
 
     def __bool__(self) -> bool:
         return all(f.ok for f in self.findings)
@@ -65,7 +66,7 @@ class ArtifactCheck:
         return [f for f in self.findings if not f.ok]
 
     def to_dict(self) -> dict:
-        return {"artifact": self.artifact, "precision": self.precision, "passed": bool(self),
+        return {"artifact": self.artifact, "precision": self.precision, "target": self.target, "passed": bool(self),
                 "compute_dtypes": self.compute_dtypes,
                 "findings": [f.to_dict() for f in self.findings]}
 

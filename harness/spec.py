@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from harness import shapes, targets
 from harness.errors import UsageError
 from harness.exact_random import ExactGenerator, exact_torch_draws
 from harness.records import Cases
@@ -88,12 +89,19 @@ class ModelSpec:
     #: input encoding version an app must pair it with. Strings only, as CoreML stores them.
     metadata: Mapping[str, str] = field(default_factory=dict)
     frontend: str = "trace"  # see FRONTENDS
+    #: The oldest iOS the app ships the CoreML export to (`harness.targets`): it sets the ops the converter may use.
+    target: str = targets.DEFAULT
+    #: The batch sizes the CoreML export accepts (`harness.shapes`): flexible 1..1024 unless declared (a size,
+    #: sizes, a range; given as `shapes.parse` reads them).
+    batch: shapes.Batch = shapes.FLEXIBLE
     #: MIL value names (`var_54`, as `harness.mil.localize` names them) whose ops an fp16 export keeps in
     #: float32: what `python -m harness advise` recommends, applied (`api.apply_advice`).
     fp32_ops: frozenset[str] = frozenset()
 
     def __post_init__(self):
         check_name(self.name)
+        object.__setattr__(self, "target", targets.check(self.target))
+        object.__setattr__(self, "batch", shapes.parse(self.batch))
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         for what, tensors in (("input", self.inputs), ("output", self.outputs)):
@@ -106,6 +114,10 @@ class ModelSpec:
         names = [t.name for t in self.inputs + self.outputs]
         if len(set(names)) != len(names):
             raise UsageError(f"model {self.name!r}: input and output names must be distinct, got {names}")
+        if self.batch.kind == "enumerated" and len(self.inputs) > 1 and targets.TARGETS.index(self.target) < 3:
+            raise UsageError(f"model {self.name!r}: coremltools enumerates the shapes of one input only before iOS18, "
+                             f"and this model has {len(self.inputs)}: declare a range or a fixed batch, or target "
+                             "iOS18")
         if self.frontend not in FRONTENDS:
             raise UsageError(f"unknown frontend {self.frontend!r}; known: {', '.join(FRONTENDS)}")
         if self.decision not in DECISIONS:
@@ -119,6 +131,11 @@ class ModelSpec:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(self.metadata).items()):
             raise UsageError(f"model {self.name!r}: metadata must map strings to strings")
         object.__setattr__(self, "metadata", dict(self.metadata))
+
+    def deployed(self, target: str | None = None, batch: object = None) -> ModelSpec:
+        """This model exported for `target` and with `batch` declared (each None: as described)."""
+        changes = {k: v for k, v in (("target", target), ("batch", batch)) if v is not None}
+        return dataclasses.replace(self, **changes) if changes else self
 
     @property
     def decided_output(self) -> str:
@@ -221,7 +238,8 @@ _CLASS_PATH = re.compile(r"__torch__\.(?:\w+\.)+(?=\w+\b(?!\.))")
 
 
 def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
-    """Hash of what an export depends on: the weights and the traced graph (code changes too)."""
+    """Hash of what an export depends on: the weights, the traced graph (code changes too) and how it is
+    exported (frontend, deployment target, declared batch)."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         graph = torch.jit.trace(module, spec.examples(batch=1), check_trace=False).inlined_graph
@@ -229,8 +247,9 @@ def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
     # classes live in: one model imported as a package module or loaded from its file is one export.
     text = "\n".join(_CLASS_PATH.sub("__torch__.", re.sub(r"___torch_mangle_\d+\.", "", line.split("#")[0].rstrip()))
                      for line in str(graph).splitlines())
+    how = f"frontend {spec.frontend}\ntarget {spec.target}\nbatch {spec.batch}"
     kept = f"\nfp32 ops {sorted(spec.fp32_ops)}" if spec.fp32_ops else ""  # unchanged for every model without any
-    return hashlib.sha256(f"{weights_sha256(module)}\nfrontend {spec.frontend}{kept}\n{text}".encode()).hexdigest()
+    return hashlib.sha256(f"{weights_sha256(module)}\n{how}{kept}\n{text}".encode()).hexdigest()
 
 
 def built(spec: ModelSpec) -> ModelSpec:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness import files
+from harness import files, targets
 from harness.errors import HarnessError, UsageError
 from harness.exact_random import ExactGenerator
 from harness.spec import Cases, ModelSpec, TensorSpec, seeded_init
@@ -39,7 +39,7 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
              decision: str = "none", threshold: float = 0.5, decision_output: str | None = None,
              policy: str | None = None, description: str = "", weights_source: str = "user model",
              trained: bool = True, metadata: Mapping[str, str] | None = None,
-             frontend: str = "trace") -> ModelSpec:
+             frontend: str = "trace", target: str = targets.DEFAULT, batch: object = None) -> ModelSpec:
     """Describe a model for the harness.
 
     `model`: a module, or a factory returning one (called for every build). `inputs`/`outputs`:
@@ -49,6 +49,9 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
     `policy`: a named tolerance policy for every pair (default: by precision).
     `metadata`: strings that travel into the exports (e.g. the input encoding version).
     `frontend`: how the model reaches coremltools, "trace" (torch.jit.trace) or "export" (torch.export).
+    `target`: the oldest iOS the app ships to (`iOS15` .. `iOS18`), which sets the ops the CoreML export may use.
+    `batch`: the batch sizes the CoreML export accepts: flexible 1..1024 (default), a size (`4`), sizes
+    (`(1, 8, 32)`) or a range (`range(1, 65)`, `"1..64"`); some ops convert only with a fixed batch.
     The model is run once on declared-shape inputs, so a wrong shape fails here, by name.
     """
     ins, outs = _tensors(inputs), _tensors(outputs)
@@ -65,7 +68,7 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
     spec = ModelSpec(name=name, description=description or name, build=build, inputs=ins, outputs=outs,
                      make_cases=make_cases, threshold=threshold, weights_source=weights_source, trained=trained,
                      decision=decision, decision_output=decision_output, policy=policy, metadata=metadata or {},
-                     frontend=frontend)
+                     frontend=frontend, target=target, batch=batch)
     spec.check_module(build())  # the declared shapes are promises: hold the model to them now
     make_cases(PROBE_CASES, 0)  # and so is make_inputs: named here, not after a minute of exporting
     return spec

@@ -417,3 +417,32 @@ def _short_failure(reason: str) -> str:
     error = re.search(r"\((\w+Error|\w+Kernel): ([^;]{0,120})", reason)
     said = f"`{op[1]}`" if op else reason.split(";")[0][:120]
     return said + (f" ({error[1]}: {error[2].split(' (')[0]})" if error else "")
+
+
+#: A few families for the compression columns: a torchvision CNN, attention, a recurrent net, 1-D conv, an MLP.
+COMPRESSION_FAMILIES = ("zoo-resnet18", "zoo-transformer", "zoo-bilstm", "zoo-conv1d-bn", "zoo-norm-mlp")
+
+
+def compression_table(names: list[str] | None = None, n: int = 64, folder: str = "artifacts/zoo-compressed",
+                      progress: Callable[[str], None] = lambda _m: None) -> str:
+    """The zoo's compression columns (markdown): per model, each variant's size on disk and its decisions
+    agreeing with torch (`harness.compression`, judged by the fp16 policy), and the smallest that agrees."""
+    from pathlib import Path
+
+    from harness import options
+    from harness.compression import compress, methods
+
+    variants = [m.name for m in methods()]
+    rows = ["| model | family | " + " | ".join(variants) + " | smallest agreeing |",
+            "|---|---|" + "---|" * len(variants) + "---|"]
+    for name in names or list(COMPRESSION_FAMILIES):
+        progress(f"zoo compression: {name}")
+        report = compress(spec(ZOO[name]), Path(folder) / name, n=n, seed=options.SEED)
+        cells = []
+        for v in report.variants:
+            d = v.decision
+            cells.append(f"{v.bytes / 1024:,.0f} KB, {d.decisions_agreeing}/{d.decisions_compared}"
+                         + ("" if v.verdict == "pass" else f" ({v.verdict})"))
+        best = report.smallest
+        rows.append(f"| {name} | {ZOO[name].family} | " + " | ".join(cells) + f" | {best.name if best else '—'} |")
+    return "\n".join(rows)

@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from harness.export.manifest import Manifest
+from harness.shapes import Batch
 from harness.spec import ModelSpec
 
 
@@ -68,3 +69,14 @@ class Backend(abc.ABC):
         if len(outputs) != 1:
             raise ValueError(f"{self.label}: the model has {len(outputs)} outputs; call run()")
         return next(iter(outputs.values()))
+
+
+def in_batches(batch: Batch, feeds: dict[str, np.ndarray], run) -> dict[str, np.ndarray]:
+    """`run(feeds)` on the cases in batches an export declared as `batch` accepts (`Batch.slices`): a batch
+    the cases left cannot fill is padded with repeats of its last case, whose outputs are dropped."""
+    parts: list[dict[str, np.ndarray]] = []
+    for start, stop, size in batch.slices(len(next(iter(feeds.values())))):
+        index = slice(start, stop) if size == stop - start else np.minimum(np.arange(start, start + size), stop - 1)
+        out = run({name: np.ascontiguousarray(value[index]) for name, value in feeds.items()})
+        parts.append({name: np.asarray(value)[:stop - start] for name, value in out.items()})
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else run(feeds)

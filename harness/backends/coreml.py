@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.backends.base import Backend
+from harness.backends.base import Backend, in_batches
 from harness.compute_units import COMPUTE_UNITS
 from harness.errors import UsageError
-from harness.export.coreml import MAX_BATCH
 from harness.export.manifest import Manifest
+from harness.shapes import parse
 from harness.spec import ModelSpec
 
 __all__ = ["COMPUTE_UNITS", "CoreMLBackend"]
@@ -57,15 +57,13 @@ class CoreMLBackend(Backend):
         self.loaded_weights_sha256 = weights_sha256(folder / artifact.path)
         self.model = ct.models.MLModel(str(folder / artifact.path),
                                        compute_units=getattr(ct.ComputeUnit, self.compute_units))
-        self.spec = spec
+        self.spec, self.batch = spec, parse(manifest.batch)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        count = len(next(iter(feeds.values())))
-        chunks: dict[str, list] = {t.name: [] for t in self.spec.outputs}
-        for start in range(0, count, MAX_BATCH):
-            part = {t.name: np.ascontiguousarray(feeds[t.name][start:start + MAX_BATCH], dtype=np.float32)
-                    for t in self.spec.inputs}
-            out = self.model.predict(part)
-            for name in chunks:
-                chunks[name].append(np.asarray(out[name], dtype=np.float32))
-        return {name: np.concatenate(parts) for name, parts in chunks.items()}
+        """The cases in batches the export accepts (`MLModel.predict` refuses any other)."""
+        inputs = {t.name: np.asarray(feeds[t.name], dtype=np.float32) for t in self.spec.inputs}
+        return in_batches(self.batch, inputs, self._predict)
+
+    def _predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self.model.predict(feeds)
+        return {t.name: np.asarray(out[t.name], dtype=np.float32) for t in self.spec.outputs}

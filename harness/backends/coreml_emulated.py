@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.backends.base import Backend
+from harness.backends.base import Backend, in_batches
 from harness.export.manifest import Manifest
 from harness.mil import Interpreter, get_profile, load_program
 from harness.mlpackage import weights_sha256
+from harness.shapes import parse
 from harness.spec import ModelSpec
 
 
@@ -32,8 +33,13 @@ class EmulatedCoreMLBackend(Backend):
         self.program = load_program(Path(folder) / artifact.path)
         self.loaded_weights_sha256 = weights_sha256(Path(folder) / artifact.path)
         self.interpreter = Interpreter(self.program, get_profile(self.profile))
-        self.spec = spec
+        self.spec, self.batch = spec, parse(manifest.batch)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = self.interpreter.run({t.name: feeds[t.name] for t in self.spec.inputs}).outputs
+        """The cases in batches the export accepts, as CoreML would take them (a fixed batch's program may
+        hold that batch in its constants)."""
+        return in_batches(self.batch, {t.name: feeds[t.name] for t in self.spec.inputs}, self._run)
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self.interpreter.run(feeds).outputs
         return {t.name: np.asarray(out[t.name], dtype=np.float32) for t in self.spec.outputs}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness import atomic, backend_names, quiet
 from harness.errors import ExportError, HarnessError, UsageError
-from harness.export.coreml import export_coreml
+from harness.export.coreml import FlexibleBatchError, export_coreml
 from harness.export.executorch import export_coreml_delegate, export_portable, export_xnnpack
 from harness.export.manifest import (
     EXPORT_FORMAT_VERSION,
@@ -84,7 +84,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
                 except HarnessError:
                     raise
                 except Exception as err:  # any converter failure names its stage, in one line
-                    failure = _failure(fmt, precision, err, said())
+                    failure = conversion_failure(fmt, precision, err, said())
                     if not keep_going:
                         raise failure from err
                     failures[f"{fmt}@{precision}"] = failure.reason
@@ -101,7 +101,8 @@ def export_model(spec: ModelSpec, folder: str | Path,
             model_fingerprint=fingerprint or model_fingerprint(spec, module),
             weights_source=spec.weights_source, trained=spec.trained,
             metadata=dict(spec.metadata), export_format_version=EXPORT_FORMAT_VERSION,
-            versions=tool_versions(), artifacts=tuple(artifacts), failures=failures)
+            versions=tool_versions(), artifacts=tuple(artifacts), failures=failures, target=spec.target,
+            batch=str(spec.batch))
         manifest.write(stage)
     return manifest
 
@@ -114,11 +115,14 @@ BACKENDS_OF = {"onnx": ("onnxruntime",), "coreml": ("coreml", "coreml-emulated")
                "executorch-coreml": ("executorch-coreml-emulated",)}
 
 
-def _failure(fmt: str, precision: str, err: Exception, said: str) -> ExportError:
+def conversion_failure(fmt: str, precision: str, err: Exception, said: str) -> ExportError:
     """The converter's error in one line: the torch op and module it failed on, when its traceback holds them,
     and what the user can do about it; the converter's own words kept on the error (`output`)."""
     lines = [line for line in quiet.plain(str(err)).splitlines() if line.strip()]
     words = f"{type(err).__name__}: {lines[0].strip()[:400] if lines else ''}"
+    if isinstance(err, FlexibleBatchError):  # its message names the op and the declaration that converts
+        said = f"{said}\n{quiet.plain(str(err.cause))}"
+        return ExportError(f"{fmt}@{precision}", str(err), output=quiet.tail(said, 30))
     op = failed_op(err)
     if op is None:
         return ExportError(f"{fmt}@{precision}", words, output=quiet.tail(said + "\n" + quiet.plain(str(err)), 30))
@@ -182,6 +186,8 @@ def stale_reason(spec: ModelSpec, folder: str | Path, fingerprint: str | None = 
     checks = (
         (old.model == spec.name, f"it holds model {old.model!r}"),
         (old.export_format_version == EXPORT_FORMAT_VERSION, "the export format changed"),
+        (old.target == spec.target, f"the deployment target changed ({old.target} -> {spec.target})"),
+        (old.batch == str(spec.batch), f"the declared batch changed ({old.batch} -> {spec.batch})"),
         (old.metadata == dict(spec.metadata), "the model's metadata changed"),
         (old.versions == tool_versions(), "tool versions changed"),
         (held <= set(EXPORTERS) and set(DEFAULT_TARGETS) <= held, "the export targets changed"),

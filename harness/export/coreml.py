@@ -1,21 +1,39 @@
-"""Export to a CoreML mlprogram `.mlpackage` at fp32 or fp16 compute precision.
+"""Export to a CoreML mlprogram `.mlpackage` at fp32 or fp16 compute precision, for the model's deployment target
+and with its declared batch (`harness.shapes`: flexible 1..MAX_BATCH unless declared).
 
 The interface stays float32 in both precisions (the app fills a float32 MLMultiArray);
-an fp16 program casts at its input and output. Batch is flexible, 1..MAX_BATCH.
+an fp16 program casts at its input and output.
+
+When a conversion with a batch that is not fixed fails, the model is converted once more at a fixed batch (its
+declaration's smallest size), in the error path only: if that converts, the failure is the flexible batch's, and
+`FlexibleBatchError` says so and names the declaration that converts (coremltools cannot lower GroupNorm,
+adaptive average pooling to a size that does not divide the input, or scatter/scatter_add on a symbolic batch).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from harness import shapes
+from harness.export.unconvertible import failed_op
 from harness.mil.program import mil_name
 from harness.spec import ModelSpec
 
-MAX_BATCH = 1024
+MAX_BATCH = shapes.MAX_BATCH
 AUTHOR = "trendsplit-harness"
+
+
+class FlexibleBatchError(Exception):
+    """A conversion that failed only because the batch was not fixed: the same model converts at `fixed`."""
+
+    def __init__(self, message: str, fixed: int, cause: BaseException):
+        super().__init__(message)
+        self.fixed, self.cause = fixed, cause
 
 
 def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precision: str) -> dict:
@@ -28,19 +46,17 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     compute_precision = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}[precision]
     if precision == "fp16" and spec.fp32_ops:
         compute_precision = ct.transform.FP16ComputePrecision(op_selector=fp16_selector(spec.fp32_ops))
-    batch = ct.RangeDim(1, MAX_BATCH, default=1)
-    inputs = [ct.TensorType(name=t.name, shape=tuple(batch if d is None else d for d in t.shape))
-              for t in spec.inputs]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mlmodel = ct.convert(
-            _source(spec, module),
-            inputs=inputs,
-            outputs=[ct.TensorType(name=t.name) for t in spec.outputs],
-            convert_to="mlprogram",
-            compute_precision=compute_precision,
-            minimum_deployment_target=ct.target.iOS15,
-        )
+    try:
+        mlmodel = _convert(ct, spec, module, compute_precision)
+    except Exception as err:
+        if spec.batch.kind == "fixed" or not _converts_fixed(ct, spec, module, compute_precision):
+            raise
+        words, op, fixed = str(err).strip().splitlines(), failed_op(err), spec.batch.default
+        raise FlexibleBatchError(
+            f"coremltools cannot convert {op.describe() if op else f'model {spec.name!r}'} with "
+            f"{spec.batch.describe()} ({type(err).__name__}{': ' + words[0][:300] if words else ''}), but converts "
+            f"the model with a fixed batch of {fixed} (tried once): declare batch={fixed} (--batch {fixed}), or "
+            "export once per batch size the app uses", fixed, err) from err
     mlmodel.author = AUTHOR
     mlmodel.version = __version__
     mlmodel.short_description = f"{spec.name}: {spec.description} ({spec.weights_source})"
@@ -53,7 +69,42 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     meta["weights_source"] = spec.weights_source
     path = folder / f"{spec.name}-{precision}.mlpackage"
     mlmodel.save(str(path))
-    return {"path": path.name, "deployment_target": "iOS15", "max_batch": MAX_BATCH, "frontend": spec.frontend}
+    return {"path": path.name, "deployment_target": spec.target, "batch": str(spec.batch), "frontend": spec.frontend}
+
+
+def _convert(ct, spec: ModelSpec, module: torch.nn.Module, compute_precision):
+    # float32 named at the interface: from iOS16 coremltools gives an fp16 program fp16 inputs and outputs otherwise
+    inputs = [ct.TensorType(name=t.name, shape=_shape(ct, spec.batch, t.shape[1:]), dtype=np.float32)
+              for t in spec.inputs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ct.convert(
+            _source(spec, module),
+            inputs=inputs,
+            outputs=[ct.TensorType(name=t.name, dtype=np.float32) for t in spec.outputs],
+            convert_to="mlprogram",
+            compute_precision=compute_precision,
+            minimum_deployment_target=getattr(ct.target, spec.target),
+        )
+
+
+def _converts_fixed(ct, spec: ModelSpec, module: torch.nn.Module, compute_precision) -> bool:
+    """Whether `spec` converts with its batch fixed at its smallest declared size (the error path's one try)."""
+    fixed = dataclasses.replace(spec, batch=shapes.parse(spec.batch.default))
+    try:
+        _convert(ct, fixed, module, compute_precision)
+    except Exception:
+        return False
+    return True
+
+
+def _shape(ct, batch: shapes.Batch, rest: tuple[int, ...]):
+    """An input's shape for coremltools: the batch as declared, then the fixed dimensions."""
+    if batch.kind == "fixed":
+        return (batch.default, *rest)
+    if batch.kind == "enumerated":
+        return ct.EnumeratedShapes(shapes=[(b, *rest) for b in batch.sizes], default=(batch.default, *rest))
+    return (ct.RangeDim(batch.sizes[0], batch.sizes[1], default=batch.default), *rest)
 
 
 def fp16_selector(fp32_ops: frozenset[str]):
@@ -62,12 +113,20 @@ def fp16_selector(fp32_ops: frozenset[str]):
 
 
 def _source(spec: ModelSpec, module: torch.nn.Module):
-    """What coremltools converts: a TorchScript trace, or a torch.export program (`spec.frontend`)."""
+    """What coremltools converts: a TorchScript trace, or a torch.export program (`spec.frontend`), at the
+    declaration's smallest batch."""
+    batch = spec.batch
     if spec.frontend == "export":
-        batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-        program = torch.export.export(module, spec.examples(batch=2),  # 2: a batch of 1 would specialise
-                                      dynamic_shapes=tuple({0: batch} for _ in spec.inputs))
+        if batch.kind == "fixed":
+            program = torch.export.export(module, spec.examples(batch=batch.default))
+        else:
+            low, high = batch.sizes[0], batch.sizes[-1]
+            # an example batch of 1 would specialise the dimension: 2 where the declaration allows it
+            example = next((b for b in (2, *batch.sizes) if batch.accepts(b)), low)
+            dim = torch.export.Dim("batch", min=low, max=high)
+            program = torch.export.export(module, spec.examples(batch=example),
+                                          dynamic_shapes=tuple({0: dim} for _ in spec.inputs))
         return program.run_decompositions({})
     # check_trace off: modules with eval-mode fast paths (nn.TransformerEncoder) retrace differently
     # and fail the check although the graph is sound; parity against torch is the real check.
-    return torch.jit.trace(module, spec.examples(batch=1), check_trace=False)
+    return torch.jit.trace(module, spec.examples(batch=batch.default), check_trace=False)

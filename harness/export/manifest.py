@@ -21,7 +21,7 @@ MAX_MANIFEST_BYTES = 1 << 20
 #: What an operating system leaves in a folder it has shown: not the user's work.
 SYSTEM_FILES = frozenset({".DS_Store"})
 #: Bump when an exporter changes what it writes, so cached exports are redone.
-EXPORT_FORMAT_VERSION = 5  # 5: the ONNX artifact names the exporter that wrote it
+EXPORT_FORMAT_VERSION = 6  # 6: the CoreML deployment target and batch are the model's (`target`, `batch`)
 #: An artifact is one file or package directly inside the export folder.
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
@@ -116,6 +116,8 @@ class Manifest:
     versions: dict[str, str]
     artifacts: tuple[Artifact, ...]
     failures: dict[str, str] = field(default_factory=dict)  # "format@precision" -> why it failed
+    target: str = "iOS15"  # the CoreML deployment target (`harness.targets`)
+    batch: str = "1..1024"  # the batch sizes the CoreML export accepts (`harness.shapes`), as `parse` reads them
 
     def artifact(self, fmt: str, precision: str) -> Artifact:
         for a in self.artifacts:
@@ -146,7 +148,7 @@ class Manifest:
             raise ArtifactError(f"{path} is not a valid manifest ({type(err).__name__}: {err})") from None
         fields = {"model": str, "weights_sha256": str, "model_fingerprint": str, "weights_source": str,
                   "trained": bool, "metadata": dict, "export_format_version": int, "versions": dict,
-                  "failures": dict}
+                  "failures": dict, "target": str, "batch": str}
         wrong = [k for k, t in fields.items() if not isinstance(getattr(manifest, k), t)]
         for a in manifest.artifacts:
             if not all(isinstance(v, str) for v in (a.format, a.precision, a.path, a.sha256)):

@@ -33,12 +33,15 @@ def _quiet(_msg: str) -> None:
 
 
 def _program(folder: Path, r: Results, precision: str, say: Progress):
-    """The CoreML program `r` ran (checked by sha256 against what it recorded), or None, said why."""
+    """The CoreML program `r` ran (checked by sha256 against what it recorded) and the batch it was declared
+    with, or None, said why."""
     from harness.export.manifest import Manifest, sha256_path
     from harness.mil import load_program
+    from harness.shapes import parse
 
     try:
-        artifact = Manifest.read(folder).artifact("coreml", precision)
+        manifest = Manifest.read(folder)
+        artifact = manifest.artifact("coreml", precision)
         recorded = r.provenance.get("export", {}).get(f"coreml@{precision}") if r is not None else None
         if recorded is not None and recorded != artifact.sha256:
             say(f"not localizing {r.backend}: the coreml@{precision} artifact in {folder} is not the one it ran")
@@ -46,7 +49,7 @@ def _program(folder: Path, r: Results, precision: str, say: Progress):
         if sha256_path(folder / artifact.path) != artifact.sha256:
             say(f"not localizing: {artifact.path} in {folder} changed since export")
             return None
-        return load_program(folder / artifact.path)
+        return load_program(folder / artifact.path), parse(manifest.batch)
     except (HarnessError, OSError) as err:
         say(f"not localizing: {err}")
         return None
@@ -71,19 +74,22 @@ def localize(feeds_at: Callable[[list[int]], dict[str, np.ndarray]], n: int, com
     pairs = {}
     for c in failing:
         r = runs[c.candidate]
-        program = _program(folder, r, r.precision, say)
-        if program is None:
+        found = _program(folder, r, r.precision, say)
+        if found is None:
             continue
+        program, batch = found
         say(f"localizing {c.pair}")
         worst = sorted({f.case for f in c.flips} | {c.worst[0]})[:LOCALIZED_CASES]
+        worst = [worst[i] for i in batch.first(len(worst))]  # as many as the program's declared batch takes
         pairs[c.pair] = localize_program(program, feeds_at(worst), "fp32", r.option, cases=worst, modules=modules)
     whole = None
     if overview:
         fp16 = next((r for r in runs.values() if r.status == "ran" and r.name == EMULATED_BACKEND
                      and r.precision == "fp16"), None)
-        program = _program(folder, fp16, "fp16", say)
-        if program is not None:
-            first = list(range(min(OVERVIEW_CASES, n)))
+        found = _program(folder, fp16, "fp16", say)
+        if found is not None:
+            program, batch = found
+            first = batch.first(min(OVERVIEW_CASES, n))
             whole = localize_program(program, feeds_at(first), "fp32", "fp16-storage", cases=first,
                                      modules=modules)
     return Localizations(pairs, whole)

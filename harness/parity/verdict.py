@@ -166,6 +166,11 @@ class ParityReport:
         return ""
 
     @property
+    def target(self) -> str:
+        """The deployment target(s) of the CoreML programs checked, as their opsets name them ("" when none was)."""
+        return ",".join(dict.fromkeys(a.target for a in self.artifact_checks if a.target))
+
+    @property
     def not_run(self) -> list[BackendRun]:
         """Backends asked for that did not run (unavailable here): judged by nobody, named in every verdict."""
         return [r for r in self.runs if r.status == "unavailable"]
@@ -207,7 +212,7 @@ class ParityReport:
             "format": COMPARISON_FORMAT, "version": VERSION,
             "passed": bool(self), "status": self.status, "headline": self.headline, "unjudged": self.unjudged,
             "model": self.model, "weights_source": self.weights_source,
-            "trained": self.trained, "seed": self.inputs.seed, "n": self.inputs.count,
+            "trained": self.trained, "target": self.target, "seed": self.inputs.seed, "n": self.inputs.count,
             "inputs": self.inputs.to_dict(), "threshold": self.threshold,
             "case_kinds": dict(self.case_kinds), "kinds": {str(k): v for k, v in sorted(self.kinds.items())},
             "reference": self.reference,
@@ -403,7 +408,9 @@ def artifact_check(d: dict) -> ArtifactCheck:
         raise ValueError(f"artifact check {d['artifact']!r:.40} has no findings: it judged nothing")
     dtypes = {_field(k, "str", "compute_dtypes"): _field(v, "int", "compute_dtypes")
               for k, v in d["compute_dtypes"].items()}
-    return ArtifactCheck(**_typed(ArtifactCheck, d), findings=findings, compute_dtypes=dtypes)
+    target = _field(d.get("target", ""), "str", "target")  # absent from files written before targets were chosen
+    return ArtifactCheck(**_typed(ArtifactCheck, d, skip=frozenset({"target"})), findings=findings,
+                         compute_dtypes=dtypes, target=target)
 
 
 # -- the figures' data, computed once as the cases are judged ------------------------------------

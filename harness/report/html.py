@@ -424,7 +424,8 @@ def render(report: ParityReport) -> str:
         f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Parity: {_e(report.model)}</title>"
         f"<style>{STYLE}</style></head><body><h1>Parity report: {_e(report.model)}</h1>"
         f"<p class=muted>{_e(report.inputs.count, ',')} cases, seed {_e(report.inputs.seed)}; weights: "
-        f"{_e(report.weights_source)}; reference {_e(report.reference)}.</p>"
+        f"{_e(report.weights_source)}; reference {_e(report.reference)}"
+        + (f"; CoreML target {_e(report.target)}" if report.target else "") + ".</p>"
         f'<div class="banner {status.lower()}">{_e(report.headline)}</div>'
         f"{weights}<p>{nav}</p>{body}</body></html>\n"
     )

@@ -54,8 +54,9 @@ def _devices(report: ParityReport) -> list[str]:
 
 
 def format_report(report: ParityReport) -> str:
+    target = f"; CoreML target {report.target}" if report.target else ""
     lines = [f"model {report.model}: {report.inputs.count:,} cases (seed {report.inputs.seed}); "
-             f"weights: {report.weights_source}"]
+             f"weights: {report.weights_source}{target}"]
     if not report.trained:
         lines.append("  note: untrained weights; probabilities sit near 0.5, so decision "
                      "figures say little until trained weights exist")
@@ -114,8 +115,9 @@ def format_report(report: ParityReport) -> str:
         for check in report.artifact_checks:
             verdict = "PASS" if check else "FAIL"
             dtypes = ", ".join(f"{k} x{v}" for k, v in check.compute_dtypes.items())
+            target = f"{check.target}; " if check.target else ""
             lines.append(f"artifact {check.artifact}: {verdict} "
-                         f"({len(check.findings)} rules; compute ops {dtypes})")
+                         f"({target}{len(check.findings)} rules; compute ops {dtypes})")
             lines += [f"  {f.rule}: {f.detail}" for f in check.failures]
     return "\n".join([*(_not_a_verdict(printable(line)) for line in lines), "", printable(report.headline)])
 

@@ -11,6 +11,11 @@ from harness.errors import UsageError
 SUITES: dict[str, tuple[str, ...]] = {
     # Apple's MIL op tests; with ML programs only, the iOS14 folder runs at opset iOS15 too.
     "mil-ios15": ("converters/mil/mil/ops/tests/iOS14", "converters/mil/mil/ops/tests/iOS15"),
+    # The later targets' own folders: each runs its tests at its target (Apple's default, without
+    # RUN_BACKWARD_COMPATIBILITY), with the interpreter's registry for that target.
+    "mil-ios16": ("converters/mil/mil/ops/tests/iOS16",),
+    "mil-ios17": ("converters/mil/mil/ops/tests/iOS17",),
+    "mil-ios18": ("converters/mil/mil/ops/tests/iOS18",),
     # Torch models through coremltools' torch frontend (optional: ~22,700 cases).
     "torch": ("converters/mil/frontend/torch/test/test_torch_ops.py",),
 }

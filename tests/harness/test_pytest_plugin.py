@@ -143,26 +143,30 @@ def test_thread_pools_are_left_alone_in_one_process_or_when_the_user_sized_them(
         var: "3" if var == user_set else None for var in THREAD_VARIABLES}
 
 
-def test_command_line_options_set_what_a_test_leaves_out(pytester, cached_tiny_vision):
+def test_command_line_options_set_what_a_test_leaves_out(pytester):
     pytester.makepyfile(f"""
         from harness import api
 
         MODEL = api.load({EXAMPLE!r} + ":describe_model")
 
-        def test_left_to_the_job(harness_parity):
+        def test_left_to_the_job(harness_parity, harness_export):
             report = harness_parity(MODEL)
             assert [r.label for r in report.runs] == ["torch@fp32", "onnxruntime@fp32"]
             assert report.inputs.count == 24 and report.inputs.seed == 7
             assert {{c.policy.name for c in report.comparisons}} == {{"fp32(atol=0.0001)"}}
+            assert report.target == "iOS17"  # read back from the exported programs
+            assert harness_export(MODEL).parent.name.endswith("-iOS17")  # each target its own cached export
 
         def test_its_own_choice_wins(harness_parity):
-            report = harness_parity(MODEL, "torch,coreml-emulated@fp32", n=8, seed=1, atol={{"fp32": 2e-4}})
+            report = harness_parity(MODEL, "torch,coreml-emulated@fp32", n=8, seed=1, atol={{"fp32": 2e-4}},
+                                    target="ios17")
             assert [r.label for r in report.runs] == ["torch@fp32", "coreml-emulated@fp32[fp32]"]
             assert report.inputs.count == 8 and report.inputs.seed == 1
             assert {{c.policy.name for c in report.comparisons}} == {{"fp32(atol=0.0002)"}}
+            assert report.target == "iOS17"
     """)
     result = pytester.runpytest("--harness-backends", "torch,onnxruntime", "--harness-n", "24", "--harness-seed", "7",
-                                "--harness-policy", "fp32", "--harness-atol", "fp32=1e-4")
+                                "--harness-policy", "fp32", "--harness-atol", "fp32=1e-4", "--harness-target", "ios17")
     result.assert_outcomes(passed=2)
 
 
@@ -183,6 +187,7 @@ def test_the_artifacts_option_moves_the_export_cache(pytester, tmp_path):
     ("--harness-n", "0", "the number of cases must be between 1"),
     ("--harness-policy", "fp64", "invalid choice: 'fp64'"),
     ("--harness-atol", "fp32", "atol is policy=value"),
+    ("--harness-target", "iOS14", "unknown deployment target 'iOS14'"),
 ])
 def test_a_bad_option_stops_the_run_before_any_test(pytester, option, value, says):
     pytester.makepyfile("def test_never_runs():\n    raise AssertionError\n")

@@ -72,10 +72,24 @@ def test_zoo_model_through_executorch_xnnpack_fp32_passes_and_int8_runs(name, ha
     assert by[INT8_PROGRAM].policy.name == "int8" and by[INT8_PROGRAM].non_finite == 0, api.format_report(report)
 
 
-def test_the_readmes_executorch_zoo_table_has_every_zoo_model_once():
+def test_the_documented_executorch_zoo_table_has_every_zoo_model_once():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "executorch.md").read_text()
     section = readme.split("`harness.zoo.executorch_table()`", 1)[1].split("\n\n", 2)[1]
     rows = [line.split(" | ")[0].lstrip("| ") for line in section.splitlines() if line.startswith("| zoo-")]
     assert rows == list(ZOO)
+
+
+@pytest.mark.slow  # tests/harness/test_compression.py holds compression itself to account by default
+def test_the_compression_columns_measure_each_variant_of_a_zoo_model(tmp_path):
+    from harness.compression import methods
+    from harness.zoo import compression_table
+
+    header, rule, row = compression_table(["zoo-norm-mlp"], n=16, folder=str(tmp_path)).splitlines()
+    assert header == "| model | family | " + " | ".join(m.name for m in methods()) + " | smallest agreeing |"
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:2] == ["zoo-norm-mlp", "mlp"] and len(cells) == 3 + len(methods())
+    assert all(c.split(" KB, ")[1].split("/")[0].isdigit() for c in cells[2:-1])
+    assert cells[-1] in [m.name for m in methods()] + ["—"]
+    assert (tmp_path / "zoo-norm-mlp" / "compression.json").is_file()

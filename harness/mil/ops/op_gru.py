@@ -12,7 +12,7 @@ import numpy as np
 
 from harness.mil.ops._common import activation as act
 from harness.mil.ops._common import f32
-from harness.mil.ops._recurrent import check_state, project, sequence, steps
+from harness.mil.ops._recurrent import batch_state, project, sequence, steps
 
 
 def run(ctx, x, initial_h, weight_ih, weight_hh, bias=None, direction="forward", output_sequence=False,
@@ -21,7 +21,7 @@ def run(ctx, x, initial_h, weight_ih, weight_hh, bias=None, direction="forward",
         raise ctx.unsupported(f"gru direction {direction!r} is not supported")
     gate, cell = act(str(recurrent_activation), ctx), act(str(activation), ctx)
     v, h = f32(x), f32(initial_h)
-    check_state("initial_h", h, v)
+    h = batch_state("initial_h", h, v)
     hidden = h.shape[-1]
     w_r, w_o, w_z = np.split(f32(weight_ih), 3)
     r_r, r_o, r_z = np.split(f32(weight_hh), 3)

@@ -6,13 +6,16 @@
 A reverse run returns its steps in processing order; a bidirectional one concatenates
 [forward, backward] per time step, the backward half aligned to the input's time (and its
 final state is the one after reading the first step), as coremltools' tests against torch say.
+
+Assumption (`_recurrent.batch_state`): initial states of more rows than the batch, as coremltools lowers
+pack_padded_sequence (seq_lengths[0] rows), are cut to the batch's first rows, as Apple's tests expect.
 """
 
 import numpy as np
 
 from harness.mil.ops._common import activation as act
 from harness.mil.ops._common import f32
-from harness.mil.ops._recurrent import check_state, project, sequence, steps
+from harness.mil.ops._recurrent import batch_state, project, sequence, steps
 
 
 def _direction(ctx, v, h, c, weight_ih, weight_hh, bias, peephole, reverse, acts, clip):
@@ -41,8 +44,8 @@ def run(ctx, x, initial_h, initial_c, weight_ih, weight_hh, bias=None, peephole=
         recurrent_activation="sigmoid", cell_activation="tanh", activation="tanh", clip=None):
     acts = (act(str(recurrent_activation), ctx), act(str(cell_activation), ctx), act(str(activation), ctx))
     v, h0, c0 = f32(x), f32(initial_h), f32(initial_c)
-    check_state("initial_h", h0, v)
-    check_state("initial_c", c0, v)
+    h0 = batch_state("initial_h", h0, v)
+    c0 = batch_state("initial_c", c0, v)
     if direction in ("forward", "reverse"):
         outs, h, c = _direction(ctx, v, h0, c0, weight_ih, weight_hh, bias, peephole, direction == "reverse", acts,
                                 clip)

@@ -8,7 +8,7 @@ import numpy as np
 
 from harness.mil.ops._common import activation as act
 from harness.mil.ops._common import f32
-from harness.mil.ops._recurrent import check_state, project, sequence, steps
+from harness.mil.ops._recurrent import batch_state, project, sequence, steps
 
 
 def run(ctx, x, initial_h, weight_ih, weight_hh, bias=None, direction="forward", output_sequence=False,
@@ -17,7 +17,7 @@ def run(ctx, x, initial_h, weight_ih, weight_hh, bias=None, direction="forward",
         raise ctx.unsupported(f"rnn direction {direction!r} is not supported")
     fn = act(str(activation), ctx)
     v, h = f32(x), f32(initial_h)
-    check_state("initial_h", h, v)
+    h = batch_state("initial_h", h, v)
     b = f32(bias) if bias is not None else np.float32(0)
     outs = []
     for _, xt in steps(v, direction == "reverse"):

@@ -237,11 +237,24 @@ def test_packed_sequence_lstm_with_zero_states_sized_by_the_batch_matches_torch(
     np.testing.assert_allclose(next(iter(got.values())), ref, **RNN_TOL)
 
 
-def test_packed_sequence_lstm_with_initial_h_rows_not_the_batch_fails_naming_the_shapes():
-    """lengths [10, 5, 1], batch 3: coremltools' program gives lstm a (10, 6) initial_h, which the spec rules out."""
+@pytest.mark.parametrize("lengths", [[10, 5, 1], [7, 7, 2, 1]])
+def test_packed_sequence_lstm_with_states_of_the_longest_lengths_rows_matches_torch(lengths):
+    """coremltools' program gives lstm a (10, 6) initial_h for a batch of 3 (seq_lengths[0] rows, the spec says
+    [batch, H]); cut to the batch's rows, as Apple's test expects of Core ML, the outputs are torch's."""
     from harness.mil import Interpreter, get_profile
-    from harness.mil.interpreter import OpFailed
 
-    program, feeds, _ = _packed_lstm_program([10, 5, 1])
-    with pytest.raises(OpFailed, match=r"op lstm .*initial_h has shape \(10, 6\): its rows must be x's batch \(3"):
-        Interpreter(program, get_profile("fp32")).run(feeds)
+    program, feeds, ref = _packed_lstm_program(lengths)
+    assert np.ptp(ref) > 0.5
+    got = Interpreter(program, get_profile("fp32")).run(feeds).outputs
+    np.testing.assert_allclose(next(iter(got.values())), ref, **RNN_TOL)
+
+
+def test_a_state_of_fewer_rows_than_the_batch_but_more_than_one_is_named():
+    from harness.mil.ops._recurrent import batch_state
+
+    x = np.zeros((5, 3, 4), np.float32)
+    assert batch_state("initial_h", np.ones((7, 6), np.float32), x).shape == (3, 6)
+    assert batch_state("initial_h", np.ones((1, 6), np.float32), x).shape == (1, 6)
+    with pytest.raises(ValueError, match=r"^initial_h has shape \(2, 6\): its rows must be x's batch \(3, x is "
+                                         r"\(5, 3, 4\)\) or 1$"):
+        batch_state("initial_h", np.ones((2, 6), np.float32), x)

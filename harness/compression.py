@@ -1,0 +1,293 @@
+"""The compression trade-off, measured: a model's CoreML program compressed the ways a team ships it, each
+variant's size on disk beside its parity against torch on the interpreter, and the smallest variant whose
+decisions agree within the policy.
+
+Variants, through `coremltools.optimize.coreml` with its defaults (weights of fewer than 2,048 values stay
+dense): the fp32 program, the fp16 program, int8 linear quantization (symmetric, per channel), 6- and
+4-bit palettes (k-means when scikit-learn is installed, else uniform: the variant's name says which) and
+50% magnitude pruning. Compressed weights need iOS16's ops (`constexpr_*`), so a model described for iOS15
+is exported for iOS16 here, and the report says so. Each compressed variant is the fp32 program with its
+weights compressed, run under the fp32 profile: its row measures the compression alone. The fp16 row runs
+under `fp16-storage` (the GPU's default). Every row is judged by one policy (default `fp16`: the decisions,
+at most 1 flip in 10,000; numbers reported), against the same torch run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness import atomic, files, targets
+from harness.backends.base import in_batches
+from harness.backends.pytorch import TorchBackend
+from harness.errors import UsageError
+from harness.parity.compare import Comparison
+from harness.parity.judge import as_read
+from harness.parity.tolerances import FP16, Policy, judged_by
+from harness.progress import bar
+from harness.results import Reading
+from harness.spec import ModelSpec, built
+
+#: The oldest target whose ops hold compressed weights.
+MIN_TARGET = "iOS16"
+RECORD = "compression.json"
+FORMAT = "trendsplit-harness compression"
+#: The policy every variant is judged by unless one is named: decisions first.
+POLICY = FP16
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way to ship the weights: which program (`precision`), how its weights are compressed (None: as
+    converted), and the interpreter profile that runs it."""
+
+    name: str
+    precision: str
+    profile: str
+    compress: Callable | None = None  # (coremltools.optimize.coreml, MLModel) -> MLModel
+
+
+def methods() -> tuple[Method, ...]:
+    """The variants measured, in the order the table lists them."""
+    palette = "kmeans" if importlib.util.find_spec("sklearn") else "uniform"
+
+    def quantized(cto, m):
+        return cto.linear_quantize_weights(m, cto.OptimizationConfig(
+            cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")))
+
+    def palettized(nbits: int):
+        def compress(cto, m):
+            return cto.palettize_weights(m, cto.OptimizationConfig(cto.OpPalettizerConfig(nbits=nbits, mode=palette)))
+        return compress
+
+    def pruned(cto, m):
+        return cto.prune_weights(m, cto.OptimizationConfig(cto.OpMagnitudePrunerConfig(target_sparsity=0.5)))
+
+    return (Method("fp32", "fp32", "fp32"), Method("fp16", "fp16", "fp16-storage"),
+            Method("int8 per channel", "fp32", "fp32", quantized),
+            Method(f"6-bit palette ({palette})", "fp32", "fp32", palettized(6)),
+            Method(f"4-bit palette ({palette})", "fp32", "fp32", palettized(4)),
+            Method("50% sparse", "fp32", "fp32", pruned))
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    package: str  # the .mlpackage in the compression folder
+    bytes: int  # its size on disk: every file of the package
+    profile: str
+    weight_ops: tuple[str, ...]  # the constexpr ops that hold its weights, as the program says
+    comparisons: tuple[Comparison, ...]  # per output, against torch
+    decided: str  # the output the app decides on
+
+    @property
+    def decision(self) -> Comparison:
+        return next(c for c in self.comparisons if c.output in ("", self.decided))
+
+    @property
+    def max_abs(self) -> float:
+        return max(c.max_abs for c in self.comparisons)
+
+    @property
+    def verdict(self) -> str:
+        verdicts = {c.verdict for c in self.comparisons}
+        return "fail" if "fail" in verdicts else "inconclusive" if "inconclusive" in verdicts else "pass"
+
+    def to_dict(self) -> dict:
+        d = self.decision
+        return {"name": self.name, "package": self.package, "bytes": self.bytes, "profile": self.profile,
+                "weight_ops": list(self.weight_ops), "max_abs": self.max_abs, "verdict": self.verdict,
+                "decisions_agreeing": d.decisions_agreeing, "decisions_compared": d.decisions_compared,
+                "comparisons": [c.to_dict() for c in self.comparisons]}
+
+
+@dataclass(frozen=True)
+class CompressionReport:
+    model: str
+    target: str
+    note: str  # why the target differs from the model's, or ""
+    n: int
+    seed: int
+    policy: Policy
+    variants: tuple[Variant, ...]
+
+    @property
+    def smallest(self) -> Variant | None:
+        """The smallest variant that passes the policy (ties: the first listed)."""
+        passing = [v for v in self.variants if v.verdict == "pass"]
+        return min(passing, key=lambda v: v.bytes) if passing else None
+
+    @property
+    def baseline(self) -> Variant:
+        return self.variants[0]
+
+    @property
+    def conclusion(self) -> str:
+        best = self.smallest
+        if best is None:
+            return "no variant's decisions agree with torch within the policy"
+        return (f"smallest variant whose decisions agree within the {self.policy.name} policy: {best.name}, "
+                f"{best.bytes / 1024:,.1f} KB ({self.baseline.bytes / best.bytes:.1f}x smaller than fp32)")
+
+    def table(self) -> str:
+        """The markdown table: one row per variant."""
+        rows = ["| variant | weights held by | size on disk | vs fp32 | profile | max abs | decisions agree | "
+                "verdict |", "|---|---|---|---|---|---|---|---|"]
+        for v in self.variants:
+            d = v.decision
+            agree = (f"{d.decisions_agreeing:,}/{d.decisions_compared:,}" if d.decision != "none"
+                     else "— (no rule)")
+            rows.append(f"| {v.name} | {', '.join(f'`{o}`' for o in v.weight_ops) or 'const'} | "
+                        f"{v.bytes / 1024:,.1f} KB | {self.baseline.bytes / v.bytes:.2f}x | `{v.profile}` | "
+                        f"{v.max_abs:.2e} | {agree} | {v.verdict.upper()} |")
+        return "\n".join(rows)
+
+    def text(self) -> str:
+        lines = [f"model {self.model}: {self.n:,} cases (seed {self.seed}), CoreML target {self.target}"
+                 + (f" ({self.note})" if self.note else ""),
+                 f"judged against torch by the {self.policy.name} policy: {judged_by(self.policy)}", "",
+                 self.table(), "", self.conclusion]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        best = self.smallest
+        return {"format": FORMAT, "model": self.model, "target": self.target, "note": self.note, "n": self.n,
+                "seed": self.seed, "policy": self.policy.to_dict(), "smallest": best.name if best else None,
+                "conclusion": self.conclusion, "variants": [v.to_dict() for v in self.variants]}
+
+    def figure(self) -> bytes:
+        """Size on disk against decision agreement, one point per variant (PNG; the same bytes for the same
+        figures: no date or software version in it)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+        from matplotlib.ticker import FuncFormatter
+
+        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
+        for v in self.variants:
+            d = v.decision
+            agreement = 100 * d.decisions_agreeing / d.decisions_compared if d.decisions_compared else float("nan")
+            color = {"pass": "tab:green", "fail": "tab:red"}.get(v.verdict, "tab:gray")
+            ax.scatter(v.bytes / 1024, agreement, color=color, s=40, zorder=3)
+            ax.annotate(v.name, (v.bytes / 1024, agreement), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.axhline(100 * self.policy.min_decision_agreement, color="gray", linestyle="--", linewidth=1,
+                   label=f"{self.policy.name} policy: at least {100 * self.policy.min_decision_agreement:g}%")
+        ax.set_xscale("log")
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.margins(x=0.2, y=0.15)
+        ax.set_xlabel("size on disk (KB, log scale)")
+        ax.set_ylabel("decisions agreeing with torch (%)")
+        ax.set_title(f"{self.model}: compression against decisions ({self.n:,} cases, {self.target})", fontsize=10)
+        ax.grid(True, which="both", linewidth=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+        fig.tight_layout()
+        out = io.BytesIO()
+        fig.savefig(out, format="png", metadata={"Software": None})
+        plt.close(fig)
+        return out.getvalue()
+
+
+def not_ours(folder: Path) -> str | None:
+    """Why `folder` is not a compression folder this harness wrote (None when it is, so it may be replaced)."""
+    try:
+        doc = files.read_json(Path(folder) / RECORD, limit=1 << 22)
+    except UsageError:
+        return f"no {RECORD} this harness wrote"
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("variants"), list):
+        return f"its {RECORD} is not one this harness wrote"
+    written = {RECORD, *(v.get("package") for v in doc["variants"] if isinstance(v, dict))}
+    other = sorted(p.name for p in Path(folder).iterdir() if p.name not in written)
+    return f"files the harness did not write: {', '.join(other[:5])}" if other else None
+
+
+def package_bytes(path: Path) -> int:
+    """Size on disk of a package: every file in it."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def compress(spec: ModelSpec, folder: str | Path, *, n: int, seed: int, policy: Policy | None = None,
+             progress: Callable[[str], None] | None = None) -> CompressionReport:
+    """Export `spec` for CoreML, compress it every way in `methods()` into `folder` (replaced whole, atomically,
+    with `compression.json`), run each variant on `n` seeded cases through the interpreter and judge it against
+    torch. A model described for iOS15 is exported for iOS16 (compressed weights need it)."""
+    from harness.mil import Interpreter, get_profile, load_program
+    from harness.quiet import captured, coremltools
+
+    say = progress or (lambda _m: None)
+    policy = policy or POLICY
+    note = ""
+    if targets.TARGETS.index(spec.target) < targets.TARGETS.index(MIN_TARGET):
+        note = f"compressed weights need {MIN_TARGET}; {spec.name} is described for {spec.target}"
+        spec = spec.deployed(MIN_TARGET)
+    spec = built(spec)
+    atomic.check_replaceable(folder, not_ours)
+    cases = spec.make_cases(n, seed)
+    torch_run = TorchBackend.of(spec)
+    reference, activations = torch_run.run_measured(cases.feeds)
+    reading = Reading.of(spec)
+    ct = coremltools()
+    import coremltools.optimize.coreml as cto
+
+    variants = []
+    with atomic.staged_dir(folder, ours=not_ours) as stage, bar(progress, len(methods()), f"compress {spec.name}",
+                                                                 "variant") as shown:
+        programs = {}
+        for method in methods():
+            shown.set_postfix_str(method.name)
+            say(f"{spec.name}: {method.name}")
+            if method.precision not in programs:
+                programs[method.precision] = _exported(spec, stage, method.precision)
+            path = programs[method.precision]
+            if method.compress is not None:
+                path = stage / f"{spec.name}-{_slug(method.name)}.mlpackage"
+                with captured(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    dense = ct.models.MLModel(str(programs[method.precision]), skip_model_load=True)
+                    method.compress(cto, dense).save(str(path))
+            program = load_program(path)
+            interpreter = Interpreter(program, get_profile(method.profile))
+            outputs = in_batches(spec.batch, cases.feeds, lambda feeds, i=interpreter: i.run(feeds).outputs)
+            comparisons = tuple(
+                as_read(reading, reference[t.name], np.asarray(outputs[t.name], np.float32), policy=policy,
+                        output=t.name, decision_mask=cases.decision_mask, activations=activations,
+                        reference_name="torch@fp32", candidate_name=method.name)
+                for t in spec.outputs)
+            variants.append(Variant(method.name, path.name, package_bytes(path), method.profile,
+                                    tuple(sorted(o for o in program.op_types() if o.startswith("constexpr_"))),
+                                    comparisons, spec.decided_output))
+            shown.update()
+        report = CompressionReport(spec.name, spec.target, note, n, seed, policy, tuple(variants))
+        atomic.write_text(stage / RECORD, json.dumps(report.to_dict(), indent=1) + "\n")
+    return report
+
+
+def _exported(spec: ModelSpec, folder: Path, precision: str) -> Path:
+    """The model's CoreML program at `precision` in `folder`; a converter's failure as the export names it."""
+    from harness.errors import HarnessError
+    from harness.export import conversion_failure
+    from harness.export.coreml import export_coreml
+    from harness.quiet import captured
+
+    with captured() as said:
+        try:
+            return folder / export_coreml(spec, spec.build(), folder, precision)["path"]
+        except HarnessError:
+            raise
+        except Exception as err:
+            raise conversion_failure("coreml", precision, err, said()) from err
+
+
+def _slug(name: str) -> str:
+    """A variant's name as part of a file name: `6-bit palette (kmeans)` -> `6-bit-palette-kmeans`."""
+    return "-".join("".join(c if c.isalnum() or c == "-" else " " for c in name).split())

@@ -1,0 +1,113 @@
+"""The compression trade-off, measured for real: coremltools.optimize.coreml compresses a converted program,
+the interpreter runs every variant, each is judged against torch, and the table, JSON and figure say so."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from torch import nn
+
+from harness import api
+from harness.cli import main
+from harness.compression import RECORD, package_bytes
+from harness.errors import UsageError
+from harness.mil import load_program
+
+
+class Classifier(nn.Sequential):
+    """Weights of 4,096 and 8,192 values: over coremltools' 2,048-value threshold, so they are compressed."""
+
+    def __init__(self):
+        super().__init__(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 128), nn.ReLU(),
+                         nn.Linear(128, 6))
+
+
+MODEL = api.describe("compressible", lambda: api.seeded(Classifier), inputs={"x": (None, 16)},
+                     outputs={"logits": (None, 6)}, decision="argmax",  # inputs that move the untrained logits:
+                     make_inputs=lambda rng, n: {"x": (30 * rng.normal(size=(n, 16))).astype(np.float32)})
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("compression") / "out"
+    figure = folder.parent / "figure.png"
+    return api.compress(MODEL, folder, n=300, figure=figure), folder, figure
+
+
+def test_each_variant_is_a_program_of_its_method_and_its_size_is_what_it_holds(measured):
+    report, folder, _ = measured
+    assert report.target == "iOS16" and "compressed weights need iOS16" in report.note  # described for iOS15
+    by = {v.name: v for v in report.variants}
+    palette = next(n for n in by if n.startswith("6-bit")).removeprefix("6-bit palette ")
+    assert list(by) == ["fp32", "fp16", "int8 per channel", f"6-bit palette {palette}", f"4-bit palette {palette}",
+                        "50% sparse"]
+    expected_ops = {"fp32": (), "fp16": (), "int8 per channel": ("constexpr_affine_dequantize",),
+                    f"6-bit palette {palette}": ("constexpr_lut_to_dense",),
+                    f"4-bit palette {palette}": ("constexpr_lut_to_dense",),
+                    "50% sparse": ("constexpr_sparse_to_dense",)}
+    for v in report.variants:
+        program = load_program(folder / v.package)
+        assert program.opset == "CoreML6"
+        assert v.weight_ops == expected_ops[v.name]
+        assert tuple(sorted(o for o in program.op_types() if o.startswith("constexpr_"))) == expected_ops[v.name]
+        assert v.bytes == package_bytes(folder / v.package)
+    size = {name: v.bytes for name, v in by.items()}
+    # fp32 weights are 4 bytes a value: fp16 2, int8 1, palettes 6 and 4 bits, 50% sparse half the values and a mask
+    assert size[f"4-bit palette {palette}"] < size[f"6-bit palette {palette}"] < size["int8 per channel"] \
+        < size["fp16"] < size["fp32"]
+    assert size["50% sparse"] < size["fp32"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([RECORD, *(v.package for v in report.variants)])
+
+
+def test_every_variant_is_judged_against_torch_and_the_smallest_agreeing_one_is_named(measured):
+    report, folder, _ = measured
+    by = {v.name: v for v in report.variants}
+    assert report.policy.name == "fp16"
+    assert by["fp32"].verdict == "pass" and by["fp32"].max_abs < 1e-4
+    compressed = [v for v in report.variants if v.weight_ops]
+    assert all(v.max_abs > max(1e-3, 100 * by["fp32"].max_abs) for v in compressed)  # compression moves them
+    assert all(v.decision.decisions_compared > 250 for v in report.variants)  # of 300 cases: far from a tie
+    best = report.smallest
+    assert best is not None and best.verdict == "pass"
+    assert all(v.bytes >= best.bytes for v in report.variants if v.verdict == "pass")
+    assert report.conclusion.startswith(f"smallest variant whose decisions agree within the fp16 policy: {best.name}")
+    text = report.text()
+    assert report.table() in text and text.splitlines()[-1] == report.conclusion
+    assert len(report.table().splitlines()) == 2 + len(report.variants)
+    saved = json.loads((folder / RECORD).read_text())
+    assert saved["smallest"] == best.name and [v["bytes"] for v in saved["variants"]] == [
+        v.bytes for v in report.variants]
+
+
+def test_the_figure_is_a_png_drawn_the_same_way_each_time(measured):
+    report, _, figure = measured
+    png = figure.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and png == report.figure()
+    assert not [p for p in figure.parent.iterdir() if p.name.startswith(".")]  # written atomically, nothing left
+
+
+def test_a_folder_of_other_things_is_refused_before_any_work(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep")
+    with pytest.raises(UsageError, match="refusing to replace it"):
+        api.compress(MODEL, tmp_path, n=10)
+    assert (tmp_path / "mine.txt").read_text() == "keep"
+
+
+def test_the_command_line_prints_the_table_and_writes_the_figure_json_and_markdown(tmp_path, capsys):
+    model = f"{__file__}:described"
+    out, figure, saved, table = tmp_path / "out", tmp_path / "f.png", tmp_path / "c.json", tmp_path / "c.md"
+    assert main(["compress", "--model", model, "--n", "40", "--target", "iOS17", "--out", str(out), "--figure",
+                 str(figure), "--json", str(saved), "--markdown", str(table), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("model compressible: 40 cases (seed 0), CoreML target iOS17\n")
+    assert table.read_text() == printed
+    assert json.loads(saved.read_text())["target"] == "iOS17" and figure.read_bytes().startswith(b"\x89PNG")
+    assert main(["compress", "--model", model, "--out", str(out), "--figure", str(out / "f.png")]) == 2
+    assert "is in the export folder" in capsys.readouterr().err
+    assert np.all([load_program(p).opset == "CoreML7" for p in out.glob("*.mlpackage")])
+
+
+def described():
+    return MODEL
