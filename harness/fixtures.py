@@ -31,9 +31,11 @@ def bits(a: np.ndarray) -> list:
 
 
 def provenance(extra: dict) -> dict:
-    from harness.export.manifest import tool_versions
+    """The tools a fixture's bytes can depend on: not the optional ones (an extra's), which it never uses, so
+    that it regenerates the same with or without them."""
+    from harness.export.manifest import OPTIONAL_TOOLS, tool_versions
 
-    return {"tool_versions": tool_versions(), **extra}
+    return {"tool_versions": {k: v for k, v in tool_versions().items() if k not in OPTIONAL_TOOLS}, **extra}
 
 
 def document(kind: str, provenance: dict, cases: list[dict]) -> str:
