@@ -70,7 +70,41 @@ class Habits:
                                  f"got {getattr(self, name)!r}")
 
 
+    def for_log(self, rng: np.random.Generator) -> Habits:
+        """The habits of the next log: these, drawing nothing (a `Mixture` draws them)."""
+        return self
+
+
 DEFAULT_HABITS = Habits()
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """Habits drawn afresh for each log, for a model meant for every owner: each range is
+    log-uniform for scales and rates, uniform for shares; `default_share` of the logs keep
+    the default habits. Lengths keep the default ranges (10-100 or 2-30 readings)."""
+
+    default_share: float = 0.25
+    noise: tuple[float, float] = (0.3, 5.0)  # seconds: a watch read against a clock to an eye read off a dial
+    break_rate: tuple[float, float] = (1.0 / 50.0, 1.0 / 5.0)
+    stop_share: tuple[float, float] = (0.25, 0.75)
+    same_day_share: tuple[float, float] = (0.0, 1.0)  # sparse to bursty
+    same_day_gap: tuple[float, float] = (1.0 / 48.0, 0.5)  # days: half an hour to half a day
+    multi_day_gap: tuple[float, float] = (0.75, 4.0)  # days
+    long_share: tuple[float, float] = (0.5, 1.0)
+
+    def for_log(self, rng: np.random.Generator) -> Habits:
+        if rng.random() < self.default_share:
+            return DEFAULT_HABITS
+
+        def log_uniform(bounds):
+            return float(np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]))))
+
+        return Habits(noise=log_uniform(self.noise), break_rate=log_uniform(self.break_rate),
+                      stop_share=float(rng.uniform(*self.stop_share)),
+                      same_day_share=float(rng.uniform(*self.same_day_share)),
+                      same_day_gap=log_uniform(self.same_day_gap), multi_day_gap=log_uniform(self.multi_day_gap),
+                      long_share=float(rng.uniform(*self.long_share)))
 
 
 def watch_log(rng: np.random.Generator, n: int | None = None, habits: Habits = DEFAULT_HABITS) -> WatchLog:
@@ -97,6 +131,11 @@ def watch_log(rng: np.random.Generator, n: int | None = None, habits: Habits = D
     y = offset0[segment] + drift[segment] * (t - t[first][segment]) + rng.normal(0.0, h.noise, n)
     breaks = tuple(int(i) - 1 for i in np.flatnonzero(broken))
     return WatchLog(points=np.column_stack([t, y]), breaks=breaks)
+
+
+#: The data a recipe trains on, by name (`train.Recipe.habits`): the generator's defaults, or a
+#: mixture over the range of watches and habits owners have (trendsplit-v3).
+TRAINING_HABITS: dict[str, Habits | Mixture] = {"default": DEFAULT_HABITS, "mixture": Mixture()}
 
 
 @dataclass(frozen=True)
@@ -133,12 +172,13 @@ class Dataset:
         return len(self.logs)
 
 
-def dataset(count: int, seed: int, version: int = 1, habits: Habits = DEFAULT_HABITS) -> Dataset:
-    """`count` realistic logs from `seed` and `habits`, encoded with encoding `version`, with their break labels."""
+def dataset(count: int, seed: int, version: int = 1, habits: Habits | Mixture = DEFAULT_HABITS) -> Dataset:
+    """`count` realistic logs from `seed` and `habits` (or habits drawn per log from a `Mixture`),
+    encoded with encoding `version`, with their break labels."""
     from trendsplit.encoding import encode_batch
 
     rng = np.random.default_rng(seed)
-    logs = tuple(watch_log(rng, habits=habits) for _ in range(count))
+    logs = tuple(watch_log(rng, habits=habits.for_log(rng)) for _ in range(count))
     labels = np.zeros((count, L), dtype=np.float32)
     for k, log in enumerate(logs):
         labels[k, list(log.breaks)] = 1.0

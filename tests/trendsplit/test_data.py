@@ -81,3 +81,33 @@ def test_each_shift_moves_the_statistic_it_names():
 def test_impossible_habits_are_refused_naming_the_field(change, field):
     with pytest.raises(ValueError, match=f"habits: {field} "):
         replace(data.DEFAULT_HABITS, **change)
+
+
+def test_a_mixture_draws_habits_per_log_within_its_ranges_and_keeps_the_defaults_share():
+    mixture = data.Mixture()
+    rng = np.random.default_rng(3)
+    drawn = [mixture.for_log(rng) for _ in range(4000)]
+    defaults = sum(h is data.DEFAULT_HABITS for h in drawn) / len(drawn)
+    assert abs(defaults - mixture.default_share) < 0.03
+    others = [h for h in drawn if h is not data.DEFAULT_HABITS]
+    for name in ("noise", "break_rate", "stop_share", "same_day_share", "same_day_gap", "multi_day_gap", "long_share"):
+        low, high = getattr(mixture, name)
+        values = np.array([getattr(h, name) for h in others])
+        assert low <= values.min() and values.max() <= high, name
+        assert values.min() < low + 0.1 * (high - low) and values.max() > high - 0.1 * (high - low), name
+    noise = np.log([h.noise for h in others])  # log-uniform: the log's quartiles split its range evenly
+    assert np.allclose(np.percentile(noise, [25, 50, 75]), np.log(0.3) + np.log(5 / 0.3) * np.array([.25, .5, .75]),
+                       atol=0.1)
+
+
+def test_every_shifted_set_lies_inside_the_training_mixture():
+    mixture = data.TRAINING_HABITS["mixture"]
+    for shift in data.SHIFTS.values():
+        for name in ("noise", "break_rate", "stop_share", "same_day_share", "same_day_gap", "multi_day_gap"):
+            low, high = getattr(mixture, name)
+            assert low <= getattr(shift.habits, name) <= high, (shift.name, name)
+
+
+def test_a_dataset_from_a_mixture_is_seeded():
+    a, b = (data.dataset(50, 9, habits=data.Mixture()) for _ in range(2))
+    assert _digest(a.logs) == _digest(b.logs) != _digest(data.dataset(50, 9).logs)
