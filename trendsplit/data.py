@@ -84,7 +84,7 @@ class Mixture:
     log-uniform for scales and rates, uniform for shares; `default_share` of the logs keep
     the default habits. Lengths keep the default ranges (10-100 or 2-30 readings)."""
 
-    default_share: float = 0.25
+    default_share: float = 0.5
     noise: tuple[float, float] = (0.3, 5.0)  # seconds: a watch read against a clock to an eye read off a dial
     break_rate: tuple[float, float] = (1.0 / 50.0, 1.0 / 5.0)
     stop_share: tuple[float, float] = (0.25, 0.75)

@@ -4,7 +4,7 @@
 (binary64 as C99 hex strings, which Swift's `Double(_:)` and Python's `float.fromhex` both read
 exactly) with the expected float32 bits of each encoded channel, or the expected error code. The
 v2 file holds the same cases plus the step channels' edges; the v3 file v2's cases plus the noise
-scale's edges. `model_<name>.json`: per model, inputs encoded
+channels' edges. `model_<name>.json`: per model, inputs encoded
 with the model's version, the reference (torch) outputs and the decisions an app makes from them.
 
 A fixture's inputs are data: `check` reads them from the file and recomputes only what follows
@@ -56,9 +56,9 @@ ENCODING_FILE = "encoding_cases.json"
 #: version -> its encoding fixture; v1's name predates v2 and stays.
 ENCODING_FILES = {1: ENCODING_FILE, 2: "encoding_cases_v2.json", 3: "encoding_cases_v3.json"}
 #: The models whose fixtures are generated and checked.
-MODELS = ("trendsplit", "trendsplit-v2")
+MODELS = ("trendsplit", "trendsplit-v2", "trendsplit-v3")
 #: The channels' names in fixture cases, in channel order.
-CHANNEL_KEYS = ("x_bits", "y_bits", "dy_bits", "dx_bits", "dyn_bits", "nu_bits")
+CHANNEL_KEYS = ("x_bits", "y_bits", "dy_bits", "dx_bits", "dyn_bits", "nu_bits", "res_bits")
 GENERATOR_SEED = 20261126
 RANDOM_CASES = 240
 MODEL_CASES = 24
@@ -120,7 +120,8 @@ def _step_cases() -> list[tuple[str, list[list[float]]]]:
 
 
 def _noise_cases() -> list[tuple[str, list[list[float]]]]:
-    """v3's own edges: the median's parity, both clamps, no judged reading, skipped neighbours, the step clamp."""
+    """v3's own edges: the median's parity, both clamps, no judged reading, skipped neighbours, the clamps and
+    the flush of the steps and residuals in noise scales."""
     return [
         ("v3_odd_residuals_by_hand", [[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [4.0, 4.0], [6.0, 8.0]]),
         ("v3_even_residuals_lower_median", [[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [3.0, 1.5], [4.0, 0.0], [5.0, 0.0]]),
@@ -133,6 +134,7 @@ def _noise_cases() -> list[tuple[str, list[list[float]]]]:
         ("v3_all_but_the_ends_share_x", [[0.0, 0.0], [1.0, 1.0], [1.0, 2.0], [1.0, 3.0], [2.0, 0.0]]),
         ("v3_step_in_scales_clamped", [[0.0, 0.0], [1.0, 0.1], [2.0, 0.0], [3.0, 50.0], [4.0, 50.1], [5.0, 50.0]]),
         ("v3_step_in_scales_flushed", [[0.0, 0.0], [1.0, 1.0], [2.0, 0.0], [3.0, 1e-6], [4.0, 1.0]]),
+        ("v3_residual_flushed", [[0.0, 0.0], [1.0, 1e-6], [2.0, 0.0], [3.0, 1.0], [4.0, 0.0]]),
         ("v3_huge_y_finite_v1", [[0.0, -1e30], [1.0, 1e30], [2.0, 0.0], [3.0, 1e30]]),
     ]
 

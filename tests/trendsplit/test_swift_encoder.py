@@ -81,7 +81,7 @@ def test_binary_batch_v3_matches_json_mode_and_python(swift_encoder):
     xy[:, :, 1] = rng.normal(size=(4, 30)) * 3  # noisy offsets: a noise scale inside its clamps
     lengths = np.array([30, 2, 3, 17])
     codes, bits = swift_encoder.encode_padded(xy, lengths, version=3)
-    assert bits.shape == (4, 6, L) and codes.tolist() == ["", "", "", ""]
+    assert bits.shape == (4, 7, L) and codes.tolist() == ["", "", "", ""]
     for k in range(4):
         assert np.array_equal(bits[k], swift_encoder.encode(xy[k, : lengths[k]], version=3).bits)
         assert np.array_equal(bits[k], encode(xy[k, : lengths[k]], version=3).view(np.uint32))

@@ -4,7 +4,8 @@
 /// Double until then: Float32 holds epoch seconds only to 128 s, so the seed app's
 /// Float32 maths moved readings by up to 64 s before normalising. v1 ([2, 100]) and v2 are
 /// frozen: apps ship them; v2 ([4, 100]) adds the step to the next reading in seconds and in
-/// days; v3 ([6, 100]) adds the step in units of the log's noise scale, and the scale.
+/// days; v3 ([7, 100]) adds the step in units of the log's noise scale, the scale, and each
+/// reading's residual from the line through its neighbours in units of the scale.
 public enum TrendSplitEncoder {
     /// The version a caller gets when it names none: v1, what shipped apps send.
     public static let version = 1
@@ -18,7 +19,7 @@ public enum TrendSplitEncoder {
     public static let dxLimit = 100.0
     public static let stepFlush = 0x1p-14
     /// v3's noise scale (seconds): clamped to [nuMin, nuMax]; nuNone when no reading has two
-    /// neighbours to be judged against. The step in noise scales is clamped to +-dynLimit.
+    /// neighbours to be judged against. The steps and residuals in noise scales clamp to +-dynLimit.
     public static let nuMin = 0x1p-3
     public static let nuMax = 0x1p5
     public static let nuNone = 1.0
@@ -29,7 +30,7 @@ public enum TrendSplitEncoder {
         switch version {
         case 1: return 2
         case 2: return 4
-        case 3: return 6
+        case 3: return 7
         default: throw TrendSplitError.unsupportedVersion(version: version)
         }
     }
@@ -41,27 +42,29 @@ public enum TrendSplitEncoder {
         return abs(clamped) < stepFlush ? 0 : clamped
     }
 
-    /// v3's noise scale of sorted, finite x and y (n >= 2): each reading with two neighbours and
-    /// x[i+1] > x[i-1] gives |e|, its residual from the line through them, in this order:
+    /// v3's residual of each reading from the line through its neighbours, nil where the reading is
+    /// not judged: judged are 0 < i < n - 1 with x[i+1] > x[i-1], whose residual is, in this order,
     ///     w = (x[i] - x[i-1]) / (x[i+1] - x[i-1]);  e = (y[i] - y[i-1]) - (y[i+1] - y[i-1]) * w
-    /// (a NaN counted as +infinity). The scale is the lower median, element (m - 1) / 2 of the m
-    /// sorted values, clamped to [nuMin, nuMax]; nuNone when m = 0.
-    static func noiseScale(_ xs: [Double], _ ys: [Double]) -> Double {
-        var residuals: [Double] = []
-        residuals.reserveCapacity(max(xs.count - 2, 0))
-        if xs.count >= 3 {
-            for i in 1..<(xs.count - 1) {
-                let span = xs[i + 1] - xs[i - 1]
-                guard span > 0 else { continue }
-                let w = (xs[i] - xs[i - 1]) / span
-                let product = (ys[i + 1] - ys[i - 1]) * w  // its own statement: rounded before the subtraction
-                let e = abs((ys[i] - ys[i - 1]) - product)
-                residuals.append(e.isNaN ? .infinity : e)
-            }
+    static func residuals(_ xs: [Double], _ ys: [Double]) -> [Double?] {
+        var out = [Double?](repeating: nil, count: xs.count)
+        guard xs.count >= 3 else { return out }
+        for i in 1..<(xs.count - 1) {
+            let span = xs[i + 1] - xs[i - 1]
+            guard span > 0 else { continue }
+            let w = (xs[i] - xs[i - 1]) / span
+            let product = (ys[i + 1] - ys[i - 1]) * w  // its own statement: rounded before the subtraction
+            out[i] = (ys[i] - ys[i - 1]) - product
         }
-        guard !residuals.isEmpty else { return nuNone }
-        residuals.sort()
-        return min(max(residuals[(residuals.count - 1) / 2], nuMin), nuMax)
+        return out
+    }
+
+    /// v3's noise scale: the lower median of the judged |e| (element (m - 1) / 2 of the m sorted
+    /// values, a NaN counted as +infinity), clamped to [nuMin, nuMax]; nuNone when m = 0.
+    static func noiseScale(_ residuals: [Double?]) -> Double {
+        var magnitudes = residuals.compactMap { $0 }.map { abs($0).isNaN ? Double.infinity : abs($0) }
+        guard !magnitudes.isEmpty else { return nuNone }
+        magnitudes.sort()
+        return min(max(magnitudes[(magnitudes.count - 1) / 2], nuMin), nuMax)
     }
 
     /// The contract's first rule, `too_many_points`, from the number of points alone: checked before
@@ -73,7 +76,7 @@ public enum TrendSplitEncoder {
     /// Encode parallel x (days) and y (seconds) arrays. The result is channel-major:
     /// v1 `[x0 ... x99, y0 ... y99]`, ready to copy into an MLMultiArray of shape [1, 2, 100];
     /// v2 then `dy0 ... dy99, dx0 ... dx99` for shape [1, 4, 100]; v3 then `dyn0 ... dyn99,
-    /// nu0 ... nu99` for shape [1, 6, 100].
+    /// nu0 ... nu99, res0 ... res99` for shape [1, 7, 100].
     public static func encode(x: [Double], y: [Double], version: Int = version) throws -> [Float] {
         let width = try channels(version: version)
         try checkCount(max(x.count, y.count))  // first, as in Python: before any point is read
@@ -120,13 +123,15 @@ public enum TrendSplitEncoder {
                 out[3 * length + i] = Float(step(xs[i + 1] - xs[i], limit: dxLimit))
             }
         }
-        if version == 3 {  // the step in noise scales at 0..n-2, the scale itself at every real position
-            let nu = noiseScale(xs, ys)
+        if version == 3 {  // the step in noise scales at 0..n-2; the scale and the residuals at every real position
+            let res = residuals(xs, ys)
+            let nu = noiseScale(res)
             for i in 0..<(n - 1) {
                 out[4 * length + i] = Float(step((ys[i + 1] - ys[i]) / nu, limit: dynLimit))
             }
             for i in 0..<n {
                 out[5 * length + i] = Float(nu)
+                if let e = res[i] { out[6 * length + i] = Float(step(e / nu, limit: dynLimit)) }
             }
         }
         return out

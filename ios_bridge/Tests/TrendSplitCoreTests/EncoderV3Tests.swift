@@ -1,7 +1,7 @@
 import XCTest
 @testable import TrendSplitCore
 
-/// Encoding v3: v2's channels unchanged, the noise scale and the step in noise scales by hand, v1's rules.
+/// Encoding v3: v2's channels unchanged; the noise scale, the steps and the residuals in noise scales by hand; v1's rules.
 final class EncoderV3Tests: XCTestCase {
     let length = TrendSplitEncoder.length
 
@@ -11,14 +11,18 @@ final class EncoderV3Tests: XCTestCase {
         // residuals 1, 2 and 0 from the lines through each reading's neighbours: the lower median is 1
         let points: [[Double]] = [[0, 0], [1, 1], [2, 0], [4, 4], [6, 8]]
         let out = try TrendSplitEncoder.encode(points: points, version: 3)
-        XCTAssertEqual(out.count, 6 * length)
+        XCTAssertEqual(out.count, 7 * length)
         XCTAssertEqual(channel(out, 5, 5), [1, 1, 1, 1, 1])
         XCTAssertEqual(channel(out, 4, 5), [1, -1, 4, 4, 0])
+        XCTAssertEqual(channel(out, 6, 5), [0, 1, -2, 0, 0])
         XCTAssertTrue(out[(4 * length + 5)..<(5 * length)].allSatisfy { $0.bitPattern == 0 })
-        XCTAssertTrue(out[(5 * length + 5)...].allSatisfy { $0.bitPattern == 0 })
+        XCTAssertTrue(out[(5 * length + 5)..<(6 * length)].allSatisfy { $0.bitPattern == 0 })
+        XCTAssertFalse(channel(out, 6, 5).contains { $0 == 0 && $0.sign == .minus })  // no -0.0
+        XCTAssertTrue(out[(6 * length + 5)...].allSatisfy { $0.bitPattern == 0 })
         let quartered = try TrendSplitEncoder.encode(points: points.map { [$0[0], $0[1] / 4] }, version: 3)
         XCTAssertEqual(quartered[5 * length], 0.25)
         XCTAssertEqual(channel(quartered, 4, 5), channel(out, 4, 5))
+        XCTAssertEqual(channel(quartered, 6, 5), channel(out, 6, 5))
     }
 
     func testTheLowerMedianTheClampsAndNoJudgedReading() throws {

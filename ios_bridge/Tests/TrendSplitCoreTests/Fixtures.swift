@@ -17,13 +17,16 @@ enum Fixtures {
         let dx_bits: [UInt32]?
         let dyn_bits: [UInt32]?  // encoding v3 only
         let nu_bits: [UInt32]?
+        let res_bits: [UInt32]?
         let error: String?
 
-        /// The expected channels in order (2 for v1, 4 for v2, 6 for v3), or nil for an error case.
+        /// The expected channels in order (2 for v1, 4 for v2, 7 for v3), or nil for an error case.
         var channels: [[UInt32]]? {
             guard let x_bits, let y_bits else { return nil }
             guard let dy_bits, let dx_bits else { return [x_bits, y_bits] }
-            if let dyn_bits, let nu_bits { return [x_bits, y_bits, dy_bits, dx_bits, dyn_bits, nu_bits] }
+            if let dyn_bits, let nu_bits, let res_bits {
+                return [x_bits, y_bits, dy_bits, dx_bits, dyn_bits, nu_bits, res_bits]
+            }
             return [x_bits, y_bits, dy_bits, dx_bits]
         }
     }

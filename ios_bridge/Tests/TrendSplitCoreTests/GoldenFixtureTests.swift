@@ -65,6 +65,10 @@ final class GoldenFixtureTests: XCTestCase {
         try modelCasesEncodeAndDecodeLikePython(model: "trendsplit-v2", version: 2)
     }
 
+    func testV3ModelCasesEncodeAndDecodeLikePython() throws {
+        try modelCasesEncodeAndDecodeLikePython(model: "trendsplit-v3", version: 3)
+    }
+
     func testErrorCodesAreThePythonCodesInOrder() {
         XCTAssertEqual(TrendSplitError.encodingCodes, [
             "bad_point", "too_few_points", "too_many_points", "non_finite", "unsorted_x",
