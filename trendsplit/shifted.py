@@ -24,6 +24,9 @@ from trendsplit import baselines, data
 from trendsplit.encoding import decode
 from trendsplit.metrics import paired_bootstrap, score
 
+#: Where `python -m trendsplit shifted --json ... --markdown ...` writes the committed evaluation (README).
+COMMITTED_JSON = Path(__file__).resolve().parent / "shifted_evaluation.json"
+COMMITTED_MARKDOWN = Path(__file__).resolve().parent.parent / "docs" / "trendsplit" / "shifted-habits.md"
 EVAL_SEED = 10_000  # the standard held-out seed; each shifted set draws it with its own habits
 TUNE_SEED = 1  # the baselines' tuning logs, as in `evaluate`, drawn with the set's habits
 TUNE_LOGS = 300
@@ -58,6 +61,11 @@ class SetResult:
         return {"name": self.name, "what": self.what, "n": self.n, "f1_within_1": self.f1, "f1_exact": self.exact,
                 "penalties": self.penalties, "differences": {k: list(v) for k, v in self.differences.items()},
                 "near_threshold": self.near_threshold}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> SetResult:
+        return cls(doc["name"], doc["what"], doc["n"], doc["f1_within_1"], doc["f1_exact"], doc["penalties"],
+                   {k: tuple(v) for k, v in doc["differences"].items()}, doc["near_threshold"])
 
 
 @dataclass
@@ -101,6 +109,12 @@ class ShiftedEvaluation:
                 "sets": [s.to_dict() for s in self.sets],
                 "criteria": [{"criterion": text, "holds": ok} for text, ok in self.criteria()],
                 "all_hold": bool(self)}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> ShiftedEvaluation:
+        """A written evaluation read back: its criteria are decided again from its figures."""
+        return cls(doc["candidate"], doc["reference"], doc["n"], doc["tune_n"],
+                   [SetResult.from_dict(s) for s in doc["sets"]])
 
     def table(self) -> str:
         """Markdown: one row per set, F1 within one index, differences with their intervals."""
