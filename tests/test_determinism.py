@@ -71,7 +71,7 @@ def test_another_machine_regenerates_the_committed_fixtures_and_seeded_values(ma
 def test_fixtures_check_passes_on_another_machine(machine, measured):
     check = _another(machine, measured)["check"]
     assert check["exit"] == 0, check["output"]
-    assert check["output"].strip().endswith("fixtures match the code (4 files)")
+    assert check["output"].strip().endswith("fixtures match the code (6 files)")
 
 
 @pytest.mark.skipif(not numpy_features("AVX512F"), reason="the old drift shows where numpy has AVX-512 kernels to "

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from trendsplit import data
 from trendsplit.data import WatchLog
 from trendsplit.metrics import score
 
@@ -122,18 +123,21 @@ def code_version() -> str:
 
 
 def tuned(name: str, detector: Detector, logs_seed: int, count: int, penalties: Sequence[float], cache,
-          progress: Callable[[str], None] = lambda _m: None) -> float:
-    """`tune` on `count` logs of seed `logs_seed`, remembered in the JSON file `cache` (or not, when None).
+          progress: Callable[[str], None] = lambda _m: None, habits: data.Habits = data.DEFAULT_HABITS) -> float:
+    """`tune` on `count` logs of seed `logs_seed` drawn with `habits`, remembered in the JSON file `cache`
+    (or not, when None).
 
-    Keyed by the detector, the data and the code version: a change to any of them tunes again.
+    Keyed by the detector, the data (seed, count, habits) and the code version: a change to any of
+    them tunes again.
     """
     import json
     from pathlib import Path
 
     from harness import atomic
-    from trendsplit import data
 
-    key = f"{name}|seed {logs_seed}|n {count}|{','.join(f'{p:.6g}' for p in penalties)}|code {code_version()}"
+    drawn = "" if habits == data.DEFAULT_HABITS else f"|{habits}"
+    key = (f"{name}|seed {logs_seed}|n {count}{drawn}|{','.join(f'{p:.6g}' for p in penalties)}"
+           f"|code {code_version()}")
     known: dict = {}
     if cache is not None and Path(cache).is_file():
         try:
@@ -145,7 +149,7 @@ def tuned(name: str, detector: Detector, logs_seed: int, count: int, penalties: 
     if isinstance(known.get(key), int | float):
         progress(f"{name}: tuned penalty from {cache}")
         return float(known[key])
-    logs = data.dataset(count, logs_seed).logs
+    logs = data.dataset(count, logs_seed, habits=habits).logs
     penalty = tune(detector, logs, penalties, progress=lambda m: progress(f"{name}: {m}"))
     if cache is not None:
         atomic.write_text(cache, json.dumps({**known, key: penalty}, indent=2, sort_keys=True) + "\n")

@@ -28,6 +28,9 @@ from harness.cli import (
 )
 from harness.errors import UsageError
 
+#: The kit's trained nets, as the commands that take one name them (known without importing torch).
+NETS = ["trendsplit", "trendsplit-gru", "trendsplit-v2", "trendsplit-v3"]
+
 
 def cmd_fixtures(args: argparse.Namespace) -> int:
     if args.action == "regenerate" and args.dir:
@@ -86,6 +89,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shifted(args: argparse.Namespace) -> int:
+    from harness.models import get_model
+    from trendsplit import shifted
+
+    for model in filter(None, (args.candidate, args.reference)):  # each net's export folder, before any work
+        export_source(args.artifacts / get_model(model).name)
+    result = shifted.evaluate_shifts(args.candidate, args.reference, n=args.n, tune_n=args.tune_n,
+                                     artifacts=args.artifacts, progress=args.progress)
+    print(result.table())
+    command = " ".join(["python -m trendsplit shifted", f"--candidate {args.candidate}",
+                        f"--reference {args.reference}", f"--n {args.n}", f"--tune-n {args.tune_n}"]
+                       + [f"--{k} {v}" for k, v in (("json", args.json), ("markdown", args.markdown)) if v])
+    for path in result.write(args.json, args.markdown, header=shifted.header(command)):
+        args.progress(f"wrote {path}")
+    return 0 if result else 1
+
+
 def cmd_threshold(args: argparse.Namespace) -> int:
     from harness.models import get_model
     from trendsplit import threshold
@@ -131,8 +151,21 @@ def build_parser(prog: str = "python -m trendsplit") -> argparse.ArgumentParser:
     p.add_argument("--json", type=output_file, help="also write the evaluation as JSON here")
     p.set_defaults(func=cmd_evaluate)
 
+    p = command("shifted", help="a net against PELT and the brute force re-tuned per set, on shifted habits "
+                                "(issue 31); exit 1 when a criterion fails")
+    p.add_argument("--candidate", choices=NETS, default="trendsplit-v3")
+    p.add_argument("--reference", choices=NETS, default="trendsplit-v2",
+                   help="the net the candidate must not lose to on the standard set")
+    p.add_argument("--n", type=CASES, default=1000, help="logs per set (default 1000)")
+    p.add_argument("--tune-n", type=CASES, default=300, help="the baselines' tuning logs per set (default 300)")
+    p.add_argument("--artifacts", type=output_folder, default="artifacts",
+                   help="folder of the export folders (default artifacts)")
+    p.add_argument("--json", type=output_file, help="also write the evaluation as JSON here")
+    p.add_argument("--markdown", type=output_file, help="also write the table as Markdown here")
+    p.set_defaults(func=cmd_shifted)
+
     p = command("threshold", help="a net's split F1 per decision threshold on its validation logs")
-    p.add_argument("--arch", choices=["trendsplit", "trendsplit-gru", "trendsplit-v2"], default="trendsplit-v2")
+    p.add_argument("--arch", choices=NETS, default="trendsplit-v2")
     p.add_argument("--record", action="store_true", help="also write the sweep into the net's card")
     p.set_defaults(func=cmd_threshold)
 
@@ -148,7 +181,7 @@ def build_parser(prog: str = "python -m trendsplit") -> argparse.ArgumentParser:
     p.add_argument("--cases", type=int_in(1, 10**10, "the number of cases"),
                    help="seeded volume cases (default 1,000,000)")
     p.add_argument("--seed", type=SEED, default=0, help="the volume seed, or Hypothesis's seed")
-    p.add_argument("--version", type=int, choices=[1, 2], default=1, help="encoding version (default 1)")
+    p.add_argument("--version", type=int, choices=[1, 2, 3], default=1, help="encoding version (default 1)")
     p.add_argument("--hypothesis", nargs="?", const="frames", choices=["frames", "series"],
                    help="Hypothesis instead of seeded volume: `frames` (default; many series per example, "
                         "one binary frame) or `series` (one series per example, JSON lines); shrinks on failure")

@@ -1,10 +1,13 @@
-"""The canonical input encodings, versions 1 and 2: trendline points -> float32 [C, L].
+"""The canonical input encodings, versions 1, 2 and 3: trendline points -> float32 [C, L].
 
 This is the contract the Swift bridge is fuzzed against, so every step is fixed to the
-bit (see "Encoding v1" and "Encoding v2" in docs/trendsplit/encodings.md). v1 ([2, L]) is frozen: apps ship
-it. v2 ([4, L]) adds the step to the next reading in absolute units (seconds, days), which
-v1's division by the x-range hides. Both versions check the same rules in the same order
-and each broken rule raises its own `EncodingError` subclass with a stable code.
+bit (see "Encoding v1", "v2" and "v3" in docs/trendsplit/encodings.md). v1 ([2, L]) and v2 are frozen: apps
+ship them. v2 ([4, L]) adds the step to the next reading in absolute units (seconds, days),
+which v1's division by the x-range hides. v3 ([6, L]) adds the log's own noise scale (the
+median absolute residual of each reading from the line through its neighbours) and the
+step in seconds divided by it, so a jump is read against the noise of the watch and the
+eye that read it. Every version checks the same rules in the same order and each broken
+rule raises its own `EncodingError` subclass with a stable code.
 """
 
 from __future__ import annotations
@@ -29,13 +32,19 @@ from trendsplit.errors import (
 
 #: The version a caller gets when it names none: v1, what shipped apps send.
 ENCODING_VERSION = 1
-#: version -> channels: v1 = (X, Y); v2 = (X, Y, DY, DX).
-CHANNELS = {1: 2, 2: 4}
+#: version -> channels: v1 = (X, Y); v2 = (X, Y, DY, DX); v3 = (X, Y, DY, DX, DYN, NU, RES).
+CHANNELS = {1: 2, 2: 4, 3: 7}
 #: v2's step channels: clamp limits (exact in binary32 and float16) and the flush-to-zero
 #: threshold, float16's smallest normal number, so every step value is a normal fp16 or zero.
 DY_LIMIT = 100.0  # seconds: a step beyond 100 s between readings is a reset or a misread either way
 DX_LIMIT = 100.0  # days: past 100 days the gap's exact length tells the model nothing more
 STEP_FLUSH = 2.0**-14
+#: v3's noise scale, seconds: clamped to [NU_MIN, NU_MAX] (powers of two, exact in float16), and
+#: NU_NONE where no reading has two neighbours to be judged against (n = 2, or all x equal around it).
+NU_MIN = 2.0**-3  # a dial is not read closer than this
+NU_MAX = 2.0**5  # beyond it the log is noise
+NU_NONE = 1.0  # the generator's default reading noise
+DYN_LIMIT = 100.0  # noise scales (steps and residuals): 100 of them is a break whatever else is seen
 #: Padded length: the model sees exactly this many positions.
 L = 100
 DEFAULT_THRESHOLD = 0.5
@@ -66,10 +75,61 @@ def steps(v: np.ndarray, limit: float | np.ndarray) -> np.ndarray:
     `v` is [..., m]; the result is [..., m - 1] (the caller places it at positions 0..m-2).
     `limit` is a number or an array that broadcasts against [..., 1] (one limit per channel).
     """
-    d = np.subtract(v[..., 1:], v[..., :-1])
+    return step_rule(np.subtract(v[..., 1:], v[..., :-1]), limit)
+
+
+def step_rule(d: np.ndarray, limit: float | np.ndarray) -> np.ndarray:
+    """The step rule on binary64 values, in place: clamp to +-limit, then |d| < 2^-14 becomes +0.0."""
     np.clip(d, -limit, limit, out=d)
     d[np.abs(d) < STEP_FLUSH] = 0.0
     return d
+
+
+def residuals(x: np.ndarray, y: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """v3's residual of each reading from the line through its neighbours, binary64 [B, w], and which
+    readings are judged, bool [B, w], from sorted x, y [B, w] (`lengths` real points each).
+
+    A reading is judged when it has two neighbours (0 < i < n - 1) and x[i+1] > x[i-1]; its residual
+    is, in this order: w = (x[i] - x[i-1]) / (x[i+1] - x[i-1]); e = (y[i] - y[i-1]) - (y[i+1] - y[i-1]) * w.
+    Within a straight segment e is reading noise only; a break or a misread makes it large.
+    """
+    b, width = x.shape
+    e = np.zeros((b, width))
+    judged = np.zeros((b, width), dtype=bool)
+    if width >= 3:
+        with np.errstate(all="ignore"):
+            span = x[:, 2:] - x[:, :-2]
+            w = (x[:, 1:-1] - x[:, :-2]) / span
+            e[:, 1:-1] = (y[:, 1:-1] - y[:, :-2]) - (y[:, 2:] - y[:, :-2]) * w
+        judged[:, 1:-1] = (np.arange(1, width - 1)[None, :] < (np.asarray(lengths)[:, None] - 1)) & (span > 0)
+    return e, judged
+
+
+def noise_scales(e: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """v3's noise scale of each series, binary64 [B], from its `residuals`: the lower median of the
+    judged |e| (sorted ascending, element (m - 1) // 2 of m; a NaN counted as +inf) clamped to
+    [NU_MIN, NU_MAX]; NU_NONE when m = 0. About 0.87 sigma for normal reading noise (the line through
+    the neighbours carries their noise too); the median ignores the residuals breaks and misreads make.
+    """
+    a = np.abs(e)
+    a[np.isnan(a)] = np.inf
+    a[~judged] = np.nan  # sorts after every judged value, +inf included
+    a.sort(axis=1)
+    m = judged.sum(axis=1)
+    median = np.take_along_axis(a, np.maximum(m - 1, 0)[:, None] // 2, axis=1)[:, 0]
+    return np.where(m > 0, np.clip(median, NU_MIN, NU_MAX), NU_NONE)
+
+
+def noise_channels(x: np.ndarray, y: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """v3's channels 4-6 in binary64 for x, y [B, w]: the step to the next reading in noise scales
+    ([B, w - 1]), the noise scale ([B]) and each judged reading's residual in noise scales ([B, w],
+    +0.0 where not judged), the steps and residuals under the step rule with limit DYN_LIMIT."""
+    e, judged = residuals(x, y, lengths)
+    nu = noise_scales(e, judged)
+    with np.errstate(all="ignore"):
+        dyn = step_rule(np.subtract(y[:, 1:], y[:, :-1]) / nu[:, None], DYN_LIMIT)
+        res = step_rule(np.where(judged, e / nu[:, None], 0.0), DYN_LIMIT)
+    return dyn, nu, res
 
 
 def _array(points: np.ndarray, what: str, ndim: int, index: int | None) -> np.ndarray:
@@ -190,9 +250,14 @@ def encode(points: Points, version: int = ENCODING_VERSION) -> np.ndarray:
         out = np.zeros((width, L), dtype=np.float32)
         out[0, :n] = ex.astype(np.float32)
         out[1, :n] = ey.astype(np.float32)
-        if version == 2:  # positions 0..n-2; the last reading and the padding stay +0.0
+        if version >= 2:  # positions 0..n-2; the last reading and the padding stay +0.0
             out[2, :n - 1] = steps(y, DY_LIMIT).astype(np.float32)
             out[3, :n - 1] = steps(x, DX_LIMIT).astype(np.float32)
+        if version == 3:
+            dyn, nu, res = noise_channels(x[None], y[None], np.array([n]))
+            out[4, :n - 1] = dyn[0].astype(np.float32)
+            out[5, :n] = np.float32(nu[0])
+            out[6, :n] = res[0].astype(np.float32)
     bad = ~np.isfinite(out[:, :n])
     if bad.any():
         c, i = np.argwhere(bad)[0]
@@ -243,15 +308,22 @@ def encode_padded(xy: np.ndarray, lengths: np.ndarray, version: int = ENCODING_V
     x, y = ch[:, 0], ch[:, 1]
     with np.errstate(all="ignore"):
         low, r, shift, err = _rules(x, y, lengths, counted)
-        if version == 2:  # before the channels are overwritten; the padding repeats, so its steps are 0
+        if version >= 2:  # before the channels are overwritten; the padding repeats, so its steps are 0
             enc[:, 3:1:-1, :w - 1] = steps(ch, _STEP_LIMITS)  # x's steps go to channel 3, y's to 2
             enc[:, 2:, w - 1] = 0.0
+        if version == 3:
+            dyn, nu, res = noise_channels(x, y, lengths)
+            enc[:, 4, :w - 1] = dyn
+            enc[:, 5, :w] = nu[:, None]
+            enc[:, 6, :w] = res
         np.subtract(ch, low, out=ch)  # binary64, in the contract's order, rounded once
         np.divide(ch, r, out=ch)
         np.subtract(ch, shift, out=ch)
         enc[:, :2, :w] = ch
     if ragged:
         np.copyto(enc[:, :2, :w], np.float32(0.0), where=pad[:, None, :])
+        if version == 3:
+            np.copyto(enc[:, 5, :w], np.float32(0.0), where=pad)
     bad = np.flatnonzero(err)
     if bad.size:
         enc[bad] = 0.0

@@ -103,9 +103,14 @@ def _timed(name: str, run: Callable[[], list[list[int]]], truths, note: str = ""
     return Row(name, score(preds, truths), score(preds, truths, 1), time.perf_counter() - start, note)
 
 
-def _predictions(backend, spec, inputs: np.ndarray, lengths, threshold: float) -> list[list[int]]:
+def probabilities(backend, spec, inputs: np.ndarray) -> np.ndarray:
+    """[N, L] split probabilities of a loaded backend, in chunks; inputs of another version are refused."""
     check_pairing(spec, inputs)
-    probs = np.concatenate([backend.predict(inputs[i : i + 256]) for i in range(0, len(inputs), 256)])
+    return np.concatenate([backend.predict(inputs[i : i + 256]) for i in range(0, len(inputs), 256)])
+
+
+def _predictions(backend, spec, inputs: np.ndarray, lengths, threshold: float) -> list[list[int]]:
+    probs = probabilities(backend, spec, inputs)
     return [decode(p, int(n), threshold) for p, n in zip(probs, lengths, strict=True)]
 
 

@@ -46,10 +46,16 @@ def receptive_field(kernel: int = KERNEL, dilations: tuple[int, ...] = DILATIONS
 #: Encoding v2's channels for the log with y negated: x and the day gaps stay, y and its steps in
 #: seconds change sign, bit for bit (the encoding is odd in y; tests/trendsplit/test_models_v2.py).
 V2_MIRROR = (1.0, -1.0, -1.0, 1.0)
+#: trendsplit-v3's width: one net for every owner's habits needs more than v2's 32 channels (48 beat 32
+#: on every shifted set in a pilot at an eighth of the budget; docs/trendsplit/models.md, trendsplit-v3).
+V3_CHANNELS = 48
+#: Encoding v3's: v2's, then the step in noise scales changes sign, the noise scale stays and the
+#: residuals in noise scales change sign.
+V3_MIRROR = (*V2_MIRROR, -1.0, 1.0, -1.0)
 
 
 class TrendSplitNet(nn.Module):
-    """`inputs` is the encoding's channel count: 2 for v1 (`trendsplit`), 4 for v2 (`trendsplit-v2`).
+    """`inputs` is the encoding's channel count: 2 for v1 (`trendsplit`), 4 for v2 (`trendsplit-v2`), 7 for v3.
 
     With `mirror` (a sign per channel) the output is the sigmoid of the mean of the net's logits
     for the log and for its mirror image in y. The generator is symmetric in y (drift, offsets

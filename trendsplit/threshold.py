@@ -87,7 +87,8 @@ def sweep(arch: str, grid: Sequence[float] = GRID, n: int | None = None, folder:
     """The committed net's curve on its card's validation logs (the first `n` of them, when given)."""
     card = json.loads((folder / f"{arch}.card.json").read_text())
     seed, size = card["data"]["val_seed"], card["data"]["val_size"]
-    val = data.dataset(size, seed, train.ARCHITECTURES[arch].encoding_version)
+    habits = data.TRAINING_HABITS[card["recipe"].get("habits", "default")]  # cards before habits: the defaults
+    val = data.dataset(size, seed, train.ARCHITECTURES[arch].encoding_version, habits)
     n = size if n is None else min(n, size)
     module = train.load(arch, folder)
     with torch.inference_mode():

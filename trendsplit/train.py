@@ -1,9 +1,10 @@
 """Train a trendsplit architecture on synthetic watch logs: deterministic, CPU, minutes.
 
-    python -m trendsplit.train [--arch trendsplit|trendsplit-gru|trendsplit-v2] [--seed 0]
-                               [--train-size N] [--epochs N] [--pos-weight W] [--out DIR]
+    python -m trendsplit.train [--arch trendsplit|trendsplit-gru|trendsplit-v2|trendsplit-v3] [--seed 0]
+                               [--train-size N] [--epochs N] [--pos-weight W] [--habits default|mixture]
+                               [--threads N] [--out DIR]
 
-Writes `trendsplit/weights/<arch>.pt` and `<arch>.card.json` (data seed, sizes, encoding
+Writes `trendsplit/weights/<arch>.pt` and `<arch>.card.json` (data seed, sizes, habits, encoding
 version, epochs, metrics, tool versions, weights sha256), atomically. The overrides are for
 measuring one change at a time; `--out` keeps such runs away from the committed weights.
 """
@@ -11,6 +12,7 @@ measuring one change at a time; `--out` keeps such runs away from the committed 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import time
@@ -25,7 +27,7 @@ from torch import nn
 from harness import atomic
 from harness.spec import weights_sha256
 from trendsplit import data, gru, net
-from trendsplit.encoding import decision_mask, decode, encode_batch
+from trendsplit.encoding import channels_of, decision_mask, decode, encode_batch
 from trendsplit.metrics import score
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -44,6 +46,8 @@ ARCHITECTURES: dict[str, Architecture] = {
     "trendsplit-gru": Architecture(gru.TrendSplitGRU, 1),
     "trendsplit-v2": Architecture(lambda: net.TrendSplitNet(inputs=4), 2,
                                   serve=lambda: net.TrendSplitNet(inputs=4, mirror=net.V2_MIRROR)),
+    "trendsplit-v3": Architecture(lambda: net.TrendSplitNet(net.V3_CHANNELS, inputs=7), 3,
+                                  serve=lambda: net.TrendSplitNet(net.V3_CHANNELS, inputs=7, mirror=net.V3_MIRROR)),
 }
 
 
@@ -58,12 +62,16 @@ class Recipe:
     #: Each example's y negated with probability 1/2 per epoch: the generator is symmetric in y
     #: (drift, offsets and noise are all zero-mean normal), so this is free extra data.
     flip_y: bool = False
+    #: The logs' habits, by name in `data.TRAINING_HABITS` (training and validation alike).
+    habits: str = "default"
 
 
 RECIPES = {
     "trendsplit": Recipe(train_size=30_000, val_size=2_000, epochs=24, batch=128, lr=3e-3, pos_weight=2.0),
     "trendsplit-gru": Recipe(train_size=20_000, val_size=2_000, epochs=16, batch=128, lr=1e-2, pos_weight=4.0),
     "trendsplit-v2": Recipe(train_size=120_000, val_size=2_000, epochs=24, batch=128, lr=3e-3, pos_weight=1.0),
+    "trendsplit-v3": Recipe(train_size=100_000, val_size=2_000, epochs=16, batch=128, lr=3e-3, pos_weight=1.0,
+                            habits="mixture"),
 }
 
 
@@ -86,8 +94,9 @@ def train(arch: str, seed: int = 0, progress: bool = True, recipe: Recipe | None
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     start = time.perf_counter()
-    train_set = data.dataset(recipe.train_size, seed=1_000 * seed + 1, version=version)
-    val_set = data.dataset(recipe.val_size, seed=1_000 * seed + 2, version=version)
+    habits = data.TRAINING_HABITS[recipe.habits]
+    train_set = data.dataset(recipe.train_size, seed=1_000 * seed + 1, version=version, habits=habits)
+    val_set = data.dataset(recipe.val_size, seed=1_000 * seed + 2, version=version, habits=habits)
     x = torch.from_numpy(train_set.inputs)
     flipped = (torch.from_numpy(encode_batch([log.points * np.array([1.0, -1.0]) for log in train_set.logs],
                                              version)) if recipe.flip_y else None)
@@ -131,7 +140,8 @@ def train(arch: str, seed: int = 0, progress: bool = True, recipe: Recipe | None
         "architecture": arch, "seed": seed, "recipe": recipe.__dict__, "encoding_version": version,
         "data": {"train_seed": 1_000 * seed + 1, "val_seed": 1_000 * seed + 2,
                  "train_size": recipe.train_size, "val_size": recipe.val_size,
-                 "generator": "trendsplit/data.py watch_log"},
+                 "generator": "trendsplit/data.py watch_log",
+                 "habits": {"name": recipe.habits, type(habits).__name__: dataclasses.asdict(habits)}},
         "parameters": sum(p.numel() for p in module.parameters()),
         "validation": validation(module, val_set),
         "history": history, "training_seconds": round(time.perf_counter() - start, 1),
@@ -222,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int_in(1, 10_000, "the epochs"), help="epochs (default: the recipe's)")
     parser.add_argument("--pos-weight", type=_weight, help="loss weight of split positions (default: the recipe's)")
     parser.add_argument("--flip-y", type=int, choices=[0, 1], help="augment by negating y (default: the recipe's)")
+    parser.add_argument("--habits", choices=sorted(data.TRAINING_HABITS),
+                        help="the logs' habits: the generator's defaults or the owners' mixture "
+                             "(default: the recipe's)")
     parser.add_argument("--dilations", type=_dilations,
                         help="conv nets: a variant's dilations, e.g. 1,2,4,8,16 (measuring only: the registry loads "
                              "the architecture's own)")
@@ -235,12 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
 def command(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("train_size", args.train_size), ("epochs", args.epochs),
                                    ("pos_weight", args.pos_weight),
-                                   ("flip_y", None if args.flip_y is None else bool(args.flip_y))) if v is not None}
+                                   ("flip_y", None if args.flip_y is None else bool(args.flip_y)),
+                                   ("habits", args.habits)) if v is not None}
     build = None
     if args.dilations:
         dilations = args.dilations
-        inputs = 4 if ARCHITECTURES[args.arch].encoding_version == 2 else 2
-        build = lambda: net.TrendSplitNet(inputs=inputs, dilations=dilations)  # noqa: E731
+        version = ARCHITECTURES[args.arch].encoding_version
+        width = net.V3_CHANNELS if version == 3 else net.CHANNELS
+        build = lambda: net.TrendSplitNet(width, channels_of(version), dilations)  # noqa: E731
     module, card = train(args.arch, args.seed, recipe=replace(RECIPES[args.arch], **overrides),
                          threads=args.threads, build=build)
     if args.dilations:

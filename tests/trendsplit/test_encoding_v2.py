@@ -140,9 +140,9 @@ def test_huge_steps_clamp_and_v1_overflow_still_comes_first():
     assert out[2, :2].tolist() == [100.0, -100.0] and math.isfinite(out[1, 0])
 
 
-@pytest.mark.parametrize("version", [0, 3, "2", 2.0, None, True])
+@pytest.mark.parametrize("version", [0, 4, "2", 2.0, None, True])
 def test_unknown_versions_are_refused_by_every_encoder(version):
-    with pytest.raises(errors.UnsupportedEncodingVersion, match="one of \\[1, 2\\]"):
+    with pytest.raises(errors.UnsupportedEncodingVersion, match="one of \\[1, 2, 3\\]"):
         encode([[0.0, 0.0], [1.0, 1.0]], version)
     with pytest.raises(errors.UnsupportedEncodingVersion):
         encode_batch([[[0.0, 0.0], [1.0, 1.0]]], version)

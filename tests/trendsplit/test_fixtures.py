@@ -28,7 +28,7 @@ def generated():
 def test_committed_fixtures_match_the_code():
     drift = fixtures.check(fixtures.FIXTURES)
     assert drift, drift.render()
-    assert drift.render().endswith("fixtures match the code (4 files)")
+    assert drift.render().endswith("fixtures match the code (6 files)")
 
 
 def test_generation_is_deterministic(generated):
@@ -60,11 +60,23 @@ def test_v1_cases_are_v2s_first_two_channels(generated):
         assert {k: v2[name].get(k) for k in case} == case
 
 
+def test_v3_cases_are_v2s_with_the_noise_channels_and_their_edges(generated):
+    v2 = {c["name"]: c for c in json.loads(generated[fixtures.ENCODING_FILES[2]])["cases"]}
+    v3 = {c["name"]: c for c in json.loads(generated[fixtures.ENCODING_FILES[3]])["cases"]}
+    assert set(v2) <= set(v3) and sum(name.startswith("v3_") for name in v3) >= 12
+    for name, case in v2.items():
+        assert {k: v3[name].get(k) for k in case} == case
+        assert ("res_bits" in v3[name]) == ("x_bits" in case)
+    nu = {v3[n]["nu_bits"][0] for n in ("v3_flat_at_the_floor", "v3_misread_at_the_cap")}
+    assert {float(np.uint32(b).view(np.float32)) for b in nu} == {2.0**-3, 2.0**5}
+
+
 def test_each_model_fixture_names_its_encoding_version(generated):
-    for name, version in (("model_trendsplit.json", 1), ("model_trendsplit-v2.json", 2)):
+    for name, version, channels in (("model_trendsplit.json", 1, 2), ("model_trendsplit-v2.json", 2, 4),
+                                    ("model_trendsplit-v3.json", 3, 7)):
         doc = json.loads(generated[name])
         assert doc["provenance"]["encoding_version"] == version
-        assert len(doc["cases"][0]["input_bits"]) == 2 * version  # channels: 2 for v1, 4 for v2
+        assert len(doc["cases"][0]["input_bits"]) == channels
 
 
 def test_provenance_names_seed_versions_and_content_hash(generated):

@@ -52,8 +52,8 @@ def test_binary_batch_matches_json_mode(swift_encoder):
     assert bits.shape == (5, 2, L) and not bits[2].any()
 
 
-def test_the_server_speaks_both_versions(swift_encoder):
-    assert swift_encoder.versions == (1, 2)
+def test_the_server_speaks_every_version(swift_encoder):
+    assert swift_encoder.versions == (1, 2, 3)
 
 
 def test_json_mode_v2_returns_python_bits_and_v1_requests_carry_no_version(swift_encoder):
@@ -75,12 +75,25 @@ def test_binary_batch_v2_matches_json_mode(swift_encoder):
         assert np.array_equal(bits[k], swift_encoder.encode(xy[k, : lengths[k]], version=2).bits)
 
 
+def test_binary_batch_v3_matches_json_mode_and_python(swift_encoder):
+    rng = np.random.default_rng(2)
+    xy = np.sort(rng.normal(size=(4, 30, 2)) * 20, axis=1)
+    xy[:, :, 1] = rng.normal(size=(4, 30)) * 3  # noisy offsets: a noise scale inside its clamps
+    lengths = np.array([30, 2, 3, 17])
+    codes, bits = swift_encoder.encode_padded(xy, lengths, version=3)
+    assert bits.shape == (4, 7, L) and codes.tolist() == ["", "", "", ""]
+    for k in range(4):
+        assert np.array_equal(bits[k], swift_encoder.encode(xy[k, : lengths[k]], version=3).bits)
+        assert np.array_equal(bits[k], encode(xy[k, : lengths[k]], version=3).view(np.uint32))
+    assert 0.125 < bits[0, 5, 0].view(np.float32) < 32
+
+
 def test_an_unknown_version_is_refused_before_sending(swift_encoder):
     from trendsplit.errors import UnsupportedEncodingVersion
 
     with pytest.raises(UnsupportedEncodingVersion):
-        swift_encoder.encode(np.zeros((2, 2)), version=3)
+        swift_encoder.encode(np.zeros((2, 2)), version=4)
     with pytest.raises(UnsupportedEncodingVersion):
         swift_encoder.encode_padded(np.zeros((1, 2, 2)), [2], version=0)
-    reply = swift_encoder.request_raw('{"version": 3, "points": [[0, 0], [1, 1]]}')
+    reply = swift_encoder.request_raw('{"version": 4, "points": [[0, 0], [1, 1]]}')
     assert reply["ok"] is False and reply["code"] == "unsupported_version"

@@ -65,11 +65,12 @@ def test_record_adds_the_sweep_and_keeps_the_rest_of_the_card(tmp_path):
     assert [p["threshold"] for p in recorded["curve"]] == [0.3, 0.5] and recorded["best"] in (0.3, 0.5)
 
 
-def test_the_committed_v2_card_records_its_sweep_on_validation_and_the_declared_threshold():
-    card = json.loads((train.WEIGHTS / "trendsplit-v2.card.json").read_text())
+@pytest.mark.parametrize("arch", ["trendsplit-v2", "trendsplit-v3"])
+def test_the_committed_card_records_its_sweep_on_validation_and_the_declared_threshold(arch):
+    card = json.loads((train.WEIGHTS / f"{arch}.card.json").read_text())
     sweep = card["threshold_sweep"]
     assert sweep["validation"] == {"seed": card["data"]["val_seed"], "n": card["data"]["val_size"]}
-    assert sweep["declared"] == get_model("trendsplit-v2").threshold
+    assert sweep["declared"] == get_model(arch).threshold
     at_half = next(p for p in sweep["curve"] if p["threshold"] == 0.5)  # training's own figures, at 0.5
     assert (at_half["f1"], at_half["f1_within_1"]) == (served(card)["exact"]["f1"],
                                                        served(card)["within_1"]["f1"])

@@ -13,7 +13,7 @@ export interface Spec extends TurboModule {
    * 'encoding_version_mismatch'.
    */
   split(points: ReadonlyArray<ReadonlyArray<number>>, encodingVersion: number): Promise<ReadonlyArray<number>>;
-  /** The bundled model's encoding version, from its metadata (1 or 2). */
+  /** The bundled model's encoding version, from its metadata (1, 2 or 3). */
   encodingVersion(): Promise<number>;
 }
 

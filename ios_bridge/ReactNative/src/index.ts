@@ -61,7 +61,7 @@ export interface SplitOptions {
    * model's version (its metadata); if that differs, the call rejects with
    * 'encoding_version_mismatch' rather than predicting on inputs the model was not trained on.
    */
-  encodingVersion?: 1 | 2;
+  encodingVersion?: 1 | 2 | 3;
 }
 
 /**
@@ -79,7 +79,7 @@ export async function split(points: ReadonlyArray<Point>, options: SplitOptions 
   return Array.from(indices);
 }
 
-/** The bundled model's encoding version (1 or 2), read from its metadata. */
+/** The bundled model's encoding version (1, 2 or 3), read from its metadata. */
 export function encodingVersion(): Promise<number> {
   return nativeModule().encodingVersion();
 }

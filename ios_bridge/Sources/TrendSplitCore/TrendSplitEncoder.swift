@@ -1,14 +1,16 @@
-/// Encodings v1 and v2: trendline points -> Float32 [C, 100], bit for bit as `trendsplit/encoding.py`.
+/// Encodings v1, v2 and v3: trendline points -> Float32 [C, 100], bit for bit as `trendsplit/encoding.py`.
 ///
 /// Arithmetic is binary64 in the contract's order, then one rounding to Float. Times stay
 /// Double until then: Float32 holds epoch seconds only to 128 s, so the seed app's
-/// Float32 maths moved readings by up to 64 s before normalising. v1 ([2, 100]) is frozen:
-/// apps ship it; v2 ([4, 100]) adds the step to the next reading in seconds and in days.
+/// Float32 maths moved readings by up to 64 s before normalising. v1 ([2, 100]) and v2 are
+/// frozen: apps ship them; v2 ([4, 100]) adds the step to the next reading in seconds and in
+/// days; v3 ([7, 100]) adds the step in units of the log's noise scale, the scale, and each
+/// reading's residual from the line through its neighbours in units of the scale.
 public enum TrendSplitEncoder {
     /// The version a caller gets when it names none: v1, what shipped apps send.
     public static let version = 1
     /// Every version this encoder speaks.
-    public static let versions = [1, 2]
+    public static let versions = [1, 2, 3]
     /// Padded length: the model sees exactly this many positions.
     public static let length = 100
     /// v2's step channels: clamp limits (exact in Float and Float16) and the flush-to-zero
@@ -16,12 +18,19 @@ public enum TrendSplitEncoder {
     public static let dyLimit = 100.0
     public static let dxLimit = 100.0
     public static let stepFlush = 0x1p-14
+    /// v3's noise scale (seconds): clamped to [nuMin, nuMax]; nuNone when no reading has two
+    /// neighbours to be judged against. The steps and residuals in noise scales clamp to +-dynLimit.
+    public static let nuMin = 0x1p-3
+    public static let nuMax = 0x1p5
+    public static let nuNone = 1.0
+    public static let dynLimit = 100.0
 
     /// Channels of `version`'s encoding (2 or 4), or `unsupportedVersion`.
     public static func channels(version: Int) throws -> Int {
         switch version {
         case 1: return 2
         case 2: return 4
+        case 3: return 7
         default: throw TrendSplitError.unsupportedVersion(version: version)
         }
     }
@@ -33,6 +42,31 @@ public enum TrendSplitEncoder {
         return abs(clamped) < stepFlush ? 0 : clamped
     }
 
+    /// v3's residual of each reading from the line through its neighbours, nil where the reading is
+    /// not judged: judged are 0 < i < n - 1 with x[i+1] > x[i-1], whose residual is, in this order,
+    ///     w = (x[i] - x[i-1]) / (x[i+1] - x[i-1]);  e = (y[i] - y[i-1]) - (y[i+1] - y[i-1]) * w
+    static func residuals(_ xs: [Double], _ ys: [Double]) -> [Double?] {
+        var out = [Double?](repeating: nil, count: xs.count)
+        guard xs.count >= 3 else { return out }
+        for i in 1..<(xs.count - 1) {
+            let span = xs[i + 1] - xs[i - 1]
+            guard span > 0 else { continue }
+            let w = (xs[i] - xs[i - 1]) / span
+            let product = (ys[i + 1] - ys[i - 1]) * w  // its own statement: rounded before the subtraction
+            out[i] = (ys[i] - ys[i - 1]) - product
+        }
+        return out
+    }
+
+    /// v3's noise scale: the lower median of the judged |e| (element (m - 1) / 2 of the m sorted
+    /// values, a NaN counted as +infinity), clamped to [nuMin, nuMax]; nuNone when m = 0.
+    static func noiseScale(_ residuals: [Double?]) -> Double {
+        var magnitudes = residuals.compactMap { $0 }.map { abs($0).isNaN ? Double.infinity : abs($0) }
+        guard !magnitudes.isEmpty else { return nuNone }
+        magnitudes.sort()
+        return min(max(magnitudes[(magnitudes.count - 1) / 2], nuMin), nuMax)
+    }
+
     /// The contract's first rule, `too_many_points`, from the number of points alone: checked before
     /// any point is read or converted, so a huge input costs nothing to refuse (as in Python).
     public static func checkCount(_ count: Int) throws {
@@ -41,7 +75,8 @@ public enum TrendSplitEncoder {
 
     /// Encode parallel x (days) and y (seconds) arrays. The result is channel-major:
     /// v1 `[x0 ... x99, y0 ... y99]`, ready to copy into an MLMultiArray of shape [1, 2, 100];
-    /// v2 then `dy0 ... dy99, dx0 ... dx99` for shape [1, 4, 100].
+    /// v2 then `dy0 ... dy99, dx0 ... dx99` for shape [1, 4, 100]; v3 then `dyn0 ... dyn99,
+    /// nu0 ... nu99, res0 ... res99` for shape [1, 7, 100].
     public static func encode(x: [Double], y: [Double], version: Int = version) throws -> [Float] {
         let width = try channels(version: version)
         try checkCount(max(x.count, y.count))  // first, as in Python: before any point is read
@@ -82,10 +117,21 @@ public enum TrendSplitEncoder {
                 throw TrendSplitError.encodingOverflow(channel: channel, index: i)
             }
         }
-        if version == 2 {  // positions 0..n-2; the last reading and the padding stay +0.0
+        if version >= 2 {  // positions 0..n-2; the last reading and the padding stay +0.0
             for i in 0..<(n - 1) {
                 out[2 * length + i] = Float(step(ys[i + 1] - ys[i], limit: dyLimit))
                 out[3 * length + i] = Float(step(xs[i + 1] - xs[i], limit: dxLimit))
+            }
+        }
+        if version == 3 {  // the step in noise scales at 0..n-2; the scale and the residuals at every real position
+            let res = residuals(xs, ys)
+            let nu = noiseScale(res)
+            for i in 0..<(n - 1) {
+                out[4 * length + i] = Float(step((ys[i + 1] - ys[i]) / nu, limit: dynLimit))
+            }
+            for i in 0..<n {
+                out[5 * length + i] = Float(nu)
+                if let e = res[i] { out[6 * length + i] = Float(step(e / nu, limit: dynLimit)) }
             }
         }
         return out

@@ -13,20 +13,26 @@ enum Fixtures {
         let points: [[String]]
         let x_bits: [UInt32]?
         let y_bits: [UInt32]?
-        let dy_bits: [UInt32]?  // encoding v2 only
+        let dy_bits: [UInt32]?  // encodings v2 and v3
         let dx_bits: [UInt32]?
+        let dyn_bits: [UInt32]?  // encoding v3 only
+        let nu_bits: [UInt32]?
+        let res_bits: [UInt32]?
         let error: String?
 
-        /// The expected channels in order (2 for v1, 4 for v2), or nil for an error case.
+        /// The expected channels in order (2 for v1, 4 for v2, 7 for v3), or nil for an error case.
         var channels: [[UInt32]]? {
             guard let x_bits, let y_bits else { return nil }
-            if let dy_bits, let dx_bits { return [x_bits, y_bits, dy_bits, dx_bits] }
-            return [x_bits, y_bits]
+            guard let dy_bits, let dx_bits else { return [x_bits, y_bits] }
+            if let dyn_bits, let nu_bits, let res_bits {
+                return [x_bits, y_bits, dy_bits, dx_bits, dyn_bits, nu_bits, res_bits]
+            }
+            return [x_bits, y_bits, dy_bits, dx_bits]
         }
     }
 
     /// Encoding version -> its golden file (v1's name predates v2 and stays).
-    static let encodingFiles = [1: "encoding_cases.json", 2: "encoding_cases_v2.json"]
+    static let encodingFiles = [1: "encoding_cases.json", 2: "encoding_cases_v2.json", 3: "encoding_cases_v3.json"]
 
     struct ModelCase: Decodable {
         let name: String

@@ -37,6 +37,8 @@ final class GoldenFixtureTests: XCTestCase {
 
     func testEncodingV2CasesMatchPythonBitForBit() throws { try encodingCasesMatchPython(version: 2) }
 
+    func testEncodingV3CasesMatchPythonBitForBit() throws { try encodingCasesMatchPython(version: 3) }
+
     func modelCasesEncodeAndDecodeLikePython(model: String, version: Int) throws {
         let cases = try Fixtures.load("model_\(model).json", as: Fixtures.ModelCase.self)
         XCTAssertFalse(cases.isEmpty)
@@ -61,6 +63,10 @@ final class GoldenFixtureTests: XCTestCase {
 
     func testV2ModelCasesEncodeAndDecodeLikePython() throws {
         try modelCasesEncodeAndDecodeLikePython(model: "trendsplit-v2", version: 2)
+    }
+
+    func testV3ModelCasesEncodeAndDecodeLikePython() throws {
+        try modelCasesEncodeAndDecodeLikePython(model: "trendsplit-v3", version: 3)
     }
 
     func testErrorCodesAreThePythonCodesInOrder() {
