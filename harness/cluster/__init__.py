@@ -1,0 +1,7 @@
+"""Past one machine: parity's chunks (and the zoo's models) as tasks on a Dask cluster.
+
+`connect` reaches the scheduler (or starts a `LocalCluster`), `shipped` carries an export to the workers
+by content hash, `parity` sends chunk indices and merges the judged chunks in index order, so a cluster
+run's report is the one-process run's. Needs the `cluster` extra (dask, distributed); nothing on the
+one-machine path imports this package.
+"""
