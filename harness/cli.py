@@ -217,6 +217,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if args.save and args.n > MAX_CASES:
         raise UsageError(f"--save keeps every output: at most {MAX_CASES:,} cases with it, got {args.n:,} "
                          "(without --save, parity streams any number)")
+    cluster = options.cluster(args.cluster)  # HARNESS_CLUSTER when --cluster is not given
+    if cluster is not None and args.save:
+        raise UsageError("--save keeps every output in this process: not with a cluster (--cluster or "
+                         f"{options.CLUSTER_VARIABLE})")
+    if cluster is not None:
+        from harness.cluster.connect import distributed
+
+        distributed()  # the extra is installed: said before any work
     spec = get_model(model_name(args))
     backends, policy = _backends(args), _policy(args)
     _apart(_export_folder(args, spec), save=args.save, json=args.json, html=args.html)
@@ -225,10 +233,6 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
         saved = (CASES_FILE, RUN_FILE, *(results_file_name(b.label) for b in backends))
         _not_over_inputs((), json=args.json, html=args.html, **{f"save's {n}": args.save / n for n in saved})
-    cluster = options.cluster(args.cluster)  # HARNESS_CLUSTER when --cluster is not given
-    if cluster is not None and args.save:
-        raise UsageError("--save keeps every output in this process: not with a cluster (--cluster or "
-                         f"{options.CLUSTER_VARIABLE})")
     if cluster is not None:
         from harness.cluster.parity import parity as on_cluster
 

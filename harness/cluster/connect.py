@@ -55,8 +55,10 @@ def local_workers(address: str) -> int | None:
 
 @contextlib.contextmanager
 def quiet_dask() -> Iterator[None]:
-    """Dask's loggers silenced for the run (and restored after)."""
-    loggers = [logging.getLogger(name) for name in DASK_LOGGERS]
+    """Dask's loggers silenced for the run (and restored after): each package's, and each of its modules' that
+    has a level of its own (Dask's configuration sets some)."""
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in DASK_LOGGERS]
+    loggers = [logging.getLogger(name) for name in {*DASK_LOGGERS, *names}]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.CRITICAL + 1)
@@ -84,8 +86,7 @@ def connect(address: str, say: Callable[[str], None]) -> Iterator[Client]:
         try:
             client = dask.Client(target, timeout=CONNECT_SECONDS, set_as_default=False)
         except (OSError, TimeoutError) as err:
-            raise ClusterError(f"no Dask scheduler answered at {address} within {CONNECT_SECONDS:g} s "
-                               f"({type(err).__name__}: {err})") from None
+            raise ClusterError(f"no Dask scheduler answered at {address} within {CONNECT_SECONDS:g} s") from err
         stack.callback(client.close)
         if workers is None:
             say(f"connected to the Dask scheduler at {address}")

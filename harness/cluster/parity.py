@@ -280,7 +280,9 @@ def _chunks(client, job: Job, count: int, address: str, say: Progress) -> Iterat
                 finishing.add(future)
                 submitted += 1
             done = _finished(finishing, POLL_SECONDS)
-            if client.status != "running":  # the connection dropped: Dask reconnects for a while, then gives up
+            if any(f.cancelled() for f in done):  # what Dask does to every future once the scheduler is gone
+                raise lost(address)
+            if client.status != "running":  # the connection dropped: Dask tries to reconnect, for a bounded time
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since > LOST_SECONDS:
                     raise lost(address)
