@@ -1,5 +1,5 @@
 """The CI entry points: `tox -e coreml` fails off macOS unless a skip is expected, before building anything;
-`.ci/run` installs what the tests need (the test extra, a browser)."""
+`.ci/run` installs what the tests need (the test extra, a browser, a Redis server)."""
 
 from __future__ import annotations
 
@@ -53,3 +53,9 @@ def test_ci_installs_the_test_extra_and_a_browser_it_then_requires():
     assert "pip install -q -e '.[test]'" in ci
     assert "apt-get install -y -qq chromium" in ci and "export HARNESS_REQUIRE_CHROMIUM=1" in ci
     assert ci.index("HARNESS_REQUIRE_CHROMIUM=1") < ci.index("-m pytest")
+
+
+def test_ci_installs_a_redis_server_it_then_requires():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install -y -qq redis-server" in ci and "export HARNESS_REQUIRE_REDIS=1" in ci
+    assert ci.index("HARNESS_REQUIRE_REDIS=1") < ci.index("-m pytest")
