@@ -8,9 +8,11 @@ connection becomes one line.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -90,7 +92,28 @@ def connect(address: str, say: Callable[[str], None]) -> Iterator[Client]:
         stack.callback(client.close)
         if workers is None:
             say(f"connected to the Dask scheduler at {address}")
+        else:
+            exit_quickly(client)
         yield client
+
+
+def exit_quickly(client: Client) -> None:
+    """The workers of a cluster this process started skip Python's finalisation when they stop: with torch
+    loaded it takes seconds, which closing the cluster would wait for (they hold nothing left to write)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class QuickExit(WorkerPlugin):  # set up on every worker, those that join later (a restarted one) included
+        def setup(self, worker) -> None:
+            atexit.register(_exit)
+
+    client.register_plugin(QuickExit(), name="harness-quick-exit")
+
+
+def _exit() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 def lost(address: str, err: BaseException | None = None) -> ClusterError:

@@ -15,10 +15,9 @@ is refused and ends the run (`ClusterError`), so nothing is judged twice or lost
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import dataclasses
 import hashlib
+import os
 import threading
 import time
 import uuid
@@ -29,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.backends import Backend
-from harness.cluster.connect import LOST_SECONDS, ClusterError, alive, connect, distributed, lost
+from harness.cluster import tasks
+from harness.cluster.connect import ClusterError, connect, distributed
 from harness.cluster.shipped import Shipped
-from harness.errors import HarnessError
 from harness.export import ensure_exported
 from harness.parity import cases as chunking
 from harness.parity import steps
@@ -44,14 +43,6 @@ from harness.results import Reading, Results
 from harness.spec import ModelSpec, built, model_fingerprint
 
 Progress = Callable[[str], None]
-
-#: Chunks in flight per worker thread: one running, one waiting on the worker; more only buffers.
-IN_FLIGHT_PER_THREAD = 2
-#: What a future raises once the client lost its scheduler.
-CANCELLED = (asyncio.CancelledError, concurrent.futures.CancelledError)
-#: Seconds between looks at the workers (how many alive) while waiting for chunks.
-POLL_SECONDS = 1.0
-
 
 def _quiet(_msg: str) -> None:
     pass
@@ -69,6 +60,31 @@ class Job:
     seed: int
     policy: Policy | None
     overrides: Overrides | None
+    threads: Threads
+
+
+@dataclass(frozen=True)
+class Threads:
+    """The client's thread counts: a float kernel's sums can depend on how many threads share them (torch's
+    conv1d does), so every worker runs with the client's, and its numbers are the client's bit for bit."""
+
+    torch: int
+    omp: str | None  # OMP_NUM_THREADS, which onnxruntime's backend reads (unset: its own default)
+
+    @classmethod
+    def here(cls) -> Threads:
+        import torch
+
+        return cls(torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"))
+
+    def apply(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.torch)
+        if self.omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)  # Dask sets 1 in its workers
+        else:
+            os.environ["OMP_NUM_THREADS"] = self.omp
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,7 @@ class Node:
 
     def __init__(self, job: Job):
         self.job = job
+        job.threads.apply()  # before any backend loads
         self.folder, self.manifest = job.export.unpack()
         self.spec = built(job.spec)
         fingerprint = model_fingerprint(self.spec, self.spec.build())
@@ -207,43 +224,18 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, c
     """`harness.parity.steps.parity` with the chunks run and judged on the cluster at `cluster` (`local[:W]`
     or a scheduler's address): the same report."""
     say = progress or _quiet
-    distributed()  # the extra is there, before any export
     here = built(spec)
     first = chunking.make_chunk(here, 0, chunking.size(n, 0), seed)  # a broken make_inputs, named before exporting
-    folder = Path(folder or steps.export_folder(here))
-    manifest = ensure_exported(here, folder, progress=say)
-    shipped = Shipped.pack(folder)
-    labels = [b.label for b in backends]
-    job = Job(uuid.uuid4().hex, spec, tuple(backends), shipped, n, seed, policy, overrides)
-    count = chunking.count(n)
-    made = {0: first}
-    digest = chunking.FeedsDigest(here, n, seed)
-
-    def cases_sha256(j: int) -> str:  # the client's own chunk j: digested for the inputs' sha256 as it is checked
-        chunk = made.pop(j, None) or chunking.make_chunk(here, j, chunking.size(n, j), seed)
-        digest.update(chunk)
-        return feeds_sha256(chunk)
-
-    merged, judged, runs = InOrder(shipped.key, count, cases_sha256), None, _Runs()
-    say(f"parity {spec.name} on {cluster}: {n:,} cases in {count:,} chunk{'s' if count > 1 else ''}, "
-        f"export {shipped.key[:12]} ({_size(shipped.size)}) shipped to each worker once")
-    with connect(cluster, say) as client, bar(progress, n, f"parity {spec.name}", "case") as shown:
-        start, every = time.perf_counter(), max(1, count // 20)
-        for part, workers in _chunks(client, job, count, cluster, say):
-            for ready in merged.add(part):
-                judged = ready.judged if judged is None else judged.merge(ready.judged, ready.index * chunking.CHUNK)
-                runs.add(ready)
-                cases = chunking.size(n, ready.index)
-                shown.update(cases)
-                done = min(n, (ready.index + 1) * chunking.CHUNK)
-                rate = done / max(time.perf_counter() - start, 1e-9)
-                shown.set_postfix_str(f"{workers} workers, {rate:,.0f} cases/s")
-                if count > 1 and (merged.next % every == 0 or merged.done):
-                    say(f"judged {merged.next:,} of {count:,} chunks ({done:,} cases), {rate:,.0f} cases/s, "
-                        f"{workers} worker{'s' if workers != 1 else ''} alive")
+    with connect(cluster, say) as client:  # an address with no scheduler, named before exporting
+        folder = Path(folder or steps.export_folder(here))
+        manifest = ensure_exported(here, folder, progress=say)
+        shipped = Shipped.pack(folder)
+        job = Job(uuid.uuid4().hex, spec, tuple(backends), shipped, n, seed, policy, overrides, Threads.here())
+        judged, runs, feeds = _judged(client, cluster, job, here, first, say, progress)
     judged_cases = sum(judged.case_kinds.values())
     if judged_cases != n:  # never: each chunk is merged once, and each holds its size
         raise ClusterError(f"the cluster judged {judged_cases:,} cases, not {n:,}")
+    labels = [b.label for b in backends]
     loaded: dict[str, steps.Streamed] = {}
 
     def again(label: str, feeds: dict[str, np.ndarray]):  # the precision classes' few cases, run here
@@ -252,88 +244,47 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, c
             loaded[label] = steps.Streamed(backend, here, manifest, folder, _quiet, n)
         return loaded[label].again(feeds)
 
-    return steps.finish(here, n, seed, labels, runs.results, judged, digest.finish(), folder, manifest, again,
+    return steps.finish(here, n, seed, labels, runs.results, judged, feeds.finish(), folder, manifest, again,
                         overview=overview, explain=explain, say=say)
+
+
+def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: Progress,
+            progress: Progress | None) -> tuple[Judged, _Runs, chunking.FeedsDigest]:
+    """Every chunk judged on the cluster and merged in index order, each checked against the client's own
+    cases as it is merged: (judged, the runs, the inputs' digest)."""
+    n, seed, count = job.n, job.seed, chunking.count(job.n)
+    made, digest = {0: first}, chunking.FeedsDigest(here, n, seed)
+
+    def cases_sha256(j: int) -> str:  # the client's own chunk j, digested for the inputs' sha256 as it is checked
+        chunk = made.pop(j, None)
+        if chunk is None:
+            chunk = chunking.make_chunk(here, j, chunking.size(n, j), seed)
+        digest.update(chunk)
+        return feeds_sha256(chunk)
+
+    merged, judged, runs = InOrder(job.export.key, count, cases_sha256), None, _Runs()
+    say(f"parity {here.name} on {cluster}: {n:,} cases in {count:,} chunk{'s' if count > 1 else ''}, "
+        f"export {job.export.key[:12]} ({_size(job.export.size)}) shipped to each worker once")
+    shared = tasks.submit(client, cluster, lambda job: job, job, key=f"harness-job-{job.run}")  # re-made if lost
+
+    def chunk(j: int):
+        return client.submit(judge_chunk, shared, j, key=f"harness-chunk-{job.run}-{j}", pure=False)
+
+    with bar(progress, n, f"parity {here.name}", "case") as shown:
+        start, every = time.perf_counter(), max(1, count // 20)
+        for _, part, workers in tasks.as_finished(client, chunk, count, cluster, say, what="chunk"):
+            for ready in merged.add(part):
+                judged = ready.judged if judged is None else judged.merge(ready.judged, ready.index * chunking.CHUNK)
+                runs.add(ready)
+                shown.update(chunking.size(n, ready.index))
+                done = min(n, (ready.index + 1) * chunking.CHUNK)
+                rate = done / max(time.perf_counter() - start, 1e-9)
+                shown.set_postfix_str(f"{workers} workers, {rate:,.0f} cases/s")
+                if count > 1 and (merged.next % every == 0 or merged.done):
+                    say(f"judged {merged.next:,} of {count:,} chunks ({done:,} cases), {rate:,.0f} cases/s, "
+                        f"{workers} worker{'s' if workers != 1 else ''} alive")
+    return judged, runs, digest
 
 
 def _size(count: int) -> str:
     return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.0f} kB"
-
-
-def _chunks(client, job: Job, count: int, address: str, say: Progress) -> Iterator[tuple[Part, int]]:
-    """(part, workers alive) as chunks finish, a bounded number in flight; workers lost and joined are said."""
-    dask = distributed()
-    try:
-        shared = client.submit(lambda job: job, job, key=f"harness-job-{job.run}", pure=False)  # re-made if lost
-    except (OSError, dask.comm.CommClosedError) as err:
-        raise lost(address, err) from None
-    flight: dict = {}
-    finishing = dask.as_completed(loop=client.loop)
-    submitted, quiet_since, watch = 0, None, _Watch(client, address, say)
-    try:
-        while submitted < count or flight:
-            window = max(2, IN_FLIGHT_PER_THREAD * max(1, watch.look()))
-            while submitted < count and len(flight) < window:
-                future = client.submit(judge_chunk, shared, submitted, key=f"harness-chunk-{job.run}-{submitted}",
-                                       pure=False)
-                flight[future] = submitted
-                finishing.add(future)
-                submitted += 1
-            done = _finished(finishing, POLL_SECONDS)
-            if any(f.cancelled() for f in done):  # what Dask does to every future once the scheduler is gone
-                raise lost(address)
-            if client.status != "running":  # the connection dropped: Dask tries to reconnect, for a bounded time
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > LOST_SECONDS:
-                    raise lost(address)
-                continue
-            quiet_since = None
-            workers = watch.look() if done else len(watch.workers)  # a chunk re-run: its worker's loss is said first
-            for future in sorted(done, key=flight.get):
-                index = flight.pop(future)
-                yield _result(future, index), workers
-    except (OSError, dask.comm.CommClosedError, *CANCELLED) as err:
-        raise lost(address, err) from None
-    finally:
-        if flight and client.status == "running":
-            client.cancel(list(flight))
-
-
-class _Watch:
-    """The workers the scheduler knows, looked at between chunks: losses and arrivals said as they happen."""
-
-    def __init__(self, client, address: str, say: Progress):
-        self.client, self.address, self.say, self.workers, self.first = client, address, say, [], True
-
-    def look(self) -> int:
-        """How many workers are alive now."""
-        now = alive(self.client)
-        gone, came = sorted(set(self.workers) - set(now)), sorted(set(now) - set(self.workers))
-        if gone:
-            self.say(f"lost worker{'s' if len(gone) > 1 else ''} {', '.join(gone)}: the scheduler runs "
-                     f"{'their' if len(gone) > 1 else 'its'} chunks elsewhere")
-        if came and self.workers:
-            self.say(f"worker{'s' if len(came) > 1 else ''} joined: {', '.join(came)}")
-        if not now and (self.workers or self.first):
-            self.say(f"waiting for workers at {self.address}")
-        self.workers, self.first = now, False
-        return len(now)
-
-
-def _finished(finishing, seconds: float) -> list:
-    """The futures finished (or cancelled) within `seconds`; none when none did."""
-    deadline = time.monotonic() + seconds
-    while not finishing.has_ready() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return finishing.next_batch(block=False)
-
-
-def _result(future, index: int) -> Part:
-    """A finished chunk's part; a task's error as one line naming the chunk (the harness's own errors as they are)."""
-    try:
-        return future.result()
-    except (HarnessError, OSError, *CANCELLED):
-        raise
-    except Exception as err:
-        raise ClusterError(f"chunk {index} failed on the cluster: {type(err).__name__}: "
-                           f"{str(err).splitlines()[0] if str(err) else ''}") from None

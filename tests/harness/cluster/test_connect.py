@@ -53,16 +53,17 @@ def test_a_bad_cluster_from_the_environment_is_a_usage_error_in_one_line(argv, e
     assert capsys.readouterr().err.splitlines() == [f"python -m harness: error: {said}"]
 
 
-def test_no_scheduler_at_the_address_exits_1_naming_it_in_bounded_time(monkeypatch, capsys, shared_export):
-    _, folder = shared_export(tiny_vision.describe_model())
+def test_no_scheduler_at_the_address_exits_1_naming_it_before_any_export(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(connect, "CONNECT_SECONDS", 2.0)
+    monkeypatch.chdir(tmp_path)
     address = f"tcp://127.0.0.1:{closed_port()}"
     start = time.monotonic()
     code = cli.main(["parity", "-q", "--model", MODEL, "--backends", "torch,onnxruntime", "--n", "10",
-                     "--artifacts", str(folder), "--cluster", address])
+                     "--cluster", address])
     assert code == 1 and time.monotonic() - start < 20
     assert capsys.readouterr().err.splitlines() == [
         f"python -m harness: no Dask scheduler answered at {address} within 2 s"]
+    assert not (tmp_path / "artifacts").exists()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -19,6 +20,9 @@ from harness.parity import cases as chunking
 from harness.parity import steps
 from harness.parity.tolerances import get_policy
 from tests.user_model import tiny_vision
+
+#: One LocalCluster for every test that uses it: they run in one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("dask-cluster")
 
 #: The reference, an exact runtime and the fp16 interpreter; judged by fp32, the fp16 pairs fail, so the
 #: report holds passing and failing pairs, worst cases in several chunks, localisations and precision classes.
@@ -67,34 +71,42 @@ def test_a_cluster_run_reports_what_one_process_does(dask_cluster, model, one_pr
     assert any(m.startswith("judged 3 of 3 chunks (2,500 cases)") and m.endswith("2 workers alive") for m in said), said
 
 
-def _busy(client, seconds: float = 10.0) -> str:
-    """A worker holding a chunk task now (waiting for one to be given out, at most `seconds`)."""
+#: The killed run's cases: more chunks than the client keeps in flight, so some are sent after the first result.
+KILLED_N, KILLED_BACKENDS = 6000, "torch,onnxruntime"
+
+
+def _kill_a_busy_worker(client, pids: dict, killed: list, seconds: float = 60.0) -> None:
+    """Kill the first worker seen holding a chunk task (SIGKILL: no goodbye to the scheduler)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for worker, keys in client.processing().items():
-            if any("harness-chunk" in str(k) for k in keys):
-                return worker
-        time.sleep(0.01)
-    raise AssertionError("no worker held a chunk after the first result: nothing in flight to kill")
+            if worker in pids and any("harness-chunk" in str(k) for k in keys):
+                os.kill(pids[worker], signal.SIGKILL)
+                killed.append(worker)
+                return
+        time.sleep(0.005)
 
 
-def test_a_worker_killed_mid_run_has_its_chunks_run_elsewhere_and_the_report_is_unchanged(dask_cluster, model,
-                                                                                         one_process):
+def test_a_worker_killed_mid_run_has_its_chunks_run_elsewhere_and_the_report_is_unchanged(dask_cluster, model):
     address, client = dask_cluster
+    spec, folder = model
     pids = client.run(os.getpid)
-    killed, said = [], []
+    killed, said, killer = [], [], []
 
     def progress(message: str) -> None:
         said.append(message)
-        if message.startswith("judged") and not killed:  # after the first result
-            worker = _busy(client)
-            os.kill(pids[worker], signal.SIGKILL)
-            killed.append(worker)
+        if message.startswith("judged") and not killer:  # after the first result, while the run goes on
+            killer.append(threading.Thread(target=_kill_a_busy_worker, args=(client, pids, killed)))
+            killer[0].start()
 
-    report = on(address, model, progress)
+    report = api.parity(spec, KILLED_BACKENDS, n=KILLED_N, seed=SEED, folder=folder, cluster=address,
+                        progress=progress)
+    killer[0].join()
     assert killed and any(m.startswith(f"lost worker {killed[0]}") for m in said), said
-    assert comparable(report) == comparable(one_process)
-    assert sum(report.case_kinds.values()) == N  # nothing judged twice, nothing lost
+    alone = steps.parity(spec, parse_backends(KILLED_BACKENDS), n=KILLED_N, seed=SEED, folder=folder)
+    assert comparable(report) == comparable(alone)
+    assert report.comparisons[0].max_abs > 0  # two runtimes: numbers that differ, merged the same
+    assert sum(report.case_kinds.values()) == KILLED_N  # nothing judged twice, nothing lost
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +114,7 @@ def parts(model):
     """Chunks 0 and 1 judged by a worker's own code, here in this process."""
     spec, folder = model
     job = on_cluster.Job("test", spec, tuple(parse_backends("torch,onnxruntime")), Shipped.pack(folder), N, SEED,
-                         None, None)
+                         None, None, on_cluster.Threads.here())
     return job, [on_cluster.judge_chunk(job, j) for j in (0, 1)]
 
 
@@ -156,6 +168,20 @@ def test_a_worker_whose_model_is_not_the_exports_refuses_to_run_it(model):
     retrained = api.describe("tiny-vision", lambda: api.seeded(tiny_vision.TinyVision, seed=1),
                              inputs={"image": (None, 3, 8, 8), "meta": (None, 4)},
                              outputs={"logits": (None, 5), "score": (None, 1)}, make_inputs=tiny_vision.inputs)
-    job = on_cluster.Job("other", retrained, tuple(parse_backends("torch")), Shipped.pack(folder), N, SEED, None, None)
+    job = on_cluster.Job("other", retrained, tuple(parse_backends("torch")), Shipped.pack(folder), N, SEED, None, None,
+                         on_cluster.Threads.here())
     with pytest.raises(ClusterError, match="model 'tiny-vision' here .* is not the export's"):
         on_cluster.judge_chunk(job, 0)
+
+
+def test_workers_run_with_the_clients_thread_counts(dask_cluster, model):
+    """A float kernel's sums can depend on its thread count (trendsplit's conv1d does): workers take the client's."""
+    address, client = dask_cluster
+    spec, folder = model
+    default = client.run(lambda: __import__("torch").get_num_threads())
+    threads = on_cluster.Threads(max(default.values()) + 1, "3")
+    job = on_cluster.Job("threads", spec, tuple(parse_backends("torch")), Shipped.pack(folder), N, SEED, None, None,
+                         threads)
+    ran = client.submit(on_cluster.judge_chunk, job, 0, pure=False).result()
+    assert client.run(lambda: (__import__("torch").get_num_threads(), os.environ.get("OMP_NUM_THREADS")),
+                      workers=[ran.worker]) == {ran.worker: (threads.torch, "3")}
