@@ -89,19 +89,26 @@ def compare(results, *, cases: str | Path | None = None, policy: str | None = No
 def parity(model: ModelSpec, backends: str | None = None, *, n: int = options.CASES, seed: int = options.SEED,
            folder: str | Path | None = None, policy: str | None = None, progress=None, overview: bool = False,
            atol: Tolerance = None, rtol: Tolerance = None, explain: bool = False, target: str | None = None,
-           batch=None):
+           batch=None, cluster: str | None = None):
     """Export (or reuse) and compare every backend with the first (run, then compare); returns a ParityReport.
     `explain`: set every pair against float64 and its precision's spread, precision or bug
     (`report.precision`); failing pairs always are.
     `overview`: also profile the fp16 program op by op, for the HTML report's per-op section.
     `atol`/`rtol`: per policy name, e.g. `{"fp32": 1e-4}` (or "fp32=1e-4"), replacing that policy's own;
-    the reports name the changed policy `fp32(atol=0.0001)`. `target`, `batch`: as `export` (a change re-exports)."""
+    the reports name the changed policy `fp32(atol=0.0001)`. `target`, `batch`: as `export` (a change re-exports).
+    `cluster`: run the chunks on a Dask cluster, `"local:2"` (worker processes here) or a scheduler's address
+    (`"tcp://host:8786"`); default `$HARNESS_CLUSTER`, else this process. The report is the same."""
     from harness.parity import steps
 
     # all checked before the backends are made or anything exported
     n, seed, chosen = options.cases(n), options.seed(seed), options.policy(policy)
     model = model.deployed(options.target(target), options.batch(batch))
-    overrides = options.overrides(atol, rtol)
+    overrides, cluster = options.overrides(atol, rtol), options.cluster(cluster)
+    if cluster is not None:
+        from harness.cluster.parity import parity as on_cluster
+
+        return on_cluster(model, options.backends(backends), n=n, seed=seed, cluster=cluster, folder=folder,
+                          policy=chosen, overview=overview, progress=progress, overrides=overrides, explain=explain)
     return steps.parity(model, options.backends(backends), n=n, seed=seed, folder=folder, policy=chosen,
                         overview=overview, progress=progress, overrides=overrides, explain=explain)
 

@@ -233,6 +233,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if args.save and args.n > MAX_CASES:
         raise UsageError(f"--save keeps every output: at most {MAX_CASES:,} cases with it, got {args.n:,} "
                          "(without --save, parity streams any number)")
+    cluster = options.cluster(args.cluster)  # HARNESS_CLUSTER when --cluster is not given
+    if cluster is not None and args.save:
+        raise UsageError("--save keeps every output in this process: not with a cluster (--cluster or "
+                         f"{options.CLUSTER_VARIABLE})")
+    if cluster is not None:
+        from harness.cluster.connect import distributed
+
+        distributed()  # the extra is installed: said before any work
     spec = model_spec(args)
     backends, policy = _backends(args), _policy(args)
     _apart(_export_folder(args, spec), save=args.save, json=args.json, html=args.html)
@@ -241,9 +249,16 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
         saved = (CASES_FILE, RUN_FILE, *(results_file_name(b.label) for b in backends))
         _not_over_inputs((), json=args.json, html=args.html, **{f"save's {n}": args.save / n for n in saved})
-    report = steps.parity(spec, backends, n=args.n, seed=args.seed, policy=policy, overrides=_overrides(args),
-                          folder=args.artifacts, overview=bool(args.html), save=args.save, progress=args.progress,
-                          explain=args.explain)
+    if cluster is not None:
+        from harness.cluster.parity import parity as on_cluster
+
+        report = on_cluster(spec, backends, n=args.n, seed=args.seed, cluster=cluster, policy=policy,
+                            overrides=_overrides(args), folder=args.artifacts, overview=bool(args.html),
+                            progress=args.progress, explain=args.explain)
+    else:
+        report = steps.parity(spec, backends, n=args.n, seed=args.seed, policy=policy, overrides=_overrides(args),
+                              folder=args.artifacts, overview=bool(args.html), save=args.save,
+                              progress=args.progress, explain=args.explain)
     if args.save:
         args.progress(f"wrote the run's files to {args.save}")
     return _show(report, args)
@@ -313,7 +328,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.n = options.cases(args.n)
         args.seed = options.seed(args.seed)
         args.compute_units = args.compute_units or "ALL"
-        args.save = None
+        args.save = args.cluster = None  # the cluster, if any, from HARNESS_CLUSTER
         return cmd_parity(args)
     one_shot = ("model", "backends", "n", "seed", "policy", "compute_units", "artifacts", "atol", "rtol", "target",
                 "batch")
@@ -536,6 +551,10 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
                         "(failing pairs always are)")
     p.add_argument("--save", type=output_folder,
                    help="also write the run's files (cases and one results file per backend) here")
+    p.add_argument("--cluster", type=usage_type(options.cluster), metavar="local[:W]|tcp://HOST:PORT",
+                   help="run the chunks on a Dask cluster: local[:W] starts W worker processes here, an address "
+                        f"names a running scheduler (default ${options.CLUSTER_VARIABLE}, else this process; "
+                        "needs the cluster extra)")
     p.add_argument("--json", type=output_file, help="also write the report as JSON here")
     p.add_argument("--html", type=output_file, help="also write the self-contained HTML report here")
     p.set_defaults(func=cmd_parity)

@@ -8,6 +8,8 @@ backends are made only when asked for.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -25,6 +27,12 @@ SEED = 0
 #: for trendsplit. `parity` alone streams its cases in chunks, with memory flat in their number.
 MAX_SAVED_CASES = 100_000
 MAX_STREAMED_CASES = 10**12
+#: Where parity's chunks run when no `cluster` is given: this variable's value, else here in one process.
+CLUSTER_VARIABLE = "HARNESS_CLUSTER"
+#: Worker processes a `local:W` cluster may start.
+MAX_LOCAL_WORKERS = 256
+_LOCAL = re.compile(r"local(?::(.*))?")
+_ADDRESS = re.compile(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})")
 
 
 def whole(value: object, what: str, low: int, high: int) -> int:
@@ -83,3 +91,27 @@ def batch(value: object = None) -> shapes.Batch | None:
     """The batch the CoreML export is to accept (`4`, `(1, 8, 32)`, `"1..64"`, `range(1, 65)`, `"flexible"`), or
     None: the model's own (flexible unless it was described with another)."""
     return None if value is None else shapes.parse(value)
+
+
+def cluster(value: object = None) -> str | None:
+    """Where parity's chunks run: None (here, one process), `local` or `local:W` (a Dask LocalCluster of one
+    worker process per core, or W), or a Dask scheduler's address (`tcp://host:8786`; `host:8786` means tcp).
+    Not given: the `HARNESS_CLUSTER` environment variable's value, checked the same way."""
+    what = "the cluster"
+    if value is None:
+        value = os.environ.get(CLUSTER_VARIABLE) or None
+        what = f"{CLUSTER_VARIABLE}"
+        if value is None:
+            return None
+    if not isinstance(value, str):
+        raise UsageError(f"{what} must be local[:W] or a scheduler address like tcp://host:8786, "
+                         f"got {type(value).__name__} {value!r:.40}")
+    text = value.strip()
+    if (local := _LOCAL.fullmatch(text)) is not None:
+        if local[1] is None:
+            return "local"
+        return f"local:{whole(local[1], f'the worker processes of {what} local:W', 1, MAX_LOCAL_WORKERS)}"
+    address = _ADDRESS.fullmatch(text)
+    if address is None or not 1 <= int(address[3]) <= 65535:
+        raise UsageError(f"{what} {value!r:.80} is neither local[:W] nor a scheduler address like tcp://host:8786")
+    return f"{address[1] or 'tcp'}://{address[2]}:{int(address[3])}"

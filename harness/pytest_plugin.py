@@ -12,8 +12,9 @@ toolchain, an error when TRENDSPLIT_REQUIRE_SWIFT=1), `slow`.
 
 Command-line options, for what a CI job sets (a test's own arguments win): `--harness-backends`,
 `--harness-n`, `--harness-seed`, `--harness-policy`, `--harness-atol`/`--harness-rtol` (per policy,
-`fp32=1e-4`), `--harness-target` and `--harness-batch` (the CoreML deployment target and declared batch)
-and `--harness-artifacts` (the export cache's folder).
+`fp32=1e-4`), `--harness-target` and `--harness-batch` (the CoreML deployment target and declared batch),
+`--harness-artifacts` (the export cache's folder) and `--harness-cluster` (a Dask cluster
+for the chunks, `local:2` or `tcp://host:8786`; default `$HARNESS_CLUSTER`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"
 def pytest_addoption(parser):
     """What a CI job sets per run; each checked as the harness's command line checks it, before any test."""
     from harness import options
-    from harness.cli import ATOL, BACKENDS, BATCH, RTOL, SEED, STREAMED_CASES, TARGET, output_folder
+    from harness.cli import ATOL, BACKENDS, BATCH, RTOL, SEED, STREAMED_CASES, TARGET, output_folder, usage_type
     from harness.parity.tolerances import POLICIES
 
     group = parser.getgroup("trendsplit-harness", "parity tests (harness_parity, harness_export)")
@@ -62,6 +63,9 @@ def pytest_addoption(parser):
                     help="the batch CoreML exports accept when a test declares none: 4, 1,8,32, 1..64 or flexible")
     group.addoption("--harness-artifacts", type=output_folder, metavar="DIR",
                     help="folder of the export cache (default: pytest's cache, else a temporary folder)")
+    group.addoption("--harness-cluster", type=usage_type(options.cluster), metavar="local[:W]|tcp://HOST:PORT",
+                    help="run harness_parity's chunks on a Dask cluster when a test names none "
+                         f"(default ${options.CLUSTER_VARIABLE}, else in the test's process)")
 
 
 def pytest_configure(config):
@@ -206,15 +210,24 @@ def harness_parity(harness_artifacts, pytestconfig):
         return chosen if chosen is not None else default
 
     def check(model, backends: str | Sequence[str] | None = None, *, n: int | None = None, seed: int | None = None,
-              policy: str | None = None, atol=None, rtol=None, target: str | None = None, batch=None):
+              policy: str | None = None, atol=None, rtol=None, target: str | None = None, batch=None,
+              cluster: str | None = None):
         backends, policy = option("backends", backends), option("policy", policy)
         try:
             n, seed = options.cases(option("n", n)), options.seed(option("seed", seed))
             overrides = options.overrides(option("atol", atol), option("rtol", rtol))
             chosen, judged_by = options.backends(backends), options.policy(policy)
+            cluster = options.cluster(option("cluster", cluster))
             spec = _built(model, options.target(option("target", target)), options.batch(option("batch", batch)))
-            report = steps.parity(spec, chosen, n=n, seed=seed, policy=judged_by, overrides=overrides,
-                                  folder=_export_folder(harness_artifacts, spec))  # parity exports or reuses it
+            folder = _export_folder(harness_artifacts, spec)  # parity exports or reuses it
+            if cluster is not None:
+                from harness.cluster.parity import parity as on_cluster
+
+                report = on_cluster(spec, chosen, n=n, seed=seed, cluster=cluster, policy=judged_by,
+                                    overrides=overrides, folder=folder)
+            else:
+                report = steps.parity(spec, chosen, n=n, seed=seed, policy=judged_by, overrides=overrides,
+                                      folder=folder)
         except UsageError as err:  # what the test asked for is wrong: one line, as the command line says it
             pytest.fail(f"harness_parity: {err}", pytrace=False)
         judge_outcome(report, spec.name, requested=backends is not None)

@@ -281,9 +281,24 @@ def spec(entry: Entry) -> ModelSpec:
 ZOO: dict[str, Entry] = {e.name: e for e in ENTRIES}
 
 
+#: The zoo table's header: `table`'s first two lines; a row per model follows (`row`).
+HEADER = ("| model | family | MIL op types | ONNX exporter | onnxruntime max abs | emulated fp32 max abs | "
+          "fp16-storage decisions | fp16 decisions | verdict |\n|---|---|---|---|---|---|---|---|---|")
+
+
 def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/zoo",
           progress: Callable[[str], None] = lambda _m: None) -> str:
-    """The zoo table (markdown): per model, its MIL ops and every emulated profile against torch."""
+    """The zoo table (markdown): per model, its MIL ops and every emulated profile against torch
+    (`harness.cluster.tables.zoo_table`: the same table, a model per task on a Dask cluster)."""
+    rows = []
+    for name in names or list(ZOO):
+        progress(f"zoo: {name}")
+        rows.append(row(name, n, folder))
+    return "\n".join([HEADER, *rows])
+
+
+def row(name: str, n: int = 16, folder: str = "artifacts/zoo") -> str:
+    """One model's line of the zoo table: exported (or reused) in `folder/name`, judged on `n` cases."""
     from pathlib import Path
 
     from harness import options
@@ -291,30 +306,30 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
     from harness.mil import load_program
     from harness.parity import steps
 
-    rows = ["| model | family | MIL op types | ONNX exporter | onnxruntime max abs | emulated fp32 max abs | "
-            "fp16-storage decisions | fp16 decisions | verdict |", "|---|---|---|---|---|---|---|---|---|"]
-    for name in names or list(ZOO):
-        progress(f"zoo: {name}")
-        model = spec(ZOO[name])
-        report = steps.parity(model, options.backends("torch,onnxruntime,coreml-emulated"), n=n, seed=options.SEED,
-                              folder=Path(folder) / name)
-        by = {c.candidate: c for c in report.comparisons}
-        ops = load_program(next(Path(folder, name).glob("*-fp32.mlpackage"))).op_types() - {"const"}
-        onnx = next((a for a in Manifest.read(Path(folder) / name).artifacts if a.format == "onnx"), None)
-        exporter = onnx.details.get("exporter", "?") if onnx is not None else "failed"
+    model = spec(ZOO[name])
+    report = steps.parity(model, options.backends("torch,onnxruntime,coreml-emulated"), n=n, seed=options.SEED,
+                          folder=Path(folder) / name)
+    by = {c.candidate: c for c in report.comparisons}
+    ops = load_program(next(Path(folder, name).glob("*-fp32.mlpackage"))).op_types() - {"const"}
+    onnx = next((a for a in Manifest.read(Path(folder) / name).artifacts if a.format == "onnx"), None)
+    exporter = onnx.details.get("exporter", "?") if onnx is not None else "failed"
 
-        def decisions(label: str, by: dict = by) -> str:
-            c = by.get(label)
-            return f"{c.decisions_agreeing}/{c.decisions_compared}" if c is not None else "—"
+    def decisions(label: str) -> str:
+        c = by.get(label)
+        return f"{c.decisions_agreeing}/{c.decisions_compared}" if c is not None else "—"
 
-        def err(label: str, by: dict = by) -> str:
-            c = by.get(label)
-            return f"{c.max_abs:.1e} ({c.verdict})" if c is not None else "export failed"
+    def err(label: str) -> str:
+        c = by.get(label)
+        return f"{c.max_abs:.1e} ({c.verdict})" if c is not None else "export failed"
 
-        rows.append(f"| {name} | {ZOO[name].family} | {len(ops)} | {exporter} | {err('onnxruntime@fp32')} | "
-                    f"{err('coreml-emulated@fp32[fp32]')} | {decisions('coreml-emulated@fp16[fp16-storage]')} | "
-                    f"{decisions('coreml-emulated@fp16[fp16]')} | {report.status} |")
-    return "\n".join(rows)
+    return (f"| {name} | {ZOO[name].family} | {len(ops)} | {exporter} | {err('onnxruntime@fp32')} | "
+            f"{err('coreml-emulated@fp32[fp32]')} | {decisions('coreml-emulated@fp16[fp16-storage]')} | "
+            f"{decisions('coreml-emulated@fp16[fp16]')} | {report.status} |")
+
+
+#: The precision table's header (`precision_table`); each model adds a line per fp16 pair (`precision_rows`).
+PRECISION_HEADER = ("| model | pair | verdict | precision or bug | flips expected at fp16 | advice (ops kept in fp32, "
+                    "decisions differing before -> after) |\n|---|---|---|---|---|---|")
 
 
 #: The precision table's backends: torch and both fp16 profiles of the emulator.
@@ -325,29 +340,35 @@ def precision_table(names: list[str] | None = None, n: int = 32, folder: str = "
                     progress: Callable[[str], None] = lambda _m: None) -> str:
     """Per zoo model and fp16 profile: the verdict, precision or bug (`parity --explain`), and for a failing pair
     beyond precision, the advice (`harness.parity.advise`), verified. Markdown."""
+    rows = []
+    for name in names or list(ZOO):
+        progress(f"zoo precision: {name}")
+        rows.append(precision_rows(name, n, folder))
+    return "\n".join([PRECISION_HEADER, *rows])
+
+
+def precision_rows(name: str, n: int = 32, folder: str = "artifacts/zoo") -> str:
+    """One model's lines of the precision table, a line per fp16 pair."""
     from pathlib import Path
 
     from harness import options
     from harness.parity import steps
     from harness.parity.advise import advise
 
-    rows = ["| model | pair | verdict | precision or bug | flips expected at fp16 | advice (ops kept in fp32, "
-            "decisions differing before -> after) |", "|---|---|---|---|---|---|"]
-    for name in names or list(ZOO):
-        progress(f"zoo precision: {name}")
-        model = spec(ZOO[name])
-        report = steps.parity(model, options.backends(FP16_PAIRS), n=n, seed=options.SEED,
-                              folder=Path(folder) / name, explain=True)
-        classes = {p.pair: p for p in report.precision}
-        for c in report.comparisons:
-            p = classes.get(c.pair)
-            expected = f"{sum(f.expected for f in p.flips)} of {len(p.flips)}" if p and p.flips else "—"
-            fix = "—"
-            if c.verdict == "fail" and p is not None and not p.within:
-                a = advise(model, Path(folder) / name, profile=c.candidate.split("[")[-1].rstrip("]"), n=n)
-                fix = f"{len(a.fp32_ops)} of {a.compute_ops}: {a.before} -> {a.after}"
-            rows.append(f"| {name} | {c.candidate} | {c.verdict.upper()} | {p.label if p else '—'} | {expected} | "
-                        f"{fix} |")
+    model = spec(ZOO[name])
+    report = steps.parity(model, options.backends(FP16_PAIRS), n=n, seed=options.SEED,
+                          folder=Path(folder) / name, explain=True)
+    classes = {p.pair: p for p in report.precision}
+    rows = []
+    for c in report.comparisons:
+        p = classes.get(c.pair)
+        expected = f"{sum(f.expected for f in p.flips)} of {len(p.flips)}" if p and p.flips else "—"
+        fix = "—"
+        if c.verdict == "fail" and p is not None and not p.within:
+            a = advise(model, Path(folder) / name, profile=c.candidate.split("[")[-1].rstrip("]"), n=n)
+            fix = f"{len(a.fp32_ops)} of {a.compute_ops}: {a.before} -> {a.after}"
+        rows.append(f"| {name} | {c.candidate} | {c.verdict.upper()} | {p.label if p else '—'} | {expected} | "
+                    f"{fix} |")
     return "\n".join(rows)
 
 

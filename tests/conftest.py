@@ -11,13 +11,35 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("dev", max_examples=50, deadline=None)
+
+def shared_database() -> dict:
+    """The example database `HYPOTHESIS_DATABASE` names, as settings: `redis://host:port[/db]` is Hypothesis's
+    own RedisExampleDatabase, so a failure one fuzzing runner found and shrank is the first example every
+    other runner (and every developer pointed at it) tries. Unset: Hypothesis's default, `.hypothesis/`."""
+    url = os.environ.get("HYPOTHESIS_DATABASE", "")
+    if not url:
+        return {}
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise pytest.UsageError(f"HYPOTHESIS_DATABASE={url!r}: name a Redis server, redis://host:port[/db]")
+    if os.environ.get("HYPOTHESIS_PROFILE") == "ci":
+        raise pytest.UsageError("HYPOTHESIS_DATABASE is not read under HYPOTHESIS_PROFILE=ci: that profile draws the "
+                                "same examples every run, which Hypothesis does without a database; share failures "
+                                "between fuzzing runners (HYPOTHESIS_PROFILE=thorough) or dev runs")
+    import redis
+    from hypothesis.extra.redis import RedisExampleDatabase
+
+    return {"database": RedisExampleDatabase(redis.Redis.from_url(url, socket_connect_timeout=10))}
+
+
+SHARED = shared_database()
+settings.register_profile("dev", max_examples=50, deadline=None, **SHARED)
 # CI explores the same examples every run (a red CI is a real regression, not a new draw);
-# `thorough` explores widely and is where new counterexamples are hunted.
+# `thorough` explores widely and is where new counterexamples are hunted, shared through
+# HYPOTHESIS_DATABASE between the runners that hunt and the developers that replay them.
 settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=5000, deadline=None, print_blob=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+                          suppress_health_check=[HealthCheck.too_slow], **SHARED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # Marker handling (coreml skips off macOS, swift skips or errors) comes from the harness's own

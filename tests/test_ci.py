@@ -1,5 +1,5 @@
 """The CI entry points: `tox -e coreml` fails off macOS unless a skip is expected, before building anything;
-`.ci/run` installs what the tests need (the test extra, a browser)."""
+`.ci/run` installs what the tests need (the test extra, a browser, a Redis server)."""
 
 from __future__ import annotations
 
@@ -53,3 +53,23 @@ def test_ci_installs_the_test_extra_and_a_browser_it_then_requires():
     assert "pip install -q -e '.[test]'" in ci
     assert "apt-get install -y -qq chromium" in ci and "export HARNESS_REQUIRE_CHROMIUM=1" in ci
     assert ci.index("HARNESS_REQUIRE_CHROMIUM=1") < ci.index("-m pytest")
+
+
+def test_ci_installs_a_redis_server_it_then_requires():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "apt-get install -y -qq redis-server" in ci and "export HARNESS_REQUIRE_REDIS=1" in ci
+    assert ci.index("HARNESS_REQUIRE_REDIS=1") < ci.index("-m pytest")
+
+
+def _collected(*argv: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-m", "pytest", "tests/docs", "--collect-only", "-q", "-n", "0",
+                           "-p", "no:cacheprovider", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {line for line in proc.stdout.splitlines() if "::" in line}
+
+
+def test_two_split_groups_partition_the_suite_as_docs_cluster_md_shards_ci():
+    whole = _collected()
+    first, second = _collected("--splits", "2", "--group", "1"), _collected("--splits", "2", "--group", "2")
+    assert len(whole) > 4 and first and second
+    assert not first & second and first | second == whole

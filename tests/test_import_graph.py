@@ -95,10 +95,12 @@ def test_the_checker_sees_a_cycle_and_a_leak():
 
 #: The intended direction (docs/architecture.md): a module under the first prefix never imports one under
 #: the second, at any depth of the file (inside functions too). Faces (api, cli, pytest_plugin) sit on top;
-#: reports only draw; parity judges without knowing the faces; model lookup never calls the public face.
+#: reports only draw; parity judges without knowing the faces or the cluster that may run it; model lookup
+#: never calls the public face.
 FORBIDDEN = (
     ("harness.parity", ("harness.report", "harness.api", "harness.cli", "harness.pytest_plugin", "harness.options",
-                        "harness.zoo", "harness.models")),
+                        "harness.zoo", "harness.models", "harness.cluster")),
+    ("harness.cluster", ("harness.report", "harness.api", "harness.cli", "harness.pytest_plugin", "harness.options")),
     ("harness.report", ("harness.parity.steps", "harness.parity.judge", "harness.parity.localize",
                         "harness.backends", "harness.export", "harness.mil", "harness.spec", "harness.api",
                         "harness.cli", "harness.models")),

@@ -78,6 +78,15 @@ def test_the_harness_alone_checks_a_users_model(harness_alone, tmp_path, shared_
     assert proc.stdout.splitlines()[-1].startswith("PASSED")
 
 
+def test_a_cluster_run_without_the_cluster_extra_says_which_extra_in_one_line(harness_alone, tmp_path):
+    assert run(harness_alone, "-c", "import distributed", cwd=tmp_path).returncode == 1
+    proc = run(harness_alone, "-m", "harness", "parity", "--model", "zoo-lenet", "--cluster", "local:2", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == ["python -m harness: error: running on a cluster needs Dask: "
+                                        "pip install 'trendsplit-harness[cluster]'"]
+    assert not (tmp_path / "artifacts").exists()  # said before any work
+
+
 def test_the_main_job_runs_with_the_kit_extra_and_nothing_more(with_the_kit, tmp_path, trendsplit_export):
     _, folder = trendsplit_export
     assert run(with_the_kit, "-c", "import pytest", cwd=tmp_path).returncode == 1  # no test extra

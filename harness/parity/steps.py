@@ -29,7 +29,7 @@ from harness.export.manifest import Manifest
 from harness.mlpackage import weights_sha256
 from harness.parity import cases as chunking
 from harness.parity import expectation
-from harness.parity.judge import Run, _labels, _report, compare, judge, read_results
+from harness.parity.judge import Judged, Run, _labels, _report, compare, judge, read_results
 from harness.parity.localize import localize
 from harness.parity.tolerances import FP32, Overrides, Policy
 from harness.parity.verdict import ParityReport
@@ -68,11 +68,11 @@ def _start(spec: ModelSpec, backends: Sequence[Backend], n: int, seed: int, fold
     folder = Path(folder or export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=say,
                                targets=targets(b for b in backends if not b.unavailable_reason()))
-    runs = [_Streamed(b, spec, manifest, folder, say, n, reference=i == 0) for i, b in enumerate(backends)]
+    runs = [Streamed(b, spec, manifest, folder, say, n, reference=i == 0) for i, b in enumerate(backends)]
     return folder, manifest, runs, _labels([r.results() for r in runs]), first
 
 
-def _checks(spec: ModelSpec, manifest: Manifest, folder: Path) -> tuple[ArtifactCheck, ...]:
+def checks(spec: ModelSpec, manifest: Manifest, folder: Path) -> tuple[ArtifactCheck, ...]:
     return tuple(check_coreml_artifact(spec, a, folder) for a in manifest.artifacts if a.format == "coreml")
 
 
@@ -106,7 +106,7 @@ def run(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, fold
         else {},
         activations=np.concatenate(seen) if r.status == "ran" and all(a is not None for a in seen) else None)
         for r, outputs, seen in zip(runs, kept, measured, strict=True))
-    return Run(case_file, results, _checks(spec, manifest, folder), folder)
+    return Run(case_file, results, checks(spec, manifest, folder), folder)
 
 
 def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, folder: str | Path | None = None,
@@ -136,35 +136,52 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, f
     with bar(progress, n, f"parity {spec.name}", "case") as shown:
         for j, (offset, chunk) in enumerate(chunking.chunks(spec, n, seed, first=first)):
             digest.update(chunk)
-            outputs = {}
-            for label, r in zip(labels, runs, strict=True):
-                shown.set_postfix_str(label)
-                if (out := r.run(chunk)) is not None:
-                    outputs[label] = out
-            shown.set_postfix_str("judging")
-            part = judge(reading, chunk, labels, [r.results() for r in runs], outputs, policy=policy,
-                         overrides=overrides,
-                         activations={label: r.activations for label, r in zip(labels, runs, strict=True)})
+            part = judge_chunk(reading, chunk, labels, runs, policy=policy, overrides=overrides, shown=shown)
             judged = part if judged is None else judged.merge(part, offset)
             shown.update(len(chunk))
             if chunks > 1 and ((j + 1) % every == 0 or j + 1 == chunks):
                 say(f"judged {offset + len(chunk):,} of {n:,} cases")
-    finished = [r.results() for r in runs]
+    by_label = dict(zip(labels, runs, strict=True))
+    return finish(spec, n, seed, labels, [r.results() for r in runs], judged, digest.finish(), folder, manifest,
+                  lambda label, feeds: by_label[label].again(feeds), overview=overview, explain=explain, say=say)
+
+
+def judge_chunk(reading: Reading, chunk: Cases, labels: Sequence[str], runs: Sequence[Streamed], *,
+                policy: Policy | None, overrides: Overrides | None, shown=None) -> Judged:
+    """One chunk of cases through every loaded backend, judged: what `parity` merges, here or on a cluster
+    worker (`harness.cluster`)."""
+    outputs = {}
+    for label, r in zip(labels, runs, strict=True):
+        if shown is not None:
+            shown.set_postfix_str(label)
+        if (out := r.run(chunk)) is not None:
+            outputs[label] = out
+    if shown is not None:
+        shown.set_postfix_str("judging")
+    return judge(reading, chunk, labels, [r.results() for r in runs], outputs, policy=policy, overrides=overrides,
+                 activations={label: r.activations for label, r in zip(labels, runs, strict=True)})
+
+
+def finish(spec: ModelSpec, n: int, seed: int, labels: Sequence[str], finished: Sequence[Results], judged: Judged,
+           feeds_sha256: str, folder: Path, manifest: Manifest,
+           again: Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray] | None], *, overview: bool,
+           explain: bool, say: Progress) -> ParityReport:
+    """Every chunk judged and merged: drop the pairs of a run that stopped part way, localise failing pairs,
+    class them (precision or bug; `again(label, feeds)`: that run's outputs on some cases again), report."""
     failed = {label for label, r in zip(labels, finished, strict=True) if r.status == "failed"}
     judged = dataclasses.replace(  # a run that stopped part way is reported failed, not judged on part of the cases
         judged, comparisons=tuple(c for c in judged.comparisons if not {c.candidate, c.reference} & failed),
         devices={k: c for k, c in judged.devices.items() if not set(k) & failed})
-    inputs = Inputs(seed, n, digest.finish())
+    reading, inputs = Reading.of(spec), Inputs(seed, n, feeds_sha256)
     localizations = localize(lambda index: chunking.take(spec, n, seed, index), n, judged.comparisons,
                              dict(zip(labels, finished, strict=True)), folder, spec=spec, overview=overview,
                              progress=say)
-    by_label = dict(zip(labels, runs, strict=True))
     classes = expectation.estimate(
         spec, folder, expectation.worth_classifying(judged.comparisons, explain),
         dict(zip(labels, finished, strict=True)), reading, n, lambda index: chunking.take(spec, n, seed, index),
-        lambda label, _cases, feeds: by_label[label].again(feeds), say)
+        lambda label, _cases, feeds: again(label, feeds), say)
     return _report(spec.name, spec.weights_source, spec.trained, reading, inputs, labels, finished, judged,
-                   _checks(spec, manifest, folder), localizations, classes)
+                   checks(spec, manifest, folder), localizations, classes)
 
 
 #: A reference that gives other outputs for the same inputs: its run's status (nothing is judged against it).
@@ -190,7 +207,7 @@ def disagreement(first: Mapping[str, np.ndarray], again: Mapping[str, np.ndarray
     return ""
 
 
-class _Streamed:
+class Streamed:
     """One backend loaded once and run chunk by chunk; its `Results` carry no outputs.
 
     The reference (`reference=True`) runs its first chunk twice: outputs that change between two runs on

@@ -1,0 +1,126 @@
+"""Reaching the cluster: a scheduler's address, or `local[:W]` (a LocalCluster of worker processes here).
+
+Every wait is bounded: connecting gives up after `CONNECT_SECONDS`, and a scheduler lost mid-run ends
+the run (`ClusterError`, exit 1) naming its address, never a hang. Dask's own log lines stay off the
+harness's output (the harness says what happened: workers lost, chunks re-run); its traceback of a lost
+connection becomes one line.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from harness.errors import HarnessError, UsageError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+#: Seconds to reach a scheduler before giving up on it.
+CONNECT_SECONDS = 10.0
+#: Seconds a run waits for a scheduler whose connection dropped to come back.
+LOST_SECONDS = 10.0
+#: Loggers whose lines Dask would print on the harness's output.
+DASK_LOGGERS = ("distributed", "dask", "tornado", "asyncio")
+
+
+class ClusterError(HarnessError):
+    """The cluster could not do the work: no scheduler there, lost mid-run, or a worker's answer refused."""
+
+
+def distributed():
+    """The `distributed` module, or a UsageError saying which extra to install."""
+    try:
+        import distributed as module
+    except ImportError:
+        raise UsageError("running on a cluster needs Dask: pip install 'trendsplit-harness[cluster]'") from None
+    return module
+
+
+def local_workers(address: str) -> int | None:
+    """W of `local:W` (one per usable core for `local`); None for a scheduler's address."""
+    if not address.startswith("local"):
+        return None
+    _, _, count = address.partition(":")
+    if count:
+        return int(count)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def quiet_dask() -> Iterator[None]:
+    """Dask's loggers silenced for the run (and restored after): each package's, and each of its modules' that
+    has a level of its own (Dask's configuration sets some)."""
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in DASK_LOGGERS]
+    loggers = [logging.getLogger(name) for name in {*DASK_LOGGERS, *names}]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+@contextlib.contextmanager
+def connect(address: str, say: Callable[[str], None]) -> Iterator[Client]:
+    """A client of the cluster at `address` (`local[:W]` starts one here, closed after)."""
+    dask = distributed()
+    with quiet_dask(), contextlib.ExitStack() as stack:
+        workers = local_workers(address)
+        if workers is not None:
+            say(f"starting a local cluster of {workers} worker process{'es' if workers > 1 else ''}")
+            cluster = stack.enter_context(dask.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                silence_logs=logging.CRITICAL + 1))
+            target = cluster
+        else:
+            target = address
+        try:
+            client = dask.Client(target, timeout=CONNECT_SECONDS, set_as_default=False)
+        except (OSError, TimeoutError) as err:
+            raise ClusterError(f"no Dask scheduler answered at {address} within {CONNECT_SECONDS:g} s") from err
+        stack.callback(client.close)
+        if workers is None:
+            say(f"connected to the Dask scheduler at {address}")
+        else:
+            exit_quickly(client)
+        yield client
+
+
+def exit_quickly(client: Client) -> None:
+    """The workers of a cluster this process started skip Python's finalisation when they stop: with torch
+    loaded it takes seconds, which closing the cluster would wait for (they hold nothing left to write)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class QuickExit(WorkerPlugin):  # set up on every worker, those that join later (a restarted one) included
+        def setup(self, worker) -> None:
+            atexit.register(_exit)
+
+    client.register_plugin(QuickExit(), name="harness-quick-exit")
+
+
+def _exit() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
+def lost(address: str, err: BaseException | None = None) -> ClusterError:
+    why = f" ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})" if err is not None else ""
+    return ClusterError(f"lost the Dask scheduler at {address}{why}: the run stopped, nothing was reported")
+
+
+def alive(client: Client) -> list[str]:
+    """The addresses of the workers the scheduler knows now."""
+    return sorted(client.scheduler_info(n_workers=-1)["workers"])

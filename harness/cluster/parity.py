@@ -1,0 +1,290 @@
+"""`parity` on a Dask cluster: chunk indices out, judged chunks back, merged in index order.
+
+The client exports (or reuses) the model and ships the export by content hash (`shipped`); each chunk
+task names only its index. A worker unpacks and verifies the export once, loads the backends once
+(`Node`), makes chunk j's cases from (seed, j) as every run does, never from which worker it is, runs
+and judges them and returns the mergeable `Judged` (`Part`). The client merges the parts in index order
+as they arrive, holding the few that come early (`InOrder`), with a bounded number of chunks in flight,
+so memory stays flat in `n` on every node; then localises and reports as `harness.parity.steps` does.
+The report is the one-process run's, field for field (timings and hosts aside).
+
+A worker that dies mid-chunk has its chunks re-run elsewhere by the scheduler (the same cases, so the
+same result); a part for another export, for cases other than chunk j's, or for a chunk already merged
+is refused and ends the run (`ClusterError`), so nothing is judged twice or lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.backends import Backend
+from harness.cluster import tasks
+from harness.cluster.connect import ClusterError, connect, distributed
+from harness.cluster.shipped import Shipped
+from harness.export import ensure_exported
+from harness.parity import cases as chunking
+from harness.parity import steps
+from harness.parity.judge import Judged
+from harness.parity.tolerances import Overrides, Policy
+from harness.parity.verdict import ParityReport
+from harness.progress import bar
+from harness.records import Cases
+from harness.results import Reading, Results
+from harness.spec import ModelSpec, built, model_fingerprint
+
+Progress = Callable[[str], None]
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every chunk task of one run shares; it travels to each worker once, with the export."""
+
+    run: str  # this run's id: task keys and the worker's loaded backends are its own
+    spec: ModelSpec
+    backends: tuple[Backend, ...]
+    export: Shipped
+    n: int
+    seed: int
+    policy: Policy | None
+    overrides: Overrides | None
+    threads: Threads
+
+
+@dataclass(frozen=True)
+class Threads:
+    """The client's thread counts: a float kernel's sums can depend on how many threads share them (torch's
+    conv1d does), so every worker runs with the client's, and its numbers are the client's bit for bit."""
+
+    torch: int
+    omp: str | None  # OMP_NUM_THREADS, which onnxruntime's backend reads (unset: its own default)
+
+    @classmethod
+    def here(cls) -> Threads:
+        import torch
+
+        return cls(torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS"))
+
+    def apply(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.torch)
+        if self.omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)  # Dask sets 1 in its workers
+        else:
+            os.environ["OMP_NUM_THREADS"] = self.omp
+
+
+@dataclass(frozen=True)
+class Part:
+    """One chunk judged on a worker: what the client merges, with what it checks before merging."""
+
+    index: int
+    export: str  # the key of the export the worker ran
+    cases_sha256: str  # of the chunk's feeds as the worker made them
+    judged: Judged
+    runs: tuple[Results, ...]  # each backend's status after this chunk; seconds spent on it
+    worker: str
+
+
+def feeds_sha256(cases: Cases) -> str:
+    """A chunk's feeds, hashed in input-name order: the same cases give the same hash on every node."""
+    digest = hashlib.sha256()
+    for name in sorted(cases.feeds):
+        feed = np.ascontiguousarray(cases.feeds[name], dtype="<f4")
+        digest.update(f"{name} {feed.shape}\n".encode())
+        digest.update(feed.tobytes())
+    return digest.hexdigest()
+
+
+# -- on a worker ----------------------------------------------------------------------------------
+
+class Node:
+    """One worker's share of a run: the export unpacked and verified, the model built, the backends
+    loaded, once; then chunk after chunk."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        job.threads.apply()  # before any backend loads
+        self.folder, self.manifest = job.export.unpack()
+        self.spec = built(job.spec)
+        fingerprint = model_fingerprint(self.spec, self.spec.build())
+        if fingerprint != self.manifest.model_fingerprint:
+            raise ClusterError(f"worker {_here()}: model {self.spec.name!r} here (fingerprint {fingerprint[:12]}) is "
+                               f"not the export's ({self.manifest.model_fingerprint[:12]}): install the same code "
+                               "and weights on every node")
+        self.reading = Reading.of(self.spec)
+        self.runs = [steps.Streamed(b, self.spec, self.manifest, self.folder, _quiet, job.n, reference=i == 0)
+                     for i, b in enumerate(job.backends)]
+        self.labels = [b.label for b in job.backends]
+        self.spent = [r.seconds for r in self.runs]  # loading: counted with the first chunk
+
+    def judge(self, index: int) -> Part:
+        job = self.job
+        chunk = chunking.make_chunk(self.spec, index, chunking.size(job.n, index), job.seed)
+        self.runs[0].repeat = index == 0  # the reference runs chunk 0 twice, wherever it runs, as in one process
+        judged = steps.judge_chunk(self.reading, chunk, self.labels, self.runs, policy=job.policy,
+                                   overrides=job.overrides)
+        results = []
+        for k, r in enumerate(self.runs):
+            results.append(dataclasses.replace(r.results(), seconds=r.seconds - self.spent[k]))
+            self.spent[k] = r.seconds
+        return Part(index, job.export.key, feeds_sha256(chunk), judged, tuple(results), _here())
+
+
+_NODES: dict[str, Node] = {}
+_LOCK = threading.Lock()  # one chunk at a time per worker process: backends are not thread-safe
+
+
+def judge_chunk(job: Job, index: int) -> Part:
+    """The task each chunk is: judged by this worker's `Node` for the run (made on its first chunk)."""
+    with _LOCK:
+        node = _NODES.get(job.run)
+        if node is None:
+            _NODES.clear()  # an earlier run's backends: this worker is done with them
+            node = _NODES[job.run] = Node(job)
+        return node.judge(index)
+
+
+def _here() -> str:
+    try:
+        return distributed().get_worker().address
+    except ValueError:  # called outside a worker
+        return "this process"
+
+
+# -- on the client --------------------------------------------------------------------------------
+
+class InOrder:
+    """Parts merged in index order as they arrive; a part that comes early waits for those before it.
+    A part for another export, for other cases than its chunk's, or for a chunk already taken is refused."""
+
+    def __init__(self, export: str, count: int, cases_sha256: Callable[[int], str]):
+        self.export, self.count, self.cases_sha256 = export, count, cases_sha256
+        self.next, self.waiting = 0, {}
+
+    def add(self, part: Part) -> Iterator[Part]:
+        """`part` checked, then every part now next in order (possibly none)."""
+        where = f"chunk {part.index} from worker {part.worker}"
+        if part.export != self.export:
+            raise ClusterError(f"refused {where}: it judged export {part.export[:12]}, this run's is "
+                               f"{self.export[:12]} (another model or version)")
+        if not 0 <= part.index < self.count:
+            raise ClusterError(f"refused {where}: this run has chunks 0 to {self.count - 1}")
+        if part.index < self.next or part.index in self.waiting:
+            raise ClusterError(f"refused {where}: chunk {part.index} was judged already (nothing is judged twice)")
+        self.waiting[part.index] = part
+        while self.next in self.waiting:
+            ready = self.waiting.pop(self.next)
+            if ready.cases_sha256 != self.cases_sha256(ready.index):
+                raise ClusterError(f"refused chunk {ready.index} from worker {ready.worker}: its cases are not "
+                                   f"chunk {ready.index}'s of seed this run's (a node with other code?)")
+            self.next += 1
+            yield ready
+
+    @property
+    def done(self) -> bool:
+        return self.next == self.count
+
+
+class _Runs:
+    """Each backend's run over every chunk: the first status other than "ran" in index order stands (as in
+    one process, a backend that stops stays stopped); seconds add up over chunks and workers."""
+
+    def __init__(self):
+        self.results: list[Results] | None = None
+        self.workers: set[str] = set()
+
+    def add(self, part: Part) -> None:
+        self.workers.add(part.worker)
+        if self.results is None:
+            self.results = list(part.runs)
+            return
+        for k, (now, new) in enumerate(zip(self.results, part.runs, strict=True)):
+            stopped = now if now.status != "ran" else new
+            self.results[k] = dataclasses.replace(stopped, seconds=now.seconds + new.seconds)
+
+
+def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, cluster: str,
+           folder: str | Path | None = None, policy: Policy | None = None, overview: bool = False,
+           progress: Progress | None = None, overrides: Overrides | None = None,
+           explain: bool = False) -> ParityReport:
+    """`harness.parity.steps.parity` with the chunks run and judged on the cluster at `cluster` (`local[:W]`
+    or a scheduler's address): the same report."""
+    say = progress or _quiet
+    here = built(spec)
+    first = chunking.make_chunk(here, 0, chunking.size(n, 0), seed)  # a broken make_inputs, named before exporting
+    with connect(cluster, say) as client:  # an address with no scheduler, named before exporting
+        folder = Path(folder or steps.export_folder(here))
+        manifest = ensure_exported(here, folder, progress=say)
+        shipped = Shipped.pack(folder)
+        job = Job(uuid.uuid4().hex, spec, tuple(backends), shipped, n, seed, policy, overrides, Threads.here())
+        judged, runs, feeds = _judged(client, cluster, job, here, first, say, progress)
+    judged_cases = sum(judged.case_kinds.values())
+    if judged_cases != n:  # never: each chunk is merged once, and each holds its size
+        raise ClusterError(f"the cluster judged {judged_cases:,} cases, not {n:,}")
+    labels = [b.label for b in backends]
+    loaded: dict[str, steps.Streamed] = {}
+
+    def again(label: str, feeds: dict[str, np.ndarray]):  # the precision classes' few cases, run here
+        if label not in loaded:
+            backend = backends[labels.index(label)]
+            loaded[label] = steps.Streamed(backend, here, manifest, folder, _quiet, n)
+        return loaded[label].again(feeds)
+
+    return steps.finish(here, n, seed, labels, runs.results, judged, feeds.finish(), folder, manifest, again,
+                        overview=overview, explain=explain, say=say)
+
+
+def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: Progress,
+            progress: Progress | None) -> tuple[Judged, _Runs, chunking.FeedsDigest]:
+    """Every chunk judged on the cluster and merged in index order, each checked against the client's own
+    cases as it is merged: (judged, the runs, the inputs' digest)."""
+    n, seed, count = job.n, job.seed, chunking.count(job.n)
+    made, digest = {0: first}, chunking.FeedsDigest(here, n, seed)
+
+    def cases_sha256(j: int) -> str:  # the client's own chunk j, digested for the inputs' sha256 as it is checked
+        chunk = made.pop(j, None)
+        if chunk is None:
+            chunk = chunking.make_chunk(here, j, chunking.size(n, j), seed)
+        digest.update(chunk)
+        return feeds_sha256(chunk)
+
+    merged, judged, runs = InOrder(job.export.key, count, cases_sha256), None, _Runs()
+    say(f"parity {here.name} on {cluster}: {n:,} cases in {count:,} chunk{'s' if count > 1 else ''}, "
+        f"export {job.export.key[:12]} ({_size(job.export.size)}) shipped to each worker once")
+    shared = tasks.submit(client, cluster, lambda job: job, job, key=f"harness-job-{job.run}")  # re-made if lost
+
+    def chunk(j: int):
+        return client.submit(judge_chunk, shared, j, key=f"harness-chunk-{job.run}-{j}", pure=False)
+
+    with bar(progress, n, f"parity {here.name}", "case") as shown:
+        start, every = time.perf_counter(), max(1, count // 20)
+        for _, part, workers in tasks.as_finished(client, chunk, count, cluster, say, what="chunk"):
+            for ready in merged.add(part):
+                judged = ready.judged if judged is None else judged.merge(ready.judged, ready.index * chunking.CHUNK)
+                runs.add(ready)
+                shown.update(chunking.size(n, ready.index))
+                done = min(n, (ready.index + 1) * chunking.CHUNK)
+                rate = done / max(time.perf_counter() - start, 1e-9)
+                shown.set_postfix_str(f"{workers} workers, {rate:,.0f} cases/s")
+                if count > 1 and (merged.next % every == 0 or merged.done):
+                    say(f"judged {merged.next:,} of {count:,} chunks ({done:,} cases), {rate:,.0f} cases/s, "
+                        f"{workers} worker{'s' if workers != 1 else ''} alive")
+    return judged, runs, digest
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.0f} kB"

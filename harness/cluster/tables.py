@@ -1,0 +1,44 @@
+"""Tables whose rows are independent, a row per task on the cluster: the zoo table and its precision table.
+
+Each worker exports (or reuses, in its own `folder`) and judges one model; the client puts the rows in the
+table's own order whatever order they finish in, so the table is the one `harness.zoo.table` makes in one
+process. A worker's export folder is on the worker (shared or not): only the rows travel back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+
+from harness import zoo
+from harness.cluster import tasks
+from harness.cluster.connect import connect
+
+
+def rows(cluster: str, row: Callable[..., str], names: Sequence[str], say: Callable[[str], None], *args,
+         what: str = "model") -> list[str]:
+    """`row(name, *args)` for every name, each a task on `cluster`, in the order of `names`."""
+    run, out = uuid.uuid4().hex, [""] * len(names)
+    with connect(cluster, say) as client:
+        def start(i: int):
+            return tasks.submit(client, cluster, row, names[i], *args, key=f"harness-{what}-{run}-{i}")
+
+        finished = tasks.as_finished(client, start, len(names), cluster, say, what=what, window=len(names))
+        for done, (i, text, workers) in enumerate(finished, 1):
+            out[i] = text
+            say(f"{done} of {len(names)} {what}s done ({names[i]}), {workers} worker{'s' if workers != 1 else ''} "
+                "alive")
+    return out
+
+
+def zoo_table(cluster: str, names: list[str] | None = None, n: int = 16, folder: str = "artifacts/zoo",
+              progress: Callable[[str], None] = lambda _m: None) -> str:
+    """`harness.zoo.table`, a model per task on `cluster`."""
+    return "\n".join([zoo.HEADER, *rows(cluster, zoo.row, names or list(zoo.ZOO), progress, n, folder)])
+
+
+def zoo_precision_table(cluster: str, names: list[str] | None = None, n: int = 32, folder: str = "artifacts/zoo",
+                        progress: Callable[[str], None] = lambda _m: None) -> str:
+    """`harness.zoo.precision_table`, a model per task on `cluster`."""
+    return "\n".join([zoo.PRECISION_HEADER,
+                      *rows(cluster, zoo.precision_rows, names or list(zoo.ZOO), progress, n, folder)])

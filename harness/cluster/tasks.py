@@ -1,0 +1,110 @@
+"""Tasks on the cluster, results taken as they finish: a bounded number in flight, every wait bounded.
+
+`as_finished` is the loop parity's chunks and the tables' rows share: it keeps at most a few tasks per
+worker in flight (memory flat however many there are), says when workers are lost or join, and turns a
+lost scheduler into one `ClusterError` naming its address, a failed task into one naming the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections.abc import Callable, Iterator
+
+from harness.cluster.connect import LOST_SECONDS, ClusterError, alive, distributed, lost
+from harness.errors import HarnessError
+
+#: Tasks in flight per worker: one running, one waiting on the worker; more would only wait in memory.
+IN_FLIGHT_PER_WORKER = 2
+#: What a future raises once the client lost its scheduler.
+CANCELLED = (asyncio.CancelledError, concurrent.futures.CancelledError)
+#: Seconds between looks at the workers while waiting for results.
+POLL_SECONDS = 1.0
+
+
+def submit(client, address: str, function: Callable, *args, key: str):
+    """`client.submit(function, *args)`, a lost scheduler said as `ClusterError`."""
+    dask = distributed()
+    try:
+        return client.submit(function, *args, key=key, pure=False)
+    except (OSError, dask.comm.CommClosedError) as err:
+        raise lost(address, err) from None
+
+
+def as_finished(client, start: Callable[[int], object], count: int, address: str, say: Callable[[str], None], *,
+                what: str, window: int | None = None) -> Iterator[tuple[int, object, int]]:
+    """(index, result, workers alive) for tasks 0..count-1 as each finishes; `start(i)` submits task i.
+    At most `window` in flight (default: `IN_FLIGHT_PER_WORKER` per worker alive)."""
+    dask = distributed()
+    flight: dict = {}
+    finishing = dask.as_completed(loop=client.loop)
+    started, quiet_since, watch = 0, None, Watch(client, address, say, what)
+    try:
+        while started < count or flight:
+            limit = window or max(2, IN_FLIGHT_PER_WORKER * max(1, watch.look()))
+            while started < count and len(flight) < limit:
+                future = start(started)
+                flight[future] = started
+                finishing.add(future)
+                started += 1
+            done = _finished(finishing, POLL_SECONDS)
+            if any(f.cancelled() for f in done):  # what Dask does to every future once the scheduler is gone
+                raise lost(address)
+            if client.status != "running":  # the connection dropped: Dask tries to reconnect, for a bounded time
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > LOST_SECONDS:
+                    raise lost(address)
+                continue
+            quiet_since = None
+            workers = watch.look() if done else len(watch.workers)  # a task re-run: its worker's loss is said first
+            for future in sorted(done, key=flight.get):
+                index = flight.pop(future)
+                yield index, _result(future, f"{what} {index}"), workers
+    except (OSError, dask.comm.CommClosedError, *CANCELLED) as err:
+        raise lost(address, err) from None
+    finally:
+        if flight and client.status == "running":
+            client.cancel(list(flight))
+
+
+class Watch:
+    """The workers the scheduler knows, looked at between results: losses and arrivals said as they happen."""
+
+    def __init__(self, client, address: str, say: Callable[[str], None], what: str):
+        self.client, self.address, self.say, self.what = client, address, say, what
+        self.workers: list[str] = []
+        self.first = True
+
+    def look(self) -> int:
+        """How many workers are alive now."""
+        now = alive(self.client)
+        gone, came = sorted(set(self.workers) - set(now)), sorted(set(now) - set(self.workers))
+        if gone:
+            self.say(f"lost worker{'s' if len(gone) > 1 else ''} {', '.join(gone)}: the scheduler runs "
+                     f"{'their' if len(gone) > 1 else 'its'} {self.what}s elsewhere")
+        if came and self.workers:
+            self.say(f"worker{'s' if len(came) > 1 else ''} joined: {', '.join(came)}")
+        if not now and (self.workers or self.first):
+            self.say(f"waiting for workers at {self.address}")
+        self.workers, self.first = now, False
+        return len(now)
+
+
+def _finished(finishing, seconds: float) -> list:
+    """The futures finished (or cancelled) within `seconds`; none when none did."""
+    deadline = time.monotonic() + seconds
+    while not finishing.has_ready() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return finishing.next_batch(block=False)
+
+
+def _result(future, task: str):
+    """A finished task's result; its error as one line naming the task (the harness's own errors as they are)."""
+    try:
+        return future.result()
+    except (HarnessError, OSError, *CANCELLED):
+        raise
+    except Exception as err:
+        raise ClusterError(f"{task} failed on the cluster: {type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else ''}") from None

@@ -1,0 +1,100 @@
+"""Reaching the cluster: bad addresses refused as usage, and no wait unbounded: a scheduler that is not there,
+or is lost mid-run, ends the run with exit 1 naming its address."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import api, cli
+from harness.cluster import connect
+from harness.cluster.connect import ClusterError
+from tests.user_model import tiny_vision
+
+MODEL = f"{Path(tiny_vision.__file__)}:describe_model"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then let go)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["--cluster", "local:0"], "argument --cluster: the worker processes of the cluster local:W must be between 1 "
+                               "and 256, got 0"),
+    (["--cluster", "http://sched:8786"], "argument --cluster: the cluster 'http://sched:8786' is neither local[:W] "
+                                         "nor a scheduler address like tcp://host:8786"),
+])
+def test_a_bad_cluster_flag_is_a_usage_error_in_one_line(argv, said, capsys):
+    with pytest.raises(SystemExit) as done:  # checked while parsing
+        cli.main(["parity", *argv])
+    assert done.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"python -m harness parity: error: {said}"
+
+
+@pytest.mark.parametrize(("argv", "env", "said"), [
+    ([], "sched", "HARNESS_CLUSTER 'sched' is neither local[:W] nor a scheduler address like tcp://host:8786"),
+    (["--save", "{tmp}/run"], "local:2", "--save keeps every output in this process: not with a cluster (--cluster "
+                                         "or HARNESS_CLUSTER)"),
+])
+def test_a_bad_cluster_from_the_environment_is_a_usage_error_in_one_line(argv, env, said, monkeypatch, capsys,
+                                                                        tmp_path):
+    monkeypatch.setenv("HARNESS_CLUSTER", env)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert cli.main(["parity", "--model", "no-such-model", *argv]) == 2  # refused before the model is looked up
+    assert capsys.readouterr().err.splitlines() == [f"python -m harness: error: {said}"]
+
+
+def test_no_scheduler_at_the_address_exits_1_naming_it_before_any_export(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(connect, "CONNECT_SECONDS", 2.0)
+    monkeypatch.chdir(tmp_path)
+    address = f"tcp://127.0.0.1:{closed_port()}"
+    start = time.monotonic()
+    code = cli.main(["parity", "-q", "--model", MODEL, "--backends", "torch,onnxruntime", "--n", "10",
+                     "--cluster", address])
+    assert code == 1 and time.monotonic() - start < 20
+    assert capsys.readouterr().err.splitlines() == [
+        f"python -m harness: no Dask scheduler answered at {address} within 2 s"]
+    assert not (tmp_path / "artifacts").exists()
+
+
+@pytest.fixture
+def scheduler(tmp_path):
+    """A Dask scheduler of its own, with no workers, started as the README's command starts one."""
+    file = tmp_path / "scheduler.json"
+    proc = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                             "--port", "0", "--no-dashboard", "--scheduler-file", str(file)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not file.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert file.exists(), "the scheduler did not start"
+        yield json.loads(file.read_text())["address"], proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_scheduler_lost_mid_run_ends_it_naming_the_address_in_bounded_time(scheduler, shared_export):
+    address, proc = scheduler
+    spec = tiny_vision.describe_model()
+    _, folder = shared_export(spec)
+    killed = []
+
+    def progress(message: str) -> None:
+        if message.startswith("waiting for workers") and not killed:  # connected, chunks sent, none taken
+            proc.kill()
+            killed.append(time.monotonic())
+
+    with pytest.raises(ClusterError, match=f"lost the Dask scheduler at {address}"):
+        api.parity(spec, "torch,onnxruntime", n=10, folder=folder, cluster=address, progress=progress)
+    assert killed and time.monotonic() - killed[0] < connect.LOST_SECONDS + 10

@@ -1,0 +1,187 @@
+"""Parity on a real Dask cluster (two worker processes): the one-process report, field for field, a worker
+killed mid-run included; parts for another export, other cases or a chunk twice refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from harness import api
+from harness.backends import parse_backends
+from harness.cluster import parity as on_cluster
+from harness.cluster.connect import ClusterError
+from harness.cluster.shipped import Shipped, ShippedError
+from harness.parity import cases as chunking
+from harness.parity import steps
+from harness.parity.tolerances import get_policy
+from tests.user_model import tiny_vision
+
+#: One LocalCluster for every test that uses it: they run in one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("dask-cluster")
+
+#: The reference, an exact runtime and the fp16 interpreter; judged by fp32, the fp16 pairs fail, so the
+#: report holds passing and failing pairs, worst cases in several chunks, localisations and precision classes.
+BACKENDS = "torch,onnxruntime,coreml-emulated@fp16[fp16]"
+N, SEED = 2500, 0  # three chunks, the last one short
+
+
+@pytest.fixture(scope="module")
+def model(shared_export):
+    spec = tiny_vision.describe_model()
+    _, folder = shared_export(spec)
+    return spec, folder
+
+
+@pytest.fixture(scope="module")
+def one_process(model):
+    spec, folder = model
+    return steps.parity(spec, parse_backends(BACKENDS), n=N, seed=SEED, folder=folder, policy=get_policy("fp32"))
+
+
+def comparable(report) -> dict:
+    """The report as JSON, less what differs between runs of one computation: seconds and hosts."""
+    out = report.to_dict()
+    for run in out["backends"]:
+        del run["seconds"], run["where"]
+    return out
+
+
+def on(address: str, model, progress=None):
+    spec, folder = model
+    return api.parity(spec, BACKENDS, n=N, seed=SEED, folder=folder, policy="fp32", cluster=address,
+                      progress=progress)
+
+
+def test_a_cluster_run_reports_what_one_process_does(dask_cluster, model, one_process):
+    address, _ = dask_cluster
+    said = []
+    report = on(address, model, said.append)
+    assert comparable(report) == comparable(one_process)
+    # what the equality rests on: passing and failing pairs, worst cases in more than one chunk (merged at the
+    # right offsets), failing pairs localised and classed from the merged figures
+    assert [c.verdict for c in report.comparisons] == ["pass", "pass", "fail", "fail"]
+    assert len({c.worst[0] // chunking.CHUNK for c in report.comparisons}) > 1
+    assert report.localizations.pairs and report.precision
+    assert sum(report.case_kinds.values()) == N and report.inputs.count == N
+    assert any(m.startswith("judged 3 of 3 chunks (2,500 cases)") and m.endswith("2 workers alive") for m in said), said
+
+
+#: The killed run's cases: more chunks than the client keeps in flight, so some are sent after the first result.
+KILLED_N, KILLED_BACKENDS = 6000, "torch,onnxruntime"
+
+
+def _kill_a_busy_worker(client, pids: dict, killed: list, seconds: float = 60.0) -> None:
+    """Kill the first worker seen holding a chunk task (SIGKILL: no goodbye to the scheduler)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for worker, keys in client.processing().items():
+            if worker in pids and any("harness-chunk" in str(k) for k in keys):
+                os.kill(pids[worker], signal.SIGKILL)
+                killed.append(worker)
+                return
+        time.sleep(0.005)
+
+
+def test_a_worker_killed_mid_run_has_its_chunks_run_elsewhere_and_the_report_is_unchanged(dask_cluster, model):
+    address, client = dask_cluster
+    spec, folder = model
+    pids = client.run(os.getpid)
+    killed, said, killer = [], [], []
+
+    def progress(message: str) -> None:
+        said.append(message)
+        if message.startswith("judged") and not killer:  # after the first result, while the run goes on
+            killer.append(threading.Thread(target=_kill_a_busy_worker, args=(client, pids, killed)))
+            killer[0].start()
+
+    report = api.parity(spec, KILLED_BACKENDS, n=KILLED_N, seed=SEED, folder=folder, cluster=address,
+                        progress=progress)
+    killer[0].join()
+    assert killed and any(m.startswith(f"lost worker {killed[0]}") for m in said), said
+    alone = steps.parity(spec, parse_backends(KILLED_BACKENDS), n=KILLED_N, seed=SEED, folder=folder)
+    assert comparable(report) == comparable(alone)
+    assert report.comparisons[0].max_abs > 0  # two runtimes: numbers that differ, merged the same
+    assert sum(report.case_kinds.values()) == KILLED_N  # nothing judged twice, nothing lost
+
+
+@pytest.fixture(scope="module")
+def parts(model):
+    """Chunks 0 and 1 judged by a worker's own code, here in this process."""
+    spec, folder = model
+    job = on_cluster.Job("test", spec, tuple(parse_backends("torch,onnxruntime")), Shipped.pack(folder), N, SEED,
+                         None, None, on_cluster.Threads.here())
+    return job, [on_cluster.judge_chunk(job, j) for j in (0, 1)]
+
+
+def _order(job):
+    spec = job.spec
+    return on_cluster.InOrder(job.export.key, chunking.count(N), lambda j: on_cluster.feeds_sha256(
+        chunking.make_chunk(spec, j, chunking.size(N, j), SEED)))
+
+
+def test_parts_merge_in_index_order_whatever_order_they_arrive_in(parts):
+    job, (first, second) = parts
+    merged = _order(job)
+    assert list(merged.add(second)) == []  # held until chunk 0 comes
+    assert [p.index for p in merged.add(first)] == [0, 1]
+
+
+def test_a_part_for_another_export_other_cases_or_a_chunk_twice_is_refused(parts):
+    job, (first, second) = parts
+    with pytest.raises(ClusterError, match=f"refused chunk 0 .*judged export 000000000000, this run's is "
+                                           f"{job.export.key[:12]}"):
+        list(_order(job).add(dataclasses.replace(first, export="0" * 64)))
+    merged = _order(job)
+    assert [p.index for p in merged.add(first)] == [0]
+    with pytest.raises(ClusterError, match="refused chunk 0 .*judged already"):
+        list(merged.add(first))
+    with pytest.raises(ClusterError, match="refused chunk 7 .*this run has chunks 0 to 2"):
+        list(merged.add(dataclasses.replace(second, index=7)))
+    with pytest.raises(ClusterError, match="refused chunk 1 .*its cases are not chunk 1's"):
+        list(merged.add(dataclasses.replace(first, index=1)))  # chunk 0's cases, claimed as chunk 1's
+
+
+def test_an_export_that_arrives_changed_is_refused(model, tmp_path):
+    _, folder = model
+    shipped = Shipped.pack(folder)
+    onnx = next(name for name in shipped.files if name.endswith(".onnx"))
+    data = bytearray(shipped.files[onnx])
+    data[len(data) // 2] ^= 1
+    with pytest.raises(ShippedError, match=f"export {shipped.key[:12]} arrived changed: {onnx} changed"):
+        Shipped(shipped.key, {**shipped.files, onnx: bytes(data)}).unpack(tmp_path)
+    with pytest.raises(ShippedError, match="arrived with a manifest of sha256"):
+        Shipped("f" * 64, shipped.files).unpack(tmp_path)
+    with pytest.raises(ShippedError, match="outside its folder"):
+        Shipped(shipped.key, {**shipped.files, "../escape": b"x"}).unpack(tmp_path)
+    assert not (tmp_path.parent / "escape").exists()
+    unpacked, manifest = shipped.unpack(tmp_path)
+    assert manifest.verify(unpacked) == [] and manifest.model_fingerprint
+
+
+def test_a_worker_whose_model_is_not_the_exports_refuses_to_run_it(model):
+    _, folder = model
+    retrained = api.describe("tiny-vision", lambda: api.seeded(tiny_vision.TinyVision, seed=1),
+                             inputs={"image": (None, 3, 8, 8), "meta": (None, 4)},
+                             outputs={"logits": (None, 5), "score": (None, 1)}, make_inputs=tiny_vision.inputs)
+    job = on_cluster.Job("other", retrained, tuple(parse_backends("torch")), Shipped.pack(folder), N, SEED, None, None,
+                         on_cluster.Threads.here())
+    with pytest.raises(ClusterError, match="model 'tiny-vision' here .* is not the export's"):
+        on_cluster.judge_chunk(job, 0)
+
+
+def test_workers_run_with_the_clients_thread_counts(dask_cluster, model):
+    """A float kernel's sums can depend on its thread count (trendsplit's conv1d does): workers take the client's."""
+    address, client = dask_cluster
+    spec, folder = model
+    default = client.run(lambda: __import__("torch").get_num_threads())
+    threads = on_cluster.Threads(max(default.values()) + 1, "3")
+    job = on_cluster.Job("threads", spec, tuple(parse_backends("torch")), Shipped.pack(folder), N, SEED, None, None,
+                         threads)
+    ran = client.submit(on_cluster.judge_chunk, job, 0, pure=False).result()
+    assert client.run(lambda: (__import__("torch").get_num_threads(), os.environ.get("OMP_NUM_THREADS")),
+                      workers=[ran.worker]) == {ran.worker: (threads.torch, "3")}

@@ -1,0 +1,30 @@
+"""The zoo's tables a model per task on a real Dask cluster: the one-process table, rows in the zoo's order."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from harness import zoo
+from harness.cluster.tables import zoo_table
+
+#: One LocalCluster for every test that uses it: they run in one xdist worker (--dist loadgroup).
+pytestmark = pytest.mark.xdist_group("dask-cluster")
+
+#: Two of the zoo's fast models, in the zoo's order: rows finishing in another order must not reorder the table.
+NAMES = ["zoo-attention", "zoo-resizer"]
+
+
+def test_the_zoo_table_on_a_cluster_is_the_one_process_table(dask_cluster, harness_export, tmp_path):
+    address, _ = dask_cluster
+    for name in NAMES:  # the session's exports (tests/harness/test_zoo.py makes them), where the table looks
+        shutil.copytree(harness_export(zoo.spec(zoo.ZOO[name])), tmp_path / name)
+    said = []
+    table = zoo_table(address, NAMES, n=8, folder=str(tmp_path), progress=said.append)
+    assert table == zoo.table(NAMES, n=8, folder=str(tmp_path))
+    lines = table.splitlines()
+    assert lines[:2] == zoo.HEADER.splitlines() and [line.split(" | ")[0] for line in lines[2:]] == [
+        f"| {name}" for name in NAMES]
+    assert all(line.endswith("| PASSED |") for line in lines[2:]), table
+    assert said[-1].startswith("2 of 2 models done") and said[-1].endswith("2 workers alive"), said
