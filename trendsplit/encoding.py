@@ -3,11 +3,12 @@
 This is the contract the Swift bridge is fuzzed against, so every step is fixed to the
 bit (see "Encoding v1", "v2" and "v3" in docs/trendsplit/encodings.md). v1 ([2, L]) and v2 are frozen: apps
 ship them. v2 ([4, L]) adds the step to the next reading in absolute units (seconds, days),
-which v1's division by the x-range hides. v3 ([6, L]) adds the log's own noise scale (the
-median absolute residual of each reading from the line through its neighbours) and the
-step in seconds divided by it, so a jump is read against the noise of the watch and the
-eye that read it. Every version checks the same rules in the same order and each broken
-rule raises its own `EncodingError` subclass with a stable code.
+which v1's division by the x-range hides. v3 ([7, L]) adds the log's own noise scale (the
+median absolute residual of each reading from the line through its neighbours), and the
+step in seconds and each residual divided by it, so a jump is read against the noise of the
+watch and the eye that read it, and apart from the drift across a gap. Every version checks
+the same rules in the same order and each broken rule raises its own `EncodingError`
+subclass with a stable code.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import numpy as np
 
 from harness import atomic
 from trendsplit import baselines, data
-from trendsplit.encoding import decode
+from trendsplit.encoding import decision_mask, decode, encode_batch
 from trendsplit.metrics import paired_bootstrap, score
 
 #: Where `python -m trendsplit shifted --json ... --markdown ...` writes the committed evaluation
@@ -198,17 +198,18 @@ def evaluate_shifts(candidate: str, reference: str | None = None, n: int = 1000,
         progress(f"{shift.name}: {n} logs")
         logs = data.dataset(n, EVAL_SEED, habits=shift.habits).logs
         truths = [log.breaks for log in logs]
+        lengths = np.array([len(log.points) for log in logs])
         preds: dict[str, list[list[int]]] = {}
         near = 0
         for model, (spec, backends) in nets.items():
-            inputs = data.dataset(n, EVAL_SEED, encoding_version(spec), shift.habits).inputs
+            inputs = encode_batch([log.points for log in logs], encoding_version(spec))
             for ref, backend in backends.items():
                 probs = probabilities(backend, spec, inputs)
                 label = model if ref == "torch" else f"{model} · {ref}"
-                preds[label] = [decode(p, len(log.points), spec.threshold) for p, log in zip(probs, logs, strict=True)]
+                preds[label] = [decode(p, int(k), spec.threshold) for p, k in zip(probs, lengths, strict=True)]
                 if label == candidate:
-                    read = np.arange(probs.shape[1])[None, :] < np.array([len(log.points) - 1 for log in logs])[:, None]
-                    near = int((np.abs(probs - np.float32(spec.threshold)) < NEAR_THRESHOLD)[read].sum())
+                    close = np.abs(probs - np.float32(spec.threshold)) < NEAR_THRESHOLD
+                    near = int(close[decision_mask(lengths)].sum())
         penalties = {}
         for label, detector in BASELINES.items():
             progress(f"{shift.name}: re-tuning {label} on {tune_n} logs of seed {TUNE_SEED}")

@@ -50,7 +50,7 @@ def test_the_noise_habit_moves_the_noise_and_nothing_else():
     assert len(z) > 10_000 and abs(z.std() - 1.0) < 0.03 and abs(z.mean()) < 0.03
 
 
-def _statistics(habits: data.Habits, count: int = 1500) -> dict[str, float]:
+def _statistics(habits: data.Habits, count: int = 800) -> dict[str, float]:
     rng = np.random.default_rng(7)
     logs = [data.watch_log(rng, habits=habits) for _ in range(count)]
     gaps = np.concatenate([np.diff(log.points[:, 0]) for log in logs])

@@ -19,10 +19,10 @@ SETS = [shifted.STANDARD, data.SHIFTS["noise-3s"]]
 
 @pytest.fixture(scope="module")
 def small(trendsplit_export):
-    """trendsplit (v1, whose export the suite shares) on 40 logs per set, baselines re-tuned on 12, through
+    """trendsplit (v1, whose export the suite shares) on 40 logs per set, baselines re-tuned on 8, through
     torch and one fp16 profile."""
     folder = trendsplit_export[1]
-    return shifted.evaluate_shifts("trendsplit", None, n=40, tune_n=12, sets=SETS, artifacts=folder.parent,
+    return shifted.evaluate_shifts("trendsplit", None, n=40, tune_n=8, sets=SETS, artifacts=folder.parent,
                                    profiles=shifted.FP16_PROFILES[:1], draws=200)
 
 
@@ -36,8 +36,8 @@ def test_each_set_is_scored_on_its_own_habits_against_baselines_tuned_on_other_l
             probs = module(torch.from_numpy(logs.inputs)).numpy()
         preds = [decode(p, int(n), 0.5) for p, n in zip(probs, logs.lengths, strict=True)]
         assert s.f1["trendsplit"] == pytest.approx(score(preds, truths, 1).f1, abs=0.03)  # one decision of ~40
-        tuning = data.dataset(12, shifted.TUNE_SEED, habits=shift.habits).logs
-        assert s.penalties["PELT re-tuned"] == baselines.tune(baselines.pelt, tuning)
+        tuning = data.dataset(8, shifted.TUNE_SEED, habits=shift.habits).logs
+        assert s.penalties["brute force re-tuned"] == baselines.tune(baselines.brute_force, tuning)
         pelt = [baselines.pelt(log.points, s.penalties["PELT re-tuned"]) for log in logs.logs]
         assert s.f1["PELT re-tuned"] == score(pelt, truths, 1).f1
     noisy, standard = small.sets[1], small.sets[0]

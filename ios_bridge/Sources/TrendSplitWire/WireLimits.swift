@@ -6,7 +6,7 @@
 /// in hex is about 6 KB. `{"op": "codes"}` reports them so the Python client checks the
 /// same numbers before it sends (`trendsplit/swift_encoder.py`, `BatchLimits`).
 public struct WireLimits: Equatable, Sendable {
-    /// Series per batch. The reply holds count * (1 + 400 C) bytes: 80 MB at the cap for v1, 160 MB for v2, 240 MB for v3.
+    /// Series per batch. The reply holds count * (1 + 400 C) bytes: 80 MB at the cap for v1, 160 MB for v2, 280 MB for v3.
     public var count: Int
     /// Padded points per series (the encoder takes at most 100; width only pads).
     public var width: Int
