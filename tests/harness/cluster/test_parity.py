@@ -183,5 +183,8 @@ def test_workers_run_with_the_clients_thread_counts(dask_cluster, model):
     job = on_cluster.Job("threads", spec, tuple(parse_backends("torch")), Shipped.pack(folder), N, SEED, None, None,
                          threads)
     ran = client.submit(on_cluster.judge_chunk, job, 0, pure=False).result()
-    assert client.run(lambda: (__import__("torch").get_num_threads(), os.environ.get("OMP_NUM_THREADS")),
-                      workers=[ran.worker]) == {ran.worker: (threads.torch, "3")}
+    # read in a task, on the thread tasks run on (OpenMP's thread count is per thread: `client.run` runs
+    # on the worker's event loop, another thread)
+    seen = client.submit(lambda: (__import__("torch").get_num_threads(), os.environ.get("OMP_NUM_THREADS")),
+                         workers=[ran.worker], pure=False).result()
+    assert seen == (threads.torch, "3")
