@@ -80,7 +80,7 @@ def connect(address: str, say: Callable[[str], None]) -> Iterator[Client]:
         if workers is not None:
             say(f"starting a local cluster of {workers} worker process{'es' if workers > 1 else ''}")
             cluster = stack.enter_context(dask.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0",
                 silence_logs=logging.CRITICAL + 1))
             target = cluster
         else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import pickle
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ from harness.backends import Backend
 from harness.cluster import tasks
 from harness.cluster.connect import ClusterError, connect, distributed
 from harness.cluster.shipped import Shipped
+from harness.errors import UsageError
 from harness.export import ensure_exported
 from harness.parity import cases as chunking
 from harness.parity import steps
@@ -133,6 +135,7 @@ class Node:
 
     def judge(self, index: int) -> Part:
         job = self.job
+        job.threads.apply()  # torch's count is the calling thread's: set in the thread that runs the chunk
         chunk = chunking.make_chunk(self.spec, index, chunking.size(job.n, index), job.seed)
         self.runs[0].repeat = index == 0  # the reference runs chunk 0 twice, wherever it runs, as in one process
         judged = steps.judge_chunk(self.reading, chunk, self.labels, self.runs, policy=job.policy,
@@ -148,14 +151,30 @@ _NODES: dict[str, Node] = {}
 _LOCK = threading.Lock()  # one chunk at a time per worker process: backends are not thread-safe
 
 
-def judge_chunk(job: Job, index: int) -> Part:
-    """The task each chunk is: judged by this worker's `Node` for the run (made on its first chunk)."""
+def judge_chunk(job: Job | bytes, index: int) -> Part:
+    """The task each chunk is: judged by this worker's `Node` for the run (made on its first chunk). `job`
+    travels pickled (`packed`): unpickled once per worker, never pickled again between workers."""
     with _LOCK:
-        node = _NODES.get(job.run)
+        run, _, pickled = job.partition(b"\n") if isinstance(job, bytes) else (job.run.encode(), b"", b"")
+        node = _NODES.get(run.decode())
         if node is None:
             _NODES.clear()  # an earlier run's backends: this worker is done with them
-            node = _NODES[job.run] = Node(job)
+            node = _NODES[run.decode()] = Node(pickle.loads(pickled) if isinstance(job, bytes) else job)
         return node.judge(index)
+
+
+def packed(job: Job) -> bytes:
+    """The job as the workers get it: its run id, then the job pickled here, where the model's code is (a model
+    file's or a script's classes travel by value). A model that cannot travel is named in one line."""
+    import cloudpickle
+
+    torch_namespaces_by_name()
+    try:
+        return job.run.encode() + b"\n" + cloudpickle.dumps(job)
+    except Exception as err:
+        raise UsageError(f"model {job.spec.name!r} cannot be sent to the workers: {type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''} (describe it in an importable module, "
+                         "a model file or a script)") from None
 
 
 def _here() -> str:
@@ -217,6 +236,24 @@ class _Runs:
             self.results[k] = dataclasses.replace(stopped, seconds=now.seconds + new.seconds)
 
 
+def torch_namespaces_by_name() -> None:
+    """Let `torch.classes` and `torch.ops` travel by name, as modules do. They are module-like objects pickle
+    cannot copy, and cloudpickle takes them along with a model class that travels by value (one from a model
+    file or a script) whenever its code reads an attribute named `classes` or `ops`."""
+    import copyreg
+
+    import torch
+
+    for namespace in (torch.classes, torch.ops):
+        copyreg.pickle(type(namespace), _by_name)
+
+
+def _by_name(namespace):
+    import importlib
+
+    return importlib.import_module, (namespace.__name__,)
+
+
 def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, cluster: str,
            folder: str | Path | None = None, policy: Policy | None = None, overview: bool = False,
            progress: Progress | None = None, overrides: Overrides | None = None,
@@ -265,7 +302,7 @@ def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: 
     merged, judged, runs = InOrder(job.export.key, count, cases_sha256), None, _Runs()
     say(f"parity {here.name} on {cluster}: {n:,} cases in {count:,} chunk{'s' if count > 1 else ''}, "
         f"export {job.export.key[:12]} ({_size(job.export.size)}) shipped to each worker once")
-    shared = tasks.submit(client, cluster, lambda job: job, job, key=f"harness-job-{job.run}")  # re-made if lost
+    shared = tasks.submit(client, cluster, bytes, packed(job), key=f"harness-job-{job.run}")  # re-made if lost
 
     def chunk(j: int):
         return client.submit(judge_chunk, shared, j, key=f"harness-chunk-{job.run}-{j}", pure=False)

@@ -188,6 +188,7 @@ def test_the_artifacts_option_moves_the_export_cache(pytester, tmp_path):
     ("--harness-policy", "fp64", "invalid choice: 'fp64'"),
     ("--harness-atol", "fp32", "atol is policy=value"),
     ("--harness-target", "iOS14", "unknown deployment target 'iOS14'"),
+    ("--harness-cluster", "local:0", "the worker processes of the cluster local:W must be between 1 and 256"),
 ])
 def test_a_bad_option_stops_the_run_before_any_test(pytester, option, value, says):
     pytester.makepyfile("def test_never_runs():\n    raise AssertionError\n")

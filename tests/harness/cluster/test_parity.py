@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import signal
 import threading
 import time
@@ -16,6 +17,7 @@ from harness.backends import parse_backends
 from harness.cluster import parity as on_cluster
 from harness.cluster.connect import ClusterError
 from harness.cluster.shipped import Shipped, ShippedError
+from harness.errors import UsageError
 from harness.parity import cases as chunking
 from harness.parity import steps
 from harness.parity.tolerances import get_policy
@@ -183,8 +185,35 @@ def test_workers_run_with_the_clients_thread_counts(dask_cluster, model):
     job = on_cluster.Job("threads", spec, tuple(parse_backends("torch")), Shipped.pack(folder), N, SEED, None, None,
                          threads)
     ran = client.submit(on_cluster.judge_chunk, job, 0, pure=False).result()
-    # read in a task, on the thread tasks run on (OpenMP's thread count is per thread: `client.run` runs
-    # on the worker's event loop, another thread)
     seen = client.submit(lambda: (__import__("torch").get_num_threads(), os.environ.get("OMP_NUM_THREADS")),
-                         workers=[ran.worker], pure=False).result()
+                         workers=[ran.worker], pure=False).result()  # in the worker's one task thread, after it
     assert seen == (threads.torch, "3")
+
+
+@pytest.mark.usefixtures("converters_imported")
+def test_the_plugins_cluster_option_runs_a_users_parity_test_there(pytester, dask_cluster, harness_export):
+    address, client = dask_cluster
+    reference = f"{tiny_vision.__file__}:describe_model"
+    folder = harness_export(api.load(reference))  # the inner session finds it in its cache, as a second run does
+    shutil.copytree(folder.parent, pytester.path / ".pytest_cache" / "d" / "trendsplit-harness" / folder.parent.name)
+    pytester.makepyfile(f"""
+        from harness import api
+
+        def test_on_the_cluster(harness_parity):
+            report = harness_parity(api.load({reference!r}), "torch,onnxruntime", n=1500)
+            assert sum(report.case_kinds.values()) == 1500 and report.comparisons[0].max_abs > 0
+    """)
+    pytester.runpytest("--harness-cluster", address).assert_outcomes(passed=1)
+    judged_there = client.run(lambda: [(node.job.spec.name, node.job.n) for node in on_cluster._NODES.values()])
+    assert ("tiny-vision", 1500) in sum(judged_there.values(), [])
+
+
+def test_a_model_that_cannot_travel_to_the_workers_is_named_in_one_line(model):
+    spec, folder = model
+    lock = threading.Lock()  # nothing pickles a lock
+    stuck = dataclasses.replace(spec, make_cases=lambda count, seed: lock and spec.make_cases(count, seed))
+    job = on_cluster.Job("stuck", stuck, tuple(parse_backends("torch")), Shipped.pack(folder), N, SEED, None, None,
+                         on_cluster.Threads.here())
+    with pytest.raises(UsageError, match="model 'tiny-vision' cannot be sent to the workers: TypeError: cannot pickle "
+                                         "'_thread.lock' object"):
+        on_cluster.packed(job)
