@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
-
 from harness import zoo
 from harness.cluster.tables import zoo_table
-
-#: One LocalCluster for every test that uses it: they run in one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("dask-cluster")
 
 #: Two of the zoo's fast models, in the zoo's order: rows finishing in another order must not reorder the table.
 NAMES = ["zoo-attention", "zoo-resizer"]
