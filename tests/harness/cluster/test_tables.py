@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from harness import zoo
 from harness.cluster.tables import zoo_table
 
@@ -11,6 +13,7 @@ from harness.cluster.tables import zoo_table
 NAMES = ["zoo-attention", "zoo-resizer"]
 
 
+@pytest.mark.slow  # about 10 CPU-seconds: two zoo models through five backends, on the cluster and here
 def test_the_zoo_table_on_a_cluster_is_the_one_process_table(dask_cluster, harness_export, tmp_path):
     address, _ = dask_cluster
     for name in NAMES:  # the session's exports (tests/harness/test_zoo.py makes them), where the table looks
