@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import subprocess
 import sys
 import time
@@ -61,15 +62,18 @@ def test_ci_installs_a_redis_server_it_then_requires():
     assert ci.index("HARNESS_REQUIRE_REDIS=1") < ci.index("-m pytest")
 
 
-def _collected(*argv: str) -> set[str]:
+def _group(group: int) -> tuple[set[str], int]:
+    """The tests of one of two groups (`--splits 2`), and how many the whole collection holds."""
     proc = subprocess.run([sys.executable, "-m", "pytest", "tests/docs", "--collect-only", "-q", "-n", "0",
-                           "-p", "no:cacheprovider", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           "-p", "no:cacheprovider", "--splits", "2", "--group", str(group)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return {line for line in proc.stdout.splitlines() if "::" in line}
+    counted = re.search(r"(\d+)/(\d+) tests collected", proc.stdout)
+    assert counted, proc.stdout
+    return {line for line in proc.stdout.splitlines() if "::" in line}, int(counted[2])
 
 
 def test_two_split_groups_partition_the_suite_as_docs_cluster_md_shards_ci():
-    whole = _collected()
-    first, second = _collected("--splits", "2", "--group", "1"), _collected("--splits", "2", "--group", "2")
-    assert len(whole) > 4 and first and second
-    assert not first & second and first | second == whole
+    (first, whole), (second, again) = _group(1), _group(2)
+    assert whole == again > 4 and first and second
+    assert not first & second and len(first | second) == whole

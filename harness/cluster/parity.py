@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import os
 import pickle
+import shutil
 import threading
 import time
 import uuid
@@ -45,6 +46,7 @@ from harness.results import Reading, Results
 from harness.spec import ModelSpec, built, model_fingerprint
 
 Progress = Callable[[str], None]
+
 
 def _quiet(_msg: str) -> None:
     pass
@@ -133,6 +135,10 @@ class Node:
         self.labels = [b.label for b in job.backends]
         self.spent = [r.seconds for r in self.runs]  # loading: counted with the first chunk
 
+    def close(self) -> None:
+        """The unpacked export removed (its backends go with this node)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
     def judge(self, index: int) -> Part:
         job = self.job
         job.threads.apply()  # torch's count is the calling thread's: set in the thread that runs the chunk
@@ -158,7 +164,9 @@ def judge_chunk(job: Job | bytes, index: int) -> Part:
         run, _, pickled = job.partition(b"\n") if isinstance(job, bytes) else (job.run.encode(), b"", b"")
         node = _NODES.get(run.decode())
         if node is None:
-            _NODES.clear()  # an earlier run's backends: this worker is done with them
+            for earlier in _NODES.values():  # an earlier run's: this worker is done with it
+                earlier.close()
+            _NODES.clear()
             node = _NODES[run.decode()] = Node(pickle.loads(pickled) if isinstance(job, bytes) else job)
         return node.judge(index)
 

@@ -23,9 +23,6 @@ from harness.parity import steps
 from harness.parity.tolerances import get_policy
 from tests.user_model import tiny_vision
 
-#: One LocalCluster for every test that uses it: they run in one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("dask-cluster")
-
 #: The reference, an exact runtime and the fp16 interpreter; judged by fp32, the fp16 pairs fail, so the
 #: report holds passing and failing pairs, worst cases in several chunks, localisations and precision classes.
 BACKENDS = "torch,onnxruntime,coreml-emulated@fp16[fp16]"

@@ -9,13 +9,11 @@ import pytest
 from harness import zoo
 from harness.cluster.tables import zoo_table
 
-#: One LocalCluster for every test that uses it: they run in one xdist worker (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("dask-cluster")
-
 #: Two of the zoo's fast models, in the zoo's order: rows finishing in another order must not reorder the table.
 NAMES = ["zoo-attention", "zoo-resizer"]
 
 
+@pytest.mark.slow  # about 10 CPU-seconds: two zoo models through five backends, on the cluster and here
 def test_the_zoo_table_on_a_cluster_is_the_one_process_table(dask_cluster, harness_export, tmp_path):
     address, _ = dask_cluster
     for name in NAMES:  # the session's exports (tests/harness/test_zoo.py makes them), where the table looks
