@@ -24,12 +24,24 @@ import torch
 
 from harness import atomic, files, options
 from harness.errors import UsageError
+from harness.exact_random import ExactGenerator
+from harness.fixtures import GUARANTEES as FIXTURE_GUARANTEES
+from harness.fixtures import MAX_FIXTURE_BYTES
+from harness.fixtures import beyond_fp32 as fixture_beyond_fp32
+from harness.fixtures import bits as fixture_bits
+from harness.fixtures import document as fixture_document
+from harness.fixtures import provenance as fixture_provenance
 from harness.report.text import format_report
-from harness.spec import ModelSpec
+from harness.spec import Cases, ModelSpec, TensorSpec, weights_sha256
 from harness.user_model import describe, load, seeded
 
 __all__ = ["describe", "export", "run", "compare", "parity", "compress", "fixtures", "report", "load", "seeded",
-           "format_report", "recalibrate_batchnorm", "advise", "apply_advice"]
+           "format_report", "recalibrate_batchnorm", "advise", "apply_advice",
+           # for projects that build their own commands and files on the harness (the trendsplit kit):
+           # a model's parts, models by name, loaded backends, one output judged, fixture documents
+           "ModelSpec", "TensorSpec", "Cases", "weights_sha256", "model", "reference", "backends",
+           "backend_label", "judge_output", "fixture_document", "fixture_provenance", "fixture_bits",
+           "fixture_beyond_fp32", "FIXTURE_GUARANTEES", "MAX_FIXTURE_BYTES", "ExactGenerator", "tool_versions"]
 
 #: A tolerance override: policy name -> value, or the command line's "fp32=1e-4,fp16=2e-2".
 Tolerance = Mapping[str, float] | str | None
@@ -192,7 +204,7 @@ def _batch(batch, index: int) -> tuple[torch.Tensor, ...]:
 def fixtures(model: ModelSpec, folder: str | Path) -> Path:
     """Write `model_<name>.json`: seeded inputs with torch's outputs, with provenance (no export). Written
     again, it keeps the stored outputs this machine agrees with under the fp32 policy (`harness.fixtures`)."""
-    from harness.fixtures import MAX_FIXTURE_BYTES, model_fixture
+    from harness.fixtures import model_fixture
 
     folder = atomic.check_folder(folder)  # a real folder, not a link to one: before the work
     path = folder / f"model_{model.name}.json"
@@ -215,3 +227,56 @@ def report(parity_report, path: str | Path | None = None, model: ModelSpec | Non
     loaded = parity_report if isinstance(parity_report, ParityReport) else ParityReport.read(parity_report)
     text = reports.write(loaded, json=json, html=path)
     return Path(path) if path is not None else text
+
+
+# For projects that build on the harness (the trendsplit kit): what `python -m harness` itself uses,
+# behind names that stay put while the harness's modules move. `harness.toolkit` holds the torch-free rest.
+
+def model(name: str) -> ModelSpec:
+    """A model by name: an installed provider's, the zoo's, or `path/to/file.py:name`."""
+    from harness.models import get_model
+
+    return get_model(name)
+
+
+def reference(model: ModelSpec):
+    """The eager torch model as parity's reference runs it (`.run(feeds)`, `.predict(x)`, `.module`), no export."""
+    from harness.backends.pytorch import TorchBackend
+
+    return TorchBackend.of(model)
+
+
+def backends(model: ModelSpec, names, folder: str | Path, *, progress=None, skip_unavailable: bool = False) -> list:
+    """Export `model` in `folder` (or reuse it) and load each named backend (`torch`, `onnxruntime`,
+    `coreml-emulated@fp16[fp16-storage]`, ...) in order; one that cannot run here raises
+    `BackendUnavailable`, or is left out with `skip_unavailable` (said through `progress`)."""
+    from harness.backends import load_backends
+
+    return load_backends(model, list(names), Path(folder), progress=progress, skip_unavailable=skip_unavailable)
+
+
+def backend_label(name: str) -> str:
+    """The label a loaded backend carries for a name as written (`coreml-emulated@fp16` -> its full label)."""
+    from harness.backends import create
+
+    return create(name).label
+
+
+def judge_output(model: ModelSpec, reference: np.ndarray, candidate: np.ndarray, *, policy: str = "fp32",
+                 output: str | None = None, inputs=None):
+    """One output of a pair judged as parity judges it (the model's decision rule and threshold on the
+    decided output, numbers alone on the others) under a named policy; returns a `Comparison` (truthy when held)."""
+    from harness.parity.judge import as_read
+    from harness.results import Reading
+
+    reading = Reading.of(model)
+    return as_read(reading, reference, candidate, policy=options.policy(policy), inputs=inputs,
+                   output=output or reading.decided_output)
+
+
+def tool_versions() -> dict:
+    """The versions of the tools an export or a fixture depends on (torch, coremltools, onnx, ...)."""
+    from harness.export.manifest import tool_versions as versions
+
+    return versions()
+

@@ -51,6 +51,22 @@ def test_the_harness_never_imports_the_kit():
     assert not leaks, leaks
 
 
+
+#: The harness's public surface: what a project building on it (the trendsplit kit) may import.
+PUBLIC = {"harness", "harness.api", "harness.toolkit"}
+
+
+def _inside_reached(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(kit module, harness module) pairs where the kit reaches past the public surface."""
+    return sorted((m, t) for m, targets in graph.items() if m.startswith("trendsplit")
+                  for t in targets if t.startswith("harness") and t not in PUBLIC)
+
+
+def test_the_kit_uses_the_public_api_only():
+    reached = _inside_reached(import_graph())
+    assert not reached, reached
+
+
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan)."""
     index, low, stack, on, out = {}, {}, [], set(), []
@@ -90,7 +106,9 @@ def test_no_import_cycles():
 def test_the_checker_sees_a_cycle_and_a_leak():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
     graph = import_graph()
-    assert "harness.spec" in graph["trendsplit.models"] and "harness.spec" in graph["harness.api"]
+    assert "harness.api" in graph["trendsplit.models"] and "harness.spec" in graph["harness.api"]
+    planted = {**graph, "trendsplit.models": graph["trendsplit.models"] | {"harness.spec"}}
+    assert _inside_reached(planted) == [("trendsplit.models", "harness.spec")]
 
 
 #: The intended direction (docs/architecture.md): a module under the first prefix never imports one under

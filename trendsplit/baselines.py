@@ -133,7 +133,7 @@ def tuned(name: str, detector: Detector, logs_seed: int, count: int, penalties: 
     import json
     from pathlib import Path
 
-    from harness import atomic
+    from harness.toolkit import atomic
 
     drawn = "" if habits == data.DEFAULT_HABITS else f"|{habits}"
     key = (f"{name}|seed {logs_seed}|n {count}{drawn}|{','.join(f'{p:.6g}' for p in penalties)}"

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness import atomic
+from harness.toolkit import atomic
 from trendsplit.encoding import L, encode, encode_batch, encode_padded
 
 
@@ -142,12 +142,11 @@ def bench_backends(
     seed: int = 0,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> None:
-    from harness.backends import load_backends
-    from harness.models import get_model
+    from harness import api
 
-    spec = get_model(model)
+    spec = api.model(model)
     cases = spec.make_cases(256, seed).inputs
-    loaded = load_backends(spec, backends, artifacts / spec.name, progress=progress, skip_unavailable=True)
+    loaded = api.backends(spec, backends, artifacts / spec.name, progress=progress, skip_unavailable=True)
     rows = []
     for batch in (1, 256):
         progress(f"timing {', '.join(b.label for b in loaded)} in turns at batch {batch}")
@@ -198,24 +197,18 @@ def _timed_hypothesis(check: Callable, strategy, seconds: float) -> float:
 
 def bench_fuzz(bench: Bench, model: str, artifacts: Path, seconds: float = 10.0,
                progress: Callable[[str], None] = lambda _m: None) -> None:
-    from harness.backends import load_backends
-    from harness.models import get_model
-    from harness.parity.judge import as_read
-    from harness.parity.tolerances import FP32
-    from harness.results import Reading
+    from harness import api
     from trendsplit.strategies import watch_logs
 
-    spec = get_model(model)
-    backends = load_backends(spec, ("torch", "onnxruntime", "coreml-emulated@fp32"), artifacts / spec.name,
+    spec = api.model(model)
+    backends = api.backends(spec, ("torch", "onnxruntime", "coreml-emulated@fp32"), artifacts / spec.name,
                              progress=progress)
-
-    reading = Reading.of(spec)
 
     def parity_check(points):
         x = encode(points)[None]
         ref = backends[0].predict(x)
         for b in backends[1:]:
-            assert as_read(reading, ref, b.predict(x), policy=FP32, output=reading.decided_output, inputs=x)
+            assert api.judge_output(spec, ref, b.predict(x), policy="fp32", inputs=x)
 
     progress(f"fuzzing the three-backend parity check for {seconds:.0f} s")
     rows = [{"mode": "parity torch/onnxruntime/coreml-emulated, Hypothesis",

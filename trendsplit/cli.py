@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import __version__, atomic
-from harness.cli import (
+from harness.toolkit import (
     CASES,
     SEED,
+    UsageError,
+    __version__,
+    atomic,
     common_options,
     export_source,
     int_in,
@@ -26,7 +28,6 @@ from harness.cli import (
     seconds,
     subcommands,
 )
-from harness.errors import UsageError
 
 #: The kit's trained nets, as the commands that take one name them (known without importing torch).
 NETS = ["trendsplit", "trendsplit-gru", "trendsplit-v2", "trendsplit-v3"]
@@ -76,11 +77,11 @@ def cmd_swift_fuzz(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from harness.models import get_model
+    from harness import api
     from trendsplit.evaluate import NET_ROWS, evaluate
 
     for model in NET_ROWS:  # each net's export folder, before any work
-        export_source(args.artifacts / get_model(model).name)
+        export_source(args.artifacts / api.model(model).name)
     result = evaluate(n=args.n, seed=args.seed, artifacts=args.artifacts, progress=args.progress)
     print(result.table())
     if args.json:
@@ -90,11 +91,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_shifted(args: argparse.Namespace) -> int:
-    from harness.models import get_model
+    from harness import api
     from trendsplit import shifted
 
     for model in filter(None, (args.candidate, args.reference)):  # each net's export folder, before any work
-        export_source(args.artifacts / get_model(model).name)
+        export_source(args.artifacts / api.model(model).name)
     result = shifted.evaluate_shifts(args.candidate, args.reference, n=args.n, tune_n=args.tune_n,
                                      artifacts=args.artifacts, progress=args.progress)
     print(result.table())
@@ -107,23 +108,23 @@ def cmd_shifted(args: argparse.Namespace) -> int:
 
 
 def cmd_threshold(args: argparse.Namespace) -> int:
-    from harness.models import get_model
+    from harness import api
     from trendsplit import threshold
 
     args.progress(f"sweeping the decision threshold of {args.arch} on its validation logs")
     result = threshold.sweep(args.arch)
     print(result.render())
     if args.record:
-        args.progress(f"wrote {threshold.record(result, get_model(args.arch).threshold)}")
+        args.progress(f"wrote {threshold.record(result, api.model(args.arch).threshold)}")
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.models import get_model
+    from harness import api
     from trendsplit import bench
 
     name = model_name(args)
-    export_source(args.artifacts / get_model(name).name)  # an unknown model is named before the benchmarks
+    export_source(args.artifacts / api.model(name).name)  # an unknown model is named before the benchmarks
     result = bench.run(name, args.artifacts, args.fuzz_seconds, progress=args.progress)
     print(result.render())
     if args.json:

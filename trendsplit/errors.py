@@ -6,7 +6,7 @@ failure identically.
 
 from __future__ import annotations
 
-from harness.errors import HarnessError
+from harness.toolkit import HarnessError
 
 
 class EncodingError(HarnessError, ValueError):

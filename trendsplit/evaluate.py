@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import atomic
-from harness.backends import create, load_backends
-from harness.models import get_model
+from harness import api
+from harness.toolkit import atomic
 from trendsplit import baselines, data
 from trendsplit.encoding import decode, encode_batch
 from trendsplit.metrics import SplitScores, score
@@ -153,13 +152,13 @@ def evaluate(
     result = Evaluation(n=n, seed=seed)
     loaded = {}
     for model, refs in NET_ROWS.items():
-        spec = get_model(model)
+        spec = api.model(model)
         version = encoding_version(spec)
         if version not in encoded:
             encoded[version] = data.dataset(n, seed, version)
         fed = encoded[version]
-        named = {create(ref).label: ref for ref in refs}  # rows are named as the references are written
-        for backend in load_backends(spec, refs, artifacts / spec.name, skip_unavailable=True,
+        named = {api.backend_label(ref): ref for ref in refs}  # rows are named as the references are written
+        for backend in api.backends(spec, refs, artifacts / spec.name, skip_unavailable=True,
                                      progress=progress):
             progress(f"evaluating {model} on {named[backend.label]}")
             loaded[model, backend.label] = backend
@@ -191,7 +190,7 @@ def evaluate(
     for model in UNITS_MODELS:
         if (model, FP32_REF) in loaded and (model, FP16_REF) in loaded:
             progress(f"measuring the fp16 hazard of x units for {model}")
-            spec = get_model(model)
+            spec = api.model(model)
             result.fp16_units[model] = _fp16_units(held_out.logs, loaded[model, FP32_REF], loaded[model, FP16_REF],
                                                    truths, encoding_version(spec), spec.threshold)
     return result

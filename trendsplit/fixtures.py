@@ -32,10 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import atomic, files
-from harness.errors import UsageError
-from harness.exact_random import ExactGenerator
-from harness.fixtures import GUARANTEES, MAX_FIXTURE_BYTES, beyond_fp32, bits, document, provenance
+from harness import api
+from harness.api import FIXTURE_GUARANTEES as GUARANTEES
+from harness.api import MAX_FIXTURE_BYTES, ExactGenerator
+from harness.api import fixture_beyond_fp32 as beyond_fp32
+from harness.api import fixture_bits as bits
+from harness.api import fixture_document as document
+from harness.api import fixture_provenance as provenance
+from harness.toolkit import UsageError, atomic, files
 from trendsplit.encoding import (
     DX_LIMIT,
     DY_LIMIT,
@@ -205,12 +209,8 @@ def model_fixture(name, progress: Callable[[str], None] = lambda _m: None, previ
     this machine's outputs agree with its own under the fp32 policy: they are the same reference,
     computed on another CPU, and rewriting them would only change their last bits.
     """
-    from harness.backends.pytorch import TorchBackend
-    from harness.models import get_model
-    from harness.spec import weights_sha256
-
-    spec = get_model(name) if isinstance(name, str) else name
-    backend = TorchBackend.of(spec)
+    spec = api.model(name) if isinstance(name, str) else name
+    backend = api.reference(spec)
     cases = spec.make_cases(MODEL_CASES, GENERATOR_SEED)
     progress(f"running {spec.name} through torch")
     outputs = backend.run(cases.feeds)[spec.outputs[0].name]
@@ -219,7 +219,7 @@ def model_fixture(name, progress: Callable[[str], None] = lambda _m: None, previ
              "input_bits": bits(cases.inputs[k]),
              "output_bits": bits(outputs[k]),
              "splits": decode(outputs[k], len(cases.raw[k]), spec.threshold)} for k in range(len(cases))]
-    extra = {"model": spec.name, "weights_sha256": weights_sha256(backend.module),
+    extra = {"model": spec.name, "weights_sha256": api.weights_sha256(backend.module),
              "weights_source": spec.weights_source, "threshold": spec.threshold, "guarantees": GUARANTEES}
     record = _provenance(extra, encoding_version(spec))
     if _same_reference(previous, record, docs):
@@ -402,10 +402,6 @@ def _expected_input(points: list, version: int) -> list | str:
 
 def check(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> Drift:
     """Recompute what each fixture's stored inputs determine and compare (module docstring)."""
-    from harness.backends.pytorch import TorchBackend
-    from harness.models import get_model
-    from harness.spec import weights_sha256
-
     drift = Drift()
     kept = {name: (version, None) for version, name in ENCODING_FILES.items()}
     kept.update({f"model_{name}.json": (None, name) for name in MODELS})
@@ -422,11 +418,11 @@ def check(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> Dr
             now = {"encoding_version": version, "generator_seed": GENERATOR_SEED}
         else:
             progress(f"running {model} on the fixture's inputs")
-            spec = get_model(model)
-            module = TorchBackend.of(spec).module
+            spec = api.model(model)
+            module = api.reference(spec).module
             version = encoding_version(spec)
             now = {"encoding_version": version, "generator_seed": GENERATOR_SEED, "model": spec.name,
-                   "weights_sha256": weights_sha256(module), "threshold": spec.threshold}
+                   "weights_sha256": api.weights_sha256(module), "threshold": spec.threshold}
         for key in _IDENTITY:
             if key in now and old["provenance"].get(key) != now[key]:
                 drift.problems.append(f"{file}: provenance {key}: {_difference(old['provenance'].get(key), now[key])}")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.spec import ModelSpec, seeded_init
+from harness import api
+from harness.api import ModelSpec
 from trendsplit import models as trendsplit
 from trendsplit.encoding import DEFAULT_THRESHOLD
 
@@ -46,8 +47,8 @@ class Fp16Stress(nn.Module):
 
 
 def seeded(seed: int = 0) -> Fp16Stress:
-    """Deterministic initial weights: PyTorch's default init, drawn exactly from a fixed seed (`seeded_init`)."""
-    return seeded_init(Fp16Stress, seed)
+    """Deterministic initial weights: PyTorch's default init, drawn exactly from a fixed seed (`api.seeded`)."""
+    return api.seeded(Fp16Stress, seed)
 
 
 SPEC = ModelSpec(

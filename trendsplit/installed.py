@@ -14,7 +14,7 @@ from importlib import metadata
 
 from packaging.requirements import Requirement
 
-from harness.errors import UsageError
+from harness.toolkit import UsageError
 
 DISTRIBUTION = "trendsplit-harness"
 EXTRA = "kit"

@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from harness.spec import Cases, ModelSpec, TensorSpec
+from harness.api import Cases, ModelSpec, TensorSpec
 from trendsplit import data, gru, net, train
 from trendsplit.encoding import (
     CHANNELS,

@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from harness.spec import seeded_init
+from harness import api
 
 CHANNELS = 32
 INPUT_LIMIT = 100.0
@@ -99,5 +99,5 @@ class TrendSplitNet(nn.Module):
 
 
 def seeded(seed: int = 0) -> TrendSplitNet:
-    """Deterministic initial weights: PyTorch's default init, drawn exactly from a fixed seed (`seeded_init`)."""
-    return seeded_init(TrendSplitNet, seed)
+    """Deterministic initial weights: PyTorch's default init, drawn exactly from a fixed seed (`api.seeded`)."""
+    return api.seeded(TrendSplitNet, seed)

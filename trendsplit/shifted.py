@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import atomic
+from harness.toolkit import atomic
 from trendsplit import baselines, data
 from trendsplit.encoding import decision_mask, decode, encode_batch
 from trendsplit.metrics import paired_bootstrap, score
@@ -179,8 +179,7 @@ def evaluate_shifts(candidate: str, reference: str | None = None, n: int = 1000,
                     profiles: Sequence[str] = FP16_PROFILES, draws: int = DRAWS,
                     progress: Callable[[str], None] = lambda _m: None) -> ShiftedEvaluation:
     """The candidate net (and the reference net) against the re-tuned baselines on every set."""
-    from harness.backends import load_backends
-    from harness.models import get_model
+    from harness import api
     from trendsplit.evaluate import probabilities
     from trendsplit.models import encoding_version
 
@@ -188,9 +187,9 @@ def evaluate_shifts(candidate: str, reference: str | None = None, n: int = 1000,
     artifacts = Path(artifacts)
     nets = {}  # model -> (spec, {backend reference: loaded backend})
     for model in [candidate] + ([reference] if reference else []):
-        spec = get_model(model)
+        spec = api.model(model)
         refs = ["torch", *profiles] if model == candidate else ["torch"]
-        loaded = load_backends(spec, refs, artifacts / spec.name, progress=progress)
+        loaded = api.backends(spec, refs, artifacts / spec.name, progress=progress)
         nets[model] = spec, dict(zip(refs, loaded, strict=True))
     cache = artifacts / "tuned-penalties.json"
     result = ShiftedEvaluation(candidate, reference, n, tune_n)

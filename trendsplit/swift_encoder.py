@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import HarnessError, UsageError
+from harness.toolkit import HarnessError, UsageError
 from trendsplit.encoding import ENCODING_VERSION, L, channels_of
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ios_bridge"

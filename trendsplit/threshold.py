@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness import atomic
+from harness.toolkit import atomic
 from trendsplit import data, train
 from trendsplit.encoding import DEFAULT_THRESHOLD, decode
 from trendsplit.metrics import SplitScores, paired_bootstrap, score

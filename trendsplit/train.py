@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness import atomic
-from harness.spec import weights_sha256
+from harness.api import weights_sha256
+from harness.toolkit import atomic
 from trendsplit import data, gru, net
 from trendsplit.encoding import channels_of, decision_mask, decode, encode_batch
 from trendsplit.metrics import score
@@ -168,7 +168,7 @@ def served_card(arch: str, trained: nn.Module, val_set: data.Dataset) -> dict:
 
 
 def save(arch: str, module: nn.Module, card: dict, folder: Path = WEIGHTS) -> Path:
-    from harness.export.manifest import tool_versions
+    from harness.api import tool_versions
 
     buffer = io.BytesIO()
     torch.save(module.state_dict(), buffer)
@@ -181,7 +181,7 @@ def save(arch: str, module: nn.Module, card: dict, folder: Path = WEIGHTS) -> Pa
 
 def load(arch: str, folder: Path = WEIGHTS) -> nn.Module:
     """The trained weights committed in `trendsplit/weights/`."""
-    from harness.errors import HarnessError
+    from harness.toolkit import HarnessError
 
     path = folder / f"{arch}.pt"
     if not path.exists():
@@ -214,14 +214,14 @@ def _weight(text: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line, with the harness's conventions (one line and an exit code per error, -q/-v)."""
-    from harness.cli import run
+    from harness.toolkit import run
     from trendsplit import installed
 
     return run(build_parser(), argv, before=installed.require)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness.cli import SEED, common_options, int_in, output_folder
+    from harness.toolkit import SEED, common_options, int_in, output_folder
 
     parser = argparse.ArgumentParser(prog="python -m trendsplit.train", description=__doc__)
     common_options(parser)

@@ -219,3 +219,23 @@ def test_recalibrate_batchnorm_names_a_bad_batch_in_one_line(batches, says):
     with pytest.raises(UsageError, match=says) as refused:
         api.recalibrate_batchnorm(api.seeded(_Normed), batches)
     assert "\n" not in str(refused.value)
+
+
+def test_the_api_serves_a_project_building_on_it(model, exported, tmp_path):
+    """What the trendsplit kit uses instead of the harness's insides: models by name, the reference without an
+    export, loaded backends, one output judged as parity judges it (the model's own rule: here argmax)."""
+    _, folder = exported
+    assert api.model(f"{EXAMPLE}:describe_model").name == model.name
+    reference = api.reference(model)
+    feeds = model.make_cases(8, 3).feeds
+    ref = reference.run(feeds)["logits"]
+    loaded = api.backends(model, ["torch", "onnxruntime"], folder)
+    assert [b.label for b in loaded] == [api.backend_label("torch"), api.backend_label("onnxruntime")]
+    onnx_out = loaded[1].run(feeds)["logits"]
+    assert api.judge_output(model, ref, onnx_out, output="logits")
+    flipped = ref.copy()
+    flipped[0] = -10 * ref[0]  # the least likely class wins case 0, by far
+    judged = api.judge_output(model, ref, flipped, output="logits")
+    assert not judged and not judged.decisions_ok
+    with pytest.raises(UsageError, match="policy"):
+        api.judge_output(model, ref, onnx_out, output="logits", policy="fp64")
