@@ -1,7 +1,8 @@
 """Compare a candidate backend's outputs with a reference's, numerically and by decision.
 
-Knows nothing of where the outputs came from. The result's truthiness is pass/fail
-under the policy it was judged by, and it serialises to JSON.
+Knows nothing of where the outputs came from. The result's truthiness is pass/fail under the policy
+it was judged by, or, where the pair was set against float64 (`expectation`: precision or bug), with its
+numbers judged by that: the policy's own atol/rtol are then the fallback. It serialises to JSON.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.parity.tolerances import Policy
+from harness.records import PrecisionClass
 
 MAX_LISTED = 20
+#: Cases outside the numeric allowance named per comparison: a class set against float64 judges the
+#: numbers only when it estimated every one of them (`harness.parity.expectation` estimates these first).
+MAX_VIOLATING_LISTED = 128
 #: Fixed histogram edges (ten bins a decade), so that histograms of chunks of cases add up:
 #: absolute errors from 1e-12 (0 counts there) to 1e6, float32 ULPs from 0.5 (0 counts there)
 #: to 2^33 (the largest distance between two finite float32s is under 2^32).
@@ -151,6 +156,11 @@ class Comparison:
     max_allowance: float = 0.0  # the largest per-element allowance atol * scale + rtol*|r| that judged numbers
     reference_non_finite: int = 0  # reference outputs that are NaN or infinite: nothing is judged against them
     spread: Spread = field(default=None, compare=False)  # would one output for every case have passed?
+    violating_cases: int = 0  # cases with an element outside the allowance
+    violation_cases: tuple[int, ...] = ()  # the first MAX_VIOLATING_LISTED of them
+    #: The pair set against float64 and its precision's spread (`expectation`), attached by the report that
+    #: holds both: where it is, it judges the numbers (see `numbers_by`).
+    expectation: PrecisionClass | None = field(default=None, compare=False, repr=False)
 
     @property
     def decision_agreement(self) -> float:
@@ -176,9 +186,31 @@ class Comparison:
         return self.policy.judge_numeric or self.decision == "none"
 
     @property
+    def numbers_by(self) -> str:
+        """What judges the numbers: "float64" (the pair set against float64 and its precision's Monte Carlo
+        spread, the primary authority), "policy" (the policy's atol/rtol: the fallback) or "" (not judged).
+
+        The expectation judges when it found the pair beyond precision (a defect, whatever the tolerance
+        let through), or within it on every case the allowance refused, unless the user set the
+        tolerances (their choice stands). Else the policy's own atol/rtol do."""
+        e = self.expectation
+        if e is not None and (not e.within or (self._expectation_covers and "(" not in self.policy.name)):
+            return "float64"
+        return "policy" if self.judges_numbers else ""
+
+    @property
+    def _expectation_covers(self) -> bool:
+        """The expectation estimated every case outside the allowance (all of them listed, all estimated)."""
+        e = self.expectation
+        return (e is not None and self.violating_cases == len(self.violation_cases)
+                and set(self.violation_cases) <= set(e.cases))
+
+    @property
     def judged(self) -> str:
         """What the verdict rests on, for the table."""
-        parts = (["numbers"] if self.judges_numbers else []) + (["decisions"] if self.decision != "none" else [])
+        by = self.numbers_by
+        parts = ([{"float64": "float64", "policy": "numbers"}[by]] if by else []) \
+            + (["decisions"] if self.decision != "none" else [])
         return "+".join(parts)
 
     @property
@@ -214,7 +246,9 @@ class Comparison:
     @property
     def verdict(self) -> str:
         """"fail", "inconclusive" or "pass"."""
-        numbers = self.numeric_ok if self.judges_numbers else self.finite
+        by = self.numbers_by
+        numbers = self.finite and (self.expectation.within if by == "float64" else
+                                   self.numeric_ok if by == "policy" else True)
         if not (numbers and self.decisions_ok):
             return "fail"
         return "inconclusive" if self.inconclusive else "pass"
@@ -241,6 +275,7 @@ class Comparison:
             "max_ulp": self.max_ulp, "worst": list(self.worst),
             "worst_reference": self.worst_reference, "worst_candidate": self.worst_candidate,
             "numeric_violations": self.numeric_violations,
+            "violating_cases": self.violating_cases, "violation_cases": list(self.violation_cases),
             "max_input_scale": self.max_input_scale,
             "decisions_compared": self.decisions_compared,
             "decisions_agreeing": self.decisions_agreeing,
@@ -280,6 +315,8 @@ def merge(a: Comparison, b: Comparison, offset: int) -> Comparison:
         worst_reference=b.worst_reference if later else a.worst_reference,
         worst_candidate=b.worst_candidate if later else a.worst_candidate,
         numeric_violations=a.numeric_violations + b.numeric_violations,
+        violating_cases=a.violating_cases + b.violating_cases,
+        violation_cases=(a.violation_cases + tuple(k + offset for k in b.violation_cases))[:MAX_VIOLATING_LISTED],
         max_input_scale=max(a.max_input_scale, b.max_input_scale),
         decisions_compared=a.decisions_compared + b.decisions_compared,
         decisions_agreeing=a.decisions_agreeing + b.decisions_agreeing,
@@ -365,6 +402,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
         allowance = policy.atol * scale + policy.rtol * np.abs(r64)  # rtol is relative already: not scaled again
         violations = ~(err_finite <= allowance)
     worst = np.unravel_index(int(np.argmax(err_finite)), ref.shape) if ref.size else ()
+    violating = np.flatnonzero(violations.reshape(len(ref), -1).any(axis=1)) if ref.ndim else np.zeros(0, np.int64)
     ulp = np.where(np.abs(r64) >= policy.atol, ulp_distance(ref, cand), 0)
 
     ref_dec, cand_dec, confidence, mask = _decisions(r64, c64, decision, threshold, decision_mask)
@@ -383,6 +421,8 @@ def compare(reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, thr
         worst_reference=float(ref[worst]) if ref.size else 0.0,
         worst_candidate=float(cand[worst]) if ref.size else 0.0,
         numeric_violations=int(violations.sum()),
+        violating_cases=len(violating),
+        violation_cases=tuple(int(k) for k in violating[:MAX_VIOLATING_LISTED]),
         max_input_scale=float(scale.max()) if ref.size else 1.0,
         decisions_compared=int(judged.sum()),
         decisions_agreeing=int((judged & ~differ).sum()),

@@ -14,8 +14,9 @@ the computation (a value past float16's range, an overflow, counts as beyond too
 not rounding). A flipped decision is *expected at this precision* when a Monte Carlo run flips it too,
 or its reference margin lies within its spread. A statistical expectation, not a device measurement.
 
-The cost is bounded: the cases the comparisons name (flips, near flips, worst cases) and the first
-ones, at most `MAX_CASES`.
+The cost is bounded: the cases the comparisons name (outside the policy's allowance, flips, near flips,
+worst cases) and the first ones, at most `MAX_CASES`. Where a pair has a class, the class judges its numbers
+and the policy's atol/rtol are the fallback (`Comparison.numbers_by`).
 """
 
 from __future__ import annotations
@@ -48,11 +49,16 @@ def worth_classifying(comparisons: Sequence[Comparison], explain: bool) -> list[
 
 
 def chosen_cases(comparisons: Sequence[Comparison], n: int) -> list[int]:
-    """The cases worth estimating: every flip, near flip and worst case named, then the first ones."""
+    """The cases worth estimating: those outside a policy's allowance (a class judges a pair's numbers only
+    when it estimated all of them), every flip, near flip and worst case named, then the first ones."""
+    outside = list(dict.fromkeys(k for c in comparisons for k in c.violation_cases))
     named = sorted({f.case for c in comparisons for f in c.flips + c.near_flips}
-                   | {c.worst[0] for c in comparisons if c.worst})
-    rest = [k for k in range(n) if k not in set(named)]
-    return sorted((named + rest)[:MAX_CASES])
+                   | {c.worst[0] for c in comparisons if c.worst} - set(outside))
+    chosen = set((outside + named)[:MAX_CASES])
+    rest = (k for k in range(n) if k not in chosen)
+    while len(chosen) < min(MAX_CASES, n):
+        chosen.add(next(rest))
+    return sorted(chosen)
 
 
 def float64_outputs(spec: ModelSpec, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:

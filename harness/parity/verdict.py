@@ -136,6 +136,14 @@ class ParityReport:
     #: Precision or bug, per classified pair: set against float64 and its precision's Monte Carlo spread.
     precision: tuple[PrecisionClass, ...] = ()
 
+    def __post_init__(self) -> None:
+        """Each comparison carries its pair's class (when it has one), so that every face that reads a pair's
+        verdict reads the one the class and the policy give together (`Comparison.numbers_by`)."""
+        classes = {p.pair: p for p in self.precision}
+        object.__setattr__(self, "comparisons", tuple(
+            replace(c, expectation=classes.get(c.pair)) if classes.get(c.pair) is not c.expectation else c
+            for c in self.comparisons))
+
     def __bool__(self) -> bool:
         return self.status == "PASSED"
 
@@ -181,7 +189,9 @@ class ParityReport:
         status = self.status
         judged = sum(c.verdict != "inconclusive" for c in self.comparisons)
         if status == "PASSED":
-            text = f"PASSED: {judged} of {len(self.comparisons)} pairs judged, every one within its policy"
+            expected = sum(c.numbers_by == "float64" for c in self.comparisons)
+            text = f"PASSED: {judged} of {len(self.comparisons)} pairs judged, every one within its policy" + (
+                f" (the numbers of {expected} set against float64: within their precision)" if expected else "")
         elif status == "FAILED":
             failing = [c.pair for c in self.comparisons if c.verdict == "fail"]
             stopped = [r.label for r in self.runs if r.status == "failed"]
@@ -313,15 +323,20 @@ def _comparison(d: dict) -> Comparison:
     refused (ValueError naming it) when it was judged by a policy the harness does not have or when its
     figures contradict each other: the verdict is worked out again from them, so they must be the
     figures a comparison gives."""
-    special = frozenset({"policy", "flips", "near_flips", "worst", "abs_histogram", "ulp_histogram", "spread"})
+    special = frozenset({"policy", "flips", "near_flips", "worst", "abs_histogram", "ulp_histogram", "spread",
+                         "violating_cases", "violation_cases"})
     plain = _typed(Comparison, d, special)
     worst = tuple(_field(i, "int", "worst") for i in d["worst"])
+    # written before the cases outside the allowance were listed: as many as the elements, none named, so
+    # no class set against float64 can judge them
+    violating = _field(d.get("violating_cases", plain["numeric_violations"]), "int", "violating_cases")
+    listed = tuple(_field(i, "int", "violation_cases") for i in d.get("violation_cases", []))
     policy = Policy(**_typed(Policy, d["policy"]))
     own = POLICIES.get(policy.name)
     if own is None or replace(policy, reason=own.reason) != own:  # its words may be reworded
         raise ValueError(f"policy {policy.name!r:.40} is not the harness's policy of that name (its figures "
                          "judge the verdict)")
-    c = Comparison(**plain, policy=policy, worst=worst,
+    c = Comparison(**plain, policy=policy, worst=worst, violating_cases=violating, violation_cases=listed,
                    spread=Spread.from_dict(d["spread"]) if d["spread"] is not None else None,
                    flips=tuple(Flip(**_typed(Flip, f)) for f in d["flips"]),
                    near_flips=tuple(Flip(**_typed(Flip, f)) for f in d["near_flips"]),
@@ -335,6 +350,9 @@ def _consistent(c: Comparison) -> None:
     contradictions = (
         (c.non_finite + c.reference_non_finite > 2 * c.elements, "more non-finite values than elements"),
         (c.numeric_violations > c.elements, "more numeric violations than elements"),
+        ((c.violating_cases > 0) != (c.numeric_violations > 0) or c.violating_cases > c.numeric_violations
+         or len(c.violation_cases) > c.violating_cases or len(set(c.violation_cases)) < len(c.violation_cases),
+         "cases outside the allowance that do not match the numeric violations"),
         (c.decisions_agreeing > c.decisions_compared, "more decisions agreeing than compared"),
         (c.near_threshold_flips > c.near_threshold, "more near-threshold flips than near-threshold decisions"),
         (len(c.flips) > c.decisions_compared - c.decisions_agreeing, "more flips listed than decisions flipped"),

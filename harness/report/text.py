@@ -20,8 +20,10 @@ def verdict_text(c) -> str:
         return "PASS"
     if c.verdict == "inconclusive":
         return "INCONCLUSIVE"
+    by = c.numbers_by
     reasons = [w for w, bad in (("non-finite", not c.finite),
-                                ("numeric", c.judges_numbers and not c.numeric_ok),
+                                ("beyond-precision", by == "float64" and not c.expectation.within),
+                                ("numeric", by == "policy" and not c.numeric_ok),
                                 ("decisions", not c.decisions_ok)) if bad]
     return "FAIL " + " ".join(reasons)
 

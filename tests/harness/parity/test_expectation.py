@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from harness.mil.montecarlo import RandomRounding
 from harness.parity import cases as chunking
 from harness.parity import expectation, steps
 from harness.parity.verdict import ParityReport
-from harness.report.text import format_report
+from harness.report.text import format_report, verdict_text
 from harness.results import Reading
 
 
@@ -52,8 +54,19 @@ def test_the_default_model_is_within_precision_on_every_pair_and_its_flips_are_e
         assert all(f.expected for f in p.flips), p.summary()
     fp16 = [p for p in report.precision if p.precision == "fp16"]
     assert fp16 and all(p.spread > 100 * p.reference_noise for p in fp16)  # fp16's spread, not float32's
+    # every pair's numbers were judged against float64 (the fp16 policy alone judges decisions only)
+    assert {c.judged for c in report.comparisons} == {"float64+decisions"}, format_report(report)
+    assert "set against float64" in report.headline
     read = ParityReport.read(report.write(tmp_path / "r.json"))
     assert read.precision == report.precision
+    assert [(c.judged, c.verdict) for c in read.comparisons] == [(c.judged, c.verdict) for c in report.comparisons]
+    # a comparison saved before the cases outside the allowance were listed: the class cannot speak for them
+    doc = json.loads((tmp_path / "r.json").read_text())
+    for c in doc["comparisons"]:
+        del c["violating_cases"], c["violation_cases"]
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    old = ParityReport.read(tmp_path / "old.json")
+    assert all(c.numbers_by != "float64" for c in old.comparisons if c.numeric_violations)
     assert "precision or bug" in format_report(read)
     from harness import report as reports
 
@@ -97,8 +110,53 @@ def test_a_changed_weight_is_beyond_precision_where_rounding_is_within(exported)
         from harness.parity.tolerances import FP32
 
         c = compare(r32, out, policy=FP32, reference_name="torch@fp32", candidate_name="coreml-emulated@fp32[fp32]")
-        return expectation.classify(c, reading, cases, out, r64, r32, samples, "fp32", "test")
+        return c, expectation.classify(c, reading, cases, out, r64, r32, samples, "fp32", "test")
 
-    intact, changed = judged(program), judged(broken)
+    (c_intact, intact), (c_changed, changed) = judged(program), judged(broken)
     assert intact.within, intact.summary()
     assert not changed.within and changed.worst_ratio > 10 * changed.factor, changed.summary()
+    # the class is the verdict's authority on numbers: the changed program fails as beyond precision
+    # whatever the policy's atol let through; the intact one passes on it
+    assert dataclasses.replace(c_intact, expectation=intact).verdict == "pass"
+    failed = dataclasses.replace(c_changed, expectation=changed)
+    assert failed.verdict == "fail" and failed.numbers_by == "float64" and failed.judged == "float64+decisions"
+
+
+def _pair(candidate, r64, cases, samples, policy=None, decision="none"):
+    """A comparison of `candidate` with the float32 reference, and its class on `cases`."""
+    from harness.parity.compare import compare
+    from harness.parity.tolerances import FP32
+
+    r32 = r64.astype(np.float32)
+    c = compare(r32, candidate.astype(np.float32), policy=policy or FP32, decision=decision)
+    reading = Reading(("y",), "y", decision, 0.5, None)
+    k = list(cases)
+    cls = expectation.classify(c, reading, k, candidate[k], r64[k], r32[k].astype(np.float64),
+                               [s[k] for s in samples], "fp32", "test")
+    return dataclasses.replace(c, expectation=cls)
+
+
+def test_the_class_judges_the_numbers_only_where_it_saw_every_case_the_allowance_refused():
+    """Deviations of the size rounding gives (here: Monte Carlo runs spread as far) fail a policy's
+    atol, and pass when the class set every refused case against float64; a case it did not estimate,
+    or tolerances the user set, leave the policy's verdict standing; beyond precision fails through any atol."""
+    from harness.parity.tolerances import FP32, Overrides
+
+    rng = np.random.default_rng(0)
+    r64 = rng.uniform(1.0, 2.0, size=(40, 6))
+    samples = [r64 + rng.normal(0, 1e-3, r64.shape) for _ in range(8)]
+    near = r64 + rng.normal(0, 1e-3, r64.shape)
+    every = range(40)
+    c = _pair(near, r64, every, samples)
+    assert not c.numeric_ok and c.violating_cases == 40  # the policy's atol refuses it ...
+    assert c.expectation.within and c.numbers_by == "float64" and c.verdict == "pass" and c.judged == "float64"
+    unseen = _pair(near, r64, range(1, 40), samples)  # ... the class did not estimate case 0
+    assert unseen.numbers_by == "policy" and unseen.verdict == "fail"
+    user = _pair(near, r64, every, samples, policy=Overrides.of(atol="fp32=1e-6").apply(FP32))
+    assert user.numbers_by == "policy" and user.verdict == "fail"
+    far = near.copy()
+    far[7] += 0.05  # one case 50 spreads off: no rounding goes so far
+    loose = Overrides.of(atol="fp32=1").apply(FP32)
+    beyond = _pair(far, r64, every, samples, policy=loose)
+    assert beyond.numeric_ok and not beyond.expectation.within and beyond.expectation.beyond_cases == (7,)
+    assert beyond.verdict == "fail" and verdict_text(beyond) == "FAIL beyond-precision"
