@@ -161,6 +161,21 @@ class Localization:
 # -- precision or bug: a pair against what its precision alone produces (harness.parity.expectation) --
 
 @dataclass(frozen=True)
+class ModuleStep:
+    """One torch module's output against float64, in execution order: where a pair beyond precision starts."""
+
+    title: str  # e.g. "body.3 (Conv1d)"
+    deviation: float  # the largest |candidate - float64| over the cases
+    spread: float  # the largest spread rounding gives there
+    ratio: float  # the largest per-case deviation / spread
+    overflow: bool  # NaN or infinite where float64 is finite
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "deviation": self.deviation, "spread": self.spread, "ratio": self.ratio,
+                "overflow": self.overflow}
+
+
+@dataclass(frozen=True)
 class FlipCause:
     """One flipped decision, against the spread its precision produces on that case."""
 
@@ -206,6 +221,7 @@ class PrecisionClass:
     flips: tuple[FlipCause, ...] = ()
     overflow_cases: tuple[int, ...] = ()  # cases where it is NaN or infinite and float64 is not
     starts_at: str = ""  # beyond precision: the first torch module past its spread, e.g. "body.0 (Conv1d)"
+    modules: tuple[ModuleStep, ...] = ()  # beyond precision: every module mapped, in execution order
 
     @property
     def within(self) -> bool:
@@ -246,7 +262,8 @@ class PrecisionClass:
                 "worst_case": self.worst_case, "worst_ratio": self.worst_ratio, "deviation": self.deviation,
                 "spread": self.spread, "reference_noise": self.reference_noise, "factor": self.factor,
                 "within": self.within, "flips": [f.to_dict() for f in self.flips],
-                "overflow_cases": list(self.overflow_cases), "starts_at": self.starts_at}
+                "overflow_cases": list(self.overflow_cases), "starts_at": self.starts_at,
+                "modules": [m.to_dict() for m in self.modules]}
 
     @classmethod
     def from_dict(cls, d: dict) -> PrecisionClass:
@@ -272,7 +289,9 @@ class PrecisionClass:
                    tuple(whole(c) for c in d["cases"]), tuple(whole(c) for c in d["beyond_cases"]),
                    whole(d["worst_case"]), number(d["worst_ratio"]), number(d["deviation"]), number(d["spread"]),
                    number(d["reference_noise"]), number(d["factor"]), flips,
-                   tuple(whole(c) for c in d["overflow_cases"]), str(d["starts_at"]))
+                   tuple(whole(c) for c in d["overflow_cases"]), str(d["starts_at"]),
+                   tuple(ModuleStep(str(m["title"]), number(m["deviation"]), number(m["spread"]), number(m["ratio"]),
+                                    flag(m["overflow"])) for m in d.get("modules", [])))
         if (not set(made.beyond_cases) <= set(made.cases) or not set(made.overflow_cases) <= set(made.beyond_cases)
                 or d["within"] is not made.within):
             raise ValueError("its beyond cases and its class contradict each other")

@@ -31,7 +31,7 @@ import numpy as np
 from harness.mil.montecarlo import SAMPLES, SEED, rounding_spread
 from harness.parity.compare import Comparison
 from harness.parity.tolerances import PRECISION_FACTOR as FACTOR
-from harness.records import FlipCause, PrecisionClass
+from harness.records import FlipCause, ModuleStep, PrecisionClass
 from harness.results import Reading, Results
 
 if TYPE_CHECKING:
@@ -208,21 +208,24 @@ def estimate(spec: ModelSpec, folder: Path, comparisons: Sequence[Comparison], r
         found = classify(c, reading, cases, np.asarray(got[name], np.float64), r64[name],
                          np.asarray(r32[name], np.float64), [s[name] for s in runs_k], precision, method)
         if not found.within:
-            found = dataclasses.replace(found, starts_at=_starts_at(spec, folder, c.candidate, found, feeds_at, say))
+            found = _located(spec, folder, c.candidate, found, feeds_at, say)
         out.append(found)
     return tuple(out)
 
 
-def _starts_at(spec: ModelSpec, folder: Path, candidate: str, found: PrecisionClass,
-               feeds_at: Callable[[list[int]], dict[str, np.ndarray]], say: Callable[[str], None]) -> str:
-    """Where a pair beyond precision starts, as a torch module (`harness.parity.modules`), on its beyond cases."""
+def _located(spec: ModelSpec, folder: Path, candidate: str, found: PrecisionClass,
+             feeds_at: Callable[[list[int]], dict[str, np.ndarray]], say: Callable[[str], None]) -> PrecisionClass:
+    """A pair beyond precision with where it starts, as a torch module, and every module's deviation against
+    its spread in execution order (`harness.parity.modules`), on its beyond cases."""
     from harness.errors import HarnessError
     from harness.parity.modules import localize_pair
 
     cases = list(found.beyond_cases[:16])
     try:
-        first = localize_pair(spec, folder, candidate, cases, feeds_at(cases)).first
+        located = localize_pair(spec, folder, candidate, cases, feeds_at(cases))
     except HarnessError as err:  # a backend without intermediate values: the class stands without a place
         say(f"not localising {candidate} by module: {err}")
-        return ""
-    return first.title if first is not None else ""
+        return found
+    first = located.first
+    return dataclasses.replace(found, starts_at=first.title if first is not None else "", modules=tuple(
+        ModuleStep(m.title, m.deviation, m.spread, m.ratio, m.overflow) for m in located.modules))

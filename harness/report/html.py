@@ -19,10 +19,10 @@ import numpy as np
 from harness import atomic
 from harness.errors import UsageError
 from harness.parity.verdict import ParityReport
-from harness.records import Localization
+from harness.records import Localization, PrecisionClass
 from harness.report.text import plural, verdict_text
 
-SECTIONS = ("summary", "errors", "decisions", "series", "ops")
+SECTIONS = ("summary", "errors", "decisions", "series", "modules", "ops")
 #: Line styles of the error histograms, in drawing order: every pair stays visible where curves coincide.
 LINES = (("-", 3.2), ("--", 2.4), ("-.", 1.8), (":", 1.6), ((0, (5, 1, 1, 1)), 1.3), ((0, (1, 3)), 1.2))
 #: Flips listed in the decisions summary before the rest are folded into <details>.
@@ -347,6 +347,59 @@ def _series(report: ParityReport) -> str:
     )
 
 
+def module_figure(p: PrecisionClass):
+    """A pair beyond precision, torch module by module in execution order: its deviation from float64 over the
+    spread rounding gives there, the class's factor as the line, the first module past it marked."""
+    import matplotlib.pyplot as plt
+
+    steps = p.modules
+    first = next((i for i, m in enumerate(steps) if m.overflow or m.ratio > p.factor), None)
+    fig, ax = plt.subplots(figsize=(11, 3.9))
+    top = max([m.ratio for m in steps if not m.overflow] + [p.factor * 10])
+    ratios = [top * 3 if m.overflow else max(m.ratio, 1e-3) for m in steps]
+    ax.plot(range(len(steps)), ratios, color="#1565c0", lw=1.5, zorder=1)
+    finite = [i for i, m in enumerate(steps) if not m.overflow]
+    over = [i for i, m in enumerate(steps) if m.overflow]
+    ax.scatter(finite, [ratios[i] for i in finite], color="#1565c0", s=18, zorder=2, label="finite: the ratio")
+    if over:
+        ax.scatter(over, [ratios[i] for i in over], color="#c62828", marker="^", s=40, zorder=2,
+                   label="inf/NaN where float64 is finite (drawn at the top)")
+    if first is not None:
+        ax.scatter([first], [ratios[first]], s=160, facecolors="none", edgecolors="#c62828", linewidths=2, zorder=3)
+        ax.annotate(f"starts here: {_plain(steps[first].title)}", (first, ratios[first]), xytext=(12, -14),
+                    textcoords="offset points", color="#c62828", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
+    ax.axhline(p.factor, color="grey", ls=":", lw=1)
+    ax.text(-0.3, p.factor, f"{p.factor:g}x the spread {p.precision} rounding gives", fontsize=8, ha="left",
+            va="bottom", color="grey")
+    ax.set_yscale("log")
+    ax.set_ylim(min(ratios + [p.factor]) / 3, top * 8)
+    ax.set_xticks(range(len(steps)), [_plain(m.title) for m in steps], rotation=75, fontsize=7)
+    ax.set_ylabel("|candidate - float64| /\nrounding's spread (max over cases)")
+    ax.set_title(f"{_plain(p.pair)}: each torch module's output against float64, by depth (execution order)",
+                 fontsize=9)
+    return fig
+
+
+def _modules(report: ParityReport) -> str:
+    head = "<h2 id=modules>Where it starts: torch modules against float64</h2>"
+    drawn = [p for p in report.precision if p.modules]
+    if not drawn:
+        classified = bool(report.precision)
+        return head + ("<p class=muted>No pair is beyond its precision: nothing to trace module by module.</p>"
+                       if classified else "<p class=muted>Not computed: no pair was set against float64 (failing "
+                       "pairs are; parity --explain sets every pair).</p>")
+    parts = []
+    for p in drawn:
+        rows = "".join(f"<tr><td class=l>{_e(m.title)}</td><td>{_e(m.deviation, '.2e')}</td>"
+                       f"<td>{_e(m.spread, '.2e')}</td><td>{'overflow' if m.overflow else _e(m.ratio, '.3g')}</td></tr>"
+                       for m in p.modules)
+        parts.append(f"<h3>{_e(p.pair)}</h3><p>{_e(p.summary())}.</p>" + _png(module_figure(p))
+                     + "<details><summary>the table</summary><table><tr><th class=l>torch module</th><th>max "
+                     "deviation</th><th>spread</th><th>ratio</th></tr>" + rows + "</table></details>")
+    return head + "".join(parts)
+
+
 def op_figure(loc: Localization):
     """Each op's relative divergence in program order, against the localisation's own per-op limit."""
     import matplotlib.pyplot as plt
@@ -417,7 +470,8 @@ def render(report: ParityReport) -> str:
         else "<p class=note>These weights are untrained: their outputs sit close to the decision boundaries, so "
         "decision figures say little about a shipped model.</p>"
     )
-    body = "".join([_summary(report), _errors(report), _decisions(report), _series(report), _ops(report)])
+    body = "".join([_summary(report), _errors(report), _decisions(report), _series(report), _modules(report),
+                    _ops(report)])
     nav = " · ".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
     status = report.status
     return (

@@ -96,8 +96,9 @@ def failing_page(failing, tmp_path_factory) -> str:
 def test_a_passing_run_renders_every_section(passing_page):
     page = passing_page
     checker = check(page)
-    assert len(checker.images) == 4  # errors, decisions, series, ops
+    assert len(checker.images) == 4  # errors, decisions, series, ops (no pair beyond precision to trace)
     assert "PASSED" in page and "FAILED" not in page
+    assert "Not computed: no pair was set against float64" in page.split("<h2 id=modules>")[1]
 
 
 def test_a_passing_report_says_its_per_op_profile_is_informational(passing_page):
@@ -120,6 +121,18 @@ def test_the_summary_and_the_per_op_section_give_the_same_overflow_count(failing
     assert said and re.findall(r"(\d+) values overflow float16", ops)[0] == said[0]
     (loc,) = failing.localizations.pairs.values()
     assert f"on {len(loc.cases)} cases" in summary
+
+
+def test_a_pair_beyond_precision_is_traced_module_by_module(failing, failing_page):
+    """The overflowing fp16 pair, class BEYOND, drawn torch module by module (error against float64 by depth)
+    with the first module past the factor marked: the one its class names."""
+    (beyond,) = [p for p in failing.precision if not p.within]
+    assert beyond.modules and beyond.starts_at
+    first = next(m for m in beyond.modules if m.overflow or m.ratio > beyond.factor)
+    assert first.title == beyond.starts_at
+    section = failing_page.split("<h2 id=modules>")[1].split("<h2 id=ops>")[0]
+    assert section.count("<img") == 1 and f"it starts at {beyond.starts_at}" in section
+    assert all(m.title in section for m in beyond.modules)
 
 
 def test_flips_are_summarised_and_the_full_list_folded(failing, failing_page):
