@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.parity.tolerances import Policy
+from harness.parity.tolerances import Policy, shipped
 from harness.records import PrecisionClass
 
 MAX_LISTED = 20
@@ -191,10 +191,10 @@ class Comparison:
         spread, the primary authority), "policy" (the policy's atol/rtol: the fallback) or "" (not judged).
 
         The expectation judges when it found the pair beyond precision (a defect, whatever the tolerance
-        let through), or within it on every case the allowance refused, unless the user set the
-        tolerances (their choice stands). Else the policy's own atol/rtol do."""
+        let through), or within it on every case the allowance refused, unless the tolerances are the
+        user's (an override or a policy of their own: their choice stands). Else the policy's atol/rtol do."""
         e = self.expectation
-        if e is not None and (not e.within or (self._expectation_covers and "(" not in self.policy.name)):
+        if e is not None and (not e.within or (self._expectation_covers and shipped(self.policy))):
             return "float64"
         return "policy" if self.judges_numbers else ""
 

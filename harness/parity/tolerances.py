@@ -99,6 +99,12 @@ INT8 = Policy(
 
 POLICIES: dict[str, Policy] = {p.name: p for p in (FP32, FP16, INT8)}
 
+
+def shipped(policy: Policy) -> bool:
+    """Whether `policy` is one of the harness's own, unchanged (its words aside): hand-set tolerances that
+    a pair set against float64 may overrule. A user's override or own policy is their choice, and stands."""
+    return any(replace(policy, reason=own.reason) == own for own in (FP32, FP16, INT8))
+
 #: Localisation's per-op limit: an op of the candidate program whose output differs from the same op
 #: under the reference profile by more than this, relative to the reference's largest value there,
 #: is where divergence starts. 1%: fp16's unit roundoff is 4.9e-4, so a single op (one rounding of
