@@ -323,15 +323,18 @@ class Interpreter:
     def _plan(self, block: Block, outer: dict[str, object]) -> _Plan:
         """Resolve a block once: constants read and stored, inputs bound, ops prepared."""
         constants: dict[str, object] = {}
-        known = ChainMap(constants, outer)
+        exact: dict[str, object] = {}  # the constants before a Monte Carlo run's rounding
+        known, known_exact = ChainMap(constants, outer), ChainMap(exact, constants, outer)
         steps = []
         for op in block.operations:
             if op.type == "const":
-                constants[op.outputs[0][0]] = self._constant(self.storage(op.outputs[0][1], op.value))
+                exact[op.outputs[0][0]] = self.storage(op.outputs[0][1], op.value)
+                constants[op.outputs[0][0]] = self._constant(exact[op.outputs[0][0]])
                 continue
             static, dynamic = {}, []
             for param, bindings in op.inputs.items():
-                sources = [b.value if b.name is None else known.get(b.name, b.name)
+                found = known_exact if self._keeps_fp32(op.type, param) else known
+                sources = [b.value if b.name is None else found.get(b.name, b.name)
                            for b in bindings]
                 runtime = [b.name is not None and b.name not in known for b in bindings]
                 variadic = param in VARIADIC.get(op.type, ())
@@ -413,6 +416,14 @@ class Interpreter:
         if type(value) is np.ndarray and value.dtype == np.float32 and dtype is not _KEPT16:
             return self.noise.fp32(value)
         return value
+
+    def _keeps_fp32(self, op_type: str, param: str) -> bool:
+        """A Monte Carlo run at fp16 leaves the constants of an input the fp16 program keeps in float32."""
+        if self.noise is None or self.noise.precision != "fp16":
+            return False
+        from harness.mil.montecarlo import kept_fp32
+
+        return kept_fp32(op_type, param)
 
     def _constant(self, value):
         """A constant or an input under random rounding at fp16: rounded at random once per run (the weights

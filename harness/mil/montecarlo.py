@@ -5,9 +5,11 @@ program run K times with K seeds: where the K outputs agree, rounding cannot mov
 spread, a device's rounding (which is one such draw, only not random) can move them as far.
 
 - at fp16 (`precision="fp16"`), every float value of the program, its inputs and constants (the weights)
-  included, is rounded *stochastically* to float16: up or down to a neighbour with probability
-  proportional to its nearness (unbiased: the rounding's own error distribution, the weights' too);
-  run on the float32 program, this is fp16 arithmetic around that program's exact values;
+  included, is rounded *stochastically* to float16 (save a constant given to an input that coremltools'
+  fp16 pass leaves in float32, such as a resize's scale factors: `kept_fp32`): up or down to a
+  neighbour with probability proportional to its nearness (unbiased: the rounding's own error
+  distribution, the weights' too); run on the float32 program, this is fp16 arithmetic around that
+  program's exact values;
 - at fp32, every op's float32 result gets MCA's random rounding at float32's precision: multiplied by
   1 + 2^-24 xi, xi uniform in (-1, 1), and rounded to float32 (the weights are exact there).
 
@@ -17,6 +19,7 @@ profile says, rounded to nearest. A statistical expectation of the precision, no
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +31,27 @@ U32 = 2.0**-24
 SAMPLES = 8
 #: The runs' seeds: run k uses SEED + k, so an estimate repeats exactly.
 SEED = 20261202
+
+
+@functools.cache
+def kept_fp32(op_type: str, param: str) -> bool:
+    """Whether an fp16 program keeps this op input in float32: its type domain in coremltools' op definitions
+    (any opset) holds no float16, so `FP16ComputePrecision` never casts it (an upsample's scale factors,
+    which set the output's size). Rounding it would run another op, not the same op at fp16."""
+    try:
+        from coremltools.converters.mil.mil import types
+        from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
+    except ImportError:  # no op definitions here: every float constant is rounded
+        return False
+    domains: set = set()
+    for cls in SSAOpRegistry.core_ops.get(op_type, {}).values():
+        spec = cls.input_spec.input_types.get(param)
+        if spec is None:
+            continue
+        domain_id = getattr(spec, "type_domain_id", None)  # tensor inputs have one; tuples and the like not
+        named = domain_id and getattr(cls, "type_domains", {}).get(domain_id)
+        domains |= set(named or getattr(spec, "type_domain", None) or ())
+    return bool(domains) and types.fp16 not in domains
 
 
 @dataclass

@@ -160,3 +160,20 @@ def test_the_class_judges_the_numbers_only_where_it_saw_every_case_the_allowance
     beyond = _pair(far, r64, every, samples, policy=loose)
     assert beyond.numeric_ok and not beyond.expectation.within and beyond.expectation.beyond_cases == (7,)
     assert beyond.verdict == "fail" and verdict_text(beyond) == "FAIL beyond-precision"
+
+
+def test_monte_carlo_leaves_the_inputs_an_fp16_program_keeps_in_float32(exported):
+    """A resize to a size that is no integer multiple takes its scale factors as float32 constants, which
+    coremltools' fp16 pass never casts: rounded at random, 1.2 became 1.1992 and the output one row short
+    (zoo-resizer got no class: its concat refused the shapes). Left exact, every run has the program's shapes."""
+    from harness.mil.montecarlo import kept_fp32
+
+    assert kept_fp32("upsample_nearest_neighbor", "scale_factor_height") and not kept_fp32("conv", "weight")
+    assert not kept_fp32("mul", "y") and not kept_fp32("no_such_op", "x")
+    spec, folder = exported("zoo-resizer")
+    program = load_program(next(folder.glob("*-fp32.mlpackage")))
+    feeds = chunking.take(spec, 16, 0, list(range(16)))
+    plain = Interpreter(program, get_profile("fp16")).run(feeds).outputs
+    runs = expectation.monte_carlo(program, "fp16", feeds, "fp16", samples=3)
+    assert all(r[k].shape == plain[k].shape for r in runs for k in plain)
+    assert not all(np.array_equal(runs[0][k], runs[1][k]) for k in plain)  # still rounded at random elsewhere
