@@ -92,6 +92,28 @@ def trendsplit_export(trendsplit, shared_export):
 
 
 @pytest.fixture(scope="session")
+def series_model():
+    """A user's small 1-D model (tests/user_model/series.py): the model harness tests run, not the kit's."""
+    from tests.user_model import series
+
+    return series.describe_model()
+
+
+@pytest.fixture(scope="session")
+def series_export(series_model, shared_export):
+    """`series_model`'s export (ONNX, CoreML fp32 and fp16), shared by the whole run."""
+    return shared_export(series_model)
+
+
+@pytest.fixture(scope="session")
+def fp16_overflow_model():
+    """A user's model whose fp16 program overflows on some inputs (tests/user_model/fp16_overflow.py)."""
+    from tests.user_model import fp16_overflow
+
+    return fp16_overflow.describe_model()
+
+
+@pytest.fixture(scope="session")
 def converters_imported(tmp_path_factory):
     """One real export in this process, before any in-process pytester run.
 

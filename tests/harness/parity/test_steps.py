@@ -16,11 +16,12 @@ from harness.parity.tolerances import Policy
 from harness.parity.verdict import ParityReport
 from harness.report.text import format_report
 from harness.results import Results, ResultsError
+from tests.user_model import series
 
 
-def test_default_parity_passes_and_reports_everything(trendsplit, trendsplit_export, tmp_path):
-    _, folder = trendsplit_export
-    report = steps.parity(trendsplit, default_backends(), n=300, seed=0, folder=folder)
+def test_default_parity_passes_and_reports_everything(series_model, series_export, tmp_path):
+    _, folder = series_export
+    report = steps.parity(series_model, default_backends(), n=300, seed=0, folder=folder)
     assert report, format_report(report)
     assert report.reference == "torch@fp32"
     pairs = [c.pair for c in report.comparisons]
@@ -31,39 +32,38 @@ def test_default_parity_passes_and_reports_everything(trendsplit, trendsplit_exp
         assert {r.status for r in report.runs if r.label.startswith("coreml@")} == {"unavailable"}
     assert len(report.artifact_checks) == 2 and all(report.artifact_checks)
     ort = report.comparisons[0]
-    mask = trendsplit.make_cases(300, 0).decision_mask  # the generator's own count of positions an app reads
-    assert ort.decisions_compared + ort.near_threshold == mask.sum()
+    assert ort.decisions_compared + ort.near_threshold == 300 * series.LENGTH  # every position is a decision
 
     data = json.loads(report.write(tmp_path / "r.json").read_text())
-    assert data["passed"] is True and data["n"] == 300 and data["trained"] is True
-    assert "trendsplit/weights/trendsplit.pt" in data["weights_source"]
+    assert data["passed"] is True and data["n"] == 300 and data["trained"] is False
+    assert "tests/user_model/series.py" in data["weights_source"]
     worst = data["comparisons"][0]["worst_case"]
-    assert len(worst["points"]) >= 2 and worst["kind"] in data["case_kinds"]
-    assert set(data["case_kinds"]) > {"realistic", "epoch_seconds", "tiny_x_range"}
+    assert np.shape(worst["points"]["series"]) == (2, series.LENGTH) and worst["kind"] in data["case_kinds"]
+    assert data["case_kinds"] == {"generated": 300}
 
 
-def test_a_policy_nothing_can_meet_fails_the_report(trendsplit, trendsplit_export):
-    _, folder = trendsplit_export
+def test_a_policy_nothing_can_meet_fails_the_report(series_model, series_export):
+    _, folder = series_export
     exact = Policy("exact", atol=0.0, rtol=0.0, decision_margin=0.0, min_decision_agreement=1.0,
                    reason="bitwise equality", input_scaled=False)
-    report = steps.parity(trendsplit, parse_backends("torch,onnxruntime"), n=200, seed=0, folder=folder,
+    report = steps.parity(series_model, parse_backends("torch,onnxruntime"), n=200, seed=0, folder=folder,
                              policy=exact)
     assert not report and not report.comparisons[0].numeric_ok
     assert "FAIL numeric" in format_report(report)
 
 
-def test_parity_is_reproducible_for_a_seed(trendsplit, trendsplit_export):
-    _, folder = trendsplit_export
-    a = steps.parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
-    b = steps.parity(trendsplit, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
+def test_parity_is_reproducible_for_a_seed(series_model, series_export):
+    _, folder = series_export
+    a = steps.parity(series_model, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
+    b = steps.parity(series_model, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
     assert a.to_dict()["comparisons"] == b.to_dict()["comparisons"]
 
 
-def test_nothing_to_compare_is_a_failure_not_a_pass(trendsplit, trendsplit_export):
-    _, folder = trendsplit_export
+def test_nothing_to_compare_is_a_failure_not_a_pass(series_model, series_export):
+    _, folder = series_export
     if not CoreMLBackend.unavailable_reason():
         pytest.skip("needs a machine without CoreML")
-    report = steps.parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
+    report = steps.parity(series_model, parse_backends("coreml"), n=10, seed=0, folder=folder)
     assert not report
     assert "no comparison ran" in format_report(report)
 
@@ -88,9 +88,9 @@ def test_a_warm_parity_builds_the_model_once(tmp_path):
     assert len(built) == 1
 
 
-def test_the_steps_saved_and_read_back_judge_as_in_memory(trendsplit, trendsplit_export, tmp_path):
-    _, folder = trendsplit_export
-    done = steps.run(trendsplit, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=40, seed=3,
+def test_the_steps_saved_and_read_back_judge_as_in_memory(series_model, series_export, tmp_path):
+    _, folder = series_export
+    done = steps.run(series_model, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=40, seed=3,
                         folder=folder)
     done.write(tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
@@ -100,30 +100,29 @@ def test_the_steps_saved_and_read_back_judge_as_in_memory(trendsplit, trendsplit
     from_files = steps.compare(again.cases, again.results, artifact_checks=again.artifact_checks)
     assert from_files.to_dict() == in_memory.to_dict()
     assert [r.backend for r in again.results] == ["torch@fp32", "onnxruntime@fp32", "coreml-emulated@fp32[fp32]"]
-    assert np.array_equal(again.cases.cases.decision_mask, trendsplit.make_cases(40, 3).decision_mask)
+    assert np.array_equal(again.cases.cases.feeds["series"], series_model.make_cases(40, 3).feeds["series"])
 
 
-def test_compare_refuses_results_over_other_inputs(trendsplit, trendsplit_export):
-    _, folder = trendsplit_export
-    a = steps.run(trendsplit, parse_backends("torch"), n=12, seed=0, folder=folder)
-    b = steps.run(trendsplit, parse_backends("onnxruntime"), n=12, seed=1, folder=folder)
+def test_compare_refuses_results_over_other_inputs(series_model, series_export):
+    _, folder = series_export
+    a = steps.run(series_model, parse_backends("torch"), n=12, seed=0, folder=folder)
+    b = steps.run(series_model, parse_backends("onnxruntime"), n=12, seed=1, folder=folder)
     with pytest.raises(ResultsError, match=r"onnxruntime@fp32 .*ran on other inputs .*seed 1.* --seed 1"):
         steps.compare(a.cases, a.results + b.results)
 
 
-def test_compare_refuses_another_models_results(trendsplit, trendsplit_export):
-    _, folder = trendsplit_export
-    a = steps.run(trendsplit, parse_backends("torch,onnxruntime"), n=8, seed=0, folder=folder)
-    other = dataclasses.replace(a.results[1], model="trendsplit-gru", weights_sha256="ab" * 32)
-    with pytest.raises(ResultsError, match="is model 'trendsplit-gru'.*not comparable"):
+def test_compare_refuses_another_models_results(series_model, series_export):
+    _, folder = series_export
+    a = steps.run(series_model, parse_backends("torch,onnxruntime"), n=8, seed=0, folder=folder)
+    other = dataclasses.replace(a.results[1], model="another-model", weights_sha256="ab" * 32)
+    with pytest.raises(ResultsError, match="is model 'another-model'.*not comparable"):
         steps.compare(a.cases, (a.results[0], other))
 
 
-def test_each_device_is_matched_to_the_emulation_profile_its_numbers_fall_closest_to(trendsplit,
-                                                                                     trendsplit_export):
+def test_each_device_is_matched_to_the_emulation_profile_its_numbers_fall_closest_to(series_model, series_export):
     """A 'device' whose numbers are exactly the fp16 profile's must be found closest to that profile."""
-    _, folder = trendsplit_export
-    done = steps.run(trendsplit, parse_backends(
+    _, folder = series_export
+    done = steps.run(series_model, parse_backends(
         "torch,coreml-emulated@fp16[fp32],coreml-emulated@fp16[fp16-storage],coreml-emulated@fp16[fp16]"),
         n=60, seed=0, folder=folder)
     fp16 = next(r for r in done.results if r.backend == "coreml-emulated@fp16[fp16]")
@@ -140,41 +139,26 @@ def test_each_device_is_matched_to_the_emulation_profile_its_numbers_fall_closes
     assert "closest emulation profile coreml-emulated@fp16[fp16]" in format_report(report)
 
 
-def test_two_phones_with_one_setting_keep_apart(trendsplit, trendsplit_export):
-    _, folder = trendsplit_export
-    done = steps.run(trendsplit, parse_backends("torch,coreml-emulated@fp16[fp16]"), n=10, seed=0, folder=folder)
+def test_two_phones_with_one_setting_keep_apart(series_model, series_export):
+    _, folder = series_export
+    done = steps.run(series_model, parse_backends("torch,coreml-emulated@fp16[fp16]"), n=10, seed=0, folder=folder)
     phones = [dataclasses.replace(done.results[1], backend="coreml@fp16[ALL]", option="ALL",
                                   provenance={"device": model}) for model in ("iPhone14,5", "iPhone16,1")]
     report = steps.compare(done.cases, (done.results[0], *phones))
     assert [d.device for d in report.devices] == ["coreml@fp16[ALL] on iPhone14,5", "coreml@fp16[ALL] on iPhone16,1"]
 
 
-@pytest.fixture(scope="module")
-def exported(shared_export):
-    """`exported(name) -> (spec, folder)`: the run's shared export of a model these tests use."""
-    from harness.models import get_model
-
-    def export(name):
-        spec = get_model(name)
-        return spec, shared_export(spec)[1]
-
-    return export
-
-
-#: trendsplit-gru is slow only to export: torch's ONNX exporter unrolls the GRU over 100 steps under
-#: fake tensors (22 s of a 2-core run). Its ops stay in the default run (test_ops_recurrent, zoo-bilstm).
-@pytest.mark.parametrize("model", ["trendsplit", pytest.param("trendsplit-gru", marks=pytest.mark.slow),
-                                   "fp16-stress"])
-def test_every_model_passes_fp32_parity_on_onnxruntime_and_the_emulator(exported, model):
-    spec, folder = exported(model)
+@pytest.mark.parametrize("model", ["series_model", "fp16_overflow_model"])
+def test_every_model_passes_fp32_parity_on_onnxruntime_and_the_emulator(request, shared_export, model):
+    spec = request.getfixturevalue(model)
     report = steps.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=150, seed=0,
-                             folder=folder)
+                          folder=shared_export(spec)[1])
     assert report, format_report(report)
     assert len(report.comparisons) == 2
 
 
-def test_fp16_stress_is_caught_as_an_overflow_with_the_op_named(exported, tmp_path):
-    spec, folder = exported("fp16-stress")
+def test_an_fp16_overflow_is_caught_with_the_op_named(fp16_overflow_model, shared_export, tmp_path):
+    spec, folder = fp16_overflow_model, shared_export(fp16_overflow_model)[1]
     report = steps.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"),
                              n=200, seed=0, folder=folder)
     assert not report
@@ -190,21 +174,21 @@ def test_fp16_stress_is_caught_as_an_overflow_with_the_op_named(exported, tmp_pa
     assert saved.diagnoses == report.diagnoses and format_report(saved) == text
 
 
-def test_localized_ops_name_the_torch_module_that_made_them(trendsplit, trendsplit_export):
+def test_localized_ops_name_the_torch_module_that_made_them(series_model, series_export):
     """The conv ops of the fp16 program carry the torch Conv1d modules, in the module's own order."""
-    _, folder = trendsplit_export
-    report = steps.parity(trendsplit, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=8, seed=0,
+    _, folder = series_export
+    report = steps.parity(series_model, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=8, seed=0,
                              folder=folder, overview=True)
     overview = report.localizations.overview
     convs = [o.module for o in overview.ops if o.op_type == "conv"]
-    module = trendsplit.build()
+    module = series_model.build()
     expected = [f"{name} (Conv1d)" for name, m in module.named_modules() if isinstance(m, nn.Conv1d)]
     assert convs == expected
     assert all(o.title.startswith(f"{o.name} ({o.op_type})") for o in overview.ops)
 
 
-def test_the_emulator_reproduces_decision_flips_a_plain_fp32_run_misses(exported):
-    spec, folder = exported("fp16-stress")
+def test_the_emulator_reproduces_decision_flips_a_plain_fp32_run_misses(fp16_overflow_model, shared_export):
+    spec, folder = fp16_overflow_model, shared_export(fp16_overflow_model)[1]
     report = steps.parity(spec, parse_backends(
         "torch,onnxruntime,coreml-emulated@fp32[fp32],coreml-emulated@fp16[fp16-storage]"),
         n=200, seed=0, folder=folder)
@@ -215,11 +199,11 @@ def test_the_emulator_reproduces_decision_flips_a_plain_fp32_run_misses(exported
     assert abs(flip.reference - 0.5) > fp16.policy.decision_margin  # a confident decision, reversed
 
 
-def test_unavailable_backends_are_saved_with_their_reason(trendsplit, trendsplit_export, tmp_path):
-    _, folder = trendsplit_export
+def test_unavailable_backends_are_saved_with_their_reason(series_model, series_export, tmp_path):
+    _, folder = series_export
     if not CoreMLBackend.unavailable_reason():
         pytest.skip("needs a machine without CoreML")
-    done = steps.run(trendsplit, parse_backends("torch,coreml@fp16"), n=4, seed=0, folder=folder)
+    done = steps.run(series_model, parse_backends("torch,coreml@fp16"), n=4, seed=0, folder=folder)
     path = done.results[1].write(tmp_path / "coreml.json")
     saved = Results.read(path)
     assert saved.status == "unavailable" and "needs macOS" in saved.reason and saved.outputs == {}
