@@ -87,13 +87,13 @@ def test_a_case_of_a_trillion_is_found_without_listing_the_chunks():
     assert np.array_equal(picked["x"][1], spec.make_cases(chunking.CHUNK, 3).feeds["x"][0])
 
 
-def test_streamed_parity_reports_what_holding_every_output_reports(trendsplit, trendsplit_export, tmp_path,
+def test_streamed_parity_reports_what_holding_every_output_reports(series_model, series_export, tmp_path,
                                                                     monkeypatch):
-    _, folder = trendsplit_export
+    _, folder = series_export
     monkeypatch.setattr(chunking, "CHUNK", 64)
     backends = "torch,onnxruntime,coreml-emulated@fp16[fp16]"
-    streamed = steps.parity(trendsplit, parse_backends(backends), n=200, seed=5, folder=folder)
-    held = steps.parity(trendsplit, parse_backends(backends), n=200, seed=5, folder=folder, save=tmp_path / "run")
+    streamed = steps.parity(series_model, parse_backends(backends), n=200, seed=5, folder=folder)
+    held = steps.parity(series_model, parse_backends(backends), n=200, seed=5, folder=folder, save=tmp_path / "run")
     a, b = streamed.to_dict(), held.to_dict()
     assert a["inputs"] == b["inputs"] and a["case_kinds"] == b["case_kinds"] and a["kinds"] == b["kinds"]
     assert [_without_mean(c) for c in a["comparisons"]] == [_without_mean(c) for c in b["comparisons"]]
@@ -115,11 +115,11 @@ class _StopsAfterOneChunk(TorchBackend):
         return super().run(feeds)
 
 
-def test_a_run_that_stops_part_way_fails_and_is_not_judged_on_part(trendsplit, trendsplit_export, monkeypatch):
-    _, folder = trendsplit_export
+def test_a_run_that_stops_part_way_fails_and_is_not_judged_on_part(series_model, series_export, monkeypatch):
+    _, folder = series_export
     monkeypatch.setattr(chunking, "CHUNK", 32)
     backends = parse_backends("torch") + [_StopsAfterOneChunk()]
-    report = steps.parity(trendsplit, backends, n=100, seed=0, folder=folder)
+    report = steps.parity(series_model, backends, n=100, seed=0, folder=folder)
     assert report.status == "FAILED"
     assert report.runs[1].status == "failed" and "out of memory" in report.runs[1].reason
     assert report.comparisons == ()
@@ -135,10 +135,10 @@ def _peak(spec, n: int, folder) -> int:
         assert report
 
 
-def test_memory_is_flat_in_the_number_of_cases(trendsplit, trendsplit_export, monkeypatch):
-    _, folder = trendsplit_export
+def test_memory_is_flat_in_the_number_of_cases(series_model, series_export, monkeypatch):
+    _, folder = series_export
     monkeypatch.setattr(chunking, "CHUNK", 250)
-    _peak(trendsplit, 10, folder)  # loads and first-call allocations out of the way
-    small, large = _peak(trendsplit, 500, folder), _peak(trendsplit, 2_000, folder)
+    _peak(series_model, 10, folder)  # loads and first-call allocations out of the way
+    small, large = _peak(series_model, 500, folder), _peak(series_model, 2_000, folder)
     # holding every output, 8,000 cases peaked at about 7x 1,000 (measured: 85 MB against 11 MB)
     assert large < 1.5 * small, f"peak traced memory {small / 1e6:.1f} MB at 500 cases, {large / 1e6:.1f} MB at 2,000"
