@@ -12,11 +12,12 @@ from harness.mil import load_program
 from harness.parity import cases as chunking
 from harness.parity.modules import localize_pair, onnx_values, torch_outputs
 from harness.spec import built
+from tests.user_model import series
 
 
 @pytest.fixture(scope="module")
-def trendsplit_folder(trendsplit, trendsplit_export):
-    return built(trendsplit), trendsplit_export[1]
+def series_folder(series_model, series_export):
+    return built(series_model), series_export[1]
 
 
 def _feeds(spec, n=16):
@@ -39,18 +40,18 @@ def _break_first_conv(folder):
     blob.write_bytes(bytes(data))
 
 
-def test_every_pair_of_the_default_model_stays_within_its_spread_module_by_module(trendsplit_folder):
-    spec, folder = trendsplit_folder
+def test_every_pair_of_the_default_model_stays_within_its_spread_module_by_module(series_folder):
+    spec, folder = series_folder
     cases, feeds = _feeds(spec)
     for pair in ("onnxruntime", "coreml-emulated@fp32", "coreml-emulated@fp16[fp16]"):
         found = localize_pair(spec, folder, pair, cases, feeds)
-        assert len(found.modules) == 9, found.render()  # 5 convs and 4 ReLUs, each mapped
+        assert len(found.modules) == 5, found.render()  # 3 convs and 2 ReLUs, each mapped
         assert found.first is None, found.render()
         assert all(m.deviation > 0 for m in found.modules if m.kind == "Conv1d")  # something was measured
 
 
-def test_a_changed_weight_is_found_at_its_torch_module(trendsplit_folder, tmp_path):
-    spec, folder = trendsplit_folder
+def test_a_changed_weight_is_found_at_its_torch_module(series_folder, tmp_path):
+    spec, folder = series_folder
     broken = tmp_path / "broken"
     shutil.copytree(folder, broken)
     _break_first_conv(broken)
@@ -61,17 +62,17 @@ def test_a_changed_weight_is_found_at_its_torch_module(trendsplit_folder, tmp_pa
     assert "starts to part from float64 at body.0 (Conv1d)" in found.summary()
 
 
-def test_onnx_intermediates_are_named_by_their_modules(trendsplit_folder):
-    spec, folder = trendsplit_folder
+def test_onnx_intermediates_are_named_by_their_modules(series_folder):
+    spec, folder = series_folder
     _, feeds = _feeds(spec, 2)
     values, order, paths = onnx_values(next(folder.glob("*.onnx")), feeds)
     mapped = {paths[name] for name in order if name in paths}
     assert set(torch_outputs(spec.build(), spec, feeds, float64=True)) == mapped | {"body"}  # body: the container
-    assert values["split_probs"].shape == (2, 100)
+    assert values["probs"].shape == (2, series.LENGTH)
 
 
-def test_a_backend_without_intermediates_is_refused_in_one_line(trendsplit_folder):
-    spec, folder = trendsplit_folder
+def test_a_backend_without_intermediates_is_refused_in_one_line(series_folder):
+    spec, folder = series_folder
     cases, feeds = _feeds(spec, 2)
     with pytest.raises(UsageError, match="coreml-emulated and onnxruntime"):
         localize_pair(spec, folder, "torch", cases, feeds)
