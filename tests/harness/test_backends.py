@@ -13,6 +13,7 @@ from harness.backends.coreml import CoreMLBackend
 from harness.errors import HarnessError, UsageError
 from harness.parity.compare import compare
 from harness.parity.tolerances import FP16, FP32
+from tests.user_model import series
 
 
 def test_registry_has_the_six_backends_and_runs_the_coreml_path_by_default():
@@ -62,22 +63,22 @@ def test_coreml_is_unavailable_off_macos_with_a_reason():
     assert "needs macOS" in CoreMLBackend.unavailable_reason()
 
 
-def test_torch_backend_refuses_an_export_of_other_weights(trendsplit, trendsplit_export):
-    manifest, folder = trendsplit_export
+def test_torch_backend_refuses_an_export_of_other_weights(series_model, series_export):
+    manifest, folder = series_export
     other = dataclasses.replace(manifest, weights_sha256="0" * 64)
     with pytest.raises(HarnessError, match="weights differ"):
-        create("torch").load(trendsplit, other, folder)
+        create("torch").load(series_model, other, folder)
 
 
-def test_onnxruntime_matches_torch_on_watch_logs(trendsplit, trendsplit_export):
-    manifest, folder = trendsplit_export
-    cases = trendsplit.make_cases(200, seed=1)
+def test_onnxruntime_matches_torch_on_a_users_series(series_model, series_export):
+    manifest, folder = series_export
+    cases = series_model.make_cases(200, seed=1)
     outputs = {}
     for ref in ("torch", "onnxruntime"):
         backend = create(ref)
-        backend.load(trendsplit, manifest, folder)
+        backend.load(series_model, manifest, folder)
         outputs[ref] = backend.predict(cases.inputs)
-        assert outputs[ref].shape == (200, 100) and outputs[ref].dtype == np.float32
+        assert outputs[ref].shape == (200, series.LENGTH) and outputs[ref].dtype == np.float32
     result = compare(outputs["torch"], outputs["onnxruntime"], policy=FP32, threshold=0.5,
                      decision_mask=cases.decision_mask, inputs=cases.inputs)
     assert result, result.to_dict()
@@ -85,24 +86,24 @@ def test_onnxruntime_matches_torch_on_watch_logs(trendsplit, trendsplit_export):
 
 
 @pytest.mark.parametrize(("variable", "threads"), [("1", 1), ("3", 3), ("", 0), ("many", 0)])
-def test_onnxruntime_sizes_its_pool_by_omp_num_threads(trendsplit, trendsplit_export, monkeypatch, variable, threads):
-    manifest, folder = trendsplit_export
+def test_onnxruntime_sizes_its_pool_by_omp_num_threads(series_model, series_export, monkeypatch, variable, threads):
+    manifest, folder = series_export
     monkeypatch.setenv("OMP_NUM_THREADS", variable)
     backend = create("onnxruntime")
-    backend.load(trendsplit, manifest, folder)
+    backend.load(series_model, manifest, folder)
     assert backend.session.get_session_options().intra_op_num_threads == threads  # 0: onnxruntime's choice
 
 
 @pytest.mark.coreml
 @pytest.mark.parametrize("precision, policy", [("fp32", FP32), ("fp16", FP16)])
 @pytest.mark.parametrize("units", ["CPU_ONLY", "CPU_AND_GPU", "ALL"])
-def test_real_coreml_matches_torch(trendsplit, trendsplit_export, precision, policy, units):
-    manifest, folder = trendsplit_export
-    cases = trendsplit.make_cases(200, seed=2)
+def test_real_coreml_matches_torch(series_model, series_export, precision, policy, units):
+    manifest, folder = series_export
+    cases = series_model.make_cases(200, seed=2)
     torch_backend = create("torch")
-    torch_backend.load(trendsplit, manifest, folder)
+    torch_backend.load(series_model, manifest, folder)
     coreml = create(f"coreml@{precision}", compute_units=units)
-    coreml.load(trendsplit, manifest, folder)
+    coreml.load(series_model, manifest, folder)
     result = compare(torch_backend.predict(cases.inputs), coreml.predict(cases.inputs),
                      policy=policy, threshold=0.5, decision_mask=cases.decision_mask,
                      inputs=cases.inputs)
@@ -110,15 +111,15 @@ def test_real_coreml_matches_torch(trendsplit, trendsplit_export, precision, pol
 
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="checks the non-macOS behaviour")
-def test_load_backends_exports_once_and_names_a_backend_that_cannot_run(trendsplit, trendsplit_export):
+def test_load_backends_exports_once_and_names_a_backend_that_cannot_run(series_model, series_export):
     from harness.backends import load_backends
     from harness.errors import BackendUnavailable
 
-    _, folder = trendsplit_export
+    _, folder = series_export
     said = []
-    loaded = load_backends(trendsplit, ["torch", "coreml@fp16", "onnxruntime"], folder, skip_unavailable=True,
+    loaded = load_backends(series_model, ["torch", "coreml@fp16", "onnxruntime"], folder, skip_unavailable=True,
                            progress=said.append)
     assert [b.label for b in loaded] == ["torch@fp32", "onnxruntime@fp32"]
     assert said == ["skipped coreml@fp16[ALL]: MLModel.predict needs macOS; this is linux"]
     with pytest.raises(BackendUnavailable, match="coreml@fp16\\[ALL\\]: MLModel.predict needs macOS"):
-        load_backends(trendsplit, ["coreml@fp16"], folder)
+        load_backends(series_model, ["coreml@fp16"], folder)
