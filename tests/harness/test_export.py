@@ -14,44 +14,45 @@ from harness.errors import ExportError, UsageError
 from harness.export import DEFAULT_TARGETS, EXPORTERS, ensure_exported, export_model
 from harness.export.manifest import Artifact, Manifest, sha256_path
 from harness.spec import weights_sha256
+from tests.user_model import series
 
 
-def test_manifest_records_every_artifact_with_its_hash(trendsplit, trendsplit_export):
-    manifest, folder = trendsplit_export
+def test_manifest_records_every_artifact_with_its_hash(series_model, series_export):
+    manifest, folder = series_export
     assert {(a.format, a.precision) for a in manifest.artifacts} == set(DEFAULT_TARGETS)
     for a in manifest.artifacts:
         assert sha256_path(folder / a.path) == a.sha256
-    assert manifest.weights_sha256 == weights_sha256(trendsplit.build())
-    assert manifest.metadata == {"encoding_version": "1"} and manifest.trained is True
+    assert manifest.weights_sha256 == weights_sha256(series_model.build())
+    assert manifest.metadata == {"input_version": "1"} and manifest.trained is False
     assert set(manifest.versions) >= {"torch", "onnx", "onnxruntime", "coremltools"}
     assert Manifest.read(folder) == manifest
-    assert json.loads((folder / "manifest.json").read_text())["model"] == "trendsplit"
+    assert json.loads((folder / "manifest.json").read_text())["model"] == "series"
 
 
-def test_export_folder_holds_only_manifest_and_artifacts(trendsplit_export):
-    manifest, folder = trendsplit_export
+def test_export_folder_holds_only_manifest_and_artifacts(series_export):
+    manifest, folder = series_export
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         ["manifest.json", *(a.path for a in manifest.artifacts)])
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
 
 
-def test_onnx_has_named_io_dynamic_batch_and_passes_checker(trendsplit_export):
-    manifest, folder = trendsplit_export
+def test_onnx_has_named_io_dynamic_batch_and_passes_checker(series_export):
+    manifest, folder = series_export
     artifact = manifest.artifact("onnx", "fp32")
     model = onnx.load(str(folder / artifact.path))
     onnx.checker.check_model(model, full_check=True)
     (inp,), (out,) = model.graph.input, model.graph.output
-    assert inp.name == "points" and out.name == "split_probs"
+    assert inp.name == "series" and out.name == "probs"
     dims = inp.type.tensor_type.shape.dim
     assert dims[0].dim_param and not dims[0].HasField("dim_value")
-    assert [d.dim_value for d in dims[1:]] == [2, 100]
+    assert [d.dim_value for d in dims[1:]] == [2, series.LENGTH]
     assert artifact.details["opset"] >= 17
 
 
-def test_verify_reports_tampered_files(trendsplit_export, tmp_path):
+def test_verify_reports_tampered_files(series_export, tmp_path):
     import shutil
 
-    manifest, folder = trendsplit_export
+    manifest, folder = series_export
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     assert manifest.verify(copy) == []
@@ -60,21 +61,21 @@ def test_verify_reports_tampered_files(trendsplit_export, tmp_path):
     assert manifest.verify(copy) == [f"{onnx_path.name} changed"]
 
 
-def test_unknown_target_is_a_usage_error(trendsplit, tmp_path):
+def test_unknown_target_is_a_usage_error(series_model, tmp_path):
     with pytest.raises(UsageError, match="known: onnx@fp32"):
-        export_model(trendsplit, tmp_path / "x", targets=[("tflite", "fp32")])
+        export_model(series_model, tmp_path / "x", targets=[("tflite", "fp32")])
 
 
 class _Determinant(torch.nn.Module):
     """Exports to ONNX, but coremltools has no converter for linalg_det."""
 
-    def forward(self, points):
-        xy = points[:, :, :2]
-        return torch.linalg.det(xy.transpose(1, 2) @ xy).unsqueeze(1).expand(-1, 100)
+    def forward(self, values):
+        xy = values[:, :, :2]
+        return torch.linalg.det(xy.transpose(1, 2) @ xy).unsqueeze(1).expand(-1, series.LENGTH)
 
 
-def test_failed_export_names_the_stage_and_keeps_the_old_folder(trendsplit, tmp_path):
-    spec = dataclasses.replace(trendsplit, name="det", build=lambda: _Determinant().eval())
+def test_failed_export_names_the_stage_and_keeps_the_old_folder(series_model, tmp_path):
+    spec = dataclasses.replace(series_model, name="det", build=lambda: _Determinant().eval())
     folder = tmp_path / "det"
     folder.mkdir()
     (folder / "det.onnx").write_text("last good export")
@@ -91,28 +92,28 @@ def test_failed_export_names_the_stage_and_keeps_the_old_folder(trendsplit, tmp_
 
 
 def test_ensure_exported_reuses_a_matching_export_and_redoes_a_tampered_one(
-        trendsplit, trendsplit_export, tmp_path):
+        series_model, series_export, tmp_path):
     import shutil
 
-    _, folder = trendsplit_export
-    copy = tmp_path / "trendsplit"
+    _, folder = series_export
+    copy = tmp_path / "series"
     shutil.copytree(folder, copy)
     stamp = (copy / "manifest.json").stat().st_mtime_ns
-    ensure_exported(trendsplit, copy)
+    ensure_exported(series_model, copy)
     assert (copy / "manifest.json").stat().st_mtime_ns == stamp
     onnx_file = next(copy.glob("*.onnx"))
     onnx_file.write_bytes(b"not a model")
-    manifest = ensure_exported(trendsplit, copy)
+    manifest = ensure_exported(series_model, copy)
     assert manifest.verify(copy) == []
-    assert onnx.load(str(onnx_file)).graph.input[0].name == "points"
+    assert onnx.load(str(onnx_file)).graph.input[0].name == "series"
 
 
-def test_exported_weights_are_the_models(trendsplit, trendsplit_export):
-    """The ONNX initialisers hold the registry model's conv weights, bit for bit."""
-    manifest, folder = trendsplit_export
+def test_exported_weights_are_the_models(series_model, series_export):
+    """The ONNX initialisers hold the user model's conv weights, bit for bit."""
+    manifest, folder = series_export
     model = onnx.load(str(folder / manifest.artifact("onnx", "fp32").path))
     init = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
-    state = trendsplit.build().state_dict()
+    state = series_model.build().state_dict()
     for name, tensor in state.items():
         match = [v for k, v in init.items() if k.endswith(name) or k == name]
         assert match and np.array_equal(match[0], tensor.numpy()), name
@@ -165,7 +166,7 @@ def test_a_model_loaded_from_its_file_is_the_imported_models_export(tmp_path):
 
 
 def test_collections_during_an_export_walk_only_what_it_made_and_the_callers_freeze_is_kept(
-        trendsplit, tmp_path, monkeypatch):
+        series_model, tmp_path, monkeypatch):
     import gc
 
     frozen_during = []
@@ -178,13 +179,13 @@ def test_collections_during_an_export_walk_only_what_it_made_and_the_callers_fre
     monkeypatch.setitem(EXPORTERS, ("coreml", "fp32"), observed)
     gc.unfreeze()  # the suite freezes before each test (tests/conftest.py); a plain process has not
     assert gc.get_freeze_count() == 0
-    export_model(trendsplit, tmp_path / "a", targets=[("coreml", "fp32")])
+    export_model(series_model, tmp_path / "a", targets=[("coreml", "fp32")])
     assert frozen_during[0] > 10_000  # the process's objects, out of the converter's collections
     assert gc.get_freeze_count() == 0  # and back afterwards
     gc.freeze()  # a caller's own freeze (before a fork, say) is not undone
     try:
         before = gc.get_freeze_count()
-        export_model(trendsplit, tmp_path / "b", targets=[("coreml", "fp32")])
+        export_model(series_model, tmp_path / "b", targets=[("coreml", "fp32")])
         # neither frozen again nor unfrozen (frozen objects that are freed leave the count)
         assert 0 < frozen_during[1] <= before and 0 < gc.get_freeze_count() <= before
     finally:
@@ -230,7 +231,7 @@ def test_tool_versions_are_the_running_tools_and_asking_imports_none(monkeypatch
 
 
 def test_a_model_the_dynamo_exporter_cannot_convert_is_exported_by_the_torchscript_one(shared_export,
-                                                                                       trendsplit_export):
+                                                                                       series_export):
     """zoo-attention's F.scaled_dot_product_attention on 3-D query/key/value: torch 2.13's dynamo exporter
     fails on it, its TorchScript exporter converts it, and onnxruntime then agrees with torch."""
     from harness import api
@@ -243,7 +244,7 @@ def test_a_model_the_dynamo_exporter_cannot_convert_is_exported_by_the_torchscri
     assert "ConversionError" in onnx_artifact.details["dynamo_failure"]
     report = api.parity(model, "torch,onnxruntime", n=32, folder=folder)
     assert report and report.comparisons[0].verdict == "pass", api.format_report(report)
-    assert trendsplit_export[0].artifact("onnx", "fp32").details["exporter"] == "dynamo"  # the first choice
+    assert series_export[0].artifact("onnx", "fp32").details["exporter"] == "dynamo"  # the first choice
 
 
 class _Eigenvalues(torch.nn.Module):

@@ -48,5 +48,6 @@ def describe_model():
         decision="threshold",
         decision_output="probs",
         weights_source="seeded random init (tests/user_model/series.py)",
+        metadata={"input_version": "1"},  # travels into the exports, as an app's input encoding would
         trained=False,
     )
