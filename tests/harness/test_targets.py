@@ -21,7 +21,7 @@ from harness.models import get_model
 from harness.parity.compare import compare
 from harness.parity.tolerances import FP32
 from harness.spec import built
-from tests.user_model import tiny_vision
+from tests.user_model import series, tiny_vision
 
 
 @pytest.mark.parametrize(("given", "name"), [("iOS17", "iOS17"), ("ios16", "iOS16"), (18, "iOS18"),
@@ -48,17 +48,21 @@ def _emulated_against_torch(spec, folder, manifest, n=48):
             for t in spec.outputs}, reference
 
 
-#: Real conversions at each target, of trendsplit's convolutions and the attention model: by default trendsplit at
-#: iOS17 and the attention model at iOS18 (its program then holds iOS18's scaled_dot_product_attention; iOS15 is
-#: every other test's, iOS16 the API test's below), every pair in the slow run.
-DEFAULT = {("trendsplit", "iOS17"), ("zoo-attention", "iOS18")}
+#: Real conversions at each target, of a user's convolutions (tests/user_model/series.py) and the attention model:
+#: by default the series model at iOS17 and the attention model at iOS18 (its program then holds iOS18's
+#: scaled_dot_product_attention; iOS15 is every other test's, iOS16 the API test's below), every pair in the slow run.
+DEFAULT = {("series", "iOS17"), ("zoo-attention", "iOS18")}
 CONVERSIONS = [pytest.param(name, t, marks=() if (name, t) in DEFAULT else pytest.mark.slow)
-               for name in ("trendsplit", "zoo-attention") for t in targets.TARGETS]
+               for name in ("series", "zoo-attention") for t in targets.TARGETS]
+
+
+def _model(name):
+    return series.describe_model() if name == "series" else get_model(name)
 
 
 @pytest.mark.parametrize(("name", "target"), CONVERSIONS)
 def test_each_target_converts_and_the_interpreter_runs_its_program(name, target, tmp_path):
-    spec = built(get_model(name).deployed(target))
+    spec = built(_model(name).deployed(target))
     folder = tmp_path / name
     manifest = export_model(spec, folder, targets=[("coreml", "fp32")])
     artifact = manifest.artifact("coreml", "fp32")
@@ -75,7 +79,7 @@ def test_each_target_converts_and_the_interpreter_runs_its_program(name, target,
 
 
 def test_the_artifact_check_fails_a_program_of_another_target(tmp_path):
-    spec = built(get_model("trendsplit").deployed("iOS17"))
+    spec = built(series.describe_model().deployed("iOS17"))
     manifest = export_model(spec, tmp_path / "t", targets=[("coreml", "fp32")])
     check = check_coreml_artifact(spec.deployed("iOS18"), manifest.artifact("coreml", "fp32"), tmp_path / "t")
     assert not check and check.target == "iOS17"
