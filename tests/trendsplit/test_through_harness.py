@@ -1,13 +1,15 @@
-"""The kit's models through the harness: each passes fp32 parity on onnxruntime and the emulator.
+"""The kit's models through the harness: fp32 parity on onnxruntime and the emulator, and the clamp in fp16.
 
-The harness's own tests use tests/user_model/; these hold the kit's registered models to the same run.
+The harness's own tests use tests/user_model/; these hold the kit's registered models to the same runs.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from harness.backends import parse_backends
+from harness.mil import PROFILES, Interpreter, load_program
 from harness.parity import steps
 from harness.report.text import format_report
 
@@ -24,3 +26,17 @@ def test_every_kit_model_passes_fp32_parity_on_onnxruntime_and_the_emulator(shar
                           folder=shared_export(spec)[1])
     assert report, format_report(report)
     assert len(report.comparisons) == 2
+
+
+def test_a_burst_of_readings_stays_finite_in_fp16(trendsplit, trendsplit_export):
+    """Readings 1 s apart, 4 s different: encoded y ~ 97,000, past float16 max 65,504 (clamped)."""
+    from trendsplit.encoding import encode
+
+    manifest, folder = trendsplit_export
+    x0 = 20_000.0
+    points = [[x0, 0.0], [x0 + 1 / 86_400, 4.0], [x0 + 2 / 86_400, 4.5]]
+    batch = encode(points)[None]
+    assert np.abs(batch).max() > 65_504
+    program = load_program(folder / manifest.artifact("coreml", "fp16").path)
+    out = Interpreter(program, PROFILES["fp16"]).run({"points": batch}).outputs["split_probs"]
+    assert np.isfinite(out).all()
