@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import json
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,9 +23,8 @@ from harness.results import (
     encode_array,
     feeds_sha256,
 )
+from tests.user_model import series
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "fixtures" / "model_trendsplit.json"
 SHA = "0123456789abcdef" * 4
 
 
@@ -71,11 +70,21 @@ def test_the_feeds_hash_is_the_documented_one():
     assert feeds_sha256({"x": np.array([[1.0, 0.0]], np.float32), "b": feeds["b"]}) != by_hand  # -0.0 counts
 
 
-def test_a_cases_file_round_trips(trendsplit, tmp_path):
+def _padded(cases, seed):
+    """A user's cases as an app pads short series: a length per case, the mask of positions it reads, the
+    unpadded values as what the app had, and a kind per case (all fields a cases file must carry)."""
+    lengths = np.random.default_rng(seed).integers(8, series.LENGTH + 1, size=len(cases))
+    mask = np.arange(series.LENGTH) < lengths[:, None]
+    raw = tuple(cases.inputs[i, :, :n] for i, n in enumerate(lengths))
+    kinds = tuple("full" if n == series.LENGTH else "short" for n in lengths)
+    return dataclasses.replace(cases, decision_mask=mask, kinds=kinds, raw=raw)
+
+
+def test_a_cases_file_round_trips(series_model, tmp_path):
     from harness.results import Reading
 
-    cases = trendsplit.make_cases(30, 4)
-    file = CaseFile("trendsplit", SHA, "src", True, Reading.of(trendsplit), cases)
+    cases = _padded(series_model.make_cases(30, 4), 4)
+    file = CaseFile("series", SHA, "src", True, Reading.of(series_model), cases)
     back = CaseFile.read(file.write(tmp_path / "cases.json"))
     assert back.inputs == file.inputs and back.inputs.sha256 == feeds_sha256(cases.feeds)
     assert np.array_equal(back.cases.decision_mask, cases.decision_mask) and back.cases.kinds == cases.kinds
@@ -83,15 +92,15 @@ def test_a_cases_file_round_trips(trendsplit, tmp_path):
     assert back.reading == file.reading
 
 
-def test_an_edited_cases_file_is_refused(trendsplit, tmp_path):
+def test_an_edited_cases_file_is_refused(series_model, tmp_path):
     from harness.results import Reading
 
-    path = CaseFile("trendsplit", SHA, "src", True, Reading.of(trendsplit), trendsplit.make_cases(3, 0)).write(
+    path = CaseFile("series", SHA, "src", True, Reading.of(series_model), series_model.make_cases(3, 0)).write(
         tmp_path / "cases.json")
     doc = json.loads(path.read_text())
-    data = bytearray(base64.b64decode(doc["feeds"]["points"]["data"]))
+    data = bytearray(base64.b64decode(doc["feeds"]["series"]["data"]))
     data[0] ^= 1
-    doc["feeds"]["points"]["data"] = base64.b64encode(bytes(data)).decode()
+    doc["feeds"]["series"]["data"] = base64.b64encode(bytes(data)).decode()
     path.write_text(json.dumps(doc))
     with pytest.raises(ResultsError, match="do not hash to the recorded sha256"):
         CaseFile.read(path)
@@ -190,45 +199,3 @@ def test_decode_array_refuses_objects_that_are_not_arrays():
     with pytest.raises(ResultsError, match="exactly dtype, shape and data"):
         decode_array({"dtype": "float32", "shape": [1]}, "here")
     assert decode_array(encode_array(np.array([True, False])), "here").tolist() == [True, False]
-
-
-# -- results written by the Swift recorder ---------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def swift_recorded(swift_recorder, trendsplit_export, tmp_path_factory) -> Path:
-    """The fixture's outputs recorded by Swift as coreml@fp32[CPU_ONLY], weights measured on the fp32 export."""
-    manifest, folder = trendsplit_export
-    package = folder / manifest.artifact("coreml", "fp32").path
-    return swift_recorder(package, "fp32", tmp_path_factory.mktemp("recorded") / "replay.json")
-
-
-@pytest.mark.swift
-def test_a_swift_recorded_file_reads_with_the_fixtures_inputs_and_outputs(swift_recorded):
-    fixture = json.loads(FIXTURE.read_text())
-    saved = Results.read(swift_recorded)
-    bits = np.array([c["input_bits"] for c in fixture["cases"]], dtype=np.uint32)
-    assert saved.inputs.sha256 == feeds_sha256({"points": bits.view(np.float32)})  # Python's hash, Swift's bytes
-    assert saved.inputs.count == len(fixture["cases"]) and saved.inputs.seed == fixture["provenance"]["generator_seed"]
-    expected = np.array([c["output_bits"] for c in fixture["cases"]], dtype=np.uint32)
-    assert np.array_equal(saved.outputs["split_probs"].view(np.uint32), expected)
-    assert (saved.model, saved.weights_sha256) == ("trendsplit", fixture["provenance"]["weights_sha256"])
-    assert saved.backend == "coreml@fp32[CPU_ONLY]" and saved.provenance["os"].startswith("Linux")
-
-
-@pytest.mark.swift
-def test_compare_judges_a_swift_recorded_file_against_a_run_on_the_same_inputs(swift_recorded, trendsplit,
-                                                                              trendsplit_export, tmp_path):
-    """The seed and count a device file records regenerate its inputs; compare accepts it beside torch."""
-    from harness.backends import parse_backends
-    from harness.parity import steps
-
-    _, folder = trendsplit_export
-    saved = Results.read(swift_recorded)
-    done = steps.run(trendsplit, parse_backends("torch,onnxruntime"), n=saved.inputs.count,
-                        seed=saved.inputs.seed, folder=folder)
-    done.write(tmp_path / "run")
-    again = steps.read_results([tmp_path / "run", swift_recorded])
-    report = steps.compare(again.cases, again.results)
-    replay = next(c for c in report.comparisons if c.candidate == "coreml@fp32[CPU_ONLY]")
-    assert replay and replay.policy.name == "fp32"  # the fixture's torch numbers, replayed: within fp32
-    assert [r.label for r in report.runs] == ["torch@fp32", "onnxruntime@fp32", "coreml@fp32[CPU_ONLY]"]
