@@ -11,11 +11,18 @@ import pytest
 
 from harness.backends.coreml import CoreMLBackend
 from harness.cli import main
+from tests.user_model import series
+
+#: A user's model by its file, as a user names it on the command line.
+MODEL = ["--model", f"{series.__file__}:describe_model"]
 
 
 def test_unknown_model_exits_2_listing_known_models(capsys):
+    from harness.models import registered
+
     assert main(["parity", "--model", "nope"]) == 2
-    assert "known models: trendsplit" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown model 'nope'; known models: " in err and all(name in err for name in registered())
 
 
 def test_unknown_backend_exits_2_listing_known_backends(capsys):
@@ -25,10 +32,10 @@ def test_unknown_backend_exits_2_listing_known_backends(capsys):
     assert "known backends: torch, onnxruntime, coreml[@fp32|fp16]" in capsys.readouterr().err
 
 
-def test_parity_prints_the_table_and_writes_json(capsys, trendsplit_export, tmp_path):
-    _, folder = trendsplit_export
+def test_parity_prints_the_table_and_writes_json(capsys, series_export, tmp_path):
+    _, folder = series_export
     out = tmp_path / "report.json"
-    code = main(["parity", "--backends", "torch,onnxruntime", "--n", "100", "--seed", "3",
+    code = main(["parity", *MODEL, "--backends", "torch,onnxruntime", "--n", "100", "--seed", "3",
                  "--artifacts", str(folder), "--json", str(out)])
     text = capsys.readouterr().out
     assert code == 0, text
@@ -36,19 +43,19 @@ def test_parity_prints_the_table_and_writes_json(capsys, trendsplit_export, tmp_
     assert json.loads(out.read_text())["comparisons"][0]["candidate"] == "onnxruntime@fp32"
 
 
-def test_parity_with_nothing_runnable_exits_1(capsys, trendsplit_export):
-    _, folder = trendsplit_export
+def test_parity_with_nothing_runnable_exits_1(capsys, series_export):
+    _, folder = series_export
     if not CoreMLBackend.unavailable_reason():
         return
-    assert main(["parity", "--backends", "coreml", "--n", "5", "--artifacts", str(folder)]) == 1
+    assert main(["parity", *MODEL, "--backends", "coreml", "--n", "5", "--artifacts", str(folder)]) == 1
     assert "needs macOS" in capsys.readouterr().out
 
 
 def test_export_writes_artifacts_and_manifest(capsys, tmp_path):
-    assert main(["export", "--out", str(tmp_path / "e")]) == 0
+    assert main(["export", *MODEL, "--out", str(tmp_path / "e")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert any(line.endswith("manifest.json") for line in lines)
-    assert json.loads((tmp_path / "e" / "manifest.json").read_text())["model"] == "trendsplit"
+    assert json.loads((tmp_path / "e" / "manifest.json").read_text())["model"] == "series"
 
 
 def test_python_dash_m_usage_error_exits_2_before_importing_torch():
@@ -75,11 +82,11 @@ def test_without_a_default_model_a_command_asks_for_one(monkeypatch, capsys):
     assert "name a model with --model" in capsys.readouterr().err
 
 
-def test_run_then_compare_then_report_from_the_saved_files(capsys, trendsplit_export, tmp_path):
-    _, folder = trendsplit_export
+def test_run_then_compare_then_report_from_the_saved_files(capsys, series_export, tmp_path):
+    _, folder = series_export
     run_dir, comparison, page = tmp_path / "run", tmp_path / "c.json", tmp_path / "r.html"
-    assert main(["run", "--backends", "torch,onnxruntime", "--n", "30", "--seed", "2", "--artifacts", str(folder),
-                 "--out", str(run_dir)]) == 0
+    assert main(["run", *MODEL, "--backends", "torch,onnxruntime", "--n", "30", "--seed", "2",
+                 "--artifacts", str(folder), "--out", str(run_dir)]) == 0
     ran = capsys.readouterr().out
     assert "torch_fp32.json  torch@fp32  ran in" in ran and "cases.json  30 cases, seed 2" in ran
     assert main(["compare", str(run_dir), "--json", str(comparison)]) == 0
@@ -87,7 +94,7 @@ def test_run_then_compare_then_report_from_the_saved_files(capsys, trendsplit_ex
     assert "onnxruntime@fp32 vs torch@fp32" in compared and compared.rstrip().splitlines()[-1].startswith("PASSED: ")
     assert main(["report", str(comparison), "--html", str(page)]) == 0
     assert capsys.readouterr().out == compared  # the same table, from the saved comparison alone
-    assert "Parity report: trendsplit" in page.read_text()
+    assert "Parity report: series" in page.read_text()
 
 
 def test_compare_names_a_malformed_results_file_and_exits_2(capsys, tmp_path):
@@ -172,9 +179,9 @@ def test_backends_are_checked_while_parsing_before_torch_loads(given, says):
     assert "import 'torch'" not in proc.stderr
 
 
-def test_quiet_keeps_progress_off_stderr_and_works_before_or_after_the_command(capsys, trendsplit_export):
-    _, folder = trendsplit_export
-    argv = ["--backends", "torch,onnxruntime", "--n", "20", "--artifacts", str(folder)]
+def test_quiet_keeps_progress_off_stderr_and_works_before_or_after_the_command(capsys, series_export):
+    _, folder = series_export
+    argv = [*MODEL, "--backends", "torch,onnxruntime", "--n", "20", "--artifacts", str(folder)]
     assert main(["parity", *argv]) == 0
     assert "[harness] running torch@fp32 on 20 cases" in capsys.readouterr().err
     for quiet in (["parity", "-q", *argv], ["-q", "parity", *argv], ["parity", "--quiet", *argv]):
@@ -197,9 +204,9 @@ def test_verbose_shows_the_traceback_of_an_internal_error(tmp_path, monkeypatch,
         main([*argv, "-v"])
 
 
-def test_tolerance_overrides_judge_and_are_named_in_the_table(capsys, trendsplit_export):
-    _, folder = trendsplit_export
-    argv = ["parity", "-q", "--backends", "torch,onnxruntime", "--n", "50", "--artifacts", str(folder)]
+def test_tolerance_overrides_judge_and_are_named_in_the_table(capsys, series_export):
+    _, folder = series_export
+    argv = ["parity", "-q", *MODEL, "--backends", "torch,onnxruntime", "--n", "50", "--artifacts", str(folder)]
     assert main(argv) == 0
     capsys.readouterr()
     assert main([*argv, "--atol", "fp32=1e-12", "--rtol", "fp32=0"]) == 1  # torch and onnxruntime differ by ~1e-5
@@ -230,9 +237,9 @@ def test_policies_prints_the_readmes_table_and_each_reasoning(capsys):
     assert all(f"\n{p.name}: {p.reason}\n" in out for p in POLICIES.values())
 
 
-def test_a_tolerance_flag_given_twice_keeps_both_policies(capsys, trendsplit_export):
-    _, folder = trendsplit_export
-    assert main(["parity", "-q", "--backends", "torch,onnxruntime,coreml-emulated@fp16[fp16-storage]", "--n", "30",
-                 "--artifacts", str(folder), "--atol", "fp32=1e-3", "--atol", "fp16=0.02"]) in (0, 1)
+def test_a_tolerance_flag_given_twice_keeps_both_policies(capsys, series_export):
+    _, folder = series_export
+    assert main(["parity", "-q", *MODEL, "--backends", "torch,onnxruntime,coreml-emulated@fp16[fp16-storage]",
+                 "--n", "30", "--artifacts", str(folder), "--atol", "fp32=1e-3", "--atol", "fp16=0.02"]) in (0, 1)
     out = capsys.readouterr().out
     assert "fp32(atol=0.001)" in out and "fp16(atol=0.02)" in out
