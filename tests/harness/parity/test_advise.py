@@ -8,17 +8,21 @@ from harness.parity import steps
 from harness.parity.advise import advise
 
 
-def test_fp16_stress_overflow_is_fixed_by_the_ops_advised_and_the_advice_applies(shared_export, tmp_path):
-    """fp16-stress's amplifier overflows float16: the advice keeps that op (and what carries its values
+def test_an_fp16_overflow_is_fixed_by_the_ops_advised_and_the_advice_applies(fp16_overflow_model, shared_export,
+                                                                              tmp_path):
+    """The user model's amplifier overflows float16: the advice keeps that op (and what carries its values
     until a LayerNorm shrinks them) in float32, its program is converted and run, and the model exported
     with the advice has no overflow left where the plain fp16 export has."""
-    from harness.models import get_model
-
-    spec = get_model("fp16-stress")
+    spec = fp16_overflow_model
     folder = shared_export(spec)[1]
+    located = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=64, seed=0,
+                           folder=folder)
+    (diagnosis,) = located.diagnoses.values()
+    assert diagnosis["overflow"] and diagnosis["first"]["op"] == "mul"
     advice = advise(spec, folder, profile="fp16-storage", n=64, max_steps=4)
     assert advice.before > 0 and advice.after < advice.before, advice.render()
-    assert "var_54" in advice.fp32_ops  # the mul that overflows, as localize names it
+    # the mul that overflows, as localize names it in the fp16 program (coremltools adds "_cast_fp16" there)
+    assert diagnosis["first"]["name"].removesuffix("_cast_fp16") in advice.fp32_ops
     assert 0 < len(advice.fp32_ops) < advice.compute_ops
     compile(advice.code(), "advice", "exec")  # the code printed for ct.convert is Python
     assert "KEEP_FP32" in advice.render()
