@@ -104,7 +104,7 @@ def test_describe_names_what_is_unsupported(kwargs, message):
 
 def test_load_names_a_bad_reference(tmp_path):
     with pytest.raises(UsageError, match="path/to/file.py:factory"):
-        api.load("trendsplit")
+        api.load("tiny-vision")  # a name, not a file
     with pytest.raises(UsageError, match="has no 'nothing'"):
         api.load(f"{EXAMPLE}:nothing")
 

@@ -272,19 +272,6 @@ def test_the_command_line_runs_a_held_out_model_through_executorch_in_one_table(
     assert "re-exporting" not in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.slow
-def test_trendsplit_parity_through_executorch_from_the_command_line(tmp_path):
-    """The README's command on a fresh folder: every ExecuTorch variant in the one table and verdict.
-    trendsplit's int8 program fails on decisions: its clamp lets inputs of +-100 set the input's int8 step."""
-    proc = _parity_command("trendsplit", tmp_path / "trendsplit", 300)
-    rows = _rows(proc.stdout)
-    assert rows["executorch@fp32[xnnpack]"].endswith("PASS"), proc.stdout + proc.stderr
-    assert rows["executorch@fp32[portable]"].endswith("PASS")
-    assert " int8 " in rows["executorch@int8[xnnpack]"] and "FAIL decisions" in rows["executorch@int8[xnnpack]"]
-    assert proc.returncode == 1 and proc.stdout.splitlines()[-1].startswith("FAILED: 1 of 3 pairs failed")
-    assert "Traceback" not in proc.stderr
-
-
 def test_an_executorch_device_recording_is_compared_when_it_loaded_the_exports_program(held_out, held_out_report,
                                                                                       tmp_path):
     """An app's recording (results file, label `executorch@int8[xnnpack]`, the `.pte`'s sha256 it measured) is judged

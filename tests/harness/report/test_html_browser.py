@@ -1,6 +1,6 @@
 """The HTML report as a browser shows it: headless Chromium's DOM and screenshot, for a user's argmax model and a
-user's threshold model (tests/user_model/), passed and failed. Skipped (with the reason) without Chromium, unless HARNESS_REQUIRE_CHROMIUM=1
-(CI installs it: .ci/run)."""
+user's threshold model (tests/user_model/), passed and failed. Skipped (with the reason) without Chromium, unless
+HARNESS_REQUIRE_CHROMIUM=1 (CI installs it: .ci/run)."""
 
 from __future__ import annotations
 
