@@ -1,5 +1,6 @@
 """The shape of the code: the harness never imports the trendsplit kit, and no module imports
-itself back through others (every import counted, inside functions too)."""
+itself back through others (every import counted, inside functions too); the harness's tests run
+users' models (tests/user_model/), not the kit's."""
 
 from __future__ import annotations
 
@@ -159,3 +160,62 @@ def test_the_direction_check_sees_an_arrow_the_wrong_way():
     graph["harness.parity.judge"] = graph["harness.parity.judge"] | {"harness.report.text"}
     graph["harness.zoo"] = graph["harness.zoo"] | {"harness.api"}
     assert wrong_way(graph) == [("harness.parity.judge", "harness.report.text"), ("harness.zoo", "harness.api")]
+
+
+# -- the harness's tests run users' models (tests/user_model/), not the kit's ------------------------------------
+
+#: The kit's model names, its models' output and its fixture file: what only the kit's model has.
+KIT_NAMES = ("trendsplit", "trendsplit-gru", "trendsplit-v2", "trendsplit-v3", "fp16-stress")
+KIT_WORDS = ("split_probs", "model_trendsplit.json")
+#: The kit's session fixtures (tests/conftest.py).
+KIT_FIXTURES = {"trendsplit", "trendsplit_export"}
+#: Harness test files that may still name the kit, each with its reason.
+KIT_ALLOWED = {
+    "tests/harness/test_cli.py": "holds the kit's command line to the harness's conventions (#25): it names the "
+                                 "kit's CLI module and script, no model",
+    "tests/harness/parity/test_tolerances.py": "checks that no policy's reason says the kit's name",
+    "tests/harness/report/test_html_browser.py": "checks that a user's page says none of the kit's words",
+    "tests/harness/parity/test_expectation.py": "being changed on main for #27; to move to tests/user_model/ after",
+    "tests/harness/report/test_html.py": "being changed on main for #27; to move to tests/user_model/ after",
+}
+
+
+def kit_uses(source: str) -> list[str]:
+    """What in one test file's source names the kit: an import of it, its fixtures as arguments, its model names."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        imported = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                    else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        found += [f"line {node.lineno}: imports {n}" for n in imported if n.split(".")[0] == "trendsplit"]
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = {a.arg for a in node.args.args + node.args.kwonlyargs}
+            found += [f"line {node.lineno}: fixture {a}" for a in sorted(args & KIT_FIXTURES)]
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and (node.value in KIT_NAMES or any(w in node.value for w in KIT_WORDS))):
+            found.append(f"line {node.lineno}: {node.value[:40]!r}")
+    return sorted(found, key=lambda f: int(f.split()[1].rstrip(":")))
+
+
+def test_harness_tests_run_users_models_not_the_kits():
+    """tests/harness/ holds the harness to any user's model; the kit's own tests live in tests/trendsplit/."""
+    found = {}
+    for path in sorted((ROOT / "tests" / "harness").rglob("*.py")):
+        name = path.relative_to(ROOT).as_posix()
+        uses = kit_uses(path.read_text())
+        if uses and name not in KIT_ALLOWED:
+            found[name] = uses
+    assert found == {}, f"use a model of tests/user_model/ (the series_model fixture, say): {found}"
+    stale = [name for name in KIT_ALLOWED if not (ROOT / name).is_file() or not kit_uses((ROOT / name).read_text())]
+    assert stale == [], f"allowed to name the kit, and no longer does: drop from KIT_ALLOWED: {stale}"
+
+
+def test_the_kit_check_sees_an_import_a_fixture_and_a_model_name():
+    planted = '''
+from trendsplit.encoding import encode
+
+def test_x(trendsplit_export, series_model):
+    spec = get_model("fp16-stress")
+    return spec.outputs["split_probs"], "trendsplit-harness/results"
+'''
+    assert kit_uses(planted) == ["line 2: imports trendsplit.encoding", "line 4: fixture trendsplit_export",
+                                 "line 5: 'fp16-stress'", "line 6: 'split_probs'"]
