@@ -262,16 +262,31 @@ def initial_state(spec: ModelSpec, module: torch.nn.Module) -> Iterator[dict[str
                 b.copy_(kept[name])
 
 
+def _restore_buffers(module: torch.nn.Module, before: dict[str, torch.Tensor]) -> list[str]:
+    """Put every buffer back to its value in `before`; the names of those a call had changed."""
+    moved = []
+    with torch.no_grad():
+        for name, b in module.named_buffers():
+            if name in before and not torch.equal(b, before[name]):
+                moved.append(name)
+                b.copy_(before[name])
+    return moved
+
+
 def check_contract(spec: ModelSpec, module: torch.nn.Module) -> None:
     """See `ModelSpec.check_module`."""
     batch = spec.batch.default if spec.stateful else 2  # not 1: a batch dimension squeezed away would hide at 1
     examples = spec.examples(batch)
     state_buffers(spec, module)  # a state that is no buffer is named as such, not as a failing forward
     innermost = _innermost_layer(module)
+    before = {name: b.detach().clone() for name, b in module.named_buffers()}
     try:
-        with torch.no_grad(), warnings.catch_warnings(), initial_state(spec, module):
+        with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = module(*examples)
+            try:
+                out = module(*examples)
+            finally:
+                moved = _restore_buffers(module, before)
     except Exception as err:
         layer = innermost()
         declared = ", ".join(f"{t.name} {t.shape}" for t in spec.inputs)
@@ -280,6 +295,12 @@ def check_contract(spec: ModelSpec, module: torch.nn.Module) -> None:
         raise UsageError(f"model {spec.name!r} fails on inputs of the declared shapes ({declared}){where}: "
                          f"{detail}") from None
     innermost()
+    undeclared = [name for name in moved if name not in spec.states]
+    if undeclared:
+        raise UsageError(f"model {spec.name!r} updates buffer(s) {', '.join(undeclared)} in forward without declaring "
+                         "them as state: a converter bakes their initial values in while torch's move on every call; "
+                         f"declare states={(*spec.states, *undeclared)!r} (a Core ML state, iOS18), or stop updating "
+                         "them")
     got = out if isinstance(out, tuple | list) else (out,)
     if len(got) != len(spec.outputs):
         raise UsageError(f"model {spec.name!r} returns {len(got)} output(s); {len(spec.outputs)} declared "

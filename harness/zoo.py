@@ -446,6 +446,10 @@ def executorch_table(names: list[str] | None = None, n: int = 32, folder: str = 
             "int8 decisions | int8 verdict |", "|---|---|---|---|---|---|---|---|"]
     for name in names or list(ZOO):
         progress(f"zoo executorch: {name}")
+        if ZOO[name].states:  # refused, in one line, by the ExecuTorch backends (`Backend.refuses`)
+            rows.append(f"| {name} | {ZOO[name].family} | — (stateful: run on torch and Core ML only) | — | — | — | "
+                        "— | — |")
+            continue
         report = steps.parity(spec(ZOO[name]), options.backends(EXECUTORCH_BACKENDS), n=n, seed=options.SEED,
                               folder=Path(folder) / name)
         manifest = Manifest.read(Path(folder) / name)
