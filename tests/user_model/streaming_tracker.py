@@ -26,8 +26,8 @@ class StreamingTracker(nn.Module):
     def forward(self, reading):
         self.summary[:, :] = torch.tanh(self.inp(reading) + 0.8 * self.rec(self.summary))
         self.position[:, :] = self.position + 1
-        where = torch.cat([torch.sin(self.position), torch.cos(self.position)], dim=1) * 3
-        return self.head(torch.cat([self.summary, where], dim=1))
+        where = torch.cat([torch.sin(self.position), torch.cos(self.position)], dim=1)
+        return self.head(torch.cat([self.summary * 3, where], dim=1))
 
 
 def readings(rng, n):  # n = cases x calls rows, in that order
