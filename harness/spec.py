@@ -172,6 +172,13 @@ class ModelSpec:
     def stateful(self) -> bool:
         return bool(self.states)
 
+    def one_call_at_a_time(self, what: str) -> None:
+        """A UsageError for `what` (a step that runs the program on single calls, without state) on a stateful
+        model: named in one line instead of failing deep in the interpreter."""
+        if self.stateful:
+            raise UsageError(f"{what} runs the program one call at a time, without state; model {self.name!r} keeps "
+                             f"state ({', '.join(self.states)}): run parity, which judges its sequences call by call")
+
     def case_shape(self, tensor: TensorSpec) -> tuple[int, ...]:
         """One case of `tensor` as the harness holds it: the declared shape without the batch; for a stateful
         model, (steps, batch, rest): every call of the case's sequence."""

@@ -64,15 +64,21 @@ def _start(spec: ModelSpec, backends: Sequence[Backend], n: int, seed: int, fold
         raise UsageError(f"--n must be at least 1, got {n}")
     if not backends:
         raise UsageError("no backends to run")
-    for b in backends:
-        if b.named and (why := b.refuses(spec)):
-            raise UsageError(f"{b.label} cannot run model {spec.name!r}: {why}")
+    check_backends(spec, backends)
     first = chunking.make_chunk(spec, 0, chunking.size(n, 0), seed)
     folder = Path(folder or export_folder(spec))
     runnable = (b for b in backends if not b.unavailable_reason() and not b.refuses(spec))
     manifest = ensure_exported(spec, folder, progress=say, targets=targets(runnable))
     runs = [Streamed(b, spec, manifest, folder, say, n, reference=i == 0) for i, b in enumerate(backends)]
     return folder, manifest, runs, _labels([r.results() for r in runs]), first
+
+
+def check_backends(spec: ModelSpec, backends: Sequence[Backend]) -> None:
+    """A backend the user named that refuses this model (`Backend.refuses`: ONNX for a stateful one) is a usage
+    error, before any export; one from the default list is skipped later, with its reason in the report."""
+    for b in backends:
+        if b.named and (why := b.refuses(spec)):
+            raise UsageError(f"{b.label} cannot run model {spec.name!r}: {why}")
 
 
 def checks(spec: ModelSpec, manifest: Manifest, folder: Path) -> tuple[ArtifactCheck, ...]:
