@@ -22,6 +22,7 @@ from harness.exact_random import ExactGenerator
 from harness.export import export_model
 from harness.export.manifest import Manifest
 from harness.mil import load_program
+from harness.parity.verdict import ParityReport
 from harness.spec import model_fingerprint
 from harness.zoo import ZOO, KVCacheAttention, RunningStats, spec
 from tests.user_model import streaming_tracker
@@ -194,3 +195,33 @@ def test_a_stateful_model_declares_batch_1_and_ios18_unless_told():
     assert cases.feeds["reading"].shape == (3, 4, 1, 4)  # cases, calls, batch, features
     rows = streaming_tracker.readings(ExactGenerator(0), 12)["reading"]
     np.testing.assert_array_equal(cases.feeds["reading"].reshape(12, 4), rows)  # rows in case, call order
+
+
+@pytest.mark.parametrize("command", [["localize"], ["advise"], ["compress"]])
+def test_steps_that_run_single_calls_refuse_a_stateful_model_in_one_line(command, capsys, tmp_path):
+    extra = ["--out", str(tmp_path / "c")] if command == ["compress"] else ["--artifacts", str(tmp_path / "a")]
+    assert main([*command, "--model", f"{TRACKER}:describe_model", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{command[0]} runs the program one call at a time, without state" in err
+    assert not any(tmp_path.iterdir())  # refused before any export
+
+
+def test_a_saved_run_of_a_stateful_model_is_judged_call_by_call_from_its_files(capsys, harness_export, tmp_path):
+    model = streaming_tracker.describe_model()
+    ran = tmp_path / "run"
+    assert main(["run", "--model", f"{TRACKER}:describe_model", "--backends", "torch,coreml-emulated@fp32", "--n", "8",
+                 "--artifacts", str(harness_export(model)), "--out", str(ran), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(ran), "--json", str(tmp_path / "c.json"), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "[call 5]" in out and "each case is a sequence of 5 calls" in out
+    assert ParityReport.read(tmp_path / "c.json").steps == 5
+
+
+def test_a_cases_file_whose_steps_disagree_with_its_output_shapes_is_refused():
+    from harness.results import Reading, ResultsError
+
+    doc = Reading.of(streaming_tracker.describe_model()).to_dict()
+    assert doc["steps"] == 5 and doc["output_shapes"] == {"logits": [5, 1, 3]}
+    with pytest.raises(ResultsError, match="steps must be 0 .* the first dimension of every output shape"):
+        Reading.from_dict({**doc, "steps": 4}, "cases.json: reading")
