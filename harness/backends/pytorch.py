@@ -62,8 +62,8 @@ class TorchBackend(Backend):
                         for t in self.spec.inputs]
                 with torch.inference_mode():
                     out = self.module(*args)
-                out = out if isinstance(out, tuple | list) else (out,)
-                return {t.name: o.numpy() for t, o in zip(self.spec.outputs, out, strict=True)}
+                out = out if isinstance(out, tuple | list) else (out,)  # copied: an output may view a buffer
+                return {t.name: o.numpy().copy() for t, o in zip(self.spec.outputs, out, strict=True)}
 
             return in_sequences(self.spec.steps, feeds, start, call)
 

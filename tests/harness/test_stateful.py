@@ -63,6 +63,7 @@ def test_the_reference_carries_state_across_the_calls_of_a_case(name):
     torch_model = TorchBackend.of(model)
     out = torch_model.run(feeds)["y"]
     assert out.shape == (3, *model.case_shape(model.outputs[0]))
+    assert np.isfinite(out).all() and 0.05 < np.abs(out).max() < 1e4 and np.ptp(out) > 1e-3  # outputs of order 1
     # call k from a fresh state: the sequence rotated so that it comes first
     alone = np.stack([torch_model.run({"x": np.roll(feeds["x"], -k, axis=1)})["y"][:, 0]
                       for k in range(model.steps)], 1)
