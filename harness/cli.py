@@ -372,6 +372,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
     from harness.shapes import parse as parse_batch
 
     spec = built(model_spec(args))
+    spec.one_call_at_a_time("localize")
     folder = args.artifacts or export_source(export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=args.progress)
     if args.pair:

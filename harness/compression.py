@@ -247,6 +247,7 @@ def compress(spec: ModelSpec, folder: str | Path, *, n: int, seed: int, policy: 
     from harness.mil import Interpreter, get_profile, load_program
     from harness.quiet import captured, coremltools
 
+    spec.one_call_at_a_time("compress")
     say = progress or (lambda _m: None)
     policy = policy or POLICY
     note = ""
