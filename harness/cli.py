@@ -329,9 +329,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.seed = options.seed(args.seed)
         args.compute_units = args.compute_units or "ALL"
         args.save = args.cluster = None  # the cluster, if any, from HARNESS_CLUSTER
+        args.explain = bool(args.explain)
         return cmd_parity(args)
     one_shot = ("model", "backends", "n", "seed", "policy", "compute_units", "artifacts", "atol", "rtol", "target",
-                "batch")
+                "batch", "explain")
     given = [f"--{k.replace('_', '-')}" for k in one_shot if getattr(args, k) is not None]
     if given:
         raise UsageError(f"report {args.saved} draws from a saved comparison; {', '.join(given)} "
@@ -371,6 +372,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
     from harness.shapes import parse as parse_batch
 
     spec = built(model_spec(args))
+    spec.one_call_at_a_time("localize")
     folder = args.artifacts or export_source(export_folder(spec))
     manifest = ensure_exported(spec, folder, progress=args.progress)
     if args.pair:
@@ -595,6 +597,7 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     tolerance_arguments(p)
     p.add_argument("--compute-units", type=str.upper, choices=COMPUTE_UNITS)
     p.add_argument("--artifacts", type=EXPORT_SOURCE)
+    p.add_argument("--explain", action="store_true", default=None, help="(one-shot form) as parity")
     target_argument(p)
     p.add_argument("--json", type=output_file)
     p.add_argument("--html", "--out", dest="html", type=output_file, default="reports/parity.html",

@@ -3,9 +3,11 @@ variant's size on disk beside its parity against torch on the interpreter, and t
 decisions agree within the policy.
 
 Variants, through `coremltools.optimize.coreml` with its defaults (weights of fewer than 2,048 values stay
-dense): the fp32 program, the fp16 program, int8 linear quantization (symmetric, per channel), 6- and
-4-bit palettes (k-means when scikit-learn is installed, else uniform: the variant's name says which) and
-50% magnitude pruning. Compressed weights need iOS16's ops (`constexpr_*`), so a model described for iOS15
+dense): the fp32 program, the fp16 program, int8 linear quantization (symmetric, per channel), 8-, 6-, 4-
+and 2-bit palettes (k-means when scikit-learn is installed, else uniform: the variant's name says which),
+50% and 75% magnitude pruning; at iOS18, whose ops hold them, also int8 and int4 per block (blocks of 32),
+a 4-bit palette per grouped channel (groups of 16) and 50% pruning with a 4-bit palette of the kept values
+(joint compression). Compressed weights need iOS16's ops (`constexpr_*`), so a model described for iOS15
 is exported for iOS16 here, and the report says so. Each compressed variant is the fp32 program with its
 weights compressed, run under the fp32 profile: its row measures the compression alone. The fp16 row runs
 under `fp16-storage` (the GPU's default). Every row is judged by one policy (default `fp16`: the decisions,
@@ -52,29 +54,50 @@ class Method:
     precision: str
     profile: str
     compress: Callable | None = None  # (coremltools.optimize.coreml, MLModel) -> MLModel
+    target: str = MIN_TARGET  # the oldest deployment target whose ops hold this variant's weights
 
 
-def methods() -> tuple[Method, ...]:
-    """The variants measured, in the order the table lists them."""
+#: Per-block quantization's blocks and grouped-channel palettes' groups (coremltools' own defaults are 32 and 32).
+BLOCK, GROUP = 32, 16
+
+
+def methods(target: str = MIN_TARGET) -> tuple[Method, ...]:
+    """The variants measured at `target` (those whose ops it has), in the order the table lists them."""
     palette = "kmeans" if importlib.util.find_spec("sklearn") else "uniform"
 
-    def quantized(cto, m):
-        return cto.linear_quantize_weights(m, cto.OptimizationConfig(
-            cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")))
-
-    def palettized(nbits: int):
+    def quantized(dtype: str, granularity: str):
         def compress(cto, m):
-            return cto.palettize_weights(m, cto.OptimizationConfig(cto.OpPalettizerConfig(nbits=nbits, mode=palette)))
+            return cto.linear_quantize_weights(m, cto.OptimizationConfig(cto.OpLinearQuantizerConfig(
+                mode="linear_symmetric", dtype=dtype, granularity=granularity, block_size=BLOCK)))
         return compress
 
-    def pruned(cto, m):
-        return cto.prune_weights(m, cto.OptimizationConfig(cto.OpMagnitudePrunerConfig(target_sparsity=0.5)))
+    def palettized(nbits: int, granularity: str = "per_tensor", joint: bool = False):
+        def compress(cto, m):
+            config = cto.OpPalettizerConfig(nbits=nbits, mode=palette, granularity=granularity, group_size=GROUP)
+            return cto.palettize_weights(m, cto.OptimizationConfig(config), joint_compression=joint)
+        return compress
 
-    return (Method("fp32", "fp32", "fp32"), Method("fp16", "fp16", "fp16-storage"),
-            Method("int8 per channel", "fp32", "fp32", quantized),
-            Method(f"6-bit palette ({palette})", "fp32", "fp32", palettized(6)),
-            Method(f"4-bit palette ({palette})", "fp32", "fp32", palettized(4)),
-            Method("50% sparse", "fp32", "fp32", pruned))
+    def pruned(sparsity: float, then=None):
+        def compress(cto, m):
+            m = cto.prune_weights(m, cto.OptimizationConfig(cto.OpMagnitudePrunerConfig(target_sparsity=sparsity)))
+            return then(cto, m) if then is not None else m
+        return compress
+
+    every = (Method("fp32", "fp32", "fp32"), Method("fp16", "fp16", "fp16-storage"),
+             Method("int8 per channel", "fp32", "fp32", quantized("int8", "per_channel")),
+             Method(f"8-bit palette ({palette})", "fp32", "fp32", palettized(8)),
+             Method(f"6-bit palette ({palette})", "fp32", "fp32", palettized(6)),
+             Method(f"4-bit palette ({palette})", "fp32", "fp32", palettized(4)),
+             Method(f"2-bit palette ({palette})", "fp32", "fp32", palettized(2)),
+             Method("50% sparse", "fp32", "fp32", pruned(0.5)),
+             Method("75% sparse", "fp32", "fp32", pruned(0.75)),
+             Method(f"int8 per block of {BLOCK}", "fp32", "fp32", quantized("int8", "per_block"), "iOS18"),
+             Method(f"int4 per block of {BLOCK}", "fp32", "fp32", quantized("int4", "per_block"), "iOS18"),
+             Method(f"4-bit palette per {GROUP} channels ({palette})", "fp32", "fp32",
+                    palettized(4, "per_grouped_channel"), "iOS18"),
+             Method(f"50% sparse + 4-bit palette ({palette})", "fp32", "fp32",
+                    pruned(0.5, palettized(4, joint=True)), "iOS18"))
+    return tuple(m for m in every if targets.TARGETS.index(m.target) <= targets.TARGETS.index(target))
 
 
 @dataclass(frozen=True)
@@ -224,6 +247,7 @@ def compress(spec: ModelSpec, folder: str | Path, *, n: int, seed: int, policy: 
     from harness.mil import Interpreter, get_profile, load_program
     from harness.quiet import captured, coremltools
 
+    spec.one_call_at_a_time("compress")
     say = progress or (lambda _m: None)
     policy = policy or POLICY
     note = ""
@@ -240,10 +264,11 @@ def compress(spec: ModelSpec, folder: str | Path, *, n: int, seed: int, policy: 
     import coremltools.optimize.coreml as cto
 
     variants = []
-    with atomic.staged_dir(folder, ours=not_ours) as stage, bar(progress, len(methods()), f"compress {spec.name}",
+    measured = methods(spec.target)
+    with atomic.staged_dir(folder, ours=not_ours) as stage, bar(progress, len(measured), f"compress {spec.name}",
                                                                  "variant") as shown:
         programs = {}
-        for method in methods():
+        for method in measured:
             shown.set_postfix_str(method.name)
             say(f"{spec.name}: {method.name}")
             if method.precision not in programs:

@@ -17,8 +17,9 @@ from harness.spec import ModelSpec
 
 FLOAT_TYPES = ("FLOAT16", "FLOAT32", "FLOAT64", "BFLOAT16")
 # Ops that hold constants, move data between precisions, or only route values (a loop's outputs are
-# its body's: coremltools keeps a recurrent state in fp32 across iterations); everything else computes.
-NON_COMPUTE = ("const", "cast", "while_loop", "cond")
+# its body's: coremltools keeps a recurrent state in fp32 across iterations; a Core ML state is read and written
+# in float16, the one dtype coremltools 9 gives a state, whatever the program computes in); everything else computes.
+NON_COMPUTE = ("const", "cast", "while_loop", "cond", "read_state", "write_state", "coreml_update_state")
 
 
 def _program_ops(block):
@@ -126,6 +127,10 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
     for feature in model.description.output:
         dtype = array_type(feature.type.multiArrayType.dataType)
         rule("output_dtype", dtype == "FLOAT32", f"output {feature.name} dtype {dtype}")
+    states = [f.name for f in model.description.state]
+    if spec.stateful or states:
+        rule("states", states == list(spec.states), f"states {states}, declared {list(spec.states)}: the buffers "
+             "an app keeps in one MLState across predictions")
 
     compute: Counter[str] = Counter()
     kept_fp32: Counter[str] = Counter()  # fp32 compute ops coremltools' fp16 pass leaves in fp32

@@ -54,6 +54,8 @@ EXECUTORCH_PROGRAMS = ("xnnpack@fp32", "xnnpack@int8", "portable@fp32", "coreml@
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: A saved array has at most this many dimensions (numpy's own limit is 64; ours have 1-5).
 MAX_DIMS = 32
+#: A stateful model's calls per case, at most: a sequence that long already shows a drift that grows.
+MAX_STEPS = 1024
 #: The largest document read when nothing says how large it should be (a cases file, a
 #: comparison, a results file read on its own). A results file read beside its cases is
 #: capped by what its outputs can take instead (`CaseFile.results_limit`).
@@ -368,23 +370,29 @@ class Reading:
     #: Each output's shape per case (the batch dimension left out), in `outputs`' order; () when not
     #: recorded (a cases file from before they were). They cap a results file's size before it is read.
     shapes: tuple[tuple[int, ...], ...] = ()
+    #: A stateful model's calls per case (each output per case is then (steps, batch, ...), and each call is
+    #: judged on its own, so a drift that grows over the sequence shows where it starts); 0 for a stateless model.
+    steps: int = 0
 
     @classmethod
     def of(cls, spec) -> Reading:
         return cls(tuple(t.name for t in spec.outputs), spec.decided_output, spec.decision, float(spec.threshold),
-                   spec.policy, tuple(tuple(t.shape[1:]) for t in spec.outputs))
+                   spec.policy, tuple(tuple(spec.case_shape(t)) for t in spec.outputs),
+                   spec.steps if spec.stateful else 0)
 
     def to_dict(self) -> dict:
         doc = {"outputs": list(self.outputs), "decided_output": self.decided_output, "decision": self.decision,
                "threshold": self.threshold, "policy": self.policy}
         if self.shapes:
             doc["output_shapes"] = {name: list(shape) for name, shape in zip(self.outputs, self.shapes, strict=True)}
+        if self.steps:
+            doc["steps"] = self.steps
         return doc
 
     @classmethod
     def from_dict(cls, doc: object, where: str) -> Reading:
-        r = _Fields(doc, where, {"outputs", "decided_output", "decision", "threshold", "policy", "output_shapes"},
-                    optional=frozenset({"output_shapes"}))
+        r = _Fields(doc, where, {"outputs", "decided_output", "decision", "threshold", "policy", "output_shapes",
+                                 "steps"}, optional=frozenset({"output_shapes", "steps"}))
         outputs = r.get("outputs", list)
         if not outputs or not all(isinstance(o, str) for o in outputs) or len(set(outputs)) != len(outputs):
             raise ResultsError(f"{where}: outputs must be a non-empty list of distinct names")
@@ -403,8 +411,12 @@ class Reading:
                     raise ResultsError(f"{where}: output_shapes[{name!r}] must be a list of at most {MAX_DIMS - 1} "
                                        f"non-negative integers, got {_short(shape)}")
             shapes = tuple(tuple(declared[name]) for name in outputs)
+        steps = r.get("steps", int) if "steps" in r.doc else 0
+        if not 0 <= steps <= MAX_STEPS or (steps and any(not shape or shape[0] != steps for shape in shapes)):
+            raise ResultsError(f"{where}: steps must be 0 (stateless) or 1 to {MAX_STEPS}, the first dimension of "
+                               f"every output shape, got {_short(steps)}")
         reading = cls(tuple(outputs), r.get("decided_output", str), r.get("decision", str),
-                      float(r.get("threshold", float)), policy, shapes)
+                      float(r.get("threshold", float)), policy, shapes, steps)
         if reading.decided_output not in reading.outputs:
             raise ResultsError(f"{where}: decided output {reading.decided_output!r} is not among {outputs}")
         return reading

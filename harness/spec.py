@@ -11,15 +11,18 @@ import hashlib
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from harness import shapes, targets
 from harness.errors import UsageError
 from harness.exact_random import ExactGenerator, exact_torch_draws
 from harness.records import Cases
+from harness.results import MAX_STEPS
 
 #: How an app turns outputs into decisions: "threshold" (p > threshold, per element),
 #: "argmax" (the class along the last axis), or "none" (numbers only).
@@ -29,6 +32,9 @@ DECISIONS = ("threshold", "argmax", "none")
 #: (torch.export, which coremltools 9 also converts; it keeps shapes symbolic and handles
 #: modules whose eval-mode fast paths change the traced graph between calls).
 FRONTENDS = ("trace", "export")
+
+#: The first deployment target whose programs hold state (`ct.StateType`, read_state/write_state).
+STATE_TARGET = "iOS18"
 
 #: A model's name becomes a folder and file name: one safe path component, nothing more.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -97,11 +103,18 @@ class ModelSpec:
     #: MIL value names (`var_54`, as `harness.mil.localize` names them) whose ops an fp16 export keeps in
     #: float32: what `python -m harness advise` recommends, applied (`api.apply_advice`).
     fp32_ops: frozenset[str] = frozenset()
+    #: Registered buffers that `forward` updates and the next call reads (a running statistic, a KV cache): the
+    #: model's state, which Core ML keeps across predictions from iOS18 (`ct.StateType`). Empty: stateless.
+    states: tuple[str, ...] = ()
+    #: Calls per case of a stateful model: each case is this many consecutive calls from the buffers' initial values.
+    steps: int = 1
 
     def __post_init__(self):
         check_name(self.name)
         object.__setattr__(self, "target", targets.check(self.target))
         object.__setattr__(self, "batch", shapes.parse(self.batch))
+        object.__setattr__(self, "states", tuple(self.states))
+        self._check_states()
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         for what, tensors in (("input", self.inputs), ("output", self.outputs)):
@@ -131,6 +144,46 @@ class ModelSpec:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in dict(self.metadata).items()):
             raise UsageError(f"model {self.name!r}: metadata must map strings to strings")
         object.__setattr__(self, "metadata", dict(self.metadata))
+
+    def _check_states(self) -> None:
+        if not all(isinstance(s, str) and s for s in self.states) or len(set(self.states)) != len(self.states):
+            raise UsageError(f"model {self.name!r}: states must be distinct buffer names, got {list(self.states)}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or not 1 <= self.steps <= MAX_STEPS:
+            raise UsageError(f"model {self.name!r}: steps (calls per case) must be a whole number from 1 to "
+                             f"{MAX_STEPS}, got {self.steps!r:.40}")
+        if not self.states:
+            if self.steps != 1:
+                raise UsageError(f"model {self.name!r} declares {self.steps} steps but no states: a sequence of "
+                                 "calls means something only to a model that keeps state (name its buffers)")
+            return
+        if targets.TARGETS.index(self.target) < targets.TARGETS.index(STATE_TARGET):
+            raise UsageError(f"model {self.name!r} keeps state ({', '.join(self.states)}): Core ML holds state "
+                             f"from {STATE_TARGET}, and the target is {self.target}: declare target={STATE_TARGET!r} "
+                             f"(--target {STATE_TARGET})")
+        if self.frontend != "trace":
+            raise UsageError(f"model {self.name!r} keeps state ({', '.join(self.states)}): its Core ML states are "
+                             "converted from a TorchScript trace here; use frontend='trace'")
+        if self.batch.kind != "fixed":
+            raise UsageError(f"model {self.name!r} keeps state ({', '.join(self.states)}), and a Core ML state has "
+                             f"a fixed shape, so its batch must be fixed, not {self.batch.describe()}: declare "
+                             f"batch={self.batch.default} (--batch {self.batch.default})")
+
+    @property
+    def stateful(self) -> bool:
+        return bool(self.states)
+
+    def one_call_at_a_time(self, what: str) -> None:
+        """A UsageError for `what` (a step that runs the program on single calls, without state) on a stateful
+        model: named in one line instead of failing deep in the interpreter."""
+        if self.stateful:
+            raise UsageError(f"{what} runs the program one call at a time, without state; model {self.name!r} keeps "
+                             f"state ({', '.join(self.states)}): run parity, which judges its sequences call by call")
+
+    def case_shape(self, tensor: TensorSpec) -> tuple[int, ...]:
+        """One case of `tensor` as the harness holds it: the declared shape without the batch; for a stateful
+        model, (steps, batch, rest): every call of the case's sequence."""
+        rest = tuple(tensor.shape[1:])
+        return (self.steps, self.batch.default, *rest) if self.stateful else rest
 
     def deployed(self, target: str | None = None, batch: object = None) -> ModelSpec:
         """This model exported for `target` and with `batch` declared (each None: as described)."""
@@ -177,15 +230,70 @@ def _innermost_layer(module: torch.nn.Module) -> Callable[[], str | None]:
     return result
 
 
+def state_buffers(spec: ModelSpec, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The module's buffers that `spec.states` names (in that order), or a UsageError naming one that is not a
+    float buffer of the module."""
+    buffers = dict(module.named_buffers())
+    out = {}
+    for name in spec.states:
+        value = buffers.get(name)
+        if value is None:
+            known = ", ".join(buffers) or "none"
+            raise UsageError(f"model {spec.name!r}: state {name!r} is not a registered buffer of the module "
+                             f"(its buffers: {known}); register it with self.register_buffer({name!r}, ...)")
+        if not value.is_floating_point():
+            raise UsageError(f"model {spec.name!r}: state {name!r} is {value.dtype}; Core ML states are float "
+                             "(stored as float16)")
+        out[name] = value
+    return out
+
+
+def initial_values(spec: ModelSpec, module: torch.nn.Module) -> dict[str, np.ndarray]:
+    """The state buffers' values as float32 arrays: what an app writes into a fresh Core ML state (which starts
+    at zeros) before a sequence's first call."""
+    return {name: b.detach().cpu().float().numpy().copy() for name, b in state_buffers(spec, module).items()}
+
+
+@contextmanager
+def initial_state(spec: ModelSpec, module: torch.nn.Module) -> Iterator[dict[str, torch.Tensor]]:
+    """The state buffers' values now (yielded, copied), put back on leaving: a call inside (the contract check,
+    a trace, a sequence of calls) leaves the module as it was, so every sequence starts from the registered
+    initial values."""
+    buffers = state_buffers(spec, module)
+    kept = {name: b.detach().clone() for name, b in buffers.items()}
+    try:
+        yield {name: v.clone() for name, v in kept.items()}
+    finally:
+        with torch.no_grad():
+            for name, b in buffers.items():
+                b.copy_(kept[name])
+
+
+def _restore_buffers(module: torch.nn.Module, before: dict[str, torch.Tensor]) -> list[str]:
+    """Put every buffer back to its value in `before`; the names of those a call had changed."""
+    moved = []
+    with torch.no_grad():
+        for name, b in module.named_buffers():
+            if name in before and not torch.equal(b, before[name]):
+                moved.append(name)
+                b.copy_(before[name])
+    return moved
+
+
 def check_contract(spec: ModelSpec, module: torch.nn.Module) -> None:
     """See `ModelSpec.check_module`."""
-    batch = 2  # not 1: a batch dimension that a layer squeezes away would hide at 1
+    batch = spec.batch.default if spec.stateful else 2  # not 1: a batch dimension squeezed away would hide at 1
     examples = spec.examples(batch)
+    state_buffers(spec, module)  # a state that is no buffer is named as such, not as a failing forward
     innermost = _innermost_layer(module)
+    before = {name: b.detach().clone() for name, b in module.named_buffers()}
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            out = module(*examples)
+            try:
+                out = module(*examples)
+            finally:
+                moved = _restore_buffers(module, before)
     except Exception as err:
         layer = innermost()
         declared = ", ".join(f"{t.name} {t.shape}" for t in spec.inputs)
@@ -194,6 +302,12 @@ def check_contract(spec: ModelSpec, module: torch.nn.Module) -> None:
         raise UsageError(f"model {spec.name!r} fails on inputs of the declared shapes ({declared}){where}: "
                          f"{detail}") from None
     innermost()
+    undeclared = [name for name in moved if name not in spec.states]
+    if undeclared:
+        raise UsageError(f"model {spec.name!r} updates buffer(s) {', '.join(undeclared)} in forward without declaring "
+                         "them as state: a converter bakes their initial values in while torch's move on every call; "
+                         f"declare states={(*spec.states, *undeclared)!r} (a Core ML state, iOS18), or stop updating "
+                         "them")
     got = out if isinstance(out, tuple | list) else (out,)
     if len(got) != len(spec.outputs):
         raise UsageError(f"model {spec.name!r} returns {len(got)} output(s); {len(spec.outputs)} declared "
@@ -240,15 +354,17 @@ _CLASS_PATH = re.compile(r"__torch__\.(?:\w+\.)+(?=\w+\b(?!\.))")
 def model_fingerprint(spec: ModelSpec, module: torch.nn.Module) -> str:
     """Hash of what an export depends on: the weights, the traced graph (code changes too) and how it is
     exported (frontend, deployment target, declared batch)."""
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), initial_state(spec, module):
         warnings.simplefilter("ignore")
-        graph = torch.jit.trace(module, spec.examples(batch=1), check_trace=False).inlined_graph
+        graph = torch.jit.trace(module, spec.examples(batch=spec.batch.default if spec.stateful else 1),
+                                check_trace=False).inlined_graph
     # Drop source locations, the per-process mangling counter of traced class names and the modules
     # classes live in: one model imported as a package module or loaded from its file is one export.
     text = "\n".join(_CLASS_PATH.sub("__torch__.", re.sub(r"___torch_mangle_\d+\.", "", line.split("#")[0].rstrip()))
                      for line in str(graph).splitlines())
     how = f"frontend {spec.frontend}\ntarget {spec.target}\nbatch {spec.batch}"
     kept = f"\nfp32 ops {sorted(spec.fp32_ops)}" if spec.fp32_ops else ""  # unchanged for every model without any
+    kept += f"\nstates {list(spec.states)}" if spec.stateful else ""
     return hashlib.sha256(f"{weights_sha256(module)}\n{how}{kept}\n{text}".encode()).hexdigest()
 
 

@@ -16,7 +16,10 @@ import torch
 from harness import files, targets
 from harness.errors import HarnessError, UsageError
 from harness.exact_random import ExactGenerator
-from harness.spec import Cases, ModelSpec, TensorSpec, seeded_init
+from harness.spec import STATE_TARGET, Cases, ModelSpec, TensorSpec, seeded_init
+
+#: Calls per case of a stateful model unless `describe(..., steps=)` says.
+DEFAULT_STEPS = 4
 
 
 def _tensors(given) -> tuple[TensorSpec, ...]:
@@ -39,7 +42,8 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
              decision: str = "none", threshold: float = 0.5, decision_output: str | None = None,
              policy: str | None = None, description: str = "", weights_source: str = "user model",
              trained: bool = True, metadata: Mapping[str, str] | None = None,
-             frontend: str = "trace", target: str = targets.DEFAULT, batch: object = None) -> ModelSpec:
+             frontend: str = "trace", target: str | None = None, batch: object = None,
+             states: Sequence[str] = (), steps: int | None = None) -> ModelSpec:
     """Describe a model for the harness.
 
     `model`: a module, or a factory returning one (called for every build). `inputs`/`outputs`:
@@ -52,23 +56,36 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
     `target`: the oldest iOS the app ships to (`iOS15` .. `iOS18`), which sets the ops the CoreML export may use.
     `batch`: the batch sizes the CoreML export accepts: flexible 1..1024 (default), a size (`4`), sizes
     (`(1, 8, 32)`) or a range (`range(1, 65)`, `"1..64"`); some ops convert only with a fixed batch.
+    `states`: the registered buffers `forward` updates and the next call reads (a running mean, a KV cache); a
+    stateful model is exported with Core ML states (target iOS18 unless named, batch 1 unless declared: a state's
+    shape is fixed), and each case is `steps` consecutive calls (default 4) from the buffers' initial values;
+    `make_inputs(rng, n)` is then asked for cases x steps x batch rows, in that order.
     The model is run once on declared-shape inputs, so a wrong shape fails here, by name.
     """
     ins, outs = _tensors(inputs), _tensors(outputs)
     make = make_inputs or _gaussian(ins)
+    states = (states,) if isinstance(states, str) else tuple(states)
+    if target is None:
+        target = STATE_TARGET if states else targets.DEFAULT
+    if states and batch is None:
+        batch = 1
+    steps = (DEFAULT_STEPS if states else 1) if steps is None else steps
 
     def build() -> torch.nn.Module:
         module = model() if not isinstance(model, torch.nn.Module) else model
         return module.eval()
 
     def make_cases(count: int, seed: int) -> Cases:
-        feeds = _checked_inputs(make, ins, count, seed)
+        feeds = _checked_inputs(make, ins, count * calls, seed)
+        if states:  # rows in the order case, call, batch row: each case a sequence of calls
+            feeds = {t.name: feeds[t.name].reshape(count, *spec.case_shape(t)) for t in ins}
         return Cases(feeds=feeds, decision_mask=None, kinds=("generated",) * count, raw=(), seed=seed)
 
     spec = ModelSpec(name=name, description=description or name, build=build, inputs=ins, outputs=outs,
                      make_cases=make_cases, threshold=threshold, weights_source=weights_source, trained=trained,
                      decision=decision, decision_output=decision_output, policy=policy, metadata=metadata or {},
-                     frontend=frontend, target=target, batch=batch)
+                     frontend=frontend, target=target, batch=batch, states=states, steps=steps)
+    calls = spec.steps * spec.batch.default if states else 1  # rows make_inputs gives per case
     spec.check_module(build())  # the declared shapes are promises: hold the model to them now
     make_cases(PROBE_CASES, 0)  # and so is make_inputs: named here, not after a minute of exporting
     return spec

@@ -35,6 +35,9 @@ class Entry:
     decision: str = "argmax"
     inputs: str = "normal"  # "normal", or "tokens" (whole numbers in [0, VOCAB))
     family: str = ""
+    states: tuple[str, ...] = ()  # buffers kept across calls (`ModelSpec.states`): exported at iOS18 with states
+    steps: int = 1  # calls per case of a stateful model
+    batch: int | None = None  # a fixed batch (a stateful model's states are sized by it)
 
 
 _TORCHVISION_SHIM: list = []
@@ -223,6 +226,45 @@ class DepthwiseNet(nn.Module):
         return self.head(F.adaptive_max_pool2d(h, 1).flatten(1))
 
 
+class RunningStats(nn.Module):
+    """Standardises each batch by exponential moving statistics of the batches seen so far (a streaming sensor
+    normaliser), then classifies: the statistics are its state, updated on every call."""
+
+    def __init__(self, features: int = 6, momentum: float = 0.25):
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("mean", torch.zeros(1, features))
+        self.register_buffer("square", torch.ones(1, features))  # not Core ML's zeros: the app writes it
+        self.head = nn.Linear(features, 3)
+
+    def forward(self, x):
+        m = self.momentum
+        self.mean[:, :] = self.mean * (1 - m) + m * x.mean(0, keepdim=True)
+        self.square[:, :] = self.square * (1 - m) + m * (x * x).mean(0, keepdim=True)
+        return self.head((x - self.mean) / torch.sqrt(self.square - self.mean * self.mean + 1e-2))
+
+
+class KVCacheAttention(nn.Module):
+    """One attention head decoding a token per call over a key/value cache of the last `window` tokens: each
+    call shifts the cache by one, appends the token's key and value, and masks the slots not yet filled."""
+
+    def __init__(self, dim: int = 8, window: int = 6, classes: int = 5):
+        super().__init__()
+        self.q, self.k, self.v = (nn.Linear(dim, dim) for _ in range(3))
+        self.head = nn.Linear(dim, classes)
+        self.register_buffer("k_cache", torch.zeros(1, window, dim))
+        self.register_buffer("v_cache", torch.zeros(1, window, dim))
+        self.register_buffer("filled", torch.zeros(1, window))  # 1 where a slot holds a token
+
+    def forward(self, x):  # x: (1, 1, dim), one token
+        self.k_cache[:, :, :] = torch.cat([self.k_cache[:, 1:], self.k(x)], dim=1)
+        self.v_cache[:, :, :] = torch.cat([self.v_cache[:, 1:], self.v(x)], dim=1)
+        self.filled[:, :] = torch.cat([self.filled[:, 1:], torch.ones(1, 1)], dim=1)
+        mask = (self.filled[:, None, :] - 1) * 1e4  # 0 where filled, -1e4 where empty
+        h = F.scaled_dot_product_attention(self.q(x), self.k_cache, self.v_cache, attn_mask=mask)
+        return self.head(h[:, 0])
+
+
 ENTRIES: tuple[Entry, ...] = (
     Entry("zoo-mobilenet-v2", _tv("mobilenet_v2", width_mult=0.25, num_classes=10), (3, 32, 32), (10,),
           family="torchvision"),
@@ -246,6 +288,10 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("zoo-depthwise", DepthwiseNet, (3, 24, 24), (8,), family="conv"),
     Entry("zoo-embedding", Embedder, (9,), (4,), inputs="tokens", family="embedding"),
     Entry("zoo-norm-mlp", NormMLP, (24,), (7,), family="mlp"),
+    Entry("zoo-running-stats", RunningStats, (6,), (3,), family="stateful", states=("mean", "square"), steps=6,
+          batch=4),
+    Entry("zoo-kv-cache", KVCacheAttention, (1, 8), (5,), family="stateful", states=("k_cache", "v_cache", "filled"),
+          steps=8, batch=1),
 )
 
 
@@ -262,6 +308,8 @@ def _make_inputs(entry: Entry) -> Callable[[np.random.Generator, int], dict[str,
 def _builder(entry: Entry) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
         module = seeded_init(entry.build)
+        if entry.states:  # no BatchNorm; and a forward pass here would move its state
+            return module
         feeds = _make_inputs(entry)(ExactGenerator(CALIBRATION_SEED), 64)
         return recalibrate_batchnorm(module, [(torch.from_numpy(feeds["x"]),)])
 
@@ -274,8 +322,9 @@ def spec(entry: Entry) -> ModelSpec:
     return describe(
         entry.name, _builder(entry), inputs={"x": (None, *entry.input_shape)},
         outputs={"y": (None, *entry.output_shape)}, make_inputs=_make_inputs(entry), decision=entry.decision,
-        description=f"{entry.family} zoo model", weights_source="seeded random init (seed 0, drawn exactly), "
-        "BatchNorm statistics re-estimated on the zoo's inputs", trained=False)
+        description=f"{entry.family} zoo model", weights_source="seeded random init (seed 0, drawn exactly)"
+        + ("" if entry.states else ", BatchNorm statistics re-estimated on the zoo's inputs"), trained=False,
+        states=entry.states, steps=entry.steps if entry.states else None, batch=entry.batch)
 
 
 ZOO: dict[str, Entry] = {e.name: e for e in ENTRIES}
@@ -307,20 +356,26 @@ def row(name: str, n: int = 16, folder: str = "artifacts/zoo") -> str:
     from harness.parity import steps
 
     model = spec(ZOO[name])
-    report = steps.parity(model, options.backends("torch,onnxruntime,coreml-emulated"), n=n, seed=options.SEED,
-                          folder=Path(folder) / name)
-    by = {c.candidate: c for c in report.comparisons}
+    backends = "torch,coreml-emulated" if model.stateful else "torch,onnxruntime,coreml-emulated"  # ONNX: no state
+    report = steps.parity(model, options.backends(backends), n=n, seed=options.SEED, folder=Path(folder) / name)
+    by: dict[str, list] = {}
+    for c in report.comparisons:  # a stateful model's pairs are judged per call: a row shows them all
+        by.setdefault(c.candidate, []).append(c)
     ops = load_program(next(Path(folder, name).glob("*-fp32.mlpackage"))).op_types() - {"const"}
     onnx = next((a for a in Manifest.read(Path(folder) / name).artifacts if a.format == "onnx"), None)
-    exporter = onnx.details.get("exporter", "?") if onnx is not None else "failed"
+    exporter = onnx.details.get("exporter", "?") if onnx is not None else "— (stateful)" if model.stateful else "failed"
 
     def decisions(label: str) -> str:
-        c = by.get(label)
-        return f"{c.decisions_agreeing}/{c.decisions_compared}" if c is not None else "—"
+        cs = by.get(label)
+        return f"{sum(c.decisions_agreeing for c in cs)}/{sum(c.decisions_compared for c in cs)}" if cs else "—"
 
     def err(label: str) -> str:
-        c = by.get(label)
-        return f"{c.max_abs:.1e} ({c.verdict})" if c is not None else "export failed"
+        cs = by.get(label)
+        if not cs:
+            return "— (stateful)" if model.stateful and label.startswith("onnx") else "export failed"
+        worst = max(cs, key=lambda c: c.max_abs)
+        verdict = next((c.verdict for c in cs if c.verdict != "pass"), "pass")
+        return f"{worst.max_abs:.1e} ({verdict})"
 
     return (f"| {name} | {ZOO[name].family} | {len(ops)} | {exporter} | {err('onnxruntime@fp32')} | "
             f"{err('coreml-emulated@fp32[fp32]')} | {decisions('coreml-emulated@fp16[fp16-storage]')} | "
@@ -391,6 +446,10 @@ def executorch_table(names: list[str] | None = None, n: int = 32, folder: str = 
             "int8 decisions | int8 verdict |", "|---|---|---|---|---|---|---|---|"]
     for name in names or list(ZOO):
         progress(f"zoo executorch: {name}")
+        if ZOO[name].states:  # refused, in one line, by the ExecuTorch backends (`Backend.refuses`)
+            rows.append(f"| {name} | {ZOO[name].family} | — (stateful: run on torch and Core ML only) | — | — | — | "
+                        "— | — |")
+            continue
         report = steps.parity(spec(ZOO[name]), options.backends(EXECUTORCH_BACKENDS), n=n, seed=options.SEED,
                               folder=Path(folder) / name)
         manifest = Manifest.read(Path(folder) / name)

@@ -91,7 +91,11 @@ def parse_backends(text: str | Sequence[str], **options: str) -> list[Backend]:
 
 
 def default_backends(**options: str) -> list[Backend]:
-    return parse_backends(",".join(DEFAULT), **options)
+    """Every backend, none of them named by the user: one that refuses a model (`Backend.refuses`) is skipped."""
+    backends = parse_backends(",".join(DEFAULT), **options)
+    for b in backends:
+        b.named = False
+    return backends
 
 
 def targets(backends) -> set[tuple[str, str]]:

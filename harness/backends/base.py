@@ -7,8 +7,9 @@ outside it.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -27,6 +28,8 @@ class Backend(abc.ABC):
     #: After `load`, the sha256 of the CoreML weights it loaded (`harness.mlpackage.weights_sha256`) or of the
     #: ExecuTorch program file, measured, so a results file says what ran; "" for a backend that loads neither.
     loaded_weights_sha256: str = ""
+    #: Named by the user (not only in the default list): a model it `refuses` is then a usage error, not a skip.
+    named: bool = True
 
     def __init__(self, precision: str = "fp32"):
         self.precision = precision
@@ -34,6 +37,10 @@ class Backend(abc.ABC):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """Why this backend cannot run on this machine, or None when it can."""
+        return None
+
+    def refuses(self, spec: ModelSpec) -> str | None:
+        """Why this backend cannot run `spec` at all (wherever it runs), or None when it can."""
         return None
 
     @property
@@ -80,3 +87,17 @@ def in_batches(batch: Batch, feeds: dict[str, np.ndarray], run) -> dict[str, np.
         out = run({name: np.ascontiguousarray(value[index]) for name, value in feeds.items()})
         parts.append({name: np.asarray(value)[:stop - start] for name, value in out.items()})
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else run(feeds)
+
+
+def in_sequences(steps: int, feeds: dict[str, np.ndarray], start: Callable[[], Any],
+                 call: Callable[[Any, dict[str, np.ndarray]], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """A stateful model's cases, each a sequence: `feeds` hold per case (steps, batch, ...); for each case
+    `start()` gives a state at the model's initial values and `call(state, one call's feeds)` runs one call,
+    updating it. The outputs per case are every call's, in order: (cases, steps, batch, ...)."""
+    cases = []
+    for i in range(len(next(iter(feeds.values())))):
+        state = start()
+        calls = [call(state, {name: np.ascontiguousarray(value[i, k]) for name, value in feeds.items()})
+                 for k in range(steps)]
+        cases.append({name: np.stack([np.asarray(c[name]) for c in calls]) for name in calls[0]})
+    return {name: np.stack([c[name] for c in cases]) for name in cases[0]}

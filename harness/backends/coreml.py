@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.backends.base import Backend, in_batches
+from harness.backends.base import Backend, in_batches, in_sequences
 from harness.compute_units import COMPUTE_UNITS
 from harness.errors import UsageError
 from harness.export.manifest import Manifest
 from harness.shapes import parse
-from harness.spec import ModelSpec
+from harness.spec import ModelSpec, initial_values
 
 __all__ = ["COMPUTE_UNITS", "CoreMLBackend"]
 
@@ -58,12 +58,22 @@ class CoreMLBackend(Backend):
         self.model = ct.models.MLModel(str(folder / artifact.path),
                                        compute_units=getattr(ct.ComputeUnit, self.compute_units))
         self.spec, self.batch = spec, parse(manifest.batch)
+        self.initial = initial_values(spec, spec.build()) if spec.stateful else {}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The cases in batches the export accepts (`MLModel.predict` refuses any other)."""
+        """The cases in batches the export accepts (`MLModel.predict` refuses any other); a stateful model's
+        cases as sequences of calls, each from `make_state()` with the model's initial buffer values written."""
         inputs = {t.name: np.asarray(feeds[t.name], dtype=np.float32) for t in self.spec.inputs}
-        return in_batches(self.batch, inputs, self._predict)
+        if self.spec.stateful:
+            return in_sequences(self.spec.steps, inputs, self._fresh_state, self._predict)
+        return in_batches(self.batch, inputs, lambda one: self._predict(None, one))
 
-    def _predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = self.model.predict(feeds)
+    def _fresh_state(self):
+        state = self.model.make_state()  # zeros
+        for name, value in self.initial.items():
+            state.write_state(name, value.astype(np.float16))  # Core ML states hold float16
+        return state
+
+    def _predict(self, state, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self.model.predict(feeds) if state is None else self.model.predict(feeds, state=state)
         return {t.name: np.asarray(out[t.name], dtype=np.float32) for t in self.spec.outputs}

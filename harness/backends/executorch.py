@@ -39,6 +39,12 @@ class ExecuTorchError(HarnessError):
 
 class ExecuTorchBackend(Backend):
     name = "executorch"
+
+    def refuses(self, spec: ModelSpec) -> str | None:
+        if spec.stateful:
+            return (f"model {spec.name!r} keeps state ({', '.join(spec.states)}); the harness runs stateful models "
+                    "on torch, coreml-emulated and coreml only (not on ExecuTorch)")
+        return None
     precisions = ("fp32", "int8")
     option = "delegate"
     variants = (("fp32", "xnnpack"), ("int8", "xnnpack"), ("fp32", "portable"))
@@ -123,6 +129,7 @@ class ExecuTorchCoreMLBackend(EmulatedCoreMLBackend):
     variants = (("fp16", "fp32"), ("fp16", "fp16-storage"), ("fp16", "fp16"))
 
     unavailable_reason = ExecuTorchBackend.unavailable_reason
+    refuses = ExecuTorchBackend.refuses
 
     @property
     def target(self) -> tuple[str, str]:

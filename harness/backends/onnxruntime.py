@@ -14,6 +14,13 @@ from harness.spec import ModelSpec
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
+    def refuses(self, spec: ModelSpec) -> str | None:
+        if spec.stateful:
+            return (f"model {spec.name!r} keeps state ({', '.join(spec.states)}) across calls, and an ONNX graph "
+                    "holds none (each run would start from the exported buffer values): run it on torch, "
+                    "coreml-emulated and coreml")
+        return None
+
     def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
         import os
 

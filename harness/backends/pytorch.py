@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.backends.base import Backend
+from harness.backends.base import Backend, in_sequences
 from harness.errors import HarnessError
 from harness.export.manifest import Manifest
-from harness.spec import ModelSpec, weights_sha256
+from harness.spec import ModelSpec, initial_state, weights_sha256
 
 
 class TorchBackend(Backend):
@@ -35,6 +35,8 @@ class TorchBackend(Backend):
     activations: np.ndarray | None = None
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.spec.stateful:
+            return self._sequences(feeds)
         args = [torch.from_numpy(np.ascontiguousarray(feeds[t.name], dtype=np.dtype(t.dtype)))
                 for t in self.spec.inputs]
         peak = ActivationPeak(self.module, len(args[0]) if self.measuring else 0)
@@ -44,8 +46,32 @@ class TorchBackend(Backend):
         out = out if isinstance(out, tuple | list) else (out,)
         return {t.name: o.numpy() for t, o in zip(self.spec.outputs, out, strict=True)}
 
+    def _sequences(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each case's calls in order, the buffers set back to their initial values before each case (and after
+        the last, so the module stays as it was built)."""
+        with initial_state(self.spec, self.module) as initial:
+            buffers = dict(self.module.named_buffers())
+
+            def start() -> None:
+                with torch.no_grad():
+                    for name, value in initial.items():
+                        buffers[name].copy_(value)
+
+            def call(_state, one: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+                args = [torch.from_numpy(np.ascontiguousarray(one[t.name], dtype=np.dtype(t.dtype)))
+                        for t in self.spec.inputs]
+                with torch.inference_mode():
+                    out = self.module(*args)
+                out = out if isinstance(out, tuple | list) else (out,)  # copied: an output may view a buffer
+                return {t.name: o.numpy().copy() for t, o in zip(self.spec.outputs, out, strict=True)}
+
+            return in_sequences(self.spec.steps, feeds, start, call)
+
     def run_measured(self, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-        """`run`, and per case the magnitude the model's layers saw (`ActivationPeak`)."""
+        """`run`, and per case the magnitude the model's layers saw (`ActivationPeak`); a stateful model's
+        sequences are not measured (each call is a batch of its own), so outputs alone scale its allowances."""
+        if self.spec.stateful:
+            return self.run(feeds), None
         self.measuring = True
         try:
             return self.run(feeds), self.activations

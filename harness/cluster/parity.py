@@ -270,6 +270,7 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, c
     or a scheduler's address): the same report."""
     say = progress or _quiet
     here = built(spec)
+    steps.check_backends(here, backends)
     first = chunking.make_chunk(here, 0, chunking.size(n, 0), seed)  # a broken make_inputs, named before exporting
     with connect(cluster, say) as client:  # an address with no scheduler, named before exporting
         folder = Path(folder or steps.export_folder(here))

@@ -45,9 +45,17 @@ EXPORTERS: dict[tuple[str, str], Exporter] = {
 }
 #: What every export holds; the others (ExecuTorch's, an optional extra) are exported when asked for.
 DEFAULT_TARGETS: tuple[tuple[str, str], ...] = (("onnx", "fp32"), ("coreml", "fp32"), ("coreml", "fp16"))
+#: The formats that can hold a model's state across calls (Core ML's states, iOS18); a stateful model is
+#: exported to these alone. ONNX has no state: a graph that updated a buffer would forget it between runs.
+STATEFUL_FORMATS = frozenset({"coreml"})
 
-__all__ = ["EXPORTERS", "DEFAULT_TARGETS", "Manifest", "Artifact", "export_model", "ensure_exported",
-           "stale_reason"]
+
+def default_targets(spec: ModelSpec) -> tuple[tuple[str, str], ...]:
+    """What every export of `spec` holds: `DEFAULT_TARGETS`, the Core ML ones alone for a stateful model."""
+    return tuple(t for t in DEFAULT_TARGETS if not spec.stateful or t[0] in STATEFUL_FORMATS)
+
+__all__ = ["EXPORTERS", "DEFAULT_TARGETS", "STATEFUL_FORMATS", "default_targets", "Manifest", "Artifact",
+           "export_model", "ensure_exported", "stale_reason"]
 
 
 def export_model(spec: ModelSpec, folder: str | Path,
@@ -62,11 +70,14 @@ def export_model(spec: ModelSpec, folder: str | Path,
     so one converter's gap (e.g. an op neither of torch's ONNX exporters converts) does not
     hide CoreML's numbers; its backends then fail with the recorded reason.
     """
-    targets = list(targets or DEFAULT_TARGETS)
+    targets = list(targets or default_targets(spec))
     for t in targets:
         if t not in EXPORTERS:
             known = ", ".join(f"{f}@{p}" for f, p in EXPORTERS)
             raise UsageError(f"unknown export target {t[0]}@{t[1]}; known: {known}")
+        if spec.stateful and t[0] not in STATEFUL_FORMATS:
+            raise UsageError(f"model {spec.name!r} keeps state ({', '.join(spec.states)}), which {t[0]} cannot "
+                             f"hold across calls: export it to {', '.join(sorted(STATEFUL_FORMATS))} alone")
     atomic.check_replaceable(folder, not_an_export)  # before the build: a refusal costs nothing
     module = module if module is not None else spec.build()  # callers that built it pass it on
     spec.check_module(module)  # a wrong declared shape is named here, not deep in a converter
@@ -166,12 +177,14 @@ def _held(manifest: Manifest) -> set[tuple[str, str]]:
     return {(a.format, a.precision) for a in manifest.artifacts} | {tuple(k.split("@", 1)) for k in manifest.failures}
 
 
-def wanted_targets(asked: Iterable[tuple[str, str]] = ()) -> list[tuple[str, str]]:
-    """The default targets and the ones asked for, in `EXPORTERS`' order; an unknown one is a UsageError."""
+def wanted_targets(asked: Iterable[tuple[str, str]] = (), spec: ModelSpec | None = None) -> list[tuple[str, str]]:
+    """The default targets (of `spec`) and the ones asked for, in `EXPORTERS`' order; an unknown one is a
+    UsageError."""
     asked = set(asked)
     for t in asked - set(EXPORTERS):
         raise UsageError(f"unknown export target {t[0]}@{t[1]}")
-    return [t for t in EXPORTERS if t in asked or t in DEFAULT_TARGETS]
+    defaults = DEFAULT_TARGETS if spec is None else default_targets(spec)
+    return [t for t in EXPORTERS if t in asked or t in defaults]
 
 
 def stale_reason(spec: ModelSpec, folder: str | Path, fingerprint: str | None = None,
@@ -182,7 +195,7 @@ def stale_reason(spec: ModelSpec, folder: str | Path, fingerprint: str | None = 
         old = Manifest.read(folder)
     except ArtifactError as err:
         return str(err)
-    held, wanted = _held(old), set(wanted_targets(targets))
+    held, wanted = _held(old), set(wanted_targets(targets, spec))
     checks = (
         (old.model == spec.name, f"it holds model {old.model!r}"),
         (old.export_format_version == EXPORT_FORMAT_VERSION, "the export format changed"),
@@ -190,7 +203,7 @@ def stale_reason(spec: ModelSpec, folder: str | Path, fingerprint: str | None = 
         (old.batch == str(spec.batch), f"the declared batch changed ({old.batch} -> {spec.batch})"),
         (old.metadata == dict(spec.metadata), "the model's metadata changed"),
         (old.versions == tool_versions(), "tool versions changed"),
-        (held <= set(EXPORTERS) and set(DEFAULT_TARGETS) <= held, "the export targets changed"),
+        (held <= set(EXPORTERS) and set(default_targets(spec)) <= held, "the export targets changed"),
         (wanted <= held, f"it lacks {', '.join(f'{f}@{p}' for f, p in sorted(wanted - held))}"),
         (old.model_fingerprint == (fingerprint or model_fingerprint(spec, spec.build())),
          "the model's weights or code changed"),
@@ -213,7 +226,7 @@ def ensure_exported(spec: ModelSpec, folder: str | Path,
     is built and traced once, whether the folder is reused or exported again.
     """
     folder = Path(folder)
-    wanted = wanted_targets(targets)
+    wanted = wanted_targets(targets, spec)
     atomic.check_replaceable(folder, not_an_export)
     with atomic.folder_lock(folder):
         module = spec.build()
@@ -225,6 +238,8 @@ def ensure_exported(spec: ModelSpec, folder: str | Path,
             if progress:
                 progress(f"re-exporting {folder}: {reason}")
             with contextlib.suppress(ArtifactError):
-                wanted = wanted_targets(set(wanted) | (_held(Manifest.read(folder)) & set(EXPORTERS)))
+                kept = {t for t in _held(Manifest.read(folder)) & set(EXPORTERS)
+                        if not spec.stateful or t[0] in STATEFUL_FORMATS}
+                wanted = wanted_targets(set(wanted) | kept, spec)
         return export_model(spec, folder, targets=wanted, progress=progress, keep_going=True, module=module,
                             fingerprint=fingerprint)

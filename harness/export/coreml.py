@@ -22,7 +22,7 @@ import torch
 from harness import shapes
 from harness.export.unconvertible import failed_op
 from harness.mil.program import mil_name
-from harness.spec import ModelSpec
+from harness.spec import ModelSpec, initial_state, state_buffers
 
 MAX_BATCH = shapes.MAX_BATCH
 AUTHOR = "trendsplit-harness"
@@ -81,11 +81,21 @@ def _convert(ct, spec: ModelSpec, module: torch.nn.Module, compute_precision):
         return ct.convert(
             _source(spec, module),
             inputs=inputs,
+            states=_states(ct, spec, module),
             outputs=[ct.TensorType(name=t.name, dtype=np.float32) for t in spec.outputs],
             convert_to="mlprogram",
             compute_precision=compute_precision,
             minimum_deployment_target=getattr(ct.target, spec.target),
         )
+
+
+def _states(ct, spec: ModelSpec, module: torch.nn.Module) -> list | None:
+    """The model's state buffers as Core ML states: float16, the one dtype coremltools 9 lets a state hold, so
+    every write to a state rounds to float16 whatever the program's compute precision."""
+    if not spec.stateful:
+        return None
+    return [ct.StateType(wrapped_type=ct.TensorType(shape=tuple(b.shape), dtype=np.float16), name=name)
+            for name, b in state_buffers(spec, module).items()]
 
 
 def _converts_fixed(ct, spec: ModelSpec, module: torch.nn.Module, compute_precision) -> bool:
@@ -129,4 +139,5 @@ def _source(spec: ModelSpec, module: torch.nn.Module):
         return program.run_decompositions({})
     # check_trace off: modules with eval-mode fast paths (nn.TransformerEncoder) retrace differently
     # and fail the check although the graph is sound; parity against torch is the real check.
-    return torch.jit.trace(module, spec.examples(batch=batch.default), check_trace=False)
+    with initial_state(spec, module):  # tracing runs forward, which updates a stateful model's buffers
+        return torch.jit.trace(module, spec.examples(batch=batch.default), check_trace=False)

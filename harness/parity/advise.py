@@ -104,6 +104,7 @@ def advise(spec: ModelSpec, folder: str | Path, *, profile: str = "fp16", n: int
     from harness.parity.expectation import float64_outputs
     from harness.spec import built
 
+    spec.one_call_at_a_time("advise")
     say = progress or (lambda _m: None)
     spec = built(spec)
     if spec.decision == "none":

@@ -94,7 +94,7 @@ class FeedsDigest:
 
     def _header(self, name: str) -> None:
         (tensor,) = [t for t in self.spec.inputs if t.name == name]
-        shape = (self.n, *tensor.shape[1:])
+        shape = (self.n, *self.spec.case_shape(tensor))
         self.digest.update(f"{name} float32 {','.join(map(str, shape))}\n".encode())
 
     def _update(self, name: str, cases: Cases) -> None:

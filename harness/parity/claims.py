@@ -53,7 +53,7 @@ def _check_reading(case_file: CaseFile, spec: ModelSpec) -> None:
     if case_file.model != spec.name:
         raise ResultsError(f"the cases are for model {case_file.model!r}, not {spec.name!r}")
     said, own = case_file.reading, Reading.of(spec)
-    for key in ("outputs", "decided_output", "decision", "threshold", "policy"):
+    for key in ("outputs", "decided_output", "decision", "threshold", "policy", "steps"):
         if getattr(said, key) != getattr(own, key):
             raise ResultsError(f"the cases say reading.{key} {getattr(said, key)!r}, model {spec.name!r} says "
                                f"{getattr(own, key)!r}: they judge the outputs, and must be the model's")

@@ -156,6 +156,7 @@ class Comparison:
     max_allowance: float = 0.0  # the largest per-element allowance atol * scale + rtol*|r| that judged numbers
     reference_non_finite: int = 0  # reference outputs that are NaN or infinite: nothing is judged against them
     spread: Spread = field(default=None, compare=False)  # would one output for every case have passed?
+    call: int = 0  # a stateful model's call of each case's sequence (1 is the first); 0: every call, or stateless
     violating_cases: int = 0  # cases with an element outside the allowance
     violation_cases: tuple[int, ...] = ()  # the first MAX_VIOLATING_LISTED of them
     #: The pair set against float64 and its precision's spread (`expectation`), attached by the report that
@@ -258,12 +259,11 @@ class Comparison:
 
     @property
     def pair(self) -> str:
-        suffix = f" [{self.output}]" if self.output else ""
-        return f"{self.candidate} vs {self.reference}{suffix}"
+        return pair_name(self.candidate, self.reference, self.output, self.call)
 
     def to_dict(self) -> dict:
         return {
-            "reference": self.reference, "candidate": self.candidate, "output": self.output,
+            "reference": self.reference, "candidate": self.candidate, "output": self.output, "call": self.call,
             "passed": bool(self), "verdict": self.verdict, "inconclusive": self.inconclusive,
             "judged": self.judged, "decision": self.decision, "max_reference": self.max_reference,
             "reference_non_finite": self.reference_non_finite, "max_allowance": self.max_allowance,
@@ -285,6 +285,12 @@ class Comparison:
             "flips": [f.to_dict() for f in self.flips],
             "near_flips": [f.to_dict() for f in self.near_flips],
         }
+
+
+def pair_name(candidate: str, reference: str, output: str = "", call: int = 0) -> str:
+    """`candidate vs reference [output, call k]`: how every face names one judged pair."""
+    where = ", ".join(filter(None, (output, f"call {call}" if call else "")))
+    return f"{candidate} vs {reference}" + (f" [{where}]" if where else "")
 
 
 def _histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -144,29 +144,47 @@ def _labels(results: Sequence[Results]) -> list[str]:
 
 def as_read(reading: Reading, reference: np.ndarray, candidate: np.ndarray, *, policy: Policy, output: str,
             decision_mask: np.ndarray | None = None, inputs=None, activations: np.ndarray | None = None,
-            reference_name: str = "reference", candidate_name: str = "candidate") -> Comparison:
+            reference_name: str = "reference", candidate_name: str = "candidate", call: int = 0) -> Comparison:
     """One output of one pair judged as the app reads the model: the decided output by its rule and
     threshold, every other by its numbers alone. Every comparison of a model's outputs goes through here
-    (parity, the benchmarks' fuzzing, the frontends), so none restates the model's threshold or rule."""
+    (parity, the benchmarks' fuzzing, the frontends), so none restates the model's threshold or rule.
+    `call`: of a stateful model, which call of each case's sequence (1 is the first) the outputs are."""
     decided = output == reading.decided_output
-    return compare_outputs(reference, candidate, policy=policy, threshold=reading.threshold,
-                           decision=reading.decision if decided else "none",
-                           decision_mask=decision_mask if decided else None, inputs=inputs, activations=activations,
-                           reference_name=reference_name, candidate_name=candidate_name,
-                           output=output if len(reading.outputs) > 1 else "")
+    judged = compare_outputs(reference, candidate, policy=policy, threshold=reading.threshold,
+                             decision=reading.decision if decided else "none",
+                             decision_mask=decision_mask if decided else None, inputs=inputs, activations=activations,
+                             reference_name=reference_name, candidate_name=candidate_name,
+                             output=output if len(reading.outputs) > 1 else "")
+    return replace(judged, call=call) if call else judged
+
+
+#: What a Core ML state holds, whatever the program computes in: coremltools 9 declares every state float16,
+#: so each write of a state rounds to it, and a stateful model's pairs are judged by the policy of that precision.
+STATE_PRECISION = "fp16"
+
+
+def _calls(reading: Reading) -> range:
+    """The calls judged one by one: each of a stateful model's sequence; 0 alone (the outputs whole) otherwise."""
+    return range(1, reading.steps + 1) if reading.steps else range(1)
 
 
 def _judge(reading: Reading, cases: Cases, ref: Results, ref_label: str, ref_out: dict, cand: Results,
            cand_label: str, cand_out: dict, named: Policy | None, output: str,
-           activations: np.ndarray | None, overrides: Overrides | None = None) -> Comparison:
+           activations: np.ndarray | None, overrides: Overrides | None = None, call: int = 0) -> Comparison:
     for out, label in ((ref_out, ref_label), (cand_out, cand_label)):
         if output not in out:
             raise ResultsError(f"{label} has no output {output!r} (it has {', '.join(out) or 'none'})")
+    precisions = (ref.precision, cand.precision) + ((STATE_PRECISION,) if reading.steps else ())
+    reference, candidate = ref_out[output], cand_out[output]
+    if call:
+        if np.ndim(reference) < 2 or np.ndim(candidate) < 2:
+            raise ResultsError(f"cannot compare output {output!r}: a stateful model's outputs hold every call")
+        reference, candidate = reference[:, call - 1], candidate[:, call - 1]
     try:
-        return as_read(reading, ref_out[output], cand_out[output], output=output,
-                       policy=(overrides or Overrides()).apply(named or policy_for(ref.precision, cand.precision)),
+        return as_read(reading, reference, candidate, output=output,
+                       policy=(overrides or Overrides()).apply(named or policy_for(*precisions)),
                        decision_mask=cases.decision_mask, activations=activations,
-                       reference_name=ref_label, candidate_name=cand_label)
+                       reference_name=ref_label, candidate_name=cand_label, call=call)
     except ValueError as err:  # a shape that does not match the reference's
         raise ResultsError(f"cannot compare output {output!r}: {err}") from None
 
@@ -220,8 +238,9 @@ def judge(reading: Reading, cases: Cases, labels: Sequence[str], runs: Sequence[
     comparisons = []
     if reference in outputs:
         comparisons = [_judge(reading, cases, by_label[reference], reference, outputs[reference], by_label[label],
-                              label, outputs[label], named, output, measured, overrides)
-                       for label in labels[1:] if label in outputs for output in reading.outputs]
+                              label, outputs[label], named, output, measured, overrides, call)
+                       for label in labels[1:] if label in outputs for output in reading.outputs
+                       for call in _calls(reading)]
     devices = {(label, other): _judge(reading, cases, by_label[other], other, outputs[other], by_label[label],
                                       label, outputs[label], named, reading.decided_output, measured, overrides)
                for label in outputs if by_label[label].name == DEVICE_BACKEND
@@ -264,7 +283,7 @@ def _report(model: str, weights_source: str, trained: bool, reading: Reading, in
                    for label, r in zip(labels, runs, strict=True)),
         comparisons=judged.comparisons, artifact_checks=tuple(artifact_checks), localizations=localizations,
         devices=_devices(labels, runs, judged), figures=finish_figures(judged.figures, judged.comparisons),
-        precision=precision)
+        precision=precision, steps=reading.steps)
 
 
 def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy | None = None,
@@ -288,7 +307,7 @@ def compare(case_file: CaseFile, results: Sequence[Results], *, policy: Policy |
     judged = judge(case_file.reading, case_file.cases, labels, results, outputs, policy=policy, overrides=overrides,
                    activations={label: r.activations for label, r in zip(labels, results, strict=True)})
     localizations, classes = Localizations(), ()
-    if artifacts is not None:
+    if artifacts is not None and not case_file.reading.steps:  # localising replays single calls: not sequences
         runs = dict(zip(labels, results, strict=True))
         localizations = localize(case_file.cases.take, len(case_file.cases), judged.comparisons, runs, artifacts,
                                  spec=spec, overview=overview, progress=progress)

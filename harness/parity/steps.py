@@ -32,7 +32,7 @@ from harness.parity import expectation
 from harness.parity.judge import Judged, Run, _labels, _report, compare, judge, read_results
 from harness.parity.localize import localize
 from harness.parity.tolerances import FP32, Overrides, Policy
-from harness.parity.verdict import ParityReport
+from harness.parity.verdict import Localizations, ParityReport
 from harness.progress import bar
 from harness.records import Cases
 from harness.results import CaseFile, Inputs, Reading, Results, provenance
@@ -64,12 +64,21 @@ def _start(spec: ModelSpec, backends: Sequence[Backend], n: int, seed: int, fold
         raise UsageError(f"--n must be at least 1, got {n}")
     if not backends:
         raise UsageError("no backends to run")
+    check_backends(spec, backends)
     first = chunking.make_chunk(spec, 0, chunking.size(n, 0), seed)
     folder = Path(folder or export_folder(spec))
-    manifest = ensure_exported(spec, folder, progress=say,
-                               targets=targets(b for b in backends if not b.unavailable_reason()))
+    runnable = (b for b in backends if not b.unavailable_reason() and not b.refuses(spec))
+    manifest = ensure_exported(spec, folder, progress=say, targets=targets(runnable))
     runs = [Streamed(b, spec, manifest, folder, say, n, reference=i == 0) for i, b in enumerate(backends)]
     return folder, manifest, runs, _labels([r.results() for r in runs]), first
+
+
+def check_backends(spec: ModelSpec, backends: Sequence[Backend]) -> None:
+    """A backend the user named that refuses this model (`Backend.refuses`: ONNX for a stateful one) is a usage
+    error, before any export; one from the default list is skipped later, with its reason in the report."""
+    for b in backends:
+        if b.named and (why := b.refuses(spec)):
+            raise UsageError(f"{b.label} cannot run model {spec.name!r}: {why}")
 
 
 def checks(spec: ModelSpec, manifest: Manifest, folder: Path) -> tuple[ArtifactCheck, ...]:
@@ -173,13 +182,16 @@ def finish(spec: ModelSpec, n: int, seed: int, labels: Sequence[str], finished: 
         judged, comparisons=tuple(c for c in judged.comparisons if not {c.candidate, c.reference} & failed),
         devices={k: c for k, c in judged.devices.items() if not set(k) & failed})
     reading, inputs = Reading.of(spec), Inputs(seed, n, feeds_sha256)
-    localizations = localize(lambda index: chunking.take(spec, n, seed, index), n, judged.comparisons,
-                             dict(zip(labels, finished, strict=True)), folder, spec=spec, overview=overview,
-                             progress=say)
-    classes = expectation.estimate(
-        spec, folder, expectation.worth_classifying(judged.comparisons, explain),
-        dict(zip(labels, finished, strict=True)), reading, n, lambda index: chunking.take(spec, n, seed, index),
-        lambda label, _cases, feeds: again(label, feeds), say)
+    if spec.stateful:  # localising and the float64 classes replay single calls, not sequences: the report names
+        localizations, classes = Localizations(), ()  # the first failing call instead
+    else:
+        localizations = localize(lambda index: chunking.take(spec, n, seed, index), n, judged.comparisons,
+                                 dict(zip(labels, finished, strict=True)), folder, spec=spec, overview=overview,
+                                 progress=say)
+        classes = expectation.estimate(
+            spec, folder, expectation.worth_classifying(judged.comparisons, explain),
+            dict(zip(labels, finished, strict=True)), reading, n, lambda index: chunking.take(spec, n, seed, index),
+            lambda label, _cases, feeds: again(label, feeds), say)
     return _report(spec.name, spec.weights_source, spec.trained, reading, inputs, labels, finished, judged,
                    checks(spec, manifest, folder), localizations, classes)
 
@@ -221,7 +233,7 @@ class Streamed:
         self.base = dict(model=spec.name, weights_sha256=manifest.weights_sha256, backend=backend.label,
                          precision=backend.precision, option=option, inputs=Inputs(None, n, "0" * 64),
                          provenance=provenance(export))
-        self.status, self.reason, self.seconds = "ran", backend.unavailable_reason() or "", 0.0
+        self.status, self.reason, self.seconds = "ran", backend.refuses(spec) or backend.unavailable_reason() or "", 0.0
         self.activations: np.ndarray | None = None  # the last chunk's, where the backend measures them
         if self.reason:
             self.status = "unavailable"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.parity.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip, Spread
+from harness.parity.compare import ABS_EDGES, ULP_EDGES, Comparison, Flip, Spread, pair_name
 from harness.parity.tolerances import POLICIES, Policy
 from harness.records import ArtifactCheck, Cases, Finding, Localization, PrecisionClass
 from harness.results import STATUSES, VERSION, Inputs, ResultsError, read_document, write_document
@@ -135,6 +135,9 @@ class ParityReport:
     case_kinds: Mapping[str, int] = field(default_factory=dict)  # how many cases each generator made
     #: Precision or bug, per classified pair: set against float64 and its precision's Monte Carlo spread.
     precision: tuple[PrecisionClass, ...] = ()
+    #: A stateful model's calls per case: each case a sequence of calls from the initial state, each call judged
+    #: on its own (`Comparison.call`); 0 for a stateless model.
+    steps: int = 0
 
     def __post_init__(self) -> None:
         """Each comparison carries its pair's class (when it has one), so that every face that reads a pair's
@@ -146,6 +149,22 @@ class ParityReport:
 
     def __bool__(self) -> bool:
         return self.status == "PASSED"
+
+    @property
+    def by_call(self) -> dict[str, list[Comparison]]:
+        """A stateful model's comparisons per candidate and output (`candidate [output]`), in call order."""
+        out: dict[str, list[Comparison]] = {}
+        for c in self.comparisons:
+            if c.call:
+                out.setdefault(pair_name(c.candidate, c.reference, c.output), []).append(c)
+        return {k: sorted(v, key=lambda c: c.call) for k, v in out.items()}
+
+    @property
+    def first_failing_calls(self) -> dict[str, int]:
+        """Per pair of a stateful model that fails, the first call of the sequence where it fails: where a state
+        update parts from the reference's."""
+        return {pair: next(c.call for c in calls if c.verdict == "fail")
+                for pair, calls in self.by_call.items() if any(c.verdict == "fail" for c in calls)}
 
     @property
     def status(self) -> str:
@@ -207,6 +226,9 @@ class ParityReport:
             text = f"INCONCLUSIVE (not a pass): {self.unjudged}"
         if self.not_run and self.comparisons:
             text += "; not run here: " + ", ".join(r.label for r in self.not_run)
+        if self.first_failing_calls:
+            text += "; " + ", ".join(f"{pair} first fails at call {call} of {self.steps}"
+                                     for pair, call in self.first_failing_calls.items())
         return text
 
     @property
@@ -232,6 +254,7 @@ class ParityReport:
             "diagnoses": self.diagnoses,
             "devices": [d.to_dict() for d in self.devices],
             "precision": [p.to_dict() for p in self.precision],
+            "steps": self.steps, "first_failing_calls": self.first_failing_calls,
             "figures": {k: v for k, v in self.figures.items() if k != "worst_cases"},
         }
 
@@ -279,6 +302,7 @@ class ParityReport:
                 localizations=localizations,
                 devices=tuple(DeviceMatch.from_dict(d) for d in doc["devices"]),
                 precision=tuple(PrecisionClass.from_dict(d) for d in doc.get("precision", [])),
+                steps=_field(doc.get("steps", 0), "int", "steps"),
                 figures={**_figures(doc["figures"]),
                          "worst_cases": {_pair(c): c["worst_case"] for c in doc["comparisons"]
                                          if c["worst_case"] is not None}})
@@ -288,7 +312,7 @@ class ParityReport:
 
 
 def _pair(c: dict) -> str:
-    return f"{c['candidate']} vs {c['reference']}" + (f" [{c['output']}]" if c["output"] else "")
+    return pair_name(c["candidate"], c["reference"], c["output"], c.get("call", 0))
 
 
 #: The plain field types a saved record may hold, by their annotation: a file is data from anywhere,
@@ -324,7 +348,7 @@ def _comparison(d: dict) -> Comparison:
     figures contradict each other: the verdict is worked out again from them, so they must be the
     figures a comparison gives."""
     special = frozenset({"policy", "flips", "near_flips", "worst", "abs_histogram", "ulp_histogram", "spread",
-                         "violating_cases", "violation_cases"})
+                         "violating_cases", "violation_cases", "call"})
     plain = _typed(Comparison, d, special)
     worst = tuple(_field(i, "int", "worst") for i in d["worst"])
     # written before the cases outside the allowance were listed: as many as the elements, none named, so
@@ -337,6 +361,7 @@ def _comparison(d: dict) -> Comparison:
         raise ValueError(f"policy {policy.name!r:.40} is not the harness's policy of that name (its figures "
                          "judge the verdict)")
     c = Comparison(**plain, policy=policy, worst=worst, violating_cases=violating, violation_cases=listed,
+                   call=_field(d.get("call", 0), "int", "call"),
                    spread=Spread.from_dict(d["spread"]) if d["spread"] is not None else None,
                    flips=tuple(Flip(**_typed(Flip, f)) for f in d["flips"]),
                    near_flips=tuple(Flip(**_typed(Flip, f)) for f in d["near_flips"]),

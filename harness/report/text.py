@@ -62,6 +62,10 @@ def format_report(report: ParityReport) -> str:
     if not report.trained:
         lines.append("  note: untrained weights; probabilities sit near 0.5, so decision "
                      "figures say little until trained weights exist")
+    if report.steps:
+        lines.append(f"  stateful: each case is a sequence of {report.steps} calls from the model's initial state, "
+                     "every call judged on its own; Core ML keeps states in float16, so its pairs are judged by the "
+                     "fp16 policy")
     lines.append("")
     rows = []
     for c in report.comparisons:
@@ -102,6 +106,11 @@ def format_report(report: ParityReport) -> str:
         if c.judges_numbers and c.max_input_scale > 1:
             lines.append(f"{c.pair}: allowance up to {c.max_allowance:.2e} (the {c.policy.name} policy's atol "
                          f"{c.policy.atol:g} scaled up to {c.max_input_scale:.3g}x by a case's magnitude)")
+    first = report.first_failing_calls
+    for pair, calls in report.by_call.items():
+        drift = " ".join(f"{c.max_abs:.1e}" for c in calls)
+        fails = f"; first fails at call {first[pair]}" if pair in first else ""
+        lines.append(f"{pair}: max abs by call {drift}{fails}")
     for pair, d in report.diagnoses.items():
         lines.append(f"{pair}: {d['summary']}")
     if report.precision:

@@ -90,6 +90,20 @@ def test_cli_runs_a_user_model_by_path(exported, capsys):
     assert code == 0 and "[logits]" in capsys.readouterr().out
 
 
+def test_the_one_shot_report_runs_parity_and_writes_the_page(exported, capsys, tmp_path):
+    """`report --model ...` (parity, then the HTML report), with and without --explain: it used to stop on an
+    internal error (the one-shot form lacked parity's --explain)."""
+    from harness.cli import main
+
+    _, folder = exported
+    for explain, page in (([], tmp_path / "r.html"), (["--explain"], tmp_path / "explained.html")):
+        code = main(["report", "--model", f"{EXAMPLE}:describe_model", "--backends", "torch,onnxruntime", "--n", "20",
+                     "--artifacts", str(folder), "--html", str(page), *explain])
+        out = capsys.readouterr().out
+        assert code == 0 and "PASSED" in out and page.read_text().startswith("<!DOCTYPE html>")
+    assert "precision or bug" in out and "float64+decisions" in out  # --explain set every pair against float64
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"inputs": {"x": (2, 3)}}, "the first \\(batch\\) dimension must be None"),
     ({"inputs": {}}, "at least one input"),

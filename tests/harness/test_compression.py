@@ -41,12 +41,11 @@ def test_each_variant_is_a_program_of_its_method_and_its_size_is_what_it_holds(m
     assert report.target == "iOS16" and "compressed weights need iOS16" in report.note  # described for iOS15
     by = {v.name: v for v in report.variants}
     palette = next(n for n in by if n.startswith("6-bit")).removeprefix("6-bit palette ")
-    assert list(by) == ["fp32", "fp16", "int8 per channel", f"6-bit palette {palette}", f"4-bit palette {palette}",
-                        "50% sparse"]
+    palettes = [f"{bits}-bit palette {palette}" for bits in (8, 6, 4, 2)]
+    assert list(by) == ["fp32", "fp16", "int8 per channel", *palettes, "50% sparse", "75% sparse"]
     expected_ops = {"fp32": (), "fp16": (), "int8 per channel": ("constexpr_affine_dequantize",),
-                    f"6-bit palette {palette}": ("constexpr_lut_to_dense",),
-                    f"4-bit palette {palette}": ("constexpr_lut_to_dense",),
-                    "50% sparse": ("constexpr_sparse_to_dense",)}
+                    **{name: ("constexpr_lut_to_dense",) for name in palettes},
+                    "50% sparse": ("constexpr_sparse_to_dense",), "75% sparse": ("constexpr_sparse_to_dense",)}
     for v in report.variants:
         program = load_program(folder / v.package)
         assert program.opset == "CoreML6"
@@ -55,9 +54,10 @@ def test_each_variant_is_a_program_of_its_method_and_its_size_is_what_it_holds(m
         assert v.bytes == package_bytes(folder / v.package)
     size = {name: v.bytes for name, v in by.items()}
     # fp32 weights are 4 bytes a value: fp16 2, int8 1, palettes 6 and 4 bits, 50% sparse half the values and a mask
-    assert size[f"4-bit palette {palette}"] < size[f"6-bit palette {palette}"] < size["int8 per channel"] \
-        < size["fp16"] < size["fp32"]
-    assert size["50% sparse"] < size["fp32"]
+    assert size[f"2-bit palette {palette}"] < size[f"4-bit palette {palette}"] < size[f"6-bit palette {palette}"] \
+        < size["int8 per channel"] < size["fp16"] < size["fp32"]
+    assert size[f"8-bit palette {palette}"] < size["fp16"]
+    assert size["75% sparse"] < size["50% sparse"] < size["fp32"]
     assert sorted(p.name for p in folder.iterdir()) == sorted([RECORD, *(v.package for v in report.variants)])
 
 
@@ -111,3 +111,25 @@ def test_the_command_line_prints_the_table_and_writes_the_figure_json_and_markdo
 
 def described():
     return MODEL
+
+
+def test_at_ios18_the_block_grouped_and_joint_variants_are_measured_too(tmp_path):
+    """iOS18's ops hold per-block int8/int4, palettes per grouped channel and sparsity with a palette of the
+    kept values: each variant is the program its method makes, and is judged like the others."""
+    report = api.compress(MODEL, tmp_path / "out", n=60, target="iOS18")
+    assert report.target == "iOS18" and not report.note
+    by = {v.name: v for v in report.variants}
+    palette = next(n for n in by if n.startswith("6-bit")).removeprefix("6-bit palette ")
+    joint = f"50% sparse + 4-bit palette {palette}"
+    ios18 = {"int8 per block of 32": ("constexpr_blockwise_shift_scale",),
+             "int4 per block of 32": ("constexpr_blockwise_shift_scale",),
+             f"4-bit palette per 16 channels {palette}": ("constexpr_lut_to_dense",),
+             joint: ("constexpr_lut_to_sparse", "constexpr_sparse_to_dense")}
+    assert list(by)[-4:] == list(ios18) and len(by) == 13
+    for name, ops in ios18.items():
+        assert by[name].weight_ops == ops, name
+        assert load_program(tmp_path / "out" / by[name].package).opset == "CoreML8"
+        assert by[name].decision.decisions_compared > 0 and by[name].verdict in ("pass", "fail")
+    assert by["int4 per block of 32"].bytes < by["int8 per block of 32"].bytes < by["fp16"].bytes
+    assert by[joint].bytes < by["50% sparse"].bytes  # the kept values in 4 bits, not 32
+    assert by["int8 per block of 32"].max_abs < by["int4 per block of 32"].max_abs  # fewer bits, further off

@@ -17,7 +17,9 @@ from harness.zoo import ZOO, spec
 
 FAST = ["zoo-transformer", "zoo-attention", "zoo-bilstm", "zoo-conv1d-bn", "zoo-unet", "zoo-resizer",
         "zoo-embedding"]
-SLOW = [name for name in ZOO if name not in FAST]
+#: Stateful models run on torch and Core ML alone (ONNX holds no state): tests/harness/test_stateful.py.
+STATEFUL = [name for name, entry in ZOO.items() if entry.states]
+SLOW = [name for name in ZOO if name not in FAST and name not in STATEFUL]
 BACKENDS = "torch,onnxruntime,coreml-emulated"
 
 
@@ -54,7 +56,7 @@ def test_zoo_model_passes_fp32_parity_on_the_emulator(name, harness_export):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(ZOO))
+@pytest.mark.parametrize("name", [name for name in ZOO if name not in STATEFUL])
 def test_zoo_model_through_executorch_xnnpack_fp32_passes_and_int8_runs(name, harness_export):
     """Every zoo model through ExecuTorch's XNNPACK programs: fp32 passes fp32 parity (a failure is the harness's
     or ExecuTorch's bug until shown otherwise), int8 runs with finite outputs and is judged by its own policy."""
