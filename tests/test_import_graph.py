@@ -175,8 +175,6 @@ KIT_ALLOWED = {
                                  "kit's CLI module and script, no model",
     "tests/harness/parity/test_tolerances.py": "checks that no policy's reason says the kit's name",
     "tests/harness/report/test_html_browser.py": "checks that a user's page says none of the kit's words",
-    "tests/harness/parity/test_expectation.py": "being changed on main for #27; to move to tests/user_model/ after",
-    "tests/harness/report/test_html.py": "being changed on main for #27; to move to tests/user_model/ after",
 }
 
 

@@ -40,3 +40,19 @@ def test_a_burst_of_readings_stays_finite_in_fp16(trendsplit, trendsplit_export)
     program = load_program(folder / manifest.artifact("coreml", "fp16").path)
     out = Interpreter(program, PROFILES["fp16"]).run({"points": batch}).outputs["split_probs"]
     assert np.isfinite(out).all()
+
+
+def test_the_kits_series_charts_frame_confident_reversals(shared_export):
+    """fp16-stress's watch logs in the HTML report: series whose decision reversed with confidence come first,
+    framed in red (the harness's own tests run models without (x, y) series)."""
+    from harness import api
+    from harness.backends import parse_backends
+    from harness.parity import steps
+    from harness.report import html as html_report
+
+    spec = api.model("fp16-stress")
+    folder = shared_export(spec)[1]
+    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=120, seed=0,
+                          folder=folder)
+    series = html_report.render(report).split("<h2 id=series>")[1].split("<h2 ")[0]
+    assert "framed in red" in series and series.count("<img") == 1

@@ -17,6 +17,7 @@ from harness.parity import expectation, steps
 from harness.parity.verdict import ParityReport
 from harness.report.text import format_report, verdict_text
 from harness.results import Reading
+from tests.user_model import fp16_overflow, series
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,8 @@ def exported(shared_export):
     from harness.models import get_model
 
     def export(name):
-        spec = get_model(name)
+        """A zoo model by name, or a user's model (tests/user_model/: what the harness's tests run) by module."""
+        spec = get_model(name) if isinstance(name, str) else name.describe_model()
         return spec, shared_export(spec)[1]
 
     return export
@@ -41,8 +43,8 @@ def test_stochastic_rounding_to_fp16_is_unbiased_and_lands_on_a_neighbour():
     assert np.array_equal(RandomRounding(1).fp16(exact), exact)
 
 
-def test_the_default_model_is_within_precision_on_every_pair_and_its_flips_are_expected(exported, tmp_path):
-    spec, folder = exported("trendsplit")
+def test_a_series_model_is_within_precision_on_every_pair_and_its_flips_are_expected(exported, tmp_path):
+    spec, folder = exported(series)
     report = steps.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated"), n=150, seed=0, folder=folder,
                           explain=True)
     assert report, format_report(report)
@@ -75,7 +77,7 @@ def test_the_default_model_is_within_precision_on_every_pair_and_its_flips_are_e
 
 
 def test_fp16_overflow_is_beyond_precision_and_fp32_is_within(exported):
-    spec, folder = exported("fp16-stress")
+    spec, folder = exported(fp16_overflow)
     report = steps.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"), n=200,
                           seed=0, folder=folder)
     classes = {p.pair: p for p in report.precision}
@@ -88,7 +90,7 @@ def test_fp16_overflow_is_beyond_precision_and_fp32_is_within(exported):
 def test_a_changed_weight_is_beyond_precision_where_rounding_is_within(exported):
     """A copy of the converted fp32 program with one weight changed by 1%: the emulator runs it faithfully,
     and the classification says it is no rounding; the intact program on the same cases is within."""
-    spec, folder = exported("trendsplit")
+    spec, folder = exported(series)
     program = load_program(next(folder.glob("*-fp32.mlpackage")))
     broken = copy.deepcopy(program)
     weight = next(op for op in broken.operations() if op.type == "const" and isinstance(op.value, np.ndarray)
@@ -97,15 +99,15 @@ def test_a_changed_weight_is_beyond_precision_where_rounding_is_within(exported)
     weight.value.flat[np.argmax(np.abs(weight.value))] *= 1.01
     cases = list(range(64))
     feeds = chunking.take(spec, 64, 0, cases)
-    r64 = expectation.float64_outputs(spec, feeds)["split_probs"]
+    r64 = expectation.float64_outputs(spec, feeds)["probs"]
     from harness.backends.pytorch import TorchBackend
 
-    r32 = TorchBackend.of(spec).run(feeds)["split_probs"].astype(np.float64)
-    samples = [s["split_probs"] for s in expectation.monte_carlo(program, "fp32", feeds, "fp32")]
+    r32 = TorchBackend.of(spec).run(feeds)["probs"].astype(np.float64)
+    samples = [s["probs"] for s in expectation.monte_carlo(program, "fp32", feeds, "fp32")]
     reading = Reading.of(spec)
 
     def judged(prog):
-        out = Interpreter(prog, get_profile("fp32")).run(feeds).outputs["split_probs"].astype(np.float64)
+        out = Interpreter(prog, get_profile("fp32")).run(feeds).outputs["probs"].astype(np.float64)
         from harness.parity.compare import compare
         from harness.parity.tolerances import FP32
 

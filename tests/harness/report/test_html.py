@@ -61,25 +61,23 @@ def check(page: str) -> _Checker:
 
 
 @pytest.fixture(scope="module")
-def stress(shared_export):
-    from harness.models import get_model
-
-    spec = get_model("fp16-stress")
+def stress(fp16_overflow_model, shared_export):
+    spec = fp16_overflow_model
     return spec, shared_export(spec)[1]
 
 
 @pytest.fixture(scope="module")
 def failing(stress):
-    """fp16-stress through the fp16-storage profile: overflows, flips, a localised pair."""
+    """A user's model whose fp16 program overflows, through fp16-storage: overflows, flips, a localised pair."""
     spec, folder = stress
     return steps.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp16[fp16-storage]"), n=120,
                            seed=0, folder=folder, overview=True)
 
 
 @pytest.fixture(scope="module")
-def passing(trendsplit, trendsplit_export):
-    _, folder = trendsplit_export
-    return steps.parity(trendsplit, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=120, seed=0,
+def passing(series_model, series_export):
+    _, folder = series_export
+    return steps.parity(series_model, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=120, seed=0,
                            folder=folder, overview=True)
 
 
@@ -96,7 +94,8 @@ def failing_page(failing, tmp_path_factory) -> str:
 def test_a_passing_run_renders_every_section(passing_page):
     page = passing_page
     checker = check(page)
-    assert len(checker.images) == 4  # errors, decisions, series, ops (no pair beyond precision to trace)
+    assert len(checker.images) == 3  # errors, decisions, ops (no pair beyond precision to trace)
+    assert "are not (x, y) series, so there is no chart to draw" in page.split("<h2 id=series>")[1]
     assert "PASSED" in page and "FAILED" not in page
     assert "Not computed: no pair was set against float64" in page.split("<h2 id=modules>")[1]
 
@@ -109,8 +108,9 @@ def test_a_passing_report_says_its_per_op_profile_is_informational(passing_page)
 def test_a_failing_run_explains_the_overflow(failing_page):
     page = failing_page
     check(page)
-    assert "FAILED" in page and "values overflow float16" in page
-    assert "NaN or infinite, not drawn" in page and "framed in red" in page
+    assert "FAILED" in page and "values overflow float16" in page and "NaN or infinite, not drawn" in page
+    # a model whose inputs are no (x, y) series gets no series chart (the kit's charts: tests/trendsplit)
+    assert "no chart to draw" in page.split("<h2 id=series>")[1].split("<h2 ")[0]
 
 
 def test_the_summary_and_the_per_op_section_give_the_same_overflow_count(failing, failing_page):
@@ -205,13 +205,13 @@ def test_thresholds_and_limits_come_from_the_saved_data(failing):
         plt.close(fig)
 
 
-def test_a_run_where_nothing_compared_still_renders(trendsplit, trendsplit_export):
+def test_a_run_where_nothing_compared_still_renders(series_model, series_export):
     from harness.backends.coreml import CoreMLBackend
 
     if not CoreMLBackend.unavailable_reason():
         pytest.skip("needs a machine without CoreML")
-    _, folder = trendsplit_export
-    report = steps.parity(trendsplit, parse_backends("coreml"), n=10, seed=0, folder=folder)
+    _, folder = series_export
+    report = steps.parity(series_model, parse_backends("coreml"), n=10, seed=0, folder=folder)
     page = html_report.render(report)
     check(page)
     assert "No comparison ran" in page
