@@ -67,3 +67,17 @@ def targets(suite: str) -> list[str]:
 def sample_targets() -> list[str]:
     root = coremltools_root()
     return [str(root / rel) for rel in SAMPLE]
+
+
+def shard_target(shard: str) -> str:
+    """The pytest argument of a shard `FILE[::CLASS]`: FILE relative to the installed coremltools (or absolute)."""
+    return str(coremltools_root() / shard)
+
+
+def shard_of(nodeid: str) -> str:
+    """A case's shard, `FILE::CLASS` (or `FILE` for a test outside a class), FILE relative to coremltools; a case id
+    is relative to the folder holding coremltools (`run.pytest_args` makes it the rootdir)."""
+    path, _, rest = nodeid.partition("::")
+    test_class = rest.split("::")[0] if "::" in rest else ""
+    path = path.removeprefix("coremltools/")
+    return f"{path}::{test_class}" if test_class else path
