@@ -16,16 +16,15 @@ from harness.cluster.connect import connect
 
 
 def rows(cluster: str, row: Callable[..., str], names: Sequence[str], say: Callable[[str], None], *args,
-         what: str = "model", limit: float | None = None) -> list[str]:
-    """`row(name, *args)` for every name, each a task on `cluster`, in the order of `names`; with `limit`, a task
-    that runs longer than `limit` seconds ends the run (`tasks.as_finished`)."""
+         what: str = "model") -> list[str]:
+    """`row(name, *args)` for every name, each a task on `cluster`, in the order of `names`."""
     run, out = uuid.uuid4().hex, [""] * len(names)
     with connect(cluster, say) as client:
         def start(i: int):
             return tasks.submit(client, cluster, row, names[i], *args, key=f"harness-{what}-{run}-{i}")
 
         finished = tasks.as_finished(client, start, len(names), cluster, say, what=what, window=len(names),
-                                     limit=limit, name=lambda i: f"{what} {names[i]}")
+                                     name=lambda i: f"{what} {names[i]}")
         for done, (i, text, workers) in enumerate(finished, 1):
             out[i] = text
             say(f"{done} of {len(names)} {what}s done ({names[i]}), {workers} worker{'s' if workers != 1 else ''} "

@@ -2,9 +2,10 @@
 
     python -m tests.conformance.table --suite mil-ios18 --cluster local:2 --out ios18.md
 
-The client collects the suite once (pytest --collect-only in a fresh process, with the run's own
-arguments, so -k and the plugin's selection apply) and groups the cases by test class. Each class
-is a task (`harness.cluster.tables.rows`): `python -m tests.conformance.run --shard FILE::CLASS` in a
+The client reaches the cluster first (a bad address ends the run before anything is collected),
+collects the suite once (pytest --collect-only in a fresh process, with the run's own arguments, so
+-k and the plugin's selection apply) and groups the cases by test class. Each class is a task
+(`harness.cluster.tasks`): `python -m tests.conformance.run --shard FILE::CLASS` in a
 fresh process on the worker (Apple's modules read the environment at import and stay out of the
 worker), its records sent back. A class runs its cases in the same order as in one process, and the
 plugin's `--conformance-every` counts within a class, so the merged records, put in the client's
@@ -23,11 +24,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.cluster.connect import ClusterError
-from harness.cluster.tables import rows
+from harness.cluster import tasks
+from harness.cluster.connect import ClusterError, connect
 from tests.conformance import suites
 from tests.conformance.conftest import ROOT
 
@@ -87,16 +89,26 @@ def run(suite: str, cluster: str, extra: list[str] = (), say: Callable[[str], No
         limit: float = SHARD_LIMIT_SECONDS, only: list[str] | None = None) -> list[dict]:
     """The records of `suite` (with pytest arguments `extra`) run a class per task on `cluster`, in the
     one-process run's order. `only`: these shards, not the suite's (uncollected, in the order given)."""
-    extra = list(extra)
-    collected = None
-    if only is None:
-        say(f"collecting {suite}")
-        collected = collect(suite, extra)
-        only = shards(collected)
-    say(f"{suite}: {len(collected) if collected is not None else 'the'} cases in {len(only)} shards "
-        f"(a test class each), at most {limit:g} s each")
-    parts = rows(cluster, run_shard, only, say, extra, limit, _threads(), what="shard",
-                 limit=limit + CLIENT_GRACE_SECONDS)
+    extra, run_id, collected = list(extra), uuid.uuid4().hex, None
+    with connect(cluster, say) as client:
+        if only is None:
+            say(f"collecting {suite}")
+            collected = collect(suite, extra)
+            only = shards(collected)
+        say(f"{suite}: {len(collected) if collected is not None else 'the'} cases in {len(only)} shards "
+            f"(a test class each), at most {limit:g} s each")
+
+        def start(i: int):
+            return tasks.submit(client, cluster, run_shard, only[i], extra, limit, _threads(),
+                                key=f"conformance-shard-{run_id}-{i}")
+
+        parts: list[list[dict]] = [[] for _ in only]
+        finished = tasks.as_finished(client, start, len(only), cluster, say, what="shard", window=len(only),
+                                     limit=limit + CLIENT_GRACE_SECONDS, name=lambda i: f"shard {only[i]}")
+        for done, (i, records, workers) in enumerate(finished, 1):
+            parts[i] = records
+            say(f"{done} of {len(only)} shards done ({only[i]}: {len(records)} cases), {workers} "
+                f"worker{'s' if workers != 1 else ''} alive")
     merged: dict[str, dict] = {}
     for shard, records in zip(only, parts, strict=True):
         for record in records:
