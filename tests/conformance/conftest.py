@@ -63,6 +63,12 @@ KNOWN_MISMATCHES: dict[tuple[str, ...], Known] = {
         "the coordinates are float16 (-3.7 -> -3.69921875, 1.2 -> 1.20019531) while the hard-coded expectation "
         "(36.3, 34.1) is for the exact ones: the bilinear samples move by 7.8e-4 x 11 = 8.6e-3 and 1.95e-4 x 22 = "
         "4.3e-3, the gaps seen; the interpreter samples at the program's own fp16 coordinates.", 1e-2),
+    # iOS17's and iOS18's TestGRU (iOS14's test, parametrised by dtype).
+    ("TestGRU::test_builder_to_backend_smoke[", "precision='fp32'", "dtype=<class 'numpy.float16'>]"): Known(
+        "expected value computed in float64 from the float64 weights and bias, while the program holds them as "
+        "float16 (`.astype(dtype)`) and declares a float16 output: a float64 GRU of the program's own fp16 weights, "
+        "rounded to fp16, equals the interpreter's output exactly (0 gap over 20 random programs of "
+        "the test's sizes), and differs from the test's by up to 3.1e-4 against atol 1e-4.", 1e-3),
     # The torch frontend set (optional).
     ("TestLinear::test_linear_fp16[",): Known(
         "the model is float16: torch computes it in float16 and rounds its output (the expected value), "
