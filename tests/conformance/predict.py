@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from harness.mil import Interpreter, get_profile, load_program
-from harness.mil.interpreter import UnsupportedOp
+from harness.mil.interpreter import OpFailed, UnsupportedOp
+from harness.mil.ops._scatter import InvalidIndices
 from harness.mil.state import ProgramState
 
 #: The profile Apple's expected values are judged against: fp32 everywhere, like Core ML's CPU.
@@ -64,6 +65,10 @@ def predict(mlmodel, inputs: dict, state: ProgramState | None = None,
     except UnsupportedOp as err:
         missing = tuple(getattr(err, "missing", None) or (err.op_type,))
         raise UnsupportedCase(str(err).split("; supported ops:")[0], op_types=missing) from err
+    except OpFailed as err:
+        if isinstance(err.__cause__, InvalidIndices):  # Core ML's runtime check: predict raises, as on a Mac
+            raise RuntimeError(f"Unable to compute the prediction using ML Program ({err})") from err
+        raise
     return {name: _as_core_ml_returns(value, name in scalars) for name, value in outputs.items()}
 
 
