@@ -41,11 +41,22 @@ _FP16_PALETTE_PLUS_ONE = (
     "and adds x = 1 in fp32: the sums lie in [1, 2), where half an fp16 ulp is 4.88e-4, the gap seen; the same "
     "cases with fp32 palettes pass.")
 
+_FP16_RECURRENT = (
+    "expected value computed by torch (or numpy) from the float32 weights, inputs and states, while the program "
+    "holds them as float16 (`.astype(dtype)`) and returns float16: the gaps (2.3e-4 for lstm; 1.5e-3 for an rnn "
+    "summing 64 inputs over fp16 weights) are the fp16 rounding of the weights and of the output. The interpreter is as far from a "
+    "float64 op run on the program's own fp16 weights and inputs (up to 3.7e-4 over 10 random programs, "
+    "checked with torch.nn.LSTM/RNN): the program's fp16 rounding, not the recurrence, makes the gap.")
+
 KNOWN_MISMATCHES: dict[tuple[str, ...], Known] = {
     ("TestConv::test_builder_to_backend_stress[", "x_weight_dtype=(<class 'numpy.float16'>"):
         Known(_FP16_CONV, FP16_ROUNDING),
     ("TestConvTranspose::test_builder_to_backend_stress[", "x_weight_dtype=(<class 'numpy.float16'>"):
         Known(_FP16_CONV, FP16_ROUNDING),
+    ("iOS17/test_conv.py::TestConv::test_builder_to_backend_stress[", "<class 'numpy.float16'>)]"): Known(
+        "the weights are float16 in the program (x_weight_dtype's second) while torch computes the expected value "
+        "from the float32 weights: gaps of 1e-4..1.5e-4 against atol 1e-4, at fp16's relative precision "
+        "(4.9e-4) times the conv's sums; with float32 weights the cases pass.", FP16_ROUNDING),
     ("TestNormalizationBatchNorm::test_builder_to_backend_smoke[", "x_param_dtype=(<class 'numpy.float16'>"): Known(
         "expected value carries fp16 rounding: the hard-coded float32 expectation is cast to float16 "
         "(dtype=x_dtype), e.g. -10.206199 -> -10.203125; the interpreter returns the float32 value.",
@@ -80,6 +91,15 @@ KNOWN_MISMATCHES: dict[tuple[str, ...], Known] = {
      "lut_dtype=fp16]"): Known(_FP16_PALETTE_PLUS_ONE, 2.0**-11),
     ("iOS18/test_compression.py::TestJointCompressionOps::test_sparse_lut[", "precision='fp32'", "lut_dtype=fp16]"):
         Known(_FP16_PALETTE_PLUS_ONE, 2.0**-11),
+    ("TestLSTM::test_builder_to_backend_", "precision='fp32'", "dtype=<class 'numpy.float16'>"):
+        Known(_FP16_RECURRENT, FP16_ROUNDING),
+    ("TestRNN::test_builder_to_backend_smoke[", "precision='fp32'", "dtype=<class 'numpy.float16'>]"):
+        Known(_FP16_RECURRENT, FP16_ROUNDING),
+    ("iOS17/test_image_resizing.py::TestResample::test_builder_to_backend_smoke[",
+     "coordinates_dtype=<class 'numpy.float16'>"): Known(
+        "iOS16's TestResample case again at iOS17: the coordinates are float16 (-3.7 -> -3.69921875, 1.2 -> "
+        "1.20019531) while the hard-coded expectation (36.3, 34.1) is for the exact ones; the interpreter samples at "
+        "the program's own fp16 coordinates (gaps 8.6e-3 and 4.3e-3).", 1e-2),
     # The torch frontend set (optional).
     ("TestLinear::test_linear_fp16[",): Known(
         "the model is float16: torch computes it in float16 and rounds its output (the expected value), "
