@@ -44,8 +44,8 @@ _FP16_PALETTE_PLUS_ONE = (
 _FP16_RECURRENT = (
     "expected value computed by torch (or numpy) from the float32 weights, inputs and states, while the program "
     "holds them as float16 (`.astype(dtype)`) and returns float16: the gaps (2.3e-4 for lstm; 1.5e-3 for an rnn "
-    "summing 64 inputs over fp16 weights) are the fp16 rounding of the weights and of the output. The interpreter is as far from a "
-    "float64 op run on the program's own fp16 weights and inputs (up to 3.7e-4 over 10 random programs, "
+    "summing 64 inputs over fp16 weights) are the fp16 rounding of the weights and of the output. The interpreter "
+    "is as far from a float64 op run on the program's own fp16 weights and inputs (up to 3.7e-4 over 10 programs, "
     "checked with torch.nn.LSTM/RNN): the program's fp16 rounding, not the recurrence, makes the gap.")
 
 KNOWN_MISMATCHES: dict[tuple[str, ...], Known] = {
