@@ -122,7 +122,7 @@ def render(records: list[dict], command: str, date: str, environment: str, suite
         begin(suite),
         f"## {TITLES.get(suite, suite)}",
         "",
-        f"Suite `{suite}`. Date: {date}. Command: `{command}`. {environment}",
+        f"Suite `{suite}`. Date: {date}. Command: {command if '`' in command else f'`{command}`'}. {environment}",
         "",
         f"**{passed} of the {reached} cases that reach a prediction pass ({share}).**",
         "",
@@ -173,7 +173,7 @@ def render(records: list[dict], command: str, date: str, environment: str, suite
              and not any(all(p in r["nodeid"] for p in pattern) for r in bad)]
     if stale:
         lines += ["", "Known-mismatch entries that matched cases in this run, none of which mismatched "
-                  "(remove them):", ""] + [f"- `{' & '.join(p)}`" for p in stale]
+                  "(not needed for this run: remove them unless another suite needs them):", ""] + [f"- `{' & '.join(p)}`" for p in stale]
     return "\n".join([*lines, end(suite)]) + "\n"
 
 
