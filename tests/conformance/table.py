@@ -173,7 +173,8 @@ def render(records: list[dict], command: str, date: str, environment: str, suite
              and not any(all(p in r["nodeid"] for p in pattern) for r in bad)]
     if stale:
         lines += ["", "Known-mismatch entries that matched cases in this run, none of which mismatched "
-                  "(not needed for this run: remove them unless another suite needs them):", ""] + [f"- `{' & '.join(p)}`" for p in stale]
+                  "(not needed for this run: remove them unless another suite needs them):", ""]
+        lines += [f"- `{' & '.join(p)}`" for p in stale]
     return "\n".join([*lines, end(suite)]) + "\n"
 
 
