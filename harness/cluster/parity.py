@@ -47,6 +47,9 @@ from harness.spec import ModelSpec, built, model_fingerprint
 
 Progress = Callable[[str], None]
 
+#: Seconds a chunk may take (loading the backends included) before the run is taken as hung and ends.
+CHUNK_LIMIT_SECONDS = 3600.0
+
 
 def _quiet(_msg: str) -> None:
     pass
@@ -318,7 +321,8 @@ def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: 
 
     with bar(progress, n, f"parity {here.name}", "case") as shown:
         start, every = time.perf_counter(), max(1, count // 20)
-        for _, part, workers in tasks.as_finished(client, chunk, count, cluster, say, what="chunk"):
+        for _, part, workers in tasks.as_finished(client, chunk, count, cluster, say, what="chunk",
+                                                          limit=CHUNK_LIMIT_SECONDS):
             for ready in merged.add(part):
                 judged = ready.judged if judged is None else judged.merge(ready.judged, ready.index * chunking.CHUNK)
                 runs.add(ready)

@@ -23,7 +23,8 @@ def rows(cluster: str, row: Callable[..., str], names: Sequence[str], say: Calla
         def start(i: int):
             return tasks.submit(client, cluster, row, names[i], *args, key=f"harness-{what}-{run}-{i}")
 
-        finished = tasks.as_finished(client, start, len(names), cluster, say, what=what, window=len(names))
+        finished = tasks.as_finished(client, start, len(names), cluster, say, what=what, window=len(names),
+                                     name=lambda i: f"{what} {names[i]}")
         for done, (i, text, workers) in enumerate(finished, 1):
             out[i] = text
             say(f"{done} of {len(names)} {what}s done ({names[i]}), {workers} worker{'s' if workers != 1 else ''} "

@@ -2,7 +2,8 @@
 
 `as_finished` is the loop parity's chunks and the tables' rows share: it keeps at most a few tasks per
 worker in flight (memory flat however many there are), says when workers are lost or join, and turns a
-lost scheduler into one `ClusterError` naming its address, a failed task into one naming the task.
+lost scheduler into one `ClusterError` naming its address, a failed task into one naming the task, and
+(with a time limit) a task that never finishes into one naming the tasks then running and the limit.
 """
 
 from __future__ import annotations
@@ -33,21 +34,29 @@ def submit(client, address: str, function: Callable, *args, key: str):
 
 
 def as_finished(client, start: Callable[[int], object], count: int, address: str, say: Callable[[str], None], *,
-                what: str, window: int | None = None) -> Iterator[tuple[int, object, int]]:
+                what: str, window: int | None = None, limit: float | None = None,
+                name: Callable[[int], str] | None = None) -> Iterator[tuple[int, object, int]]:
     """(index, result, workers alive) for tasks 0..count-1 as each finishes; `start(i)` submits task i.
-    At most `window` in flight (default: `IN_FLIGHT_PER_WORKER` per worker alive)."""
+    At most `window` in flight (default: `IN_FLIGHT_PER_WORKER` per worker alive).
+
+    `limit`: seconds a task may run. When no task finishes for that long while some are in flight, the run ends
+    (`ClusterError` naming the running tasks, `name(i)`, and the limit): a worker's current task started no
+    earlier than the last result, the last submission or the last change of workers, so each ran that long."""
     dask = distributed()
     flight: dict = {}
     finishing = dask.as_completed(loop=client.loop)
     started, quiet_since, watch = 0, None, Watch(client, address, say, what)
+    clock = Stall(limit, name or (lambda i: f"{what} {i}"))
     try:
         while started < count or flight:
-            limit = window or max(2, IN_FLIGHT_PER_WORKER * max(1, watch.look()))
-            while started < count and len(flight) < limit:
+            workers = watch.look() if window is None or limit is not None else len(watch.workers)
+            clock.workers(watch.workers)
+            while started < count and len(flight) < (window or max(2, IN_FLIGHT_PER_WORKER * max(1, workers))):
                 future = start(started)
                 flight[future] = started
                 finishing.add(future)
                 started += 1
+                clock.reset()
             done = _finished(finishing, POLL_SECONDS)
             if any(f.cancelled() for f in done):  # what Dask does to every future once the scheduler is gone
                 raise lost(address)
@@ -57,10 +66,14 @@ def as_finished(client, start: Callable[[int], object], count: int, address: str
                     raise lost(address)
                 continue
             quiet_since = None
-            workers = watch.look() if done else len(watch.workers)  # a task re-run: its worker's loss is said first
+            if not done:
+                clock.check(client, flight)
+                continue
+            clock.reset()
+            workers = watch.look()  # a task re-run: its worker's loss is said first
             for future in sorted(done, key=flight.get):
                 index = flight.pop(future)
-                yield index, _result(future, f"{what} {index}"), workers
+                yield index, _result(future, clock.name(index)), workers
     except (OSError, dask.comm.CommClosedError, *CANCELLED) as err:
         raise lost(address, err) from None
     finally:
@@ -89,6 +102,30 @@ class Watch:
             self.say(f"waiting for workers at {self.address}")
         self.workers, self.first = now, False
         return len(now)
+
+
+class Stall:
+    """The time since anything could have started a task: the last result, submission or change of workers."""
+
+    def __init__(self, limit: float | None, name: Callable[[int], str]):
+        self.limit, self.name = limit, name
+        self.since, self.seen = time.monotonic(), None
+
+    def reset(self) -> None:
+        self.since = time.monotonic()
+
+    def workers(self, now: list[str]) -> None:
+        if now != self.seen or not now:  # a lost worker's tasks start again elsewhere, a new one takes waiting ones
+            self.seen = list(now)
+            self.reset()
+
+    def check(self, client, flight: dict) -> None:
+        if self.limit is None or time.monotonic() - self.since <= self.limit:
+            return
+        keys = {key for running in client.processing().values() for key in running}
+        running = sorted(i for future, i in flight.items() if future.key in keys) or sorted(flight.values())
+        raise ClusterError(f"{', '.join(self.name(i) for i in running)} ran past the time limit of {self.limit:g} s "
+                           "per task: the run stopped, nothing was reported")
 
 
 def _finished(finishing, seconds: float) -> list:

@@ -1,7 +1,8 @@
 """pytest plugin for coremltools' own test files, run in place: `pytest -p tests.conformance.plugin <paths>`.
 
 It sets the environment Apple's `testing_reqs` reads at import (ML programs only, fp16 and
-fp32), swaps the prediction helpers for `helpers.py`'s wherever a module bound them, and
+fp32), swaps the prediction helpers for `helpers.py`'s wherever a module bound them (and
+`MLModel.predict`/`make_state`, which some tests call themselves: off macOS they raise), and
 records one outcome per case (`--conformance-json`). `--conformance-precision`,
 `--conformance-every` and `--conformance-per-class` pick a deterministic subset after collection.
 """
@@ -128,6 +129,18 @@ class Recorder:
         gc.freeze()
 
     def _patch(self) -> None:
+        from coremltools.models import MLModel
+
+        observe = self._observe
+
+        def mlmodel_predict(model, data, state=None):
+            if not isinstance(data, dict):
+                raise TypeError("the conformance run predicts one dict of inputs at a time")
+            return predict.predict(model, data, state=state, observe=observe)
+
+        for attr, ours in (("predict", mlmodel_predict), ("make_state", predict.make_state)):
+            self.patched.append((MLModel, attr, vars(MLModel)[attr]))
+            setattr(MLModel, attr, ours)
         originals = {}
         for (module, name), ours in REPLACED.items():
             if module in sys.modules:

@@ -1,8 +1,10 @@
 """A converted model's prediction made by the MIL interpreter (fp32 profile) instead of Core ML.
 
 Inputs are fed as Core ML's `predict` gets them in Apple's helpers (`run_core_ml_predict`):
-float32 arrays, a scalar as a one-element vector. A case the interpreter cannot run (an op
-it lacks, image inputs, state) raises `UnsupportedCase`, which pytest reports as a skip.
+float32 arrays, a scalar as a one-element vector. A stateful program's state is the interpreter's
+(`make_state`, what `MLModel.make_state()` gives on a Mac: zero-filled buffers kept across
+predictions). A case the interpreter cannot run (an op it lacks, image inputs) raises
+`UnsupportedCase`, which pytest reports as a skip.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import numpy as np
 import pytest
 
 from harness.mil import Interpreter, get_profile, load_program
-from harness.mil.interpreter import UnsupportedOp
+from harness.mil.interpreter import OpFailed, UnsupportedOp
+from harness.mil.ops._scatter import InvalidIndices
+from harness.mil.state import ProgramState
 
 #: The profile Apple's expected values are judged against: fp32 everywhere, like Core ML's CPU.
 PROFILE = "fp32"
@@ -39,11 +43,14 @@ def _feed(value) -> np.ndarray:
     return np.array([value], np.float32) if value.shape == () else value.astype(np.float32)
 
 
-def predict(mlmodel, inputs: dict, state=None,
+def make_state(mlmodel) -> ProgramState:
+    """`mlmodel.make_state()` as on a Mac: the program's state buffers, zero-filled, for a sequence of predictions."""
+    return Interpreter(load_program(mlmodel.package_path), get_profile(PROFILE)).make_state()
+
+
+def predict(mlmodel, inputs: dict, state: ProgramState | None = None,
             observe: Callable[[set[str]], None] | None = None) -> dict[str, np.ndarray]:
-    """Outputs by feature name, as `mlmodel.predict(inputs)` returns them on a Mac."""
-    if state is not None:
-        raise UnsupportedCase("stateful model")
+    """Outputs by feature name, as `mlmodel.predict(inputs, state)` returns them on a Mac."""
     images = [i.name for i in mlmodel.get_spec().description.input if i.type.WhichOneof("Type") == "imageType"]
     if images:
         raise UnsupportedCase(f"image input {images[0]!r}")
@@ -54,10 +61,14 @@ def predict(mlmodel, inputs: dict, state=None,
     by_name = {sanitized(k): v for k, v in inputs.items()}
     feeds = {name: _feed(by_name[name]) for name, _ in program.inputs}
     try:
-        outputs = Interpreter(program, get_profile(PROFILE)).run(feeds).outputs
+        outputs = Interpreter(program, get_profile(PROFILE)).run(feeds, state=state).outputs
     except UnsupportedOp as err:
         missing = tuple(getattr(err, "missing", None) or (err.op_type,))
         raise UnsupportedCase(str(err).split("; supported ops:")[0], op_types=missing) from err
+    except OpFailed as err:
+        if isinstance(err.__cause__, InvalidIndices):  # Core ML's runtime check: predict raises, as on a Mac
+            raise RuntimeError(f"Unable to compute the prediction using ML Program ({err})") from err
+        raise
     return {name: _as_core_ml_returns(value, name in scalars) for name, value in outputs.items()}
 
 

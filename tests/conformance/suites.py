@@ -21,29 +21,37 @@ SUITES: dict[str, tuple[str, ...]] = {
 }
 
 #: The default run's sample: op test classes whose ops the interpreter implements (the ops small
-#: models use most); of their fp32 cases (fp16 ones are judged with Apple's widened tolerances) the
-#: ones that predict (Apple names them test_builder_to_backend_*), every SAMPLE_EVERY-th of a class
-#: and at most SAMPLE_PER_CLASS of them.
-_OPS = "converters/mil/mil/ops/tests/iOS14/"
+#: models use most, and the later targets' new ones: attention, state, compression, quantization,
+#: resize); of their fp32 cases (fp16 ones are judged with Apple's widened tolerances) the ones that
+#: predict (Apple names most of them test_builder_to_backend_*; SAMPLE_KEYWORD names the others), every
+#: SAMPLE_EVERY-th of a class and at most SAMPLE_PER_CLASS of them.
+_OPS = "converters/mil/mil/ops/tests/"
 SAMPLE: tuple[str, ...] = tuple(f"{_OPS}{file}::{cls}" for file, classes in {
-    "test_activation.py": ("TestReLU", "TestSigmoid", "TestGeLU", "TestSoftmax", "TestSiLU"),
-    "test_elementwise_binary.py": ("TestElementwiseBinary", "TestLess"),
-    "test_elementwise_unary.py": ("TestElementwiseUnary",),
-    "test_linear.py": ("TestLinear", "TestMatMul", "TestEinsum"),
-    "test_conv.py": ("TestConv", "TestConvTranspose"),
-    "test_pool.py": ("TestAvgPool", "TestMaxPool"),
-    "test_normalization.py": ("TestNormalizationLayerNorm", "TestNormalizationInstanceNorm"),
-    "test_reduction.py": ("TestReduction",),
-    "test_tensor_operation.py": ("TestConcat", "TestPad", "TestTopK"),
-    "test_tensor_transformation.py": ("TestReshape", "TestTranspose", "TestSqueeze", "TestExpandDims",
-                                      "TestSliceBySize", "TestSplit"),
-    "test_scatter_gather.py": ("TestGather", "TestGatherAlongAxis"),
-    "test_control_flow.py": ("TestWhileLoop", "TestCond"),
-    "test_image_resizing.py": ("TestUpsampleNearestNeighbor", "TestUpsampleBilinear"),
-    "test_recurrent.py": ("TestLSTM", "TestGRU"),
+    "iOS14/test_activation.py": ("TestReLU", "TestSigmoid", "TestGeLU", "TestSoftmax", "TestSiLU"),
+    "iOS14/test_elementwise_binary.py": ("TestElementwiseBinary", "TestLess"),
+    "iOS14/test_elementwise_unary.py": ("TestElementwiseUnary",),
+    "iOS14/test_linear.py": ("TestLinear", "TestMatMul", "TestEinsum"),
+    "iOS14/test_conv.py": ("TestConv", "TestConvTranspose"),
+    "iOS14/test_pool.py": ("TestAvgPool", "TestMaxPool"),
+    "iOS14/test_normalization.py": ("TestNormalizationLayerNorm", "TestNormalizationInstanceNorm"),
+    "iOS14/test_reduction.py": ("TestReduction",),
+    "iOS14/test_tensor_operation.py": ("TestConcat", "TestPad", "TestTopK"),
+    "iOS14/test_tensor_transformation.py": ("TestReshape", "TestTranspose", "TestSqueeze", "TestExpandDims",
+                                            "TestSliceBySize", "TestSplit"),
+    "iOS14/test_scatter_gather.py": ("TestGather", "TestGatherAlongAxis"),
+    "iOS14/test_control_flow.py": ("TestWhileLoop", "TestCond"),
+    "iOS14/test_image_resizing.py": ("TestUpsampleNearestNeighbor", "TestUpsampleBilinear"),
+    "iOS14/test_recurrent.py": ("TestLSTM", "TestGRU"),
+    "iOS16/test_constexpr_ops.py": ("TestConstexprLutToDense",),
+    "iOS17/test_quantization.py": ("TestQuantize", "TestDequantize"),
+    "iOS17/test_image_resizing.py": ("TestResize",),
+    "iOS18/test_transformers.py": ("TestScaledDotProductAttention",),
+    "iOS18/test_tensor_transformation.py": ("TestSliceUpdate",),
+    "iOS18/test_compression.py": ("TestConstexprBlockwiseDequantize",),
+    "iOS18/test_states.py": ("TestStatefulModel",),
 }.items() for cls in classes)
 SAMPLE_PRECISION = "fp32"
-SAMPLE_KEYWORD = "to_backend"
+SAMPLE_KEYWORD = "to_backend or test_resize_ or test_state_model"
 SAMPLE_EVERY = 5
 SAMPLE_PER_CLASS = 2
 
@@ -67,3 +75,17 @@ def targets(suite: str) -> list[str]:
 def sample_targets() -> list[str]:
     root = coremltools_root()
     return [str(root / rel) for rel in SAMPLE]
+
+
+def shard_target(shard: str) -> str:
+    """The pytest argument of a shard `FILE[::CLASS]`: FILE relative to the installed coremltools (or absolute)."""
+    return str(coremltools_root() / shard)
+
+
+def shard_of(nodeid: str) -> str:
+    """A case's shard, `FILE::CLASS` (or `FILE` for a test outside a class), FILE relative to coremltools; a case id
+    is relative to the folder holding coremltools (`run.pytest_args` makes it the rootdir)."""
+    path, _, rest = nodeid.partition("::")
+    test_class = rest.split("::")[0] if "::" in rest else ""
+    path = path.removeprefix("coremltools/")
+    return f"{path}::{test_class}" if test_class else path

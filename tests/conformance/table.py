@@ -1,7 +1,13 @@
-"""Run a conformance suite and write its per-op table (markdown): docs/mil-conformance.md.
+"""Run a conformance suite and write its per-op tables (markdown) into its section of docs/mil-conformance.md.
 
-    python -m tests.conformance.table --suite mil-ios15 --out docs/mil-conformance.md
-    python -m tests.conformance.table --from-json run.json --out docs/mil-conformance.md
+    python -m tests.conformance.table --suite mil-ios17 --out docs/mil-conformance.md
+    python -m tests.conformance.table --suite mil-ios18 --cluster local:2 --out docs/mil-conformance.md
+    python -m tests.conformance.table --suite mil-ios16 --from-json run.json --out docs/mil-conformance.md
+
+The page holds a section per suite (iOS15 to iOS18, and any other run written there); writing one
+suite's section replaces that section only and keeps the others and the hand-written text after them.
+`--cluster` (or HARNESS_CLUSTER) runs the suite a test class per task on a Dask cluster
+(`sharded.py`); the records, and so the tables, are the one-process run's.
 
 Rows are the op under test: the op named by Apple's test class (`TestReshape` -> reshape), or,
 for a class that tests a family (`TestElementwiseBinary`), the one op in the case's program.
@@ -22,6 +28,9 @@ from pathlib import Path
 from tests.conformance.conftest import KNOWN_FAILURES, KNOWN_MISMATCHES, explain, explain_failure
 from tests.conformance.plugin import NOT_PREDICTED, PREDICTED
 
+#: Section titles by suite, in page order.
+TITLES = {"mil-ios15": "iOS15", "mil-ios16": "iOS16", "mil-ios17": "iOS17", "mil-ios18": "iOS18",
+          "torch": "torch frontend", "sample": "the default run's sample"}
 SCAFFOLDING = {"cast"}  # ops the converter adds around the op under test (fp16 casts, int inputs)
 
 
@@ -59,7 +68,44 @@ def _cell(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def render(records: list[dict], command: str, date: str, environment: str) -> str:
+INTRO = [
+    "# MIL interpreter conformance: coremltools' own op tests",
+    "",
+    "Apple's tests run unchanged; only the prediction step is ours: the converted `.mlpackage` runs "
+    "through `harness.mil` under the `fp32` profile and is compared with the test's expected values "
+    "and its atol/rtol (widened for fp16 programs exactly as Apple's `compare_backend` widens them). "
+    "Each target's folder of tests (`converters/mil/mil/ops/tests/iOS16`, ...) runs at the target its "
+    "tests name (a few of the later folders' cases pin iOS15), and each program runs with the interpreter's "
+    "registry for the target it was converted at. A stateful program's state is the interpreter's "
+    "(`MLModel.make_state()`, zero-filled, kept across the test's predictions). "
+    "*unsupported*: the program uses an op the interpreter lacks; *mismatch*: a shape or value "
+    "check failed; *error*: the interpreter (or our prediction step) raised; *failed after prediction*: "
+    "the prediction matched, then one of the test's own later assertions failed; "
+    "*not predicted*: cases that never ask for a prediction (type inference, value inference, "
+    "Apple's own skips and xfails, conversion failures).",
+    "",
+    "Rerun: `tox -e conformance` (iOS15; one process, 35 min on a quiet 2-core machine, an hour "
+    "under load), `tox -e conformance -- --suite mil-ios17 --out docs/mil-conformance.md` (a later target: "
+    "its section of this page is replaced, the others kept), `... --cluster local:2` or `--cluster "
+    "tcp://HOST:8786` (a test class per task on a Dask cluster, [past one machine](cluster.md)); the default "
+    "test suite runs fixed samples (`tests/conformance/test_sampled.py`, `python -m tests.conformance.run "
+    "--sample --json out.json`); torch frontend tests: `python -m tests.conformance.table --suite torch --out "
+    "torch.md -- --conformance-precision fp32 --conformance-every 25`. Known mismatches and their "
+    "explanations: `KNOWN_MISMATCHES` and `KNOWN_FAILURES` in tests/conformance/conftest.py.",
+    "",
+]
+
+
+def begin(suite: str) -> str:
+    return f"<!-- conformance:{suite} -->"
+
+
+def end(suite: str) -> str:
+    return f"<!-- /conformance:{suite} -->"
+
+
+def render(records: list[dict], command: str, date: str, environment: str, suite: str = "mil-ios15") -> str:
+    """The suite's section: totals, per precision, per op, missing ops, every mismatch with its explanation."""
     class_ops: dict[str, set[str]] = defaultdict(set)
     for r in records:
         class_ops[r["test_class"]].update(set(r["ops"]) - SCAFFOLDING)
@@ -70,28 +116,17 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
         rows[op][r["outcome"] if r["outcome"] in PREDICTED else "not predicted"] += 1
         classes[op].add(r["test_class"])
     t = totals(records)
+    reached, passed = t["reaching a prediction"], t["passed"]
+    share = f"{100 * passed / reached:.1f}%" if reached else "none"
     lines = [
-        "# MIL interpreter conformance: coremltools' own op tests",
+        begin(suite),
+        f"## {TITLES.get(suite, suite)}",
         "",
-        f"Date: {date}. Command: `{command}`. {environment}",
+        f"Suite `{suite}`. Date: {date}. Command: {command if '`' in command else f'`{command}`'}. {environment}",
         "",
-        "Apple's tests run unchanged; only the prediction step is ours: the converted `.mlpackage` runs "
-        "through `harness.mil` under the `fp32` profile and is compared with the test's expected values "
-        "and its atol/rtol (widened for fp16 programs exactly as Apple's `compare_backend` widens them). "
-        "*unsupported*: the program uses an op the interpreter lacks; *mismatch*: a shape or value "
-        "check failed; *error*: the interpreter (or our prediction step) raised; *failed after prediction*: "
-        "the prediction matched, then one of the test's own later assertions failed; "
-        "*not predicted*: cases that never ask for a prediction (type inference, value inference, "
-        "Apple's own skips and xfails, conversion failures).",
+        f"**{passed} of the {reached} cases that reach a prediction pass ({share}).**",
         "",
-        "Rerun: `tox -e conformance` (this table; one process, 35 min on a quiet 2-core machine, an hour "
-        "under load); the default test suite runs "
-        "a fixed sample (`tests/conformance/test_sampled.py`, `python -m tests.conformance.run --sample "
-        "--json out.json`); torch frontend tests: `python -m tests.conformance.table --suite torch --out "
-        "torch.md -- --conformance-precision fp32 --conformance-every 25`. Known mismatches and their "
-        "explanations: `KNOWN_MISMATCHES` and `KNOWN_FAILURES` in tests/conformance/conftest.py.",
-        "",
-        "## Totals",
+        "### Totals",
         "",
         "| " + " | ".join(t) + " |",
         "|" + "---|" * len(t),
@@ -108,7 +143,7 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
         lines.append(f"| {precision or 'none'} | " + " | ".join(str(v) for v in sub.values()) + " |")
     lines += [
         "",
-        "## Per op",
+        "### Per op",
         "",
         "| op type | passed | unsupported | mismatch | error | failed after prediction | not predicted | "
         "Apple test classes |",
@@ -119,10 +154,11 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
         lines.append(f"| {op} | {c['passed']} | {c['unsupported']} | {c['mismatch']} | {c['error']} | "
                      f"{c['failed after prediction']} | {c['not predicted']} | {', '.join(sorted(classes[op]))} |")
     missing = Counter(op for r in records if r["outcome"] == "unsupported" for op in r["missing_ops"] or ["(inputs)"])
-    lines += ["", "## Missing ops (cases each one blocks)", "", "| op type | cases |", "|---|---|"]
+    lines += ["", "### Missing ops (cases each one blocks)", "", "| op type | cases |", "|---|---|"]
     lines += [f"| {op} | {n} |" for op, n in missing.most_common()]
-    bad = [r for r in records if r["outcome"] in ("mismatch", "error", "failed after prediction")]
-    lines += ["", "## Mismatches, errors and failures after the prediction", "",
+    bad = sorted((r for r in records if r["outcome"] in ("mismatch", "error", "failed after prediction")),
+                 key=lambda r: r["nodeid"])
+    lines += ["", "### Mismatches, errors and failures after the prediction", "",
               "Known mismatches and failures (tests/conformance/conftest.py `KNOWN_MISMATCHES`, `KNOWN_FAILURES`) "
               "give their explanation; "
               "others show the first words of the failure.", "",
@@ -137,8 +173,32 @@ def render(records: list[dict], command: str, date: str, environment: str) -> st
              and not any(all(p in r["nodeid"] for p in pattern) for r in bad)]
     if stale:
         lines += ["", "Known-mismatch entries that matched cases in this run, none of which mismatched "
-                  "(remove them):", ""] + [f"- `{' & '.join(p)}`" for p in stale]
-    return "\n".join(lines) + "\n"
+                  "(not needed for this run: remove them unless another suite needs them):", ""]
+        lines += [f"- `{' & '.join(p)}`" for p in stale]
+    return "\n".join([*lines, end(suite)]) + "\n"
+
+
+def place(page: str | None, suite: str, section: str) -> str:
+    """The page with `section` as suite's section: the intro, every suite's section in `TITLES` order (those the
+    page has, this one replaced or added), then whatever the page holds after its sections."""
+    sections: dict[str, str] = {}
+    tail = ""
+    if page:
+        rest = page
+        while (found := re.search(r"<!-- conformance:([\w-]+) -->", rest)) is not None:
+            name = found[1]
+            stop = rest.find(end(name), found.start())
+            if stop < 0:
+                raise ValueError(f"the page's section {name} has no end marker {end(name)!r}")
+            sections[name] = rest[found.start():stop + len(end(name))] + "\n"
+            rest = rest[stop + len(end(name)):]
+        tail = rest.strip("\n")
+    sections[suite] = section
+    order = sorted(sections, key=lambda k: (list(TITLES).index(k) if k in TITLES else len(TITLES), k))
+    parts = ["\n".join(INTRO), *("\n" + sections[k] for k in order)]
+    if tail:
+        parts.append("\n" + tail + "\n")
+    return "".join(parts)
 
 
 def environment() -> str:
@@ -149,6 +209,23 @@ def environment() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Every error one line on stderr: exit 2 for usage, 1 for a run that failed."""
+    from harness.errors import HarnessError, UsageError
+
+    try:
+        return _main(argv)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except HarnessError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
+    from harness import atomic, options
+    from harness.cli import usage_type
+    from harness.errors import UsageError
     from tests.conformance import suites
     from tests.conformance.run import run
 
@@ -156,26 +233,40 @@ def main(argv: list[str] | None = None) -> int:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--suite", choices=sorted(suites.SUITES))
     which.add_argument("--sample", action="store_true")
-    which.add_argument("--from-json", type=Path, help="render a run's records instead of running")
+    p.add_argument("--from-json", type=Path, help="render a run's records instead of running (with --suite: its "
+                   "section)")
     p.add_argument("--json", type=Path, help="keep the run's records here")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="the page; the suite's section in it is replaced")
     p.add_argument("--command", help="with --from-json: the command that produced the records, for the header")
+    p.add_argument("--cluster", type=usage_type(options.cluster), metavar="local[:W]|tcp://HOST:PORT",
+                   help="run a test class per task on a Dask cluster (default: HARNESS_CLUSTER, else one process)")
+    p.add_argument("--shard-limit", type=float, metavar="SECONDS", default=None,
+                   help="with a cluster: seconds a test class may run before the run ends (default 3600)")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = p.parse_args(argv)
+    suite = args.suite or "sample"
     if args.from_json:
         records = json.loads(args.from_json.read_text())
     else:
-        json_path = args.json or Path(tempfile.mkdtemp()) / "conformance.json"
-        records = run(args.suite, args.sample, json_path, args.pytest_args)
+        cluster = args.cluster or (None if args.sample else options.cluster(None))
+        if cluster is not None:
+            if args.sample:
+                raise UsageError("--cluster runs a suite (--suite), not the sample")
+            from tests.conformance import sharded
+
+            records = sharded.run(args.suite, cluster, args.pytest_args, say=lambda m: print(m, flush=True),
+                                  limit=args.shard_limit or sharded.SHARD_LIMIT_SECONDS)
+        else:
+            records = run(args.suite, args.sample, Path(tempfile.mkdtemp()) / "conformance.json", args.pytest_args)
+        if args.json:
+            atomic.write_text(args.json, json.dumps(records, indent=1))
     command = args.command or "python -m tests.conformance.table " + shlex.join(
         argv if argv is not None else sys.argv[1:])
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = render(records, command, date, environment())
+    section = render(records, command, date, environment(), suite)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(args.out)
-    print(f"wrote {args.out}: " + ", ".join(f"{k} {v}" for k, v in totals(records).items()))
+    atomic.write_text(args.out, place(args.out.read_text() if args.out.exists() else None, suite, section))
+    print(f"wrote {args.out} ({suite}): " + ", ".join(f"{k} {v}" for k, v in totals(records).items()))
     return 0
 
 

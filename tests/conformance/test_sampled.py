@@ -1,4 +1,4 @@
-"""A fixed slice of coremltools' own op tests passes against the interpreter (the full run: tox -e conformance).
+"""A fixed slice of coremltools' op tests, iOS15 to iOS18, passes against the interpreter (all: tox -e conformance).
 
 One test over the whole sample: the sample runs once in a subprocess, and under pytest-xdist a
 session fixture shared by several tests would run it once per worker.

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from harness.mil.ops._scatter import combine, positive
+from harness.mil.ops._scatter import combine, positive, validated
 
 
 def run(ctx, data, indices, updates, axis=0, mode="add", validate_indices=False):
@@ -11,6 +11,7 @@ def run(ctx, data, indices, updates, axis=0, mode="add", validate_indices=False)
     axis = int(axis) % out.ndim
     moved = np.moveaxis(out, axis, 0)  # a view: writes land in `out`
     upd = np.moveaxis(np.asarray(updates), axis, 0)
-    for k, i in enumerate(positive(np.atleast_1d(indices), out.shape[axis])):
+    indices = validated("scatter", np.atleast_1d(indices), out.shape[axis], validate_indices)
+    for k, i in enumerate(positive(indices, out.shape[axis])):
         moved[i] = fn(moved[i], upd[k])
     return out

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from harness.mil.ops._scatter import combine
+from harness.mil.ops._scatter import combine, validated
 
 
 def run(ctx, data, indices, updates, mode="add", validate_indices=False):
@@ -10,6 +10,7 @@ def run(ctx, data, indices, updates, mode="add", validate_indices=False):
     out = np.array(data, copy=True)
     idx = np.asarray(indices).astype(np.int64)
     k = idx.shape[-1]
+    idx = validated("scatter_nd", idx, out.shape[:k], validate_indices)
     rows = idx.reshape(-1, k)
     upd = np.asarray(updates).reshape((rows.shape[0],) + out.shape[k:])
     for row, value in zip(rows, upd, strict=True):

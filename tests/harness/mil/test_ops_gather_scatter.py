@@ -148,3 +148,44 @@ def test_gather_and_scatter_keep_int32(run_mil):
                                                                                               end=[1, 4]), mode="add")
 
     np.testing.assert_array_equal(run_mil(build, {"x": x}), x + np.array([[0], [1], [0]]) * x[2])
+
+
+
+DATA = np.array([[1, 2, 3], [4, 5, 6]], np.float32)
+
+#: iOS17's scatter ops, indices given at run time: op -> (op builder, valid indices, updates).
+IOS17_SCATTERS = {
+    "scatter": (mb.scatter, np.array([1, 0], np.int32), np.ones((2, 3), np.float32)),
+    "scatter_along_axis": (mb.scatter_along_axis, np.array([[1, 0, 1], [0, 1, 0]], np.int32),
+                           np.ones((2, 3), np.float32)),
+    "scatter_nd": (mb.scatter_nd, np.array([[1, 0], [0, 2]], np.int32), np.ones(2, np.float32)),
+}
+
+
+@pytest.mark.parametrize("op", sorted(IOS17_SCATTERS))
+@pytest.mark.parametrize("bad", [-1, 10])
+def test_ios17_scatters_refuse_an_index_out_of_bounds_when_told_to_validate(run_mil, op, bad):
+    """coremltools' defs/iOS17/scatter_gather.py: negative indices are out of bounds at iOS17, and with
+    validate_indices the runtime raises (Apple's test_ios17_invalid_indices expects the prediction to fail)."""
+    from harness.mil.interpreter import OpFailed
+    from harness.mil.ops._scatter import InvalidIndices
+
+    scatter, good, updates = IOS17_SCATTERS[op]
+
+    def build(validate: bool):
+        return lambda x, i, v: scatter(data=x, indices=i, updates=v, mode="update", validate_indices=validate)
+
+    inputs = {"x": DATA, "i": good, "v": updates}
+    expected = DATA.copy()
+    if op == "scatter_along_axis":
+        np.put_along_axis(expected, good, updates, axis=0)
+    else:
+        expected[tuple(good.T) if op == "scatter_nd" else good] = updates
+    np.testing.assert_array_equal(run_mil(build(True), inputs, opset=ct.target.iOS17), expected)
+    broken = good.copy()
+    broken.flat[0] = bad
+    with pytest.raises(OpFailed, match=f"index {bad} is out of bounds") as raised:
+        run_mil(build(True), {**inputs, "i": broken}, opset=ct.target.iOS17)
+    assert isinstance(raised.value.__cause__, InvalidIndices)
+    if bad < 0:  # without validation a negative index is undefined: the interpreter counts it from the end
+        run_mil(build(False), {**inputs, "i": broken}, opset=ct.target.iOS17)
