@@ -30,7 +30,7 @@ from harness.toolkit import (
 )
 
 #: The kit's trained nets, as the commands that take one name them (known without importing torch).
-NETS = ["trendsplit", "trendsplit-gru", "trendsplit-v2", "trendsplit-v3"]
+NETS = ["trendsplit", "trendsplit-gru", "trendsplit-v2", "trendsplit-v3", "trendsplit-v3b"]
 
 
 def cmd_fixtures(args: argparse.Namespace) -> int:
@@ -154,7 +154,7 @@ def build_parser(prog: str = "python -m trendsplit") -> argparse.ArgumentParser:
 
     p = command("shifted", help="a net against PELT and the brute force re-tuned per set, on shifted habits "
                                 "(issue 31); exit 1 when a criterion fails")
-    p.add_argument("--candidate", choices=NETS, default="trendsplit-v3")
+    p.add_argument("--candidate", choices=NETS, default="trendsplit-v3b")
     p.add_argument("--reference", choices=NETS, default="trendsplit-v2",
                    help="the net the candidate must not lose to on the standard set")
     p.add_argument("--n", type=CASES, default=1000, help="logs per set (default 1000)")

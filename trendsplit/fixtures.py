@@ -60,7 +60,7 @@ ENCODING_FILE = "encoding_cases.json"
 #: version -> its encoding fixture; v1's name predates v2 and stays.
 ENCODING_FILES = {1: ENCODING_FILE, 2: "encoding_cases_v2.json", 3: "encoding_cases_v3.json"}
 #: The models whose fixtures are generated and checked.
-MODELS = ("trendsplit", "trendsplit-v2", "trendsplit-v3")
+MODELS = ("trendsplit", "trendsplit-v2", "trendsplit-v3", "trendsplit-v3b")
 #: The channels' names in fixture cases, in channel order.
 CHANNEL_KEYS = ("x_bits", "y_bits", "dy_bits", "dx_bits", "dyn_bits", "nu_bits", "res_bits")
 GENERATOR_SEED = 20261126

@@ -101,6 +101,11 @@ V2_SPEC = trained("trendsplit-v2", "the conv net on encoding v2 (steps in second
 V3_THRESHOLD = 0.5
 V3_SPEC = trained("trendsplit-v3", "a wider conv net on encoding v3 (the log's noise scale, and steps and residuals "
                                    "in units of it), trained on a mixture of owners' habits", threshold=V3_THRESHOLD)
+#: trendsplit-v3b's threshold, picked on its validation logs (docs/trendsplit/models.md, trendsplit-v3b).
+V3B_THRESHOLD = 0.5
+V3B_SPEC = trained("trendsplit-v3b", "trendsplit-v3 grown: the whole log in view and a slope channel (seconds per day "
+                                     "to the next reading), fine-tuned from v3's weights on the owners' mixture",
+                   threshold=V3B_THRESHOLD)
 
-__all__ = ["SPEC", "GRU_SPEC", "V2_SPEC", "V3_SPEC", "INPUTS", "OUTPUTS", "check_pairing", "encoding_version",
-           "make_cases", "trained", "data", "gru", "net", "train"]
+__all__ = ["SPEC", "GRU_SPEC", "V2_SPEC", "V3_SPEC", "V3B_SPEC", "INPUTS", "OUTPUTS", "check_pairing",
+           "encoding_version", "make_cases", "trained", "data", "gru", "net", "train"]

@@ -52,6 +52,17 @@ V3_CHANNELS = 48
 #: Encoding v3's: v2's, then the step in noise scales changes sign, the noise scale stays and the
 #: residuals in noise scales change sign.
 V3_MIRROR = (*V2_MIRROR, -1.0, 1.0, -1.0)
+#: trendsplit-v3b's: v3's, then 16 and 32, so each output sees 253 positions, the whole padded log
+#: (L = 100) wherever it sits. PELT's line fits use every reading of a segment; on sparse logs and logs with
+#: few breaks that beat a net seeing 30 readings a side (docs/trendsplit/models.md, trendsplit-v3b).
+WHOLE_DILATIONS = (*DILATIONS, 16, 32)
+#: The slope channel (`TrendSplitNet(slope=...)`): the step to the next reading in seconds over its
+#: gap in days (encoding v2's DY and DX, channels 2 and 3), the gap floored at SLOPE_GAP days and
+#: the slope clamped to +-SLOPE_LIMIT s/day (powers of two: exact in float16, and 100 / 2^-6 = 6,400
+#: stays finite in it). A conv net adds and compares but does not divide, and on irregular gaps a
+#: drift change is a change of this ratio.
+SLOPE_GAP = 2.0**-6
+SLOPE_LIMIT = 64.0
 
 
 class TrendSplitNet(nn.Module):
@@ -68,14 +79,17 @@ class TrendSplitNet(nn.Module):
     """
 
     def __init__(self, channels: int = CHANNELS, inputs: int = 2, dilations: tuple[int, ...] = DILATIONS,
-                 mirror: tuple[float, ...] | None = None):
+                 mirror: tuple[float, ...] | None = None, slope: bool = False):
         super().__init__()
         if mirror is not None and len(mirror) != inputs:
             raise ValueError(f"mirror needs one sign per input channel ({inputs}), got {mirror}")
+        if slope and inputs < 4:
+            raise ValueError(f"the slope channel needs encoding v2's steps (4 or more inputs), got {inputs}")
         self.register_buffer("mirror", None if mirror is None else torch.tensor(mirror).view(1, inputs, 1),
                              persistent=False)  # not a weight: the committed state dicts stay as trained
+        self.slope = slope
         layers: list[nn.Module] = []
-        width = inputs
+        width = inputs + slope
         for d in dilations:
             layers += [nn.Conv1d(width, channels, KERNEL, dilation=d, padding=d * (KERNEL - 1) // 2),
                        nn.ReLU()]
@@ -92,10 +106,45 @@ class TrendSplitNet(nn.Module):
 
     def _logits(self, points: torch.Tensor) -> torch.Tensor:
         clamped = torch.clamp(points, -INPUT_LIMIT, INPUT_LIMIT)  # symmetric, so it commutes with the mirror
-        logits = self.head(self.body(clamped))
+        logits = self.head(self.body(self._features(clamped)))
         if self.mirror is None:
             return logits
-        return (logits + self.head(self.body(clamped * self.mirror))) / 2
+        return (logits + self.head(self.body(self._features(clamped * self.mirror)))) / 2
+
+    def _features(self, clamped: torch.Tensor) -> torch.Tensor:
+        if not self.slope:
+            return clamped
+        gap = torch.clamp(clamped[:, 3:4], min=SLOPE_GAP)
+        return torch.cat([clamped, torch.clamp(clamped[:, 2:3] / gap, -SLOPE_LIMIT, SLOPE_LIMIT)], dim=1)
+
+
+def grown(source: TrendSplitNet, target: TrendSplitNet) -> TrendSplitNet:
+    """`target`, a deeper net of the same width, set to compute exactly what `source` computes.
+
+    Why: a net is widened in view and given more inputs without losing what it learnt. `source`'s
+    layers become `target`'s first ones and its head `target`'s head; the first layer's extra
+    inputs (the slope channel) get zero weights; each extra layer is the identity (its centre tap
+    1 on its own channel, every other weight and bias 0), exact because its input is already a
+    ReLU's, so training starts from `source`'s function and its F1."""
+    kept = len(source.body)
+    if [m.dilation for m in source.body[::2]] != [m.dilation for m in target.body[:kept:2]]:
+        raise ValueError("grown: the target's first layers must be the source's")
+    weights = target.state_dict()
+    for name, value in source.state_dict().items():
+        mine = weights[name]
+        extra_inputs = (name == "body.0.weight" and mine.shape[0::2] == value.shape[0::2]
+                        and mine.shape[1] > value.shape[1])
+        if mine.shape != value.shape and not extra_inputs:
+            raise ValueError(f"grown: {name} is {list(value.shape)} in the source, {list(mine.shape)} here")
+        weights[name] = torch.zeros_like(mine)  # the target's extra inputs start unused
+        weights[name][tuple(slice(0, n) for n in value.shape)] = value
+    for k, layer in enumerate(target.body[kept::2], start=kept // 2):
+        identity = torch.zeros_like(layer.weight)
+        channels = torch.arange(layer.out_channels)
+        identity[channels, channels, KERNEL // 2] = 1.0
+        weights[f"body.{2 * k}.weight"], weights[f"body.{2 * k}.bias"] = identity, torch.zeros_like(layer.bias)
+    target.load_state_dict(weights)
+    return target
 
 
 def seeded(seed: int = 0) -> TrendSplitNet:

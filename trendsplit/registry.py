@@ -15,6 +15,7 @@ MODELS = {} if installed.missing() else {
     models.GRU_SPEC.name: models.GRU_SPEC,
     models.V2_SPEC.name: models.V2_SPEC,
     models.V3_SPEC.name: models.V3_SPEC,
+    models.V3B_SPEC.name: models.V3B_SPEC,
     fp16_stress.SPEC.name: fp16_stress.SPEC,
 }
 

@@ -1,6 +1,6 @@
 """Train a trendsplit architecture on synthetic watch logs: deterministic, CPU, minutes.
 
-    python -m trendsplit.train [--arch trendsplit|trendsplit-gru|trendsplit-v2|trendsplit-v3] [--seed 0]
+    python -m trendsplit.train [--arch trendsplit|trendsplit-gru|trendsplit-v2|trendsplit-v3|trendsplit-v3b] [--seed 0]
                                [--train-size N] [--epochs N] [--pos-weight W] [--habits default|mixture]
                                [--threads N] [--out DIR]
 
@@ -39,6 +39,9 @@ class Architecture:
     encoding_version: int  # the inputs it is trained on, and must be fed
     #: The module the trained weights are served in, when it is not `build`'s (same state dict).
     serve: Callable[[], nn.Module] | None = None
+    #: Training starts from this architecture's committed weights, grown into `build`'s module
+    #: (`net.grown`), instead of a seeded init: what it learnt is kept and built on.
+    start: str | None = None
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -48,6 +51,11 @@ ARCHITECTURES: dict[str, Architecture] = {
                                   serve=lambda: net.TrendSplitNet(inputs=4, mirror=net.V2_MIRROR)),
     "trendsplit-v3": Architecture(lambda: net.TrendSplitNet(net.V3_CHANNELS, inputs=7), 3,
                                   serve=lambda: net.TrendSplitNet(net.V3_CHANNELS, inputs=7, mirror=net.V3_MIRROR)),
+    "trendsplit-v3b": Architecture(
+        lambda: net.TrendSplitNet(net.V3_CHANNELS, inputs=7, dilations=net.WHOLE_DILATIONS, slope=True), 3,
+        serve=lambda: net.TrendSplitNet(net.V3_CHANNELS, inputs=7, dilations=net.WHOLE_DILATIONS,
+                                        mirror=net.V3_MIRROR, slope=True),
+        start="trendsplit-v3"),
 }
 
 
@@ -72,6 +80,9 @@ RECIPES = {
     "trendsplit-v2": Recipe(train_size=120_000, val_size=2_000, epochs=24, batch=128, lr=3e-3, pos_weight=1.0),
     "trendsplit-v3": Recipe(train_size=100_000, val_size=2_000, epochs=16, batch=128, lr=3e-3, pos_weight=1.0,
                             habits="mixture"),
+    #: Fine-tuning from trendsplit-v3's weights (`Architecture.start`), on fresh logs (`--seed 1`).
+    "trendsplit-v3b": Recipe(train_size=60_000, val_size=2_000, epochs=5, batch=128, lr=2e-3, pos_weight=1.0,
+                             habits="mixture"),
 }
 
 
@@ -104,6 +115,9 @@ def train(arch: str, seed: int = 0, progress: bool = True, recipe: Recipe | None
     mask = torch.from_numpy(decision_mask(train_set.lengths).astype(np.float32))
     weight = mask * torch.where(y > 0, recipe.pos_weight, 1.0)
     module = (build or ARCHITECTURES[arch].build)()
+    start_from = ARCHITECTURES[arch].start
+    if start_from:
+        module = net.grown(load(start_from), module)
     optimiser = torch.optim.Adam(module.parameters(), lr=recipe.lr)
     steps = recipe.epochs * -(-len(x) // recipe.batch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=recipe.lr, total_steps=steps)
@@ -147,6 +161,8 @@ def train(arch: str, seed: int = 0, progress: bool = True, recipe: Recipe | None
         "history": history, "training_seconds": round(time.perf_counter() - start, 1),
         "torch_threads": threads,
     }
+    if start_from:
+        card["start"] = {"architecture": start_from, "weights_sha256": weights_sha256(load(start_from))}
     if ARCHITECTURES[arch].serve and build is None:
         card["served"] = served_card(arch, module, val_set)
     return module.eval(), card

@@ -28,7 +28,7 @@ def generated():
 def test_committed_fixtures_match_the_code():
     drift = fixtures.check(fixtures.FIXTURES)
     assert drift, drift.render()
-    assert drift.render().endswith("fixtures match the code (6 files)")
+    assert drift.render().endswith("fixtures match the code (7 files)")
 
 
 def test_generation_is_deterministic(generated):
@@ -73,7 +73,7 @@ def test_v3_cases_are_v2s_with_the_noise_channels_and_their_edges(generated):
 
 def test_each_model_fixture_names_its_encoding_version(generated):
     for name, version, channels in (("model_trendsplit.json", 1, 2), ("model_trendsplit-v2.json", 2, 4),
-                                    ("model_trendsplit-v3.json", 3, 7)):
+                                    ("model_trendsplit-v3.json", 3, 7), ("model_trendsplit-v3b.json", 3, 7)):
         doc = json.loads(generated[name])
         assert doc["provenance"]["encoding_version"] == version
         assert len(doc["cases"][0]["input_bits"]) == channels

@@ -69,6 +69,10 @@ final class GoldenFixtureTests: XCTestCase {
         try modelCasesEncodeAndDecodeLikePython(model: "trendsplit-v3", version: 3)
     }
 
+    func testV3bModelCasesEncodeAndDecodeLikePython() throws {
+        try modelCasesEncodeAndDecodeLikePython(model: "trendsplit-v3b", version: 3)
+    }
+
     func testErrorCodesAreThePythonCodesInOrder() {
         XCTAssertEqual(TrendSplitError.encodingCodes, [
             "bad_point", "too_few_points", "too_many_points", "non_finite", "unsorted_x",
