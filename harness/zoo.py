@@ -422,8 +422,10 @@ def precision_rows(name: str, n: int = 32, folder: str = "artifacts/zoo") -> str
         if c.verdict == "fail" and p is not None and not p.within:
             a = advise(model, Path(folder) / name, profile=c.candidate.split("[")[-1].rstrip("]"), n=n)
             fix = f"{len(a.fp32_ops)} of {a.compute_ops}: {a.before} -> {a.after}"
-        rows.append(f"| {name} | {c.candidate} | {c.verdict.upper()} | {p.label if p else '—'} | {expected} | "
-                    f"{fix} |")
+        call = f" [call {c.call}]" if c.call else ""  # a stateful model's pairs are judged call by call
+        unclassed = "— (stateful: not classified)" if c.call else "—"
+        rows.append(f"| {name} | {c.candidate}{call} | {c.verdict.upper()} | {p.label if p else unclassed} | "
+                    f"{expected} | {fix} |")
     return "\n".join(rows)
 
 
