@@ -245,12 +245,19 @@ class Comparison:
                 "weights, or inputs the model ignores)")
 
     @property
+    def failures(self) -> tuple[str, ...]:
+        """Why this pair fails, in the words the table shows (empty when it holds): the verdict rests on these."""
+        by = self.numbers_by
+        return tuple(word for word, bad in (
+            ("non-finite", not self.finite),
+            ("beyond-precision", by == "float64" and not self.expectation.within),
+            ("numeric", by == "policy" and not self.numeric_ok),
+            ("decisions", not self.decisions_ok)) if bad)
+
+    @property
     def verdict(self) -> str:
         """"fail", "inconclusive" or "pass"."""
-        by = self.numbers_by
-        numbers = self.finite and (self.expectation.within if by == "float64" else
-                                   self.numeric_ok if by == "policy" else True)
-        if not (numbers and self.decisions_ok):
+        if self.failures:
             return "fail"
         return "inconclusive" if self.inconclusive else "pass"
 

@@ -52,8 +52,8 @@ def chosen_cases(comparisons: Sequence[Comparison], n: int) -> list[int]:
     """The cases worth estimating: those outside a policy's allowance (a class judges a pair's numbers only
     when it estimated all of them), every flip, near flip and worst case named, then the first ones."""
     outside = list(dict.fromkeys(k for c in comparisons for k in c.violation_cases))
-    named = sorted({f.case for c in comparisons for f in c.flips + c.near_flips}
-                   | {c.worst[0] for c in comparisons if c.worst} - set(outside))
+    named = sorted(({f.case for c in comparisons for f in c.flips + c.near_flips}
+                    | {c.worst[0] for c in comparisons if c.worst}) - set(outside))
     chosen = set((outside + named)[:MAX_CASES])
     rest = (k for k in range(n) if k not in chosen)
     while len(chosen) < min(MAX_CASES, n):

@@ -20,12 +20,7 @@ def verdict_text(c) -> str:
         return "PASS"
     if c.verdict == "inconclusive":
         return "INCONCLUSIVE"
-    by = c.numbers_by
-    reasons = [w for w, bad in (("non-finite", not c.finite),
-                                ("beyond-precision", by == "float64" and not c.expectation.within),
-                                ("numeric", by == "policy" and not c.numeric_ok),
-                                ("decisions", not c.decisions_ok)) if bad]
-    return "FAIL " + " ".join(reasons)
+    return "FAIL " + " ".join(c.failures)
 
 
 def side(value: float, threshold: float) -> str:
