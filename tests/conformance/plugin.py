@@ -56,6 +56,7 @@ class Case:
     outcome: str = "no prediction"
     missing_ops: list[str] = field(default_factory=list)
     max_abs: float | None = None  # a mismatch's largest gap
+    fp16_storage: bool = False  # passed only at fp16 storage's allowance (helpers.FP16_STORAGE)
     detail: str = ""
     seconds: float = 0.0
 
@@ -151,7 +152,9 @@ class Recorder:
             for attr, value in list(vars(mod).items()):
                 if id(value) in originals and attr == originals[id(value)][0]:
                     self.patched.append((mod, attr, value))
-                    setattr(mod, attr, partial(originals[id(value)][1], observe=self._observe))
+                    ours = originals[id(value)][1]
+                    extra = {"fp16_storage": self._fp16_storage} if ours is helpers.compare_backend else {}
+                    setattr(mod, attr, partial(ours, observe=self._observe, **extra))
 
     def pytest_unconfigure(self, config):
         for mod, attr, value in self.patched:
@@ -161,6 +164,10 @@ class Recorder:
         if self.current is not None:
             self.current.reached = True
             self.current.ops = sorted(set(self.current.ops) | ops)
+
+    def _fp16_storage(self) -> None:
+        if self.current is not None:
+            self.current.fp16_storage = True
 
     # Outcomes.
     def pytest_runtest_logstart(self, nodeid, location):

@@ -72,6 +72,16 @@ def predict(mlmodel, inputs: dict, state: ProgramState | None = None,
     return {name: _as_core_ml_returns(value, name in scalars) for name, value in outputs.items()}
 
 
+def holds_fp16(mlmodel) -> bool:
+    """Whether the program itself holds float16 values (an input, a weight, an op's result), as a test builds
+    it when it declares fp16 dtypes: at fp32 compute precision coremltools adds no fp16 of its own."""
+    program = load_program(mlmodel.package_path)
+    typed = [t for _, t in program.inputs] + [t for op in program.operations() for _, t in op.outputs]
+    inline = (b.value for op in program.operations() for bs in op.inputs.values() for b in bs)
+    return (any(t.dtype == "FLOAT16" for t in typed)
+            or any(isinstance(v, np.ndarray) and v.dtype == np.float16 for v in inline))
+
+
 def _declared_scalars(program) -> set[str]:
     declared = dict(program.inputs)
     declared.update((name, ttype) for op in program.main.operations for name, ttype in op.outputs)

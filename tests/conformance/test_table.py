@@ -41,3 +41,13 @@ def test_a_section_without_its_end_marker_is_refused():
 ])
 def test_a_case_belongs_to_its_test_class(nodeid, shard):
     assert suites.shard_of(nodeid) == shard
+
+
+def test_cases_passed_at_fp16_storages_allowance_are_counted_apart():
+    records = [{**RECORD, "nodeid": f"{RECORD['nodeid'][:-3]}[{k}]", "fp16_storage": k < 2,
+                "outcome": "passed" if k < 3 else "mismatch"} for k in range(4)]
+    records.append({**RECORD, "nodeid": RECORD["nodeid"][:-3] + "[m]", "outcome": "mismatch", "fp16_storage": True})
+    section = render(records, "run", "today", "versions", "mil-ios17")
+    assert "**3 of the 5 cases that reach a prediction pass (60.0%).** 2 of them at fp16 storage's allowance; " \
+           "at Apple's tolerances alone 1 pass (20.0%)." in section
+    assert "| linear | 3 | 2 | 0 | 2 |" in section
