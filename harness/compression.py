@@ -7,7 +7,10 @@ dense): the fp32 program, the fp16 program, int8 linear quantization (symmetric,
 and 2-bit palettes (k-means when scikit-learn is installed, else uniform: the variant's name says which),
 50% and 75% magnitude pruning; at iOS18, whose ops hold them, also int8 and int4 per block (blocks of 32),
 a 4-bit palette per grouped channel (groups of 16) and 50% pruning with a 4-bit palette of the kept values
-(joint compression). Compressed weights need iOS16's ops (`constexpr_*`), so a model described for iOS15
+(joint compression). Post-training compression in torch through `coremltools.optimize.torch` (int8 per
+channel, a 4-bit k-means palette; int4 per block at iOS18) is converted like the model and measured beside
+them. A method that left every weight dense says so and is never the answer. Compressed weights need
+iOS16's ops (`constexpr_*`), so a model described for iOS15
 is exported for iOS16 here, and the report says so. Each compressed variant is the fp32 program with its
 weights compressed, run under the fp32 profile: its row measures the compression alone. The fp16 row runs
 under `fp16-storage` (the GPU's default). Every row is judged by one policy (default `fp16`: the decisions,
@@ -55,6 +58,17 @@ class Method:
     profile: str
     compress: Callable | None = None  # (coremltools.optimize.coreml, MLModel) -> MLModel
     target: str = MIN_TARGET  # the oldest deployment target whose ops hold this variant's weights
+    in_torch: Callable | None = None  # torch model -> the model compressed by coremltools.optimize.torch, converted
+
+    @property
+    def compresses(self) -> bool:
+        return self.compress is not None or self.in_torch is not None
+
+
+#: Why a compressing method can leave every weight dense; the variant's row says so rather than pass for one.
+LEFT_DENSE = ("nothing compressed: coremltools.optimize.coreml leaves weights under 2,048 values dense, and "
+              "coremltools.optimize.torch's palettizer takes Linear, Conv2d, Embedding and MultiheadAttention "
+              "layers only")
 
 
 #: Per-block quantization's blocks and grouped-channel palettes' groups (coremltools' own defaults are 32 and 32).
@@ -83,6 +97,26 @@ def methods(target: str = MIN_TARGET) -> tuple[Method, ...]:
             return then(cto, m) if then is not None else m
         return compress
 
+    def torch_quantized(dtype: str, granularity: str):
+        def compress(model):
+            from coremltools.optimize.torch.quantization import PostTrainingQuantizer, PostTrainingQuantizerConfig
+
+            config = {"weight_dtype": dtype, "granularity": granularity}
+            if granularity == "per_block":
+                config["block_size"] = BLOCK
+            return PostTrainingQuantizer(model, PostTrainingQuantizerConfig.from_dict(
+                {"global_config": config})).compress()
+        return compress
+
+    def torch_palettized(nbits: int):
+        def compress(model):
+            from coremltools.optimize.torch.palettization import PostTrainingPalettizer as Palettizer
+            from coremltools.optimize.torch.palettization import PostTrainingPalettizerConfig as Config
+
+            return Palettizer(model, Config.from_dict(
+                {"global_config": {"n_bits": nbits}})).compress(num_kmeans_workers=1)
+        return compress
+
     every = (Method("fp32", "fp32", "fp32"), Method("fp16", "fp16", "fp16-storage"),
              Method("int8 per channel", "fp32", "fp32", quantized("int8", "per_channel")),
              Method(f"8-bit palette ({palette})", "fp32", "fp32", palettized(8)),
@@ -91,12 +125,17 @@ def methods(target: str = MIN_TARGET) -> tuple[Method, ...]:
              Method(f"2-bit palette ({palette})", "fp32", "fp32", palettized(2)),
              Method("50% sparse", "fp32", "fp32", pruned(0.5)),
              Method("75% sparse", "fp32", "fp32", pruned(0.75)),
+             Method("int8 per channel (optimize.torch)", "fp32", "fp32", in_torch=torch_quantized("int8",
+                                                                                                 "per_channel")),
+             Method("4-bit palette (optimize.torch, kmeans)", "fp32", "fp32", in_torch=torch_palettized(4)),
              Method(f"int8 per block of {BLOCK}", "fp32", "fp32", quantized("int8", "per_block"), "iOS18"),
              Method(f"int4 per block of {BLOCK}", "fp32", "fp32", quantized("int4", "per_block"), "iOS18"),
              Method(f"4-bit palette per {GROUP} channels ({palette})", "fp32", "fp32",
                     palettized(4, "per_grouped_channel"), "iOS18"),
              Method(f"50% sparse + 4-bit palette ({palette})", "fp32", "fp32",
-                    pruned(0.5, palettized(4, joint=True)), "iOS18"))
+                    pruned(0.5, palettized(4, joint=True)), "iOS18"),
+             Method(f"int4 per block of {BLOCK} (optimize.torch)", "fp32", "fp32", target="iOS18",
+                    in_torch=torch_quantized("int4", "per_block")))
     return tuple(m for m in every if targets.TARGETS.index(m.target) <= targets.TARGETS.index(target))
 
 
@@ -109,6 +148,12 @@ class Variant:
     weight_ops: tuple[str, ...]  # the constexpr ops that hold its weights, as the program says
     comparisons: tuple[Comparison, ...]  # per output, against torch
     decided: str  # the output the app decides on
+    note: str = ""  # e.g. LEFT_DENSE: the method compressed nothing in this model
+    share: float = 0.0  # of the program's float weight values, the share its constexpr ops hold
+
+    @property
+    def left_dense(self) -> bool:
+        return self.note == LEFT_DENSE
 
     @property
     def decision(self) -> Comparison:
@@ -128,6 +173,7 @@ class Variant:
         return {"name": self.name, "package": self.package, "bytes": self.bytes, "profile": self.profile,
                 "weight_ops": list(self.weight_ops), "max_abs": self.max_abs, "verdict": self.verdict,
                 "decisions_agreeing": d.decisions_agreeing, "decisions_compared": d.decisions_compared,
+                "note": self.note, "compressed_share": self.share,
                 "comparisons": [c.to_dict() for c in self.comparisons]}
 
 
@@ -143,8 +189,9 @@ class CompressionReport:
 
     @property
     def smallest(self) -> Variant | None:
-        """The smallest variant that passes the policy (ties: the first listed)."""
-        passing = [v for v in self.variants if v.verdict == "pass"]
+        """The smallest variant that passes the policy (ties: the first listed); one that compressed nothing is
+        the dense program under another name, never the answer."""
+        passing = [v for v in self.variants if v.verdict == "pass" and not v.left_dense]
         return min(passing, key=lambda v: v.bytes) if passing else None
 
     @property
@@ -167,7 +214,9 @@ class CompressionReport:
             d = v.decision
             agree = (f"{d.decisions_agreeing:,}/{d.decisions_compared:,}" if d.decision != "none"
                      else "— (no rule)")
-            rows.append(f"| {v.name} | {', '.join(f'`{o}`' for o in v.weight_ops) or 'const'} | "
+            held = (", ".join(f"`{o}`" for o in v.weight_ops) + f" ({_percent(v.share)} of the weights)"
+                    if v.weight_ops else f"const ({v.note})" if v.note else "const")
+            rows.append(f"| {v.name} | {held} | "
                         f"{v.bytes / 1024:,.1f} KB | {self.baseline.bytes / v.bytes:.2f}x | `{v.profile}` | "
                         f"{v.max_abs:.2e} | {agree} | {v.verdict.upper()} |")
         return "\n".join(rows)
@@ -274,7 +323,9 @@ def compress(spec: ModelSpec, folder: str | Path, *, n: int, seed: int, policy: 
             if method.precision not in programs:
                 programs[method.precision] = _exported(spec, stage, method.precision)
             path = programs[method.precision]
-            if method.compress is not None:
+            if method.in_torch is not None:
+                path = _exported_from_torch(spec, stage, method)
+            elif method.compress is not None:
                 path = stage / f"{spec.name}-{_slug(method.name)}.mlpackage"
                 with captured(), warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -288,9 +339,11 @@ def compress(spec: ModelSpec, folder: str | Path, *, n: int, seed: int, policy: 
                         output=t.name, decision_mask=cases.decision_mask, activations=activations,
                         reference_name="torch@fp32", candidate_name=method.name)
                 for t in spec.outputs)
-            variants.append(Variant(method.name, path.name, package_bytes(path), method.profile,
-                                    tuple(sorted(o for o in program.op_types() if o.startswith("constexpr_"))),
-                                    comparisons, spec.decided_output))
+            weight_ops = tuple(sorted(o for o in program.op_types() if o.startswith("constexpr_")))
+            variants.append(Variant(method.name, path.name, package_bytes(path), method.profile, weight_ops,
+                                    comparisons, spec.decided_output,
+                                    LEFT_DENSE if method.compresses and not weight_ops else "",
+                                    compressed_share(program)))
             shown.update()
         report = CompressionReport(spec.name, spec.target, note, n, seed, policy, tuple(variants))
         atomic.write_text(stage / RECORD, json.dumps(report.to_dict(), indent=1) + "\n")
@@ -311,6 +364,53 @@ def _exported(spec: ModelSpec, folder: Path, precision: str) -> Path:
             raise
         except Exception as err:
             raise conversion_failure("coreml", precision, err, said()) from err
+
+
+def compressed_share(program) -> float:
+    """Of the float weight values the program holds, the share held compressed: the values the last constexpr op
+    of each chain makes (a sparse palette feeds a sparse-to-dense op: counted once), against float consts."""
+    ops = list(program.operations())
+    fed = {b.name for op in ops if op.type.startswith("constexpr_") for bs in op.inputs.values() for b in bs}
+    compressed = sum(int(np.prod(t.shape or ())) for op in ops if op.type.startswith("constexpr_")
+                     for name, t in op.outputs if name not in fed and t.dtype.startswith("FLOAT"))
+    dense = sum(int(np.size(op.value)) for op in ops if op.type == "const" and isinstance(op.value, np.ndarray)
+                and op.value.dtype.kind == "f" and op.value.size > 1)
+    return compressed / (compressed + dense) if compressed else 0.0
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.0f}%" if share >= 0.01 else "under 1%"
+
+
+def _exported_from_torch(spec: ModelSpec, folder: Path, method: Method) -> Path:
+    """The model compressed by `method.in_torch` (coremltools.optimize.torch, post-training), converted at fp32:
+    coremltools turns the compression metadata it leaves on the layers into the `constexpr_*` ops."""
+    import logging
+    import shutil
+
+    from harness.errors import HarnessError
+    from harness.export import conversion_failure
+    from harness.export.coreml import export_coreml
+    from harness.quiet import captured
+
+    work = folder / f".{_slug(method.name)}"
+    work.mkdir()
+    logging.disable(logging.INFO)  # optimize.torch logs each layer and each k-means worker
+    with captured() as said, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model = method.in_torch(spec.build().eval())
+            exported = work / export_coreml(spec, model, work, "fp32")["path"]
+        except HarnessError:
+            raise
+        except Exception as err:
+            raise conversion_failure("coreml", f"fp32 {method.name}", err, said()) from err
+        finally:
+            logging.disable(logging.NOTSET)
+    path = folder / f"{spec.name}-{_slug(method.name)}.mlpackage"
+    exported.rename(path)
+    shutil.rmtree(work)
+    return path
 
 
 def _slug(name: str) -> str:

@@ -42,10 +42,12 @@ def test_each_variant_is_a_program_of_its_method_and_its_size_is_what_it_holds(m
     by = {v.name: v for v in report.variants}
     palette = next(n for n in by if n.startswith("6-bit")).removeprefix("6-bit palette ")
     palettes = [f"{bits}-bit palette {palette}" for bits in (8, 6, 4, 2)]
-    assert list(by) == ["fp32", "fp16", "int8 per channel", *palettes, "50% sparse", "75% sparse"]
+    in_torch = ["int8 per channel (optimize.torch)", "4-bit palette (optimize.torch, kmeans)"]
+    assert list(by) == ["fp32", "fp16", "int8 per channel", *palettes, "50% sparse", "75% sparse", *in_torch]
     expected_ops = {"fp32": (), "fp16": (), "int8 per channel": ("constexpr_affine_dequantize",),
                     **{name: ("constexpr_lut_to_dense",) for name in palettes},
-                    "50% sparse": ("constexpr_sparse_to_dense",), "75% sparse": ("constexpr_sparse_to_dense",)}
+                    "50% sparse": ("constexpr_sparse_to_dense",), "75% sparse": ("constexpr_sparse_to_dense",),
+                    in_torch[0]: ("constexpr_affine_dequantize",), in_torch[1]: ("constexpr_lut_to_dense",)}
     for v in report.variants:
         program = load_program(folder / v.package)
         assert program.opset == "CoreML6"
@@ -58,6 +60,11 @@ def test_each_variant_is_a_program_of_its_method_and_its_size_is_what_it_holds(m
         < size["int8 per channel"] < size["fp16"] < size["fp32"]
     assert size[f"8-bit palette {palette}"] < size["fp16"]
     assert size["75% sparse"] < size["50% sparse"] < size["fp32"]
+    # optimize.torch compresses in torch, then the conversion holds its metadata as the same constexpr ops
+    assert size[in_torch[1]] < size[in_torch[0]] < size["fp16"]
+    # coremltools leaves the first layer (1,024 values, under its 2,048 threshold) dense; optimize.torch takes it
+    assert 0.8 < by["int8 per channel"].share < by[in_torch[0]].share <= 1.0
+    assert by["fp32"].share == by["fp16"].share == 0.0
     assert sorted(p.name for p in folder.iterdir()) == sorted([RECORD, *(v.package for v in report.variants)])
 
 
@@ -125,7 +132,8 @@ def test_at_ios18_the_block_grouped_and_joint_variants_are_measured_too(tmp_path
              "int4 per block of 32": ("constexpr_blockwise_shift_scale",),
              f"4-bit palette per 16 channels {palette}": ("constexpr_lut_to_dense",),
              joint: ("constexpr_lut_to_sparse", "constexpr_sparse_to_dense")}
-    assert list(by)[-4:] == list(ios18) and len(by) == 13
+    ios18["int4 per block of 32 (optimize.torch)"] = ("constexpr_blockwise_shift_scale",)
+    assert list(by)[-5:] == list(ios18) and len(by) == 16
     for name, ops in ios18.items():
         assert by[name].weight_ops == ops, name
         assert load_program(tmp_path / "out" / by[name].package).opset == "CoreML8"
@@ -133,3 +141,26 @@ def test_at_ios18_the_block_grouped_and_joint_variants_are_measured_too(tmp_path
     assert by["int4 per block of 32"].bytes < by["int8 per block of 32"].bytes < by["fp16"].bytes
     assert by[joint].bytes < by["50% sparse"].bytes  # the kept values in 4 bits, not 32
     assert by["int8 per block of 32"].max_abs < by["int4 per block of 32"].max_abs  # fewer bits, further off
+
+
+class Small(nn.Sequential):
+    """Conv1d layers only, of 48 and 16 weight values: under coremltools' threshold, and a layer type
+    optimize.torch's palettizer does not take."""
+
+    def __init__(self):
+        super().__init__(nn.Conv1d(2, 8, 3, padding=1), nn.ReLU(), nn.Conv1d(8, 2, 1), nn.Flatten(1))
+
+
+SMALL = api.describe("small", lambda: api.seeded(Small), inputs={"x": (None, 2, 8)}, outputs={"y": (None, 16)},
+                     decision="argmax", make_inputs=lambda rng, n: {"x": rng.normal(size=(n, 2, 8)).astype(np.float32)})
+
+
+def test_a_method_that_compressed_nothing_says_so_and_is_never_the_answer(tmp_path):
+    report = api.compress(SMALL, tmp_path / "out", n=40)
+    dense = [v for v in report.variants if v.left_dense]
+    assert {v.name for v in dense} == {v.name for v in report.variants} - {"fp32", "fp16", "int8 per channel "
+                                                                           "(optimize.torch)"}
+    assert all(not v.weight_ops and v.share == 0.0 for v in dense)
+    assert report.smallest is not None and not report.smallest.left_dense
+    row = next(line for line in report.table().splitlines() if line.startswith("| 50% sparse |"))
+    assert "nothing compressed" in row
