@@ -59,16 +59,15 @@ class Method:
     compress: Callable | None = None  # (coremltools.optimize.coreml, MLModel) -> MLModel
     target: str = MIN_TARGET  # the oldest deployment target whose ops hold this variant's weights
     in_torch: Callable | None = None  # torch model -> the model compressed by coremltools.optimize.torch, converted
+    dense_why: str = "coremltools.optimize.coreml leaves weights under 2,048 values dense"
 
     @property
     def compresses(self) -> bool:
         return self.compress is not None or self.in_torch is not None
 
 
-#: Why a compressing method can leave every weight dense; the variant's row says so rather than pass for one.
-LEFT_DENSE = ("nothing compressed: coremltools.optimize.coreml leaves weights under 2,048 values dense, and "
-              "coremltools.optimize.torch's palettizer takes Linear, Conv2d, Embedding and MultiheadAttention "
-              "layers only")
+#: How a row that compressed nothing starts; it says why rather than pass for a compressed variant.
+LEFT_DENSE = "nothing compressed: "
 
 
 #: Per-block quantization's blocks and grouped-channel palettes' groups (coremltools' own defaults are 32 and 32).
@@ -126,8 +125,11 @@ def methods(target: str = MIN_TARGET) -> tuple[Method, ...]:
              Method("50% sparse", "fp32", "fp32", pruned(0.5)),
              Method("75% sparse", "fp32", "fp32", pruned(0.75)),
              Method("int8 per channel (optimize.torch)", "fp32", "fp32", in_torch=torch_quantized("int8",
-                                                                                                 "per_channel")),
-             Method("4-bit palette (optimize.torch, kmeans)", "fp32", "fp32", in_torch=torch_palettized(4)),
+                                                                                                 "per_channel"),
+                    dense_why="optimize.torch's quantizer left every layer dense"),
+             Method("4-bit palette (optimize.torch, kmeans)", "fp32", "fp32", in_torch=torch_palettized(4),
+                    dense_why="optimize.torch's palettizer takes Linear, Conv2d, Embedding and MultiheadAttention "
+                              "layers only"),
              Method(f"int8 per block of {BLOCK}", "fp32", "fp32", quantized("int8", "per_block"), "iOS18"),
              Method(f"int4 per block of {BLOCK}", "fp32", "fp32", quantized("int4", "per_block"), "iOS18"),
              Method(f"4-bit palette per {GROUP} channels ({palette})", "fp32", "fp32",
@@ -135,7 +137,9 @@ def methods(target: str = MIN_TARGET) -> tuple[Method, ...]:
              Method(f"50% sparse + 4-bit palette ({palette})", "fp32", "fp32",
                     pruned(0.5, palettized(4, joint=True)), "iOS18"),
              Method(f"int4 per block of {BLOCK} (optimize.torch)", "fp32", "fp32", target="iOS18",
-                    in_torch=torch_quantized("int4", "per_block")))
+                    in_torch=torch_quantized("int4", "per_block"),
+                    dense_why=f"optimize.torch's per-block quantizer takes only layers with more input channels "
+                              f"than the block ({BLOCK}), in a multiple of it"))
     return tuple(m for m in every if targets.TARGETS.index(m.target) <= targets.TARGETS.index(target))
 
 
@@ -153,7 +157,7 @@ class Variant:
 
     @property
     def left_dense(self) -> bool:
-        return self.note == LEFT_DENSE
+        return self.note.startswith(LEFT_DENSE)
 
     @property
     def decision(self) -> Comparison:
@@ -342,7 +346,7 @@ def compress(spec: ModelSpec, folder: str | Path, *, n: int, seed: int, policy: 
             weight_ops = tuple(sorted(o for o in program.op_types() if o.startswith("constexpr_")))
             variants.append(Variant(method.name, path.name, package_bytes(path), method.profile, weight_ops,
                                     comparisons, spec.decided_output,
-                                    LEFT_DENSE if method.compresses and not weight_ops else "",
+                                    LEFT_DENSE + method.dense_why if method.compresses and not weight_ops else "",
                                     compressed_share(program)))
             shown.update()
         report = CompressionReport(spec.name, spec.target, note, n, seed, policy, tuple(variants))
