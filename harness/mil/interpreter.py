@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.mil.montecarlo import RandomRounding
-from harness.mil.ops import PLANS, UNSUPPORTED, VARIADIC, introduced, registry, target_of
+from harness.mil.ops import IN_PLACE, PLANS, UNSUPPORTED, VARIADIC, introduced, registry, target_of
 from harness.mil.ops._common import round16
 from harness.mil.profiles import FP16_BLOCK, Profile
 from harness.mil.program import NUMPY_DTYPES, Block, Operation, Program, ProgramError, TensorType
@@ -67,6 +67,9 @@ SELECTING = frozenset({
     "split", "gather", "gather_along_axis", "gather_nd", "tile", "concat", "stack", "select", "depth_to_space",
     "space_to_depth", "pixel_shuffle", "pixel_unshuffle", "reverse", "crop",
 })
+#: Ops whose outputs are arrays they made themselves (never a view of an input or a constant): an
+#: `IN_PLACE` op that is the only reader of such an output may write over it when no trace keeps it.
+FRESH_OUTPUTS = frozenset({"conv"})
 _QUIET = dict(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
@@ -218,13 +221,15 @@ class OpContext:
 class _Step:
     """One planned op: its implementation bound to constant inputs, and where the others come from."""
 
-    __slots__ = ("op", "ctx", "call", "static", "dynamic", "names", "dtypes", "nested")
+    __slots__ = ("op", "ctx", "call", "static", "dynamic", "names", "dtypes", "nested", "in_place")
 
-    def __init__(self, op, ctx, call, static, dynamic, dtypes):
+    def __init__(self, op, ctx, call, static, dynamic, dtypes, in_place=None):
         self.op, self.ctx, self.call, self.static, self.dynamic = op, ctx, call, static, dynamic
         self.names = [name for name, _ in op.outputs]
         self.dtypes = dtypes
         self.nested = bool(op.blocks)
+        #: `call` writing over its input, for runs that keep no trace (None: not allowed here).
+        self.in_place = in_place
 
 
 class _Const:
@@ -275,6 +280,7 @@ class Interpreter:
 
             typed += [(n, t) for block in blocks(program.main) for n, t in block.inputs]
             self._wide = {name for name, t in typed if self._held_as(t) is _WIDE16}
+        self._readers = _readers(program)
         with np.errstate(**_QUIET):
             self._main = self._plan(program.main, {})
         self._input_dtypes = {name: self._held_as(t) for name, t in top.items()}
@@ -326,6 +332,7 @@ class Interpreter:
         exact: dict[str, object] = {}  # the constants before a Monte Carlo run's rounding
         known, known_exact = ChainMap(constants, outer), ChainMap(exact, constants, outer)
         steps = []
+        fresh: set[str] = set()  # this block's values made by `FRESH_OUTPUTS` ops
         for op in block.operations:
             if op.type == "const":
                 exact[op.outputs[0][0]] = self.storage(op.outputs[0][1], op.value)
@@ -374,11 +381,30 @@ class Interpreter:
                 def call(_impl=impl, _ctx=ctx, **kwargs):
                     return _impl(_ctx, **kwargs)
 
-            steps.append(_Step(op, ctx, call, static, dynamic, held))
+            steps.append(_Step(op, ctx, call, static, dynamic, held, self._in_place(op, ctx, static, dynamic, fresh)))
+            if op.type in FRESH_OUTPUTS:
+                fresh.update(name for name, _ in op.outputs)
             for inner in op.blocks:
                 self._plans[id(inner)] = self._plan(inner, dict(known))
         return _Plan([(name, self._held_as(t)) for name, t in block.inputs], constants, steps,
                      list(block.outputs))
+
+    def _in_place(self, op: Operation, ctx: OpContext, static: dict, dynamic: list, fresh: set[str]):
+        """The op's `IN_PLACE` form bound to its context, when its input is a float32 array made for it alone:
+        made by an earlier op of the block that returns new arrays, read by no other op, output or state."""
+        in_place = IN_PLACE.get(op.type)
+        if in_place is None or static or self.noise is not None or len(dynamic) != 1:
+            return None
+        param, source, variadic, narrow = dynamic[0]
+        if param != "x" or variadic or narrow or source not in fresh or self._readers[source] != 1:
+            return None
+        if [self._held_as(t) for _, t in op.outputs] != [np.dtype(np.float32)] and not ctx.fp16_inputs:
+            return None  # stored as float32 (fp32, or fp16 values held in float32 from fp16 inputs) only
+
+        def call(x, _run=in_place, _ctx=ctx):
+            return _run(_ctx, x) if type(x) is np.ndarray and x.dtype == np.float32 else self.ops[op.type](_ctx, x)
+
+        return call
 
     def _expand(self, op: Operation, ctx: OpContext, static: dict) -> dict[str, object]:
         """A compile-time (constexpr_*) op's outputs, computed once: the dense weights, stored as a const's are.
@@ -465,7 +491,7 @@ class Interpreter:
             if step.nested:
                 step.ctx.scope = scope
             try:
-                result = step.call(**kwargs)
+                result = (step.in_place if trace is None and step.in_place is not None else step.call)(**kwargs)
             except (UnsupportedOp, OpFailed):
                 raise
             except Exception as err:
@@ -509,6 +535,21 @@ class Interpreter:
             result.outputs = {name: self.interface(self.output_types[name], value)
                               for name, value in zip(self.program.main.outputs, outs, strict=True)}
         return result
+
+
+def _readers(program: Program) -> Counter[str]:
+    """How many times each value name is read: op inputs, block outputs and the program's outputs, every block."""
+    readers: Counter[str] = Counter()
+
+    def visit(block: Block):
+        readers.update(block.outputs)
+        for op in block.operations:
+            readers.update(b.name for bindings in op.inputs.values() for b in bindings if b.name is not None)
+            for inner in op.blocks:
+                visit(inner)
+
+    visit(program.main)
+    return readers
 
 
 def _as_rounded(x: np.ndarray) -> np.ndarray:
