@@ -53,10 +53,10 @@ class Convolution:
             padded_shape, self.kernel, self.strides, self.dilations, strict=True))
         # the bias joins each chunk's sums, unless a size-1 axis would give the result other strides
         fused = bias is not None and self.cout > 1 and min(out_shape, default=2) > 1
-        per_chunk = rounded and (fused or bias is None)
         channels_last = x.transpose(0, *range(2, x.ndim), 1)  # a view: [N, *D, C]
         sample_bytes = max(1, int(np.prod(out_shape)) * c * self.taps * 4)
         per = max(n, 1) if self.groups > 1 else max(1, _CHUNK_BYTES // sample_bytes)
+        per_chunk = rounded and (fused or bias is None) and per < n  # one chunk: round the result once
         win = np.empty((min(per, n), *out_shape, c, *self.kernel), x.dtype)
         padded = None
         if any(b or a for b, a in pads):  # zeros once; each chunk fills the inside
