@@ -11,6 +11,7 @@ a `ProgramState` (`make_state`) that runs read and update.
 
 from __future__ import annotations
 
+import functools
 from collections import ChainMap, Counter
 from dataclasses import dataclass, field
 
@@ -135,19 +136,25 @@ def _float32(x) -> np.ndarray:
     """
     x = np.asarray(x)
     if x.dtype == np.float32 and x.ndim:
-        itemsize, c_strides, f_strides = x.itemsize, [], []
-        for size in reversed(x.shape):
-            c_strides.append(itemsize)
-            itemsize *= size
-        itemsize = x.itemsize
-        for size in x.shape:
-            f_strides.append(itemsize)
-            itemsize *= size
         # what astype(order="K") makes: C order when x is C-contiguous, else F order when F-contiguous
-        if x.strides == (tuple(reversed(c_strides)) if x.flags.c_contiguous else
-                         tuple(f_strides) if x.flags.f_contiguous else None):
+        c_strides, f_strides = _fresh_strides(x.shape, x.itemsize)
+        if x.strides == (c_strides if x.flags.c_contiguous else f_strides if x.flags.f_contiguous else None):
             return x
     return x.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=256)
+def _fresh_strides(shape: tuple[int, ...], itemsize: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The strides of a new C-order and a new F-order array of this shape (planned shapes repeat: cached)."""
+    step, c_strides = itemsize, []
+    for size in reversed(shape):
+        c_strides.append(step)
+        step *= size
+    step, f_strides = itemsize, []
+    for size in shape:
+        f_strides.append(step)
+        step *= size
+    return tuple(reversed(c_strides)), tuple(f_strides)
 
 
 class OpContext:
