@@ -260,7 +260,9 @@ def bench_fuzz(bench: Bench, model: str, artifacts: Path, seconds: float = 10.0,
         x = encode(points)[None]
         ref = backends[0].predict(x)
         for b in backends[1:]:
-            assert api.judge_output(spec, ref, b.predict(x), policy="fp32", inputs=x)
+            # One example is never conclusive (a candidate ignoring its inputs could match it), so the check
+            # is that nothing fails; parity over many cases judges the rest.
+            assert api.judge_output(spec, ref, b.predict(x), policy="fp32", inputs=x).verdict != "fail"
 
     progress(f"fuzzing the three-backend parity check for {seconds:.0f} s")
     rows = [{"mode": "parity torch/onnxruntime/coreml-emulated, Hypothesis",
