@@ -4,7 +4,8 @@ The plan, made when the interpreter is built, resolves every op's input bindings
 constants once (already stored as the profile's type), expands compressed weights once
 (constexpr_* ops, compile-time by definition), fixes each output's storage dtype and lets an
 op prepare what does not depend on its dynamic inputs (`plan` in its module, e.g. conv's
-weight matrices). A run is then only the ops' arithmetic. Ops come from the registry of the
+weight matrices) and lets an op that alone reads a new intermediate (relu after conv) write over
+it in runs that keep no trace. A run is then only the ops' arithmetic. Ops come from the registry of the
 program's deployment target (`harness.mil.ops.registry`); a stateful program's buffers live in
 a `ProgramState` (`make_state`) that runs read and update.
 """
