@@ -125,7 +125,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     name = model_name(args)
     export_source(args.artifacts / api.model(name).name)  # an unknown model is named before the benchmarks
-    result = bench.run(name, args.artifacts, args.fuzz_seconds, progress=args.progress)
+    result = bench.run(name, args.artifacts, args.fuzz_seconds, args.rounds, progress=args.progress)
     print(result.render())
     if args.json:
         result.write_json(args.json)
@@ -170,11 +170,13 @@ def build_parser(prog: str = "python -m trendsplit") -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true", help="also write the sweep into the net's card")
     p.set_defaults(func=cmd_threshold)
 
-    p = command("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios, one run)")
+    p = command("bench", help="benchmarks: encoder, backends, fuzz throughput (ratios; backends in rounds)")
     model_argument(p)
     p.add_argument("--artifacts", type=output_folder, default="artifacts",
                    help="folder of the export folders (default artifacts)")
     p.add_argument("--fuzz-seconds", type=seconds, default=10.0)
+    p.add_argument("--rounds", type=int_in(1, 1000, "the number of rounds"), default=7,
+                   help="rounds of the backends' timings in turns; ratios are medians over them (default 7)")
     p.add_argument("--json", type=output_file, help="also write the figures as JSON here")
     p.set_defaults(func=cmd_bench)
 

@@ -33,6 +33,10 @@ class OnnxRuntimeBackend(Backend):
         threads = os.environ.get("OMP_NUM_THREADS", "")
         if threads.isdigit() and int(threads) > 0:
             options.intra_op_num_threads = int(threads)
+        # Its pool's threads otherwise spin for work after each run, on the cores the next backend of the
+        # same process (parity and the benchmarks run them in turns) needs: the fp32 emulation at batch 256
+        # took 127 ms right after onnxruntime and 37 ms after itself (docs/trendsplit/benchmarks.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(folder / artifact.path), options,
                                             providers=["CPUExecutionProvider"])
         self.spec = spec

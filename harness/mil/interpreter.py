@@ -4,13 +4,15 @@ The plan, made when the interpreter is built, resolves every op's input bindings
 constants once (already stored as the profile's type), expands compressed weights once
 (constexpr_* ops, compile-time by definition), fixes each output's storage dtype and lets an
 op prepare what does not depend on its dynamic inputs (`plan` in its module, e.g. conv's
-weight matrices). A run is then only the ops' arithmetic. Ops come from the registry of the
+weight matrices) and lets an op that alone reads a new intermediate (relu after conv) write over
+it in runs that keep no trace. A run is then only the ops' arithmetic. Ops come from the registry of the
 program's deployment target (`harness.mil.ops.registry`); a stateful program's buffers live in
 a `ProgramState` (`make_state`) that runs read and update.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import ChainMap, Counter
 from dataclasses import dataclass, field
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.mil.montecarlo import RandomRounding
-from harness.mil.ops import PLANS, UNSUPPORTED, VARIADIC, introduced, registry, target_of
+from harness.mil.ops import IN_PLACE, PLANS, UNSUPPORTED, VARIADIC, introduced, registry, target_of
 from harness.mil.ops._common import round16
 from harness.mil.profiles import FP16_BLOCK, Profile
 from harness.mil.program import NUMPY_DTYPES, Block, Operation, Program, ProgramError, TensorType
@@ -67,6 +69,9 @@ SELECTING = frozenset({
     "split", "gather", "gather_along_axis", "gather_nd", "tile", "concat", "stack", "select", "depth_to_space",
     "space_to_depth", "pixel_shuffle", "pixel_unshuffle", "reverse", "crop",
 })
+#: Ops whose outputs are arrays they made themselves (never a view of an input or a constant): an
+#: `IN_PLACE` op that is the only reader of such an output may write over it when no trace keeps it.
+FRESH_OUTPUTS = frozenset({"conv"})
 _QUIET = dict(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
@@ -132,19 +137,25 @@ def _float32(x) -> np.ndarray:
     """
     x = np.asarray(x)
     if x.dtype == np.float32 and x.ndim:
-        itemsize, c_strides, f_strides = x.itemsize, [], []
-        for size in reversed(x.shape):
-            c_strides.append(itemsize)
-            itemsize *= size
-        itemsize = x.itemsize
-        for size in x.shape:
-            f_strides.append(itemsize)
-            itemsize *= size
         # what astype(order="K") makes: C order when x is C-contiguous, else F order when F-contiguous
-        if x.strides == (tuple(reversed(c_strides)) if x.flags.c_contiguous else
-                         tuple(f_strides) if x.flags.f_contiguous else None):
+        c_strides, f_strides = _fresh_strides(x.shape, x.itemsize)
+        if x.strides == (c_strides if x.flags.c_contiguous else f_strides if x.flags.f_contiguous else None):
             return x
     return x.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=256)
+def _fresh_strides(shape: tuple[int, ...], itemsize: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The strides of a new C-order and a new F-order array of this shape (planned shapes repeat: cached)."""
+    step, c_strides = itemsize, []
+    for size in reversed(shape):
+        c_strides.append(step)
+        step *= size
+    step, f_strides = itemsize, []
+    for size in shape:
+        f_strides.append(step)
+        step *= size
+    return tuple(reversed(c_strides)), tuple(f_strides)
 
 
 class OpContext:
@@ -218,13 +229,15 @@ class OpContext:
 class _Step:
     """One planned op: its implementation bound to constant inputs, and where the others come from."""
 
-    __slots__ = ("op", "ctx", "call", "static", "dynamic", "names", "dtypes", "nested")
+    __slots__ = ("op", "ctx", "call", "static", "dynamic", "names", "dtypes", "nested", "in_place")
 
-    def __init__(self, op, ctx, call, static, dynamic, dtypes):
+    def __init__(self, op, ctx, call, static, dynamic, dtypes, in_place=None):
         self.op, self.ctx, self.call, self.static, self.dynamic = op, ctx, call, static, dynamic
         self.names = [name for name, _ in op.outputs]
         self.dtypes = dtypes
         self.nested = bool(op.blocks)
+        #: `call` writing over its input, for runs that keep no trace (None: not allowed here).
+        self.in_place = in_place
 
 
 class _Const:
@@ -275,6 +288,7 @@ class Interpreter:
 
             typed += [(n, t) for block in blocks(program.main) for n, t in block.inputs]
             self._wide = {name for name, t in typed if self._held_as(t) is _WIDE16}
+        self._readers = _readers(program)
         with np.errstate(**_QUIET):
             self._main = self._plan(program.main, {})
         self._input_dtypes = {name: self._held_as(t) for name, t in top.items()}
@@ -326,6 +340,7 @@ class Interpreter:
         exact: dict[str, object] = {}  # the constants before a Monte Carlo run's rounding
         known, known_exact = ChainMap(constants, outer), ChainMap(exact, constants, outer)
         steps = []
+        fresh: set[str] = set()  # this block's values made by `FRESH_OUTPUTS` ops
         for op in block.operations:
             if op.type == "const":
                 exact[op.outputs[0][0]] = self.storage(op.outputs[0][1], op.value)
@@ -374,11 +389,30 @@ class Interpreter:
                 def call(_impl=impl, _ctx=ctx, **kwargs):
                     return _impl(_ctx, **kwargs)
 
-            steps.append(_Step(op, ctx, call, static, dynamic, held))
+            steps.append(_Step(op, ctx, call, static, dynamic, held, self._in_place(op, ctx, static, dynamic, fresh)))
+            if op.type in FRESH_OUTPUTS:
+                fresh.update(name for name, _ in op.outputs)
             for inner in op.blocks:
                 self._plans[id(inner)] = self._plan(inner, dict(known))
         return _Plan([(name, self._held_as(t)) for name, t in block.inputs], constants, steps,
                      list(block.outputs))
+
+    def _in_place(self, op: Operation, ctx: OpContext, static: dict, dynamic: list, fresh: set[str]):
+        """The op's `IN_PLACE` form bound to its context, when its input is a float32 array made for it alone:
+        made by an earlier op of the block that returns new arrays, read by no other op, output or state."""
+        in_place = IN_PLACE.get(op.type)
+        if in_place is None or static or self.noise is not None or len(dynamic) != 1:
+            return None
+        param, source, variadic, narrow = dynamic[0]
+        if param != "x" or variadic or narrow or source not in fresh or self._readers[source] != 1:
+            return None
+        if [self._held_as(t) for _, t in op.outputs] != [np.dtype(np.float32)] and not ctx.fp16_inputs:
+            return None  # stored as float32 (fp32, or fp16 values held in float32 from fp16 inputs) only
+
+        def call(x, _run=in_place, _ctx=ctx):
+            return _run(_ctx, x) if type(x) is np.ndarray and x.dtype == np.float32 else self.ops[op.type](_ctx, x)
+
+        return call
 
     def _expand(self, op: Operation, ctx: OpContext, static: dict) -> dict[str, object]:
         """A compile-time (constexpr_*) op's outputs, computed once: the dense weights, stored as a const's are.
@@ -465,7 +499,7 @@ class Interpreter:
             if step.nested:
                 step.ctx.scope = scope
             try:
-                result = step.call(**kwargs)
+                result = (step.in_place if trace is None and step.in_place is not None else step.call)(**kwargs)
             except (UnsupportedOp, OpFailed):
                 raise
             except Exception as err:
@@ -509,6 +543,21 @@ class Interpreter:
             result.outputs = {name: self.interface(self.output_types[name], value)
                               for name, value in zip(self.program.main.outputs, outs, strict=True)}
         return result
+
+
+def _readers(program: Program) -> Counter[str]:
+    """How many times each value name is read: op inputs, block outputs and the program's outputs, every block."""
+    readers: Counter[str] = Counter()
+
+    def visit(block: Block):
+        readers.update(block.outputs)
+        for op in block.operations:
+            readers.update(b.name for bindings in op.inputs.values() for b in bindings if b.name is not None)
+            for inner in op.blocks:
+                visit(inner)
+
+    visit(program.main)
+    return readers
 
 
 def _as_rounded(x: np.ndarray) -> np.ndarray:

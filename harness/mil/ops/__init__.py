@@ -402,6 +402,14 @@ PLANS: dict[str, Callable] = {
     "conv": op_conv.plan,
 }
 
+#: Ops that may write their result over their one input `x` (same shape and dtype), given a float32 array
+#: that no one else reads: `run_in_place(ctx, x)` returns what `run` would. The interpreter decides when
+#: (`harness.mil.interpreter.FRESH_OUTPUTS`): a new array costs its pages on first touch, at batch 256
+#: as much as the op's arithmetic.
+IN_PLACE: dict[str, Callable] = {
+    "relu": op_relu.run_in_place,
+}
+
 #: Inputs that take a list of values (every other input takes one): the ops' TupleInputType inputs.
 VARIADIC: dict[str, tuple[str, ...]] = {
     "concat": ("values",),

@@ -10,6 +10,8 @@ channels-last in memory, which elementwise ops keep and the next conv reads as i
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from harness.mil.ops._common import f32, round16, windows
@@ -29,12 +31,13 @@ class Convolution:
         self.kernel = tuple(w.shape[2:])
         self.strides, self.dilations, self.groups = list(strides), list(dilations), groups
         self.cout = w.shape[0]
-        self.taps = int(np.prod(self.kernel))
+        self.taps = math.prod(self.kernel)
         per = self.cout // groups
         #: Per group, the [C/g * prod(k), C_out/g] weight matrix in (channel, tap) row order.
         self.matrices = [np.ascontiguousarray(w[g * per : (g + 1) * per].reshape(per, -1)).T
                          for g in range(groups)]
         self._taps: dict[tuple, list] = {}  # output shape -> each tap's (window index, source slices)
+        self._shapes: dict[tuple, tuple] = {}  # (input shape, pads) -> `_layout`
 
     def __call__(self, x: np.ndarray, pads, bias: np.ndarray | None = None, rounded: bool = False) -> np.ndarray:
         """y [N, C_out, *out]; `bias` [C_out], when given, is added (float32, as `y + bias` would);
@@ -47,21 +50,21 @@ class Convolution:
                                 for g in range(self.groups)])
             y = self._channels_first(y, n, out_shape, bias)
             return round16(y) if rounded else y
-        spatial = x.shape[2:]
-        padded_shape = tuple(d + b + a for d, (b, a) in zip(spatial, pads, strict=True))
-        out_shape = tuple((size - (k - 1) * d - 1) // s + 1 for size, k, s, d in zip(
-            padded_shape, self.kernel, self.strides, self.dilations, strict=True))
+        key = (x.shape, tuple(map(tuple, pads)))
+        shapes = self._shapes.get(key)
+        if shapes is None:
+            if len(self._shapes) >= 64:  # batch sizes seen by a long fuzz run: keep the cache small
+                self._shapes.clear()
+            shapes = self._shapes[key] = self._layout(x.shape, pads)
+        padded_shape, out_shape, per, inside = shapes
         # the bias joins each chunk's sums, unless a size-1 axis would give the result other strides
         fused = bias is not None and self.cout > 1 and min(out_shape, default=2) > 1
-        per_chunk = rounded and (fused or bias is None)
         channels_last = x.transpose(0, *range(2, x.ndim), 1)  # a view: [N, *D, C]
-        sample_bytes = max(1, int(np.prod(out_shape)) * c * self.taps * 4)
-        per = max(n, 1) if self.groups > 1 else max(1, _CHUNK_BYTES // sample_bytes)
+        per_chunk = rounded and (fused or bias is None) and per < n  # one chunk: round the result once
         win = np.empty((min(per, n), *out_shape, c, *self.kernel), x.dtype)
         padded = None
-        if any(b or a for b, a in pads):  # zeros once; each chunk fills the inside
+        if inside is not None:  # zeros once; each chunk fills the inside
             padded = np.zeros((min(per, n), *padded_shape, c), x.dtype)
-            inside = (slice(None), *(slice(b, b + d) for d, (b, _) in zip(spatial, pads, strict=True)))
         rest = [slice(None)] * len(out_shape)
         y = None
         for start in range(0, max(n, 1), per):  # an empty batch still makes its [0, C_out, *out] result
@@ -92,6 +95,20 @@ class Convolution:
             return y
         like[...] = y
         return like
+
+    def _layout(self, shape, pads) -> tuple:
+        """For an input of `shape` and these pads: the padded and output spatial shapes, the samples per
+        chunk, and where the input sits in the padded buffer (None: no padding)."""
+        n, c, *spatial = shape
+        padded_shape = tuple(d + b + a for d, (b, a) in zip(spatial, pads, strict=True))
+        out_shape = tuple((size - (k - 1) * d - 1) // s + 1 for size, k, s, d in zip(
+            padded_shape, self.kernel, self.strides, self.dilations, strict=True))
+        sample_bytes = max(1, math.prod(out_shape) * c * self.taps * 4)
+        per = max(n, 1) if self.groups > 1 else max(1, _CHUNK_BYTES // sample_bytes)
+        inside = None
+        if any(b or a for b, a in pads):
+            inside = (slice(None), *(slice(b, b + d) for d, (b, _) in zip(spatial, pads, strict=True)))
+        return padded_shape, out_shape, per, inside
 
     def _channels_first(self, y, n, out_shape, bias):
         """[N, P, C_out] -> [N, C_out, *out] (a view), plus the bias when it is still to add."""

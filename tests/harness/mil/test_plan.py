@@ -69,3 +69,51 @@ def test_a_chain_of_planned_convs_is_plain_im2col_up_to_summation_order(run_mil,
     bound = (reference_conv(a(h), a(w2), a(b2), groups=1, **spatial) * k2 * u
              + reference_conv(err1, a(w2), np.zeros_like(b2, np.float64), groups=1, **spatial))
     assert np.all(np.abs(got.astype(np.float64) - want) <= 2 * bound)
+
+
+def _steps(program, profile="fp32"):
+    from harness.mil import Interpreter, get_profile
+
+    interpreter = Interpreter(program, get_profile(profile))
+    return interpreter, {s.op.type: s for s in interpreter._main.steps}
+
+
+def test_relu_writes_over_a_conv_output_that_only_it_reads_and_gives_the_same_values(mil_program):
+    x, w, b = rand(0, 3, 4, 20), rand(1, 8, 4, 3), rand(2, 8)
+
+    def build(x):
+        return mb.sigmoid(x=mb.relu(x=mb.conv(x=x, weight=w, bias=b, pad_type="same")))
+
+    program = mil_program(build, {"x": x})
+    (name, _), = program.inputs
+    for profile in ("fp32", "fp16-storage"):
+        interpreter, steps = _steps(program, profile)
+        assert steps["relu"].in_place is not None
+        plain = interpreter.run({name: x}).outputs
+        traced = interpreter.run({name: x}, capture=True)  # a trace keeps the conv's output: no writing over it
+        conv_out = next(v for k, v in traced.trace.items() if dict(traced.order)[k] == "conv")
+        assert (conv_out < 0).any()
+        for key, value in plain.items():
+            assert value.dtype == traced.outputs[key].dtype
+            assert np.array_equal(np.ascontiguousarray(value).view(np.uint8),
+                                  np.ascontiguousarray(traced.outputs[key]).view(np.uint8))
+
+
+def test_a_conv_output_read_twice_is_not_written_over(mil_program, run_mil):
+    x, w, b = rand(3, 2, 4, 20), rand(4, 8, 4, 3), rand(5, 8)
+
+    def both(x):
+        c = mb.conv(x=x, weight=w, bias=b, pad_type="same")
+        return mb.relu(x=c), c  # the conv's output is also a program output
+
+    def added(x):
+        c = mb.conv(x=x, weight=w, bias=b, pad_type="same")
+        return mb.add(x=mb.relu(x=c), y=c)  # and here another op reads it after relu
+
+    for build in (both, added):
+        _, steps = _steps(mil_program(build, {"x": x}))
+        assert steps["relu"].in_place is None
+    relu, conv = run_mil(both, {"x": x})
+    assert (conv < 0).any() and np.array_equal(relu, np.maximum(conv, np.float32(0)))
+    got = run_mil(added, {"x": x})
+    assert np.array_equal(got, np.maximum(conv, np.float32(0)) + conv)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from harness.mil.interpreter import round16
+from harness.mil.ops._common import _ROUND_SMALL
 
 U32 = np.uint32
 
@@ -66,7 +67,7 @@ def test_special_values():
             0x32FFFFFF, 0x33800000, 0x387FE000, 0x387FF000, 0x387FFFFF, 0x38800000, 0x477FE000, 0x477FEFFF,
             0x477FF000, 0xC77FF000, 0x47800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x7F800000, 0xFF800000,
             0x7FC00000, 0xFFC00000, 0x7F800001, 0xFF800001, 0x7F801FFF, 0x7F802000, 0x7FBFFFFF, 0x7FFFFFFF]
-    x = np.array(bits * 3, dtype=U32).view(np.float32)  # long enough for the fast path
+    x = np.array(bits * (_ROUND_SMALL // len(bits) + 1), dtype=U32).view(np.float32)  # long enough for the fast path
     assert_bits_equal(x)
     assert_bits_equal(x[:5])  # and the short path
 
