@@ -11,6 +11,8 @@ channels-last in memory, which elementwise ops keep and the next conv reads as i
 from __future__ import annotations
 
 import math
+import os
+import threading
 
 import numpy as np
 
@@ -19,6 +21,35 @@ from harness.mil.ops._common import f32, round16, windows
 #: Bytes of windows gathered and multiplied at a time: a few samples, so they stay in the core's L2
 #: cache from the gather to the matmul. Each sample's matmul is its own BLAS call whatever the chunk.
 _CHUNK_BYTES = 1 << 19
+
+
+#: Threads a large convolution's chunks run on: two halves when there are cores for them (each sample's
+#: product is the same BLAS call either way, so results do not change), one when the user asked for one
+#: thread (`OMP_NUM_THREADS=1`, as torch, onnxruntime and BLAS read it) or `HARNESS_INTERPRETER_THREADS=1`.
+THREADS = min(2, int(os.environ.get("HARNESS_INTERPRETER_THREADS") or os.environ.get("OMP_NUM_THREADS") or 2),
+              len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+#: Chunks each thread needs before a second thread pays for itself.
+_MIN_CHUNKS_PER_THREAD = 2
+
+
+def _in_two(first, second) -> None:
+    """Run `second` on a new thread and `first` here; an exception of either is raised here."""
+    failed = []
+
+    def run():
+        try:
+            second()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+            failed.append(err)
+
+    helper = threading.Thread(target=run, name="harness-conv", daemon=True)
+    helper.start()
+    try:
+        first()
+    finally:
+        helper.join()
+    if failed:
+        raise failed[0]
 
 
 class Convolution:
@@ -61,30 +92,14 @@ class Convolution:
         fused = bias is not None and self.cout > 1 and min(out_shape, default=2) > 1
         channels_last = x.transpose(0, *range(2, x.ndim), 1)  # a view: [N, *D, C]
         per_chunk = rounded and (fused or bias is None) and per < n  # one chunk: round the result once
-        win = np.empty((min(per, n), *out_shape, c, *self.kernel), x.dtype)
-        padded = None
-        if inside is not None:  # zeros once; each chunk fills the inside
-            padded = np.zeros((min(per, n), *padded_shape, c), x.dtype)
-        rest = [slice(None)] * len(out_shape)
-        y = None
-        for start in range(0, max(n, 1), per):  # an empty batch still makes its [0, C_out, *out] result
-            stop = min(start + per, n)
-            if padded is None:
-                source = channels_last[start:stop]
-            else:
-                source = padded[: stop - start]
-                source[inside] = channels_last[start:stop]
-            part = self._gather(source, out_shape, win[: stop - start])
-            part = self._multiply([part[..., g * cg : (g + 1) * cg, *rest].reshape(stop - start, -1, cg * self.taps)
-                                   for g in range(self.groups)])
-            if y is None:
-                y = part if stop == n else np.empty((n, *part.shape[1:]), part.dtype)
-            if fused:
-                np.add(part, bias, out=y[start:stop])
-            elif y is not part:
-                y[start:stop] = part
-            if per_chunk:
-                y[start:stop] = round16(y[start:stop])
+        chunks = -(-n // per)
+        if chunks < 2 * _MIN_CHUNKS_PER_THREAD or THREADS < 2 or getattr(self.ctx, "accumulate_fp16", True):
+            y = self._chunks(channels_last, 0, n, None, shapes, fused, bias, per_chunk)
+        else:  # float32 sums: halves of the chunks on two threads (BLAS and numpy's copies let go of the GIL)
+            middle = (chunks // 2) * per
+            y = np.empty((n, math.prod(out_shape), self.cout), np.float32)
+            _in_two(lambda: self._chunks(channels_last, 0, middle, y, shapes, fused, bias, per_chunk),
+                    lambda: self._chunks(channels_last, middle, n, y, shapes, fused, bias, per_chunk))
         y = self._channels_first(y, n, out_shape, None if fused else bias)
         if not rounded:
             return y
@@ -95,6 +110,38 @@ class Convolution:
             return y
         like[...] = y
         return like
+
+    def _chunks(self, channels_last, first: int, end: int, y, shapes, fused: bool, bias, per_chunk: bool):
+        """Samples [first, end) a chunk at a time, each chunk's windows gathered, multiplied and written into
+        `y` [N, P, C_out] (made here when None); buffers of its own, so two ranges may run at once."""
+        padded_shape, out_shape, per, inside = shapes
+        n, c = end - first, channels_last.shape[-1]
+        cg = c // self.groups
+        win = np.empty((min(per, n), *out_shape, c, *self.kernel), channels_last.dtype)
+        padded = None
+        if inside is not None:  # zeros once; each chunk fills the inside
+            padded = np.zeros((min(per, n), *padded_shape, c), channels_last.dtype)
+        rest = [slice(None)] * len(out_shape)
+        for start in range(first, max(end, first + 1), per):  # an empty batch still makes its [0, C_out, *out]
+            stop = min(start + per, end)
+            if padded is None:
+                source = channels_last[start:stop]
+            else:
+                source = padded[: stop - start]
+                source[inside] = channels_last[start:stop]
+            part = self._gather(source, out_shape, win[: stop - start])
+            part = self._multiply([part[..., g * cg : (g + 1) * cg, *rest].reshape(stop - start, -1, cg * self.taps)
+                                   for g in range(self.groups)])
+            if y is None:
+                y = part if stop - first == len(channels_last) else np.empty((len(channels_last), *part.shape[1:]),
+                                                                             part.dtype)
+            if fused:
+                np.add(part, bias, out=y[start:stop])
+            elif y is not part:
+                y[start:stop] = part
+            if per_chunk:
+                y[start:stop] = round16(y[start:stop])
+        return y
 
     def _layout(self, shape, pads) -> tuple:
         """For an input of `shape` and these pads: the padded and output spatial shapes, the samples per

@@ -117,3 +117,47 @@ def test_a_conv_output_read_twice_is_not_written_over(mil_program, run_mil):
     assert (conv < 0).any() and np.array_equal(relu, np.maximum(conv, np.float32(0)))
     got = run_mil(added, {"x": x})
     assert np.array_equal(got, np.maximum(conv, np.float32(0)) + conv)
+
+
+def test_a_large_conv_on_two_threads_gives_the_one_thread_result_bit_for_bit(mil_program, monkeypatch):
+    """Each sample's product is its own BLAS call on either thread: the halves change the time, not the bits,
+    under every profile (fp16 rounding of each chunk included), padded or not, bias fused or added after."""
+    from harness.mil import Interpreter, get_profile
+    from harness.mil.ops import _conv
+
+    x = rand(6, 300, 8, 40)
+    w1, b1, w2 = rand(7, 16, 8, 5), rand(8, 16), rand(9, 1, 16, 3)
+
+    def build(x):
+        h = mb.relu(x=mb.conv(x=x, weight=w1, bias=b1, pad_type="same"))
+        return mb.conv(x=h, weight=w2, pad_type="valid")  # one output channel: the bias-free, unfused path
+
+    program = mil_program(build, {"x": x})
+    (name, _), = program.inputs
+    splits = []
+    monkeypatch.setattr(_conv, "_in_two", lambda a, b, real=_conv._in_two: splits.append(1) or real(a, b))
+    for profile in ("fp32", "fp16-storage", "fp16"):
+        runs = {}
+        for threads in (1, 2):
+            monkeypatch.setattr(_conv, "THREADS", threads)
+            runs[threads] = Interpreter(program, get_profile(profile)).run({name: x}).outputs
+        for key, one in runs[1].items():
+            two = runs[2][key]
+            assert one.dtype == two.dtype and one.shape == two.shape and one.strides == two.strides
+            assert np.array_equal(np.ascontiguousarray(one).view(np.uint8), np.ascontiguousarray(two).view(np.uint8))
+    assert splits  # the two-thread path ran
+
+
+def test_an_error_on_the_second_thread_is_raised_in_the_callers():
+    from harness.mil.ops._conv import _in_two
+
+    def broken():
+        raise ValueError("second half")
+
+    ran = []
+    try:
+        _in_two(lambda: ran.append("first"), broken)
+    except ValueError as err:
+        assert str(err) == "second half" and ran == ["first"]
+    else:
+        raise AssertionError("the second thread's error was lost")
