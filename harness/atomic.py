@@ -295,7 +295,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 def lock_timeout() -> float:
     """Seconds to wait for another process's lock: `HARNESS_LOCK_TIMEOUT`, else `LOCK_TIMEOUT`."""
-    text = os.environ.get(LOCK_TIMEOUT_VARIABLE, "").strip()
+    text = os.environ.get(LOCK_TIMEOUT_VARIABLE, "").strip(" \t\n\r\f\v")  # str.strip() also takes \x1c-\x1f
     if not text:
         return LOCK_TIMEOUT
     try:

@@ -81,7 +81,7 @@ def test_export_blocked_by_another_process_says_so_and_exits_1(tmp_path):
 
 
 @given(text=st.one_of(
-    st.sampled_from(["nan", "inf", "-1", "-0.5", "1e9", "ten", "1,5", "0x10", "--"]),
+    st.sampled_from(["nan", "inf", "-1", "-0.5", "1e9", "ten", "1,5", "0x10", "--", "0\x1f"]),  # \x1f: not a space
     st.text(st.characters(codec="ascii", exclude_characters="\0"), min_size=1, max_size=12).filter(
         lambda t: not _is_valid(t)),
 ))
