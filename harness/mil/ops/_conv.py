@@ -23,11 +23,18 @@ from harness.mil.ops._common import f32, round16, windows
 _CHUNK_BYTES = 1 << 19
 
 
-#: Threads a large convolution's chunks run on: two halves when there are cores for them (each sample's
-#: product is the same BLAS call either way, so results do not change), one when the user asked for one
-#: thread (`OMP_NUM_THREADS=1`, as torch, onnxruntime and BLAS read it) or `HARNESS_INTERPRETER_THREADS=1`.
-THREADS = min(2, int(os.environ.get("HARNESS_INTERPRETER_THREADS") or os.environ.get("OMP_NUM_THREADS") or 2),
-              len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+def _threads() -> int:
+    """Two threads when there are two cores, one when the user asked runtimes for one: `OMP_NUM_THREADS`
+    (as torch, onnxruntime and BLAS read it; its first level, "1,2" included). A value OpenMP would not take
+    is left to the runtimes that read it, as they leave it: the default holds."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip(" \t")
+    return min(2, cores, int(first) if first.isascii() and first.isdigit() and int(first) > 0 else 2)
+
+
+#: Threads a large convolution's chunks run on: each sample's product is the same BLAS call on either
+#: thread, so results do not change with it.
+THREADS = _threads()
 #: Chunks each thread needs before a second thread pays for itself.
 _MIN_CHUNKS_PER_THREAD = 2
 
