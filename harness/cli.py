@@ -653,6 +653,11 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None, before: Callabl
     `before`: a check of the installation, run first (the kit's extra)."""
     args = parser.parse_args(argv)
     args.progress = Progress(args.verbosity)
+    # torch's OpenMP pool spins after each call unless told to sleep, on the cores the next backend of the
+    # same process needs (parity and the benchmarks run backends in turns): the interpreter timed right after
+    # torch took 20.6 ms against 15.8 ms (docs/trendsplit/benchmarks.md). Read once, when torch loads; a
+    # policy the user set stands. onnxruntime's pool is told the same per session.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         if before is not None:
             before()

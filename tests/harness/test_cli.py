@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -243,3 +244,22 @@ def test_a_tolerance_flag_given_twice_keeps_both_policies(capsys, series_export)
                  "--n", "30", "--artifacts", str(folder), "--atol", "fp32=1e-3", "--atol", "fp16=0.02"]) in (0, 1)
     out = capsys.readouterr().out
     assert "fp32(atol=0.001)" in out and "fp16(atol=0.02)" in out
+
+
+_WAIT_POLICY = """
+import os, sys
+from harness.cli import main
+loaded = "torch" in sys.modules  # torch's OpenMP reads the policy when torch loads: it must not be loaded yet
+main(["policies"])
+print(loaded, os.environ["OMP_WAIT_POLICY"])
+"""
+
+
+@pytest.mark.parametrize(("given", "used"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_torchs_threads_are_told_to_sleep_between_calls_unless_the_user_said_otherwise(given, used):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    proc = subprocess.run([sys.executable, "-c", _WAIT_POLICY], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-2:] == ["False", used]
