@@ -126,8 +126,8 @@ def test_a_large_conv_on_two_threads_gives_the_one_thread_result_bit_for_bit(mil
     from harness.mil import Interpreter, get_profile
     from harness.mil.ops import _conv
 
-    x = rand(6, 300, 8, 40)
-    w1, b1, w2 = rand(7, 16, 8, 5), rand(8, 16), rand(9, 1, 16, 3)
+    x = rand(6, 700, 16, 40)  # 5 chunks of windows for the first conv
+    w1, b1, w2 = rand(7, 16, 16, 5), rand(8, 16), rand(9, 1, 16, 3)
 
     def build(x):
         h = mb.relu(x=mb.conv(x=x, weight=w1, bias=b1, pad_type="same"))
