@@ -18,11 +18,12 @@ import numpy as np
 
 from harness.mil.ops._common import f32, round16, windows
 
-#: Bytes of windows gathered and multiplied at a time: enough samples that the loop's own work is small
-#: beside theirs, few enough to stay in cache from the gather to the matmul (measured on trendsplit at batch
-#: 256, two threads: 512 KB 15.7 ms, 1 MB 14.7, 2 MB 14.1, 4 MB 14.2). Each sample's matmul is its own BLAS
-#: call whatever the chunk, so the size moves the time, never the results.
-_CHUNK_BYTES = 1 << 21
+#: Bytes of windows gathered and multiplied at a time: a few samples, so they stay in the core's L2
+#: cache from the gather to the matmul. Measured on trendsplit at batch 256 (two threads): alone in a
+#: process 2 MB was faster (15.7 -> 14.1 ms), but in the bench's process, among other backends, 512 KB
+#: was (fp32 2.23x onnxruntime, against 2.30x at 1 MB and 2.35x at 2 MB). Each sample's matmul is its
+#: own BLAS call whatever the chunk, so the size moves the time, never the results.
+_CHUNK_BYTES = 1 << 19
 
 
 def _threads() -> int:
