@@ -354,8 +354,10 @@ def compress(spec: ModelSpec, folder: str | Path, *, n: int, seed: int, policy: 
     return report
 
 
-def _exported(spec: ModelSpec, folder: Path, precision: str) -> Path:
-    """The model's CoreML program at `precision` in `folder`; a converter's failure as the export names it."""
+def _exported(spec: ModelSpec, folder: Path, precision: str, model: Callable | None = None,
+              label: str | None = None) -> Path:
+    """The model's CoreML program at `precision` in `folder` (`model`: makes the torch model to convert, by
+    default `spec.build`); a failure, the converter's or `model`'s, as the export names it (`label`)."""
     from harness.errors import HarnessError
     from harness.export import conversion_failure
     from harness.export.coreml import export_coreml
@@ -363,11 +365,11 @@ def _exported(spec: ModelSpec, folder: Path, precision: str) -> Path:
 
     with captured() as said:
         try:
-            return folder / export_coreml(spec, spec.build(), folder, precision)["path"]
+            return folder / export_coreml(spec, (model or spec.build)(), folder, precision)["path"]
         except HarnessError:
             raise
         except Exception as err:
-            raise conversion_failure("coreml", precision, err, said()) from err
+            raise conversion_failure("coreml", label or precision, err, said()) from err
 
 
 def compressed_share(program) -> float:
@@ -392,25 +394,17 @@ def _exported_from_torch(spec: ModelSpec, folder: Path, method: Method) -> Path:
     import logging
     import shutil
 
-    from harness.errors import HarnessError
-    from harness.export import conversion_failure
-    from harness.export.coreml import export_coreml
-    from harness.quiet import captured
-
     work = folder / f".{_slug(method.name)}"
     work.mkdir()
-    logging.disable(logging.INFO)  # optimize.torch logs each layer and each k-means worker
-    with captured() as said, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            model = method.in_torch(spec.build().eval())
-            exported = work / export_coreml(spec, model, work, "fp32")["path"]
-        except HarnessError:
-            raise
-        except Exception as err:
-            raise conversion_failure("coreml", f"fp32 {method.name}", err, said()) from err
-        finally:
-            logging.disable(logging.NOTSET)
+    was = logging.root.manager.disable
+    logging.disable(max(was, logging.INFO))  # optimize.torch logs each layer and each k-means worker
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exported = _exported(spec, work, "fp32", lambda: method.in_torch(spec.build().eval()),
+                                 f"fp32 {method.name}")
+    finally:
+        logging.disable(was)
     path = folder / f"{spec.name}-{_slug(method.name)}.mlpackage"
     exported.rename(path)
     shutil.rmtree(work)

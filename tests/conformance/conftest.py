@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance.helpers import FP16_STORAGE
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,10 +27,8 @@ class Known:
     max_abs: float  # a larger gap is not explained by the reason
 
 
-#: Half an fp16 ulp for values up to 16: a gap that only fp16 rounding explains stays within it. Cases whose
-#: programs hold float16 values are judged at this allowance by the prediction helpers (helpers.FP16_STORAGE);
-#: what remains here are expectations that are off for other reasons.
-FP16_ROUNDING = 2.0**-7
+#: Cases whose programs hold float16 values are judged at fp16 storage's allowance by the prediction helpers
+#: themselves (helpers.FP16_STORAGE); what remains here are expectations that are off for other reasons.
 
 _CROP_RESIZE_7_899 = (
     "hand-written expectation 7.899 where ALIGN_CORNERS bilinear sampling of the box [0.5, 1.8, 1.0, 0.3] at "
@@ -44,7 +44,7 @@ KNOWN_MISMATCHES: dict[tuple[str, ...], Known] = {
     # The torch frontend set (optional; its helper `convert_and_compare` has no fp16-storage allowance).
     ("TestLinear::test_linear_fp16[",): Known(
         "the model is float16: torch computes it in float16 and rounds its output (the expected value), "
-        "the fp32 profile keeps float32 (gap 4.0e-4 at |y| ~ 1.4, within half an fp16 ulp).", FP16_ROUNDING),
+        "the fp32 profile keeps float32 (gap 4.0e-4 at |y| ~ 1.4, within half an fp16 ulp).", FP16_STORAGE),
 }
 
 
