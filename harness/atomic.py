@@ -147,12 +147,18 @@ def accepts_new_files(folder: str | os.PathLike, target: str | os.PathLike | Non
     take new files (read-only, /proc, under a file).
 
     Only trying says so for every case (root bypasses modes; /proc takes nothing): an empty file
-    with one of our own names is made and removed at once in the nearest existing folder.
+    with one of our own names is made and removed at once in the nearest existing folder; one
+    that a process killed in between left behind is removed by the next probe of that name.
     """
     folder = Path(folder)
     target = Path(target) if target is not None else folder
     where = _existing_folder(folder, target)
-    probe = where / _fresh_name(target.name or "probe", "tmp")
+    name = target.name or "probe"
+    for leftover in _debris(where, name, "probe"):  # a probing process killed before its unlink
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(leftover).st_mode):
+                os.unlink(leftover)  # harmless even to a live prober: its create has happened
+    probe = where / _fresh_name(name, "probe")
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
     except OSError as err:

@@ -98,7 +98,7 @@ look_alikes = st.one_of(
 )
 
 
-@given(middle=look_alikes, kind=st.sampled_from(["tmp", "stage", "old"]), as_folder=st.booleans())
+@given(middle=look_alikes, kind=st.sampled_from(["tmp", "stage", "old", "probe"]), as_folder=st.booleans())
 def test_a_user_s_look_alike_of_writer_debris_is_never_removed(tmp_path_factory, middle, kind, as_folder):
     root = tmp_path_factory.mktemp("look")
     keep = root / f".out.{middle}.{kind}"
@@ -146,14 +146,35 @@ def test_re_export_keeps_a_user_s_keep_old_folder_and_cleans_real_stage_debris(t
                for n in (".out.keep.old", ".out.backup.stage", ".out.zz.old"))
 
 
-@pytest.mark.parametrize("kind", ["tmp", "stage", "old"])
+@pytest.mark.parametrize("kind", ["tmp", "stage", "old", "probe"])
 def test_our_names_are_recognised_and_a_changed_seal_is_not(kind):
     name = atomic._fresh_name("out", kind)
     assert atomic._made_here("out", name, kind)
     assert not atomic._made_here("other", name, kind)
-    assert not atomic._made_here("out", name, {"tmp": "old", "stage": "tmp", "old": "stage"}[kind])
+    assert not atomic._made_here("out", name, {"tmp": "old", "stage": "tmp", "old": "stage", "probe": "tmp"}[kind])
     forged = name[:-len(kind) - 2] + ("0" if name[-len(kind) - 2] != "0" else "1") + f".{kind}"
     assert not atomic._made_here("out", forged, kind)
+
+
+def test_a_probe_left_by_a_process_killed_mid_check_is_removed_by_the_next_writer(tmp_path):
+    """CI caught it: a swapper killed between making its write probe and removing it left `.out.*.tmp`."""
+    script = textwrap.dedent("""
+        import os, sys
+        from pathlib import Path
+        from harness import atomic
+        os.unlink = lambda *a, **k: (print("probed", flush=True), sys.stdin.readline())
+        atomic.accepts_new_files(Path(sys.argv[1]).parent, Path(sys.argv[1]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "out")], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "probed\n", proc.stderr.read()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (tmp_path / ".out.keep.probe").write_text("a user's")
+    assert len(list(tmp_path.iterdir())) == 2  # the user's, and the killed prober's
+    with atomic.staged_dir(tmp_path / "out") as stage:
+        (stage / "f").write_text("1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.keep.probe", "out"]
 
 
 def test_a_symlink_named_like_our_debris_is_not_followed(tmp_path):
@@ -163,6 +184,8 @@ def test_a_symlink_named_like_our_debris_is_not_followed(tmp_path):
     link.symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     file_link = tmp_path / atomic._fresh_name("out", "tmp")
     file_link.symlink_to(tmp_path / "elsewhere" / "precious.txt")
+    probe_link = tmp_path / atomic._fresh_name("out", "probe")
+    probe_link.symlink_to(tmp_path / "elsewhere" / "precious.txt")
     atomic.write_text(tmp_path / "out", "x")
     (tmp_path / "out").unlink()
     with atomic.staged_dir(tmp_path / "out") as stage:
@@ -170,3 +193,4 @@ def test_a_symlink_named_like_our_debris_is_not_followed(tmp_path):
     assert (tmp_path / "elsewhere" / "precious.txt").read_text() == "a user's"
     assert os.path.lexists(link)
     assert os.path.lexists(file_link)
+    assert os.path.lexists(probe_link)
