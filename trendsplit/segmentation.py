@@ -28,12 +28,13 @@ def costs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     vx > 0 else vy; a C below zero (or -0.0) is +0.0 and a NaN is +inf.
     """
     b, w = x.shape
-    xp = x - x[:, :1]
-    yp = y - y[:, :1]
-    v = np.stack([xp, yp, xp * xp, xp * yp, yp * yp])
     s = np.zeros((5, b, w + 1))
-    for k in range(w):  # left to right, one rounding per addition
-        np.add(s[:, :, k], v[:, :, k], out=s[:, :, k + 1])
+    with np.errstate(all="ignore"):  # overflow to inf is part of the rule (a NaN cost is +inf)
+        xp = x - x[:, :1]
+        yp = y - y[:, :1]
+        v = np.stack([xp, yp, xp * xp, xp * yp, yp * yp])
+        for k in range(w):  # left to right, one rounding per addition
+            np.add(s[:, :, k], v[:, :, k], out=s[:, :, k + 1])
     idx = np.arange(w + 1)
     m = (idx[None, :] - idx[:, None]).astype(np.float64)  # m[a, e] = e - a, exact
     valid = m >= 2
@@ -55,13 +56,14 @@ def margins(x: np.ndarray, y: np.ndarray, lengths: np.ndarray, nu: np.ndarray, k
     positions n - 1.. are meaningless (the caller zeroes them). See the module's docstring and the spec."""
     b, w = x.shape
     lengths = np.asarray(lengths)
-    beta = (k * nu) * nu  # [B]
+    with np.errstate(all="ignore"):
+        beta = (k * nu) * nu  # [B]
     c = costs(x, y)
     bb = beta[:, None]
     inf = np.inf
     f = np.full((b, w + 1), inf)
     f[:, 0] = -beta
-    for j in range(2, w + 1):
+    for j in range(2, w + 1):  # no NaN can arise: every term is >= -beta or +inf
         f[:, j] = ((f[:, :j - 1] + bb) + c[:, :j - 1, j]).min(axis=1)
     back = np.full((b, w + 1), inf)
     back[np.arange(b), lengths] = -beta
