@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import itertools
 from collections import ChainMap, Counter
 from dataclasses import dataclass, field
 
@@ -418,6 +419,7 @@ class Interpreter:
                 fresh.update(name for name, _ in op.outputs)
             for inner in op.blocks:
                 self._plans[id(inner)] = self._plan(inner, dict(known))
+        _fuse(steps)
         return _Plan([(name, self._held_as(t)) for name, t in block.inputs], constants, steps,
                      list(block.outputs))
 
@@ -567,6 +569,27 @@ class Interpreter:
             result.outputs = {name: self.interface(self.output_types[name], value)
                               for name, value in zip(self.program.main.outputs, outs, strict=True)}
         return result
+
+
+def _fuse(steps: list[_Step]) -> None:
+    """For runs that keep no trace: an op written over its input in place (`_Step.in_place`) right after the
+    op that made that input, when the maker can apply it as it makes its result (its call `takes_then`: conv,
+    chunk by chunk while in cache), is done by the maker, and its own step passes the value on. The same
+    arithmetic on the same values; one pass over memory fewer."""
+    for maker, step in itertools.pairwise(steps):
+        if (step.in_place is None or maker.in_place is not None or not getattr(maker.call, "takes_then", False)
+                or len(maker.names) != 1 or step.dynamic[0][1] != maker.names[0]):
+            continue
+
+        def made(_call=maker.call, _then=step.in_place, **kwargs):
+            return _call(then=_then, **kwargs)
+
+        maker.in_place, step.in_place = made, _passed_on
+
+
+def _passed_on(x):
+    """The step of an op its input's maker has already applied (`_fuse`)."""
+    return x
 
 
 def _readers(program: Program) -> Counter[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -62,6 +63,16 @@ def _in_two(first, second) -> None:
         raise failed[0]
 
 
+def _applied(then, y: np.ndarray) -> np.ndarray:
+    """`y` with the in-place op `then` applied over it (None: y as it is)."""
+    if then is None:
+        return y
+    out = then(y)
+    if out is not y:  # an in-place form that could not write over y returns its result instead
+        y[...] = out
+    return y
+
+
 class Convolution:
     """A convolution whose weights are prepared once: call with x [N, C, *D] and (before, after) pads."""
 
@@ -80,9 +91,12 @@ class Convolution:
         self._taps: dict[tuple, list] = {}  # output shape -> each tap's (window index, source slices)
         self._shapes: dict[tuple, tuple] = {}  # (input shape, pads) -> `_layout`
 
-    def __call__(self, x: np.ndarray, pads, bias: np.ndarray | None = None, rounded: bool = False) -> np.ndarray:
+    def __call__(self, x: np.ndarray, pads, bias: np.ndarray | None = None, rounded: bool = False,
+                 then: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """y [N, C_out, *out]; `bias` [C_out], when given, is added (float32, as `y + bias` would);
-        `rounded`: y rounded to fp16 values (`round16`, with its layout), a few samples at a time in cache."""
+        `rounded`: y rounded to fp16 values (`round16`, with its layout), a few samples at a time in cache;
+        `then`: an elementwise op writing over a float32 array (the next op's in-place form), applied to the
+        final values, chunk by chunk while they are in cache where the chunks hold them."""
         n, c = x.shape[:2]
         cg = c // self.groups
         if self.taps == 1:
@@ -90,7 +104,7 @@ class Convolution:
             y = self._multiply([np.moveaxis(win[:, g * cg : (g + 1) * cg], 1, 1 + len(out_shape)).reshape(n, -1, cg)
                                 for g in range(self.groups)])
             y = self._channels_first(y, n, out_shape, bias)
-            return round16(y) if rounded else y
+            return _applied(then, round16(y) if rounded else y)
         key = (x.shape, tuple(map(tuple, pads)))
         shapes = self._shapes.get(key)
         if shapes is None:
@@ -102,28 +116,32 @@ class Convolution:
         fused = bias is not None and self.cout > 1 and min(out_shape, default=2) > 1
         channels_last = x.transpose(0, *range(2, x.ndim), 1)  # a view: [N, *D, C]
         per_chunk = rounded and (fused or bias is None) and per < n  # one chunk: round the result once
+        # chunks hold final values when nothing is left to do to the whole: `then` goes there
+        chunk_then = then if (fused or bias is None) and (per_chunk or not rounded) else None
         chunks = -(-n // per)
         if chunks < 2 * _MIN_CHUNKS_PER_THREAD or THREADS < 2 or getattr(self.ctx, "accumulate_fp16", True):
-            y = self._chunks(channels_last, 0, n, None, shapes, fused, bias, per_chunk)
+            y = self._chunks(channels_last, 0, n, None, shapes, fused, bias, per_chunk, chunk_then)
         else:  # float32 sums: halves of the chunks on two threads (BLAS and numpy's copies let go of the GIL)
             middle = (chunks // 2) * per
             y = np.empty((n, math.prod(out_shape), self.cout), np.float32)
-            _in_two(lambda: self._chunks(channels_last, 0, middle, y, shapes, fused, bias, per_chunk),
-                    lambda: self._chunks(channels_last, middle, n, y, shapes, fused, bias, per_chunk))
+            _in_two(lambda: self._chunks(channels_last, 0, middle, y, shapes, fused, bias, per_chunk, chunk_then),
+                    lambda: self._chunks(channels_last, middle, n, y, shapes, fused, bias, per_chunk, chunk_then))
         y = self._channels_first(y, n, out_shape, None if fused else bias)
+        then = then if chunk_then is None else None
         if not rounded:
-            return y
+            return _applied(then, y)
         if not per_chunk:
-            return round16(y)
+            return _applied(then, round16(y))
         like = np.empty_like(y)  # the strides round16 would give the whole result (size-1 axes differ)
         if like.strides == y.strides:
             return y
         like[...] = y
         return like
 
-    def _chunks(self, channels_last, first: int, end: int, y, shapes, fused: bool, bias, per_chunk: bool):
+    def _chunks(self, channels_last, first: int, end: int, y, shapes, fused: bool, bias, per_chunk: bool, then):
         """Samples [first, end) a chunk at a time, each chunk's windows gathered, multiplied and written into
-        `y` [N, P, C_out] (made here when None); buffers of its own, so two ranges may run at once."""
+        `y` [N, P, C_out] (made here when None), then `then` applied to it (when not None); buffers of its
+        own, so two ranges may run at once."""
         padded_shape, out_shape, per, inside = shapes
         n, c = end - first, channels_last.shape[-1]
         cg = c // self.groups
@@ -151,6 +169,8 @@ class Convolution:
                 y[start:stop] = part
             if per_chunk:
                 y[start:stop] = round16(y[start:stop])
+            if then is not None:
+                _applied(then, y[start:stop])
         return y
 
     def _layout(self, shape, pads) -> tuple:

@@ -20,13 +20,15 @@ def plan(ctx, weight=None, strides=None, pad_type="valid", pad=None, dilations=N
     pad_type = str(pad_type)
     pads_by_shape: dict = {}
 
-    def run_planned(x):
+    def run_planned(x, then=None):
+        """`then`: the next op's in-place form, applied as the result is made (`Convolution`)."""
         v = f32(x)
         pads = pads_by_shape.get(v.shape[2:])
         if pads is None:
             pads = pads_by_shape[v.shape[2:]] = padding(pad_type, pad, v.shape[2:], kernel, strides, dilations, ctx)
-        return conv(v, pads, shift, ctx.rounds_output)
+        return conv(v, pads, shift, ctx.rounds_output, then)
 
+    run_planned.takes_then = True
     return run_planned
 
 

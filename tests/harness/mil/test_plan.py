@@ -100,6 +100,36 @@ def test_relu_writes_over_a_conv_output_that_only_it_reads_and_gives_the_same_va
                                   np.ascontiguousarray(traced.outputs[key]).view(np.uint8))
 
 
+@pytest.mark.parametrize(("shape", "kernel", "cout"), [
+    ((300, 16, 40), 5, 16),  # several chunks, on two threads: relu applied chunk by chunk
+    ((300, 16, 40, 1), (5, 1), 16),  # a size-1 axis: the bias is added to the whole, and relu after it
+    ((40, 16, 40), 1, 8),  # a one-tap kernel: its own path
+    ((1, 16, 40), 5, 1),  # one sample, one output channel
+])
+def test_relu_done_by_the_conv_that_makes_its_input_gives_its_values_under_every_profile(mil_program, shape, kernel,
+                                                                                        cout):
+    from harness.mil.interpreter import _passed_on
+
+    kernel = kernel if isinstance(kernel, tuple) else (kernel,)
+    x, w, b = rand(10, *shape), rand(11, cout, shape[1], *kernel), rand(12, cout)
+
+    def build(x):
+        return mb.sigmoid(x=mb.relu(x=mb.conv(x=x, weight=w, bias=b, pad_type="same")))
+
+    program = mil_program(build, {"x": x})
+    (name, _), = program.inputs
+    for profile in ("fp32", "fp16-storage", "fp16"):
+        interpreter, steps = _steps(program, profile)
+        assert steps["relu"].in_place is _passed_on and steps["conv"].in_place is not None
+        fused = interpreter.run({name: x}).outputs
+        traced = interpreter.run({name: x}, capture=True)  # no fusion where a trace keeps the conv's output
+        assert (next(v for k, v in traced.trace.items() if dict(traced.order)[k] == "conv") < 0).any()
+        for key, value in fused.items():
+            assert value.dtype == traced.outputs[key].dtype and value.shape == traced.outputs[key].shape
+            assert np.array_equal(np.ascontiguousarray(value).view(np.uint8),
+                                  np.ascontiguousarray(traced.outputs[key]).view(np.uint8)), profile
+
+
 def test_a_conv_output_read_twice_is_not_written_over(mil_program, run_mil):
     x, w, b = rand(3, 2, 4, 20), rand(4, 8, 4, 3), rand(5, 8)
 
@@ -113,7 +143,7 @@ def test_a_conv_output_read_twice_is_not_written_over(mil_program, run_mil):
 
     for build in (both, added):
         _, steps = _steps(mil_program(build, {"x": x}))
-        assert steps["relu"].in_place is None
+        assert steps["relu"].in_place is None and steps["conv"].in_place is None
     relu, conv = run_mil(both, {"x": x})
     assert (conv < 0).any() and np.array_equal(relu, np.maximum(conv, np.float32(0)))
     got = run_mil(added, {"x": x})
