@@ -489,6 +489,7 @@ def test_a_comparison_read_beside_another_run_s_localization_is_refused(tmp_path
 MATHTEXT = [r"$\undefined{x}^$", "$", "a$b$c", r"\$x$", "$_$", r"$\frac{1}$"]
 
 
+@settings(max_examples=min(100, settings().max_examples))  # a figure drawn per example, ~40 ms; 9 symbols
 @given(text=st.text(st.sampled_from("$\\^_{}ax \n"), max_size=12) | st.sampled_from(MATHTEXT))
 def test_text_drawn_in_a_figure_is_never_read_as_mathematics(text):
     """matplotlib reads `$...$` as mathematics: a label from a file failed to parse and stopped the report."""
