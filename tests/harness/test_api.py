@@ -116,6 +116,37 @@ def test_describe_names_what_is_unsupported(kwargs, message):
         api.describe("bad", torch.nn.Linear(3, 1), **args)
 
 
+class _BatchOfTwo(torch.nn.Module):
+    """Works at the batch of 2 the contract check used, and at no other (a batch size written into a reshape)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(3, 4)
+
+    def forward(self, x):
+        return self.a(x).reshape(2, 4)
+
+
+class _BatchStatistics(torch.nn.Module):
+    """Normalised by the batch's own statistics: torch refuses a batch of 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(3, 4)
+
+    def forward(self, x):
+        return torch.nn.functional.batch_norm(self.a(x), None, None, training=True)
+
+
+@pytest.mark.parametrize("cls, says", [(_BatchOfTwo, "shape '\\[2, 4\\]' is invalid"),
+                                       (_BatchStatistics, "Expected more than 1 value per channel")])
+def test_a_model_that_fails_at_a_batch_of_one_is_named_when_described(cls, says):
+    """The export traces at a batch of 1 (and an app predicts one case): a model that runs only at 2 was an internal
+    error in the exporter's fingerprint."""
+    with pytest.raises(UsageError, match=f"fails on inputs of the declared shapes .*at a batch of 1.*{says}"):
+        api.describe("bad", api.seeded(cls), inputs={"x": (None, 3)}, outputs={"y": (None, 4)})
+
+
 def test_load_names_a_bad_reference(tmp_path):
     with pytest.raises(UsageError, match="path/to/file.py:factory"):
         api.load("tiny-vision")  # a name, not a file
