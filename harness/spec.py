@@ -305,8 +305,9 @@ def _check_at(spec: ModelSpec, module: torch.nn.Module, batch: int) -> None:
         declared = ", ".join(f"{t.name} {t.shape}" for t in spec.inputs)
         where = f" in layer {layer}" if layer else ""
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UsageError(f"model {spec.name!r} fails on inputs of the declared shapes ({declared}) at a batch of "
-                         f"{batch}{where}: {detail}") from None
+        raise UsageError(f"model {spec.name!r} fails on zeros of the declared shapes ({declared}) at a batch of "
+                         f"{batch}{where}: {detail} (the harness traces and checks it with zeros: a model must take "
+                         "them, e.g. a length or mask input read as at least 1)") from None
     innermost()
     undeclared = [name for name in moved if name not in spec.states]
     if undeclared:

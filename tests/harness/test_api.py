@@ -143,7 +143,7 @@ class _BatchStatistics(torch.nn.Module):
 def test_a_model_that_fails_at_a_batch_of_one_is_named_when_described(cls, says):
     """The export traces at a batch of 1 (and an app predicts one case): a model that runs only at 2 was an internal
     error in the exporter's fingerprint."""
-    with pytest.raises(UsageError, match=f"fails on inputs of the declared shapes .*at a batch of 1.*{says}"):
+    with pytest.raises(UsageError, match=f"fails on zeros of the declared shapes .*at a batch of 1.*{says}"):
         api.describe("bad", api.seeded(cls), inputs={"x": (None, 3)}, outputs={"y": (None, 4)})
 
 
@@ -288,3 +288,23 @@ def test_the_api_serves_a_project_building_on_it(model, exported, tmp_path):
     assert not judged and not judged.decisions_ok
     with pytest.raises(UsageError, match="policy"):
         api.judge_output(model, ref, onnx_out, output="logits", policy="fp64")
+
+
+class _NeedsALength(torch.nn.Module):
+    """A packed sequence whose lengths come from a mask input: all zeros is no valid input for it."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = torch.nn.GRU(4, 8, batch_first=True)
+
+    def forward(self, x, mask):
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, mask.sum(1).long(), batch_first=True,
+                                                         enforce_sorted=False)
+        return self.gru(packed)[1][-1]
+
+
+def test_a_model_that_refuses_zeros_is_told_the_harness_traces_with_zeros():
+    """It said "fails on inputs of the declared shapes": the shapes were right, the values (zeros) were not."""
+    with pytest.raises(UsageError, match=r"fails on zeros of the declared shapes .* traces and checks it with zeros"):
+        api.describe("packed", api.seeded(_NeedsALength), inputs={"x": (None, 5, 4), "mask": (None, 5)},
+                     outputs={"h": (None, 8)})
