@@ -31,7 +31,7 @@ from harness.parity import cases as chunking
 from harness.parity import expectation
 from harness.parity.judge import Judged, Run, _labels, _report, compare, judge, read_results
 from harness.parity.localize import localize
-from harness.parity.tolerances import FP32, Overrides, Policy
+from harness.parity.tolerances import FP32, Overrides, Policy, policy_for
 from harness.parity.verdict import Localizations, ParityReport
 from harness.progress import bar
 from harness.records import Cases
@@ -220,9 +220,10 @@ def disagreement(first: Mapping[str, np.ndarray], again: Mapping[str, np.ndarray
 
 
 def batch_dependence(whole: Mapping[str, np.ndarray], halves: Mapping[str, np.ndarray],
-                     activations: np.ndarray | None) -> str:
-    """Where one backend's outputs on a batch of cases differ, past float32 rounding, from its outputs on the same
-    cases run as two batches, in words; "" when they agree. Rounding is relative to what the layers saw
+                     activations: np.ndarray | None, policy: Policy = FP32) -> str:
+    """Where one backend's outputs on a batch of cases differ, past its precision's rounding (`policy`: the
+    backend's, so an fp16 program's batch-dependent accumulation order is rounding too), from its outputs on the
+    same cases run as two batches, in words; "" when they agree. Rounding is relative to what the layers saw
     (`activations`, per case, else the outputs): another batch size may take another kernel, whose sums round
     otherwise."""
     for name, a in whole.items():
@@ -231,7 +232,7 @@ def batch_dependence(whole: Mapping[str, np.ndarray], halves: Mapping[str, np.nd
                 if activations is None else np.asarray(activations, np.float64).reshape(len(a)))
         scale = np.maximum(1.0, seen).reshape((-1,) + (1,) * (a.ndim - 1))
         with np.errstate(invalid="ignore"):
-            apart = (np.abs(a - b) > FP32.atol * scale + FP32.rtol * np.abs(a)) | (np.isnan(a) != np.isnan(b))
+            apart = (np.abs(a - b) > policy.atol * scale + policy.rtol * np.abs(a)) | (np.isnan(a) != np.isnan(b))
         if apart.any():
             diff = np.where(np.isnan(a) | np.isnan(b), np.inf, np.abs(a - b))
             worst = np.unravel_index(int(np.argmax(np.where(apart, diff, -1))), a.shape)
@@ -293,7 +294,8 @@ class Streamed:
             try:
                 differ = disagreement(outputs, self._outputs(chunk))
                 if not differ and len(chunk) > 1 and not self.spec.stateful:
-                    differ = batch_dependence(outputs, self._halves(chunk), self.activations)
+                    differ = batch_dependence(outputs, self._halves(chunk), self.activations,
+                                              policy_for(self.backend.precision))
             except Exception as err:
                 self.status, self.reason = "failed", f"{type(err).__name__}: {err} (running the reference again)"
                 return None
