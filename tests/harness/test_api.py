@@ -308,3 +308,23 @@ def test_a_model_that_refuses_zeros_is_told_the_harness_traces_with_zeros():
     with pytest.raises(UsageError, match=r"fails on zeros of the declared shapes .* traces and checks it with zeros"):
         api.describe("packed", api.seeded(_NeedsALength), inputs={"x": (None, 5, 4), "mask": (None, 5)},
                      outputs={"h": (None, 8)})
+
+
+class _Log(torch.nn.Module):
+    """log of a linear layer: NaN wherever the layer goes negative."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return torch.log(self.a(x))
+
+
+def test_fixtures_of_a_model_whose_outputs_are_not_finite_are_refused(tmp_path):
+    """It wrote golden outputs of NaN (bits 2143289344) under "torch reference outputs within the fp32 policy": a
+    runtime replaying them compares against nothing. Refused in one line, nothing written."""
+    model = api.describe("logs", api.seeded(_Log), inputs={"x": (None, 3)}, outputs={"y": (None, 2)})
+    with pytest.raises(UsageError, match=r"NaN or infinite .*output 'y'.*case generated_\d+"):
+        api.fixtures(model, tmp_path)
+    assert list(tmp_path.iterdir()) == []
