@@ -381,7 +381,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
         found = localize_pair(spec, folder, args.pair, list(range(args.n)), spec.make_cases(args.n, args.seed).feeds)
         print(f"{spec.name}, {args.n:,} cases (seed {args.seed})")
         print(found.render())
-        return 1 if args.check and found.first is not None else 0
+        return 1 if args.check and (found.first is not None or not found.localised) else 0
     program = load_program(folder / manifest.artifact("coreml", args.precision).path)
     cases = spec.make_cases(args.n, args.seed)
     taken = parse_batch(manifest.batch).first(args.n)  # as many as the program's declared batch takes
@@ -634,7 +634,8 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
     p.add_argument("--artifacts", type=EXPORT_SOURCE, help="export folder to reuse or fill (default artifacts/<model>)")
     target_argument(p)
     p.add_argument("--check", action="store_true",
-                   help="exit 1 when an op diverges past its limit (default: report only, exit 0)")
+                   help="exit 1 when an op diverges past its limit, or (--pair) no module could be mapped "
+                        "(default: report only, exit 0)")
     p.set_defaults(func=cmd_localize)
 
     p = command("advise", help="the fewest ops to keep in fp32 so an fp16 program decides as float64 does, verified")

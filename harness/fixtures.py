@@ -15,6 +15,7 @@ import json
 
 import numpy as np
 
+from harness.errors import UsageError
 from harness.parity.tolerances import FP32
 from harness.spec import ModelSpec
 
@@ -92,6 +93,19 @@ def _kept_outputs(previous: dict | None, provenance: dict, docs: list[dict]) -> 
     return [{**new, "outputs": old["outputs"]} for old, new in zip(previous["cases"], docs, strict=True)]
 
 
+def _check_finite(spec: ModelSpec, kinds, outputs: dict) -> None:
+    """A UsageError naming the first case whose reference output is NaN or infinite: a golden output of NaN holds
+    nothing a runtime could be compared with (NaN fails under every policy)."""
+    for name, value in outputs.items():
+        bad = ~np.isfinite(np.asarray(value, np.float32).reshape(len(value), -1))
+        cases = bad.any(axis=1)
+        if cases.any():
+            k = int(np.flatnonzero(cases)[0])
+            raise UsageError(f"model {spec.name!r} gives NaN or infinite values in output {name!r} on "
+                             f"{int(cases.sum())} of {len(value)} fixture cases (first: case {kinds[k]}_{k}): "
+                             "a golden output of them holds nothing to compare with; fix the model or its inputs")
+
+
 def model_fixture(spec: ModelSpec, cases: int = MODEL_CASES, seed: int = GENERATOR_SEED,
                   previous: dict | None = None) -> str:
     """`model_<name>.json` for any model: every input and output of `cases` seeded cases.
@@ -106,6 +120,7 @@ def model_fixture(spec: ModelSpec, cases: int = MODEL_CASES, seed: int = GENERAT
     backend = TorchBackend.of(spec)
     made = spec.make_cases(cases, seed)
     outputs = backend.run(made.feeds)
+    _check_finite(spec, made.kinds, outputs)
     docs = [{"name": f"{made.kinds[k]}_{k}",
              "inputs": {n: bits(v[k]) for n, v in made.feeds.items()},
              "outputs": {n: bits(v[k]) for n, v in outputs.items()}} for k in range(len(made))]

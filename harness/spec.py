@@ -281,10 +281,16 @@ def _restore_buffers(module: torch.nn.Module, before: dict[str, torch.Tensor]) -
 
 
 def check_contract(spec: ModelSpec, module: torch.nn.Module) -> None:
-    """See `ModelSpec.check_module`."""
-    batch = spec.batch.default if spec.stateful else 2  # not 1: a batch dimension squeezed away would hide at 1
-    examples = spec.examples(batch)
+    """See `ModelSpec.check_module`. Run at a batch of 2 (a batch dimension squeezed away would hide at 1) and of 1
+    (what the export traces and an app predicts: a batch size written into a reshape, or batch statistics, fail
+    there); a stateful model at its fixed batch."""
     state_buffers(spec, module)  # a state that is no buffer is named as such, not as a failing forward
+    for batch in (spec.batch.default,) if spec.stateful else (2, 1):
+        _check_at(spec, module, batch)
+
+
+def _check_at(spec: ModelSpec, module: torch.nn.Module, batch: int) -> None:
+    examples = spec.examples(batch)
     innermost = _innermost_layer(module)
     before = {name: b.detach().clone() for name, b in module.named_buffers()}
     try:
@@ -299,8 +305,9 @@ def check_contract(spec: ModelSpec, module: torch.nn.Module) -> None:
         declared = ", ".join(f"{t.name} {t.shape}" for t in spec.inputs)
         where = f" in layer {layer}" if layer else ""
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UsageError(f"model {spec.name!r} fails on inputs of the declared shapes ({declared}){where}: "
-                         f"{detail}") from None
+        raise UsageError(f"model {spec.name!r} fails on zeros of the declared shapes ({declared}) at a batch of "
+                         f"{batch}{where}: {detail} (the harness traces and checks it with zeros: a model must take "
+                         "them, e.g. a length or mask input read as at least 1)") from None
     innermost()
     undeclared = [name for name in moved if name not in spec.states]
     if undeclared:

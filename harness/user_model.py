@@ -87,8 +87,19 @@ def describe(name: str, model: torch.nn.Module | Callable[[], torch.nn.Module], 
                      frontend=frontend, target=target, batch=batch, states=states, steps=steps)
     calls = spec.steps * spec.batch.default if states else 1  # rows make_inputs gives per case
     spec.check_module(build())  # the declared shapes are promises: hold the model to them now
-    make_cases(PROBE_CASES, 0)  # and so is make_inputs: named here, not after a minute of exporting
+    _check_seeded(make_cases(PROBE_CASES, 0), make_cases(PROBE_CASES, 0))  # and so is make_inputs: named here
     return spec
+
+
+def _check_seeded(first: Cases, again: Cases) -> None:
+    """A UsageError when `make_inputs` gave other inputs for the same seed: a failing case is re-made from its seed
+    (localize, --explain, fixtures, a results file's inputs sha256), so a generator that ignores its `rng`
+    (np.random.*, torch.rand) would have them look at other cases than the ones judged."""
+    for name, value in first.feeds.items():
+        if not np.array_equal(value, again.feeds[name], equal_nan=True):
+            raise UsageError(f"make_inputs(rng, {len(value)}) gave other inputs for the same seed ({name} changed "
+                             "between two calls): draw every random number from the rng it is given (np.random.* and "
+                             "torch.rand ignore the harness's seed), so that a case can be made again from its seed")
 
 
 #: A model file is Python source: kilobytes. Anything larger is not one.

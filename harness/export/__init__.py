@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness import atomic, backend_names, quiet
 from harness.errors import ExportError, HarnessError, UsageError
-from harness.export.coreml import FlexibleBatchError, export_coreml
+from harness.export.coreml import AliasedOutputError, FlexibleBatchError, export_coreml
 from harness.export.executorch import export_coreml_delegate, export_portable, export_xnnpack
 from harness.export.manifest import (
     EXPORT_FORMAT_VERSION,
@@ -133,6 +133,8 @@ def conversion_failure(fmt: str, precision: str, err: Exception, said: str) -> E
     words = f"{type(err).__name__}: {lines[0].strip()[:400] if lines else ''}"
     if isinstance(err, FlexibleBatchError):  # its message names the op and the declaration that converts
         said = f"{said}\n{quiet.plain(str(err.cause))}"
+        return ExportError(f"{fmt}@{precision}", str(err), output=quiet.tail(said, 30))
+    if isinstance(err, AliasedOutputError):  # its message names the outputs and what converts
         return ExportError(f"{fmt}@{precision}", str(err), output=quiet.tail(said, 30))
     op = failed_op(err)
     if op is None:

@@ -13,6 +13,7 @@ adaptive average pooling to a size that does not divide the input, or scatter/sc
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from pathlib import Path
 
@@ -36,6 +37,42 @@ class FlexibleBatchError(Exception):
         self.fixed, self.cause = fixed, cause
 
 
+class AliasedOutputError(Exception):
+    """An output that is an input, or another output, in the traced graph: a CoreML program names a value once, so
+    coremltools refuses the first and silently merges the second (outputs ['b', 'b'])."""
+
+
+#: coremltools' words for an output that is an input returned unchanged (a MIL pass's assertion).
+_INPUT_RETURNED = re.compile(
+    r"Main block's input name, '(\w+)', is different from its corresponding var's name, '(\w+)'")
+
+#: What converts instead, checked at iOS15 in fp32 and fp16 (tests/harness/test_unconvertible.py): a copy that
+#: coremltools removes (.clone(), .contiguous()) is the same value again, a multiply it keeps.
+_KEPT_COPY = "* 1.0 (coremltools keeps a multiply; a .clone() it removes)"
+
+
+def _aliased(spec: ModelSpec, err: BaseException | None, names: list[str]) -> AliasedOutputError | None:
+    """Why the converted outputs `names` (or the converter's `err`) are not the declared ones, when an output is
+    an input or another output; else None."""
+    found = _INPUT_RETURNED.search(str(err)) if err is not None else None
+    if found:
+        given, output = found.groups()
+        return AliasedOutputError(
+            f"output {output!r} is input {given!r} returned unchanged (or a copy coremltools removes), and a CoreML "
+            f"program cannot name one value both an input and an output: leave it out of the outputs (the app has "
+            f"its input), or return `{given} {_KEPT_COPY}`")
+    declared = [t.name for t in spec.outputs]
+    if err is not None or names == declared:
+        return None
+    kept = [name for name in declared if name in names]
+    lost = [name for name in declared if name not in names]
+    merged = [name for name in declared if name in {*kept[:1], *lost}]
+    return AliasedOutputError(
+        f"outputs {' and '.join(repr(n) for n in merged)} are one value in the traced graph (returned twice, or a copy "
+        f"coremltools removes), and a CoreML program names a value once: its outputs came out as {names}; return it "
+        f"once (the app reads it twice), or return the second as `value {_KEPT_COPY}`")
+
+
 def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precision: str) -> dict:
     from harness.quiet import coremltools
 
@@ -49,6 +86,8 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
     try:
         mlmodel = _convert(ct, spec, module, compute_precision)
     except Exception as err:
+        if (aliased := _aliased(spec, err, [])) is not None:
+            raise aliased from err
         if spec.batch.kind == "fixed" or not _converts_fixed(ct, spec, module, compute_precision):
             raise
         words, op, fixed = str(err).strip().splitlines(), failed_op(err), spec.batch.default
@@ -57,6 +96,8 @@ def export_coreml(spec: ModelSpec, module: torch.nn.Module, folder: Path, precis
             f"{spec.batch.describe()} ({type(err).__name__}{': ' + words[0][:300] if words else ''}), but converts "
             f"the model with a fixed batch of {fixed} (tried once): declare batch={fixed} (--batch {fixed}), or "
             "export once per batch size the app uses", fixed, err) from err
+    if (aliased := _aliased(spec, None, [o.name for o in mlmodel.get_spec().description.output])) is not None:
+        raise aliased
     mlmodel.author = AUTHOR
     mlmodel.version = __version__
     mlmodel.short_description = f"{spec.name}: {spec.description} ({spec.weights_source})"

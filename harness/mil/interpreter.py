@@ -253,15 +253,17 @@ class OpContext:
 class _Step:
     """One planned op: its implementation bound to constant inputs, and where the others come from."""
 
-    __slots__ = ("op", "ctx", "call", "static", "dynamic", "names", "dtypes", "nested", "in_place")
+    __slots__ = ("op", "ctx", "call", "static", "dynamic", "names", "dtypes", "nested", "in_place", "kept32")
 
-    def __init__(self, op, ctx, call, static, dynamic, dtypes, in_place=None):
+    def __init__(self, op, ctx, call, static, dynamic, dtypes, in_place=None, kept32=False):
         self.op, self.ctx, self.call, self.static, self.dynamic = op, ctx, call, static, dynamic
         self.names = [name for name, _ in op.outputs]
         self.dtypes = dtypes
         self.nested = bool(op.blocks)
         #: `call` writing over its input, for runs that keep no trace (None: not allowed here).
         self.in_place = in_place
+        #: A Monte Carlo run at fp16 rounds this op's results at fp32: the fp16 program computes it in float32.
+        self.kept32 = kept32
 
 
 class _Const:
@@ -372,8 +374,9 @@ class Interpreter:
                 constants[op.outputs[0][0]] = self._constant(exact[op.outputs[0][0]])
                 continue
             static, dynamic = {}, []
+            kept32 = self._op_keeps_fp32(op, known_exact)
             for param, bindings in op.inputs.items():
-                found = known_exact if self._keeps_fp32(op.type, param) else known
+                found = known_exact if kept32 or self._keeps_fp32(op.type, param) else known
                 sources = [b.value if b.name is None else found.get(b.name, b.name)
                            for b in bindings]
                 runtime = [b.name is not None and b.name not in known for b in bindings]
@@ -414,7 +417,8 @@ class Interpreter:
                 def call(_impl=impl, _ctx=ctx, **kwargs):
                     return _impl(_ctx, **kwargs)
 
-            steps.append(_Step(op, ctx, call, static, dynamic, held, self._in_place(op, ctx, static, dynamic, fresh)))
+            steps.append(_Step(op, ctx, call, static, dynamic, held, self._in_place(op, ctx, static, dynamic, fresh),
+                               kept32))
             if op.type in FRESH_OUTPUTS:
                 fresh.update(name for name, _ in op.outputs)
             for inner in op.blocks:
@@ -466,8 +470,11 @@ class Interpreter:
             values[name] = self.storage(ttype, value)
         return values
 
-    def _noisy(self, value, dtype):
-        """`_store` with random rounding at the run's precision; integers and booleans stay as they are."""
+    def _noisy(self, value, dtype, kept32: bool = False):
+        """`_store` with random rounding at the run's precision (fp32 for an op an fp16 program keeps in float32);
+        integers and booleans stay as they are."""
+        if kept32 and type(value) is np.ndarray and value.dtype.kind == "f":
+            return self.noise.fp32(np.asarray(value, np.float32))
         if self.noise.precision == "fp16":
             if isinstance(value, np.ndarray | np.generic) and np.asarray(value).dtype.kind == "f":
                 return self.noise.fp16(value)  # held in float32, as fp16-held values are
@@ -484,6 +491,15 @@ class Interpreter:
         from harness.mil.montecarlo import kept_fp32
 
         return kept_fp32(op_type, param)
+
+    def _op_keeps_fp32(self, op: Operation, constants) -> bool:
+        """A Monte Carlo run at fp16 leaves a whole op in float32 where coremltools' fp16 pass does (`op_kept_fp32`)."""
+        if self.noise is None or self.noise.precision != "fp16":
+            return False
+        from harness.mil.montecarlo import op_kept_fp32
+
+        return op_kept_fp32([b.value if b.name is None else constants.get(b.name)
+                             for bindings in op.inputs.values() for b in bindings])
 
     def _constant(self, value):
         """A constant or an input under random rounding at fp16: rounded at random once per run (the weights
@@ -537,7 +553,7 @@ class Interpreter:
                 raise OpFailed(f"op {op.type} {op.name!r} at {op.location} made {len(result)} outputs; "
                                f"the program declares {len(step.names)}")
             for name, dtype, value in zip(step.names, step.dtypes, result, strict=True):
-                value = _store(value, dtype) if self.noise is None else self._noisy(value, dtype)
+                value = _store(value, dtype) if self.noise is None else self._noisy(value, dtype, step.kept32)
                 scope[name] = value
                 if trace is not None:
                     trace.trace[name] = _narrow(value) if dtype is _WIDE16 or dtype is _KEPT16 else value

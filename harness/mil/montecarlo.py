@@ -10,6 +10,8 @@ spread, a device's rounding (which is one such draw, only not random) can move t
   neighbour with probability proportional to its nearness (unbiased: the rounding's own error
   distribution, the weights' too); run on the float32 program, this is fp16 arithmetic around that
   program's exact values;
+  An op that the fp16 pass leaves in float32 because a constant of it overflows float16 (`op_kept_fp32`) keeps its
+  constants exact and has its result rounded at fp32, as below;
 - at fp32, every op's float32 result gets MCA's random rounding at float32's precision: multiplied by
   1 + 2^-24 xi, xi uniform in (-1, 1), and rounded to float32 (the weights are exact there).
 
@@ -52,6 +54,24 @@ def kept_fp32(op_type: str, param: str) -> bool:
         named = domain_id and getattr(cls, "type_domains", {}).get(domain_id)
         domains |= set(named or getattr(spec, "type_domain", None) or ())
     return bool(domains) and types.fp16 not in domains
+
+
+#: float16's largest finite value: coremltools' fp16 pass keeps an op whose float32 constant exceeds it in float32.
+FP16_MAX = 65504.0
+
+
+def op_kept_fp32(constants: Sequence[object]) -> bool:
+    """Whether coremltools' fp16 pass leaves a whole op in float32 because of its constant inputs (`constants`: the
+    values of those known before the run): one holds a finite float32 value float16 cannot (`fp16_overflow` in
+    coremltools' `FP16ComputePrecision`: |v| > 65,504, infinities aside). A `* 1e5` is then computed in float32, and
+    a run at fp16 that rounded its results would make them infinite, where the fp16 program does not."""
+    for value in constants:
+        v = np.asarray(value) if isinstance(value, np.ndarray | np.generic | float) else None
+        if v is not None and v.dtype == np.float32 and v.size:
+            magnitude = np.abs(v)
+            if np.max(magnitude[magnitude < 1e38], initial=0.0) > FP16_MAX:
+                return True
+    return False
 
 
 @dataclass

@@ -55,6 +55,12 @@ class ModuleLocalization:
     factor: float
     modules: tuple[ModuleDivergence, ...]  # in execution order, those a backend value maps to
     cases: tuple[int, ...]
+    of: int = 0  # the model's modules with a float output: how many could have been mapped
+
+    @property
+    def localised(self) -> bool:
+        """Some module was set against float64: a localisation that mapped none says nothing about any."""
+        return bool(self.modules)
 
     @property
     def first(self) -> ModuleDivergence | None:
@@ -62,9 +68,13 @@ class ModuleLocalization:
 
     def summary(self) -> str:
         first = self.first
+        if not self.localised:
+            return (f"{self.pair}: none of the model's {self.of} modules maps to a value of the program (renamed or "
+                    "fused by the converter's passes): nothing localised; the program's own ops: python -m harness "
+                    "localize without --pair")
         if first is None:
-            return (f"{self.pair}: every module's output within {self.factor:g}x the spread {self.precision} "
-                    f"rounding gives ({len(self.modules)} modules mapped, {len(self.cases)} cases)")
+            return (f"{self.pair}: every mapped module's output within {self.factor:g}x the spread {self.precision} "
+                    f"rounding gives ({len(self.modules)} of {self.of} modules mapped, {len(self.cases)} cases)")
         why = "overflows" if first.overflow else f"deviates {first.ratio:.3g}x the spread {self.precision} gives"
         return f"{self.pair}: starts to part from float64 at {first.title}, which {why}"
 
@@ -197,7 +207,8 @@ def compare_modules(pair: str, precision: str, cases: Sequence[int], t64: Mappin
             ratio = np.where(case_dev == 0, 0.0, case_dev / case_spread)
         rows.append(ModuleDivergence(path, kind, float(case_dev.max(initial=0.0)),
                                      float(case_spread.max(initial=0.0)), float(ratio.max(initial=0.0)), overflow))
-    return ModuleLocalization(pair, precision, FACTOR[precision], tuple(rows), tuple(int(k) for k in cases))
+    return ModuleLocalization(pair, precision, FACTOR[precision], tuple(rows), tuple(int(k) for k in cases),
+                              len(t64))
 
 
 def localize_pair(spec: ModelSpec, folder: Path, candidate: str, cases: Sequence[int],

@@ -31,7 +31,7 @@ from harness.parity import cases as chunking
 from harness.parity import expectation
 from harness.parity.judge import Judged, Run, _labels, _report, compare, judge, read_results
 from harness.parity.localize import localize
-from harness.parity.tolerances import FP32, Overrides, Policy
+from harness.parity.tolerances import FP32, Overrides, Policy, policy_for
 from harness.parity.verdict import Localizations, ParityReport
 from harness.progress import bar
 from harness.records import Cases
@@ -219,11 +219,39 @@ def disagreement(first: Mapping[str, np.ndarray], again: Mapping[str, np.ndarray
     return ""
 
 
+def batch_dependence(whole: Mapping[str, np.ndarray], halves: Mapping[str, np.ndarray],
+                     activations: np.ndarray | None, policy: Policy = FP32) -> str:
+    """Where one backend's outputs on a batch of cases differ, past its precision's rounding (`policy`: the
+    backend's, so an fp16 program's batch-dependent accumulation order is rounding too), from its outputs on the
+    same cases run as two batches, in words; "" when they agree. Rounding is relative to what the layers saw
+    (`activations`, per case, else the outputs): another batch size may take another kernel, whose sums round
+    otherwise."""
+    for name, a in whole.items():
+        a, b = np.asarray(a, np.float64), np.asarray(halves[name], np.float64)
+        seen = (np.where(np.isfinite(a), np.abs(a), 0.0).reshape(len(a), -1).max(axis=1, initial=0.0)
+                if activations is None else np.asarray(activations, np.float64).reshape(len(a)))
+        scale = np.maximum(1.0, seen).reshape((-1,) + (1,) * (a.ndim - 1))
+        with np.errstate(invalid="ignore"):
+            apart = (np.abs(a - b) > policy.atol * scale + policy.rtol * np.abs(a)) | (np.isnan(a) != np.isnan(b))
+        if apart.any():
+            diff = np.where(np.isnan(a) | np.isnan(b), np.inf, np.abs(a - b))
+            worst = np.unravel_index(int(np.argmax(np.where(apart, diff, -1))), a.shape)
+            return (f"the outputs of the cases depend on the other cases in their batch: the same {len(a):,} cases "
+                    f"run as two batches differ in {int(apart.sum()):,} of {a.size:,} values of output {name!r} "
+                    f"(case {worst[0]}: {a[worst]:.6g} then {b[worst]:.6g}); the model mixes its first dimension "
+                    "(a softmax, mean or norm over dim 0, batch statistics such as F.batch_norm(training=True), or "
+                    "a layout whose first dimension is not the batch), so an app predicting one case gets other "
+                    "outputs; no backend was judged against it")
+    return ""
+
+
 class Streamed:
     """One backend loaded once and run chunk by chunk; its `Results` carry no outputs.
 
-    The reference (`reference=True`) runs its first chunk twice: outputs that change between two runs on
-    the same inputs make every comparison meaningless, so it then stops as NONDETERMINISTIC, with where."""
+    The reference (`reference=True`) runs its first chunk twice, and then as two batches: outputs that change
+    between two runs on the same inputs, or with the cases run beside them, make every comparison meaningless
+    (every backend runs a chunk as one batch, so they would agree with each other), so it then stops as
+    NONDETERMINISTIC, with where."""
 
     def __init__(self, backend: Backend, spec: ModelSpec, manifest: Manifest, folder: Path, say: Progress, n: int,
                  reference: bool = False):
@@ -265,6 +293,9 @@ class Streamed:
             self.repeat = False
             try:
                 differ = disagreement(outputs, self._outputs(chunk))
+                if not differ and len(chunk) > 1 and not self.spec.stateful:
+                    differ = batch_dependence(outputs, self._halves(chunk), self.activations,
+                                              policy_for(self.backend.precision))
             except Exception as err:
                 self.status, self.reason = "failed", f"{type(err).__name__}: {err} (running the reference again)"
                 return None
@@ -272,6 +303,12 @@ class Streamed:
                 self.status, self.reason = NONDETERMINISTIC, differ
                 return None
         return outputs
+
+    def _halves(self, chunk: Cases) -> dict[str, np.ndarray]:
+        """The chunk's outputs with its cases run as two batches."""
+        half = len(chunk) // 2
+        parts = [self.backend.run(chunk.take(index)) for index in (slice(None, half), slice(half, None))]
+        return {t.name: np.concatenate([np.asarray(p[t.name], np.float32) for p in parts]) for t in self.spec.outputs}
 
     def again(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
         """Its outputs on some cases again (for the precision classes); None once it failed or did not run."""

@@ -119,3 +119,42 @@ def test_the_command_line_says_it_in_one_line(tmp_path, capsys):
                              "op 'fft_rfft' in module 'block.1' (Odd) with a flexible batch (1..1024) (ValueError: "
                              "Cannot add const"), err
     assert err[1] == "  the converter said (last lines):"
+
+
+class Aliased(nn.Module):
+    """Two outputs that are one value in the traced graph (`shape` picks how): coremltools names a value once."""
+
+    def __init__(self, shape: str):
+        super().__init__()
+        self.shape, self.a = shape, nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.a(x)
+        return {"input": (x, y), "input copied": (x.clone(), y), "fixed input": (x * 1.0, y),
+                "twice": (y, y), "twice copied": (y, y.clone()), "fixed twice": (y, y * 1.0)}[self.shape]
+
+
+def aliased(shape: str):
+    first = "same" if "input" in shape else "a"
+    return api.describe("aliased", lambda: api.seeded(lambda: Aliased(shape)), inputs={"x": (None, 4)},
+                        outputs={first: (None, 4), "b": (None, 4)})
+
+
+@pytest.mark.parametrize("shape, says", [
+    ("input", "output 'same' is input 'x' returned unchanged"),
+    ("input copied", "output 'same' is input 'x' returned unchanged"),
+    ("twice", "outputs 'a' and 'b' are one value"),
+    ("twice copied", "outputs 'a' and 'b' are one value"),
+])
+def test_an_output_that_is_an_input_or_another_output_is_named_with_what_to_do(shape, says, tmp_path):
+    """An input returned as an output was coremltools' AssertionError about its main block; one value returned twice
+    converted to a program whose outputs are ['b', 'b'] (exit 0, then KeyError: 'a' in the emulator)."""
+    failure = coreml_failure(aliased(shape), tmp_path / "out")
+    assert says in failure.reason and "* 1.0" in failure.reason, failure.reason
+    assert "\n" not in failure.reason
+
+
+@pytest.mark.parametrize("shape", ["fixed input", "fixed twice"])
+def test_the_advice_for_aliased_outputs_converts(shape, tmp_path):
+    manifest = export_model(aliased(shape), tmp_path / "out", targets=[("coreml", "fp32"), ("coreml", "fp16")])
+    assert [a.precision for a in manifest.artifacts] == ["fp32", "fp16"] and not manifest.failures

@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import types
 
 import numpy as np
 import pytest
+import torch
 
+from harness import api
 from harness.backends import parse_backends
 from harness.mil import Interpreter, get_profile, load_program
 from harness.mil.montecarlo import RandomRounding
@@ -179,3 +182,28 @@ def test_monte_carlo_leaves_the_inputs_an_fp16_program_keeps_in_float32(exported
     runs = expectation.monte_carlo(program, "fp16", feeds, "fp16", samples=3)
     assert all(r[k].shape == plain[k].shape for r in runs for k in plain)
     assert not all(np.array_equal(runs[0][k], runs[1][k]) for k in plain)  # still rounded at random elsewhere
+
+
+class _Amplified(torch.nn.Module):
+    """A scale past float16's range after the last layer: coremltools' fp16 pass keeps an op whose float32 constant
+    would overflow in float32 (`fp16_overflow`), so the fp16 program computes `* 1e5` in float32."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.a(x) * 1e5
+
+
+def test_monte_carlo_keeps_in_float32_the_ops_an_fp16_program_keeps_there(exported):
+    """Rounded at random to float16, the `* 1e5`'s results above 65,504 were infinite: no spread, so the pair's fp16
+    rounding (0.05% of outputs of 1e5) was BEYOND fp16 precision by 4e4x, "suspect the conversion", and FAILED."""
+    spec = api.describe("amplified", lambda: api.seeded(_Amplified), inputs={"x": (None, 6)},
+                        outputs={"y": (None, 3)}, decision="argmax")
+    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
+    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=64, seed=0,
+                          folder=folder, explain=True)
+    (fp16,) = report.precision
+    assert fp16.within, fp16.summary()
+    assert report.comparisons[0].max_reference > 65504 and report, format_report(report)

@@ -76,3 +76,17 @@ def test_a_backend_without_intermediates_is_refused_in_one_line(series_folder):
     cases, feeds = _feeds(spec, 2)
     with pytest.raises(UsageError, match="coreml-emulated and onnxruntime"):
         localize_pair(spec, folder, "torch", cases, feeds)
+
+
+def test_a_localisation_that_mapped_no_module_says_so_instead_of_every_module_within():
+    """A program whose values match none of the model's modules (a Linear fused and renamed by coremltools' passes)
+    said "every module's output within 6x the spread (0 modules mapped)": a claim about nothing."""
+    from harness.parity.modules import compare_modules
+
+    r64 = np.linspace(-2, 2, 12).reshape(4, 3)
+    t64 = {"a": ("Linear", r64), "b": ("ReLU", np.maximum(r64, 0))}
+    nothing = compare_modules("x vs float64", "fp16", [0, 1, 2, 3], t64, t64, {}, [])
+    assert "every module" not in nothing.summary() and "nothing localised" in nothing.summary()
+    assert not nothing.localised
+    one = compare_modules("x vs float64", "fp16", [0, 1, 2, 3], t64, t64, {"a": r64}, [])
+    assert one.localised and "(1 of 2 modules mapped" in one.summary()

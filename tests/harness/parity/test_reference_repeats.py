@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness import api
-from harness.parity.steps import disagreement
+from harness.parity.steps import batch_dependence, disagreement
+from harness.parity.tolerances import get_policy
 
 
 class Dropped(nn.Module):
@@ -99,3 +100,51 @@ def test_rounding_alone_is_no_disagreement_but_nan_against_a_number_is():
     moved[7, 1] = np.nan
     said = disagreement({"y": a}, {"y": moved})
     assert "1 of 60 values of output 'y' (case 7:" in said
+
+
+class SoftmaxOverBatch(nn.Module):
+    """Another classic slip: softmax over dim 0, the batch, so a case's output depends on the cases beside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return torch.softmax(self.a(x), dim=0)
+
+
+class BatchCentred(nn.Module):
+    """Centred on the batch's own mean, as a batch norm in training mode does: deterministic, batch-dependent."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 16), nn.Linear(16, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        return self.b(h - h.mean(dim=0, keepdim=True))
+
+
+@pytest.mark.parametrize("cls", [SoftmaxOverBatch, BatchCentred])
+def test_a_model_whose_cases_depend_on_their_batch_fails_as_such_and_nothing_is_judged(cls, tmp_path):
+    """Every backend runs a chunk as one batch, so they agree with each other (it PASSED); an app predicting one
+    case at a time gets other outputs. The reference run on the same cases in two batches says so."""
+    report = api.parity(described(cls), "torch,onnxruntime", n=64, folder=tmp_path / "out")
+    reference = report.runs[0]
+    assert reference.status == "nondeterministic", api.format_report(report)
+    assert "depend on the other cases in their batch" in reference.reason
+    assert report.comparisons == () and report.status == "FAILED" and not report
+
+
+def test_batch_splits_alone_are_no_dependence_but_a_batch_mean_is():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20, 3)).astype(np.float32)
+    assert batch_dependence({"y": a}, {"y": np.nextafter(a, np.float32(np.inf))}, None) == ""
+    said = batch_dependence({"y": a}, {"y": a - a[:10].mean(0)}, None)
+    assert "depend on the other cases in their batch" in said and "output 'y'" in said
+    # an fp16 program as the reference: its accumulation order may follow the batch, a few float16 steps apart
+    # (zoo-mobilenet-v3-small under the emulator: 0.017395 then 0.0173187, FAILED as batch-dependent under fp32's
+    # tolerance); that is its precision's rounding, judged by its own policy
+    steps16 = a + 8 * np.spacing(a.astype(np.float16)).astype(np.float32)
+    assert batch_dependence({"y": a}, {"y": steps16}, None) != ""
+    assert batch_dependence({"y": a}, {"y": steps16}, None, get_policy("fp16")) == ""
