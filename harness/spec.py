@@ -283,10 +283,37 @@ def _restore_buffers(module: torch.nn.Module, before: dict[str, torch.Tensor]) -
 def check_contract(spec: ModelSpec, module: torch.nn.Module) -> None:
     """See `ModelSpec.check_module`. Run at a batch of 2 (a batch dimension squeezed away would hide at 1) and of 1
     (what the export traces and an app predicts: a batch size written into a reshape, or batch statistics, fail
-    there); a stateful model at its fixed batch."""
+    there), whatever the batch declared, which only the Core ML export follows; a stateful model at its fixed batch."""
     state_buffers(spec, module)  # a state that is no buffer is named as such, not as a failing forward
-    for batch in (spec.batch.default,) if spec.stateful else (2, 1):
+    if spec.stateful:
+        _check_at(spec, module, spec.batch.default)
+        return
+    for batch in (2, 1):
+        try:
+            _check_at(spec, module, batch)
+        except _ForwardFailed as err:
+            if spec.batch.accepts(batch) or not _runs_at(spec, module, spec.batch.default):
+                raise
+            raise UsageError(f"model {spec.name!r} runs with {spec.batch.describe()}, as declared, but not at a batch "
+                             f"of {batch}{err.where}: {err.detail}; only the Core ML export is held to the declaration "
+                             "(the torch reference and the ONNX and ExecuTorch exports take any batch): read the batch "
+                             "size from the input (x.shape[0]) rather than writing it") from None
+
+
+class _ForwardFailed(UsageError):
+    """The model's forward raised on zeros of the declared shapes; `detail` is its first line, `where` its layer."""
+
+    def __init__(self, message: str, detail: str, where: str):
+        super().__init__(message)
+        self.detail, self.where = detail, where
+
+
+def _runs_at(spec: ModelSpec, module: torch.nn.Module, batch: int) -> bool:
+    try:
         _check_at(spec, module, batch)
+    except UsageError:
+        return False
+    return True
 
 
 def _check_at(spec: ModelSpec, module: torch.nn.Module, batch: int) -> None:
@@ -305,9 +332,9 @@ def _check_at(spec: ModelSpec, module: torch.nn.Module, batch: int) -> None:
         declared = ", ".join(f"{t.name} {t.shape}" for t in spec.inputs)
         where = f" in layer {layer}" if layer else ""
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UsageError(f"model {spec.name!r} fails on zeros of the declared shapes ({declared}) at a batch of "
-                         f"{batch}{where}: {detail} (the harness traces and checks it with zeros: a model must take "
-                         "them, e.g. a length or mask input read as at least 1)") from None
+        raise _ForwardFailed(f"model {spec.name!r} fails on zeros of the declared shapes ({declared}) at a batch of "
+                             f"{batch}{where}: {detail} (the harness traces and checks it with zeros: a model must "
+                             "take them, e.g. a length or mask input read as at least 1)", detail, where) from None
     innermost()
     undeclared = [name for name in moved if name not in spec.states]
     if undeclared:

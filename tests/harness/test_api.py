@@ -147,6 +147,29 @@ def test_a_model_that_fails_at_a_batch_of_one_is_named_when_described(cls, says)
         api.describe("bad", api.seeded(cls), inputs={"x": (None, 3)}, outputs={"y": (None, 4)})
 
 
+class _BatchOfFour(torch.nn.Module):
+    """Written for one batch size, 4 (a reshape, or an LSTM's zero state made for it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(3, 4)
+
+    def forward(self, x):
+        return self.a(x).reshape(4, 4)
+
+
+@pytest.mark.parametrize("declared", [4, (4, 8), "4..8"])
+def test_a_model_written_for_its_declared_batch_is_told_the_reference_takes_any(declared):
+    """Declared a fixed batch of 4 and written for it, it was told it 'fails on zeros' and to take them: the zeros
+    were fine, the batch of 2 was not, and only the Core ML export is held to the declaration."""
+    with pytest.raises(UsageError, match="runs with .*, as declared, but not at a batch of 2: shape '\\[4, 4\\]' is "
+                                         "invalid .*take any batch.*x.shape\\[0\\]"):
+        api.describe("four", api.seeded(_BatchOfFour), inputs={"x": (None, 3)}, outputs={"y": (None, 4)},
+                     batch=declared)
+    with pytest.raises(UsageError, match="fails on zeros of the declared shapes .* at a batch of 2"):
+        api.describe("four", api.seeded(_BatchOfFour), inputs={"x": (None, 3)}, outputs={"y": (None, 4)})
+
+
 def test_load_names_a_bad_reference(tmp_path):
     with pytest.raises(UsageError, match="path/to/file.py:factory"):
         api.load("tiny-vision")  # a name, not a file
