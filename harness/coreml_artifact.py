@@ -46,11 +46,12 @@ def _const_maxima(block) -> dict[str, float]:
     return out
 
 
-def _why_fp32(op, opset: str, consts: dict[str, float]) -> str | None:
+def _why_fp32(op, opset: str, consts: dict[str, float], inputs: frozenset[str] = frozenset()) -> str | None:
     """Why coremltools' fp16 pass (FP16ComputePrecision) leaves `op` in fp32, or None if it would not.
 
     Its rules: an op type it never casts; a float input whose type domain at this opset has no
-    fp16; or an fp32 constant input beyond fp16's range (65,504).
+    fp16; or an fp32 constant input beyond fp16's range (65,504). And after the pass, coremltools keeps an input
+    the program does not read alive with an `identity` of it (`inputs`: the program's input names).
     """
     from coremltools.converters.mil.mil import types
     from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
@@ -58,6 +59,9 @@ def _why_fp32(op, opset: str, consts: dict[str, float]) -> str | None:
 
     if op.type in FP16ComputePrecision._UNSUPPORTED_FP16_OPS:
         return "never cast to fp16"
+    kept = [b.name for arg in op.inputs.values() for b in arg.arguments if b.WhichOneof("binding") == "name"]
+    if op.type == "identity" and len(kept) == 1 and kept[0] in inputs:
+        return f"keeps input {kept[0]}, which the program does not read"
     versions = SSAOpRegistry.core_ops.get(op.type, {})
     # Program opsets are named CoreML5 (iOS15), CoreML6 (iOS16), ...: one below the target's number.
     target = {f"CoreML{v.value - 1}": v for v in versions}.get(opset) or max(versions, default=None)
@@ -65,7 +69,8 @@ def _why_fp32(op, opset: str, consts: dict[str, float]) -> str | None:
     if cls is not None:
         domains = getattr(cls, "type_domains", {})
         for name, spec in cls.input_spec.input_types.items():
-            domain = spec.type_domain or domains.get(getattr(spec, "_type_domain_id", None), ())
+            # inputs of any type (ListOrTensorOrDictInputType: identity's) have no type domain: no float rule
+            domain = getattr(spec, "type_domain", None) or domains.get(getattr(spec, "_type_domain_id", None), ())
             floats = [t for t in domain if types.is_float(t)]
             if floats and types.fp16 not in floats and name in op.inputs:
                 return f"input {name} takes no fp16 at {opset}"
@@ -152,7 +157,7 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
                 for t in dtypes:
                     compute[t] += 1
                 if artifact.precision == "fp16" and "FLOAT32" in dtypes:
-                    reason = _why_fp32(op, main.opset, consts)
+                    reason = _why_fp32(op, main.opset, consts, frozenset(i.name for i in main.inputs))
                     (kept_fp32 if reason else unexplained)[f"{op.type} ({reason or 'no reason'})"] += 1
     if artifact.precision == "fp16":
         rule("computes_in_fp16", compute.get("FLOAT16") and not unexplained,

@@ -17,6 +17,7 @@ from harness import api
 from harness.backends.coreml_emulated import EmulatedCoreMLBackend
 from harness.backends.pytorch import TorchBackend
 from harness.cli import main
+from harness.coreml_artifact import check_coreml_artifact
 from harness.errors import UsageError
 from harness.exact_random import ExactGenerator
 from harness.export import export_model
@@ -226,3 +227,31 @@ def test_a_cases_file_whose_steps_disagree_with_its_output_shapes_is_refused():
     assert doc["steps"] == 5 and doc["output_shapes"] == {"logits": [5, 1, 3]}
     with pytest.raises(ResultsError, match="steps must be 0 .* the first dimension of every output shape"):
         Reading.from_dict({**doc, "steps": 4}, "cases.json: reading")
+
+
+class PositionedCache(torch.nn.Module):
+    """A cache written at a position the model keeps in a state (`cache[:, p] = v`, p a tensor): coremltools 9
+    converts the model without a word and leaves the cache's write out of the program."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 3)
+        self.register_buffer("cache", torch.zeros(1, 4, 3))
+        self.register_buffer("pos", torch.zeros(1))
+
+    def forward(self, x):
+        self.cache[:, torch.remainder(self.pos, 4).long()] = self.lin(x)
+        self.pos[:] = self.pos + 1
+        return self.cache.sum(1) * 2
+
+
+def test_a_state_the_converted_program_never_writes_fails_the_artifact_check_by_name(tmp_path):
+    model = api.describe("positioned", lambda: api.seeded(PositionedCache), inputs={"x": (None, 3)},
+                         outputs={"y": (None, 3)}, states=("cache", "pos"))
+    manifest = api.export(model, tmp_path / "export")
+    for precision in ("fp32", "fp16"):
+        check = check_coreml_artifact(model, manifest.artifact("coreml", precision), tmp_path / "export")
+        failed = {f.rule: f.detail for f in check.failures}
+        assert set(failed) == {"state_writes"}, check.findings
+        assert failed["state_writes"].startswith("state cache is read but never written by the program: the converter "
+                                                  "dropped forward's update")
