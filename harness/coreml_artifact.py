@@ -29,6 +29,17 @@ def _program_ops(block):
             yield from _program_ops(inner)
 
 
+def _written_states(block) -> set[str]:
+    """The states some op of the program writes (`write_state`, or `coreml_update_state` before serialisation)."""
+    written = set()
+    for op in _program_ops(block):
+        if op.type in ("write_state", "coreml_update_state"):
+            arg = op.inputs.get("input" if op.type == "write_state" else "state")
+            written.update(b.name for b in (arg.arguments if arg is not None else ())
+                           if b.WhichOneof("binding") == "name")
+    return written
+
+
 def _const_maxima(block) -> dict[str, float]:
     """Largest finite |value| of each float32 constant the program holds inline (blobs are weights)."""
     import numpy as np
@@ -150,6 +161,16 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
                  f"program opset {main.opset} ({target}), exported for {spec.target}")
             block = main.block_specializations[main.opset]
             consts = _const_maxima(block)
+            if states:
+                # coremltools converts some in-place writes to nothing, without a word (`buf[:, i] = v` with a tensor
+                # index i): the program then reads the state's initial value on every call while torch's moves on
+                unwritten = [name for name in states if name not in _written_states(block)]
+                rule("state_writes", not unwritten,
+                     f"state {', '.join(unwritten)} is read but never written by the program: the converter dropped "
+                     "forward's update (coremltools drops `buf[:, i] = v` with a tensor index i); write the whole "
+                     "buffer (`buf[:, :] = ...`, a one-hot mask for a position) or slices at fixed positions, or "
+                     "leave a buffer forward does not update out of states" if unwritten else
+                     f"every state written by the program ({', '.join(states)})")
             for op in _program_ops(block):
                 if op.type in NON_COMPUTE:
                     continue
