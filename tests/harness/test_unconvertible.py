@@ -158,3 +158,28 @@ def test_an_output_that_is_an_input_or_another_output_is_named_with_what_to_do(s
 def test_the_advice_for_aliased_outputs_converts(shape, tmp_path):
     manifest = export_model(aliased(shape), tmp_path / "out", targets=[("coreml", "fp32"), ("coreml", "fp16")])
     assert [a.precision for a in manifest.artifacts] == ["fp32", "fp16"] and not manifest.failures
+
+
+class IndexedCache(nn.Module):
+    """A stateful model with an op coremltools 9 lacks (`index_copy_`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.register_buffer("cache", torch.zeros(1, 4, 3))
+
+    def forward(self, x):
+        self.cache.index_copy_(1, torch.tensor([0]), self.lin(x)[:, None])
+        return self.cache.sum(1) * 2
+
+
+def test_a_stateful_model_is_not_told_to_run_on_backends_that_refuse_it(tmp_path):
+    """Without Core ML a model that keeps state runs on torch alone (onnxruntime and ExecuTorch refuse it), so the
+    advice to run without coreml (`--backends torch,onnxruntime`, a usage error for it) is not given."""
+    spec = api.describe("indexed", lambda: api.seeded(IndexedCache), inputs={"x": (None, 3)},
+                        outputs={"y": (None, 3)}, states=("cache",))
+    text = str(coreml_failure(spec, tmp_path / "out"))
+    assert text.startswith("export stage 'coreml@fp32' failed: coremltools cannot convert torch op 'index_copy_'"), text
+    assert "replace it with ops the converter supports" in text and "\n" not in text
+    assert "--backends" not in text and "onnxruntime" not in text
+    assert text.endswith("a model that keeps state runs on Core ML alone besides torch, so it needs this conversion")
