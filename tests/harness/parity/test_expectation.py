@@ -231,3 +231,19 @@ def test_flips_of_a_program_that_computes_something_else_are_not_expected_at_its
     flipped[:, 1] += 2e-4
     c = _pair(flipped, tight, range(40), straddle, decision="argmax")
     assert c.expectation.flips and all(f.expected for f in c.expectation.flips)
+
+
+def test_flips_of_an_argmax_at_every_position_are_set_against_that_positions_scores():
+    """A per-token classifier (outputs (None, T, C), argmax on the last axis) whose pair flips a decision: the
+    margin was taken between two rows of the case (float() of an array: an internal error in parity)."""
+    rng = np.random.default_rng(1)
+    r64 = rng.uniform(-1.0, 1.0, size=(30, 5, 3))
+    r64[:, :, 0] += 3.0  # class 0 at every position, by 2 or more
+    candidate = r64.copy()
+    candidate[4, 2] = r64[4, 2, ::-1]  # case 4, position 2 decided otherwise: class 2
+    runs = [r64 + rng.normal(0, 1e-4, r64.shape) for _ in range(8)]
+    c = _pair(candidate, r64, range(30), runs, decision="argmax")
+    (flip,) = c.expectation.flips
+    assert (flip.case, flip.position, flip.expected) == (4, 2, False)
+    top = np.sort(r64[4, 2])
+    assert flip.margin == pytest.approx(top[-1] - top[-2])
