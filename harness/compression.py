@@ -73,6 +73,11 @@ LEFT_DENSE = "nothing compressed: "
 #: Per-block quantization's blocks and grouped-channel palettes' groups (coremltools' own defaults are 32 and 32).
 BLOCK, GROUP = 32, 16
 
+#: Why a per-block variant left every weight dense: coremltools skips a weight whose input channels the block does
+#: not divide ("Invalid block_sizes ... not divisible", in its log only), besides the small ones.
+BLOCKED_WHY = (f"coremltools.optimize.coreml blocks only weights whose input channels are a multiple of the block "
+               f"({BLOCK}), and leaves weights under 2,048 values dense")
+
 
 def methods(target: str = MIN_TARGET) -> tuple[Method, ...]:
     """The variants measured at `target` (those whose ops it has), in the order the table lists them."""
@@ -130,8 +135,10 @@ def methods(target: str = MIN_TARGET) -> tuple[Method, ...]:
              Method("4-bit palette (optimize.torch, kmeans)", "fp32", "fp32", in_torch=torch_palettized(4),
                     dense_why="optimize.torch's palettizer takes Linear, Conv2d, Embedding and MultiheadAttention "
                               "layers only"),
-             Method(f"int8 per block of {BLOCK}", "fp32", "fp32", quantized("int8", "per_block"), "iOS18"),
-             Method(f"int4 per block of {BLOCK}", "fp32", "fp32", quantized("int4", "per_block"), "iOS18"),
+             Method(f"int8 per block of {BLOCK}", "fp32", "fp32", quantized("int8", "per_block"), "iOS18",
+                    dense_why=BLOCKED_WHY),
+             Method(f"int4 per block of {BLOCK}", "fp32", "fp32", quantized("int4", "per_block"), "iOS18",
+                    dense_why=BLOCKED_WHY),
              Method(f"4-bit palette per {GROUP} channels ({palette})", "fp32", "fp32",
                     palettized(4, "per_grouped_channel"), "iOS18"),
              Method(f"50% sparse + 4-bit palette ({palette})", "fp32", "fp32",

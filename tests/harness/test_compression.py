@@ -164,3 +164,24 @@ def test_a_method_that_compressed_nothing_says_so_and_is_never_the_answer(tmp_pa
     assert report.smallest is not None and not report.smallest.left_dense
     row = next(line for line in report.table().splitlines() if line.startswith("| 50% sparse |"))
     assert "nothing compressed" in row
+
+
+class Wide(nn.Sequential):
+    """A weight of 48 x 96 = 4,608 values: over coremltools' threshold, with input channels no multiple of 32."""
+
+    def __init__(self):
+        super().__init__(nn.Linear(48, 96), nn.ReLU(), nn.Linear(96, 4))
+
+
+def test_a_per_block_method_that_compressed_nothing_says_the_block_must_divide_the_input_channels(tmp_path):
+    """int8 per channel compresses the 4,608-value weight; per block of 32 leaves it dense because 48 input channels
+    are no multiple of 32 (coremltools skips the op). The row said the weights were under 2,048 values."""
+    wide = api.describe("wide", lambda: api.seeded(Wide), inputs={"x": (None, 48)}, outputs={"y": (None, 4)},
+                        decision="argmax")
+    report = api.compress(wide, tmp_path / "out", n=20, target="iOS18")
+    by = {v.name: v for v in report.variants}
+    assert not by["int8 per channel"].left_dense
+    for name in ("int8 per block of 32", "int4 per block of 32"):
+        assert by[name].left_dense, name
+        row = next(line for line in report.table().splitlines() if line.startswith(f"| {name} |"))
+        assert "input channels are a multiple of the block (32)" in row, row
