@@ -212,6 +212,12 @@ class CompressionReport:
     @property
     def conclusion(self) -> str:
         best = self.smallest
+        base = self.baseline
+        if base.verdict != "pass":  # the variants are the fp32 program compressed: measured against nothing
+            why = next((c.inconclusive for c in base.comparisons if c.inconclusive), "") \
+                if base.verdict == "inconclusive" else "; ".join(f for c in base.comparisons for f in c.failures)
+            said = "proves nothing" if base.verdict == "inconclusive" else "fails"
+            return f"nothing judged: the fp32 program's comparison with torch {said}" + (f" ({why})" if why else "")
         if best is None:
             return "no variant's decisions agree with torch within the policy"
         return (f"smallest variant whose decisions agree within the {self.policy.name} policy: {best.name}, "

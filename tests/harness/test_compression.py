@@ -185,3 +185,15 @@ def test_a_per_block_method_that_compressed_nothing_says_the_block_must_divide_t
         assert by[name].left_dense, name
         row = next(line for line in report.table().splitlines() if line.startswith(f"| {name} |"))
         assert "input channels are a multiple of the block (32)" in row, row
+
+
+def test_a_model_whose_fp32_program_proves_nothing_says_why_not_that_no_decision_agrees(tmp_path):
+    """Inputs of 1e-6 leave the logits at the biases: every row agrees on every decision and is INCONCLUSIVE (one
+    output for every case would agree). The conclusion said "no variant's decisions agree with torch"."""
+    still = api.describe("still", lambda: api.seeded(Classifier), inputs={"x": (None, 16)},
+                         outputs={"logits": (None, 6)}, decision="argmax",
+                         make_inputs=lambda rng, n: {"x": (1e-6 * rng.normal(size=(n, 16))).astype(np.float32)})
+    report = api.compress(still, tmp_path / "out", n=20)
+    assert report.baseline.verdict == "inconclusive"
+    assert report.conclusion.startswith("nothing judged: the fp32 program's comparison with torch proves nothing "
+                                        "(the outputs do not vary with the inputs"), report.conclusion
