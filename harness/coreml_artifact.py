@@ -13,7 +13,7 @@ from pathlib import Path
 from harness import shapes, targets
 from harness.export.manifest import Artifact
 from harness.records import ArtifactCheck, Finding
-from harness.spec import ModelSpec
+from harness.spec import ModelSpec, coreml_state_name
 
 FLOAT_TYPES = ("FLOAT16", "FLOAT32", "FLOAT64", "BFLOAT16")
 # Ops that hold constants, move data between precisions, or only route values (a loop's outputs are
@@ -145,8 +145,9 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
         rule("output_dtype", dtype == "FLOAT32", f"output {feature.name} dtype {dtype}")
     states = [f.name for f in model.description.state]
     if spec.stateful or states:
-        rule("states", states == list(spec.states), f"states {states}, declared {list(spec.states)}: the buffers "
-             "an app keeps in one MLState across predictions")
+        declared = [coreml_state_name(name) for name in spec.states]
+        rule("states", states == declared, f"states {states}, declared {declared} (buffers {list(spec.states)}): "
+             "the buffers an app keeps in one MLState across predictions")
 
     compute: Counter[str] = Counter()
     kept_fp32: Counter[str] = Counter()  # fp32 compute ops coremltools' fp16 pass leaves in fp32
