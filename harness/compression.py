@@ -206,6 +206,11 @@ class CompressionReport:
         return min(passing, key=lambda v: v.bytes) if passing else None
 
     @property
+    def decided(self) -> bool:
+        """Whether the model's decided output has a decision rule (else variants are judged by their numbers)."""
+        return self.baseline.decision.decision != "none"
+
+    @property
     def baseline(self) -> Variant:
         return self.variants[0]
 
@@ -218,9 +223,12 @@ class CompressionReport:
                 if base.verdict == "inconclusive" else "; ".join(f for c in base.comparisons for f in c.failures)
             said = "proves nothing" if base.verdict == "inconclusive" else "fails"
             return f"nothing judged: the fp32 program's comparison with torch {said}" + (f" ({why})" if why else "")
+        what = (f"whose decisions agree within the {self.policy.name} policy" if self.decided else
+                f"within the {self.policy.name} policy (numbers: no decision rule)")
         if best is None:
-            return "no variant's decisions agree with torch within the policy"
-        return (f"smallest variant whose decisions agree within the {self.policy.name} policy: {best.name}, "
+            return ("no variant's decisions agree with torch within the policy" if self.decided else
+                    f"no variant {what}")
+        return (f"smallest variant {what}: {best.name}, "
                 f"{best.bytes / 1024:,.1f} KB ({self.baseline.bytes / best.bytes:.1f}x smaller than fp32)")
 
     def table(self) -> str:
@@ -263,12 +271,18 @@ class CompressionReport:
         fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
         for v in self.variants:
             d = v.decision
-            agreement = 100 * d.decisions_agreeing / d.decisions_compared if d.decisions_compared else float("nan")
+            if self.decided:
+                y = 100 * d.decisions_agreeing / d.decisions_compared if d.decisions_compared else float("nan")
+            else:  # no decisions to agree on: the largest error (a log scale, so an exact 0 sits at 1e-12)
+                y = max(v.max_abs, 1e-12)
             color = {"pass": "tab:green", "fail": "tab:red"}.get(v.verdict, "tab:gray")
-            ax.scatter(v.bytes / 1024, agreement, color=color, s=40, zorder=3)
-            ax.annotate(v.name, (v.bytes / 1024, agreement), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        ax.axhline(100 * self.policy.min_decision_agreement, color="gray", linestyle="--", linewidth=1,
-                   label=f"{self.policy.name} policy: at least {100 * self.policy.min_decision_agreement:g}%")
+            ax.scatter(v.bytes / 1024, y, color=color, s=40, zorder=3)
+            ax.annotate(v.name, (v.bytes / 1024, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        if self.decided:
+            ax.axhline(100 * self.policy.min_decision_agreement, color="gray", linestyle="--", linewidth=1,
+                       label=f"{self.policy.name} policy: at least {100 * self.policy.min_decision_agreement:g}%")
+        else:
+            ax.set_yscale("log")
         ax.set_xscale("log")
         plain = FuncFormatter(lambda value, _: f"{value:g}")
         ax.xaxis.set_major_formatter(plain)
@@ -276,10 +290,13 @@ class CompressionReport:
         ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.margins(x=0.2, y=0.15)
         ax.set_xlabel("size on disk (KB, log scale)")
-        ax.set_ylabel("decisions agreeing with torch (%)")
-        ax.set_title(f"{self.model}: compression against decisions ({self.n:,} cases, {self.target})", fontsize=10)
+        ax.set_ylabel("decisions agreeing with torch (%)" if self.decided else
+                      "largest error against torch (max abs, log scale)")
+        against = "decisions" if self.decided else "numbers"
+        ax.set_title(f"{self.model}: compression against {against} ({self.n:,} cases, {self.target})", fontsize=10)
         ax.grid(True, which="both", linewidth=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        if self.decided:
+            ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
         out = io.BytesIO()
         fig.savefig(out, format="png", metadata={"Software": None})

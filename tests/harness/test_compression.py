@@ -197,3 +197,16 @@ def test_a_model_whose_fp32_program_proves_nothing_says_why_not_that_no_decision
     assert report.baseline.verdict == "inconclusive"
     assert report.conclusion.startswith("nothing judged: the fp32 program's comparison with torch proves nothing "
                                         "(the outputs do not vary with the inputs"), report.conclusion
+
+
+def test_a_model_without_a_decision_rule_gets_its_figure_of_errors_and_a_conclusion_on_numbers(tmp_path):
+    """No decision rule (a regression): no variant has decisions to agree on. Drawing the agreement on a log scale
+    was an internal error (every point NaN); the figure plots the largest error against the size instead."""
+    numbers = api.describe("numbers", lambda: api.seeded(Classifier), inputs={"x": (None, 16)},
+                           outputs={"y": (None, 6)},
+                           make_inputs=lambda rng, n: {"x": (30 * rng.normal(size=(n, 16))).astype(np.float32)})
+    figure = tmp_path / "numbers.png"
+    report = api.compress(numbers, tmp_path / "out", n=20, figure=figure)
+    assert figure.read_bytes().startswith(b"\x89PNG")
+    assert report.conclusion.startswith("smallest variant within the fp16 policy (numbers: no decision rule): ") \
+        or report.conclusion == "no variant within the fp16 policy (numbers: no decision rule)", report.conclusion
