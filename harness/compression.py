@@ -77,6 +77,9 @@ BLOCK, GROUP = 32, 16
 #: not divide ("Invalid block_sizes ... not divisible", in its log only), besides the small ones.
 BLOCKED_WHY = (f"coremltools.optimize.coreml blocks only weights whose input channels are a multiple of the block "
                f"({BLOCK}), and leaves weights under 2,048 values dense")
+#: And a grouped-channel palette's: the group must divide the output channels (an embedding of 5,000 rows).
+GROUPED_WHY = (f"coremltools.optimize.coreml groups only weights whose output channels are a multiple of the group "
+               f"({GROUP}), and leaves weights under 2,048 values dense")
 
 
 def methods(target: str = MIN_TARGET) -> tuple[Method, ...]:
@@ -140,7 +143,7 @@ def methods(target: str = MIN_TARGET) -> tuple[Method, ...]:
              Method(f"int4 per block of {BLOCK}", "fp32", "fp32", quantized("int4", "per_block"), "iOS18",
                     dense_why=BLOCKED_WHY),
              Method(f"4-bit palette per {GROUP} channels ({palette})", "fp32", "fp32",
-                    palettized(4, "per_grouped_channel"), "iOS18"),
+                    palettized(4, "per_grouped_channel"), "iOS18", dense_why=GROUPED_WHY),
              Method(f"50% sparse + 4-bit palette ({palette})", "fp32", "fp32",
                     pruned(0.5, palettized(4, joint=True)), "iOS18"),
              Method(f"int4 per block of {BLOCK} (optimize.torch)", "fp32", "fp32", target="iOS18",

@@ -167,16 +167,18 @@ def test_a_method_that_compressed_nothing_says_so_and_is_never_the_answer(tmp_pa
 
 
 class Wide(nn.Sequential):
-    """A weight of 48 x 96 = 4,608 values: over coremltools' threshold, with input channels no multiple of 32."""
+    """A weight of 40 x 56 = 2,240 values: over coremltools' threshold, with input channels no multiple of 32 and
+    output channels no multiple of 16."""
 
     def __init__(self):
-        super().__init__(nn.Linear(48, 96), nn.ReLU(), nn.Linear(96, 4))
+        super().__init__(nn.Linear(56, 40), nn.ReLU(), nn.Linear(40, 4))
 
 
 def test_a_per_block_method_that_compressed_nothing_says_the_block_must_divide_the_input_channels(tmp_path):
-    """int8 per channel compresses the 4,608-value weight; per block of 32 leaves it dense because 48 input channels
-    are no multiple of 32 (coremltools skips the op). The row said the weights were under 2,048 values."""
-    wide = api.describe("wide", lambda: api.seeded(Wide), inputs={"x": (None, 48)}, outputs={"y": (None, 4)},
+    """int8 per channel compresses the 2,240-value weight; per block of 32 leaves it dense because 56 input channels
+    are no multiple of 32, a palette per 16 channels because 40 output channels are no multiple of 16 (coremltools
+    skips the op, in its log only). The rows said the weights were under 2,048 values."""
+    wide = api.describe("wide", lambda: api.seeded(Wide), inputs={"x": (None, 56)}, outputs={"y": (None, 4)},
                         decision="argmax")
     report = api.compress(wide, tmp_path / "out", n=20, target="iOS18")
     by = {v.name: v for v in report.variants}
@@ -185,6 +187,10 @@ def test_a_per_block_method_that_compressed_nothing_says_the_block_must_divide_t
         assert by[name].left_dense, name
         row = next(line for line in report.table().splitlines() if line.startswith(f"| {name} |"))
         assert "input channels are a multiple of the block (32)" in row, row
+    name = next(n for n in by if n.startswith("4-bit palette per 16 channels"))
+    assert by[name].left_dense
+    row = next(line for line in report.table().splitlines() if line.startswith(f"| {name} |"))
+    assert "output channels are a multiple of the group (16)" in row, row
 
 
 def test_a_model_whose_fp32_program_proves_nothing_says_why_not_that_no_decision_agrees(tmp_path):
