@@ -186,9 +186,14 @@ class ModelSpec:
         return (self.steps, self.batch.default, *rest) if self.stateful else rest
 
     def deployed(self, target: str | None = None, batch: object = None) -> ModelSpec:
-        """This model exported for `target` and with `batch` declared (each None: as described)."""
+        """This model exported for `target` and with `batch` declared (each None: as described). A stateful model
+        asked for another batch is run at it first: its buffers have the batch it was described with, and a forward
+        that cannot take the new one is named here, in one line, before anything traces it."""
         changes = {k: v for k, v in (("target", target), ("batch", batch)) if v is not None}
-        return dataclasses.replace(self, **changes) if changes else self
+        deployed = dataclasses.replace(self, **changes) if changes else self
+        if self.stateful and deployed.batch != self.batch:
+            deployed.check_module(deployed.build())
+        return deployed
 
     @property
     def decided_output(self) -> str:

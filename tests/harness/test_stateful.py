@@ -290,3 +290,14 @@ def test_a_state_held_by_a_submodule_runs_under_its_core_ml_name(tmp_path):
     assert check, check.failures
     report = api.parity(model, "torch,coreml-emulated@fp32", n=12, folder=folder)
     assert report.status == "PASSED", api.format_report(report)  # it stopped: "no state named 'attn.keys'"
+
+
+def test_another_batch_asked_of_a_stateful_model_is_checked_before_anything_traces_it(capsys, tmp_path):
+    """The tracker's state holds one row: at --batch 2 its forward cannot run. It was an internal error (the
+    fingerprint's trace); the model is run at the asked batch first, and what refused it is named in one line."""
+    assert main(["parity", "--model", f"{TRACKER}:describe_model", "--batch", "2", "--n", "4",
+                 "--artifacts", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "internal error" not in err
+    assert "model 'streaming-tracker' fails on zeros of the declared shapes" in err and "at a batch of 2" in err
+    assert not (tmp_path / "a").exists()
