@@ -118,6 +118,12 @@ def export_model(spec: ModelSpec, folder: str | Path,
     return manifest
 
 
+#: In-place writes coremltools 9 does not convert into a state update (`index_copy_` at all; `copy_` of a whole
+#: buffer: "No matching select or slice"), and the write that converts (the zoo's KV cache and a gated state pass).
+IN_PLACE_WRITES = frozenset({"copy_", "index_copy_"})
+STATE_WRITE_ADVICE = ("write a state by slice assignment (`buf[:, :] = value`, a position through a one-hot mask), "
+                      "which coremltools converts to a state update")
+
 #: The converter behind each format, and the backends that run its artifacts, as a failure names them.
 CONVERTERS = {"onnx": "torch.onnx", "coreml": "coremltools", "executorch-xnnpack": "ExecuTorch",
               "executorch-portable": "ExecuTorch", "executorch-coreml": "ExecuTorch"}
@@ -144,6 +150,7 @@ def conversion_failure(fmt: str, precision: str, err: Exception, said: str, *, s
     others = ",".join(name for name in backend_names.DEFAULT if name not in needs)
     reason = (f"{CONVERTERS.get(fmt, fmt)} cannot convert {op.describe()} ({words}); {ADVICE}"
               + ("; a model that keeps state runs on Core ML alone besides torch, so it needs this conversion"
+                 + (f"; {STATE_WRITE_ADVICE}" if op.op.removeprefix("aten::") in IN_PLACE_WRITES else "")
                  if stateful and fmt in STATEFUL_FORMATS else
                  f", or run without {', '.join(needs)} (--backends {others})" if needs else ""))
     return ExportError(f"{fmt}@{precision}", reason, output=quiet.tail(said + "\n" + quiet.plain(str(err)), 30))
