@@ -73,6 +73,14 @@ LEFT_DENSE = "nothing compressed: "
 #: Per-block quantization's blocks and grouped-channel palettes' groups (coremltools' own defaults are 32 and 32).
 BLOCK, GROUP = 32, 16
 
+#: Why a per-block variant left every weight dense: coremltools skips a weight whose input channels the block does
+#: not divide ("Invalid block_sizes ... not divisible", in its log only), besides the small ones.
+BLOCKED_WHY = (f"coremltools.optimize.coreml blocks only weights whose input channels are a multiple of the block "
+               f"({BLOCK}), and leaves weights under 2,048 values dense")
+#: And a grouped-channel palette's: the group must divide the output channels (an embedding of 5,000 rows).
+GROUPED_WHY = (f"coremltools.optimize.coreml groups only weights whose output channels are a multiple of the group "
+               f"({GROUP}), and leaves weights under 2,048 values dense")
+
 
 def methods(target: str = MIN_TARGET) -> tuple[Method, ...]:
     """The variants measured at `target` (those whose ops it has), in the order the table lists them."""
@@ -130,10 +138,12 @@ def methods(target: str = MIN_TARGET) -> tuple[Method, ...]:
              Method("4-bit palette (optimize.torch, kmeans)", "fp32", "fp32", in_torch=torch_palettized(4),
                     dense_why="optimize.torch's palettizer takes Linear, Conv2d, Embedding and MultiheadAttention "
                               "layers only"),
-             Method(f"int8 per block of {BLOCK}", "fp32", "fp32", quantized("int8", "per_block"), "iOS18"),
-             Method(f"int4 per block of {BLOCK}", "fp32", "fp32", quantized("int4", "per_block"), "iOS18"),
+             Method(f"int8 per block of {BLOCK}", "fp32", "fp32", quantized("int8", "per_block"), "iOS18",
+                    dense_why=BLOCKED_WHY),
+             Method(f"int4 per block of {BLOCK}", "fp32", "fp32", quantized("int4", "per_block"), "iOS18",
+                    dense_why=BLOCKED_WHY),
              Method(f"4-bit palette per {GROUP} channels ({palette})", "fp32", "fp32",
-                    palettized(4, "per_grouped_channel"), "iOS18"),
+                    palettized(4, "per_grouped_channel"), "iOS18", dense_why=GROUPED_WHY),
              Method(f"50% sparse + 4-bit palette ({palette})", "fp32", "fp32",
                     pruned(0.5, palettized(4, joint=True)), "iOS18"),
              Method(f"int4 per block of {BLOCK} (optimize.torch)", "fp32", "fp32", target="iOS18",
@@ -199,15 +209,29 @@ class CompressionReport:
         return min(passing, key=lambda v: v.bytes) if passing else None
 
     @property
+    def decided(self) -> bool:
+        """Whether the model's decided output has a decision rule (else variants are judged by their numbers)."""
+        return self.baseline.decision.decision != "none"
+
+    @property
     def baseline(self) -> Variant:
         return self.variants[0]
 
     @property
     def conclusion(self) -> str:
         best = self.smallest
+        base = self.baseline
+        if base.verdict != "pass":  # the variants are the fp32 program compressed: measured against nothing
+            why = next((c.inconclusive for c in base.comparisons if c.inconclusive), "") \
+                if base.verdict == "inconclusive" else "; ".join(f for c in base.comparisons for f in c.failures)
+            said = "proves nothing" if base.verdict == "inconclusive" else "fails"
+            return f"nothing judged: the fp32 program's comparison with torch {said}" + (f" ({why})" if why else "")
+        what = (f"whose decisions agree within the {self.policy.name} policy" if self.decided else
+                f"within the {self.policy.name} policy (numbers: no decision rule)")
         if best is None:
-            return "no variant's decisions agree with torch within the policy"
-        return (f"smallest variant whose decisions agree within the {self.policy.name} policy: {best.name}, "
+            return ("no variant's decisions agree with torch within the policy" if self.decided else
+                    f"no variant {what}")
+        return (f"smallest variant {what}: {best.name}, "
                 f"{best.bytes / 1024:,.1f} KB ({self.baseline.bytes / best.bytes:.1f}x smaller than fp32)")
 
     def table(self) -> str:
@@ -250,12 +274,18 @@ class CompressionReport:
         fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
         for v in self.variants:
             d = v.decision
-            agreement = 100 * d.decisions_agreeing / d.decisions_compared if d.decisions_compared else float("nan")
+            if self.decided:
+                y = 100 * d.decisions_agreeing / d.decisions_compared if d.decisions_compared else float("nan")
+            else:  # no decisions to agree on: the largest error (a log scale, so an exact 0 sits at 1e-12)
+                y = max(v.max_abs, 1e-12)
             color = {"pass": "tab:green", "fail": "tab:red"}.get(v.verdict, "tab:gray")
-            ax.scatter(v.bytes / 1024, agreement, color=color, s=40, zorder=3)
-            ax.annotate(v.name, (v.bytes / 1024, agreement), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        ax.axhline(100 * self.policy.min_decision_agreement, color="gray", linestyle="--", linewidth=1,
-                   label=f"{self.policy.name} policy: at least {100 * self.policy.min_decision_agreement:g}%")
+            ax.scatter(v.bytes / 1024, y, color=color, s=40, zorder=3)
+            ax.annotate(v.name, (v.bytes / 1024, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        if self.decided:
+            ax.axhline(100 * self.policy.min_decision_agreement, color="gray", linestyle="--", linewidth=1,
+                       label=f"{self.policy.name} policy: at least {100 * self.policy.min_decision_agreement:g}%")
+        else:
+            ax.set_yscale("log")
         ax.set_xscale("log")
         plain = FuncFormatter(lambda value, _: f"{value:g}")
         ax.xaxis.set_major_formatter(plain)
@@ -263,10 +293,13 @@ class CompressionReport:
         ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.margins(x=0.2, y=0.15)
         ax.set_xlabel("size on disk (KB, log scale)")
-        ax.set_ylabel("decisions agreeing with torch (%)")
-        ax.set_title(f"{self.model}: compression against decisions ({self.n:,} cases, {self.target})", fontsize=10)
+        ax.set_ylabel("decisions agreeing with torch (%)" if self.decided else
+                      "largest error against torch (max abs, log scale)")
+        against = "decisions" if self.decided else "numbers"
+        ax.set_title(f"{self.model}: compression against {against} ({self.n:,} cases, {self.target})", fontsize=10)
         ax.grid(True, which="both", linewidth=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        if self.decided:
+            ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
         out = io.BytesIO()
         fig.savefig(out, format="png", metadata={"Software": None})

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness import shapes, targets
 from harness.export.manifest import Artifact
 from harness.records import ArtifactCheck, Finding
-from harness.spec import ModelSpec
+from harness.spec import ModelSpec, coreml_state_name
 
 FLOAT_TYPES = ("FLOAT16", "FLOAT32", "FLOAT64", "BFLOAT16")
 # Ops that hold constants, move data between precisions, or only route values (a loop's outputs are
@@ -27,6 +27,17 @@ def _program_ops(block):
         yield op
         for inner in op.blocks:
             yield from _program_ops(inner)
+
+
+def _written_states(block) -> set[str]:
+    """The states some op of the program writes (`write_state`, or `coreml_update_state` before serialisation)."""
+    written = set()
+    for op in _program_ops(block):
+        if op.type in ("write_state", "coreml_update_state"):
+            arg = op.inputs.get("input" if op.type == "write_state" else "state")
+            written.update(b.name for b in (arg.arguments if arg is not None else ())
+                           if b.WhichOneof("binding") == "name")
+    return written
 
 
 def _const_maxima(block) -> dict[str, float]:
@@ -46,11 +57,12 @@ def _const_maxima(block) -> dict[str, float]:
     return out
 
 
-def _why_fp32(op, opset: str, consts: dict[str, float]) -> str | None:
+def _why_fp32(op, opset: str, consts: dict[str, float], inputs: frozenset[str] = frozenset()) -> str | None:
     """Why coremltools' fp16 pass (FP16ComputePrecision) leaves `op` in fp32, or None if it would not.
 
     Its rules: an op type it never casts; a float input whose type domain at this opset has no
-    fp16; or an fp32 constant input beyond fp16's range (65,504).
+    fp16; or an fp32 constant input beyond fp16's range (65,504). And after the pass, coremltools keeps an input
+    the program does not read alive with an `identity` of it (`inputs`: the program's input names).
     """
     from coremltools.converters.mil.mil import types
     from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
@@ -58,6 +70,9 @@ def _why_fp32(op, opset: str, consts: dict[str, float]) -> str | None:
 
     if op.type in FP16ComputePrecision._UNSUPPORTED_FP16_OPS:
         return "never cast to fp16"
+    kept = [b.name for arg in op.inputs.values() for b in arg.arguments if b.WhichOneof("binding") == "name"]
+    if op.type == "identity" and len(kept) == 1 and kept[0] in inputs:
+        return f"keeps input {kept[0]}, which the program does not read"
     versions = SSAOpRegistry.core_ops.get(op.type, {})
     # Program opsets are named CoreML5 (iOS15), CoreML6 (iOS16), ...: one below the target's number.
     target = {f"CoreML{v.value - 1}": v for v in versions}.get(opset) or max(versions, default=None)
@@ -65,7 +80,8 @@ def _why_fp32(op, opset: str, consts: dict[str, float]) -> str | None:
     if cls is not None:
         domains = getattr(cls, "type_domains", {})
         for name, spec in cls.input_spec.input_types.items():
-            domain = spec.type_domain or domains.get(getattr(spec, "_type_domain_id", None), ())
+            # inputs of any type (ListOrTensorOrDictInputType: identity's) have no type domain: no float rule
+            domain = getattr(spec, "type_domain", None) or domains.get(getattr(spec, "_type_domain_id", None), ())
             floats = [t for t in domain if types.is_float(t)]
             if floats and types.fp16 not in floats and name in op.inputs:
                 return f"input {name} takes no fp16 at {opset}"
@@ -129,8 +145,9 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
         rule("output_dtype", dtype == "FLOAT32", f"output {feature.name} dtype {dtype}")
     states = [f.name for f in model.description.state]
     if spec.stateful or states:
-        rule("states", states == list(spec.states), f"states {states}, declared {list(spec.states)}: the buffers "
-             "an app keeps in one MLState across predictions")
+        declared = [coreml_state_name(name) for name in spec.states]
+        rule("states", states == declared, f"states {states}, declared {declared} (buffers {list(spec.states)}): "
+             "the buffers an app keeps in one MLState across predictions")
 
     compute: Counter[str] = Counter()
     kept_fp32: Counter[str] = Counter()  # fp32 compute ops coremltools' fp16 pass leaves in fp32
@@ -145,6 +162,16 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
                  f"program opset {main.opset} ({target}), exported for {spec.target}")
             block = main.block_specializations[main.opset]
             consts = _const_maxima(block)
+            if states:
+                # coremltools converts some in-place writes to nothing, without a word (`buf[:, i] = v` with a tensor
+                # index i): the program then reads the state's initial value on every call while torch's moves on
+                unwritten = [name for name in states if name not in _written_states(block)]
+                rule("state_writes", not unwritten,
+                     f"state {', '.join(unwritten)} is read but never written by the program: the converter dropped "
+                     "forward's update (coremltools drops `buf[:, i] = v` with a tensor index i); write the whole "
+                     "buffer (`buf[:, :] = ...`, a one-hot mask for a position) or slices at fixed positions, or "
+                     "leave a buffer forward does not update out of states" if unwritten else
+                     f"every state written by the program ({', '.join(states)})")
             for op in _program_ops(block):
                 if op.type in NON_COMPUTE:
                     continue
@@ -152,7 +179,7 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
                 for t in dtypes:
                     compute[t] += 1
                 if artifact.precision == "fp16" and "FLOAT32" in dtypes:
-                    reason = _why_fp32(op, main.opset, consts)
+                    reason = _why_fp32(op, main.opset, consts, frozenset(i.name for i in main.inputs))
                     (kept_fp32 if reason else unexplained)[f"{op.type} ({reason or 'no reason'})"] += 1
     if artifact.precision == "fp16":
         rule("computes_in_fp16", compute.get("FLOAT16") and not unexplained,

@@ -183,12 +183,13 @@ class FlipCause:
     position: int  # index into the case's decided output, flattened
     margin: float  # |float64 reference - threshold|
     spread: float  # how far rounding alone moves this position (the Monte Carlo runs around their mean)
-    samples_across: int  # Monte Carlo runs that put this position on the other side of the threshold
+    samples_across: int  # Monte Carlo runs that decide this position otherwise than the runs' mean (rounding)
     overflow: bool = False  # the candidate's value is NaN or infinite: a range defect, never rounding
 
     @property
     def expected(self) -> bool:
-        """Rounding can flip it: a Monte Carlo run did, or its margin is within its spread (never an overflow)."""
+        """Rounding can flip it: it moved a Monte Carlo run's decision off the runs' own, or the reference's margin
+        is within the spread (never an overflow)."""
         return not self.overflow and (self.samples_across > 0 or self.margin <= self.spread)
 
     def to_dict(self) -> dict:

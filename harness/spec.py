@@ -186,9 +186,14 @@ class ModelSpec:
         return (self.steps, self.batch.default, *rest) if self.stateful else rest
 
     def deployed(self, target: str | None = None, batch: object = None) -> ModelSpec:
-        """This model exported for `target` and with `batch` declared (each None: as described)."""
+        """This model exported for `target` and with `batch` declared (each None: as described). A stateful model
+        asked for another batch is run at it first: its buffers have the batch it was described with, and a forward
+        that cannot take the new one is named here, in one line, before anything traces it."""
         changes = {k: v for k, v in (("target", target), ("batch", batch)) if v is not None}
-        return dataclasses.replace(self, **changes) if changes else self
+        deployed = dataclasses.replace(self, **changes) if changes else self
+        if self.stateful and deployed.batch != self.batch:
+            deployed.check_module(deployed.build())
+        return deployed
 
     @property
     def decided_output(self) -> str:
@@ -248,10 +253,23 @@ def state_buffers(spec: ModelSpec, module: torch.nn.Module) -> dict[str, torch.T
     return out
 
 
+def coreml_state_name(name: str) -> str:
+    """The name a converted program gives the state of buffer `name`: coremltools' name sanitizer's (every character
+    outside [a-zA-Z0-9_] an underscore, so a submodule's `attn.keys` is `attn_keys`; a leading digit prefixed, a
+    reserved word suffixed)."""
+    from harness.quiet import coremltools
+
+    coremltools()
+    from coremltools.converters.mil.mil.passes.defs.preprocess import NameSanitizer
+
+    return NameSanitizer().sanitize_name(name)
+
+
 def initial_values(spec: ModelSpec, module: torch.nn.Module) -> dict[str, np.ndarray]:
-    """The state buffers' values as float32 arrays: what an app writes into a fresh Core ML state (which starts
-    at zeros) before a sequence's first call."""
-    return {name: b.detach().cpu().float().numpy().copy() for name, b in state_buffers(spec, module).items()}
+    """The state buffers' values as float32 arrays, by the program's state names: what an app writes into a fresh
+    Core ML state (which starts at zeros) before a sequence's first call."""
+    return {coreml_state_name(name): b.detach().cpu().float().numpy().copy()
+            for name, b in state_buffers(spec, module).items()}
 
 
 @contextmanager

@@ -95,7 +95,7 @@ def export_model(spec: ModelSpec, folder: str | Path,
                 except HarnessError:
                     raise
                 except Exception as err:  # any converter failure names its stage, in one line
-                    failure = conversion_failure(fmt, precision, err, said())
+                    failure = conversion_failure(fmt, precision, err, said(), stateful=spec.stateful)
                     if not keep_going:
                         raise failure from err
                     failures[f"{fmt}@{precision}"] = failure.reason
@@ -118,6 +118,12 @@ def export_model(spec: ModelSpec, folder: str | Path,
     return manifest
 
 
+#: In-place writes coremltools 9 does not convert into a state update (`index_copy_` at all; `copy_` of a whole
+#: buffer: "No matching select or slice"), and the write that converts (the zoo's KV cache and a gated state pass).
+IN_PLACE_WRITES = frozenset({"copy_", "index_copy_"})
+STATE_WRITE_ADVICE = ("write a state by slice assignment (`buf[:, :] = value`, a position through a one-hot mask), "
+                      "which coremltools converts to a state update")
+
 #: The converter behind each format, and the backends that run its artifacts, as a failure names them.
 CONVERTERS = {"onnx": "torch.onnx", "coreml": "coremltools", "executorch-xnnpack": "ExecuTorch",
               "executorch-portable": "ExecuTorch", "executorch-coreml": "ExecuTorch"}
@@ -126,9 +132,10 @@ BACKENDS_OF = {"onnx": ("onnxruntime",), "coreml": ("coreml", "coreml-emulated")
                "executorch-coreml": ("executorch-coreml-emulated",)}
 
 
-def conversion_failure(fmt: str, precision: str, err: Exception, said: str) -> ExportError:
+def conversion_failure(fmt: str, precision: str, err: Exception, said: str, *, stateful: bool = False) -> ExportError:
     """The converter's error in one line: the torch op and module it failed on, when its traceback holds them,
-    and what the user can do about it; the converter's own words kept on the error (`output`)."""
+    and what the user can do about it; the converter's own words kept on the error (`output`). A `stateful` model
+    runs on Core ML alone besides torch, so it is not told to run on the other backends (they refuse it)."""
     lines = [line for line in quiet.plain(str(err)).splitlines() if line.strip()]
     words = f"{type(err).__name__}: {lines[0].strip()[:400] if lines else ''}"
     if isinstance(err, FlexibleBatchError):  # its message names the op and the declaration that converts
@@ -142,7 +149,10 @@ def conversion_failure(fmt: str, precision: str, err: Exception, said: str) -> E
     needs = BACKENDS_OF.get(fmt, ())
     others = ",".join(name for name in backend_names.DEFAULT if name not in needs)
     reason = (f"{CONVERTERS.get(fmt, fmt)} cannot convert {op.describe()} ({words}); {ADVICE}"
-              + (f", or run without {', '.join(needs)} (--backends {others})" if needs else ""))
+              + ("; a model that keeps state runs on Core ML alone besides torch, so it needs this conversion"
+                 + (f"; {STATE_WRITE_ADVICE}" if op.op.removeprefix("aten::") in IN_PLACE_WRITES else "")
+                 if stateful and fmt in STATEFUL_FORMATS else
+                 f", or run without {', '.join(needs)} (--backends {others})" if needs else ""))
     return ExportError(f"{fmt}@{precision}", reason, output=quiet.tail(said + "\n" + quiet.plain(str(err)), 30))
 
 

@@ -345,9 +345,11 @@ def merge(a: Comparison, b: Comparison, offset: int) -> Comparison:
 
 
 def _flips(where: np.ndarray, ref: np.ndarray, cand: np.ndarray) -> tuple[Flip, ...]:
+    """The first flips, each at its case and its position in the case's decisions flattened (a (T, C) output's
+    token t, channel c is t * C + c)."""
     idx = np.argwhere(where)[:MAX_LISTED]
-    return tuple(Flip(int(i[0]), int(i[-1]) if len(i) > 1 else 0, float(ref[tuple(i)]), float(cand[tuple(i)]))
-                 for i in idx)
+    return tuple(Flip(int(i[0]), int(np.ravel_multi_index(tuple(i[1:]), where.shape[1:])) if len(i) > 1 else 0,
+                      float(ref[tuple(i)]), float(cand[tuple(i)])) for i in idx)
 
 
 def _decisions(r64: np.ndarray, c64: np.ndarray, decision: str, threshold: float, mask):

@@ -11,8 +11,10 @@ something else moves the runs' mean, not their spread, and the fp16 program's ow
 A pair whose deviation from float64 passes `FACTOR` times the spread on some case is *beyond precision*:
 rounding at that precision does not go so far, so the conversion, the runtime or the emulator changed
 the computation (a value past float16's range, an overflow, counts as beyond too: it is a range defect,
-not rounding). A flipped decision is *expected at this precision* when a Monte Carlo run flips it too,
-or its reference margin lies within its spread. A statistical expectation, not a device measurement.
+not rounding). A flipped decision is *expected at this precision* when rounding moves a Monte Carlo run's
+decision off the runs' own (they are runs of the candidate's program: one that computes something else decides
+the same way in every run), or its reference margin lies within its spread. A statistical expectation, not a
+device measurement.
 
 The cost is bounded: the cases the comparisons name (outside the policy's allowance, flips, near flips,
 worst cases) and the first ones, at most `MAX_CASES`. Where a pair has a class, the class judges its numbers
@@ -136,20 +138,28 @@ def classify(c: Comparison, reading: Reading, cases: Sequence[int], candidate: n
 
 def _flips(c: Comparison, reading: Reading, cases: list[int], r64: np.ndarray, samples: Sequence[np.ndarray],
            element_spread: np.ndarray) -> tuple[FlipCause, ...]:
+    """Each listed flip against what rounding does to it. The Monte Carlo runs are runs of the candidate's own
+    program, so they are counted across when they decide otherwise than their mean (the program without the
+    rounding): a program that computes something else puts every run on its side, far from the reference, and
+    that is no rounding."""
     out = []
+    centre = np.mean(samples, axis=0) if len(samples) else None
     for f in c.flips:
         if f.case not in cases:
             continue
         i = cases.index(f.case)
-        if c.decision == "argmax":
-            top = np.sort(r64[i], axis=-1)
-            margin = float(top[-1] - top[-2]) if r64[i].shape[-1] > 1 else float("inf")
-            across = sum(int(np.argmax(s[i]) != np.argmax(r64[i])) for s in samples)
-            spread = float(element_spread[i].max())
+        if c.decision == "argmax":  # the position's row of scores: the class is its last axis
+            classes = r64[i].shape[-1] if r64[i].ndim else 1
+            row = r64[i].reshape(-1, classes)[f.position]
+            top = np.sort(row)
+            margin = float(top[-1] - top[-2]) if classes > 1 else float("inf")
+            centre_class = int(np.argmax(centre[i].reshape(-1, classes)[f.position])) if centre is not None else -1
+            across = sum(int(np.argmax(s[i].reshape(-1, classes)[f.position]) != centre_class) for s in samples)
+            spread = float(element_spread[i].reshape(-1, classes)[f.position].max())
         else:
             value = r64[i].reshape(-1)[f.position] if r64[i].ndim else r64[i]
             margin = float(abs(value - reading.threshold))
-            side = value > reading.threshold
+            side = centre[i].reshape(-1)[f.position] > reading.threshold if centre is not None else False
             across = sum(int((s[i].reshape(-1)[f.position] > reading.threshold) != side) for s in samples)
             spread = float(element_spread[i].reshape(-1)[f.position])
         overflow = not np.isfinite(f.candidate)

@@ -164,3 +164,55 @@ def test_a_method_that_compressed_nothing_says_so_and_is_never_the_answer(tmp_pa
     assert report.smallest is not None and not report.smallest.left_dense
     row = next(line for line in report.table().splitlines() if line.startswith("| 50% sparse |"))
     assert "nothing compressed" in row
+
+
+class Wide(nn.Sequential):
+    """A weight of 40 x 56 = 2,240 values: over coremltools' threshold, with input channels no multiple of 32 and
+    output channels no multiple of 16."""
+
+    def __init__(self):
+        super().__init__(nn.Linear(56, 40), nn.ReLU(), nn.Linear(40, 4))
+
+
+def test_a_per_block_method_that_compressed_nothing_says_the_block_must_divide_the_input_channels(tmp_path):
+    """int8 per channel compresses the 2,240-value weight; per block of 32 leaves it dense because 56 input channels
+    are no multiple of 32, a palette per 16 channels because 40 output channels are no multiple of 16 (coremltools
+    skips the op, in its log only). The rows said the weights were under 2,048 values."""
+    wide = api.describe("wide", lambda: api.seeded(Wide), inputs={"x": (None, 56)}, outputs={"y": (None, 4)},
+                        decision="argmax")
+    report = api.compress(wide, tmp_path / "out", n=20, target="iOS18")
+    by = {v.name: v for v in report.variants}
+    assert not by["int8 per channel"].left_dense
+    for name in ("int8 per block of 32", "int4 per block of 32"):
+        assert by[name].left_dense, name
+        row = next(line for line in report.table().splitlines() if line.startswith(f"| {name} |"))
+        assert "input channels are a multiple of the block (32)" in row, row
+    name = next(n for n in by if n.startswith("4-bit palette per 16 channels"))
+    assert by[name].left_dense
+    row = next(line for line in report.table().splitlines() if line.startswith(f"| {name} |"))
+    assert "output channels are a multiple of the group (16)" in row, row
+
+
+def test_a_model_whose_fp32_program_proves_nothing_says_why_not_that_no_decision_agrees(tmp_path):
+    """Inputs of 1e-6 leave the logits at the biases: every row agrees on every decision and is INCONCLUSIVE (one
+    output for every case would agree). The conclusion said "no variant's decisions agree with torch"."""
+    still = api.describe("still", lambda: api.seeded(Classifier), inputs={"x": (None, 16)},
+                         outputs={"logits": (None, 6)}, decision="argmax",
+                         make_inputs=lambda rng, n: {"x": (1e-6 * rng.normal(size=(n, 16))).astype(np.float32)})
+    report = api.compress(still, tmp_path / "out", n=20)
+    assert report.baseline.verdict == "inconclusive"
+    assert report.conclusion.startswith("nothing judged: the fp32 program's comparison with torch proves nothing "
+                                        "(the outputs do not vary with the inputs"), report.conclusion
+
+
+def test_a_model_without_a_decision_rule_gets_its_figure_of_errors_and_a_conclusion_on_numbers(tmp_path):
+    """No decision rule (a regression): no variant has decisions to agree on. Drawing the agreement on a log scale
+    was an internal error (every point NaN); the figure plots the largest error against the size instead."""
+    numbers = api.describe("numbers", lambda: api.seeded(Classifier), inputs={"x": (None, 16)},
+                           outputs={"y": (None, 6)},
+                           make_inputs=lambda rng, n: {"x": (30 * rng.normal(size=(n, 16))).astype(np.float32)})
+    figure = tmp_path / "numbers.png"
+    report = api.compress(numbers, tmp_path / "out", n=20, figure=figure)
+    assert figure.read_bytes().startswith(b"\x89PNG")
+    assert report.conclusion.startswith("smallest variant within the fp16 policy (numbers: no decision rule): ") \
+        or report.conclusion == "no variant within the fp16 policy (numbers: no decision rule)", report.conclusion

@@ -95,3 +95,38 @@ def test_an_fp32_op_coremltools_would_have_cast_fails_the_fp16_rule(tmp_path):
                                   tmp_path)
     finding = next(f for f in check.findings if f.rule == "computes_in_fp16")
     assert not finding.ok and "relu (no reason)" in finding.detail
+
+
+class _SpareInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x, spare):  # an input kept for the app's next version, not read yet
+        return self.lin(x)
+
+
+def test_an_input_the_program_does_not_use_is_kept_by_an_identity_and_passes(tmp_path):
+    """coremltools keeps an unused input alive with an fp32 `identity` (added after its fp16 pass); the check took
+    the op's input type for a tensor's and stopped with an AttributeError (an internal error in parity)."""
+    import warnings
+
+    import coremltools as ct
+
+    from harness import api
+    from harness.export.manifest import Artifact
+
+    module = api.seeded(_SpareInput)
+    spec = api.describe("m", module, inputs={"x": (None, 4), "spare": (None, 2)}, outputs={"y": (None, 3)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlmodel = ct.convert(torch.jit.trace(module, (torch.zeros(1, 4), torch.zeros(1, 2))),
+                             inputs=[ct.TensorType(name="x", shape=(1, 4)), ct.TensorType(name="spare", shape=(1, 2))],
+                             outputs=[ct.TensorType(name="y")], convert_to="mlprogram",
+                             compute_precision=ct.precision.FLOAT16, minimum_deployment_target=ct.target.iOS15)
+    mlmodel.user_defined_metadata.update({"model": "m", "precision": "fp16"})
+    mlmodel.save(str(tmp_path / "m.mlpackage"))
+    check = check_coreml_artifact(spec, Artifact("coreml", "fp16", "m.mlpackage", ""), tmp_path)
+    finding = next(f for f in check.findings if f.rule == "computes_in_fp16")
+    assert finding.ok, finding.detail
+    assert "identity (keeps input spare, which the program does not read)" in finding.detail

@@ -17,6 +17,7 @@ from harness import api
 from harness.backends.coreml_emulated import EmulatedCoreMLBackend
 from harness.backends.pytorch import TorchBackend
 from harness.cli import main
+from harness.coreml_artifact import check_coreml_artifact
 from harness.errors import UsageError
 from harness.exact_random import ExactGenerator
 from harness.export import export_model
@@ -226,3 +227,77 @@ def test_a_cases_file_whose_steps_disagree_with_its_output_shapes_is_refused():
     assert doc["steps"] == 5 and doc["output_shapes"] == {"logits": [5, 1, 3]}
     with pytest.raises(ResultsError, match="steps must be 0 .* the first dimension of every output shape"):
         Reading.from_dict({**doc, "steps": 4}, "cases.json: reading")
+
+
+class PositionedCache(torch.nn.Module):
+    """A cache written at a position the model keeps in a state (`cache[:, p] = v`, p a tensor): coremltools 9
+    converts the model without a word and leaves the cache's write out of the program."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(3, 3)
+        self.register_buffer("cache", torch.zeros(1, 4, 3))
+        self.register_buffer("pos", torch.zeros(1))
+
+    def forward(self, x):
+        self.cache[:, torch.remainder(self.pos, 4).long()] = self.lin(x)
+        self.pos[:] = self.pos + 1
+        return self.cache.sum(1) * 2
+
+
+def test_a_state_the_converted_program_never_writes_fails_the_artifact_check_by_name(tmp_path):
+    model = api.describe("positioned", lambda: api.seeded(PositionedCache), inputs={"x": (None, 3)},
+                         outputs={"y": (None, 3)}, states=("cache", "pos"))
+    manifest = api.export(model, tmp_path / "export")
+    for precision in ("fp32", "fp16"):
+        check = check_coreml_artifact(model, manifest.artifact("coreml", precision), tmp_path / "export")
+        failed = {f.rule: f.detail for f in check.failures}
+        assert set(failed) == {"state_writes"}, check.findings
+        assert failed["state_writes"].startswith("state cache is read but never written by the program: the converter "
+                                                  "dropped forward's update")
+
+
+class Shift(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("keys", torch.zeros(1, 4, 3))
+
+    def forward(self, k):
+        self.keys[:, :, :] = torch.cat([self.keys[:, 1:], k[:, None]], dim=1)
+        return self.keys
+
+
+class Nested(torch.nn.Module):
+    """A cache in a submodule, as attention layers keep theirs: the buffer is `attn.keys`, and Core ML's state
+    `attn_keys` (coremltools makes every character of a name outside [a-zA-Z0-9_] an underscore)."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(3, 3)
+        self.attn = Shift()
+
+    def forward(self, x):
+        keys = self.attn(self.proj(x))
+        return (torch.softmax(keys.sum(-1), -1)[..., None] * keys).sum(1) * 4
+
+
+def test_a_state_held_by_a_submodule_runs_under_its_core_ml_name(tmp_path):
+    model = api.describe("nested", lambda: api.seeded(Nested), inputs={"x": (None, 3)}, outputs={"y": (None, 3)},
+                         states=("attn.keys",), steps=5)
+    folder = tmp_path / "export"
+    manifest = api.export(model, folder)
+    check = check_coreml_artifact(model, manifest.artifact("coreml", "fp32"), folder)
+    assert check, check.failures
+    report = api.parity(model, "torch,coreml-emulated@fp32", n=12, folder=folder)
+    assert report.status == "PASSED", api.format_report(report)  # it stopped: "no state named 'attn.keys'"
+
+
+def test_another_batch_asked_of_a_stateful_model_is_checked_before_anything_traces_it(capsys, tmp_path):
+    """The tracker's state holds one row: at --batch 2 its forward cannot run. It was an internal error (the
+    fingerprint's trace); the model is run at the asked batch first, and what refused it is named in one line."""
+    assert main(["parity", "--model", f"{TRACKER}:describe_model", "--batch", "2", "--n", "4",
+                 "--artifacts", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "internal error" not in err
+    assert "model 'streaming-tracker' fails on zeros of the declared shapes" in err and "at a batch of 2" in err
+    assert not (tmp_path / "a").exists()

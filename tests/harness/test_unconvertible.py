@@ -158,3 +158,39 @@ def test_an_output_that_is_an_input_or_another_output_is_named_with_what_to_do(s
 def test_the_advice_for_aliased_outputs_converts(shape, tmp_path):
     manifest = export_model(aliased(shape), tmp_path / "out", targets=[("coreml", "fp32"), ("coreml", "fp16")])
     assert [a.precision for a in manifest.artifacts] == ["fp32", "fp16"] and not manifest.failures
+
+
+class IndexedCache(nn.Module):
+    """A stateful model writing its state with an in-place op coremltools 9 does not convert for a state."""
+
+    def __init__(self, write):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.write = write
+        self.register_buffer("cache", torch.zeros(1, 4, 3))
+
+    def forward(self, x):
+        self.write(self.cache, self.lin(x))
+        return self.cache.sum(1) * 2
+
+
+WRITES = {
+    "index_copy_": lambda cache, v: cache.index_copy_(1, torch.tensor([0]), v[:, None]),
+    "copy_": lambda cache, v: cache.copy_(torch.cat([cache[:, 1:], v[:, None]], dim=1)),
+}
+
+
+@pytest.mark.parametrize("op", WRITES)
+def test_a_stateful_model_is_not_told_to_run_on_backends_that_refuse_it(op, tmp_path):
+    """Without Core ML a model that keeps state runs on torch alone (onnxruntime and ExecuTorch refuse it), so the
+    advice to run without coreml (`--backends torch,onnxruntime`, a usage error for it) is not given; a state
+    written in place is told the write that converts (slice assignment: the zoo's caches and a gated state pass)."""
+    spec = api.describe("indexed", lambda: api.seeded(lambda: IndexedCache(WRITES[op])), inputs={"x": (None, 3)},
+                        outputs={"y": (None, 3)}, states=("cache",))
+    text = str(coreml_failure(spec, tmp_path / "out"))
+    assert text.startswith(f"export stage 'coreml@fp32' failed: coremltools cannot convert torch op '{op}'"), text
+    assert "replace it with ops the converter supports" in text and "\n" not in text
+    assert "--backends" not in text and "onnxruntime" not in text
+    assert "a model that keeps state runs on Core ML alone besides torch, so it needs this conversion" in text
+    assert text.endswith("write a state by slice assignment (`buf[:, :] = value`, a position through a one-hot "
+                         "mask), which coremltools converts to a state update")

@@ -53,6 +53,20 @@ def test_a_flipped_decision_fails_even_within_numeric_tolerance():
     assert c.flips[0].case == 0 and c.flips[0].position == 0
 
 
+
+def test_a_flip_in_an_output_of_several_axes_names_its_position_in_the_flattened_case():
+    """A (None, T, C) output decided by threshold: the flip at token 1, channel 2 is position 1 * 4 + 2 = 6 (it was
+    named by its last index alone, 2, the position of another value, which the precision estimate then read)."""
+    p = np.full((3, 2, 4), 0.2, dtype=np.float32)
+    p[:, 0] = 0.1  # outputs that vary
+    p[1, 1, 2] = 0.9
+    q = p.copy()
+    q[1, 1, 2] = 0.1
+    c = compare(p, q, policy=FP32, threshold=0.5)
+    (flip,) = c.flips
+    assert (flip.case, flip.position) == (1, 6)
+    assert p[flip.case].reshape(-1)[flip.position] == flip.reference
+
 def test_near_threshold_flips_are_counted_not_judged():
     p = np.array([[0.5 + FP16.decision_margin / 4, 0.9], [0.2, 0.1]], dtype=np.float32)
     q = np.array([[0.5 - FP16.decision_margin / 4, 0.9], [0.2, 0.1]], dtype=np.float32)

@@ -207,3 +207,43 @@ def test_monte_carlo_keeps_in_float32_the_ops_an_fp16_program_keeps_there(export
     (fp16,) = report.precision
     assert fp16.within, fp16.summary()
     assert report.comparisons[0].max_reference > 65504 and report, format_report(report)
+
+
+def test_flips_of_a_program_that_computes_something_else_are_not_expected_at_its_precision():
+    """Monte Carlo runs are runs of the candidate's program: when it computes something else (coremltools lowering
+    SDPA's enable_gqa with tile: other heads), every run decides as the program does, far from the reference, and
+    that is no rounding. The flips were called "expected at this precision" because every run flipped them too;
+    a flip is expected where the runs disagree among themselves, or the reference's margin is within the spread."""
+    rng = np.random.default_rng(0)
+    r64 = rng.uniform(-1.0, 1.0, size=(40, 3))
+    r64[:, 0] += 3.0  # class 0 by a margin of 2 or more on every case
+    wrong = r64[:, ::-1].copy()  # the program's classes in another order: class 2 everywhere
+    runs = [wrong + rng.normal(0, 1e-4, wrong.shape) for _ in range(8)]
+    c = _pair(wrong, r64, range(40), runs, decision="argmax")
+    flips = c.expectation.flips
+    assert len(flips) >= 10 and not any(f.expected for f in flips), flips[0]  # the flips the comparison lists
+    assert f"of {len(flips)} flips estimated, 0 expected at this precision, {len(flips)} not" in c.expectation.summary()
+    # the control: a program right on average whose runs straddle a tight margin: rounding flips it
+    tight = r64.copy()
+    tight[:, 1] = tight[:, 0] - 1e-4  # class 0 by 1e-4, runs spread 1e-3 around it
+    straddle = [tight + rng.normal(0, 1e-3, tight.shape) for _ in range(8)]
+    flipped = tight.copy()
+    flipped[:, 1] += 2e-4
+    c = _pair(flipped, tight, range(40), straddle, decision="argmax")
+    assert c.expectation.flips and all(f.expected for f in c.expectation.flips)
+
+
+def test_flips_of_an_argmax_at_every_position_are_set_against_that_positions_scores():
+    """A per-token classifier (outputs (None, T, C), argmax on the last axis) whose pair flips a decision: the
+    margin was taken between two rows of the case (float() of an array: an internal error in parity)."""
+    rng = np.random.default_rng(1)
+    r64 = rng.uniform(-1.0, 1.0, size=(30, 5, 3))
+    r64[:, :, 0] += 3.0  # class 0 at every position, by 2 or more
+    candidate = r64.copy()
+    candidate[4, 2] = r64[4, 2, ::-1]  # case 4, position 2 decided otherwise: class 2
+    runs = [r64 + rng.normal(0, 1e-4, r64.shape) for _ in range(8)]
+    c = _pair(candidate, r64, range(30), runs, decision="argmax")
+    (flip,) = c.expectation.flips
+    assert (flip.case, flip.position, flip.expected) == (4, 2, False)
+    top = np.sort(r64[4, 2])
+    assert flip.margin == pytest.approx(top[-1] - top[-2])
