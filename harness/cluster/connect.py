@@ -122,5 +122,7 @@ def lost(address: str, err: BaseException | None = None) -> ClusterError:
 
 
 def alive(client: Client) -> list[str]:
-    """The addresses of the workers the scheduler knows now."""
-    return sorted(client.scheduler_info(n_workers=-1)["workers"])
+    """The addresses of the workers the scheduler knows now: asked of the scheduler, never read from the
+    client's cached identity, which Dask's periodic refresh replaces with one without workers (a run would
+    then say every worker lost)."""
+    return sorted(client.sync(client.scheduler.identity, n_workers=-1)["workers"])

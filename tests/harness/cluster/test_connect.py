@@ -98,3 +98,17 @@ def test_a_scheduler_lost_mid_run_ends_it_naming_the_address_in_bounded_time(sch
     with pytest.raises(ClusterError, match=f"lost the Dask scheduler at {address}"):
         api.parity(spec, "torch,onnxruntime", n=10, folder=folder, cluster=address, progress=progress)
     assert killed and time.monotonic() - killed[0] < connect.LOST_SECONDS + 10
+
+
+def test_the_workers_alive_are_never_read_from_the_clients_cache_a_periodic_refresh_empties(dask_cluster):
+    """Dask's client refreshes its cached scheduler identity every few seconds without the workers; a look at the
+    workers that read that cache after the refresh once said both workers lost (and 'waiting for workers') in a
+    run where none was. Here the refresh runs every millisecond: every look must still see both workers."""
+    import dask
+    from distributed import Client
+
+    address, _ = dask_cluster
+    with dask.config.set({"distributed.client.scheduler-info-interval": "1ms"}), \
+            Client(address, set_as_default=False) as client:
+        seen = [len(connect.alive(client)) for _ in range(300)]
+    assert seen == [2] * len(seen)
