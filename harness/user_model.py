@@ -6,7 +6,9 @@ before a minute of exporting. Model lookup (`harness.models`, the zoo) and the p
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -154,6 +156,7 @@ def load(reference: str) -> ModelSpec:
         raise
     except Exception as err:  # the user's file: say where it broke, in one line
         raise UsageError(f"importing {file} failed: {type(err).__name__}: {err}") from err
+    _note_beside(file.resolve().parent)
     found = getattr(module, attr, None)
     if found is None:
         raise UsageError(f"{file} has no {attr!r}")
@@ -167,3 +170,29 @@ def load(reference: str) -> ModelSpec:
         raise UsageError(f"{reference} is {type(spec).__name__}, not a model from harness.describe "
                          "(name a ModelSpec, or a function returning one)")
     return spec
+
+
+#: Top-level modules that model files imported from their own folders (`beside`).
+_BESIDE: set[str] = set()
+
+
+def _note_beside(folder: Path) -> None:
+    """Remember the top-level modules imported from `folder` (a model file's) that no installed distribution
+    provides: the file's own helpers, which a cluster's workers on other machines cannot import, so they travel
+    with the model by value (`harness.cluster.parity.packed`)."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None)
+        if "." in name or not where:
+            continue
+        path = Path(where).resolve()
+        if (path.parent.parent if path.name == "__init__.py" else path.parent) == folder:
+            found.append(name)
+    if found:
+        installed = importlib.metadata.packages_distributions()
+        _BESIDE.update(name for name in found if name not in installed)
+
+
+def beside() -> tuple[str, ...]:
+    """The modules model files loaded here imported from their own folders, by name."""
+    return tuple(sorted(_BESIDE))

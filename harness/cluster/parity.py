@@ -20,6 +20,7 @@ import hashlib
 import os
 import pickle
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -44,6 +45,7 @@ from harness.progress import bar
 from harness.records import Cases
 from harness.results import Reading, Results
 from harness.spec import ModelSpec, built, model_fingerprint
+from harness.user_model import beside
 
 Progress = Callable[[str], None]
 
@@ -176,10 +178,14 @@ def judge_chunk(job: Job | bytes, index: int) -> Part:
 
 def packed(job: Job) -> bytes:
     """The job as the workers get it: its run id, then the job pickled here, where the model's code is (a model
-    file's or a script's classes travel by value). A model that cannot travel is named in one line."""
+    file's or a script's classes travel by value, and so do the modules a model file imported from its own
+    folder). A model that cannot travel is named in one line."""
     import cloudpickle
 
     torch_namespaces_by_name()
+    for name in beside():  # a model file's own helpers: not installed on other machines
+        if name in sys.modules:
+            cloudpickle.register_pickle_by_value(sys.modules[name])
     try:
         return job.run.encode() + b"\n" + cloudpickle.dumps(job)
     except Exception as err:

@@ -214,3 +214,46 @@ def test_a_model_that_cannot_travel_to_the_workers_is_named_in_one_line(model):
     with pytest.raises(UsageError, match="model 'tiny-vision' cannot be sent to the workers: TypeError: cannot pickle "
                                          "'_thread.lock' object"):
         on_cluster.packed(job)
+
+
+SIBLING = '''
+import torch
+from torch import nn
+
+
+class Body(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(6, 8)
+        self.b = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.a(x)))
+'''
+MODEL_FILE = '''
+from harness import api
+from a30_sibling_layers import Body
+
+
+def factory():
+    return api.describe("a30-sibling", lambda: api.seeded(Body), inputs={"x": (None, 6)}, outputs={"y": (None, 3)})
+'''
+
+
+def test_a_model_files_sibling_module_travels_with_it_to_workers_that_cannot_import_it(dask_cluster, tmp_path,
+                                                                                       monkeypatch, harness_export):
+    """A model file that imports a module beside it (run from its folder): the workers (here started before that
+    folder was on any path, as on another machine) get the module with the model; it said 'chunk 0 failed on the
+    cluster: ModuleNotFoundError: No module named ...'."""
+    address, client = dask_cluster
+    (tmp_path / "a30_sibling_layers.py").write_text(SIBLING)
+    (tmp_path / "m.py").write_text(MODEL_FILE)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as `python -m harness` run in that folder has it
+    monkeypatch.delitem(__import__("sys").modules, "a30_sibling_layers", raising=False)
+    spec = api.load(f"{tmp_path / 'm.py'}:factory")
+    assert not any(client.run(lambda: __import__("importlib.util").util.find_spec("a30_sibling_layers") is not None)
+                   .values())
+    folder = harness_export(spec)
+    report = api.parity(spec, "torch,onnxruntime", n=20, seed=SEED, folder=folder, cluster=address)
+    alone = steps.parity(spec, parse_backends("torch,onnxruntime"), n=20, seed=SEED, folder=folder)
+    assert comparable(report) == comparable(alone) and report.comparisons[0].max_abs > 0
