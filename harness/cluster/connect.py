@@ -8,11 +8,13 @@ connection becomes one line.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -85,6 +87,7 @@ def connect(address: str, say: Callable[[str], None]) -> Iterator[Client]:
             target = cluster
         else:
             target = address
+            _answers(dask, address)
         try:
             client = dask.Client(target, timeout=CONNECT_SECONDS, set_as_default=False)
         except (OSError, TimeoutError) as err:
@@ -95,6 +98,40 @@ def connect(address: str, say: Callable[[str], None]) -> Iterator[Client]:
         else:
             exit_quickly(client)
         yield client
+
+
+def _answers(dask, address: str) -> None:
+    """A Dask scheduler answers at `address` within `CONNECT_SECONDS`, else ClusterError naming it. Asked here
+    first, on a loop of its own with the wait bounded: Dask's own connect waits for the other end's handshake
+    without a bound, and a server that is not a scheduler (an HTTP server on the port) never sends one."""
+
+    async def identity():
+        comm = await dask.comm.connect(address, timeout=CONNECT_SECONDS,
+                                       **dask.Security().get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "n_workers": 0})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    answer: list = []
+
+    def ask() -> None:
+        try:
+            answer.append(asyncio.run(asyncio.wait_for(identity(), CONNECT_SECONDS)))
+        except BaseException as err:  # noqa: BLE001 - said below, on the caller's thread
+            answer.append(err)
+
+    asking = threading.Thread(target=ask, daemon=True)  # a loop of its own, whatever the caller runs
+    asking.start()
+    asking.join(CONNECT_SECONDS + 5)
+    got = answer[0] if answer else TimeoutError()
+    if isinstance(got, OSError | TimeoutError):
+        raise ClusterError(f"no Dask scheduler answered at {address} within {CONNECT_SECONDS:g} s") from got
+    if isinstance(got, BaseException) or not isinstance(got, dict) or got.get("type") != "Scheduler":
+        what = f"{type(got).__name__}: {str(got).splitlines()[0] if str(got) else ''}" \
+            if isinstance(got, BaseException) else f"{str(got)[:60]!r}"
+        raise ClusterError(f"what answered at {address} is not a Dask scheduler ({what})")
 
 
 def exit_quickly(client: Client) -> None:

@@ -67,6 +67,46 @@ def test_no_scheduler_at_the_address_exits_1_naming_it_before_any_export(monkeyp
 
 
 @pytest.fixture
+def not_a_scheduler():
+    """An HTTP server on a loopback port: something listens there, and it is not a Dask scheduler."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # its log is not the harness's output
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_server_that_is_not_a_scheduler_exits_1_naming_it_in_bounded_time(not_a_scheduler, monkeypatch, capsys,
+                                                                            tmp_path):
+    """Dask's connect waits for the other end's handshake without a bound: an HTTP server on the port held the run
+    forever (it reads the request's first line, which never comes)."""
+    import threading
+
+    monkeypatch.setattr(connect, "CONNECT_SECONDS", 2.0)
+    monkeypatch.chdir(tmp_path)
+    done = []
+    run = threading.Thread(target=lambda: done.append(cli.main(
+        ["parity", "-q", "--model", MODEL, "--backends", "torch,onnxruntime", "--n", "10", "--cluster",
+         not_a_scheduler])), daemon=True)
+    run.start()
+    run.join(30)
+    assert done == [1], "the run did not end within 30 s"
+    assert capsys.readouterr().err.splitlines() == [
+        f"python -m harness: no Dask scheduler answered at {not_a_scheduler} within 2 s"]
+    assert not (tmp_path / "artifacts").exists()
+
+
+@pytest.fixture
 def scheduler(tmp_path):
     """A Dask scheduler of its own, with no workers, started as the README's command starts one."""
     file = tmp_path / "scheduler.json"
