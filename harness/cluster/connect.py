@@ -87,6 +87,9 @@ def connect(address: str, say: Callable[[str], None]) -> Iterator[Client]:
             target = cluster
         else:
             target = address
+            if address.startswith("tls://") and dask.Security().get_connection_args("client")["ssl_context"] is None:
+                raise UsageError(f"{address} needs Dask's TLS configuration: its certificates (distributed.comm.tls"
+                                 ".ca-file, .client.cert and .client.key) in Dask's configuration")
             _answers(dask, address)
         try:
             client = dask.Client(target, timeout=CONNECT_SECONDS, set_as_default=False)

@@ -106,6 +106,19 @@ def test_a_server_that_is_not_a_scheduler_exits_1_naming_it_in_bounded_time(not_
     assert not (tmp_path / "artifacts").exists()
 
 
+def test_a_tls_address_without_dasks_tls_configuration_is_a_usage_error_in_one_line(monkeypatch, capsys, tmp_path):
+    """tls:// is a scheduler address the harness takes; without Dask's TLS certificates configured the run ended
+    as an internal error (Dask's TypeError about an ssl_context)."""
+    monkeypatch.chdir(tmp_path)
+    address = f"tls://127.0.0.1:{closed_port()}"
+    assert cli.main(["parity", "-q", "--model", MODEL, "--backends", "torch,onnxruntime", "--n", "10",
+                     "--cluster", address]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"python -m harness: error: {address} needs Dask's TLS configuration: its certificates "
+        "(distributed.comm.tls.ca-file, .client.cert and .client.key) in Dask's configuration"]
+    assert not (tmp_path / "artifacts").exists()
+
+
 @pytest.fixture
 def scheduler(tmp_path):
     """A Dask scheduler of its own, with no workers, started as the README's command starts one."""
