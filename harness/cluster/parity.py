@@ -127,16 +127,20 @@ class Node:
     def __init__(self, job: Job):
         self.job = job
         job.threads.apply()  # before any backend loads
-        self.folder, self.manifest = job.export.unpack()
-        self.spec = built(job.spec)
-        fingerprint = model_fingerprint(self.spec, self.spec.build())
-        if fingerprint != self.manifest.model_fingerprint:
-            raise ClusterError(f"worker {_here()}: model {self.spec.name!r} here (fingerprint {fingerprint[:12]}) is "
-                               f"not the export's ({self.manifest.model_fingerprint[:12]}): install the same code "
-                               "and weights on every node")
-        self.reading = Reading.of(self.spec)
-        self.runs = [steps.Streamed(b, self.spec, self.manifest, self.folder, _quiet, job.n, reference=i == 0)
-                     for i, b in enumerate(job.backends)]
+        self.folder, self.manifest = job.export.unpack(_scratch())
+        try:
+            self.spec = built(job.spec)
+            fingerprint = model_fingerprint(self.spec, self.spec.build())
+            if fingerprint != self.manifest.model_fingerprint:
+                raise ClusterError(f"worker {_here()}: model {self.spec.name!r} here (fingerprint {fingerprint[:12]}) "
+                                   f"is not the export's ({self.manifest.model_fingerprint[:12]}): install the same "
+                                   "code and weights on every node")
+            self.reading = Reading.of(self.spec)
+            self.runs = [steps.Streamed(b, self.spec, self.manifest, self.folder, _quiet, job.n, reference=i == 0)
+                         for i, b in enumerate(job.backends)]
+        except BaseException:
+            self.close()  # a node that cannot run leaves no copy behind
+            raise
         self.labels = [b.label for b in job.backends]
         self.spent = [r.seconds for r in self.runs]  # loading: counted with the first chunk
 
@@ -192,6 +196,16 @@ def packed(job: Job) -> bytes:
         raise UsageError(f"model {job.spec.name!r} cannot be sent to the workers: {type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else ''} (describe it in an importable module, "
                          "a model file or a script)") from None
+
+
+def _scratch() -> str | None:
+    """Where a worker unpacks an export: its own Dask folder, which Dask removes when the worker closes and clears
+    when a worker died (a local cluster's workers skip Python's finalisation, so nothing of ours would); outside a
+    worker, the temporary folder."""
+    try:
+        return distributed().get_worker().local_directory
+    except ValueError:  # called outside a worker
+        return None
 
 
 def _here() -> str:

@@ -257,3 +257,33 @@ def test_a_model_files_sibling_module_travels_with_it_to_workers_that_cannot_imp
     report = api.parity(spec, "torch,onnxruntime", n=20, seed=SEED, folder=folder, cluster=address)
     alone = steps.parity(spec, parse_backends("torch,onnxruntime"), n=20, seed=SEED, folder=folder)
     assert comparable(report) == comparable(alone) and report.comparisons[0].max_abs > 0
+
+
+def test_a_worker_unpacks_each_export_in_its_own_scratch_folder_which_dask_removes(dask_cluster, model):
+    """Each run's export was unpacked into the temporary folder and left there when the worker exited (a local
+    cluster's workers skip Python's finalisation): /tmp gathered an export per worker per run. In the worker's
+    own Dask folder it goes when the worker does (Dask also clears those of workers that died)."""
+    address, client = dask_cluster
+    spec, folder = model
+    api.parity(spec, "torch,onnxruntime", n=10, seed=SEED, folder=folder, cluster=address)
+    def where(dask_worker):
+        return [(str(node.folder), dask_worker.local_directory) for node in on_cluster._NODES.values()]
+
+    placed = client.run(where)
+    assert any(placed.values())
+    for unpacked, scratch in sum(placed.values(), []):
+        assert os.path.commonpath([unpacked, scratch]) == scratch, (unpacked, scratch)
+
+
+def test_an_export_unpacked_for_a_model_that_is_not_its_is_removed(model, tmp_path, monkeypatch):
+    """A node that refuses its export (or fails to load it) leaves no unpacked copy behind."""
+    _, folder = model
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    retrained = api.describe("tiny-vision", lambda: api.seeded(tiny_vision.TinyVision, seed=2),
+                             inputs={"image": (None, 3, 8, 8), "meta": (None, 4)},
+                             outputs={"logits": (None, 5), "score": (None, 1)}, make_inputs=tiny_vision.inputs)
+    job = on_cluster.Job("refused", retrained, tuple(parse_backends("torch")), Shipped.pack(folder), N, SEED, None,
+                         None, on_cluster.Threads.here())
+    with pytest.raises(ClusterError, match="is not the export's"):
+        on_cluster.judge_chunk(job, 0)
+    assert list(tmp_path.iterdir()) == []
