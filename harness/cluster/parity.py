@@ -70,6 +70,7 @@ class Job:
     policy: Policy | None
     overrides: Overrides | None
     threads: Threads
+    versions: Versions | None = None  # the client's runtimes (`parity` always sends them)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,39 @@ class Threads:
             os.environ.pop("OMP_NUM_THREADS", None)  # Dask sets 1 in its workers
         else:
             os.environ["OMP_NUM_THREADS"] = self.omp
+
+
+#: The packages a chunk's numbers rest on: every worker judges with the client's versions of them.
+RUNTIMES = ("numpy", "torch", "onnxruntime", "coremltools", "executorch")
+
+
+@dataclass(frozen=True)
+class Versions:
+    """The client's versions of `RUNTIMES` (None: not installed). Another onnxruntime or torch gives other numbers,
+    so a node with other versions would judge its chunks apart from the one-process run it is merged into."""
+
+    packages: tuple[tuple[str, str | None], ...]
+
+    @classmethod
+    def here(cls) -> Versions:
+        from importlib import metadata
+
+        def version(name: str) -> str | None:
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                return None
+
+        return cls(tuple((name, version(name)) for name in RUNTIMES))
+
+    def check(self) -> None:
+        """A ClusterError naming this node and the first package whose version is not the client's."""
+        here = dict(Versions.here().packages)
+        for name, theirs in self.packages:
+            if theirs is not None and here.get(name) != theirs:
+                raise ClusterError(f"worker {_here()}: {name} {here.get(name) or '(not installed)'} here, {theirs} on "
+                                   "the client: install the same versions on every node (other versions give other "
+                                   "numbers than the one-process run's)")
 
 
 @dataclass(frozen=True)
@@ -126,6 +160,8 @@ class Node:
 
     def __init__(self, job: Job):
         self.job = job
+        if job.versions is not None:
+            job.versions.check()
         job.threads.apply()  # before any backend loads
         self.folder, self.manifest = job.export.unpack(_scratch())
         try:
@@ -299,7 +335,8 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, c
         folder = Path(folder or steps.export_folder(here))
         manifest = ensure_exported(here, folder, progress=say)
         shipped = Shipped.pack(folder)
-        job = Job(uuid.uuid4().hex, spec, tuple(backends), shipped, n, seed, policy, overrides, Threads.here())
+        job = Job(uuid.uuid4().hex, spec, tuple(backends), shipped, n, seed, policy, overrides, Threads.here(),
+                  Versions.here())
         judged, runs, feeds = _judged(client, cluster, job, here, first, say, progress)
     judged_cases = sum(judged.case_kinds.values())
     if judged_cases != n:  # never: each chunk is merged once, and each holds its size

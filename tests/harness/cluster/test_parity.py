@@ -287,3 +287,18 @@ def test_an_export_unpacked_for_a_model_that_is_not_its_is_removed(model, tmp_pa
     with pytest.raises(ClusterError, match="is not the export's"):
         on_cluster.judge_chunk(job, 0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_with_other_versions_of_the_runtimes_refuses_to_judge(model):
+    """A node whose onnxruntime (or torch, numpy, coremltools) is not the client's judged its chunks with its own
+    numbers, merged into a report said to be the one-process run's; it refuses, naming itself and the package."""
+    spec, folder = model
+    client = on_cluster.Versions.here()
+    assert dict(client.packages)["onnxruntime"] is not None
+    other = on_cluster.Versions(tuple((name, "0.0.1" if name == "onnxruntime" else version)
+                                      for name, version in client.packages))
+    job = on_cluster.Job("versions", spec, tuple(parse_backends("torch,onnxruntime")), Shipped.pack(folder), N, SEED,
+                         None, None, on_cluster.Threads.here(), other)
+    with pytest.raises(ClusterError, match=f"worker this process: onnxruntime {dict(client.packages)['onnxruntime']} "
+                                           "here, 0.0.1 on the client"):
+        on_cluster.judge_chunk(job, 0)
