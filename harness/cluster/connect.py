@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -92,15 +93,34 @@ def connect(address: str, say: Callable[[str], None]) -> Iterator[Client]:
                                  ".ca-file, .client.cert and .client.key) in Dask's configuration")
             _answers(dask, address)
         try:
-            client = dask.Client(target, timeout=CONNECT_SECONDS, set_as_default=False)
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always", dask.versions.VersionMismatchWarning)
+                client = dask.Client(target, timeout=CONNECT_SECONDS, set_as_default=False)
         except (OSError, TimeoutError) as err:
             raise ClusterError(f"no Dask scheduler answered at {address} within {CONNECT_SECONDS:g} s") from err
+        for warning in seen:
+            if isinstance(warning.message, dask.versions.VersionMismatchWarning):
+                say(_versions(str(warning.message)))
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         stack.callback(client.close)
         if workers is None:
             say(f"connected to the Dask scheduler at {address}")
         else:
             exit_quickly(client)
         yield client
+
+
+def _versions(table: str) -> str:
+    """Dask's table of mismatched versions (a warning of many lines) as one line."""
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in table.splitlines()
+            if line.startswith("|")]
+    if len(rows) < 2:
+        return f"Dask's versions differ across the cluster: {' '.join(table.split())[:200]}"
+    heads = [h.lower() for h in rows[0][1:]]
+    packages = [f"{row[0]} ({', '.join(f'{h} {v}' for h, v in zip(heads, row[1:], strict=False) if v != 'None')})"
+                for row in rows[1:]]
+    return f"Dask's versions differ across the cluster: {'; '.join(packages)}"
 
 
 def _answers(dask, address: str) -> None:

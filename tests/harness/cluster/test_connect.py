@@ -119,6 +119,54 @@ def test_a_tls_address_without_dasks_tls_configuration_is_a_usage_error_in_one_l
     assert not (tmp_path / "artifacts").exists()
 
 
+#: A scheduler that says it runs another distributed, as one installed apart from the client's would.
+OLD_SCHEDULER = """
+import asyncio, sys
+import distributed.versions as versions
+real = versions.get_versions
+
+
+def older(packages=None):
+    out = real(packages)
+    out["packages"]["distributed"] = "2023.1.0"
+    return out
+
+
+versions.get_versions = older
+from distributed import Scheduler
+
+
+async def main():
+    async with Scheduler(host="127.0.0.1", port=0, dashboard_address=None) as s:
+        print(s.address, flush=True)
+        await s.finished()
+
+asyncio.run(main())
+"""
+
+
+def test_a_scheduler_of_another_dask_version_is_said_in_one_line(monkeypatch):
+    """Dask's own warning was a table of several lines and a line of its source on the harness's output."""
+    import warnings
+
+    import distributed
+
+    proc = subprocess.Popen([sys.executable, "-c", OLD_SCHEDULER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    try:
+        address, said = proc.stdout.readline().strip(), []
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            with connect.connect(address, said.append):
+                pass
+        assert [w for w in seen if "version" in str(w.message).lower()] == []
+        assert f"Dask's versions differ across the cluster: distributed (client {distributed.__version__}, " \
+               "scheduler 2023.1.0)" in said, said
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.fixture
 def scheduler(tmp_path):
     """A Dask scheduler of its own, with no workers, started as the README's command starts one."""
