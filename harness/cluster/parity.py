@@ -212,8 +212,19 @@ def judge_chunk(job: Job | bytes, index: int) -> Part:
             for earlier in _NODES.values():  # an earlier run's: this worker is done with it
                 earlier.close()
             _NODES.clear()
-            node = _NODES[run.decode()] = Node(pickle.loads(pickled) if isinstance(job, bytes) else job)
+            node = _NODES[run.decode()] = Node(_read(pickled) if isinstance(job, bytes) else job)
         return node.judge(index)
+
+
+def _read(pickled: bytes) -> Job:
+    """The job a client packed; a node whose code cannot read it (another harness, a model's module missing) is
+    named in one line."""
+    try:
+        return pickle.loads(pickled)
+    except Exception as err:
+        raise ClusterError(f"worker {_here()} cannot read the run's job ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else ''}): install the same harness, and the "
+                           "modules the model imports, on every node") from None
 
 
 def packed(job: Job) -> bytes:

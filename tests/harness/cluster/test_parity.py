@@ -302,3 +302,12 @@ def test_a_worker_with_other_versions_of_the_runtimes_refuses_to_judge(model):
     with pytest.raises(ClusterError, match=f"worker this process: onnxruntime {dict(client.packages)['onnxruntime']} "
                                            "here, 0.0.1 on the client"):
         on_cluster.judge_chunk(job, 0)
+
+
+def test_a_job_the_worker_cannot_read_is_named_as_the_nodes_code_differing():
+    """A node with other harness or model code (a class it does not have) said only 'chunk 0 failed on the cluster:
+    AttributeError: Can't get attribute ...'; it names itself and what to install."""
+    job = b"unreadable-run\n" + b"cno_such_module_a30\nThing\n."  # a pickle of a class from a module it lacks
+    with pytest.raises(ClusterError, match="worker this process cannot read the run's job \\(ModuleNotFoundError: No "
+                                           "module named 'no_such_module_a30'\\): install the same harness"):
+        on_cluster.judge_chunk(job, 0)
