@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -213,3 +214,23 @@ def test_the_workers_alive_are_never_read_from_the_clients_cache_a_periodic_refr
             Client(address, set_as_default=False) as client:
         seen = [len(connect.alive(client)) for _ in range(300)]
     assert seen == [2] * len(seen)
+
+
+def test_a_scheduler_no_worker_ever_joins_ends_the_run_at_the_time_limit(scheduler, shared_export, monkeypatch):
+    """A scheduler with no workers: the run said 'waiting for workers' and waited for ever (the chunks' time limit
+    was reset while none was there). Workers may join late (a cluster that scales up), so it waits the limit."""
+    from harness.cluster import parity
+
+    address, _ = scheduler
+    spec = tiny_vision.describe_model()
+    _, folder = shared_export(spec)
+    monkeypatch.setattr(parity, "CHUNK_LIMIT_SECONDS", 3.0)
+    start, watchdog = time.monotonic(), threading.Timer(60, scheduler[1].kill)  # it waited for ever: end it then
+    watchdog.start()
+    try:
+        with pytest.raises(ClusterError, match=f"no worker joined the scheduler at {address} within the time limit "
+                                               "of 3 s: the run stopped, nothing was reported"):
+            api.parity(spec, "torch,onnxruntime", n=10, folder=folder, cluster=address)
+    finally:
+        watchdog.cancel()
+    assert time.monotonic() - start < 30
