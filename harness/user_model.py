@@ -156,7 +156,6 @@ def load(reference: str) -> ModelSpec:
         raise
     except Exception as err:  # the user's file: say where it broke, in one line
         raise UsageError(f"importing {file} failed: {type(err).__name__}: {err}") from err
-    _note_beside(file.resolve().parent)
     found = getattr(module, attr, None)
     if found is None:
         raise UsageError(f"{file} has no {attr!r}")
@@ -169,6 +168,7 @@ def load(reference: str) -> ModelSpec:
     if not isinstance(spec, ModelSpec):
         raise UsageError(f"{reference} is {type(spec).__name__}, not a model from harness.describe "
                          "(name a ModelSpec, or a function returning one)")
+    _note_beside(file.resolve().parent)  # after the factory and the model's first build: their imports too
     return spec
 
 

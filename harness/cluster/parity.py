@@ -23,6 +23,7 @@ import shutil
 import sys
 import threading
 import time
+import types
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ class Job:
     overrides: Overrides | None
     threads: Threads
     versions: Versions | None = None  # the client's runtimes (`parity` always sends them)
+    modules: tuple[types.ModuleType, ...] = ()  # a model file's own modules, by value (`packed`)
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,8 @@ class Node:
         if job.versions is not None:
             job.versions.check()
         job.threads.apply()  # before any backend loads
+        for module in job.modules:  # importable by name here, for imports the model's code makes as it runs
+            sys.modules.setdefault(module.__name__, module)
         self.folder, self.manifest = job.export.unpack(_scratch())
         try:
             self.spec = built(job.spec)
@@ -234,9 +238,10 @@ def packed(job: Job) -> bytes:
     import cloudpickle
 
     torch_namespaces_by_name()
-    for name in beside():  # a model file's own helpers: not installed on other machines
-        if name in sys.modules:
-            cloudpickle.register_pickle_by_value(sys.modules[name])
+    modules = tuple(sys.modules[name] for name in beside() if name in sys.modules)
+    for module in modules:  # a model file's own helpers: not installed on other machines
+        cloudpickle.register_pickle_by_value(module)
+    job = dataclasses.replace(job, modules=modules)
     try:
         return job.run.encode() + b"\n" + cloudpickle.dumps(job)
     except Exception as err:

@@ -232,11 +232,11 @@ class Body(nn.Module):
 '''
 MODEL_FILE = '''
 from harness import api
-from a30_sibling_layers import Body
 
 
-def factory():
-    return api.describe("a30-sibling", lambda: api.seeded(Body), inputs={"x": (None, 6)}, outputs={"y": (None, 3)})
+def factory():  # the module beside it imported when the model is first built, not when the file is read
+    return api.describe("a30-sibling", lambda: api.seeded(__import__("a30_sibling_layers").Body),
+                        inputs={"x": (None, 6)}, outputs={"y": (None, 3)})
 '''
 
 
