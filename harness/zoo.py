@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.calibrate import recalibrate_batchnorm
+from harness.errors import UsageError
 from harness.exact_random import ExactGenerator
 from harness.spec import ModelSpec, seeded_init
 
@@ -330,6 +331,16 @@ def spec(entry: Entry) -> ModelSpec:
 ZOO: dict[str, Entry] = {e.name: e for e in ENTRIES}
 
 
+def names_of(names: list[str] | None = None) -> list[str]:
+    """The models a table is asked for, every one the zoo's (all of them when none are named); else a UsageError
+    naming the first it does not have, before any work."""
+    chosen = list(names) if names else list(ZOO)
+    for name in chosen:
+        if name not in ZOO:
+            raise UsageError(f"no zoo model named {name!r:.60} (the zoo: {', '.join(ZOO)})")
+    return chosen
+
+
 #: The zoo table's header: `table`'s first two lines; a row per model follows (`row`).
 HEADER = ("| model | family | MIL op types | ONNX exporter | onnxruntime max abs | emulated fp32 max abs | "
           "fp16-storage decisions | fp16 decisions | verdict |\n|---|---|---|---|---|---|---|---|---|")
@@ -340,7 +351,7 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
     """The zoo table (markdown): per model, its MIL ops and every emulated profile against torch
     (`harness.cluster.tables.zoo_table`: the same table, a model per task on a Dask cluster)."""
     rows = []
-    for name in names or list(ZOO):
+    for name in names_of(names):
         progress(f"zoo: {name}")
         rows.append(row(name, n, folder))
     return "\n".join([HEADER, *rows])
@@ -396,7 +407,7 @@ def precision_table(names: list[str] | None = None, n: int = 32, folder: str = "
     """Per zoo model and fp16 profile: the verdict, precision or bug (`parity --explain`), and for a failing pair
     beyond precision, the advice (`harness.parity.advise`), verified. Markdown."""
     rows = []
-    for name in names or list(ZOO):
+    for name in names_of(names):
         progress(f"zoo precision: {name}")
         rows.append(precision_rows(name, n, folder))
     return "\n".join([PRECISION_HEADER, *rows])
@@ -446,7 +457,7 @@ def executorch_table(names: list[str] | None = None, n: int = 32, folder: str = 
 
     rows = ["| model | family | XNNPACK takes (computing ops) | fp32 max abs | fp32 decisions | int8 max abs | "
             "int8 decisions | int8 verdict |", "|---|---|---|---|---|---|---|---|"]
-    for name in names or list(ZOO):
+    for name in names_of(names):
         progress(f"zoo executorch: {name}")
         if ZOO[name].states:  # refused, in one line, by the ExecuTorch backends (`Backend.refuses`)
             rows.append(f"| {name} | {ZOO[name].family} | — (stateful: run on torch and Core ML only) | — | — | — | "
@@ -517,7 +528,7 @@ def compression_table(names: list[str] | None = None, n: int = 64, folder: str =
     variants = [m.name for m in methods()]
     rows = ["| model | family | " + " | ".join(variants) + " | smallest agreeing |",
             "|---|---|" + "---|" * len(variants) + "---|"]
-    for name in names or list(COMPRESSION_FAMILIES):
+    for name in names_of(names or list(COMPRESSION_FAMILIES)):
         progress(f"zoo compression: {name}")
         report = compress(spec(ZOO[name]), Path(folder) / name, n=n, seed=options.SEED)
         cells = []

@@ -35,11 +35,11 @@ def rows(cluster: str, row: Callable[..., str], names: Sequence[str], say: Calla
 def zoo_table(cluster: str, names: list[str] | None = None, n: int = 16, folder: str = "artifacts/zoo",
               progress: Callable[[str], None] = lambda _m: None) -> str:
     """`harness.zoo.table`, a model per task on `cluster`."""
-    return "\n".join([zoo.HEADER, *rows(cluster, zoo.row, names or list(zoo.ZOO), progress, n, folder)])
+    return "\n".join([zoo.HEADER, *rows(cluster, zoo.row, zoo.names_of(names), progress, n, folder)])
 
 
 def zoo_precision_table(cluster: str, names: list[str] | None = None, n: int = 32, folder: str = "artifacts/zoo",
                         progress: Callable[[str], None] = lambda _m: None) -> str:
     """`harness.zoo.precision_table`, a model per task on `cluster`."""
     return "\n".join([zoo.PRECISION_HEADER,
-                      *rows(cluster, zoo.precision_rows, names or list(zoo.ZOO), progress, n, folder)])
+                      *rows(cluster, zoo.precision_rows, zoo.names_of(names), progress, n, folder)])
