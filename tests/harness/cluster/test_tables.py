@@ -36,3 +36,19 @@ def test_a_name_the_zoo_does_not_have_is_a_usage_error_before_any_cluster_starts
     with pytest.raises(UsageError, match="no zoo model named 'zoo-nosuch' \\(the zoo: zoo-mobilenet-v2, "):
         table("local:2", ["zoo-attention", "zoo-nosuch"], progress=said.append)
     assert said == []
+
+
+@pytest.mark.slow  # an ExecuTorch export (fp32 and int8) and the compression variants of a small model, on workers
+def test_the_export_variant_sweeps_on_a_cluster_are_the_one_process_tables(dask_cluster, tmp_path):
+    """ExecuTorch's programs and the compression variants, a model per task: the tables one process makes (the
+    stateful model's row says why it has no ExecuTorch programs)."""
+    from harness.cluster.tables import zoo_compression_table, zoo_executorch_table
+
+    address, _ = dask_cluster
+    names = ["zoo-norm-mlp", "zoo-kv-cache"]
+    executorch = zoo_executorch_table(address, names, n=8, folder=str(tmp_path / "et"))
+    compression = zoo_compression_table(address, ["zoo-norm-mlp"], n=8, folder=str(tmp_path / "c"))
+    assert executorch == zoo.executorch_table(names, n=8, folder=str(tmp_path / "et"))  # the workers' exports
+    assert compression == zoo.compression_table(["zoo-norm-mlp"], n=8, folder=str(tmp_path / "c"))
+    assert [line.split(" | ")[0] for line in executorch.splitlines()[2:]] == [f"| {name}" for name in names]
+    assert "stateful" in executorch.splitlines()[3] and len(compression.splitlines()) == 3
