@@ -52,6 +52,9 @@ Progress = Callable[[str], None]
 
 #: Seconds a chunk may take (loading the backends included) before the run is taken as hung and ends.
 CHUNK_LIMIT_SECONDS = 3600.0
+#: Seconds between progress lines at most, besides one every twentieth of the chunks (a run of 10**12 cases is
+#: a day between twentieths).
+PROGRESS_SECONDS = 30.0
 
 
 def _quiet(_msg: str) -> None:
@@ -394,6 +397,7 @@ def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: 
 
     with bar(progress, n, f"parity {here.name}", "case") as shown:
         start, every = time.perf_counter(), max(1, count // 20)
+        last = start
         for _, part, workers in tasks.as_finished(client, chunk, count, cluster, say, what="chunk",
                                                           limit=CHUNK_LIMIT_SECONDS):
             for ready in merged.add(part):
@@ -403,7 +407,9 @@ def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: 
                 done = min(n, (ready.index + 1) * chunking.CHUNK)
                 rate = done / max(time.perf_counter() - start, 1e-9)
                 shown.set_postfix_str(f"{workers} workers, {rate:,.0f} cases/s")
-                if count > 1 and (merged.next % every == 0 or merged.done):
+                if count > 1 and (merged.next % every == 0 or merged.done
+                                  or time.perf_counter() - last >= PROGRESS_SECONDS):
+                    last = time.perf_counter()
                     say(f"judged {merged.next:,} of {count:,} chunks ({done:,} cases), {rate:,.0f} cases/s, "
                         f"{workers} worker{'s' if workers != 1 else ''} alive")
     return judged, runs, digest

@@ -311,3 +311,18 @@ def test_a_job_the_worker_cannot_read_is_named_as_the_nodes_code_differing():
     with pytest.raises(ClusterError, match="worker this process cannot read the run's job \\(ModuleNotFoundError: No "
                                            "module named 'no_such_module_a30'\\): install the same harness"):
         on_cluster.judge_chunk(job, 0)
+
+
+@pytest.mark.slow  # forty chunks on the cluster, each made again on the client
+def test_a_long_run_says_its_progress_at_least_every_few_seconds_not_only_every_twentieth(dask_cluster, model,
+                                                                                           monkeypatch):
+    """Progress was said every twentieth of the chunks: a run of 10**12 cases said nothing for days (and 10**8
+    nothing for minutes). It is also said once `PROGRESS_SECONDS` have passed since the last line (here 0: at
+    every chunk)."""
+    address, _ = dask_cluster
+    spec, folder = model
+    monkeypatch.setattr(on_cluster, "PROGRESS_SECONDS", 0.0)
+    said = []
+    api.parity(spec, "torch,onnxruntime", n=40_000, seed=SEED, folder=folder, cluster=address, progress=said.append)
+    judged = [int(m.split()[1]) for m in said if m.startswith("judged ")]
+    assert judged == list(range(1, 41)), said
