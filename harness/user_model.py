@@ -6,7 +6,9 @@ before a minute of exporting. Model lookup (`harness.models`, the zoo) and the p
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -166,4 +168,31 @@ def load(reference: str) -> ModelSpec:
     if not isinstance(spec, ModelSpec):
         raise UsageError(f"{reference} is {type(spec).__name__}, not a model from harness.describe "
                          "(name a ModelSpec, or a function returning one)")
+    _note_beside(file.resolve().parent)  # after the factory and the model's first build: their imports too
     return spec
+
+
+#: Top-level modules that model files imported from their own folders (`beside`).
+_BESIDE: set[str] = set()
+
+
+def _note_beside(folder: Path) -> None:
+    """Remember the top-level modules imported from `folder` (a model file's) that no installed distribution
+    provides: the file's own helpers, which a cluster's workers on other machines cannot import, so they travel
+    with the model by value (`harness.cluster.parity.packed`)."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None)
+        if "." in name or not where:
+            continue
+        path = Path(where).resolve()
+        if (path.parent.parent if path.name == "__init__.py" else path.parent) == folder:
+            found.append(name)
+    if found:
+        installed = importlib.metadata.packages_distributions()
+        _BESIDE.update(name for name in found if name not in installed)
+
+
+def beside() -> tuple[str, ...]:
+    """The modules model files loaded here imported from their own folders, by name."""
+    return tuple(sorted(_BESIDE))

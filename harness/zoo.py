@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.calibrate import recalibrate_batchnorm
+from harness.errors import UsageError
 from harness.exact_random import ExactGenerator
 from harness.spec import ModelSpec, seeded_init
 
@@ -330,6 +331,16 @@ def spec(entry: Entry) -> ModelSpec:
 ZOO: dict[str, Entry] = {e.name: e for e in ENTRIES}
 
 
+def names_of(names: list[str] | None = None) -> list[str]:
+    """The models a table is asked for, every one the zoo's (all of them when none are named); else a UsageError
+    naming the first it does not have, before any work."""
+    chosen = list(names) if names else list(ZOO)
+    for name in chosen:
+        if name not in ZOO:
+            raise UsageError(f"no zoo model named {name!r:.60} (the zoo: {', '.join(ZOO)})")
+    return chosen
+
+
 #: The zoo table's header: `table`'s first two lines; a row per model follows (`row`).
 HEADER = ("| model | family | MIL op types | ONNX exporter | onnxruntime max abs | emulated fp32 max abs | "
           "fp16-storage decisions | fp16 decisions | verdict |\n|---|---|---|---|---|---|---|---|---|")
@@ -340,7 +351,7 @@ def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/
     """The zoo table (markdown): per model, its MIL ops and every emulated profile against torch
     (`harness.cluster.tables.zoo_table`: the same table, a model per task on a Dask cluster)."""
     rows = []
-    for name in names or list(ZOO):
+    for name in names_of(names):
         progress(f"zoo: {name}")
         rows.append(row(name, n, folder))
     return "\n".join([HEADER, *rows])
@@ -396,7 +407,7 @@ def precision_table(names: list[str] | None = None, n: int = 32, folder: str = "
     """Per zoo model and fp16 profile: the verdict, precision or bug (`parity --explain`), and for a failing pair
     beyond precision, the advice (`harness.parity.advise`), verified. Markdown."""
     rows = []
-    for name in names or list(ZOO):
+    for name in names_of(names):
         progress(f"zoo precision: {name}")
         rows.append(precision_rows(name, n, folder))
     return "\n".join([PRECISION_HEADER, *rows])
@@ -434,47 +445,53 @@ FP32_PROGRAM, INT8_PROGRAM = "executorch@fp32[xnnpack]", "executorch@int8[xnnpac
 EXECUTORCH_BACKENDS = f"torch,{FP32_PROGRAM},{INT8_PROGRAM}"
 
 
+#: The ExecuTorch table's header: `executorch_table`'s first two lines; a row per model follows (`executorch_row`).
+EXECUTORCH_HEADER = ("| model | family | XNNPACK takes (computing ops) | fp32 max abs | fp32 decisions | "
+                     "int8 max abs | int8 decisions | int8 verdict |\n|---|---|---|---|---|---|---|---|")
+
+
 def executorch_table(names: list[str] | None = None, n: int = 32, folder: str = "artifacts/zoo",
                      progress: Callable[[str], None] = lambda _m: None) -> str:
     """The zoo through ExecuTorch (markdown): per model, what XNNPACK left to portable kernels, and the fp32
-    and int8 programs against torch (max abs, decisions agreeing, verdict); a failed export's reason."""
+    and int8 programs against torch (max abs, decisions agreeing, verdict); a failed export's reason
+    (`harness.cluster.tables.zoo_executorch_table`: the same table, a model per task on a Dask cluster)."""
+    rows = []
+    for name in names_of(names):
+        progress(f"zoo executorch: {name}")
+        rows.append(executorch_row(name, n, folder))
+    return "\n".join([EXECUTORCH_HEADER, *rows])
+
+
+def executorch_row(name: str, n: int = 32, folder: str = "artifacts/zoo") -> str:
+    """One model's line of the ExecuTorch table: exported (or reused) in `folder/name`, judged on `n` cases."""
     from pathlib import Path
 
     from harness import options
     from harness.export.manifest import Manifest
     from harness.parity import steps
 
-    rows = ["| model | family | XNNPACK takes (computing ops) | fp32 max abs | fp32 decisions | int8 max abs | "
-            "int8 decisions | int8 verdict |", "|---|---|---|---|---|---|---|---|"]
-    for name in names or list(ZOO):
-        progress(f"zoo executorch: {name}")
-        if ZOO[name].states:  # refused, in one line, by the ExecuTorch backends (`Backend.refuses`)
-            rows.append(f"| {name} | {ZOO[name].family} | — (stateful: run on torch and Core ML only) | — | — | — | "
-                        "— | — |")
-            continue
-        report = steps.parity(spec(ZOO[name]), options.backends(EXECUTORCH_BACKENDS), n=n, seed=options.SEED,
-                              folder=Path(folder) / name)
-        manifest = Manifest.read(Path(folder) / name)
-        by = {c.candidate: c for c in report.comparisons}
-        failed = {r.label: r.reason.split(" failed: ", 1)[-1].replace("|", "/")
-                  for r in report.runs if r.status != "ran"}
+    if ZOO[name].states:  # refused, in one line, by the ExecuTorch backends (`Backend.refuses`)
+        return f"| {name} | {ZOO[name].family} | — (stateful: run on torch and Core ML only) | — | — | — | — | — |"
+    report = steps.parity(spec(ZOO[name]), options.backends(EXECUTORCH_BACKENDS), n=n, seed=options.SEED,
+                          folder=Path(folder) / name)
+    manifest = Manifest.read(Path(folder) / name)
+    by = {c.candidate: c for c in report.comparisons}
+    failed = {r.label: r.reason.split(" failed: ", 1)[-1].replace("|", "/") for r in report.runs if r.status != "ran"}
 
-        def cells(label: str, by: dict = by, failed: dict = failed) -> tuple[str, str, str]:
-            """(max abs, decisions agreeing, verdict) of one program against torch, or why it did not run."""
-            c = by.get(label)
-            if c is None:
-                return f"failed: {failed.get(label, '?')[:200]}", "—", "—"
-            return f"{c.max_abs:.1e}", f"{c.decisions_agreeing}/{c.decisions_compared}", c.verdict.upper()
+    def cells(label: str) -> tuple[str, str, str]:
+        """(max abs, decisions agreeing, verdict) of one program against torch, or why it did not run."""
+        c = by.get(label)
+        if c is None:
+            return f"failed: {failed.get(label, '?')[:200]}", "—", "—"
+        return f"{c.max_abs:.1e}", f"{c.decisions_agreeing}/{c.decisions_compared}", c.verdict.upper()
 
-        fp32 = next((a for a in manifest.artifacts if (a.format, a.precision) == ("executorch-xnnpack", "fp32")), None)
-        if fp32 is None:
-            failure = _short_failure(manifest.failures.get("executorch-xnnpack@fp32", "?"))
-            rows.append(f"| {name} | {ZOO[name].family} | export failed: {failure} | — | — | — | — | — |")
-            continue
-        (f_abs, f_dec, f_verdict), (q_abs, q_dec, q_verdict) = cells(FP32_PROGRAM), cells(INT8_PROGRAM)
-        rows.append(f"| {name} | {ZOO[name].family} | {_takes(fp32.details.get('portable_ops', []))} | {f_abs} "
-                    f"({f_verdict.lower()}) | {f_dec} | {q_abs} | {q_dec} | {q_verdict} |")
-    return "\n".join(rows)
+    fp32 = next((a for a in manifest.artifacts if (a.format, a.precision) == ("executorch-xnnpack", "fp32")), None)
+    if fp32 is None:
+        failure = _short_failure(manifest.failures.get("executorch-xnnpack@fp32", "?"))
+        return f"| {name} | {ZOO[name].family} | export failed: {failure} | — | — | — | — | — |"
+    (f_abs, f_dec, f_verdict), (q_abs, q_dec, q_verdict) = cells(FP32_PROGRAM), cells(INT8_PROGRAM)
+    return (f"| {name} | {ZOO[name].family} | {_takes(fp32.details.get('portable_ops', []))} | {f_abs} "
+            f"({f_verdict.lower()}) | {f_dec} | {q_abs} | {q_dec} | {q_verdict} |")
 
 
 #: Ops that only move or make memory (views, copies, constants): left outside a delegate they compute nothing,
@@ -508,23 +525,36 @@ COMPRESSION_FAMILIES = ("zoo-resnet18", "zoo-transformer", "zoo-bilstm", "zoo-co
 def compression_table(names: list[str] | None = None, n: int = 64, folder: str = "artifacts/zoo-compressed",
                       progress: Callable[[str], None] = lambda _m: None) -> str:
     """The zoo's compression columns (markdown): per model, each variant's size on disk and its decisions
-    agreeing with torch (`harness.compression`, judged by the fp16 policy), and the smallest that agrees."""
+    agreeing with torch (`harness.compression`, judged by the fp16 policy), and the smallest that agrees
+    (`harness.cluster.tables.zoo_compression_table`: the same table, a model per task on a Dask cluster)."""
+    rows = []
+    for name in names_of(names or list(COMPRESSION_FAMILIES)):
+        progress(f"zoo compression: {name}")
+        rows.append(compression_row(name, n, folder))
+    return "\n".join([compression_header(), *rows])
+
+
+def compression_header() -> str:
+    """The compression table's first two lines: a column per variant `harness.compression` makes."""
+    from harness.compression import methods
+
+    variants = [m.name for m in methods()]
+    return ("| model | family | " + " | ".join(variants) + " | smallest agreeing |\n"
+            + "|---|---|" + "---|" * len(variants) + "---|")
+
+
+def compression_row(name: str, n: int = 64, folder: str = "artifacts/zoo-compressed") -> str:
+    """One model's line of the compression table: its variants made (or reused) in `folder/name`, judged."""
     from pathlib import Path
 
     from harness import options
-    from harness.compression import compress, methods
+    from harness.compression import compress
 
-    variants = [m.name for m in methods()]
-    rows = ["| model | family | " + " | ".join(variants) + " | smallest agreeing |",
-            "|---|---|" + "---|" * len(variants) + "---|"]
-    for name in names or list(COMPRESSION_FAMILIES):
-        progress(f"zoo compression: {name}")
-        report = compress(spec(ZOO[name]), Path(folder) / name, n=n, seed=options.SEED)
-        cells = []
-        for v in report.variants:
-            d = v.decision
-            cells.append(f"{v.bytes / 1024:,.0f} KB, {d.decisions_agreeing}/{d.decisions_compared}"
-                         + ("" if v.verdict == "pass" else f" ({v.verdict})"))
-        best = report.smallest
-        rows.append(f"| {name} | {ZOO[name].family} | " + " | ".join(cells) + f" | {best.name if best else '—'} |")
-    return "\n".join(rows)
+    report = compress(spec(ZOO[name]), Path(folder) / name, n=n, seed=options.SEED)
+    cells = []
+    for v in report.variants:
+        d = v.decision
+        cells.append(f"{v.bytes / 1024:,.0f} KB, {d.decisions_agreeing}/{d.decisions_compared}"
+                     + ("" if v.verdict == "pass" else f" ({v.verdict})"))
+    best = report.smallest
+    return f"| {name} | {ZOO[name].family} | " + " | ".join(cells) + f" | {best.name if best else '—'} |"

@@ -26,9 +26,79 @@ def shared_database() -> dict:
                                 "same examples every run, which Hypothesis does without a database; share failures "
                                 "between fuzzing runners (HYPOTHESIS_PROFILE=thorough) or dev runs")
     import redis
-    from hypothesis.extra.redis import RedisExampleDatabase
 
-    return {"database": RedisExampleDatabase(redis.Redis.from_url(url, socket_connect_timeout=10))}
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=30)
+    except ValueError as err:
+        raise pytest.UsageError(f"HYPOTHESIS_DATABASE={url!r}: not a Redis URL ({type(err).__name__}: {err})") from None
+    probe = "hypothesis-harness-probe"
+    try:  # a server that is not there, or takes no writes, is said now: not as every property test's failure
+        client.set(probe, b"1", ex=60)
+        client.delete(probe)
+    except redis.ConnectionError as err:
+        raise pytest.UsageError(f"HYPOTHESIS_DATABASE={url!r}: no Redis server answered ({type(err).__name__}: "
+                                f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    except redis.RedisError as err:
+        raise pytest.UsageError(f"HYPOTHESIS_DATABASE={url!r}: the Redis server there refuses writes "
+                                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    return {"database": SharedDatabase(client, url)}
+
+
+def _shared_database_class():
+    """`SharedDatabase`: Hypothesis's `RedisExampleDatabase`, with a Redis lost mid-run said once and left
+    behind. Hypothesis saves a failure as it shrinks it, so a lost server's error took the place of the failure
+    the property found; the failure is reported, and the database said lost."""
+    import warnings
+
+    try:
+        import redis
+        from hypothesis.extra.redis import RedisExampleDatabase
+    except ImportError:  # without the cluster extra there is no Redis database to wrap
+        return None
+
+    class SharedDatabase(RedisExampleDatabase):
+        def __init__(self, client, url: str):
+            super().__init__(client)
+            self.url, self.lost = url, False
+
+        def _gone(self, err: Exception) -> None:
+            if not self.lost:
+                self.lost = True
+                warnings.warn(f"HYPOTHESIS_DATABASE={self.url!r}: the Redis server was lost ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''}): failures from here on are not "
+                              "shared", stacklevel=2)
+
+        def fetch(self, key: bytes):
+            if self.lost:
+                return
+            try:
+                found = list(super().fetch(key))
+            except redis.RedisError as err:
+                self._gone(err)
+                return
+            yield from found
+
+        def save(self, key: bytes, value: bytes) -> None:
+            self._quietly(super().save, key, value)
+
+        def delete(self, key: bytes, value: bytes) -> None:
+            self._quietly(super().delete, key, value)
+
+        def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+            self._quietly(super().move, src, dest, value)
+
+        def _quietly(self, change, *args) -> None:
+            if self.lost:
+                return
+            try:
+                change(*args)
+            except redis.RedisError as err:
+                self._gone(err)
+
+    return SharedDatabase
+
+
+SharedDatabase = _shared_database_class()
 
 
 SHARED = shared_database()

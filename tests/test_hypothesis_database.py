@@ -6,6 +6,7 @@ the test is skipped with the reason, and fails instead where HARNESS_REQUIRE_RED
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -38,12 +39,14 @@ try:
     failed = False
 except AssertionError:
     failed = True
-print(json.dumps({"first": seen[0], "failed": failed, "database": type(settings.default.database).__name__}))
+database = next(c.__name__ for c in type(settings.default.database).__mro__ if c.__module__.startswith("hypothesis"))
+print(json.dumps({"first": seen[0], "failed": failed, "database": database}))  # Hypothesis's own class
 """
 
 
-@pytest.fixture
-def redis_url(tmp_path):
+@contextlib.contextmanager
+def redis_server(tmp_path: Path, *extra: str):
+    """A real redis-server on a free loopback port (with `extra` arguments), answering pings: its URL."""
     server = shutil.which("redis-server")
     if server is None:
         if os.environ.get("HARNESS_REQUIRE_REDIS") == "1":
@@ -55,7 +58,7 @@ def redis_url(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--dir", str(tmp_path), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     try:
         client, deadline = redis.Redis.from_url(url), time.monotonic() + 20
@@ -72,12 +75,19 @@ def redis_url(tmp_path):
         proc.wait(timeout=20)
 
 
-def run(tmp_path: Path, name: str, url: str, profile: str = "thorough") -> subprocess.CompletedProcess:
+@pytest.fixture
+def redis_url(tmp_path):
+    with redis_server(tmp_path) as url:
+        yield url
+
+
+def run(tmp_path: Path, name: str, url: str, profile: str = "thorough",
+        script: str = FUZZ) -> subprocess.CompletedProcess:
     """The property run once in a new process of its own folder (no local example database in common)."""
     folder = tmp_path / name
     folder.mkdir()
     env = {**os.environ, "HYPOTHESIS_DATABASE": url, "HYPOTHESIS_PROFILE": profile}
-    return subprocess.run([sys.executable, "-c", FUZZ, str(ROOT)], cwd=folder, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-c", script, str(ROOT)], cwd=folder, env=env, capture_output=True,
                           text=True, timeout=300)
 
 
@@ -105,3 +115,41 @@ def test_the_derandomized_ci_profile_refuses_a_database_it_would_not_read(tmp_pa
         "pytest.UsageError: HYPOTHESIS_DATABASE is not read under HYPOTHESIS_PROFILE=ci: that "
         "profile draws the same examples every run, which Hypothesis does without a database; share failures "
         "between fuzzing runners (HYPOTHESIS_PROFILE=thorough) or dev runs")
+
+
+def test_a_redis_that_cannot_be_used_is_refused_in_one_line_before_any_test(tmp_path):
+    """Nothing listening, a malformed URL, a read-only replica: refused at start. A read-only one hid the failure the
+    property found (Redis's ReadOnlyError when Hypothesis saved it, in place of the falsifying example); nothing
+    listening failed every property test with a Redis traceback, as if each had found a bug."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with redis_server(tmp_path, "--replicaof", "127.0.0.1", str(closed)) as read_only:
+        refused = {url: run(tmp_path, f"run{i}", url) for i, url in enumerate(
+            [read_only, f"redis://127.0.0.1:{closed}/0", "redis://:notaport/0"])}
+    said = {url: proc.stderr.splitlines()[-1] for url, proc in refused.items()}
+    assert all(proc.returncode == 1 for proc in refused.values()), said
+    assert said[read_only].startswith(f"pytest.UsageError: HYPOTHESIS_DATABASE={read_only!r}: the Redis server there "
+                                      "refuses writes (ReadOnlyError: ")
+    assert said[f"redis://127.0.0.1:{closed}/0"].startswith(
+        f"pytest.UsageError: HYPOTHESIS_DATABASE='redis://127.0.0.1:{closed}/0': no Redis server answered "
+        "(ConnectionError: ")
+    assert said["redis://:notaport/0"].startswith(
+        "pytest.UsageError: HYPOTHESIS_DATABASE='redis://:notaport/0': not a Redis URL (ValueError: ")
+
+
+#: The property of FUZZ, with the Redis server lost once it has started.
+LOST = FUZZ.replace("    seen.append(x)\n", """    if not seen:
+        import redis, os
+        redis.Redis.from_url(os.environ["HYPOTHESIS_DATABASE"]).shutdown(nosave=True)
+    seen.append(x)
+""")
+
+
+def test_a_redis_lost_mid_run_never_hides_the_failure_the_property_found(redis_url, tmp_path):
+    """Hypothesis saves a failure as it shrinks it: a Redis gone by then raised its ConnectionError in place of
+    the property's own failure. The failure is reported, and the lost database said."""
+    proc = run(tmp_path, "lost", redis_url, script=LOST)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1])["failed"]
+    assert f"HYPOTHESIS_DATABASE={redis_url!r}: the Redis server was lost" in proc.stderr

@@ -8,11 +8,14 @@ connection becomes one line.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import logging
 import os
 import sys
+import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -85,16 +88,73 @@ def connect(address: str, say: Callable[[str], None]) -> Iterator[Client]:
             target = cluster
         else:
             target = address
+            if address.startswith("tls://") and dask.Security().get_connection_args("client")["ssl_context"] is None:
+                raise UsageError(f"{address} needs Dask's TLS configuration: its certificates (distributed.comm.tls"
+                                 ".ca-file, .client.cert and .client.key) in Dask's configuration")
+            _answers(dask, address)
         try:
-            client = dask.Client(target, timeout=CONNECT_SECONDS, set_as_default=False)
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always", dask.versions.VersionMismatchWarning)
+                client = dask.Client(target, timeout=CONNECT_SECONDS, set_as_default=False)
         except (OSError, TimeoutError) as err:
             raise ClusterError(f"no Dask scheduler answered at {address} within {CONNECT_SECONDS:g} s") from err
+        for warning in seen:
+            if isinstance(warning.message, dask.versions.VersionMismatchWarning):
+                say(_versions(str(warning.message)))
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         stack.callback(client.close)
         if workers is None:
             say(f"connected to the Dask scheduler at {address}")
         else:
             exit_quickly(client)
         yield client
+
+
+def _versions(table: str) -> str:
+    """Dask's table of mismatched versions (a warning of many lines) as one line."""
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in table.splitlines()
+            if line.startswith("|")]
+    if len(rows) < 2:
+        return f"Dask's versions differ across the cluster: {' '.join(table.split())[:200]}"
+    heads = [h.lower() for h in rows[0][1:]]
+    packages = [f"{row[0]} ({', '.join(f'{h} {v}' for h, v in zip(heads, row[1:], strict=False) if v != 'None')})"
+                for row in rows[1:]]
+    return f"Dask's versions differ across the cluster: {'; '.join(packages)}"
+
+
+def _answers(dask, address: str) -> None:
+    """A Dask scheduler answers at `address` within `CONNECT_SECONDS`, else ClusterError naming it. Asked here
+    first, on a loop of its own with the wait bounded: Dask's own connect waits for the other end's handshake
+    without a bound, and a server that is not a scheduler (an HTTP server on the port) never sends one."""
+
+    async def identity():
+        comm = await dask.comm.connect(address, timeout=CONNECT_SECONDS,
+                                       **dask.Security().get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "n_workers": 0})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    answer: list = []
+
+    def ask() -> None:
+        try:
+            answer.append(asyncio.run(asyncio.wait_for(identity(), CONNECT_SECONDS)))
+        except BaseException as err:  # noqa: BLE001 - said below, on the caller's thread
+            answer.append(err)
+
+    asking = threading.Thread(target=ask, daemon=True)  # a loop of its own, whatever the caller runs
+    asking.start()
+    asking.join(CONNECT_SECONDS + 5)
+    got = answer[0] if answer else TimeoutError()
+    if isinstance(got, OSError | TimeoutError):
+        raise ClusterError(f"no Dask scheduler answered at {address} within {CONNECT_SECONDS:g} s") from got
+    if isinstance(got, BaseException) or not isinstance(got, dict) or got.get("type") != "Scheduler":
+        what = f"{type(got).__name__}: {str(got).splitlines()[0] if str(got) else ''}" \
+            if isinstance(got, BaseException) else f"{str(got)[:60]!r}"
+        raise ClusterError(f"what answered at {address} is not a Dask scheduler ({what})")
 
 
 def exit_quickly(client: Client) -> None:
@@ -122,5 +182,7 @@ def lost(address: str, err: BaseException | None = None) -> ClusterError:
 
 
 def alive(client: Client) -> list[str]:
-    """The addresses of the workers the scheduler knows now."""
-    return sorted(client.scheduler_info(n_workers=-1)["workers"])
+    """The addresses of the workers the scheduler knows now: asked of the scheduler, never read from the
+    client's cached identity, which Dask's periodic refresh replaces with one without workers (a run would
+    then say every worker lost)."""
+    return sorted(client.sync(client.scheduler.identity, n_workers=-1)["workers"])

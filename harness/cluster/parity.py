@@ -20,8 +20,10 @@ import hashlib
 import os
 import pickle
 import shutil
+import sys
 import threading
 import time
+import types
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,11 +46,15 @@ from harness.progress import bar
 from harness.records import Cases
 from harness.results import Reading, Results
 from harness.spec import ModelSpec, built, model_fingerprint
+from harness.user_model import beside
 
 Progress = Callable[[str], None]
 
 #: Seconds a chunk may take (loading the backends included) before the run is taken as hung and ends.
 CHUNK_LIMIT_SECONDS = 3600.0
+#: Seconds between progress lines at most, besides one every twentieth of the chunks (a run of 10**12 cases is
+#: a day between twentieths).
+PROGRESS_SECONDS = 30.0
 
 
 def _quiet(_msg: str) -> None:
@@ -68,6 +74,8 @@ class Job:
     policy: Policy | None
     overrides: Overrides | None
     threads: Threads
+    versions: Versions | None = None  # the client's runtimes (`parity` always sends them)
+    modules: tuple[types.ModuleType, ...] = ()  # a model file's own modules, by value (`packed`)
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,39 @@ class Threads:
             os.environ.pop("OMP_NUM_THREADS", None)  # Dask sets 1 in its workers
         else:
             os.environ["OMP_NUM_THREADS"] = self.omp
+
+
+#: The packages a chunk's numbers rest on: every worker judges with the client's versions of them.
+RUNTIMES = ("numpy", "torch", "onnxruntime", "coremltools", "executorch")
+
+
+@dataclass(frozen=True)
+class Versions:
+    """The client's versions of `RUNTIMES` (None: not installed). Another onnxruntime or torch gives other numbers,
+    so a node with other versions would judge its chunks apart from the one-process run it is merged into."""
+
+    packages: tuple[tuple[str, str | None], ...]
+
+    @classmethod
+    def here(cls) -> Versions:
+        from importlib import metadata
+
+        def version(name: str) -> str | None:
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                return None
+
+        return cls(tuple((name, version(name)) for name in RUNTIMES))
+
+    def check(self) -> None:
+        """A ClusterError naming this node and the first package whose version is not the client's."""
+        here = dict(Versions.here().packages)
+        for name, theirs in self.packages:
+            if theirs is not None and here.get(name) != theirs:
+                raise ClusterError(f"worker {_here()}: {name} {here.get(name) or '(not installed)'} here, {theirs} on "
+                                   "the client: install the same versions on every node (other versions give other "
+                                   "numbers than the one-process run's)")
 
 
 @dataclass(frozen=True)
@@ -124,17 +165,25 @@ class Node:
 
     def __init__(self, job: Job):
         self.job = job
+        if job.versions is not None:
+            job.versions.check()
         job.threads.apply()  # before any backend loads
-        self.folder, self.manifest = job.export.unpack()
-        self.spec = built(job.spec)
-        fingerprint = model_fingerprint(self.spec, self.spec.build())
-        if fingerprint != self.manifest.model_fingerprint:
-            raise ClusterError(f"worker {_here()}: model {self.spec.name!r} here (fingerprint {fingerprint[:12]}) is "
-                               f"not the export's ({self.manifest.model_fingerprint[:12]}): install the same code "
-                               "and weights on every node")
-        self.reading = Reading.of(self.spec)
-        self.runs = [steps.Streamed(b, self.spec, self.manifest, self.folder, _quiet, job.n, reference=i == 0)
-                     for i, b in enumerate(job.backends)]
+        for module in job.modules:  # importable by name here, for imports the model's code makes as it runs
+            sys.modules.setdefault(module.__name__, module)
+        self.folder, self.manifest = job.export.unpack(_scratch())
+        try:
+            self.spec = built(job.spec)
+            fingerprint = model_fingerprint(self.spec, self.spec.build())
+            if fingerprint != self.manifest.model_fingerprint:
+                raise ClusterError(f"worker {_here()}: model {self.spec.name!r} here (fingerprint {fingerprint[:12]}) "
+                                   f"is not the export's ({self.manifest.model_fingerprint[:12]}): install the same "
+                                   "code and weights on every node")
+            self.reading = Reading.of(self.spec)
+            self.runs = [steps.Streamed(b, self.spec, self.manifest, self.folder, _quiet, job.n, reference=i == 0)
+                         for i, b in enumerate(job.backends)]
+        except BaseException:
+            self.close()  # a node that cannot run leaves no copy behind
+            raise
         self.labels = [b.label for b in job.backends]
         self.spent = [r.seconds for r in self.runs]  # loading: counted with the first chunk
 
@@ -170,22 +219,48 @@ def judge_chunk(job: Job | bytes, index: int) -> Part:
             for earlier in _NODES.values():  # an earlier run's: this worker is done with it
                 earlier.close()
             _NODES.clear()
-            node = _NODES[run.decode()] = Node(pickle.loads(pickled) if isinstance(job, bytes) else job)
+            node = _NODES[run.decode()] = Node(_read(pickled) if isinstance(job, bytes) else job)
         return node.judge(index)
+
+
+def _read(pickled: bytes) -> Job:
+    """The job a client packed; a node whose code cannot read it (another harness, a model's module missing) is
+    named in one line."""
+    try:
+        return pickle.loads(pickled)
+    except Exception as err:
+        raise ClusterError(f"worker {_here()} cannot read the run's job ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else ''}): install the same harness, and the "
+                           "modules the model imports, on every node") from None
 
 
 def packed(job: Job) -> bytes:
     """The job as the workers get it: its run id, then the job pickled here, where the model's code is (a model
-    file's or a script's classes travel by value). A model that cannot travel is named in one line."""
+    file's or a script's classes travel by value, and so do the modules a model file imported from its own
+    folder). A model that cannot travel is named in one line."""
     import cloudpickle
 
     torch_namespaces_by_name()
+    modules = tuple(sys.modules[name] for name in beside() if name in sys.modules)
+    for module in modules:  # a model file's own helpers: not installed on other machines
+        cloudpickle.register_pickle_by_value(module)
+    job = dataclasses.replace(job, modules=modules)
     try:
         return job.run.encode() + b"\n" + cloudpickle.dumps(job)
     except Exception as err:
         raise UsageError(f"model {job.spec.name!r} cannot be sent to the workers: {type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else ''} (describe it in an importable module, "
                          "a model file or a script)") from None
+
+
+def _scratch() -> str | None:
+    """Where a worker unpacks an export: its own Dask folder, which Dask removes when the worker closes and clears
+    when a worker died (a local cluster's workers skip Python's finalisation, so nothing of ours would); outside a
+    worker, the temporary folder."""
+    try:
+        return distributed().get_worker().local_directory
+    except ValueError:  # called outside a worker
+        return None
 
 
 def _here() -> str:
@@ -279,7 +354,8 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, c
         folder = Path(folder or steps.export_folder(here))
         manifest = ensure_exported(here, folder, progress=say)
         shipped = Shipped.pack(folder)
-        job = Job(uuid.uuid4().hex, spec, tuple(backends), shipped, n, seed, policy, overrides, Threads.here())
+        job = Job(uuid.uuid4().hex, spec, tuple(backends), shipped, n, seed, policy, overrides, Threads.here(),
+                  Versions.here())
         judged, runs, feeds = _judged(client, cluster, job, here, first, say, progress)
     judged_cases = sum(judged.case_kinds.values())
     if judged_cases != n:  # never: each chunk is merged once, and each holds its size
@@ -321,6 +397,7 @@ def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: 
 
     with bar(progress, n, f"parity {here.name}", "case") as shown:
         start, every = time.perf_counter(), max(1, count // 20)
+        last = start
         for _, part, workers in tasks.as_finished(client, chunk, count, cluster, say, what="chunk",
                                                           limit=CHUNK_LIMIT_SECONDS):
             for ready in merged.add(part):
@@ -330,7 +407,9 @@ def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: 
                 done = min(n, (ready.index + 1) * chunking.CHUNK)
                 rate = done / max(time.perf_counter() - start, 1e-9)
                 shown.set_postfix_str(f"{workers} workers, {rate:,.0f} cases/s")
-                if count > 1 and (merged.next % every == 0 or merged.done):
+                if count > 1 and (merged.next % every == 0 or merged.done
+                                  or time.perf_counter() - last >= PROGRESS_SECONDS):
+                    last = time.perf_counter()
                     say(f"judged {merged.next:,} of {count:,} chunks ({done:,} cases), {rate:,.0f} cases/s, "
                         f"{workers} worker{'s' if workers != 1 else ''} alive")
     return judged, runs, digest

@@ -1,4 +1,5 @@
-"""Tables whose rows are independent, a row per task on the cluster: the zoo table and its precision table.
+"""Tables whose rows are independent, a row per task on the cluster: the zoo table, its precision table and its
+export-variant sweeps (ExecuTorch's programs, the compression variants).
 
 Each worker exports (or reuses, in its own `folder`) and judges one model; the client puts the rows in the
 table's own order whatever order they finish in, so the table is the one `harness.zoo.table` makes in one
@@ -35,11 +36,26 @@ def rows(cluster: str, row: Callable[..., str], names: Sequence[str], say: Calla
 def zoo_table(cluster: str, names: list[str] | None = None, n: int = 16, folder: str = "artifacts/zoo",
               progress: Callable[[str], None] = lambda _m: None) -> str:
     """`harness.zoo.table`, a model per task on `cluster`."""
-    return "\n".join([zoo.HEADER, *rows(cluster, zoo.row, names or list(zoo.ZOO), progress, n, folder)])
+    return "\n".join([zoo.HEADER, *rows(cluster, zoo.row, zoo.names_of(names), progress, n, folder)])
 
 
 def zoo_precision_table(cluster: str, names: list[str] | None = None, n: int = 32, folder: str = "artifacts/zoo",
                         progress: Callable[[str], None] = lambda _m: None) -> str:
     """`harness.zoo.precision_table`, a model per task on `cluster`."""
     return "\n".join([zoo.PRECISION_HEADER,
-                      *rows(cluster, zoo.precision_rows, names or list(zoo.ZOO), progress, n, folder)])
+                      *rows(cluster, zoo.precision_rows, zoo.names_of(names), progress, n, folder)])
+
+
+def zoo_executorch_table(cluster: str, names: list[str] | None = None, n: int = 32, folder: str = "artifacts/zoo",
+                         progress: Callable[[str], None] = lambda _m: None) -> str:
+    """`harness.zoo.executorch_table`, a model per task on `cluster`."""
+    return "\n".join([zoo.EXECUTORCH_HEADER,
+                      *rows(cluster, zoo.executorch_row, zoo.names_of(names), progress, n, folder)])
+
+
+def zoo_compression_table(cluster: str, names: list[str] | None = None, n: int = 64,
+                          folder: str = "artifacts/zoo-compressed",
+                          progress: Callable[[str], None] = lambda _m: None) -> str:
+    """`harness.zoo.compression_table`, a model per task on `cluster`."""
+    chosen = zoo.names_of(names or list(zoo.COMPRESSION_FAMILIES))
+    return "\n".join([zoo.compression_header(), *rows(cluster, zoo.compression_row, chosen, progress, n, folder)])

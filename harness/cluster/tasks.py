@@ -46,7 +46,7 @@ def as_finished(client, start: Callable[[int], object], count: int, address: str
     flight: dict = {}
     finishing = dask.as_completed(loop=client.loop)
     started, quiet_since, watch = 0, None, Watch(client, address, say, what)
-    clock = Stall(limit, name or (lambda i: f"{what} {i}"))
+    clock = Stall(limit, name or (lambda i: f"{what} {i}"), address)
     try:
         while started < count or flight:
             workers = watch.look() if window is None or limit is not None else len(watch.workers)
@@ -105,21 +105,29 @@ class Watch:
 
 
 class Stall:
-    """The time since anything could have started a task: the last result, submission or change of workers."""
+    """The time since anything could have started a task: the last result, submission or change of workers; and
+    since the last worker went (a run with none waits for one to join, as long as a task may run)."""
 
-    def __init__(self, limit: float | None, name: Callable[[int], str]):
-        self.limit, self.name = limit, name
-        self.since, self.seen = time.monotonic(), None
+    def __init__(self, limit: float | None, name: Callable[[int], str], address: str = "the scheduler"):
+        self.limit, self.name, self.address = limit, name, address
+        self.since, self.seen, self.empty = time.monotonic(), None, None
 
     def reset(self) -> None:
         self.since = time.monotonic()
 
     def workers(self, now: list[str]) -> None:
+        if not now:
+            self.empty = self.empty or time.monotonic()
+        else:
+            self.empty = None
         if now != self.seen or not now:  # a lost worker's tasks start again elsewhere, a new one takes waiting ones
             self.seen = list(now)
             self.reset()
 
     def check(self, client, flight: dict) -> None:
+        if self.limit is not None and self.empty is not None and time.monotonic() - self.empty > self.limit:
+            raise ClusterError(f"no worker joined the scheduler at {self.address} within the time limit of "
+                               f"{self.limit:g} s: the run stopped, nothing was reported")
         if self.limit is None or time.monotonic() - self.since <= self.limit:
             return
         keys = {key for running in client.processing().values() for key in running}

@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,6 +68,107 @@ def test_no_scheduler_at_the_address_exits_1_naming_it_before_any_export(monkeyp
 
 
 @pytest.fixture
+def not_a_scheduler():
+    """An HTTP server on a loopback port: something listens there, and it is not a Dask scheduler."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # its log is not the harness's output
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"tcp://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_server_that_is_not_a_scheduler_exits_1_naming_it_in_bounded_time(not_a_scheduler, monkeypatch, capsys,
+                                                                            tmp_path):
+    """Dask's connect waits for the other end's handshake without a bound: an HTTP server on the port held the run
+    forever (it reads the request's first line, which never comes)."""
+    import threading
+
+    monkeypatch.setattr(connect, "CONNECT_SECONDS", 2.0)
+    monkeypatch.chdir(tmp_path)
+    done = []
+    run = threading.Thread(target=lambda: done.append(cli.main(
+        ["parity", "-q", "--model", MODEL, "--backends", "torch,onnxruntime", "--n", "10", "--cluster",
+         not_a_scheduler])), daemon=True)
+    run.start()
+    run.join(30)
+    assert done == [1], "the run did not end within 30 s"
+    assert capsys.readouterr().err.splitlines() == [
+        f"python -m harness: no Dask scheduler answered at {not_a_scheduler} within 2 s"]
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_tls_address_without_dasks_tls_configuration_is_a_usage_error_in_one_line(monkeypatch, capsys, tmp_path):
+    """tls:// is a scheduler address the harness takes; without Dask's TLS certificates configured the run ended
+    as an internal error (Dask's TypeError about an ssl_context)."""
+    monkeypatch.chdir(tmp_path)
+    address = f"tls://127.0.0.1:{closed_port()}"
+    assert cli.main(["parity", "-q", "--model", MODEL, "--backends", "torch,onnxruntime", "--n", "10",
+                     "--cluster", address]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"python -m harness: error: {address} needs Dask's TLS configuration: its certificates "
+        "(distributed.comm.tls.ca-file, .client.cert and .client.key) in Dask's configuration"]
+    assert not (tmp_path / "artifacts").exists()
+
+
+#: A scheduler that says it runs another distributed, as one installed apart from the client's would.
+OLD_SCHEDULER = """
+import asyncio, sys
+import distributed.versions as versions
+real = versions.get_versions
+
+
+def older(packages=None):
+    out = real(packages)
+    out["packages"]["distributed"] = "2023.1.0"
+    return out
+
+
+versions.get_versions = older
+from distributed import Scheduler
+
+
+async def main():
+    async with Scheduler(host="127.0.0.1", port=0, dashboard_address=None) as s:
+        print(s.address, flush=True)
+        await s.finished()
+
+asyncio.run(main())
+"""
+
+
+def test_a_scheduler_of_another_dask_version_is_said_in_one_line(monkeypatch):
+    """Dask's own warning was a table of several lines and a line of its source on the harness's output."""
+    import warnings
+
+    import distributed
+
+    proc = subprocess.Popen([sys.executable, "-c", OLD_SCHEDULER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    try:
+        address, said = proc.stdout.readline().strip(), []
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            with connect.connect(address, said.append):
+                pass
+        assert [w for w in seen if "version" in str(w.message).lower()] == []
+        assert f"Dask's versions differ across the cluster: distributed (client {distributed.__version__}, " \
+               "scheduler 2023.1.0)" in said, said
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
 def scheduler(tmp_path):
     """A Dask scheduler of its own, with no workers, started as the README's command starts one."""
     file = tmp_path / "scheduler.json"
@@ -98,3 +200,37 @@ def test_a_scheduler_lost_mid_run_ends_it_naming_the_address_in_bounded_time(sch
     with pytest.raises(ClusterError, match=f"lost the Dask scheduler at {address}"):
         api.parity(spec, "torch,onnxruntime", n=10, folder=folder, cluster=address, progress=progress)
     assert killed and time.monotonic() - killed[0] < connect.LOST_SECONDS + 10
+
+
+def test_the_workers_alive_are_never_read_from_the_clients_cache_a_periodic_refresh_empties(dask_cluster):
+    """Dask's client refreshes its cached scheduler identity every few seconds without the workers; a look at the
+    workers that read that cache after the refresh once said both workers lost (and 'waiting for workers') in a
+    run where none was. Here the refresh runs every millisecond: every look must still see both workers."""
+    import dask
+    from distributed import Client
+
+    address, _ = dask_cluster
+    with dask.config.set({"distributed.client.scheduler-info-interval": "1ms"}), \
+            Client(address, set_as_default=False) as client:
+        seen = [len(connect.alive(client)) for _ in range(300)]
+    assert seen == [2] * len(seen)
+
+
+def test_a_scheduler_no_worker_ever_joins_ends_the_run_at_the_time_limit(scheduler, shared_export, monkeypatch):
+    """A scheduler with no workers: the run said 'waiting for workers' and waited for ever (the chunks' time limit
+    was reset while none was there). Workers may join late (a cluster that scales up), so it waits the limit."""
+    from harness.cluster import parity
+
+    address, _ = scheduler
+    spec = tiny_vision.describe_model()
+    _, folder = shared_export(spec)
+    monkeypatch.setattr(parity, "CHUNK_LIMIT_SECONDS", 3.0)
+    start, watchdog = time.monotonic(), threading.Timer(60, scheduler[1].kill)  # it waited for ever: end it then
+    watchdog.start()
+    try:
+        with pytest.raises(ClusterError, match=f"no worker joined the scheduler at {address} within the time limit "
+                                               "of 3 s: the run stopped, nothing was reported"):
+            api.parity(spec, "torch,onnxruntime", n=10, folder=folder, cluster=address)
+    finally:
+        watchdog.cancel()
+    assert time.monotonic() - start < 30

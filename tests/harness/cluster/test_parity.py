@@ -214,3 +214,115 @@ def test_a_model_that_cannot_travel_to_the_workers_is_named_in_one_line(model):
     with pytest.raises(UsageError, match="model 'tiny-vision' cannot be sent to the workers: TypeError: cannot pickle "
                                          "'_thread.lock' object"):
         on_cluster.packed(job)
+
+
+SIBLING = '''
+import torch
+from torch import nn
+
+
+class Body(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(6, 8)
+        self.b = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.a(x)))
+'''
+MODEL_FILE = '''
+from harness import api
+
+
+def factory():  # the module beside it imported when the model is first built, not when the file is read
+    return api.describe("a30-sibling", lambda: api.seeded(__import__("a30_sibling_layers").Body),
+                        inputs={"x": (None, 6)}, outputs={"y": (None, 3)})
+'''
+
+
+def test_a_model_files_sibling_module_travels_with_it_to_workers_that_cannot_import_it(dask_cluster, tmp_path,
+                                                                                       monkeypatch, harness_export):
+    """A model file that imports a module beside it (run from its folder): the workers (here started before that
+    folder was on any path, as on another machine) get the module with the model; it said 'chunk 0 failed on the
+    cluster: ModuleNotFoundError: No module named ...'."""
+    address, client = dask_cluster
+    (tmp_path / "a30_sibling_layers.py").write_text(SIBLING)
+    (tmp_path / "m.py").write_text(MODEL_FILE)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as `python -m harness` run in that folder has it
+    monkeypatch.delitem(__import__("sys").modules, "a30_sibling_layers", raising=False)
+    spec = api.load(f"{tmp_path / 'm.py'}:factory")
+    assert not any(client.run(lambda: __import__("importlib.util").util.find_spec("a30_sibling_layers") is not None)
+                   .values())
+    folder = harness_export(spec)
+    report = api.parity(spec, "torch,onnxruntime", n=20, seed=SEED, folder=folder, cluster=address)
+    alone = steps.parity(spec, parse_backends("torch,onnxruntime"), n=20, seed=SEED, folder=folder)
+    assert comparable(report) == comparable(alone) and report.comparisons[0].max_abs > 0
+
+
+def test_a_worker_unpacks_each_export_in_its_own_scratch_folder_which_dask_removes(dask_cluster, model):
+    """Each run's export was unpacked into the temporary folder and left there when the worker exited (a local
+    cluster's workers skip Python's finalisation): /tmp gathered an export per worker per run. In the worker's
+    own Dask folder it goes when the worker does (Dask also clears those of workers that died)."""
+    address, client = dask_cluster
+    spec, folder = model
+    api.parity(spec, "torch,onnxruntime", n=10, seed=SEED, folder=folder, cluster=address)
+    def where(dask_worker):
+        return [(str(node.folder), dask_worker.local_directory) for node in on_cluster._NODES.values()]
+
+    placed = client.run(where)
+    assert any(placed.values())
+    for unpacked, scratch in sum(placed.values(), []):
+        assert os.path.commonpath([unpacked, scratch]) == scratch, (unpacked, scratch)
+
+
+def test_an_export_unpacked_for_a_model_that_is_not_its_is_removed(model, tmp_path, monkeypatch):
+    """A node that refuses its export (or fails to load it) leaves no unpacked copy behind."""
+    _, folder = model
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    retrained = api.describe("tiny-vision", lambda: api.seeded(tiny_vision.TinyVision, seed=2),
+                             inputs={"image": (None, 3, 8, 8), "meta": (None, 4)},
+                             outputs={"logits": (None, 5), "score": (None, 1)}, make_inputs=tiny_vision.inputs)
+    job = on_cluster.Job("refused", retrained, tuple(parse_backends("torch")), Shipped.pack(folder), N, SEED, None,
+                         None, on_cluster.Threads.here())
+    with pytest.raises(ClusterError, match="is not the export's"):
+        on_cluster.judge_chunk(job, 0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_with_other_versions_of_the_runtimes_refuses_to_judge(model):
+    """A node whose onnxruntime (or torch, numpy, coremltools) is not the client's judged its chunks with its own
+    numbers, merged into a report said to be the one-process run's; it refuses, naming itself and the package."""
+    spec, folder = model
+    client = on_cluster.Versions.here()
+    assert dict(client.packages)["onnxruntime"] is not None
+    other = on_cluster.Versions(tuple((name, "0.0.1" if name == "onnxruntime" else version)
+                                      for name, version in client.packages))
+    job = on_cluster.Job("versions", spec, tuple(parse_backends("torch,onnxruntime")), Shipped.pack(folder), N, SEED,
+                         None, None, on_cluster.Threads.here(), other)
+    with pytest.raises(ClusterError, match=f"worker this process: onnxruntime {dict(client.packages)['onnxruntime']} "
+                                           "here, 0.0.1 on the client"):
+        on_cluster.judge_chunk(job, 0)
+
+
+def test_a_job_the_worker_cannot_read_is_named_as_the_nodes_code_differing():
+    """A node with other harness or model code (a class it does not have) said only 'chunk 0 failed on the cluster:
+    AttributeError: Can't get attribute ...'; it names itself and what to install."""
+    job = b"unreadable-run\n" + b"cno_such_module_a30\nThing\n."  # a pickle of a class from a module it lacks
+    with pytest.raises(ClusterError, match="worker this process cannot read the run's job \\(ModuleNotFoundError: No "
+                                           "module named 'no_such_module_a30'\\): install the same harness"):
+        on_cluster.judge_chunk(job, 0)
+
+
+@pytest.mark.slow  # forty chunks on the cluster, each made again on the client
+def test_a_long_run_says_its_progress_at_least_every_few_seconds_not_only_every_twentieth(dask_cluster, model,
+                                                                                           monkeypatch):
+    """Progress was said every twentieth of the chunks: a run of 10**12 cases said nothing for days (and 10**8
+    nothing for minutes). It is also said once `PROGRESS_SECONDS` have passed since the last line (here 0: at
+    every chunk)."""
+    address, _ = dask_cluster
+    spec, folder = model
+    monkeypatch.setattr(on_cluster, "PROGRESS_SECONDS", 0.0)
+    said = []
+    api.parity(spec, "torch,onnxruntime", n=40_000, seed=SEED, folder=folder, cluster=address, progress=said.append)
+    judged = [int(m.split()[1]) for m in said if m.startswith("judged ")]
+    assert judged == list(range(1, 41)), said

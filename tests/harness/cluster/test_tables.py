@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from harness import zoo
-from harness.cluster.tables import zoo_table
+from harness.cluster.tables import zoo_precision_table, zoo_table
+from harness.errors import UsageError
 
 #: Two of the zoo's fast models, in the zoo's order: rows finishing in another order must not reorder the table.
 NAMES = ["zoo-attention", "zoo-resizer"]
@@ -26,3 +27,28 @@ def test_the_zoo_table_on_a_cluster_is_the_one_process_table(dask_cluster, harne
         f"| {name}" for name in NAMES]
     assert all(line.endswith("| PASSED |") for line in lines[2:]), table
     assert said[-1].startswith("2 of 2 models done") and said[-1].endswith("2 workers alive"), said
+
+
+@pytest.mark.parametrize("table", [zoo_table, zoo_precision_table])
+def test_a_name_the_zoo_does_not_have_is_a_usage_error_before_any_cluster_starts(table):
+    """It started a local cluster and ended 'model zoo-nosuch failed on the cluster: KeyError: ...'."""
+    said = []
+    with pytest.raises(UsageError, match="no zoo model named 'zoo-nosuch' \\(the zoo: zoo-mobilenet-v2, "):
+        table("local:2", ["zoo-attention", "zoo-nosuch"], progress=said.append)
+    assert said == []
+
+
+@pytest.mark.slow  # an ExecuTorch export (fp32 and int8) and the compression variants of a small model, on workers
+def test_the_export_variant_sweeps_on_a_cluster_are_the_one_process_tables(dask_cluster, tmp_path):
+    """ExecuTorch's programs and the compression variants, a model per task: the tables one process makes (the
+    stateful model's row says why it has no ExecuTorch programs)."""
+    from harness.cluster.tables import zoo_compression_table, zoo_executorch_table
+
+    address, _ = dask_cluster
+    names = ["zoo-norm-mlp", "zoo-kv-cache"]
+    executorch = zoo_executorch_table(address, names, n=8, folder=str(tmp_path / "et"))
+    compression = zoo_compression_table(address, ["zoo-norm-mlp"], n=8, folder=str(tmp_path / "c"))
+    assert executorch == zoo.executorch_table(names, n=8, folder=str(tmp_path / "et"))  # the workers' exports
+    assert compression == zoo.compression_table(["zoo-norm-mlp"], n=8, folder=str(tmp_path / "c"))
+    assert [line.split(" | ")[0] for line in executorch.splitlines()[2:]] == [f"| {name}" for name in names]
+    assert "stateful" in executorch.splitlines()[3] and len(compression.splitlines()) == 3
