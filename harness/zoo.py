@@ -346,15 +346,21 @@ HEADER = ("| model | family | MIL op types | ONNX exporter | onnxruntime max abs
           "fp16-storage decisions | fp16 decisions | verdict |\n|---|---|---|---|---|---|---|---|---|")
 
 
+def _table(header: str, label: str, make_row: Callable[[str, int, str], str], names: list[str], n: int,
+           folder: str, progress: Callable[[str], None]) -> str:
+    """`header` and each model's row(s) from `make_row`, said as `label: name` before each (one process)."""
+    rows = []
+    for name in names:
+        progress(f"{label}: {name}")
+        rows.append(make_row(name, n, folder))
+    return "\n".join([header, *rows])
+
+
 def table(names: list[str] | None = None, n: int = 16, folder: str = "artifacts/zoo",
           progress: Callable[[str], None] = lambda _m: None) -> str:
     """The zoo table (markdown): per model, its MIL ops and every emulated profile against torch
     (`harness.cluster.tables.zoo_table`: the same table, a model per task on a Dask cluster)."""
-    rows = []
-    for name in names_of(names):
-        progress(f"zoo: {name}")
-        rows.append(row(name, n, folder))
-    return "\n".join([HEADER, *rows])
+    return _table(HEADER, "zoo", row, names_of(names), n, folder, progress)
 
 
 def row(name: str, n: int = 16, folder: str = "artifacts/zoo") -> str:
@@ -406,11 +412,7 @@ def precision_table(names: list[str] | None = None, n: int = 32, folder: str = "
                     progress: Callable[[str], None] = lambda _m: None) -> str:
     """Per zoo model and fp16 profile: the verdict, precision or bug (`parity --explain`), and for a failing pair
     beyond precision, the advice (`harness.parity.advise`), verified. Markdown."""
-    rows = []
-    for name in names_of(names):
-        progress(f"zoo precision: {name}")
-        rows.append(precision_rows(name, n, folder))
-    return "\n".join([PRECISION_HEADER, *rows])
+    return _table(PRECISION_HEADER, "zoo precision", precision_rows, names_of(names), n, folder, progress)
 
 
 def precision_rows(name: str, n: int = 32, folder: str = "artifacts/zoo") -> str:
@@ -455,11 +457,7 @@ def executorch_table(names: list[str] | None = None, n: int = 32, folder: str = 
     """The zoo through ExecuTorch (markdown): per model, what XNNPACK left to portable kernels, and the fp32
     and int8 programs against torch (max abs, decisions agreeing, verdict); a failed export's reason
     (`harness.cluster.tables.zoo_executorch_table`: the same table, a model per task on a Dask cluster)."""
-    rows = []
-    for name in names_of(names):
-        progress(f"zoo executorch: {name}")
-        rows.append(executorch_row(name, n, folder))
-    return "\n".join([EXECUTORCH_HEADER, *rows])
+    return _table(EXECUTORCH_HEADER, "zoo executorch", executorch_row, names_of(names), n, folder, progress)
 
 
 def executorch_row(name: str, n: int = 32, folder: str = "artifacts/zoo") -> str:
@@ -527,11 +525,8 @@ def compression_table(names: list[str] | None = None, n: int = 64, folder: str =
     """The zoo's compression columns (markdown): per model, each variant's size on disk and its decisions
     agreeing with torch (`harness.compression`, judged by the fp16 policy), and the smallest that agrees
     (`harness.cluster.tables.zoo_compression_table`: the same table, a model per task on a Dask cluster)."""
-    rows = []
-    for name in names_of(names or list(COMPRESSION_FAMILIES)):
-        progress(f"zoo compression: {name}")
-        rows.append(compression_row(name, n, folder))
-    return "\n".join([compression_header(), *rows])
+    return _table(compression_header(), "zoo compression", compression_row,
+                  names_of(names or list(COMPRESSION_FAMILIES)), n, folder, progress)
 
 
 def compression_header() -> str:
