@@ -14,6 +14,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TextIO
 
@@ -25,6 +26,27 @@ if TYPE_CHECKING:
 Say = Callable[[str], None]
 #: Seconds between redraws while a step runs without updating its bar.
 REDRAW = 1.0
+#: Seconds between a long loop's lines at most, besides one every twentieth of it (a run of 10**12 cases is a
+#: day between twentieths).
+LINE_SECONDS = 30.0
+
+
+class Paced:
+    """When a loop of `count` steps says a line: every twentieth of them, the last, and once `seconds` (default
+    `LINE_SECONDS`) have passed since its last line; a loop of one step says none."""
+
+    def __init__(self, count: int, seconds: float | None = None):
+        self.count, self.every = count, max(1, count // 20)
+        self.seconds = LINE_SECONDS if seconds is None else seconds
+        self.last = time.perf_counter()
+
+    def due(self, done: int) -> bool:
+        """Whether to say a line now that `done` steps are done."""
+        now = time.perf_counter()
+        if self.count > 1 and (done % self.every == 0 or done >= self.count or now - self.last >= self.seconds):
+            self.last = now
+            return True
+        return False
 
 
 class Progress:

@@ -42,7 +42,7 @@ from harness.parity import steps
 from harness.parity.judge import Judged
 from harness.parity.tolerances import Overrides, Policy
 from harness.parity.verdict import ParityReport
-from harness.progress import bar
+from harness.progress import LINE_SECONDS, Paced, bar
 from harness.records import Cases
 from harness.results import Reading, Results
 from harness.spec import ModelSpec, built, model_fingerprint
@@ -52,9 +52,8 @@ Progress = Callable[[str], None]
 
 #: Seconds a chunk may take (loading the backends included) before the run is taken as hung and ends.
 CHUNK_LIMIT_SECONDS = 3600.0
-#: Seconds between progress lines at most, besides one every twentieth of the chunks (a run of 10**12 cases is
-#: a day between twentieths).
-PROGRESS_SECONDS = 30.0
+#: Seconds between progress lines at most, besides one every twentieth of the chunks (`progress.Paced`).
+PROGRESS_SECONDS = LINE_SECONDS
 
 
 def _quiet(_msg: str) -> None:
@@ -396,8 +395,7 @@ def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: 
         return client.submit(judge_chunk, shared, j, key=f"harness-chunk-{job.run}-{j}", pure=False)
 
     with bar(progress, n, f"parity {here.name}", "case") as shown:
-        start, every = time.perf_counter(), max(1, count // 20)
-        last = start
+        start, pace = time.perf_counter(), Paced(count, PROGRESS_SECONDS)
         for _, part, workers in tasks.as_finished(client, chunk, count, cluster, say, what="chunk",
                                                           limit=CHUNK_LIMIT_SECONDS):
             for ready in merged.add(part):
@@ -407,9 +405,7 @@ def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: 
                 done = min(n, (ready.index + 1) * chunking.CHUNK)
                 rate = done / max(time.perf_counter() - start, 1e-9)
                 shown.set_postfix_str(f"{workers} workers, {rate:,.0f} cases/s")
-                if count > 1 and (merged.next % every == 0 or merged.done
-                                  or time.perf_counter() - last >= PROGRESS_SECONDS):
-                    last = time.perf_counter()
+                if pace.due(count if merged.done else merged.next):
                     say(f"judged {merged.next:,} of {count:,} chunks ({done:,} cases), {rate:,.0f} cases/s, "
                         f"{workers} worker{'s' if workers != 1 else ''} alive")
     return judged, runs, digest

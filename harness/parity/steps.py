@@ -33,7 +33,7 @@ from harness.parity.judge import Judged, Run, _labels, _report, compare, judge, 
 from harness.parity.localize import localize
 from harness.parity.tolerances import FP32, Overrides, Policy, policy_for
 from harness.parity.verdict import Localizations, ParityReport
-from harness.progress import bar
+from harness.progress import Paced, bar
 from harness.records import Cases
 from harness.results import CaseFile, Inputs, Reading, Results, provenance
 from harness.spec import ModelSpec, built
@@ -141,14 +141,14 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, f
     folder, manifest, runs, labels, first = _start(spec, backends, n, seed, folder, say)
     chunks = chunking.count(n)
     reading, digest, judged = Reading.of(spec), chunking.FeedsDigest(spec, n, seed), None
-    every = max(1, chunks // 20)
+    pace = Paced(chunks)
     with bar(progress, n, f"parity {spec.name}", "case") as shown:
         for j, (offset, chunk) in enumerate(chunking.chunks(spec, n, seed, first=first)):
             digest.update(chunk)
             part = judge_chunk(reading, chunk, labels, runs, policy=policy, overrides=overrides, shown=shown)
             judged = part if judged is None else judged.merge(part, offset)
             shown.update(len(chunk))
-            if chunks > 1 and ((j + 1) % every == 0 or j + 1 == chunks):
+            if pace.due(j + 1):
                 say(f"judged {offset + len(chunk):,} of {n:,} cases")
     by_label = dict(zip(labels, runs, strict=True))
     return finish(spec, n, seed, labels, [r.results() for r in runs], judged, digest.finish(), folder, manifest,

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import progress
+from harness.progress import Paced
 from tests.user_model import tiny_vision
 
 MODEL = f"{Path(tiny_vision.__file__)}:describe_model"
@@ -71,3 +73,21 @@ def test_quiet_on_a_terminal_says_nothing(exported):
     said = stderr_of(["parity", "-q", "--model", MODEL, "--backends", "torch,onnxruntime", "--n", "20",
                       "--artifacts", str(exported)], terminal=True)
     assert said == ""
+
+
+# A long loop's lines: every twentieth, the last, and at least every `LINE_SECONDS` (a run of 10**12 cases is a
+# day between twentieths, and said nothing in between).
+def test_a_loop_says_every_twentieth_and_its_last_step():
+    pace = Paced(45, seconds=1e9)
+    assert [done for done in range(1, 46) if pace.due(done)] == [2 * k for k in range(1, 23)] + [45]
+
+
+def test_a_loop_of_one_step_says_nothing():
+    assert not Paced(1).due(1)
+
+
+def test_a_long_wait_between_twentieths_is_said(monkeypatch):
+    clock = iter([0.0, 10.0, 31.0, 40.0, 62.0])  # made at 0; steps done at 10, 31, 40 and 62 s
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    pace = Paced(10**9)  # a twentieth is 5 * 10**7 steps
+    assert [pace.due(done) for done in (1, 2, 3, 4)] == [False, True, False, True]
