@@ -553,10 +553,10 @@ def build_parser(prog: str = "python -m harness") -> argparse.ArgumentParser:
                         "(failing pairs always are)")
     p.add_argument("--save", type=output_folder,
                    help="also write the run's files (cases and one results file per backend) here")
-    p.add_argument("--cluster", type=usage_type(options.cluster), metavar="local[:W]|tcp://HOST:PORT",
+    p.add_argument("--cluster", type=usage_type(options.cluster_flag), metavar="local[:W]|tcp://HOST:PORT|none",
                    help="run the chunks on a Dask cluster: local[:W] starts W worker processes here, an address "
-                        f"names a running scheduler (default ${options.CLUSTER_VARIABLE}, else this process; "
-                        "needs the cluster extra)")
+                        f"names a running scheduler, none runs in this process (default ${options.CLUSTER_VARIABLE}, "
+                        "else this process; a cluster needs the cluster extra)")
     p.add_argument("--json", type=output_file, help="also write the report as JSON here")
     p.add_argument("--html", type=output_file, help="also write the self-contained HTML report here")
     p.set_defaults(func=cmd_parity)

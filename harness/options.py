@@ -93,10 +93,22 @@ def batch(value: object = None) -> shapes.Batch | None:
     return None if value is None else shapes.parse(value)
 
 
+#: What `--cluster` (or `cluster=`) takes to run in this process even where `HARNESS_CLUSTER` is set.
+NO_CLUSTER = "none"
+
+
+def cluster_flag(value: object) -> str:
+    """`--cluster`'s value checked (`cluster`), kept as `none` when it says so: None would mean not given."""
+    return NO_CLUSTER if isinstance(value, str) and value.strip() == NO_CLUSTER else cluster(value)
+
+
 def cluster(value: object = None) -> str | None:
     """Where parity's chunks run: None (here, one process), `local` or `local:W` (a Dask LocalCluster of one
     worker process per core, or W), or a Dask scheduler's address (`tcp://host:8786`; `host:8786` means tcp).
-    Not given: the `HARNESS_CLUSTER` environment variable's value, checked the same way."""
+    Not given: the `HARNESS_CLUSTER` environment variable's value, checked the same way; `none` runs here
+    whatever the variable says."""
+    if isinstance(value, str) and value.strip() == NO_CLUSTER:
+        return None
     what = "the cluster"
     if value is None:
         value = os.environ.get(CLUSTER_VARIABLE) or None

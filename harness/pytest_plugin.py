@@ -63,9 +63,10 @@ def pytest_addoption(parser):
                     help="the batch CoreML exports accept when a test declares none: 4, 1,8,32, 1..64 or flexible")
     group.addoption("--harness-artifacts", type=output_folder, metavar="DIR",
                     help="folder of the export cache (default: pytest's cache, else a temporary folder)")
-    group.addoption("--harness-cluster", type=usage_type(options.cluster), metavar="local[:W]|tcp://HOST:PORT",
-                    help="run harness_parity's chunks on a Dask cluster when a test names none "
-                         f"(default ${options.CLUSTER_VARIABLE}, else in the test's process)")
+    group.addoption("--harness-cluster", type=usage_type(options.cluster_flag),
+                    metavar="local[:W]|tcp://HOST:PORT|none",
+                    help="run harness_parity's chunks on a Dask cluster when a test names none; none: in the test's "
+                         f"process (default ${options.CLUSTER_VARIABLE}, else in the test's process)")
 
 
 def pytest_configure(config):

@@ -257,8 +257,9 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--json", type=Path, help="keep the run's records here")
     p.add_argument("--out", type=Path, required=True, help="the page; the suite's section in it is replaced")
     p.add_argument("--command", help="with --from-json: the command that produced the records, for the header")
-    p.add_argument("--cluster", type=usage_type(options.cluster), metavar="local[:W]|tcp://HOST:PORT",
-                   help="run a test class per task on a Dask cluster (default: HARNESS_CLUSTER, else one process)")
+    p.add_argument("--cluster", type=usage_type(options.cluster_flag), metavar="local[:W]|tcp://HOST:PORT|none",
+                   help="run a test class per task on a Dask cluster; none: one process (default: HARNESS_CLUSTER, "
+                        "else one process)")
     p.add_argument("--shard-limit", type=float, metavar="SECONDS", default=None,
                    help="with a cluster: seconds a test class may run before the run ends (default 3600)")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
@@ -267,7 +268,7 @@ def _main(argv: list[str] | None) -> int:
     if args.from_json:
         records = json.loads(args.from_json.read_text())
     else:
-        cluster = args.cluster or (None if args.sample else options.cluster(None))
+        cluster = options.cluster(args.cluster) if args.cluster else None if args.sample else options.cluster(None)
         if cluster is not None:
             if args.sample:
                 raise UsageError("--cluster runs a suite (--suite), not the sample")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import api, cli
+from harness import api, cli, options
 from harness.cluster import connect
 from harness.cluster.connect import ClusterError
 from tests.user_model import tiny_vision
@@ -52,6 +52,18 @@ def test_a_bad_cluster_from_the_environment_is_a_usage_error_in_one_line(argv, e
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert cli.main(["parity", "--model", "no-such-model", *argv]) == 2  # refused before the model is looked up
     assert capsys.readouterr().err.splitlines() == [f"python -m harness: error: {said}"]
+
+
+def test_cluster_none_runs_in_this_process_whatever_the_variable_says(monkeypatch, capsys, tmp_path):
+    """With HARNESS_CLUSTER set there was no way to run one process (and so to --save): `--cluster none` is one."""
+    monkeypatch.setenv("HARNESS_CLUSTER", f"tcp://127.0.0.1:{closed_port()}")  # nothing there: a cluster would fail
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["parity", "-q", "--model", MODEL, "--backends", "torch,onnxruntime", "--n", "10",
+                     "--cluster", "none", "--save", str(tmp_path / "run")])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "run").is_dir()
+    assert options.cluster("none") is None and options.cluster(" none ") is None
+    assert options.cluster_flag("none") == "none" and options.cluster_flag("local:2") == "local:2"
 
 
 def test_no_scheduler_at_the_address_exits_1_naming_it_before_any_export(monkeypatch, capsys, tmp_path):
