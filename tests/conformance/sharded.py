@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -76,8 +77,8 @@ def run_shard(shard: str, extra: list[str], limit: float, threads: dict[str, str
         except subprocess.TimeoutExpired:
             raise ClusterError(f"shard {shard} ran past its time limit of {limit:g} s: the run stopped") from None
         if not out.exists():
-            last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
-            raise ClusterError(f"shard {shard} did not complete (pytest exit {proc.returncode}): {last}")
+            raise ClusterError(f"shard {shard} did not complete (pytest exit {proc.returncode}): "
+                               f"{_cause(proc.stderr, proc.stdout)}")
         return json.loads(out.read_text())
 
 
@@ -123,3 +124,14 @@ def run(suite: str, cluster: str, extra: list[str] = (), say: Callable[[str], No
                            f"{len(missing)} it did (another coremltools or checkout on a worker?), e.g. "
                            f"{sorted(missing or extra_ids)[0]}")
     return [merged[nodeid] for nodeid in collected]
+
+
+#: A line that says why a process stopped: an exception's, or a fatal signal's (not a warning printed after it).
+_CAUSE = re.compile(r"^\s*(\w+(\.\w+)*(Error|Exception|Interrupt|Exit)\b|Fatal Python error|Segmentation fault|Killed)")
+
+
+def _cause(stderr: str, stdout: str) -> str:
+    """The last line of a dead shard's output that says why it stopped, else its last line."""
+    lines = [line for line in (stderr.strip() or stdout.strip() or "no output").splitlines() if line.strip()]
+    causes = [line.strip() for line in lines if _CAUSE.match(line)]
+    return causes[-1] if causes else lines[-1].strip()

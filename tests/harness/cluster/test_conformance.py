@@ -74,3 +74,14 @@ def test_a_bad_cluster_for_the_table_is_a_usage_error_in_one_line(monkeypatch, c
     assert table.main(["--suite", "mil-ios16", "--out", str(tmp_path / "t.md")]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "error: HARNESS_CLUSTER 'sched' is neither local[:W] nor a scheduler address like tcp://host:8786"]
+
+
+def test_a_dead_shard_is_named_by_why_it_stopped_not_by_a_warning_printed_after():
+    """A crashed shard's line showed its last stderr line: a torch warning printed at exit, not the cause."""
+    stderr = ("Traceback (most recent call last):\n  File \"x.py\", line 1\nMemoryError: cannot allocate\n"
+              "/venv/torch/__init__.py:12: UserWarning: TypedStorage is deprecated\n  warnings.warn(\n")
+    assert sharded._cause(stderr, "") == "MemoryError: cannot allocate"
+    assert sharded._cause("Fatal Python error: Segmentation fault\nwarnings.warn(", "") == (
+        "Fatal Python error: Segmentation fault")
+    assert sharded._cause("", "collected 0 items\nno tests ran") == "no tests ran"  # no cause said: the last line
+    assert sharded._cause("", "") == "no output"
