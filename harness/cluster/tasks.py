@@ -94,8 +94,9 @@ class Watch:
         now = alive(self.client)
         gone, came = sorted(set(self.workers) - set(now)), sorted(set(now) - set(self.workers))
         if gone:
+            where = "elsewhere" if now else "once a worker joins"
             self.say(f"lost worker{'s' if len(gone) > 1 else ''} {', '.join(gone)}: the scheduler runs "
-                     f"{'their' if len(gone) > 1 else 'its'} {self.what}s elsewhere")
+                     f"{'their' if len(gone) > 1 else 'its'} {self.what}s {where}")
         if came and self.workers:
             self.say(f"worker{'s' if len(came) > 1 else ''} joined: {', '.join(came)}")
         if not now and (self.workers or self.first):

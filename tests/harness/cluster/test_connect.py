@@ -246,3 +246,17 @@ def test_a_scheduler_no_worker_ever_joins_ends_the_run_at_the_time_limit(schedul
     finally:
         watchdog.cancel()
     assert time.monotonic() - start < 30
+
+
+def test_workers_lost_with_none_left_are_not_said_to_run_their_chunks_elsewhere(monkeypatch):
+    """Every worker lost: there is no elsewhere; the chunks run once a worker joins (or the time limit ends it)."""
+    from harness.cluster import tasks
+
+    seen = iter([["tcp://a:1", "tcp://b:2"], ["tcp://b:2"], []])
+    monkeypatch.setattr(tasks, "alive", lambda _client: next(seen))
+    said = []
+    watch = tasks.Watch(None, "tcp://s:8786", said.append, "chunk")
+    assert [watch.look() for _ in range(3)] == [2, 1, 0]
+    assert said == ["lost worker tcp://a:1: the scheduler runs its chunks elsewhere",
+                    "lost worker tcp://b:2: the scheduler runs its chunks once a worker joins",
+                    "waiting for workers at tcp://s:8786"]
