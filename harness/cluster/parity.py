@@ -15,6 +15,7 @@ is refused and ends the run (`ClusterError`), so nothing is judged twice or lost
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -222,6 +223,22 @@ def judge_chunk(job: Job | bytes, index: int) -> Part:
         return node.judge(index)
 
 
+def release(run: str) -> bool:
+    """This worker's node for `run` closed and dropped (its export removed, its backends let go), once the client
+    has every chunk: a long-lived worker held the last run's until the next came. True when it had one."""
+    with _LOCK:
+        node = _NODES.pop(run, None)
+        if node is not None:
+            node.close()
+    return node is not None
+
+
+def held() -> list[str]:
+    """The runs this worker holds a node for."""
+    with _LOCK:
+        return list(_NODES)
+
+
 def _read(pickled: bytes) -> Job:
     """The job a client packed; a node whose code cannot read it (another harness, a model's module missing) is
     named in one line."""
@@ -355,7 +372,10 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, c
         shipped = Shipped.pack(folder)
         job = Job(uuid.uuid4().hex, spec, tuple(backends), shipped, n, seed, policy, overrides, Threads.here(),
                   Versions.here())
-        judged, runs, feeds = _judged(client, cluster, job, here, first, say, progress)
+        try:
+            judged, runs, feeds = _judged(client, cluster, job, here, first, say, progress)
+        finally:
+            _released(client, job.run)
     judged_cases = sum(judged.case_kinds.values())
     if judged_cases != n:  # never: each chunk is merged once, and each holds its size
         raise ClusterError(f"the cluster judged {judged_cases:,} cases, not {n:,}")
@@ -370,6 +390,12 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, c
 
     return steps.finish(here, n, seed, labels, runs.results, judged, feeds.finish(), folder, manifest, again,
                         overview=overview, explain=explain, say=say)
+
+
+def _released(client, run: str) -> None:
+    """Every worker's node for `run` let go; a worker that cannot be asked (lost, busy) drops it at its next run."""
+    with contextlib.suppress(Exception):
+        client.run(release, run, on_error="ignore")
 
 
 def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: Progress,

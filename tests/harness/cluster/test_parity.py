@@ -68,6 +68,9 @@ def test_a_cluster_run_reports_what_one_process_does(dask_cluster, model, one_pr
     assert report.localizations.pairs and report.precision
     assert sum(report.case_kinds.values()) == N and report.inputs.count == N
     assert any(m.startswith("judged 3 of 3 chunks (2,500 cases)") and m.endswith("2 workers alive") for m in said), said
+    # the workers let go of the run (its export and backends) once it is judged, rather than hold it till the next
+    held = dask_cluster[1].run(on_cluster.held)
+    assert len(held) == 2 and all(runs == [] for runs in held.values()), held
 
 
 #: The killed run's cases: more chunks than the client keeps in flight, so some are sent after the first result.
@@ -188,8 +191,10 @@ def test_workers_run_with_the_clients_thread_counts(dask_cluster, model):
 
 
 @pytest.mark.usefixtures("converters_imported")
-def test_the_plugins_cluster_option_runs_a_users_parity_test_there(pytester, dask_cluster, harness_export):
+def test_the_plugins_cluster_option_runs_a_users_parity_test_there(pytester, dask_cluster, harness_export,
+                                                                    monkeypatch):
     address, client = dask_cluster
+    monkeypatch.setattr(on_cluster, "_released", lambda _client, _run: None)  # the workers keep the run to look at
     reference = f"{tiny_vision.__file__}:describe_model"
     folder = harness_export(api.load(reference))  # the inner session finds it in its cache, as a second run does
     shutil.copytree(folder.parent, pytester.path / ".pytest_cache" / "d" / "trendsplit-harness" / folder.parent.name)
@@ -259,13 +264,16 @@ def test_a_model_files_sibling_module_travels_with_it_to_workers_that_cannot_imp
     assert comparable(report) == comparable(alone) and report.comparisons[0].max_abs > 0
 
 
-def test_a_worker_unpacks_each_export_in_its_own_scratch_folder_which_dask_removes(dask_cluster, model):
+def test_a_worker_unpacks_each_export_in_its_own_scratch_folder_which_dask_removes(dask_cluster, model,
+                                                                                     monkeypatch):
     """Each run's export was unpacked into the temporary folder and left there when the worker exited (a local
     cluster's workers skip Python's finalisation): /tmp gathered an export per worker per run. In the worker's
     own Dask folder it goes when the worker does (Dask also clears those of workers that died)."""
     address, client = dask_cluster
     spec, folder = model
+    monkeypatch.setattr(on_cluster, "_released", lambda _client, _run: None)  # the workers keep the run to look at
     api.parity(spec, "torch,onnxruntime", n=10, seed=SEED, folder=folder, cluster=address)
+
     def where(dask_worker):
         return [(str(node.folder), dask_worker.local_directory) for node in on_cluster._NODES.values()]
 
