@@ -394,8 +394,9 @@ def parity(spec: ModelSpec, backends: Sequence[Backend], *, n: int, seed: int, c
 
 def _released(client, run: str) -> None:
     """Every worker's node for `run` let go; a worker that cannot be asked (lost, busy) drops it at its next run."""
-    with contextlib.suppress(Exception):
-        client.run(release, run, on_error="ignore")
+    if client.status == "running":  # a lost scheduler is not waited for again
+        with contextlib.suppress(Exception):
+            client.run(release, run, on_error="ignore")
 
 
 def _judged(client, cluster: str, job: Job, here: ModelSpec, first: Cases, say: Progress,
