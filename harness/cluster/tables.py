@@ -15,17 +15,22 @@ from harness import zoo
 from harness.cluster import tasks
 from harness.cluster.connect import connect
 
+#: Seconds one row (a model's export and runs) may take on a worker before the table ends naming it.
+ROW_LIMIT_SECONDS = 3600.0
+
 
 def rows(cluster: str, row: Callable[..., str], names: Sequence[str], say: Callable[[str], None], *args,
-         what: str = "model") -> list[str]:
-    """`row(name, *args)` for every name, each a task on `cluster`, in the order of `names`."""
+         what: str = "model", limit: float | None = None) -> list[str]:
+    """`row(name, *args)` for every name, each a task on `cluster`, in the order of `names`; a row that runs past
+    `limit` seconds (default `ROW_LIMIT_SECONDS`) ends the table naming it (a hung row hung it)."""
     run, out = uuid.uuid4().hex, [""] * len(names)
     with connect(cluster, say) as client:
         def start(i: int):
             return tasks.submit(client, cluster, row, names[i], *args, key=f"harness-{what}-{run}-{i}")
 
         finished = tasks.as_finished(client, start, len(names), cluster, say, what=what, window=len(names),
-                                     name=lambda i: f"{what} {names[i]}")
+                                     name=lambda i: f"{what} {names[i]}",
+                                     limit=ROW_LIMIT_SECONDS if limit is None else limit)
         for done, (i, text, workers) in enumerate(finished, 1):
             out[i] = text
             say(f"{done} of {len(names)} {what}s done ({names[i]}), {workers} worker{'s' if workers != 1 else ''} "

@@ -52,3 +52,17 @@ def test_the_export_variant_sweeps_on_a_cluster_are_the_one_process_tables(dask_
     assert compression == zoo.compression_table(["zoo-norm-mlp"], n=8, folder=str(tmp_path / "c"))
     assert [line.split(" | ")[0] for line in executorch.splitlines()[2:]] == [f"| {name}" for name in names]
     assert "stateful" in executorch.splitlines()[3] and len(compression.splitlines()) == 3
+
+
+def test_a_row_that_runs_past_its_limit_ends_the_table_naming_it(dask_cluster):
+    """A hung row (a model whose export never returns) hung the table for ever."""
+    import time
+
+    from harness.cluster import tables
+    from harness.cluster.connect import ClusterError
+
+    address, _ = dask_cluster
+    start = time.monotonic()
+    with pytest.raises(ClusterError, match="model 6 ran past the time limit of 1 s"):
+        tables.rows(address, time.sleep, [6], lambda _m: None, limit=1.0)  # the row: time.sleep(6)
+    assert time.monotonic() - start < 5
