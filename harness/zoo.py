@@ -9,7 +9,7 @@ so outputs are of order 1 and decisions are judged, not vacuous.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -331,10 +331,10 @@ def spec(entry: Entry) -> ModelSpec:
 ZOO: dict[str, Entry] = {e.name: e for e in ENTRIES}
 
 
-def names_of(names: list[str] | None = None) -> list[str]:
-    """The models a table is asked for, every one the zoo's (all of them when none are named); else a UsageError
-    naming the first it does not have, before any work."""
-    chosen = list(names) if names else list(ZOO)
+def names_of(names: list[str] | None = None, default: Sequence[str] | None = None) -> list[str]:
+    """The models a table is asked for, every one the zoo's (when none are named: `default`, else all of them);
+    else a UsageError naming the first it does not have, before any work."""
+    chosen = list(names or default or ZOO)
     for name in chosen:
         if name not in ZOO:
             raise UsageError(f"no zoo model named {name!r:.60} (the zoo: {', '.join(ZOO)})")
@@ -526,7 +526,7 @@ def compression_table(names: list[str] | None = None, n: int = 64, folder: str =
     agreeing with torch (`harness.compression`, judged by the fp16 policy), and the smallest that agrees
     (`harness.cluster.tables.zoo_compression_table`: the same table, a model per task on a Dask cluster)."""
     return _table(compression_header(), "zoo compression", compression_row,
-                  names_of(names or list(COMPRESSION_FAMILIES)), n, folder, progress)
+                  names_of(names, COMPRESSION_FAMILIES), n, folder, progress)
 
 
 def compression_header() -> str:

@@ -269,21 +269,25 @@ def packed(job: Job) -> bytes:
                          "a model file or a script)") from None
 
 
+def _worker():
+    """The Dask worker running this task, or None outside a worker."""
+    try:
+        return distributed().get_worker()
+    except ValueError:
+        return None
+
+
 def _scratch() -> str | None:
     """Where a worker unpacks an export: its own Dask folder, which Dask removes when the worker closes and clears
     when a worker died (a local cluster's workers skip Python's finalisation, so nothing of ours would); outside a
     worker, the temporary folder."""
-    try:
-        return distributed().get_worker().local_directory
-    except ValueError:  # called outside a worker
-        return None
+    worker = _worker()
+    return None if worker is None else worker.local_directory
 
 
 def _here() -> str:
-    try:
-        return distributed().get_worker().address
-    except ValueError:  # called outside a worker
-        return "this process"
+    worker = _worker()
+    return "this process" if worker is None else worker.address
 
 
 # -- on the client --------------------------------------------------------------------------------

@@ -62,5 +62,5 @@ def zoo_compression_table(cluster: str, names: list[str] | None = None, n: int =
                           folder: str = "artifacts/zoo-compressed",
                           progress: Callable[[str], None] = lambda _m: None) -> str:
     """`harness.zoo.compression_table`, a model per task on `cluster`."""
-    chosen = zoo.names_of(names or list(zoo.COMPRESSION_FAMILIES))
+    chosen = zoo.names_of(names, zoo.COMPRESSION_FAMILIES)
     return "\n".join([zoo.compression_header(), *rows(cluster, zoo.compression_row, chosen, progress, n, folder)])

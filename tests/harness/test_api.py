@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -116,15 +117,17 @@ def test_describe_names_what_is_unsupported(kwargs, message):
         api.describe("bad", torch.nn.Linear(3, 1), **args)
 
 
-class _BatchOfTwo(torch.nn.Module):
-    """Works at the batch of 2 the contract check used, and at no other (a batch size written into a reshape)."""
+class _WrittenForBatch(torch.nn.Module):
+    """Works at one batch size and no other (a batch size written into a reshape, or an LSTM's zero state made
+    for it)."""
 
-    def __init__(self):
+    def __init__(self, batch: int):
         super().__init__()
         self.a = torch.nn.Linear(3, 4)
+        self.batch = batch
 
     def forward(self, x):
-        return self.a(x).reshape(2, 4)
+        return self.a(x).reshape(self.batch, 4)
 
 
 class _BatchStatistics(torch.nn.Module):
@@ -138,7 +141,7 @@ class _BatchStatistics(torch.nn.Module):
         return torch.nn.functional.batch_norm(self.a(x), None, None, training=True)
 
 
-@pytest.mark.parametrize("cls, says", [(_BatchOfTwo, "shape '\\[2, 4\\]' is invalid"),
+@pytest.mark.parametrize("cls, says", [(functools.partial(_WrittenForBatch, 2), "shape '\\[2, 4\\]' is invalid"),
                                        (_BatchStatistics, "Expected more than 1 value per channel")])
 def test_a_model_that_fails_at_a_batch_of_one_is_named_when_described(cls, says):
     """The export traces at a batch of 1 (and an app predicts one case): a model that runs only at 2 was an internal
@@ -147,27 +150,16 @@ def test_a_model_that_fails_at_a_batch_of_one_is_named_when_described(cls, says)
         api.describe("bad", api.seeded(cls), inputs={"x": (None, 3)}, outputs={"y": (None, 4)})
 
 
-class _BatchOfFour(torch.nn.Module):
-    """Written for one batch size, 4 (a reshape, or an LSTM's zero state made for it)."""
-
-    def __init__(self):
-        super().__init__()
-        self.a = torch.nn.Linear(3, 4)
-
-    def forward(self, x):
-        return self.a(x).reshape(4, 4)
-
-
 @pytest.mark.parametrize("declared", [4, (4, 8), "4..8"])
 def test_a_model_written_for_its_declared_batch_is_told_the_reference_takes_any(declared):
     """Declared a fixed batch of 4 and written for it, it was told it 'fails on zeros' and to take them: the zeros
     were fine, the batch of 2 was not, and only the Core ML export is held to the declaration."""
+    four = api.seeded(functools.partial(_WrittenForBatch, 4))
     with pytest.raises(UsageError, match="runs with .*, as declared, but not at a batch of 2: shape '\\[4, 4\\]' is "
                                          "invalid .*take any batch.*x.shape\\[0\\]"):
-        api.describe("four", api.seeded(_BatchOfFour), inputs={"x": (None, 3)}, outputs={"y": (None, 4)},
-                     batch=declared)
+        api.describe("four", four, inputs={"x": (None, 3)}, outputs={"y": (None, 4)}, batch=declared)
     with pytest.raises(UsageError, match="fails on zeros of the declared shapes .* at a batch of 2"):
-        api.describe("four", api.seeded(_BatchOfFour), inputs={"x": (None, 3)}, outputs={"y": (None, 4)})
+        api.describe("four", four, inputs={"x": (None, 3)}, outputs={"y": (None, 4)})
 
 
 def test_load_names_a_bad_reference(tmp_path):
