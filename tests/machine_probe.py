@@ -41,11 +41,17 @@ def seeded() -> dict[str, str]:
     from harness.parity import cases
     from harness.results import feeds_sha256
     from harness.spec import model_fingerprint, weights_sha256
-    from trendsplit import gru, net
+    from trendsplit import data, gru, net, portable_math, posterior
 
     out = {f"cases {m} n={n} seed={s}": feeds_sha256(cases.make(get_model(m), n, s).feeds) for m, n, s in CASES}
     out.update({f"weights {m}": weights_sha256(get_model(m).build()) for m in WEIGHTS})
     out["weights trendsplit.net.seeded"] = weights_sha256(net.seeded())
+    wide = np.ldexp(np.linspace(0.5, 1.0, 100_003), np.arange(100_003) % 2_098 - 1_074)  # no kernel makes these
+    out["trendsplit.portable_math exp, log"] = _sha(portable_math.exp(np.linspace(-750.0, 710.0, 100_003)),
+                                                    portable_math.log(wide))
+    rng = np.random.default_rng(7)
+    out["trendsplit.posterior of 6 seeded logs"] = _sha(*(posterior.break_probabilities(
+        data.watch_log(rng, n=int(rng.integers(2, 30))).points) for _ in range(6)))
     out["weights trendsplit.gru.seeded"] = weights_sha256(gru.seeded())
     out["weights BatchNorm after bias-free convolutions"] = weights_sha256(_recalibrated_chain())
     for m in ("trendsplit", "zoo-conv1d-bn"):  # what an export folder and the pytest plugin's cache are keyed by

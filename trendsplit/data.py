@@ -28,6 +28,14 @@ from trendsplit.encoding import L
 
 MINUTE = 1.0 / 1440.0
 DAY_SECONDS = 86400.0
+#: The watch itself, not how it is read (so not `Habits`): standard deviations of the offset at a log's first
+#: reading and at each later segment's first (the owner set it near right), of the watch's base rate and of
+#: each segment's rate about it (s/day), and the idle days a stop adds to its gap.
+FIRST_OFFSET_SD = 5.0
+OFFSET_SD = 2.0
+BASE_RATE_SD = 6.0
+SEGMENT_RATE_SD = 1.5
+STOP_DAYS = (1.0, 3.0)
 
 
 @dataclass(frozen=True)
@@ -120,14 +128,14 @@ def watch_log(rng: np.random.Generator, n: int | None = None, habits: Habits = D
     broken = rng.random(n) < h.break_rate
     broken[0] = False
     stopped = broken & (rng.random(n) < h.stop_share)
-    gaps[stopped] += rng.uniform(1.0, 3.0, int(stopped.sum()))
+    gaps[stopped] += rng.uniform(*STOP_DAYS, int(stopped.sum()))
     t = rng.uniform(19000.0, 21000.0) + np.cumsum(gaps)
     segment = np.cumsum(broken)
     segments = int(segment[-1]) + 1
     first = np.flatnonzero(np.r_[True, broken[1:]])
-    offset0 = rng.normal(0.0, 2.0, segments)
-    offset0[0] = rng.normal(0.0, 5.0)
-    drift = rng.normal(0.0, 6.0) + rng.normal(0.0, 1.5, segments)
+    offset0 = rng.normal(0.0, OFFSET_SD, segments)
+    offset0[0] = rng.normal(0.0, FIRST_OFFSET_SD)
+    drift = rng.normal(0.0, BASE_RATE_SD) + rng.normal(0.0, SEGMENT_RATE_SD, segments)
     y = offset0[segment] + drift[segment] * (t - t[first][segment]) + rng.normal(0.0, h.noise, n)
     breaks = tuple(int(i) - 1 for i in np.flatnonzero(broken))
     return WatchLog(points=np.column_stack([t, y]), breaks=breaks)
