@@ -16,8 +16,10 @@ import numpy as np
 LN2_HI = 6.93147180369123816490e-01
 LN2_LO = 1.90821492927058770002e-10
 INV_LN2 = 1.44269504088896338700e00
-#: Below this exp is 0 and above it inf in binary64 (exp(-745.2) rounds to 0).
-EXP_LOW = -746.0
+#: Below EXP_LOW exp is 0, where binary64 would hold a subnormal (exp(-708.4) is the smallest normal): so the
+#: scaling by 2^k is always of a normal number into a normal number, exact in every language's ldexp. Above
+#: EXP_HIGH it is inf.
+EXP_LOW = -708.0
 EXP_HIGH = 709.0
 #: 1 / k! for k = 13 .. 0: Horner's rule over |r| <= ln2 / 2 leaves a relative error under 2e-16.
 _EXP_TERMS = tuple(1.0 / float(np.prod(np.arange(1, k + 1, dtype=np.float64))) for k in range(13, -1, -1))
@@ -28,7 +30,7 @@ SQRT_HALF = 0.70710678118654752440
 
 
 def exp(x: np.ndarray | float) -> np.ndarray:
-    """e^x elementwise (float64): 0 below `EXP_LOW`, inf above `EXP_HIGH`, NaN for NaN."""
+    """e^x elementwise (float64): 0 below `EXP_LOW` (no subnormal results), inf above `EXP_HIGH`, NaN for NaN."""
     x = np.asarray(x, dtype=np.float64)
     clamped = np.clip(np.nan_to_num(x, nan=0.0), EXP_LOW, EXP_HIGH)
     k = np.rint(clamped * INV_LN2)

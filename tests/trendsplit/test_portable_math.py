@@ -13,10 +13,16 @@ def _ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(a - b) / np.spacing(np.abs(b))
 
 
-def test_exp_is_within_two_ulps_of_the_c_library_over_binary64s_range():
+def test_exp_is_within_two_ulps_of_the_c_library_over_binary64s_normal_range():
     rng = np.random.default_rng(0)
-    x = np.concatenate([rng.uniform(-708.0, 709.0, 100_000), rng.uniform(-1.0, 1.0, 100_000), [0.0, -1e-300, 1e-300]])
+    x = np.concatenate([rng.uniform(-708.0, 709.0, 100_000), rng.uniform(-1.0, 1.0, 100_000),
+                        [0.0, -1e-300, 1e-300, -708.0, 709.0]])
     assert _ulps(pm.exp(x), np.exp(x)).max() <= 2.0
+
+
+def test_exp_flushes_what_would_be_subnormal_to_zero():
+    assert pm.exp(-708.0) > 2.2250738585072014e-308
+    assert pm.exp(np.nextafter(-708.0, -np.inf)) == 0.0 == pm.exp(-745.0)
 
 
 def test_log_is_within_two_ulps_of_the_c_library_from_subnormals_to_the_largest_double():
@@ -28,7 +34,7 @@ def test_log_is_within_two_ulps_of_the_c_library_from_subnormals_to_the_largest_
 
 
 @pytest.mark.parametrize(("fn", "x", "expected"), [
-    (pm.exp, [-np.inf, -800.0, np.inf, 800.0, np.nan], [0.0, 0.0, np.inf, np.inf, np.nan]),
+    (pm.exp, [-np.inf, -800.0, np.inf, 800.0, np.nan, 0.0], [0.0, 0.0, np.inf, np.inf, np.nan, 1.0]),
     (pm.log, [0.0, -1.0, np.inf, -np.inf, np.nan], [-np.inf, np.nan, np.inf, np.nan, np.nan]),
 ], ids=["exp", "log"])
 def test_special_values_are_the_c_librarys(fn, x, expected):
