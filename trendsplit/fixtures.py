@@ -59,6 +59,10 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ENCODING_FILE = "encoding_cases.json"
 #: version -> its encoding fixture; v1's name predates v2 and stays.
 ENCODING_FILES = {1: ENCODING_FILE, 2: "encoding_cases_v2.json", 3: "encoding_cases_v3.json"}
+#: The break posterior's cases (`trendsplit/posterior.py`, Swift's `BreakPosterior`): points and each
+#: position's probability as binary64 hex strings.
+POSTERIOR_FILE = "posterior_cases.json"
+POSTERIOR_LOGS = 9
 #: The models whose fixtures are generated and checked.
 MODELS = ("trendsplit", "trendsplit-v2", "trendsplit-v3", "trendsplit-v3b")
 #: The channels' names in fixture cases, in channel order.
@@ -200,6 +204,36 @@ def encoding_fixture(version: int = ENCODING_VERSION) -> str:
     return document(kind, _provenance({}, version), cases)
 
 
+def _posterior_cases(rng: ExactGenerator) -> list[tuple[str, list[list[float]]]]:
+    """Edges (two readings, readings at the same time, a gap of months, a jump of an hour) and watch logs
+    of the shifted habits, drawn exactly."""
+    from trendsplit import data
+
+    cases = [("two_readings", [[20000.0, 3.0], [20001.5, 9.0]]),
+             ("same_time", [[20000.0, 1.0], [20000.0, 1.5], [20000.5, 4.0], [20001.0, -2.0]]),
+             ("months_apart", [[20000.0, 0.0], [20001.0, 5.0], [20120.0, 700.0], [20121.0, 1.0], [20122.0, 7.0]]),
+             ("an_hour_off", [[20000.0, 0.0], [20000.25, 1.0], [20001.0, 3600.0], [20002.0, 5.0], [20002.5, 8.0]])]
+    habits = [data.DEFAULT_HABITS, *(shift.habits for shift in data.SHIFTS.values())]
+    for k in range(POSTERIOR_LOGS):
+        log = data.watch_log(rng, n=int(rng.integers(3, 41)) if k < POSTERIOR_LOGS - 1 else L,
+                             habits=habits[k % len(habits)])
+        cases.append((f"watch_log_{k}", log.points.tolist()))
+    return cases
+
+
+def _probabilities(points: list[list[float]]) -> list[str]:
+    from trendsplit import posterior
+
+    return [_hex(v) for v in posterior.break_probabilities(np.array(points, dtype=np.float64)).tolist()]
+
+
+def posterior_fixture() -> str:
+    rng = ExactGenerator(GENERATOR_SEED + 1)
+    cases = [{"name": name, "points": [[_hex(v) for v in p] for p in pts], "probabilities": _probabilities(pts)}
+             for name, pts in _posterior_cases(rng)]
+    return document("posterior_cases", provenance({"generator_seed": GENERATOR_SEED + 1}), cases)
+
+
 def model_fixture(name, progress: Callable[[str], None] = lambda _m: None, previous: dict | None = None) -> str:
     """A trendsplit model's fixture: the app's points, the encoded input, torch's output, the splits.
 
@@ -252,6 +286,8 @@ def generate(models: tuple[str, ...] = MODELS, progress: Callable[[str], None] =
     of the ones in `previous` where this machine's agree with them (`model_fixture`)."""
     progress("computing encoding cases")
     made = {name: encoding_fixture(version) for version, name in ENCODING_FILES.items()}
+    progress("computing the break posterior's cases")
+    made[POSTERIOR_FILE] = posterior_fixture()
     for name in models:
         file = f"model_{name}.json"
         stored = _read_fixture(Path(previous) / file)[0] if previous is not None else None
@@ -359,6 +395,19 @@ def _check_encodings(file: str, cases: list[dict], version: int, drift: Drift) -
                                       f"{_difference(case.get(key), now.get(key))}")
 
 
+def _check_posterior(file: str, cases: list[dict], drift: Drift) -> None:
+    """Each case's stored points give its stored probabilities bit for bit."""
+    for case in cases:
+        points, why = _stored_points(case)
+        if points is None:
+            drift.problems.append(f"{file}: case {case['name']!r} points: {why}")
+            continue
+        now = _probabilities(points)
+        if case.get("probabilities") != now:
+            drift.problems.append(f"{file}: case {case['name']!r} probabilities: "
+                                  f"{_difference(case.get('probabilities'), now)}")
+
+
 def _check_model(file: str, cases: list[dict], spec, module, drift: Drift) -> None:
     """Each case's stored points encode to its stored input; torch's outputs for that input are its
     stored outputs under the fp32 policy; its splits are the stored outputs' decisions."""
@@ -404,6 +453,7 @@ def check(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> Dr
     """Recompute what each fixture's stored inputs determine and compare (module docstring)."""
     drift = Drift()
     kept = {name: (version, None) for version, name in ENCODING_FILES.items()}
+    kept[POSTERIOR_FILE] = (None, None)
     kept.update({f"model_{name}.json": (None, name) for name in MODELS})
     drift.checked = len(kept)
     for file, (version, model) in kept.items():
@@ -414,7 +464,9 @@ def check(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> Dr
         content = json.dumps(old["cases"], sort_keys=True, separators=(",", ":"))
         if hashlib.sha256(content.encode()).hexdigest() != old["provenance"].get("content_sha256"):
             drift.problems.append(f"{file}: content does not match its content_sha256 (edited by hand?)")
-        if model is None:
+        if file == POSTERIOR_FILE:
+            now = {"generator_seed": GENERATOR_SEED + 1}
+        elif model is None:
             now = {"encoding_version": version, "generator_seed": GENERATOR_SEED}
         else:
             progress(f"running {model} on the fixture's inputs")
@@ -428,7 +480,9 @@ def check(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> Dr
                 drift.problems.append(f"{file}: provenance {key}: {_difference(old['provenance'].get(key), now[key])}")
         if old["provenance"].get("tool_versions") != provenance({})["tool_versions"]:
             drift.notes.append(f"{file}: tool_versions differ from the fixture's (informational)")
-        if model is None:
+        if file == POSTERIOR_FILE:
+            _check_posterior(file, old["cases"], drift)
+        elif model is None:
             _check_encodings(file, old["cases"], version, drift)
         else:
             _check_model(file, old["cases"], spec, module, drift)
