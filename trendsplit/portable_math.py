@@ -32,15 +32,27 @@ SQRT_HALF = 0.70710678118654752440
 def exp(x: np.ndarray | float) -> np.ndarray:
     """e^x elementwise (float64): 0 below `EXP_LOW` (no subnormal results), inf above `EXP_HIGH`, NaN for NaN."""
     x = np.asarray(x, dtype=np.float64)
-    clamped = np.clip(np.nan_to_num(x, nan=0.0), EXP_LOW, EXP_HIGH)
+    out = _reduced(np.clip(np.nan_to_num(x, nan=0.0), EXP_LOW, EXP_HIGH))
+    out = np.where(x < EXP_LOW, 0.0, np.where(x > EXP_HIGH, np.inf, out))
+    return np.where(np.isnan(x), np.nan, out)
+
+
+def _reduced(clamped: np.ndarray) -> np.ndarray:
+    """e^x for x in [EXP_LOW, EXP_HIGH]: 2^k e^r, |r| <= ln2 / 2 (each step in place: the same roundings)."""
     k = np.rint(clamped * INV_LN2)
     r = (clamped - k * LN2_HI) - k * LN2_LO
     p = np.full_like(r, _EXP_TERMS[0])
     for c in _EXP_TERMS[1:]:
-        p = p * r + c
-    out = np.ldexp(p, k.astype(np.int64))
-    out = np.where(x < EXP_LOW, 0.0, np.where(x > EXP_HIGH, np.inf, out))
-    return np.where(np.isnan(x), np.nan, out)
+        p *= r
+        p += c
+    return np.ldexp(p, k.astype(np.int64))
+
+
+def _exp_at_most_zero(x: np.ndarray) -> np.ndarray:
+    """`exp` of values <= 0 or -inf (logsumexp's shifted terms), without `exp`'s passes for NaN and inf."""
+    out = _reduced(np.maximum(x, EXP_LOW))
+    out[x < EXP_LOW] = 0.0
+    return out
 
 
 def log(x: np.ndarray | float) -> np.ndarray:
@@ -71,5 +83,5 @@ def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     top = np.max(a, axis=axis, keepdims=True)
     safe = np.where(np.isfinite(top), top, 0.0)
-    total = np.take(np.cumsum(exp(a - safe), axis=axis), -1, axis=axis)
+    total = np.take(np.cumsum(_exp_at_most_zero(a - safe), axis=axis), -1, axis=axis)
     return np.squeeze(safe, axis=axis) + log(total)

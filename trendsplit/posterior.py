@@ -130,39 +130,41 @@ def break_probabilities(points: np.ndarray) -> np.ndarray:
     g = np.diff(t)
     base_prior = -0.5 * (BASE_RATES / data.BASE_RATE_SD) ** 2
     base_prior = base_prior - pm.logsumexp(base_prior, axis=0)
-    by_noise: dict[float, np.ndarray] = {}
-    gaps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    weights, transitions, segments = [], [], []
-    for noise, rate, habits, share in ROWS:
-        if noise not in by_noise:
-            by_noise[noise] = _segment_logs(t, y, noise * noise)
-        key = id(habits)
-        if key not in gaps:
-            gaps[key] = _gap_logs(g, habits)
-        plain, broken = gaps[key]
+    noises = sorted({noise for noise, *_ in ROWS})
+    # [noise, base rate, j, k]: each segment's log likelihood, held both ways round for the two passes
+    segment_logs = np.stack([_segment_logs(t, y, noise * noise) for noise in noises])
+    segment_logs_by_end = np.ascontiguousarray(segment_logs.transpose(0, 1, 3, 2))
+    noise_of = np.array([noises.index(noise) for noise, *_ in ROWS])
+    gaps = {id(h): _gap_logs(g, h) for _, _, h, _ in ROWS}
+    insides, starts, weights = [], [], []
+    j = np.arange(n + 1)[:, None]
+    k = np.arange(n + 1)[None, :]
+    for _, rate, habits, share in ROWS:
+        plain, broken = gaps[id(habits)]
         stay = np.concatenate([[0.0], pm.log(1.0 - rate) + plain])  # reading i continues its segment (i >= 1)
-        start = np.concatenate([[0.0], pm.log(rate) + broken, [0.0]])  # a segment starts at boundary b
         stays = np.concatenate([[0.0], np.cumsum(stay)])
-        j = np.arange(n + 1)[:, None]
-        k = np.arange(n + 1)[None, :]
-        inside = np.where(k > j, stays[np.minimum(k, n)] - stays[np.minimum(j + 1, n)], -np.inf)
-        segments.append(by_noise[noise] + inside[None])
-        transitions.append(np.broadcast_to(start, (len(BASE_RATES), n + 1)))
+        insides.append(np.where(k > j, stays[np.minimum(k, n)] - stays[np.minimum(j + 1, n)], -np.inf))
+        starts.append(np.concatenate([[0.0], pm.log(rate) + broken, [0.0]]))  # a segment starts at boundary b
         weights.append(pm.log(share) + base_prior)
-    w = np.concatenate(segments)  # [H, n+1, n+1]: boundary j to boundary k
-    starts = np.concatenate(transitions)
-    prior = np.concatenate(weights)
-    forward = np.full((len(w), n + 1), -np.inf)
-    forward[:, 0] = 0.0
-    into = np.ascontiguousarray(w.transpose(0, 2, 1))
-    for k in range(1, n + 1):
-        forward[:, k] = pm.logsumexp(forward[:, :k] + starts[:, :k] + into[:, k, :k], axis=1)
-    backward = np.full((len(w), n + 1), -np.inf)
-    backward[:, n] = 0.0
-    for j in range(n - 1, -1, -1):
-        backward[:, j] = pm.logsumexp(w[:, j, j + 1 :] + starts[:, j + 1 :] + backward[:, j + 1 :], axis=1)
+    inside = np.stack(insides)  # [row, j, k]: the gaps' terms of readings j+1 .. k-1 continuing
+    inside_by_end = np.ascontiguousarray(inside.transpose(0, 2, 1))
+    start = np.stack(starts)[:, None, :]  # [row, 1, boundary]
+    prior = np.stack(weights)  # [row, base rate]
+    rows, grid = prior.shape
+    forward = np.full((rows, grid, n + 1), -np.inf)
+    forward[:, :, 0] = 0.0
+    for end in range(1, n + 1):  # segments j -> end, every j before it
+        into = segment_logs_by_end[noise_of, :, end, :end] + inside_by_end[:, None, end, :end]
+        forward[:, :, end] = pm.logsumexp(forward[:, :, :end] + start[:, :, :end] + into, axis=2)
+    backward = np.full((rows, grid, n + 1), -np.inf)
+    backward[:, :, n] = 0.0
+    for first in range(n - 1, -1, -1):  # segments first -> k, every k after it
+        out = segment_logs[noise_of, :, first, first + 1 :] + inside[:, None, first, first + 1 :]
+        backward[:, :, first] = pm.logsumexp(out + start[:, :, first + 1 :] + backward[:, :, first + 1 :], axis=2)
+    prior, forward, backward = prior.reshape(-1), forward.reshape(rows * grid, -1), backward.reshape(rows * grid, -1)
+    starts_all = np.broadcast_to(start, (rows, grid, n + 1)).reshape(rows * grid, -1)
     evidence = pm.logsumexp(prior + backward[:, 0], axis=0)
-    joint = pm.logsumexp(prior[:, None] + forward[:, 1:n] + starts[:, 1:n] + backward[:, 1:n], axis=0)
+    joint = pm.logsumexp(prior[:, None] + forward[:, 1:n] + starts_all[:, 1:n] + backward[:, 1:n], axis=0)
     return np.minimum(pm.exp(joint - evidence), 1.0)
 
 
