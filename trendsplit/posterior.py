@@ -18,14 +18,45 @@ is the same on every machine.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from trendsplit import data
 from trendsplit import portable_math as pm
 
-PRIOR = data.Mixture()
-NOISE_CELLS = 6  # log-uniform cells over PRIOR.noise
-RATE_CELLS = 4  # log-uniform cells over PRIOR.break_rate
+# The model and its prior are the generator's (trendsplit/data.py), repeated here so that the encoding,
+# which carries this as a channel (v4), does not import the generator; tests/trendsplit/test_posterior.py
+# checks each against it. The watch: standard deviations of a log's first offset, a later segment's
+# first, the base rate and a segment's rate about it; the idle days a stop adds.
+FIRST_OFFSET_SD = 5.0
+OFFSET_SD = 2.0
+BASE_RATE_SD = 6.0
+SEGMENT_RATE_SD = 1.5
+STOP_DAYS = (1.0, 3.0)
+
+
+class Habits(NamedTuple):
+    """How a watch is read and logged (as `data.Habits`' fields of the same names)."""
+
+    noise: float
+    break_rate: float
+    same_day_share: float
+    stop_share: float
+    same_day_gap: float
+    multi_day_gap: float
+
+
+DEFAULT_HABITS = Habits(noise=1.0, break_rate=1.0 / 15.0, same_day_share=0.6, stop_share=0.5, same_day_gap=0.25,
+                        multi_day_gap=1.5)
+#: `data.Mixture`: the share of logs with the default habits, and the others' ranges (log-uniform; the two
+#: shares, uniform, average 0.5).
+DEFAULT_SHARE = 0.5
+NOISE_RANGE = (0.3, 5.0)
+BREAK_RATE_RANGE = (1.0 / 50.0, 1.0 / 5.0)
+SAME_DAY_GAP_RANGE = (1.0 / 48.0, 0.5)
+MULTI_DAY_GAP_RANGE = (0.75, 4.0)
+NOISE_CELLS = 6  # log-uniform cells over NOISE_RANGE
+RATE_CELLS = 4  # log-uniform cells over BREAK_RATE_RANGE
 GAP_CELLS = 8  # log-uniform cells over each mean gap, for the gaps' prior predictive density
 #: The base rate's grid, s/day: five standard deviations each way. A step of 2 s/day gives the same
 #: decisions as 0.25 on validation logs: each segment's own rate spreads 1.5 s/day about it.
@@ -48,20 +79,20 @@ def _exponential(g: np.ndarray, means: np.ndarray) -> np.ndarray:
 
 def _stopped(g: np.ndarray, means: np.ndarray) -> np.ndarray:
     """The density of gap + U(STOP_DAYS) for exponential gaps, averaged over the means: [n]."""
-    low, high = data.STOP_DAYS
+    low, high = STOP_DAYS
     upper = pm.exp(-np.maximum(g[None, :] - high, 0.0) / means[:, None])
     lower = pm.exp(-(g[None, :] - low) / means[:, None])
     terms = np.where(g[None, :] > low, (upper - lower) / (high - low), 0.0)
     return np.cumsum(terms, axis=0)[-1] / len(means)
 
 
-def _gap_logs(g: np.ndarray, habits: data.Habits | None) -> tuple[np.ndarray, np.ndarray]:
+def _gap_logs(g: np.ndarray, habits: Habits | None) -> tuple[np.ndarray, np.ndarray]:
     """log densities of each gap without a break and with one (a stop or a reset), under `habits`
     (None: averaged over the prior's range of gap habits, whose shares average one half)."""
     if habits is None:
         same, stop = 0.5, 0.5
-        same_means = _cells(PRIOR.same_day_gap, GAP_CELLS)
-        multi_means = _cells(PRIOR.multi_day_gap, GAP_CELLS)
+        same_means = _cells(SAME_DAY_GAP_RANGE, GAP_CELLS)
+        multi_means = _cells(MULTI_DAY_GAP_RANGE, GAP_CELLS)
     else:
         same, stop = habits.same_day_share, habits.stop_share
         same_means = np.array([habits.same_day_gap])
@@ -72,13 +103,13 @@ def _gap_logs(g: np.ndarray, habits: data.Habits | None) -> tuple[np.ndarray, np
     return pm.log(plain), pm.log(broken)
 
 
-def _rows() -> list[tuple[float, float, data.Habits | None, float]]:
+def _rows() -> list[tuple[float, float, Habits | None, float]]:
     """(noise, break rate, gap habits or None for the range's, prior weight) of each habits row."""
-    d = data.DEFAULT_HABITS
-    rows = [(d.noise, d.break_rate, d, PRIOR.default_share)]
-    share = (1.0 - PRIOR.default_share) / (NOISE_CELLS * RATE_CELLS)
-    for noise in _cells(PRIOR.noise, NOISE_CELLS):
-        for rate in _cells(PRIOR.break_rate, RATE_CELLS):
+    d = DEFAULT_HABITS
+    rows = [(d.noise, d.break_rate, d, DEFAULT_SHARE)]
+    share = (1.0 - DEFAULT_SHARE) / (NOISE_CELLS * RATE_CELLS)
+    for noise in _cells(NOISE_RANGE, NOISE_CELLS):
+        for rate in _cells(BREAK_RATE_RANGE, RATE_CELLS):
             rows.append((float(noise), float(rate), None, share))
     return rows
 
@@ -104,8 +135,8 @@ def _segment_logs(t: np.ndarray, y: np.ndarray, variance: float) -> np.ndarray:
     s2 = (t2[k] - t2[j]) - 2.0 * tj * (t1[k] - t1[j]) + m * tj * tj
     y1, y2 = y1s[k] - y1s[j], y2s[k] - y2s[j]
     yd = (yts[k] - yts[j]) - tj * y1
-    offset_var = np.where(j == 0, data.FIRST_OFFSET_SD**2, data.OFFSET_SD**2)
-    rate_var = data.SEGMENT_RATE_SD**2
+    offset_var = np.where(j == 0, FIRST_OFFSET_SD**2, OFFSET_SD**2)
+    rate_var = SEGMENT_RATE_SD**2
     a11 = 1.0 / offset_var + m / variance  # the coefficients' posterior precision
     a12 = s1 / variance
     a22 = 1.0 / rate_var + s2 / variance
@@ -120,15 +151,40 @@ def _segment_logs(t: np.ndarray, y: np.ndarray, variance: float) -> np.ndarray:
 
 def break_probabilities(points: np.ndarray) -> np.ndarray:
     """P(break after reading i | the log) for i = 0 .. n-2 (float64 [n-1]); points [n, 2] are (days,
-    seconds) in time order, as `data.WatchLog` holds them."""
+    seconds) in time order, as the generator's logs hold them."""
+    return np.minimum(pm.exp(_log_probabilities(np.asarray(points, dtype=np.float64))), 1.0)
+
+
+#: Encoding v4's channel: the log-odds clamped to +-ODDS_LIMIT (exact in float16; a probability within
+#: 1.2e-7 of 0 or 1 either way), computed only for logs whose numbers a watch could give: offsets within
+#: MAX_OFFSET seconds and a time span within MAX_SPAN days (beyond them squares and gap densities would
+#: leave binary64's range); 0 elsewhere, and where the log-odds are not a number.
+ODDS_LIMIT = 16.0
+MAX_OFFSET = 1e5
+MAX_SPAN = 1000.0
+
+
+def break_log_odds(points: np.ndarray) -> np.ndarray:
+    """log P(break after reading i) - log P(none), clamped to +-ODDS_LIMIT, for i = 0 .. n-2 (float64)."""
     points = np.asarray(points, dtype=np.float64)
+    n = len(points)
+    if n < 2 or not (np.max(np.abs(points[:, 1])) <= MAX_OFFSET and points[-1, 0] - points[0, 0] <= MAX_SPAN):
+        return np.zeros(max(n - 1, 0))
+    log_p = _log_probabilities(points)
+    with np.errstate(invalid="ignore"):
+        odds = log_p - pm.log(1.0 - np.minimum(pm.exp(log_p), 1.0))
+    return np.clip(np.nan_to_num(odds, nan=0.0, posinf=ODDS_LIMIT, neginf=-ODDS_LIMIT), -ODDS_LIMIT, ODDS_LIMIT)
+
+
+def _log_probabilities(points: np.ndarray) -> np.ndarray:
+    """log P(break after reading i | the log), i = 0 .. n-2."""
     n = len(points)
     if n < 2:
         return np.zeros(0)
     t = points[:, 0] - points[0, 0]
     y = points[:, 1]
     g = np.diff(t)
-    base_prior = -0.5 * (BASE_RATES / data.BASE_RATE_SD) ** 2
+    base_prior = -0.5 * (BASE_RATES / BASE_RATE_SD) ** 2
     base_prior = base_prior - pm.logsumexp(base_prior, axis=0)
     noises = sorted({noise for noise, *_ in ROWS})
     # [noise, base rate, j, k]: each segment's log likelihood, held both ways round for the two passes
@@ -165,7 +221,7 @@ def break_probabilities(points: np.ndarray) -> np.ndarray:
     starts_all = np.broadcast_to(start, (rows, grid, n + 1)).reshape(rows * grid, -1)
     evidence = pm.logsumexp(prior + backward[:, 0], axis=0)
     joint = pm.logsumexp(prior[:, None] + forward[:, 1:n] + starts_all[:, 1:n] + backward[:, 1:n], axis=0)
-    return np.minimum(pm.exp(joint - evidence), 1.0)
+    return joint - evidence
 
 
 def decide(points: np.ndarray, threshold: float = 0.5) -> list[int]:
