@@ -1,4 +1,4 @@
-"""The canonical input encodings, versions 1, 2 and 3: trendline points -> float32 [C, L].
+"""The canonical input encodings, versions 1 to 4: trendline points -> float32 [C, L].
 
 This is the contract the Swift bridge is fuzzed against, so every step is fixed to the
 bit (see "Encoding v1", "v2" and "v3" in docs/trendsplit/encodings.md). v1 ([2, L]) and v2 are frozen: apps
@@ -6,7 +6,9 @@ ship them. v2 ([4, L]) adds the step to the next reading in absolute units (seco
 which v1's division by the x-range hides. v3 ([7, L]) adds the log's own noise scale (the
 median absolute residual of each reading from the line through its neighbours), and the
 step in seconds and each residual divided by it, so a jump is read against the noise of the
-watch and the eye that read it, and apart from the drift across a gap. Every version checks
+watch and the eye that read it, and apart from the drift across a gap. v4 ([8, L]) adds the
+log-odds of a break after each reading under the generator's own model, its habits unknown
+(`trendsplit.posterior`): what the best detector of these logs would say. Every version checks
 the same rules in the same order and each broken rule raises its own `EncodingError`
 subclass with a stable code.
 """
@@ -19,6 +21,7 @@ from numbers import Real
 
 import numpy as np
 
+from trendsplit import posterior
 from trendsplit.errors import (
     BadPoint,
     EncodingError,
@@ -33,8 +36,8 @@ from trendsplit.errors import (
 
 #: The version a caller gets when it names none: v1, what shipped apps send.
 ENCODING_VERSION = 1
-#: version -> channels: v1 = (X, Y); v2 = (X, Y, DY, DX); v3 = (X, Y, DY, DX, DYN, NU, RES).
-CHANNELS = {1: 2, 2: 4, 3: 7}
+#: version -> channels: v1 = (X, Y); v2 = (X, Y, DY, DX); v3 = (X, Y, DY, DX, DYN, NU, RES); v4 = v3's and POST.
+CHANNELS = {1: 2, 2: 4, 3: 7, 4: 8}
 #: v2's step channels: clamp limits (exact in binary32 and float16) and the flush-to-zero
 #: threshold, float16's smallest normal number, so every step value is a normal fp16 or zero.
 DY_LIMIT = 100.0  # seconds: a step beyond 100 s between readings is a reset or a misread either way
@@ -232,6 +235,12 @@ def _check_rules(xy: np.ndarray, index: int | None) -> None:
         raise ZeroXRange(f"all {n} points share x = {float(x[0])!r}", index=index)
 
 
+def posterior_channel(xy: np.ndarray) -> np.ndarray:
+    """v4's channel at positions 0..n-2 for one series [n, 2] that keeps the rules: the log-odds of a break
+    after each reading (`posterior.break_log_odds`, -0.0 read as +0.0 as Swift folds it), rounded to float32."""
+    return posterior.break_log_odds(np.asarray(xy, dtype=np.float64) + 0.0).astype(np.float32)
+
+
 def encode(points: Points, version: int = ENCODING_VERSION) -> np.ndarray:
     """Encode one series to float32 [C, L] (C = 2 for v1, 4 for v2); binary64 maths in the
     contract's order, one rounding."""
@@ -254,11 +263,13 @@ def encode(points: Points, version: int = ENCODING_VERSION) -> np.ndarray:
         if version >= 2:  # positions 0..n-2; the last reading and the padding stay +0.0
             out[2, :n - 1] = steps(y, DY_LIMIT).astype(np.float32)
             out[3, :n - 1] = steps(x, DX_LIMIT).astype(np.float32)
-        if version == 3:
+        if version >= 3:
             dyn, nu, res = noise_channels(x[None], y[None], np.array([n]))
             out[4, :n - 1] = dyn[0].astype(np.float32)
             out[5, :n] = np.float32(nu[0])
             out[6, :n] = res[0].astype(np.float32)
+        if version == 4:
+            out[7, :n - 1] = posterior_channel(xy)
     bad = ~np.isfinite(out[:, :n])
     if bad.any():
         c, i = np.argwhere(bad)[0]
@@ -312,7 +323,7 @@ def encode_padded(xy: np.ndarray, lengths: np.ndarray, version: int = ENCODING_V
         if version >= 2:  # before the channels are overwritten; the padding repeats, so its steps are 0
             enc[:, 3:1:-1, :w - 1] = steps(ch, _STEP_LIMITS)  # x's steps go to channel 3, y's to 2
             enc[:, 2:, w - 1] = 0.0
-        if version == 3:
+        if version >= 3:
             dyn, nu, res = noise_channels(x, y, lengths)
             enc[:, 4, :w - 1] = dyn
             enc[:, 5, :w] = nu[:, None]
@@ -323,8 +334,12 @@ def encode_padded(xy: np.ndarray, lengths: np.ndarray, version: int = ENCODING_V
         enc[:, :2, :w] = ch
     if ragged:
         np.copyto(enc[:, :2, :w], np.float32(0.0), where=pad[:, None, :])
-        if version == 3:
+        if version >= 3:
             np.copyto(enc[:, 5, :w], np.float32(0.0), where=pad)
+    if version == 4:  # one series at a time, where the rules hold (the others are zeroed below)
+        enc[:, 7, :w] = 0.0
+        for k in np.flatnonzero(err == 0):
+            enc[k, 7, : lengths[k] - 1] = posterior_channel(xy[k, : lengths[k]])
     bad = np.flatnonzero(err)
     if bad.size:
         enc[bad] = 0.0

@@ -58,7 +58,8 @@ from trendsplit.models import encoding_version
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ENCODING_FILE = "encoding_cases.json"
 #: version -> its encoding fixture; v1's name predates v2 and stays.
-ENCODING_FILES = {1: ENCODING_FILE, 2: "encoding_cases_v2.json", 3: "encoding_cases_v3.json"}
+ENCODING_FILES = {1: ENCODING_FILE, 2: "encoding_cases_v2.json", 3: "encoding_cases_v3.json",
+                  4: "encoding_cases_v4.json"}
 #: The break posterior's cases (`trendsplit/posterior.py`, Swift's `BreakPosterior`): points and each
 #: position's probability as binary64 hex strings.
 POSTERIOR_FILE = "posterior_cases.json"
@@ -66,9 +67,11 @@ POSTERIOR_LOGS = 9
 #: The models whose fixtures are generated and checked.
 MODELS = ("trendsplit", "trendsplit-v2", "trendsplit-v3", "trendsplit-v3b")
 #: The channels' names in fixture cases, in channel order.
-CHANNEL_KEYS = ("x_bits", "y_bits", "dy_bits", "dx_bits", "dyn_bits", "nu_bits", "res_bits")
+CHANNEL_KEYS = ("x_bits", "y_bits", "dy_bits", "dx_bits", "dyn_bits", "nu_bits", "res_bits", "post_bits")
 GENERATOR_SEED = 20261126
 RANDOM_CASES = 240
+#: v4's posterior costs about 0.1 s a log in Python and far more in Swift's debug build: fewer random cases.
+V4_RANDOM_CASES = 24
 MODEL_CASES = 24
 #: A fixture file is about a megabyte; reading one stops well before memory matters.
 
@@ -163,13 +166,29 @@ def _wild(rng) -> list[list[float]]:
     return pts.tolist()
 
 
-def _random_cases(rng: ExactGenerator) -> list[tuple[str, list[list[float]]]]:
+def _posterior_edges() -> list[tuple[str, list[list[float]]]]:
+    """v4's own edges: a certain break and none (both clamps), and the offset and span just inside and just
+    past what a watch gives (the channel is 0 past them)."""
+    from trendsplit import posterior
+
+    offset, span = posterior.MAX_OFFSET, posterior.MAX_SPAN
+    return [
+        ("v4_an_hour_off", [[0.0, 0.0], [0.25, 1.0], [1.0, 3600.0], [2.0, 5.0], [2.5, 8.0]]),
+        ("v4_offset_at_the_limit", [[0.0, 0.0], [1.0, -offset], [2.0, 3.0]]),
+        ("v4_offset_past_the_limit", [[0.0, 0.0], [1.0, float(np.nextafter(offset, np.inf))], [2.0, 3.0]]),
+        ("v4_span_at_the_limit", [[0.0, 0.0], [1.0, 2.0], [span, 1.0]]),
+        ("v4_span_past_the_limit", [[0.0, 0.0], [1.0, 2.0], [float(np.nextafter(span, np.inf)), 1.0]]),
+        ("v4_negative_zero_offsets", [[-0.0, -0.0], [0.5, 1.0], [1.0, -0.0], [2.0, 2.0]]),
+    ]
+
+
+def _random_cases(rng: ExactGenerator, count: int = RANDOM_CASES) -> list[tuple[str, list[list[float]]]]:
     """Watch logs, the adversarial kinds and wild values, all drawn exactly (`rng` is exact)."""
     from trendsplit import data
 
     cases = []
     kinds = list(data.ADVERSARIAL)
-    for k in range(RANDOM_CASES):
+    for k in range(count):
         if k % 3 == 0:
             cases.append((f"watch_log_{k}", data.watch_log(rng).points.tolist()))
         elif k % 3 == 1:
@@ -197,9 +216,10 @@ def _provenance(extra: dict, version: int = ENCODING_VERSION) -> dict:
 
 def encoding_fixture(version: int = ENCODING_VERSION) -> str:
     rng = ExactGenerator(GENERATOR_SEED)
-    named = _named_cases() + (_step_cases() if version >= 2 else []) + (_noise_cases() if version == 3 else [])
+    named = (_named_cases() + (_step_cases() if version >= 2 else []) + (_noise_cases() if version >= 3 else [])
+             + (_posterior_edges() if version == 4 else []))
     cases = [{"name": name, "points": [[_hex(v) for v in p] for p in pts], **_expected(pts, version)}
-             for name, pts in named + _random_cases(rng)]
+             for name, pts in named + _random_cases(rng, V4_RANDOM_CASES if version == 4 else RANDOM_CASES)]
     kind = "encoding_cases" if version == 1 else f"encoding_cases_v{version}"
     return document(kind, _provenance({}, version), cases)
 

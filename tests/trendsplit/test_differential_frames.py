@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.trendsplit.strategies import frames
+from tests.trendsplit.test_differential import CHEAP_VERSIONS, POSTERIOR_VERSIONS, cases
 from trendsplit import differential
 from trendsplit.encoding import CHANNELS, BatchEncoding, L, encode, encode_padded
 from trendsplit.strategies import FAMILIES, MAX_POINTS, RECORD, build_frame
@@ -57,9 +58,18 @@ def test_frames_reach_every_family_and_every_error_code():
 
 
 @pytest.mark.swift
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", CHEAP_VERSIONS)
 @given(frame=frames())
 def test_swift_encoder_agrees_with_python_on_every_series_of_a_frame(swift_encoder, version, frame):
+    codes = differential.check_frame(swift_encoder, frame, version)
+    assert len(codes) == len(frame)
+
+
+@pytest.mark.swift
+@pytest.mark.parametrize("version", POSTERIOR_VERSIONS)
+@settings(max_examples=max(5, settings.default.max_examples // 30))
+@given(frame=frames(max_series=4))
+def test_swift_encoder_agrees_with_python_on_every_series_of_a_frame_with_the_posterior(swift_encoder, version, frame):
     codes = differential.check_frame(swift_encoder, frame, version)
     assert len(codes) == len(frame)
 
@@ -106,18 +116,20 @@ def test_the_runner_reports_the_shrunk_series(swift_encoder):
 @pytest.mark.swift
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_clean_run_counts_every_series(swift_encoder, version):
-    result = differential.hypothesis_frames(swift_encoder, version, examples=30, max_series=8)
+    examples = 5 if version in POSTERIOR_VERSIONS else 30
+    result = differential.hypothesis_frames(swift_encoder, version, examples=examples, max_series=8)
     assert result and result.version == version
-    assert 30 <= result.cases <= 30 * 8 and sum(result.codes.values()) == result.cases
+    assert examples <= result.cases <= examples * 8 and sum(result.codes.values()) == result.cases
 
 
 @pytest.mark.slow
 @pytest.mark.swift
 @pytest.mark.parametrize("version", VERSIONS)
 def test_many_hypothesis_frames_agree(swift_encoder, version):
-    result = differential.hypothesis_frames(swift_encoder, version, examples=5_000, hypothesis_seed=version)
+    result = differential.hypothesis_frames(swift_encoder, version, examples=cases(version, 5_000),
+                                            hypothesis_seed=version)
     assert result, result.render()
-    assert result.cases > 50_000
+    assert result.cases > cases(version, 50_000)
 
 
 @pytest.mark.swift

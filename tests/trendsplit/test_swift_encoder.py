@@ -53,7 +53,7 @@ def test_binary_batch_matches_json_mode(swift_encoder):
 
 
 def test_the_server_speaks_every_version(swift_encoder):
-    assert swift_encoder.versions == (1, 2, 3)
+    assert swift_encoder.versions == (1, 2, 3, 4)
 
 
 def test_json_mode_v2_returns_python_bits_and_v1_requests_carry_no_version(swift_encoder):
@@ -92,8 +92,8 @@ def test_an_unknown_version_is_refused_before_sending(swift_encoder):
     from trendsplit.errors import UnsupportedEncodingVersion
 
     with pytest.raises(UnsupportedEncodingVersion):
-        swift_encoder.encode(np.zeros((2, 2)), version=4)
+        swift_encoder.encode(np.zeros((2, 2)), version=5)
     with pytest.raises(UnsupportedEncodingVersion):
         swift_encoder.encode_padded(np.zeros((1, 2, 2)), [2], version=0)
-    reply = swift_encoder.request_raw('{"version": 4, "points": [[0, 0], [1, 1]]}')
+    reply = swift_encoder.request_raw('{"version": 5, "points": [[0, 0], [1, 1]]}')
     assert reply["ok"] is False and reply["code"] == "unsupported_version"

@@ -16,9 +16,9 @@ public enum BreakPosterior {
     static let defaultShare = 0.5
     static let noiseRange = (0.3, 5.0), rateRange = (1.0 / 50.0, 1.0 / 5.0)
     static let sameDayGapRange = (1.0 / 48.0, 0.5), multiDayGapRange = (0.75, 4.0)
-    static let noiseCells = 6, rateCells = 4, gapCells = 8
-    /// -30 ... 30 s/day in steps of 2.
-    static let baseRates: [Double] = (0...30).map { -30.0 + Double($0) * 2.0 }
+    static let noiseCells = 4, rateCells = 3, gapCells = 8
+    /// -30 ... 30 s/day in steps of 3.
+    static let baseRates: [Double] = (0...20).map { -30.0 + Double($0) * 3.0 }
     static let log2Pi = PortableMath.log(2.0 * Double.pi)
 
     /// Midpoints in log space of k equal log-width cells over `bounds`.
@@ -124,6 +124,29 @@ public enum BreakPosterior {
 
     /// P(break after reading i) for i in 0 ..< n-1; points are (days, seconds) in time order.
     public static func probabilities(x: [Double], y: [Double]) -> [Double] {
+        logProbabilities(x: x, y: y).map { min(PortableMath.exp($0), 1.0) }
+    }
+
+    /// Encoding v4's channel: the log-odds clamped to +-oddsLimit; 0 for logs whose offsets pass maxOffset
+    /// seconds or whose span passes maxSpan days (no watch gives them) and where the log-odds are not a number.
+    public static let oddsLimit = 16.0
+    public static let maxOffset = 1e5
+    public static let maxSpan = 1000.0
+
+    public static func logOdds(x: [Double], y: [Double]) -> [Double] {
+        let n = x.count
+        guard n >= 2 else { return [] }
+        var top = 0.0
+        for v in y where abs(v) > top { top = abs(v) }
+        guard top <= maxOffset, x[n - 1] - x[0] <= maxSpan else { return [Double](repeating: 0, count: n - 1) }
+        return logProbabilities(x: x, y: y).map { logP in
+            let odds = logP - PortableMath.log(1.0 - min(PortableMath.exp(logP), 1.0))
+            return odds.isNaN ? 0 : min(max(odds, -oddsLimit), oddsLimit)
+        }
+    }
+
+    /// log P(break after reading i), i in 0 ..< n-1.
+    static func logProbabilities(x: [Double], y: [Double]) -> [Double] {
         let n = x.count
         guard n >= 2 else { return [] }
         let w = n + 1, grid = baseRates.count
@@ -132,29 +155,31 @@ public enum BreakPosterior {
         var basePrior = baseRates.map { b -> Double in let q = b / baseRateSD; return -0.5 * (q * q) }
         let norm = PortableMath.logSumExp(basePrior)
         basePrior = basePrior.map { $0 - norm }
-        var byNoise = [Double: [Double]]()
+        var noises = [Double](), tables = [[Double]]()  // per noise: ll[b][j][k]
         let gapLogs = [false: gaps(g, range: false), true: gaps(g, range: true)]
         let h = rows.count * grid
-        var segments = [Double](repeating: -.infinity, count: h * w * w)  // [row, base][j][k]
+        var noiseOf = [Int](), insides = [[Double]]()  // per row: the gaps' terms of readings j+1 ..< k continuing
         var starts = [Double](repeating: 0, count: h * w)
         var prior = [Double](repeating: 0, count: h)
         for (ri, row) in rows.enumerated() {
-            if byNoise[row.noise] == nil { byNoise[row.noise] = segmentLogs(t, y, variance: row.noise * row.noise) }
-            let ll = byNoise[row.noise]!
+            if !noises.contains(row.noise) {
+                noises.append(row.noise)
+                tables.append(segmentLogs(t, y, variance: row.noise * row.noise))
+            }
+            noiseOf.append(noises.firstIndex(of: row.noise)!)
             let gl = gapLogs[row.range]!
             let stay = [0.0] + gl.plain.map { PortableMath.log(1.0 - row.rate) + $0 }
             let start = [0.0] + gl.broken.map { PortableMath.log(row.rate) + $0 } + [0.0]
             var stays = [0.0]
             for i in 0..<n { stays.append(stays[i] + stay[i]) }
+            var inside = [Double](repeating: -.infinity, count: w * w)
+            for j in 0..<n {
+                for k in (j + 1)...n { inside[j * w + k] = stays[min(k, n)] - stays[min(j + 1, n)] }
+            }
+            insides.append(inside)
             let logShare = PortableMath.log(row.share)
             for bi in 0..<grid {
                 let hi = ri * grid + bi
-                for j in 0..<n {
-                    for k in (j + 1)...n {
-                        let inside = stays[min(k, n)] - stays[min(j + 1, n)]
-                        segments[(hi * w + j) * w + k] = ll[(bi * w + j) * w + k] + inside
-                    }
-                }
                 for b in 0..<w { starts[hi * w + b] = start[b] }
                 prior[hi] = logShare + basePrior[bi]
             }
@@ -162,19 +187,31 @@ public enum BreakPosterior {
         var forward = [Double](repeating: -.infinity, count: h * w)
         var backward = [Double](repeating: -.infinity, count: h * w)
         var terms = [Double](repeating: 0, count: w)
-        for hi in 0..<h {
-            let base = hi * w
-            forward[base] = 0
-            for k in 1...n {
-                for j in 0..<k { terms[j] = forward[base + j] + starts[base + j] + segments[(base + j) * w + k] }
-                forward[base + k] = PortableMath.logSumExp(terms[0..<k])
-            }
-            backward[base + n] = 0
-            for j in stride(from: n - 1, through: 0, by: -1) {
-                for k in (j + 1)...n {
-                    terms[k - j - 1] = segments[(base + j) * w + k] + starts[base + k] + backward[base + k]
+        for (ri, _) in rows.enumerated() {
+            tables[noiseOf[ri]].withUnsafeBufferPointer { ll in
+                insides[ri].withUnsafeBufferPointer { inside in
+                    terms.withUnsafeMutableBufferPointer { terms in
+                        for bi in 0..<grid {
+                            let base = (ri * grid + bi) * w, table = bi * w * w
+                            forward[base] = 0
+                            for k in 1...n {  // segments j -> k, every j before k
+                                for j in 0..<k {
+                                    let segment = ll[table + j * w + k] + inside[j * w + k]
+                                    terms[j] = forward[base + j] + starts[base + j] + segment
+                                }
+                                forward[base + k] = PortableMath.logSumExp(UnsafeBufferPointer(terms), count: k)
+                            }
+                            backward[base + n] = 0
+                            for j in stride(from: n - 1, through: 0, by: -1) {  // segments j -> k, every k after j
+                                for k in (j + 1)...n {
+                                    let segment = ll[table + j * w + k] + inside[j * w + k]
+                                    terms[k - j - 1] = segment + starts[base + k] + backward[base + k]
+                                }
+                                backward[base + j] = PortableMath.logSumExp(UnsafeBufferPointer(terms), count: n - j)
+                            }
+                        }
+                    }
                 }
-                backward[base + j] = PortableMath.logSumExp(terms[0..<(n - j)])
             }
         }
         let evidence = PortableMath.logSumExp((0..<h).map { prior[$0] + backward[$0 * w] })
@@ -182,7 +219,7 @@ public enum BreakPosterior {
             let joint = PortableMath.logSumExp((0..<h).map { hi in
                 prior[hi] + forward[hi * w + b] + starts[hi * w + b] + backward[hi * w + b]
             })
-            return min(PortableMath.exp(joint - evidence), 1.0)
+            return joint - evidence
         }
     }
 }

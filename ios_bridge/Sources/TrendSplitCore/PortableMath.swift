@@ -26,7 +26,7 @@ public enum PortableMath {
         let k = (x * invLn2).rounded(.toNearestOrEven)
         let r = (x - k * ln2Hi) - k * ln2Lo
         var p = expTerms[0]
-        for c in expTerms.dropFirst() { p = p * r + c }
+        for i in 1..<expTerms.count { p = p * r + expTerms[i] }
         return p * Double(sign: .plus, exponent: Int(k), significand: 1.0)  // 2^k normal, p * 2^k normal: exact
     }
 
@@ -45,18 +45,23 @@ public enum PortableMath {
         let s = f / (2.0 + f)
         let z = s * s
         var r = logTerms[0]
-        for c in logTerms.dropFirst() { r = r * z + c }
+        for i in 1..<logTerms.count { r = r * z + logTerms[i] }
         r = r * z
         return e * ln2Hi - ((halfSquare - (s * (halfSquare + r) + e * ln2Lo)) - f)
     }
 
     /// log(sum(exp(terms))), the terms summed in index order; -infinity when every term is.
-    public static func logSumExp<C: Collection>(_ terms: C) -> Double where C.Element == Double {
+    public static func logSumExp(_ terms: [Double]) -> Double {
+        terms.withUnsafeBufferPointer { logSumExp($0, count: $0.count) }
+    }
+
+    /// The same over the first `count` terms of a buffer (the posterior's passes reuse one).
+    static func logSumExp(_ terms: UnsafeBufferPointer<Double>, count: Int) -> Double {
         var top = -Double.infinity
-        for v in terms where v > top { top = v }
+        for i in 0..<count where terms[i] > top { top = terms[i] }
         let safe = top.isFinite ? top : 0
         var total = 0.0
-        for v in terms { total = total + exp(v - safe) }
+        for i in 0..<count { total = total + exp(terms[i] - safe) }
         return safe + log(total)
     }
 }

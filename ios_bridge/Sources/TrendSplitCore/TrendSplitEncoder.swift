@@ -1,16 +1,17 @@
-/// Encodings v1, v2 and v3: trendline points -> Float32 [C, 100], bit for bit as `trendsplit/encoding.py`.
+/// Encodings v1, v2, v3 and v4: trendline points -> Float32 [C, 100], bit for bit as `trendsplit/encoding.py`.
 ///
 /// Arithmetic is binary64 in the contract's order, then one rounding to Float. Times stay
 /// Double until then: Float32 holds epoch seconds only to 128 s, so the seed app's
 /// Float32 maths moved readings by up to 64 s before normalising. v1 ([2, 100]) and v2 are
 /// frozen: apps ship them; v2 ([4, 100]) adds the step to the next reading in seconds and in
 /// days; v3 ([7, 100]) adds the step in units of the log's noise scale, the scale, and each
-/// reading's residual from the line through its neighbours in units of the scale.
+/// reading's residual from the line through its neighbours in units of the scale; v4 ([8, 100]) adds
+/// the log-odds of a break after each reading under the generator's own model (`BreakPosterior`).
 public enum TrendSplitEncoder {
     /// The version a caller gets when it names none: v1, what shipped apps send.
     public static let version = 1
     /// Every version this encoder speaks.
-    public static let versions = [1, 2, 3]
+    public static let versions = [1, 2, 3, 4]
     /// Padded length: the model sees exactly this many positions.
     public static let length = 100
     /// v2's step channels: clamp limits (exact in Float and Float16) and the flush-to-zero
@@ -25,12 +26,13 @@ public enum TrendSplitEncoder {
     public static let nuNone = 1.0
     public static let dynLimit = 100.0
 
-    /// Channels of `version`'s encoding (2 or 4), or `unsupportedVersion`.
+    /// Channels of `version`'s encoding (2, 4, 7 or 8), or `unsupportedVersion`.
     public static func channels(version: Int) throws -> Int {
         switch version {
         case 1: return 2
         case 2: return 4
         case 3: return 7
+        case 4: return 8
         default: throw TrendSplitError.unsupportedVersion(version: version)
         }
     }
@@ -76,7 +78,7 @@ public enum TrendSplitEncoder {
     /// Encode parallel x (days) and y (seconds) arrays. The result is channel-major:
     /// v1 `[x0 ... x99, y0 ... y99]`, ready to copy into an MLMultiArray of shape [1, 2, 100];
     /// v2 then `dy0 ... dy99, dx0 ... dx99` for shape [1, 4, 100]; v3 then `dyn0 ... dyn99,
-    /// nu0 ... nu99, res0 ... res99` for shape [1, 7, 100].
+    /// nu0 ... nu99, res0 ... res99` for shape [1, 7, 100]; v4 then `post0 ... post99` for [1, 8, 100].
     public static func encode(x: [Double], y: [Double], version: Int = version) throws -> [Float] {
         let width = try channels(version: version)
         try checkCount(max(x.count, y.count))  // first, as in Python: before any point is read
@@ -123,7 +125,7 @@ public enum TrendSplitEncoder {
                 out[3 * length + i] = Float(step(xs[i + 1] - xs[i], limit: dxLimit))
             }
         }
-        if version == 3 {  // the step in noise scales at 0..n-2; the scale and the residuals at every real position
+        if version >= 3 {  // the step in noise scales at 0..n-2; the scale and the residuals at every real position
             let res = residuals(xs, ys)
             let nu = noiseScale(res)
             for i in 0..<(n - 1) {
@@ -133,6 +135,10 @@ public enum TrendSplitEncoder {
                 out[5 * length + i] = Float(nu)
                 if let e = res[i] { out[6 * length + i] = Float(step(e / nu, limit: dynLimit)) }
             }
+        }
+        if version == 4 {  // the log-odds of a break after each reading, at 0..n-2
+            let odds = BreakPosterior.logOdds(x: xs, y: ys)
+            for i in 0..<(n - 1) { out[7 * length + i] = Float(odds[i]) }
         }
         return out
     }

@@ -70,7 +70,7 @@ final class ContractTests: XCTestCase {
     }
 
     func testAModelWithoutAUsableVersionIsRefused() {
-        for metadata in [[:], ["encoding_version": "two"], ["encoding_version": "4"]] as [[String: String]] {
+        for metadata in [[:], ["encoding_version": "two"], ["encoding_version": "5"]] as [[String: String]] {
             XCTAssertThrowsError(try TrendSplitContract(metadata: metadata), "\(metadata)") {
                 let code = ($0 as? TrendSplitError)?.code
                 XCTAssertTrue(code == "model_unavailable" || code == "unsupported_version", "\(metadata): \($0)")

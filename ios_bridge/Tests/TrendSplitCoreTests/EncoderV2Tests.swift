@@ -46,7 +46,7 @@ final class EncoderV2Tests: XCTestCase {
     }
 
     func testUnknownVersionsAreRefusedByName() {
-        for version in [0, 4, -1] {
+        for version in [0, 5, -1] {
             XCTAssertThrowsError(try TrendSplitEncoder.encode(points: [[0, 0], [1, 1]], version: version)) {
                 XCTAssertEqual($0 as? TrendSplitError, .unsupportedVersion(version: version))
                 XCTAssertEqual(($0 as? TrendSplitError)?.code, "unsupported_version")

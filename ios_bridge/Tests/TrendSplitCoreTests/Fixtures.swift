@@ -18,13 +18,15 @@ enum Fixtures {
         let dyn_bits: [UInt32]?  // encoding v3 only
         let nu_bits: [UInt32]?
         let res_bits: [UInt32]?
+        let post_bits: [UInt32]?  // encoding v4 only
         let error: String?
 
-        /// The expected channels in order (2 for v1, 4 for v2, 7 for v3), or nil for an error case.
+        /// The expected channels in order (2 for v1, 4 for v2, 7 for v3, 8 for v4), or nil for an error case.
         var channels: [[UInt32]]? {
             guard let x_bits, let y_bits else { return nil }
             guard let dy_bits, let dx_bits else { return [x_bits, y_bits] }
             if let dyn_bits, let nu_bits, let res_bits {
+                if let post_bits { return [x_bits, y_bits, dy_bits, dx_bits, dyn_bits, nu_bits, res_bits, post_bits] }
                 return [x_bits, y_bits, dy_bits, dx_bits, dyn_bits, nu_bits, res_bits]
             }
             return [x_bits, y_bits, dy_bits, dx_bits]
@@ -32,7 +34,8 @@ enum Fixtures {
     }
 
     /// Encoding version -> its golden file (v1's name predates v2 and stays).
-    static let encodingFiles = [1: "encoding_cases.json", 2: "encoding_cases_v2.json", 3: "encoding_cases_v3.json"]
+    static let encodingFiles = [1: "encoding_cases.json", 2: "encoding_cases_v2.json", 3: "encoding_cases_v3.json",
+                                4: "encoding_cases_v4.json"]
 
     struct ModelCase: Decodable {
         let name: String
