@@ -30,7 +30,9 @@ from harness.toolkit import (
 )
 
 #: The kit's trained nets, as the commands that take one name them (known without importing torch).
-NETS = ["trendsplit", "trendsplit-gru", "trendsplit-v2", "trendsplit-v3", "trendsplit-v3b"]
+#: The nets trained from examples (`trendsplit.train`), and every net the kit serves (v4 learns no weights).
+TRAINED_NETS = ["trendsplit", "trendsplit-gru", "trendsplit-v2", "trendsplit-v3", "trendsplit-v3b"]
+NETS = [*TRAINED_NETS, "trendsplit-v4"]
 
 
 def cmd_fixtures(args: argparse.Namespace) -> int:
@@ -154,7 +156,7 @@ def build_parser(prog: str = "python -m trendsplit") -> argparse.ArgumentParser:
 
     p = command("shifted", help="a net against PELT and the brute force re-tuned per set, on shifted habits "
                                 "(issue 31); exit 1 when a criterion fails")
-    p.add_argument("--candidate", choices=NETS, default="trendsplit-v3b")
+    p.add_argument("--candidate", choices=NETS, default="trendsplit-v4")
     p.add_argument("--reference", choices=NETS, default="trendsplit-v2",
                    help="the net the candidate must not lose to on the standard set")
     p.add_argument("--n", type=CASES, default=1000, help="logs per set (default 1000)")
@@ -166,7 +168,7 @@ def build_parser(prog: str = "python -m trendsplit") -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_shifted)
 
     p = command("threshold", help="a net's split F1 per decision threshold on its validation logs")
-    p.add_argument("--arch", choices=NETS, default="trendsplit-v2")
+    p.add_argument("--arch", choices=TRAINED_NETS, default="trendsplit-v2")
     p.add_argument("--record", action="store_true", help="also write the sweep into the net's card")
     p.set_defaults(func=cmd_threshold)
 

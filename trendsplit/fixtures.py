@@ -65,7 +65,7 @@ ENCODING_FILES = {1: ENCODING_FILE, 2: "encoding_cases_v2.json", 3: "encoding_ca
 POSTERIOR_FILE = "posterior_cases.json"
 POSTERIOR_LOGS = 9
 #: The models whose fixtures are generated and checked.
-MODELS = ("trendsplit", "trendsplit-v2", "trendsplit-v3", "trendsplit-v3b")
+MODELS = ("trendsplit", "trendsplit-v2", "trendsplit-v3", "trendsplit-v3b", "trendsplit-v4")
 #: The channels' names in fixture cases, in channel order.
 CHANNEL_KEYS = ("x_bits", "y_bits", "dy_bits", "dx_bits", "dyn_bits", "nu_bits", "res_bits", "post_bits")
 GENERATOR_SEED = 20261126

@@ -107,5 +107,16 @@ V3B_SPEC = trained("trendsplit-v3b", "trendsplit-v3 grown: the whole log in view
                                      "to the next reading), fine-tuned from v3's weights on the owners' mixture",
                    threshold=V3B_THRESHOLD)
 
-__all__ = ["SPEC", "GRU_SPEC", "V2_SPEC", "V3_SPEC", "V3B_SPEC", "INPUTS", "OUTPUTS", "check_pairing",
+#: trendsplit-v4 decides at 0.5: its output is the posterior probability itself (net.PosteriorReader).
+V4_THRESHOLD = 0.5
+V4_SPEC = ModelSpec(
+    name="trendsplit-v4",
+    description="the exact posterior probability of a break after each reading under the generator's model, the "
+                "owner's habits unknown, computed in encoding v4 (POST) and read by a calibration",
+    build=net.PosteriorReader, inputs=inputs(4), outputs=OUTPUTS,
+    make_cases=functools.partial(make_cases, version=4), threshold=V4_THRESHOLD,
+    weights_source="exact: none learnt (scale 1, shift 0); the model is trendsplit/posterior.py's posterior in "
+                   "encoding v4", trained=False, metadata=metadata(4, V4_THRESHOLD))
+
+__all__ = ["SPEC", "GRU_SPEC", "V2_SPEC", "V3_SPEC", "V3B_SPEC", "V4_SPEC", "INPUTS", "OUTPUTS", "check_pairing",
            "encoding_version", "make_cases", "trained", "data", "gru", "net", "train"]

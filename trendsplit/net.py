@@ -150,3 +150,27 @@ def grown(source: TrendSplitNet, target: TrendSplitNet) -> TrendSplitNet:
 def seeded(seed: int = 0) -> TrendSplitNet:
     """Deterministic initial weights: PyTorch's default init, drawn exactly from a fixed seed (`api.seeded`)."""
     return api.seeded(TrendSplitNet, seed)
+
+
+#: Encoding v4's channel that carries the posterior's log-odds (`trendsplit.posterior`).
+POST_CHANNEL = 7
+
+
+class PosteriorReader(nn.Module):
+    """trendsplit-v4's net: the break probability encoding v4's POST channel carries, sigmoid(a * POST + b).
+
+    The posterior computed in the encoding is what the best detector of the generator's logs would say;
+    given it, trendsplit-v3b's whole conv net adds nothing (a logistic fit of v3b's logit and POST on 2,000
+    mixture logs weighs them 0.03 and 0.91, and decides within 0.001 F1 of POST alone on every validation
+    set: docs/trendsplit/models.md). So the net is a calibration, a = 1 and b = 0: the posterior as it is,
+    decided at 0.5. Its input is [N, 8, L] like any encoding v4 model's, so an app pairs and decodes it as it
+    does the others, and the harness exports and judges it the same way.
+    """
+
+    def __init__(self, scale: float = 1.0, shift: float = 0.0):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(float(scale)))
+        self.shift = nn.Parameter(torch.tensor(float(shift)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x[:, POST_CHANNEL] * self.scale + self.shift)

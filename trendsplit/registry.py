@@ -16,6 +16,7 @@ MODELS = {} if installed.missing() else {
     models.V2_SPEC.name: models.V2_SPEC,
     models.V3_SPEC.name: models.V3_SPEC,
     models.V3B_SPEC.name: models.V3B_SPEC,
+    models.V4_SPEC.name: models.V4_SPEC,
     fp16_stress.SPEC.name: fp16_stress.SPEC,
 }
 

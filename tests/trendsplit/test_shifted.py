@@ -1,6 +1,6 @@
 """The shifted-habits evaluation: each set's logs, its re-tuned baselines, the differences and the criteria.
 
-Measured on `trendsplit` (v1), whose export the suite shares; the committed evaluation is trendsplit-v3b's."""
+Measured on `trendsplit` (v1), whose export the suite shares; the committed evaluation is trendsplit-v4's."""
 
 from __future__ import annotations
 

@@ -75,6 +75,10 @@ final class GoldenFixtureTests: XCTestCase {
         try modelCasesEncodeAndDecodeLikePython(model: "trendsplit-v3b", version: 3)
     }
 
+    func testV4ModelCasesEncodeAndDecodeLikePython() throws {
+        try modelCasesEncodeAndDecodeLikePython(model: "trendsplit-v4", version: 4)
+    }
+
     func testErrorCodesAreThePythonCodesInOrder() {
         XCTAssertEqual(TrendSplitError.encodingCodes, [
             "bad_point", "too_few_points", "too_many_points", "non_finite", "unsorted_x",
