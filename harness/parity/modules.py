@@ -5,7 +5,8 @@ intermediate values are mapped to those modules: a CoreML program's MIL values t
 module hierarchy of the traced graph (`harness.mil.localize.torch_module_paths`), an ONNX model's nodes
 through the exporter's name scopes (`pkg.torch.onnx.name_scopes`, or a TorchScript export's node
 names), with every intermediate marked as an extra graph output for onnxruntime, as Polygraphy's
-"mark all" does. A module's value is the last one mapped to it whose shape is its output's.
+"mark all" does. A module's value is the last one mapped to it whose shape is its output's; a module
+run twice (a shared block) counts at its first run, where a defect in it starts, on either side.
 
 Each module's deviation from float64 is set against its spread: the float32 reference's own distance
 from float64 there, the Monte Carlo runs of the candidate's precision where a CoreML program of it
@@ -88,8 +89,10 @@ class ModuleLocalization:
         return "\n".join(lines)
 
 
-def torch_outputs(module, spec: ModelSpec, feeds: Mapping[str, np.ndarray], float64: bool) -> dict:
-    """path -> (module class, output as float64) for every submodule, in the order their forwards finish."""
+def torch_outputs(module, spec: ModelSpec, feeds: Mapping[str, np.ndarray], float64: bool,
+                  calls: dict[str, int] | None = None) -> dict:
+    """path -> (module class, output as float64) for every submodule, in the order their first forwards
+    finish; `calls`, when given, gets how many times each ran."""
     import copy
 
     import torch
@@ -106,9 +109,10 @@ def torch_outputs(module, spec: ModelSpec, feeds: Mapping[str, np.ndarray], floa
 
         def hook(_m, _inputs, output, path=path, kind=kinds[path]):
             value = output[0] if isinstance(output, tuple | list) and output else output
-            if isinstance(value, torch.Tensor) and value.is_floating_point():
-                seen.pop(path, None)  # a module run twice (reused) counts at its last run
-                seen[path] = (kind, value.detach().double().numpy())
+            if calls is not None:
+                calls[path] = calls.get(path, 0) + 1
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and path not in seen:
+                seen[path] = (kind, value.detach().double().numpy())  # a reused module at its first run
 
         handles.append(sub.register_forward_hook(hook))
     args = []
@@ -126,13 +130,19 @@ def torch_outputs(module, spec: ModelSpec, feeds: Mapping[str, np.ndarray], floa
 
 
 def _by_module(values: Mapping[str, np.ndarray], order: Sequence[str], module_of: Mapping[str, str],
-               wanted: Mapping[str, tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """path -> the last value mapped to that module whose shape is its output's."""
-    out = {}
+               wanted: Mapping[str, tuple[str, np.ndarray]], reused: frozenset[str] = frozenset()
+               ) -> dict[str, np.ndarray]:
+    """path -> the last value mapped to that module whose shape is its output's; for a module in `reused`
+    (run more than once), the last of its first run: its values until a value of another module (not one of
+    its own submodules) or of none comes after one of its output's shape."""
+    out: dict[str, np.ndarray] = {}
+    done: set[str] = set()
     for name in order:
-        path = module_of.get(name)
+        path = module_of.get(name, "")
+        done.update(p for p in reused if p in out and p != path and not path.startswith(p + "."))
         value = values.get(name)
-        if path in wanted and isinstance(value, np.ndarray) and value.shape == wanted[path][1].shape:
+        if (path in wanted and path not in done and isinstance(value, np.ndarray)
+                and value.shape == wanted[path][1].shape):
             out[path] = np.asarray(value, np.float64)
     return out
 
@@ -227,8 +237,10 @@ def localize_pair(spec: ModelSpec, folder: Path, candidate: str, cases: Sequence
         raise UsageError(f"localising {label} module by module needs its intermediate values: coreml-emulated and "
                          "onnxruntime give them; for another backend, localise the emulator at its precision")
     module = spec.build()
-    t64 = torch_outputs(module, spec, feeds, float64=True)
+    calls: dict[str, int] = {}
+    t64 = torch_outputs(module, spec, feeds, float64=True, calls=calls)
     t32 = torch_outputs(module, spec, feeds, float64=False)
+    reused = frozenset(p for p, k in calls.items() if k > 1)
     manifest = Manifest.read(folder)
     modules = torch_module_paths(module, spec.examples(batch=1))
     from harness.mil.montecarlo import RandomRounding
@@ -239,7 +251,7 @@ def localize_pair(spec: ModelSpec, folder: Path, candidate: str, cases: Sequence
         for k in range(samples):
             values, order, paths = mil_values(reference, option if name == "coreml-emulated" and option else precision,
                                               feeds, modules, RandomRounding(SEED + k, precision))
-            runs.append(_by_module(values, order, paths, t64))
+            runs.append(_by_module(values, order, paths, t64, reused))
     except Exception:  # no float32 program: the float32 reference's own noise alone
         runs = []
     try:
@@ -252,5 +264,5 @@ def localize_pair(spec: ModelSpec, folder: Path, candidate: str, cases: Sequence
         if program is None:
             raise UsageError(f"no CoreML program at {precision} in {folder}")
         values, order, paths = mil_values(program, option or precision, feeds, modules)
-    got = _by_module(values, order, paths, t64)
+    got = _by_module(values, order, paths, t64, reused)
     return compare_modules(f"{label} vs float64", precision, cases, t64, t32, got, runs)

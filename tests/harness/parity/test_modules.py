@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from harness.errors import UsageError
 from harness.mil import load_program
@@ -90,3 +91,40 @@ def test_a_localisation_that_mapped_no_module_says_so_instead_of_every_module_wi
     assert not nothing.localised
     one = compare_modules("x vs float64", "fp16", [0, 1, 2, 3], t64, t64, {"a": r64}, [])
     assert one.localised and "(1 of 2 modules mapped" in one.summary()
+
+
+class _Mix(torch.nn.Module):
+    """Right in torch, wrong in the ONNX export (a softmax over channels, not time): a converter's defect."""
+
+    def forward(self, x):
+        return x * torch.softmax(x, dim=1 if torch.onnx.is_in_onnx_export() else 2) * 16
+
+
+class _SharedTwice(torch.nn.Module):
+    """`mix` runs twice, `mid` between its two calls: the export goes wrong at `mix`'s first call."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = torch.nn.Conv1d(4, 8, 3, padding=1)
+        self.mix = _Mix()
+        self.mid = torch.nn.Conv1d(8, 8, 3, padding=1)
+        self.head = torch.nn.Linear(8 * 16, 3)
+
+    def forward(self, x):
+        return self.head(self.mix(self.mid(self.mix(self.inp(x)))).flatten(1))
+
+
+def test_a_defect_in_a_module_called_twice_is_found_at_that_module_not_at_the_one_between_its_calls(shared_export):
+    """A module run twice was captured at its last run: it sat after `mid` in execution order, so a pair going wrong
+    at its first run was said to start at `mid (Conv1d)`, a module the export got right."""
+    from harness import api
+
+    spec = built(api.describe("shared-twice", lambda: api.seeded(_SharedTwice), inputs={"x": (None, 4, 16)},
+                              outputs={"logits": (None, 3)}, decision="argmax", decision_output="logits"))
+    _, folder = shared_export(spec)
+    cases, feeds = _feeds(spec, 8)
+    found = localize_pair(spec, folder, "onnxruntime", cases, feeds)
+    assert [m.title for m in found.modules][:3] == ["inp (Conv1d)", "mix (_Mix)", "mid (Conv1d)"], found.render()
+    assert found.first is not None and found.first.title == "mix (_Mix)", found.render()
+    right = localize_pair(spec, folder, "coreml-emulated@fp32", cases, feeds)  # the same modules, converted right
+    assert right.localised and right.first is None, right.render()
