@@ -232,6 +232,11 @@ class PrecisionClass:
     def label(self) -> str:
         return f"within {self.precision} precision" if self.within else f"BEYOND {self.precision} precision"
 
+    @property
+    def starts_with_overflow(self) -> bool:
+        """The module where it starts overflows: a range defect, even where the outputs stay finite."""
+        return any(m.overflow and m.title == self.starts_at for m in self.modules)
+
     def summary(self) -> str:
         """One line: the class, the figures it rests on, and what the flips are."""
         on = f"{len(self.cases)} cases, {self.method}"
@@ -243,6 +248,11 @@ class PrecisionClass:
                     f"on {len(self.overflow_cases)} of {len(self.cases)} cases (case {self.overflow_cases[0]}; {on}): "
                     "an overflow, not rounding: keep the op that overflows in fp32 (python -m harness advise)")
             text += f"; it starts at {self.starts_at}" if self.starts_at else ""
+        elif self.starts_with_overflow:  # the outputs stay finite (a sigmoid, a clamp after it), the module did not
+            text = (f"{self.label} on {len(self.beyond_cases)} of {len(self.cases)} cases (case {self.worst_case}: "
+                    f"{self.worst_ratio:.3g}x the spread its precision gives; {on}): an overflow inside the model at "
+                    f"{self.starts_at}, whose values pass {self.precision}'s range where float64's are finite, not "
+                    "rounding: keep the op that overflows in fp32 (python -m harness advise)")
         else:
             text = (f"{self.label} on {len(self.beyond_cases)} of {len(self.cases)} cases (case {self.worst_case}: "
                     f"{self.worst_ratio:.3g}x the spread its precision gives; {on}): not rounding, suspect the "

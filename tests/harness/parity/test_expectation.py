@@ -247,3 +247,40 @@ def test_flips_of_an_argmax_at_every_position_are_set_against_that_positions_sco
     assert (flip.case, flip.position, flip.expected) == (4, 2, False)
     top = np.sort(r64[4, 2])
     assert flip.margin == pytest.approx(top[-1] - top[-2])
+
+
+class _SoftPlus(torch.nn.Module):
+    """A softplus written with `torch.where`: `exp` passes float16's range for x > 11, a branch taken up to x = 20."""
+
+    def forward(self, x):
+        return torch.where(x > 20, x, torch.log1p(torch.exp(x)))
+
+
+class _SoftPlusWhere(torch.nn.Module):
+    """`_SoftPlus` on an amplified projection; the sigmoid after it saturates, so the outputs stay finite."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 16)
+        self.act = _SoftPlus()
+        self.out = torch.nn.Linear(16, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(0.2 * self.out(self.act(self.proj(x) * 6)))
+
+
+def test_an_overflow_inside_the_model_whose_outputs_stay_finite_is_called_an_overflow_not_a_conversion_defect(exported):
+    """The module where the pair starts overflows (its values infinite where float64's are finite), but the output
+    saturates: the line said "not rounding, suspect the conversion, the runtime or the emulator", sending the user
+    after a converter bug for fp16's range, with no word of the fix (`advise`: keep the `exp` in fp32)."""
+    spec = api.describe("softplus-where", lambda: api.seeded(_SoftPlusWhere), inputs={"x": (None, 8)},
+                        outputs={"p": (None, 1)}, decision="threshold")
+    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
+    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=64, seed=0,
+                          folder=folder, explain=True)
+    (fp16,) = report.precision
+    assert not fp16.within and not fp16.overflow_cases, fp16.summary()  # finite outputs, beyond precision
+    assert fp16.modules and next(m for m in fp16.modules if m.title == fp16.starts_at).overflow, fp16.modules
+    assert "suspect the conversion" not in fp16.summary(), fp16.summary()
+    assert f"an overflow inside the model at {fp16.starts_at}" in fp16.summary(), fp16.summary()
+    assert "python -m harness advise" in fp16.summary()
