@@ -223,6 +223,7 @@ class PrecisionClass:
     overflow_cases: tuple[int, ...] = ()  # cases where it is NaN or infinite and float64 is not
     starts_at: str = ""  # beyond precision: the first torch module past its spread, e.g. "body.0 (Conv1d)"
     modules: tuple[ModuleStep, ...] = ()  # beyond precision: every module mapped, in execution order
+    overflow_start: bool = False  # `starts_at` names an op of the program whose values overflow (no module did)
 
     @property
     def within(self) -> bool:
@@ -235,7 +236,7 @@ class PrecisionClass:
     @property
     def starts_with_overflow(self) -> bool:
         """The module where it starts overflows: a range defect, even where the outputs stay finite."""
-        return any(m.overflow and m.title == self.starts_at for m in self.modules)
+        return self.overflow_start or any(m.overflow and m.title == self.starts_at for m in self.modules)
 
     def summary(self) -> str:
         """One line: the class, the figures it rests on, and what the flips are."""
@@ -274,7 +275,7 @@ class PrecisionClass:
                 "spread": self.spread, "reference_noise": self.reference_noise, "factor": self.factor,
                 "within": self.within, "flips": [f.to_dict() for f in self.flips],
                 "overflow_cases": list(self.overflow_cases), "starts_at": self.starts_at,
-                "modules": [m.to_dict() for m in self.modules]}
+                "modules": [m.to_dict() for m in self.modules], "overflow_start": self.overflow_start}
 
     @classmethod
     def from_dict(cls, d: dict) -> PrecisionClass:
@@ -302,7 +303,8 @@ class PrecisionClass:
                    number(d["reference_noise"]), number(d["factor"]), flips,
                    tuple(whole(c) for c in d["overflow_cases"]), str(d["starts_at"]),
                    tuple(ModuleStep(str(m["title"]), number(m["deviation"]), number(m["spread"]), number(m["ratio"]),
-                                    flag(m["overflow"])) for m in d.get("modules", [])))
+                                    flag(m["overflow"])) for m in d.get("modules", [])),
+                   overflow_start=flag(d.get("overflow_start", False)))
         if (not set(made.beyond_cases) <= set(made.cases) or not set(made.overflow_cases) <= set(made.beyond_cases)
                 or d["within"] is not made.within):
             raise ValueError("its beyond cases and its class contradict each other")

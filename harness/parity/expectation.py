@@ -237,5 +237,27 @@ def _located(spec: ModelSpec, folder: Path, candidate: str, found: PrecisionClas
         say(f"not localising {candidate} by module: {err}")
         return found
     first = located.first
-    return dataclasses.replace(found, starts_at=first.title if first is not None else "", modules=tuple(
+    found = dataclasses.replace(found, starts_at=first.title if first is not None else "", modules=tuple(
         ModuleStep(m.title, m.deviation, m.spread, m.ratio, m.overflow) for m in located.modules))
+    op = _overflowing_op(spec, folder, candidate, feeds_at(cases)) if first is None else None
+    return dataclasses.replace(found, starts_at=op.title, overflow_start=True) if op is not None else found
+
+
+def _overflowing_op(spec: ModelSpec, folder: Path, candidate: str, feeds: dict[str, np.ndarray]):
+    """No torch module says where (functional code, values renamed or fused by coremltools' passes): the first op
+    of an emulated fp16 program whose values pass float16's range where the fp32 profile's are finite, or None."""
+    from harness import backend_names
+    from harness.export.manifest import Manifest
+    from harness.mil import load_program
+    from harness.mil.localize import localize, torch_module_paths
+
+    match = backend_names.REFERENCE.match(backend_names.label(candidate))
+    if match is None or match["name"] != "coreml-emulated" or match["precision"] != "fp16":
+        return None
+    try:  # a diagnosis: a program this cannot run on these cases leaves the class without a place, as before
+        program = load_program(folder / Manifest.read(folder).artifact("coreml", "fp16").path)
+        ops = localize(program, feeds, "fp32", match["option"] or "fp16",
+                       modules=torch_module_paths(spec.build(), spec.examples(batch=1)))
+    except Exception:
+        return None
+    return next((o for o in ops.ops if o.overflow), None)

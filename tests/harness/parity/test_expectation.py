@@ -284,3 +284,35 @@ def test_an_overflow_inside_the_model_whose_outputs_stay_finite_is_called_an_ove
     assert "suspect the conversion" not in fp16.summary(), fp16.summary()
     assert f"an overflow inside the model at {fp16.starts_at}" in fp16.summary(), fp16.summary()
     assert "python -m harness advise" in fp16.summary()
+
+
+class _FunctionalSoftPlusWhere(torch.nn.Module):
+    """`_SoftPlusWhere` with its softplus written as functional code: no module of its own to name."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 16)
+        self.out = torch.nn.Linear(16, 1)
+
+    def forward(self, x):
+        h = self.proj(x) * 6
+        return torch.sigmoid(0.2 * self.out(torch.where(h > 20, h, torch.log1p(torch.exp(h)))))
+
+
+def test_an_overflow_in_functional_code_no_module_maps_is_named_by_the_program_s_op(exported):
+    """No torch module maps to the values where it goes wrong (functional code; coremltools fused the Linears with
+    what follows them): the pair FAILED "not rounding, suspect the conversion" and named nowhere, where the program's
+    `exp` overflows; `localize` without `--pair` found it, parity never said so (the pair failed by its class alone,
+    after the op-level localisation of failing pairs had run)."""
+    spec = api.describe("softplus-functional", lambda: api.seeded(_FunctionalSoftPlusWhere), inputs={"x": (None, 8)},
+                        outputs={"p": (None, 1)}, decision="threshold")
+    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
+    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=64, seed=0,
+                          folder=folder, explain=True)
+    (fp16,) = report.precision
+    assert not fp16.within and not fp16.overflow_cases, fp16.summary()
+    assert "suspect the conversion" not in fp16.summary(), fp16.summary()
+    assert "an overflow inside the model at " in fp16.summary() and "(exp)" in fp16.summary(), fp16.summary()
+    assert fp16.starts_at.endswith("(exp)")
+    again = type(fp16).from_dict(json.loads(json.dumps(fp16.to_dict())))  # saved and read back: the same line
+    assert again.summary() == fp16.summary()
