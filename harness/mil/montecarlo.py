@@ -29,6 +29,9 @@ import numpy as np
 
 #: float32's unit roundoff: the relative size of MCA's random rounding of a float32 result.
 U32 = 2.0**-24
+#: One unit roundoff per precision: rounding a value to it moves it up to this much relative to itself, so a
+#: spread is never less (with 8 runs, stochastic rounding of a value near a grid point often never leaves it).
+UNIT = {"fp16": 2.0**-11, "fp32": U32}
 #: Monte Carlo runs per estimate: the spread is their largest distance from their own mean.
 SAMPLES = 8
 #: The runs' seeds: run k uses SEED + k, so an estimate repeats exactly.

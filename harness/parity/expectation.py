@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.mil.montecarlo import SAMPLES, SEED, rounding_spread
+from harness.mil.montecarlo import SAMPLES, SEED, UNIT, rounding_spread
 from harness.parity.compare import Comparison
 from harness.parity.tolerances import PRECISION_FACTOR as FACTOR
 from harness.records import FlipCause, ModuleStep, PrecisionClass
@@ -119,7 +119,9 @@ def classify(c: Comparison, reading: Reading, cases: Sequence[int], candidate: n
              r32: np.ndarray, samples: Sequence[np.ndarray], precision: str, method: str) -> PrecisionClass:
     """One comparison's class: `candidate`, `r64`, `r32` and each of `samples` on `cases` (in that order)."""
     noise = _distance(r32, r64)
-    element_spread = np.maximum(rounding_spread(samples), noise)
+    with np.errstate(invalid="ignore"):  # the candidate's own rounding of each value: the least rounding does
+        unit = np.where(np.isfinite(r64), UNIT[precision] * np.abs(r64), 0.0)
+    element_spread = np.maximum(np.maximum(rounding_spread(samples), noise), unit)
     spread = _per_case(element_spread)
     distance = _distance(candidate, r64)
     deviation = _per_case(distance)

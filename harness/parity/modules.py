@@ -25,14 +25,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.mil.montecarlo import SAMPLES, SEED, rounding_spread
+from harness.mil.montecarlo import SAMPLES, SEED, UNIT, rounding_spread
 from harness.parity.tolerances import PRECISION_FACTOR as FACTOR
 
 if TYPE_CHECKING:
     from harness.spec import ModelSpec
-
-#: One unit roundoff per precision: the least spread a module's output is granted.
-UNIT = {"fp16": 2.0**-11, "fp32": 2.0**-24}
 
 
 @dataclass(frozen=True)
