@@ -222,11 +222,18 @@ class OpContext:
         if not self.accumulate_fp16:
             return np.matmul(a, b)
         a, b = (_as_rounded(a), _as_rounded(b)) if fp16_operands else (round16(a), round16(b))
-        acc = None
+        acc, r16 = None, self._sum_rounding()
         for start in range(0, a.shape[-1], FP16_BLOCK):
-            part = round16(np.matmul(a[..., start : start + FP16_BLOCK], b[..., start : start + FP16_BLOCK, :]))
-            acc = part if acc is None else round16(acc + part)
+            part = r16(np.matmul(a[..., start : start + FP16_BLOCK], b[..., start : start + FP16_BLOCK, :]))
+            acc = part if acc is None else r16(acc + part)
         return acc if acc is not None else np.matmul(a, b)  # K = 0: zeros of the result's shape
+
+    def _sum_rounding(self):
+        """How an fp16 sum's partial sums are rounded: to nearest, or at random in a Monte Carlo run at fp16 (the
+        accumulator's rounding is rounding too: left to nearest, every run made the same error, and a sum of
+        thousands of values was beyond the spread of runs that agreed on it)."""
+        noise = self.interpreter.noise
+        return noise.fp16 if noise is not None and noise.precision == "fp16" else round16
 
     def sum(self, x: np.ndarray, axis, keepdims: bool = True) -> np.ndarray:
         """Reduction over `axis` (int or ints) with the profile's accumulation."""
@@ -239,9 +246,9 @@ class OpContext:
         keep = [a for a in range(x.ndim) if a not in axes]
         flat = np.transpose(round16(x.astype(np.float32)), keep + list(axes))
         flat = flat.reshape([x.shape[a] for a in keep] + [-1])
-        acc = np.zeros(flat.shape[:-1], np.float32)
+        acc, r16 = np.zeros(flat.shape[:-1], np.float32), self._sum_rounding()
         for start in range(0, flat.shape[-1], FP16_BLOCK):
-            acc = round16(acc + round16(np.sum(flat[..., start : start + FP16_BLOCK], axis=-1)))
+            acc = r16(acc + r16(np.sum(flat[..., start : start + FP16_BLOCK], axis=-1)))
         if keepdims:
             acc = acc.reshape([1 if a in axes else x.shape[a] for a in range(x.ndim)])
         return acc

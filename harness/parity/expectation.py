@@ -85,12 +85,12 @@ def float64_outputs(spec: ModelSpec, feeds: Mapping[str, np.ndarray]) -> dict[st
 def monte_carlo(program, profile: str, feeds: Mapping[str, np.ndarray], precision: str,
                 samples: int = SAMPLES) -> list[dict]:
     """`samples` runs of the float32 `program` under `profile`, every value rounded at random to `precision`
-    (`harness.mil.montecarlo`), seeded `SEED + k`."""
+    (`harness.mil.montecarlo`), run k of them stratified (`RandomRounding(SEED, precision, k, samples)`)."""
     from harness.mil import Interpreter, get_profile
     from harness.mil.montecarlo import RandomRounding
 
     return [{k: np.asarray(v, np.float64) for k, v in Interpreter(
-        program, get_profile(profile), RandomRounding(SEED + k, precision)).run(dict(feeds)).outputs.items()}
+        program, get_profile(profile), RandomRounding(SEED, precision, k, samples)).run(dict(feeds)).outputs.items()}
             for k in range(samples)]
 
 
