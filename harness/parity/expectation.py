@@ -97,7 +97,8 @@ def monte_carlo(program, profile: str, feeds: Mapping[str, np.ndarray], precisio
 def precision_of(r: Results) -> tuple[str, str] | None:
     """(precision, Monte Carlo profile) for a candidate's results; None for one this cannot estimate."""
     if r.precision == "fp16":
-        return "fp16", r.option if r.name == "coreml-emulated" and r.option else DEVICE_FP16_PROFILE
+        emulated = r.name in ("coreml-emulated", "executorch-coreml-emulated")  # the option is the profile it ran
+        return "fp16", r.option if emulated and r.option else DEVICE_FP16_PROFILE
     if r.precision == "fp32":
         return "fp32", "fp32"
     return None

@@ -387,3 +387,16 @@ def test_a_sum_of_thousands_of_values_into_a_cancellation_is_within_precision_wh
     assert fp16.within, fp16.summary()
     assert fp16.deviation > 0.01  # rounding moved the decisions' scores far: something was set against it
     assert sum(f.expected for f in fp16.flips) >= len(fp16.flips) - 1 >= 5, fp16.summary()
+
+
+def test_the_coreml_program_executorch_embeds_is_estimated_under_the_profile_it_ran():
+    """`executorch-coreml-emulated@fp16[fp16-storage]` runs the embedded CoreML program under fp16-storage (float32
+    sums), as `coreml-emulated@fp16[fp16-storage]` does; its Monte Carlo runs were the fp16 profile's (float16
+    sums, a wider spread: a defect had more room to pass as rounding). A device's fp16 is set against the widest."""
+    def profile(name, option):
+        return expectation.precision_of(types.SimpleNamespace(name=name, precision="fp16", option=option))
+
+    for option in ("fp32", "fp16-storage", "fp16"):
+        assert profile("executorch-coreml-emulated", option) == ("fp16", option)
+        assert profile("coreml-emulated", option) == ("fp16", option)
+    assert profile("coreml", "ALL") == ("fp16", expectation.DEVICE_FP16_PROFILE)
