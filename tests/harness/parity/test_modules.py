@@ -128,3 +128,50 @@ def test_a_defect_in_a_module_called_twice_is_found_at_that_module_not_at_the_on
     assert found.first is not None and found.first.title == "mix (_Mix)", found.render()
     right = localize_pair(spec, folder, "coreml-emulated@fp32", cases, feeds)  # the same modules, converted right
     assert right.localised and right.first is None, right.render()
+
+
+class _Norm(torch.nn.Module):
+    """A LayerNorm whose single-case path has another eps (1e-1): the CoreML export, traced at batch 1, takes it."""
+
+    def __init__(self, wrong_alone: bool):
+        super().__init__()
+        self.wrong_alone = wrong_alone
+
+    def forward(self, x):
+        eps = 1e-1 if self.wrong_alone and x.shape[0] == 1 else 1e-5
+        return torch.nn.functional.layer_norm(x, x.shape[-1:], None, None, eps)
+
+
+class _Blocks(torch.nn.Module):
+    """Blocks in a ModuleList of ModuleDicts, iterated (never called): the tracer's hierarchy names `ff.0`, not
+    `blocks.1.ff.0`. Only the second block's norm goes wrong when converted."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Linear(6, 16)
+        self.blocks = torch.nn.ModuleList(
+            torch.nn.ModuleDict({"ff": torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.Tanh()),
+                                 "norm": _Norm(wrong_alone=k == 1)}) for k in range(2))
+        self.head = torch.nn.Linear(16, 4)
+
+    def forward(self, x):
+        x = torch.tanh(self.stem(x)) * 0.3
+        for block in self.blocks:
+            x = block["norm"](x + block["ff"](x))
+        return self.head(x)
+
+
+def test_modules_in_containers_that_are_iterated_map_by_their_full_path(shared_export):
+    """coremltools' torch hierarchy holds only the modules called (`ff(Sequential).0(Linear)`): the values of both
+    blocks were given to a path no module has, 1 of 10 modules mapped, and the pair said "every mapped module's
+    output within 8x" of a program wrong at blocks.1.norm. The traced scope names hold the full path."""
+    from harness import api
+
+    spec = built(api.describe("blocks", lambda: api.seeded(_Blocks), inputs={"x": (None, 6)},
+                              outputs={"logits": (None, 4)}, decision="argmax", decision_output="logits"))
+    _, folder = shared_export(spec)
+    cases, feeds = _feeds(spec, 8)
+    found = localize_pair(spec, folder, "coreml-emulated@fp32", cases, feeds)
+    titles = [m.title for m in found.modules]
+    assert {"blocks.0.ff.0 (Linear)", "blocks.1.ff.0 (Linear)", "blocks.0.norm (_Norm)"} <= set(titles), titles
+    assert found.first is not None and found.first.title == "blocks.1.norm (_Norm)", found.render()
