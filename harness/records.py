@@ -236,7 +236,13 @@ class PrecisionClass:
     @property
     def starts_with_overflow(self) -> bool:
         """The module where it starts overflows: a range defect, even where the outputs stay finite."""
-        return self.overflow_start or any(m.overflow and m.title == self.starts_at for m in self.modules)
+        first = self.first_module
+        return self.overflow_start or (first is not None and first.overflow)
+
+    @property
+    def first_module(self) -> ModuleStep | None:
+        """The first module past its spread (`starts_at` may name modules before it that map to no value)."""
+        return next((m for m in self.modules if m.overflow or m.ratio > self.factor), None)
 
     def summary(self) -> str:
         """One line: the class, the figures it rests on, and what the flips are."""
@@ -252,7 +258,8 @@ class PrecisionClass:
         elif self.starts_with_overflow:  # the outputs stay finite (a sigmoid, a clamp after it), the module did not
             text = (f"{self.label} on {len(self.beyond_cases)} of {len(self.cases)} cases (case {self.worst_case}: "
                     f"{self.worst_ratio:.3g}x the spread its precision gives; {on}): an overflow inside the model at "
-                    f"{self.starts_at}, whose values pass {self.precision}'s range where float64's are finite, not "
+                    f"{self.first_module.title if self.first_module else self.starts_at}, whose values pass "
+                    f"{self.precision}'s range where float64's are finite, not "
                     "rounding: keep the op that overflows in fp32 (python -m harness advise)")
         else:
             text = (f"{self.label} on {len(self.beyond_cases)} of {len(self.cases)} cases (case {self.worst_case}: "

@@ -240,7 +240,7 @@ def _located(spec: ModelSpec, folder: Path, candidate: str, found: PrecisionClas
         say(f"not localising {candidate} by module: {err}")
         return found
     first = located.first
-    found = dataclasses.replace(found, starts_at=first.title if first is not None else "", modules=tuple(
+    found = dataclasses.replace(found, starts_at=located.where, modules=tuple(
         ModuleStep(m.title, m.deviation, m.spread, m.ratio, m.overflow) for m in located.modules))
     op = _overflowing_op(spec, folder, candidate, feeds_at(cases)) if first is None else None
     return dataclasses.replace(found, starts_at=op.title, overflow_start=True) if op is not None else found

@@ -40,6 +40,9 @@ class ModuleDivergence:
     spread: float  # the largest spread over the cases
     ratio: float  # the largest per-case deviation / spread
     overflow: bool  # NaN or infinite where float64 is finite
+    #: modules that ran since the mapped module before this one and map to no value (a branch traced away, an op
+    #: fused into another module's): the pair may part there, unseen
+    unmapped_before: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -64,6 +67,18 @@ class ModuleLocalization:
     def first(self) -> ModuleDivergence | None:
         return next((m for m in self.modules if m.overflow or m.ratio > self.factor), None)
 
+    @property
+    def where(self) -> str:
+        """Where the pair starts to part: the first module past its spread, and the modules that ran just before it
+        without a value to set against float64; "" when no module is past its spread."""
+        first = self.first
+        if first is None:
+            return ""
+        if not first.unmapped_before:
+            return first.title
+        return (f"{first.title}, or before it in {', '.join(first.unmapped_before)}, which no value of the program "
+                "maps to")
+
     def summary(self) -> str:
         first = self.first
         if not self.localised:
@@ -74,7 +89,9 @@ class ModuleLocalization:
             return (f"{self.pair}: every mapped module's output within {self.factor:g}x the spread {self.precision} "
                     f"rounding gives ({len(self.modules)} of {self.of} modules mapped, {len(self.cases)} cases)")
         why = "overflows" if first.overflow else f"deviates {first.ratio:.3g}x the spread {self.precision} gives"
-        return f"{self.pair}: starts to part from float64 at {first.title}, which {why}"
+        return f"{self.pair}: starts to part from float64 at {first.title}, which {why}" + (
+            f" (or before it in {', '.join(first.unmapped_before)}, which no value of the program maps to)"
+            if first.unmapped_before else "")
 
     def render(self) -> str:
         lines = [self.summary(), "", f"{'torch module':36s} {'max dev':>10s} {'spread':>10s} {'ratio':>9s}"]
@@ -194,9 +211,11 @@ def compare_modules(pair: str, precision: str, cases: Sequence[int], t64: Mappin
                     candidate: Mapping[str, np.ndarray], samples: Sequence[Mapping[str, np.ndarray]]
                     ) -> ModuleLocalization:
     """Each module the candidate maps to, in execution order, against float64 and its spread."""
-    rows = []
+    rows, unmapped = [], []
     for path, (kind, r64) in t64.items():
-        if path not in candidate:
+        if path not in candidate:  # a container whose submodules map says nothing of its own
+            if not any(p.startswith(path + ".") for p in candidate):
+                unmapped.append(f"{path} ({kind})")
             continue
         finite = np.isfinite(r64)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -213,7 +232,9 @@ def compare_modules(pair: str, precision: str, cases: Sequence[int], t64: Mappin
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(case_dev == 0, 0.0, case_dev / case_spread)
         rows.append(ModuleDivergence(path, kind, float(case_dev.max(initial=0.0)),
-                                     float(case_spread.max(initial=0.0)), float(ratio.max(initial=0.0)), overflow))
+                                     float(case_spread.max(initial=0.0)), float(ratio.max(initial=0.0)), overflow,
+                                     tuple(unmapped)))
+        unmapped = []
     return ModuleLocalization(pair, precision, FACTOR[precision], tuple(rows), tuple(int(k) for k in cases),
                               len(t64))
 

@@ -175,3 +175,43 @@ def test_modules_in_containers_that_are_iterated_map_by_their_full_path(shared_e
     titles = [m.title for m in found.modules]
     assert {"blocks.0.ff.0 (Linear)", "blocks.1.ff.0 (Linear)", "blocks.0.norm (_Norm)"} <= set(titles), titles
     assert found.first is not None and found.first.title == "blocks.1.norm (_Norm)", found.render()
+
+
+class _Guard(torch.nn.Module):
+    """Rescales a batch holding a large value; traced at zeros, the export keeps the other branch: no op at all."""
+
+    def forward(self, x):
+        return x / 4 if x.abs().max() > 4 else x
+
+
+class _Guarded(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.guard = _Guard()
+        self.body = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 4))
+
+    def forward(self, x):
+        return self.body(self.guard(x))
+
+
+def test_a_pair_that_starts_to_part_in_a_module_no_value_maps_to_names_it_beside_the_first_mapped_one(shared_export):
+    """The guard's branch was traced away: no value of the program is the guard's, so the first module past its spread
+    was `body.0 (Linear)`, named alone as where the pair starts, and the user sent to a Linear converted right."""
+    from harness import api
+
+    def inputs(rng, n):
+        x = rng.normal(size=(n, 6)).astype(np.float32)
+        x[::4] *= 10  # a large case in every batch: the guard rescales every batch in torch
+        return {"x": x}
+
+    spec = built(api.describe("guarded", lambda: api.seeded(_Guarded), inputs={"x": (None, 6)},
+                              outputs={"logits": (None, 4)}, make_inputs=inputs, decision="argmax",
+                              decision_output="logits"))
+    _, folder = shared_export(spec)
+    cases, feeds = _feeds(spec, 8)
+    for pair in ("onnxruntime", "coreml-emulated@fp32"):
+        found = localize_pair(spec, folder, pair, cases, feeds)
+        assert "guard (_Guard)" not in [m.title for m in found.modules]  # nothing of the program is the guard's
+        assert found.first is not None and found.first.title == "body.0 (Linear)", found.render()
+        assert found.where == "body.0 (Linear), or before it in guard (_Guard), which no value of the program maps to"
+        assert "(or before it in guard (_Guard), which no value of the program maps to)" in found.summary()
