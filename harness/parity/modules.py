@@ -172,21 +172,40 @@ def mil_values(program, profile: str, feeds: Mapping[str, np.ndarray], modules: 
     return run.trace, order, {k: v for k, v in paths.items() if v}
 
 
-def onnx_values(path: Path, feeds: Mapping[str, np.ndarray]):
-    """(values, order, value -> module path) of an ONNX model with every node output marked as an output."""
+def _module_path(parts: Sequence[str], known: Sequence[str]) -> str:
+    """The module a TorchScript-exported node ran in, from its name's parts (`/blocks.1/mix/Softmax`: `blocks.1`, then
+    `mix` under it): each part is a module's path under the one before, or one ending so, alone there (a ModuleDict
+    iterated leaves its key out); the last part as it is when that does not resolve."""
+    path = ""
+    for part in parts:
+        exact = f"{path}.{part}" if path else part
+        if exact in known:
+            path = exact
+            continue
+        ends = [k for k in known if (not path or k.startswith(path + ".")) and k.endswith("." + part)]
+        if len(ends) != 1:
+            return parts[-1] if parts else ""
+        path = ends[0]
+    return path
+
+
+def onnx_values(path: Path, feeds: Mapping[str, np.ndarray], modules: Sequence[str] = ()):
+    """(values, order, value -> module path) of an ONNX model with every node output marked as an output.
+    `modules`: the torch model's module paths, which a TorchScript export's node names are resolved against."""
     import onnx
     import onnxruntime as ort
 
     model = onnx.load(str(path))
     paths, order = {}, []
+    known = frozenset(modules)
     for node in model.graph.node:
         scopes = next((ast.literal_eval(p.value) for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"),
                       None)
         if scopes is not None:
             module = scopes[-2] if len(scopes) > 2 else ""
-        else:  # the TorchScript exporter: /body/body.0/Conv
-            parts = [p for p in node.name.split("/") if p]
-            module = parts[-2] if len(parts) > 1 else ""
+        else:  # the TorchScript exporter: /blocks.1/mix/Softmax
+            parts = [p for p in node.name.split("/") if p][:-1]
+            module = _module_path(parts, known) if known else (parts[-1] if parts else "")
         for out in node.output:
             if out:
                 order.append(out)
@@ -277,7 +296,8 @@ def localize_pair(spec: ModelSpec, folder: Path, candidate: str, cases: Sequence
     except Exception:
         program = None
     if name == "onnxruntime":
-        values, order, paths = onnx_values(folder / manifest.artifact("onnx", "fp32").path, feeds)
+        values, order, paths = onnx_values(folder / manifest.artifact("onnx", "fp32").path, feeds,
+                                           [p for p, _ in module.named_modules() if p])
     else:
         if program is None:
             raise UsageError(f"no CoreML program at {precision} in {folder}")

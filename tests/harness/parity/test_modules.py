@@ -215,3 +215,56 @@ def test_a_pair_that_starts_to_part_in_a_module_no_value_maps_to_names_it_beside
         assert found.first is not None and found.first.title == "body.0 (Linear)", found.render()
         assert found.where == "body.0 (Linear), or before it in guard (_Guard), which no value of the program maps to"
         assert "(or before it in guard (_Guard), which no value of the program maps to)" in found.summary()
+
+
+class _Mixer(torch.nn.Module):
+    def __init__(self, wrong: bool):
+        super().__init__()
+        self.wrong = wrong
+
+    def forward(self, x):
+        return x * torch.softmax(x, dim=1 if (self.wrong and torch.onnx.is_in_onnx_export()) else 2)
+
+
+class _AttentionBlock(torch.nn.Module):
+    def __init__(self, wrong: bool):
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 8)
+        self.mix = _Mixer(wrong)
+
+    def forward(self, x):
+        h = self.proj(x)
+        return x + self.mix(torch.nn.functional.scaled_dot_product_attention(h, h, h))
+
+
+class _AttentionBlocks(torch.nn.Module):
+    """3-D attention (torch 2.13's dynamo exporter refuses it: the TorchScript one writes the ONNX file) in a
+    ModuleList; the second block's mixer takes its softmax over another axis when exported."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList([_AttentionBlock(False), _AttentionBlock(True)])
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x.mean(1))
+
+
+def test_a_torchscript_export_maps_nested_modules_by_their_full_path(shared_export):
+    """The TorchScript exporter names a node by the modules it ran in, each by its name under the one before
+    (`/blocks.1/mix/Softmax`): the last part alone (`mix`) is no module's path, so only the blocks mapped and the
+    pair was said to start at `blocks.1 (Block)`, not at the mixer inside it."""
+    from harness import api
+    from harness.export.manifest import Manifest
+
+    spec = built(api.describe("attention-blocks", lambda: api.seeded(_AttentionBlocks), inputs={"x": (None, 5, 8)},
+                              outputs={"logits": (None, 3)}, decision="argmax", decision_output="logits"))
+    manifest, folder = shared_export(spec)
+    assert Manifest.read(folder).artifact("onnx", "fp32").details["exporter"] == "torchscript"
+    cases, feeds = _feeds(spec, 8)
+    found = localize_pair(spec, folder, "onnxruntime", cases, feeds)
+    titles = [m.title for m in found.modules]
+    assert {"blocks.0.proj (Linear)", "blocks.0.mix (_Mixer)", "blocks.1.proj (Linear)"} <= set(titles), titles
+    assert found.first is not None and found.first.title == "blocks.1.mix (_Mixer)", found.render()
