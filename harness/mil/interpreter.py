@@ -220,6 +220,9 @@ class OpContext:
         """
         a, b = _float32(a), _float32(b)
         if not self.accumulate_fp16:
+            noise = self.interpreter.noise
+            if noise is not None and noise.precision == "fp32":  # the dot products' own additions, at random
+                return noise.accumulated(np.matmul(a, b), np.matmul(np.abs(a), np.abs(b)), a.shape[-1])
             return np.matmul(a, b)
         a, b = (_as_rounded(a), _as_rounded(b)) if fp16_operands else (round16(a), round16(b))
         acc, r16 = None, self._sum_rounding()
@@ -242,7 +245,13 @@ class OpContext:
         if not np.issubdtype(x.dtype, np.floating):
             return np.sum(x, axis=axes, keepdims=keepdims)  # integers sum exactly
         if not self.accumulate_fp16:
-            return np.sum(x.astype(np.float32), axis=axes, keepdims=keepdims)
+            total = np.sum(x.astype(np.float32), axis=axes, keepdims=keepdims)
+            noise = self.interpreter.noise
+            if noise is not None and noise.precision == "fp32":  # the sum's own additions, at random
+                terms = int(np.prod([x.shape[a] for a in axes]))
+                return noise.accumulated(total, np.sum(np.abs(x), axis=axes, keepdims=keepdims, dtype=np.float64),
+                                         terms)
+            return total
         keep = [a for a in range(x.ndim) if a not in axes]
         flat = np.transpose(round16(x.astype(np.float32)), keep + list(axes))
         flat = flat.reshape([x.shape[a] for a in keep] + [-1])
