@@ -188,13 +188,13 @@ class OpContext:
     Made once per op when the program is planned; `scope` is set when the op runs.
     """
 
-    def __init__(self, interpreter: Interpreter, op: Operation, scope=None):
+    def __init__(self, interpreter: Interpreter, op: Operation, scope=None, kept32: bool = False):
         self.interpreter = interpreter
         self.op = op
         self.scope = scope
         self.profile = interpreter.profile
         self.opset = interpreter.program.opset
-        fp16_op = any(t.dtype == "FLOAT16" for _, t in op.outputs) or (
+        fp16_op = not kept32 and any(t.dtype == "FLOAT16" for _, t in op.outputs) or not kept32 and (
             interpreter.noise is not None and interpreter.noise.precision == "fp16"
             and any(t.dtype in ("FLOAT16", "FLOAT32") for _, t in op.outputs))  # fp16 arithmetic on any program
         #: The profile's fp16 rules apply to ops whose result the program types as fp16.
@@ -406,7 +406,7 @@ class Interpreter:
                                     True, narrow))
                 else:
                     dynamic.append((param, sources[0], False, narrow))
-            ctx = OpContext(self, op)
+            ctx = OpContext(self, op, kept32=kept32)
             if op.type.startswith("constexpr_") and not dynamic:
                 constants.update(self._expand(op, ctx, static))
                 continue
@@ -509,9 +509,12 @@ class Interpreter:
         return kept_fp32(op_type, param)
 
     def _op_keeps_fp32(self, op: Operation, constants) -> bool:
-        """A Monte Carlo run at fp16 leaves a whole op in float32 where coremltools' fp16 pass does (`op_kept_fp32`)."""
+        """A Monte Carlo run at fp16 leaves a whole op in float32 where coremltools' fp16 pass does (`op_kept_fp32`),
+        or the program was converted to keep it there (`RandomRounding.kept`)."""
         if self.noise is None or self.noise.precision != "fp16":
             return False
+        if any(name in self.noise.kept for name, _ in op.outputs):
+            return True
         from harness.mil.montecarlo import op_kept_fp32
 
         return op_kept_fp32([b.value if b.name is None else constants.get(b.name)

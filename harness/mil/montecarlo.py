@@ -93,6 +93,9 @@ class RandomRounding:
     precision: str = "fp16"  # the precision every value is rounded to at random: "fp16" or "fp32"
     run: int = 0
     runs: int = 1
+    #: MIL value names an fp16 program keeps in float32 on purpose (`api.apply_advice`'s `fp32_ops`): their ops run
+    #: as an op coremltools keeps there does (`op_kept_fp32`), or a run overflows where the program does not
+    kept: frozenset[str] = frozenset()
     rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self):

@@ -83,14 +83,16 @@ def float64_outputs(spec: ModelSpec, feeds: Mapping[str, np.ndarray]) -> dict[st
 
 
 def monte_carlo(program, profile: str, feeds: Mapping[str, np.ndarray], precision: str,
-                samples: int = SAMPLES) -> list[dict]:
+                samples: int = SAMPLES, kept: frozenset[str] = frozenset()) -> list[dict]:
     """`samples` runs of the float32 `program` under `profile`, every value rounded at random to `precision`
-    (`harness.mil.montecarlo`), run k of them stratified (`RandomRounding(SEED, precision, k, samples)`)."""
+    (`harness.mil.montecarlo`), run k of them stratified (`RandomRounding(SEED, precision, k, samples)`); `kept`:
+    the ops the candidate's program keeps in float32 (the model's `fp32_ops`)."""
     from harness.mil import Interpreter, get_profile
     from harness.mil.montecarlo import RandomRounding
 
     return [{k: np.asarray(v, np.float64) for k, v in Interpreter(
-        program, get_profile(profile), RandomRounding(SEED, precision, k, samples)).run(dict(feeds)).outputs.items()}
+        program, get_profile(profile), RandomRounding(SEED, precision, k, samples, kept)
+    ).run(dict(feeds)).outputs.items()}
             for k in range(samples)]
 
 
@@ -203,7 +205,7 @@ def estimate(spec: ModelSpec, folder: Path, comparisons: Sequence[Comparison], r
                 artifact = manifest.artifact("coreml", "fp32")
                 say(f"estimating {precision} precision: {SAMPLES} Monte Carlo runs ({profile}) on {len(cases)} cases")
                 sampled[precision, profile] = monte_carlo(load_program(folder / artifact.path), profile, feeds,
-                                                          precision)
+                                                          precision, kept=spec.fp32_ops)
             except Exception as err:  # no float32 program: only the reference's own noise
                 say(f"no Monte Carlo runs at {precision}: {type(err).__name__}: {err}")
                 sampled[precision, profile] = []

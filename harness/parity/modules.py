@@ -287,7 +287,8 @@ def localize_pair(spec: ModelSpec, folder: Path, candidate: str, cases: Sequence
         reference = load_program(folder / manifest.artifact("coreml", "fp32").path)
         for k in range(samples):
             values, order, paths = mil_values(reference, option if name == "coreml-emulated" and option else precision,
-                                              feeds, modules, RandomRounding(SEED, precision, k, samples))
+                                              feeds, modules,
+                                              RandomRounding(SEED, precision, k, samples, spec.fp32_ops))
             runs.append(_by_module(values, order, paths, t64, reused))
     except Exception:  # no float32 program: the float32 reference's own noise alone
         runs = []
