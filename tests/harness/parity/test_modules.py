@@ -268,3 +268,22 @@ def test_a_torchscript_export_maps_nested_modules_by_their_full_path(shared_expo
     titles = [m.title for m in found.modules]
     assert {"blocks.0.proj (Linear)", "blocks.0.mix (_Mixer)", "blocks.1.proj (Linear)"} <= set(titles), titles
     assert found.first is not None and found.first.title == "blocks.1.mix (_Mixer)", found.render()
+
+
+def test_a_failing_fp32_emulated_pair_is_not_said_to_accumulate_its_error(shared_export):
+    """The op-level localisation runs the program under the fp32 profile against the pair's own: for an fp32 pair,
+    the same profile, so no op can diverge, and a program wrong at blocks.1.norm was said to fail because "no single
+    op diverges ...: the error accumulates", beside its class, which names the module."""
+    from harness import api
+    from harness.backends import parse_backends
+    from harness.parity import steps
+    from harness.report.text import format_report
+
+    spec = built(api.describe("blocks", lambda: api.seeded(_Blocks), inputs={"x": (None, 6)},
+                              outputs={"logits": (None, 4)}, decision="argmax", decision_output="logits"))
+    _, folder = shared_export(spec)
+    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp32"), n=32, seed=0, folder=folder)
+    assert report.status == "FAILED"
+    (cls,) = report.precision
+    assert not cls.within and cls.starts_at.startswith("blocks.1.norm"), cls.summary()
+    assert not report.diagnoses and "the error accumulates" not in format_report(report)
