@@ -151,6 +151,7 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
 
     compute: Counter[str] = Counter()
     kept_fp32: Counter[str] = Counter()  # fp32 compute ops coremltools' fp16 pass leaves in fp32
+    advised: Counter[str] = Counter()  # fp32 compute ops the export kept there as advised (`spec.fp32_ops`)
     unexplained: Counter[str] = Counter()
     target = ""
     if kind == "mlProgram":
@@ -179,6 +180,9 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
                 for t in dtypes:
                     compute[t] += 1
                 if artifact.precision == "fp16" and "FLOAT32" in dtypes:
+                    if any(out.name in spec.fp32_ops for out in op.outputs):  # `api.apply_advice`'s, on purpose
+                        advised[op.type] += 1
+                        continue
                     reason = _why_fp32(op, main.opset, consts, frozenset(i.name for i in main.inputs))
                     (kept_fp32 if reason else unexplained)[f"{op.type} ({reason or 'no reason'})"] += 1
     if artifact.precision == "fp16":
@@ -186,7 +190,8 @@ def check_coreml_artifact(spec: ModelSpec, artifact: Artifact, folder: Path) -> 
              f"compute-op outputs by dtype: {dict(compute)}; "
              + (f"in FLOAT32 without a reason coremltools would have: {dict(unexplained)}" if unexplained else
                 f"kept in FLOAT32 as coremltools does: {dict(kept_fp32)}" if kept_fp32 else
-                "every compute op in FLOAT16"))
+                "every compute op in FLOAT16" if not advised else "the others in FLOAT16")
+             + (f"; kept in FLOAT32 as advised (fp32_ops): {dict(advised)}" if advised else ""))
     else:
         rule("computes_in_fp32", compute and set(compute) == {"FLOAT32"},
              f"compute-op outputs by dtype: {dict(compute)}; an fp32 program has no FLOAT16")

@@ -13,7 +13,8 @@ toolchain, an error when TRENDSPLIT_REQUIRE_SWIFT=1), `slow`.
 Command-line options, for what a CI job sets (a test's own arguments win): `--harness-backends`,
 `--harness-n`, `--harness-seed`, `--harness-policy`, `--harness-atol`/`--harness-rtol` (per policy,
 `fp32=1e-4`), `--harness-target` and `--harness-batch` (the CoreML deployment target and declared batch),
-`--harness-artifacts` (the export cache's folder) and `--harness-cluster` (a Dask cluster
+`--harness-explain` (precision or bug for every pair, as `parity --explain`), `--harness-artifacts` (the export
+cache's folder) and `--harness-cluster` (a Dask cluster
 for the chunks, `local:2` or `tcp://host:8786`; default `$HARNESS_CLUSTER`).
 """
 
@@ -61,6 +62,9 @@ def pytest_addoption(parser):
                     help="CoreML deployment target when a test names none (iOS15 .. iOS18; default: the model's)")
     group.addoption("--harness-batch", type=BATCH, metavar="SIZES",
                     help="the batch CoreML exports accept when a test declares none: 4, 1,8,32, 1..64 or flexible")
+    group.addoption("--harness-explain", action="store_true", default=None,
+                    help="set every pair against float64 and its precision's spread (precision or bug), the class "
+                         "judging its numbers, when a test says nothing (as parity --explain)")
     group.addoption("--harness-artifacts", type=output_folder, metavar="DIR",
                     help="folder of the export cache (default: pytest's cache, else a temporary folder)")
     group.addoption("--harness-cluster", type=usage_type(options.cluster_flag),
@@ -212,8 +216,9 @@ def harness_parity(harness_artifacts, pytestconfig):
 
     def check(model, backends: str | Sequence[str] | None = None, *, n: int | None = None, seed: int | None = None,
               policy: str | None = None, atol=None, rtol=None, target: str | None = None, batch=None,
-              cluster: str | None = None):
+              cluster: str | None = None, explain: bool | None = None):
         backends, policy = option("backends", backends), option("policy", policy)
+        explain = bool(option("explain", explain, False))
         try:
             n, seed = options.cases(option("n", n)), options.seed(option("seed", seed))
             overrides = options.overrides(option("atol", atol), option("rtol", rtol))
@@ -225,10 +230,10 @@ def harness_parity(harness_artifacts, pytestconfig):
                 from harness.cluster.parity import parity as on_cluster
 
                 report = on_cluster(spec, chosen, n=n, seed=seed, cluster=cluster, policy=judged_by,
-                                    overrides=overrides, folder=folder)
+                                    overrides=overrides, folder=folder, explain=explain)
             else:
                 report = steps.parity(spec, chosen, n=n, seed=seed, policy=judged_by, overrides=overrides,
-                                      folder=folder)
+                                      folder=folder, explain=explain)
         except UsageError as err:  # what the test asked for is wrong: one line, as the command line says it
             pytest.fail(f"harness_parity: {err}", pytrace=False)
         judge_outcome(report, spec.name, requested=backends is not None)

@@ -223,6 +223,7 @@ class PrecisionClass:
     overflow_cases: tuple[int, ...] = ()  # cases where it is NaN or infinite and float64 is not
     starts_at: str = ""  # beyond precision: the first torch module past its spread, e.g. "body.0 (Conv1d)"
     modules: tuple[ModuleStep, ...] = ()  # beyond precision: every module mapped, in execution order
+    overflow_start: bool = False  # `starts_at` names an op of the program whose values overflow (no module did)
 
     @property
     def within(self) -> bool:
@@ -231,6 +232,17 @@ class PrecisionClass:
     @property
     def label(self) -> str:
         return f"within {self.precision} precision" if self.within else f"BEYOND {self.precision} precision"
+
+    @property
+    def starts_with_overflow(self) -> bool:
+        """The module where it starts overflows: a range defect, even where the outputs stay finite."""
+        first = self.first_module
+        return self.overflow_start or (first is not None and first.overflow)
+
+    @property
+    def first_module(self) -> ModuleStep | None:
+        """The first module past its spread (`starts_at` may name modules before it that map to no value)."""
+        return next((m for m in self.modules if m.overflow or m.ratio > self.factor), None)
 
     def summary(self) -> str:
         """One line: the class, the figures it rests on, and what the flips are."""
@@ -243,6 +255,12 @@ class PrecisionClass:
                     f"on {len(self.overflow_cases)} of {len(self.cases)} cases (case {self.overflow_cases[0]}; {on}): "
                     "an overflow, not rounding: keep the op that overflows in fp32 (python -m harness advise)")
             text += f"; it starts at {self.starts_at}" if self.starts_at else ""
+        elif self.starts_with_overflow:  # the outputs stay finite (a sigmoid, a clamp after it), the module did not
+            text = (f"{self.label} on {len(self.beyond_cases)} of {len(self.cases)} cases (case {self.worst_case}: "
+                    f"{self.worst_ratio:.3g}x the spread its precision gives; {on}): an overflow inside the model at "
+                    f"{self.first_module.title if self.first_module else self.starts_at}, whose values pass "
+                    f"{self.precision}'s range where float64's are finite, not "
+                    "rounding: keep the op that overflows in fp32 (python -m harness advise)")
         else:
             text = (f"{self.label} on {len(self.beyond_cases)} of {len(self.cases)} cases (case {self.worst_case}: "
                     f"{self.worst_ratio:.3g}x the spread its precision gives; {on}): not rounding, suspect the "
@@ -264,7 +282,7 @@ class PrecisionClass:
                 "spread": self.spread, "reference_noise": self.reference_noise, "factor": self.factor,
                 "within": self.within, "flips": [f.to_dict() for f in self.flips],
                 "overflow_cases": list(self.overflow_cases), "starts_at": self.starts_at,
-                "modules": [m.to_dict() for m in self.modules]}
+                "modules": [m.to_dict() for m in self.modules], "overflow_start": self.overflow_start}
 
     @classmethod
     def from_dict(cls, d: dict) -> PrecisionClass:
@@ -292,7 +310,8 @@ class PrecisionClass:
                    number(d["reference_noise"]), number(d["factor"]), flips,
                    tuple(whole(c) for c in d["overflow_cases"]), str(d["starts_at"]),
                    tuple(ModuleStep(str(m["title"]), number(m["deviation"]), number(m["spread"]), number(m["ratio"]),
-                                    flag(m["overflow"])) for m in d.get("modules", [])))
+                                    flag(m["overflow"])) for m in d.get("modules", [])),
+                   overflow_start=flag(d.get("overflow_start", False)))
         if (not set(made.beyond_cases) <= set(made.cases) or not set(made.overflow_cases) <= set(made.beyond_cases)
                 or d["within"] is not made.within):
             raise ValueError("its beyond cases and its class contradict each other")

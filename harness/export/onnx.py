@@ -35,6 +35,7 @@ def export_onnx(spec: ModelSpec, module: torch.nn.Module, folder: Path, precisio
     details: dict = {}
     try:
         _export(spec, module, path, dynamo=True)
+        _check_dynamic_batch(path)
         details["exporter"] = DYNAMO
     except Exception as dynamo:  # any converter failure: the other exporter gets its turn
         path.unlink(missing_ok=True)
@@ -63,6 +64,23 @@ def _export(spec: ModelSpec, module: torch.nn.Module, path: Path, dynamo: bool) 
         warnings.simplefilter("ignore")
         torch.onnx.export(module, examples, str(path), dynamo=dynamo, verbose=False, external_data=False,
                           **names, **shapes)
+
+
+class FixedBatch(RuntimeError):
+    """An export asked for a dynamic batch that holds a fixed one instead."""
+
+
+def _check_dynamic_batch(path: Path) -> None:
+    """The dynamo exporter specialises the batch to the example's, without an error, when the model's code reads
+    its batch size (`if x.shape[0] == 2`): onnxruntime would then refuse every other batch. Raised, the TorchScript
+    exporter (which keeps `dynamic_axes`) gets its turn."""
+    import onnx
+
+    for value in onnx.load(str(path), load_external_data=False).graph.input:
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].dim_param and dims[0].HasField("dim_value"):
+            raise FixedBatch(f"it fixed the batch of input {value.name} at {dims[0].dim_value} (the model's code "
+                             "reads its batch size)")
 
 
 def _first_line(err: Exception) -> str:

@@ -188,13 +188,13 @@ class OpContext:
     Made once per op when the program is planned; `scope` is set when the op runs.
     """
 
-    def __init__(self, interpreter: Interpreter, op: Operation, scope=None):
+    def __init__(self, interpreter: Interpreter, op: Operation, scope=None, kept32: bool = False):
         self.interpreter = interpreter
         self.op = op
         self.scope = scope
         self.profile = interpreter.profile
         self.opset = interpreter.program.opset
-        fp16_op = any(t.dtype == "FLOAT16" for _, t in op.outputs) or (
+        fp16_op = not kept32 and any(t.dtype == "FLOAT16" for _, t in op.outputs) or not kept32 and (
             interpreter.noise is not None and interpreter.noise.precision == "fp16"
             and any(t.dtype in ("FLOAT16", "FLOAT32") for _, t in op.outputs))  # fp16 arithmetic on any program
         #: The profile's fp16 rules apply to ops whose result the program types as fp16.
@@ -220,13 +220,23 @@ class OpContext:
         """
         a, b = _float32(a), _float32(b)
         if not self.accumulate_fp16:
+            noise = self.interpreter.noise
+            if noise is not None and noise.precision == "fp32":  # the dot products' own additions, at random
+                return noise.accumulated(np.matmul(a, b), np.matmul(np.abs(a), np.abs(b)), a.shape[-1])
             return np.matmul(a, b)
         a, b = (_as_rounded(a), _as_rounded(b)) if fp16_operands else (round16(a), round16(b))
-        acc = None
+        acc, r16 = None, self._sum_rounding()
         for start in range(0, a.shape[-1], FP16_BLOCK):
-            part = round16(np.matmul(a[..., start : start + FP16_BLOCK], b[..., start : start + FP16_BLOCK, :]))
-            acc = part if acc is None else round16(acc + part)
+            part = r16(np.matmul(a[..., start : start + FP16_BLOCK], b[..., start : start + FP16_BLOCK, :]))
+            acc = part if acc is None else r16(acc + part)
         return acc if acc is not None else np.matmul(a, b)  # K = 0: zeros of the result's shape
+
+    def _sum_rounding(self):
+        """How an fp16 sum's partial sums are rounded: to nearest, or at random in a Monte Carlo run at fp16 (the
+        accumulator's rounding is rounding too: left to nearest, every run made the same error, and a sum of
+        thousands of values was beyond the spread of runs that agreed on it)."""
+        noise = self.interpreter.noise
+        return noise.fp16 if noise is not None and noise.precision == "fp16" else round16
 
     def sum(self, x: np.ndarray, axis, keepdims: bool = True) -> np.ndarray:
         """Reduction over `axis` (int or ints) with the profile's accumulation."""
@@ -235,13 +245,19 @@ class OpContext:
         if not np.issubdtype(x.dtype, np.floating):
             return np.sum(x, axis=axes, keepdims=keepdims)  # integers sum exactly
         if not self.accumulate_fp16:
-            return np.sum(x.astype(np.float32), axis=axes, keepdims=keepdims)
+            total = np.sum(x.astype(np.float32), axis=axes, keepdims=keepdims)
+            noise = self.interpreter.noise
+            if noise is not None and noise.precision == "fp32":  # the sum's own additions, at random
+                terms = int(np.prod([x.shape[a] for a in axes]))
+                return noise.accumulated(total, np.sum(np.abs(x), axis=axes, keepdims=keepdims, dtype=np.float64),
+                                         terms)
+            return total
         keep = [a for a in range(x.ndim) if a not in axes]
         flat = np.transpose(round16(x.astype(np.float32)), keep + list(axes))
         flat = flat.reshape([x.shape[a] for a in keep] + [-1])
-        acc = np.zeros(flat.shape[:-1], np.float32)
+        acc, r16 = np.zeros(flat.shape[:-1], np.float32), self._sum_rounding()
         for start in range(0, flat.shape[-1], FP16_BLOCK):
-            acc = round16(acc + round16(np.sum(flat[..., start : start + FP16_BLOCK], axis=-1)))
+            acc = r16(acc + r16(np.sum(flat[..., start : start + FP16_BLOCK], axis=-1)))
         if keepdims:
             acc = acc.reshape([1 if a in axes else x.shape[a] for a in range(x.ndim)])
         return acc
@@ -390,7 +406,7 @@ class Interpreter:
                                     True, narrow))
                 else:
                     dynamic.append((param, sources[0], False, narrow))
-            ctx = OpContext(self, op)
+            ctx = OpContext(self, op, kept32=kept32)
             if op.type.startswith("constexpr_") and not dynamic:
                 constants.update(self._expand(op, ctx, static))
                 continue
@@ -493,9 +509,12 @@ class Interpreter:
         return kept_fp32(op_type, param)
 
     def _op_keeps_fp32(self, op: Operation, constants) -> bool:
-        """A Monte Carlo run at fp16 leaves a whole op in float32 where coremltools' fp16 pass does (`op_kept_fp32`)."""
+        """A Monte Carlo run at fp16 leaves a whole op in float32 where coremltools' fp16 pass does (`op_kept_fp32`),
+        or the program was converted to keep it there (`RandomRounding.kept`)."""
         if self.noise is None or self.noise.precision != "fp16":
             return False
+        if any(name in self.noise.kept for name, _ in op.outputs):
+            return True
         from harness.mil.montecarlo import op_kept_fp32
 
         return op_kept_fp32([b.value if b.name is None else constants.get(b.name)

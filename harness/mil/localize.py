@@ -79,15 +79,24 @@ def torch_module_paths(module, examples: tuple) -> dict[str, str]:
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(module, examples, check_trace=False)
         graph = _expand_and_optimize_ir(traced)[0]
+    canonical = {id(m): path for path, m in module.named_modules()}  # a module shared under two names: its first
+    every = {path: f"{canonical[id(m)]} ({type(m).__name__})"
+             for path, m in module.named_modules(remove_duplicate=False)}
     paths = {}
     for node in graph.nodes():
         hierarchy = node.getModuleHierarchy()
         if not hierarchy or node.kind() in ("prim::Constant", "prim::GetAttr", "prim::ListConstruct"):
             continue
+        # the hierarchy names only the modules called (`ff(Sequential).0(Linear)` for `blocks[1]["ff"][0]`, a
+        # ModuleList and a ModuleDict iterated, never called); the tracer's scope holds the full path
+        scope = node.scopeName().rsplit("/", 1)[-1].removeprefix("__module").removeprefix(".")
         scopes = re.findall(r"([^.()]+)\(([^()]*)\)", hierarchy)
-        if not scopes:
+        if scope in every and scope:
+            display = every[scope]
+        elif scopes:
+            display = f"{'.'.join(s for s, _ in scopes)} ({scopes[-1][1]})"
+        else:
             continue
-        display = f"{'.'.join(s for s, _ in scopes)} ({scopes[-1][1]})"
         for out in node.outputs():
             paths[mil_name(out.debugName())] = display
     return paths

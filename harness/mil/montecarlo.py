@@ -15,8 +15,10 @@ spread, a device's rounding (which is one such draw, only not random) can move t
 - at fp32, every op's float32 result gets MCA's random rounding at float32's precision: multiplied by
   1 + 2^-24 xi, xi uniform in (-1, 1), and rounded to float32 (the weights are exact there).
 
-What is randomised is each op's *result*: sums inside one op (conv, matmul) accumulate as the
-profile says, rounded to nearest. A statistical expectation of the precision, not a device's bits.
+What is randomised is each op's *result*, and the sums inside an op (conv, matmul, reductions): where the
+profile accumulates in float16 (`fp16`) each float16 partial sum is rounded at random; in a run at fp32 the
+sum gets the error its additions can make (`RandomRounding.accumulated`). The runs are strata of one draw
+(`RandomRounding.uniform`). A statistical expectation of the precision, not a device's bits.
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ import numpy as np
 
 #: float32's unit roundoff: the relative size of MCA's random rounding of a float32 result.
 U32 = 2.0**-24
+#: One unit roundoff per precision: rounding a value to it moves it up to this much relative to itself, so a
+#: spread is never less (with 8 runs, stochastic rounding of a value near a grid point often never leaves it).
+UNIT = {"fp16": 2.0**-11, "fp32": U32}
 #: Monte Carlo runs per estimate: the spread is their largest distance from their own mean.
 SAMPLES = 8
-#: The runs' seeds: run k uses SEED + k, so an estimate repeats exactly.
+#: The runs' seed: every run draws from it (run k takes its own stratum), so an estimate repeats exactly.
 SEED = 20261202
 
 
@@ -76,14 +81,29 @@ def op_kept_fp32(constants: Sequence[object]) -> bool:
 
 @dataclass
 class RandomRounding:
-    """The rounding noise of one Monte Carlo run: its own seeded generator, so run k is repeatable."""
+    """The rounding noise of run `run` of `runs`, repeatable from its seed.
+
+    The runs are stratified: every run draws the same uniform number u for a value (one generator, seeded
+    `seed`, drawn in the program's order) and uses frac(u + run / runs), so each run still rounds a value up
+    with its probability p, and among the runs about p * runs do. Drawn apart, 8 runs rounding a value 2/3 of a
+    step from its lower neighbour all went up one time in 30: on such a case the spread vanished, and a value
+    that cancellation amplifies later (a sum of 4,096 values less 2,048) was called beyond precision."""
 
     seed: int
     precision: str = "fp16"  # the precision every value is rounded to at random: "fp16" or "fp32"
+    run: int = 0
+    runs: int = 1
+    #: MIL value names an fp16 program keeps in float32 on purpose (`api.apply_advice`'s `fp32_ops`): their ops run
+    #: as an op coremltools keeps there does (`op_kept_fp32`), or a run overflows where the program does not
+    kept: frozenset[str] = frozenset()
     rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self):
         self.rng = np.random.default_rng(self.seed)
+
+    def uniform(self, shape) -> np.ndarray:
+        """Uniform in [0, 1): this run's stratum of the draw every run makes for these values."""
+        return (self.rng.random(shape) + self.run / self.runs) % 1.0
 
     def round(self, x: np.ndarray) -> np.ndarray:
         """`x` rounded at random to this run's precision."""
@@ -99,12 +119,24 @@ class RandomRounding:
             other = np.nextafter(near16, toward).astype(np.float32)
             gap = np.abs(other - near)
             p = np.where(np.isfinite(gap) & (gap > 0) & np.isfinite(x), np.abs(x - near) / gap, 0.0)
-        return np.where(self.rng.random(x.shape) < p, other, near).astype(np.float32)
+        return np.where(self.uniform(x.shape) < p, other, near).astype(np.float32)
+
+    def accumulated(self, total: np.ndarray, magnitude: np.ndarray, terms: int) -> np.ndarray:
+        """A float32 sum of `terms` values (`magnitude`: the sum of their absolute values) with the error its
+        additions can make, at random: up to U32 * sqrt(terms) * magnitude either way (a run of stochastic rounding
+        of every partial sum reaches about that). Only the result was rounded before: a runtime summing 4,096 values
+        in another order (2 float32 steps at 2,048) was beyond a spread of one. fp16 runs round sums themselves."""
+        if self.precision != "fp32" or terms < 2:
+            return total
+        reach = U32 * np.sqrt(terms) * np.asarray(magnitude, np.float64)
+        xi = 2.0 * self.uniform(np.shape(total)) - 1.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            return (np.asarray(total, np.float64) + xi * reach).astype(np.float32)
 
     def fp32(self, x: np.ndarray) -> np.ndarray:
         """float32 values with MCA's random rounding at float32's precision."""
         x = np.asarray(x)
-        xi = self.rng.uniform(-1.0, 1.0, x.shape)
+        xi = 2.0 * self.uniform(x.shape) - 1.0
         with np.errstate(over="ignore", invalid="ignore"):
             return (x.astype(np.float64) * (1.0 + U32 * xi)).astype(x.dtype)
 

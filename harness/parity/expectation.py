@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.mil.montecarlo import SAMPLES, SEED, rounding_spread
+from harness.mil.montecarlo import SAMPLES, SEED, UNIT, rounding_spread
 from harness.parity.compare import Comparison
 from harness.parity.tolerances import PRECISION_FACTOR as FACTOR
 from harness.records import FlipCause, ModuleStep, PrecisionClass
@@ -83,21 +83,24 @@ def float64_outputs(spec: ModelSpec, feeds: Mapping[str, np.ndarray]) -> dict[st
 
 
 def monte_carlo(program, profile: str, feeds: Mapping[str, np.ndarray], precision: str,
-                samples: int = SAMPLES) -> list[dict]:
+                samples: int = SAMPLES, kept: frozenset[str] = frozenset()) -> list[dict]:
     """`samples` runs of the float32 `program` under `profile`, every value rounded at random to `precision`
-    (`harness.mil.montecarlo`), seeded `SEED + k`."""
+    (`harness.mil.montecarlo`), run k of them stratified (`RandomRounding(SEED, precision, k, samples)`); `kept`:
+    the ops the candidate's program keeps in float32 (the model's `fp32_ops`)."""
     from harness.mil import Interpreter, get_profile
     from harness.mil.montecarlo import RandomRounding
 
     return [{k: np.asarray(v, np.float64) for k, v in Interpreter(
-        program, get_profile(profile), RandomRounding(SEED + k, precision)).run(dict(feeds)).outputs.items()}
+        program, get_profile(profile), RandomRounding(SEED, precision, k, samples, kept)
+    ).run(dict(feeds)).outputs.items()}
             for k in range(samples)]
 
 
 def precision_of(r: Results) -> tuple[str, str] | None:
     """(precision, Monte Carlo profile) for a candidate's results; None for one this cannot estimate."""
     if r.precision == "fp16":
-        return "fp16", r.option if r.name == "coreml-emulated" and r.option else DEVICE_FP16_PROFILE
+        emulated = r.name in ("coreml-emulated", "executorch-coreml-emulated")  # the option is the profile it ran
+        return "fp16", r.option if emulated and r.option else DEVICE_FP16_PROFILE
     if r.precision == "fp32":
         return "fp32", "fp32"
     return None
@@ -119,7 +122,9 @@ def classify(c: Comparison, reading: Reading, cases: Sequence[int], candidate: n
              r32: np.ndarray, samples: Sequence[np.ndarray], precision: str, method: str) -> PrecisionClass:
     """One comparison's class: `candidate`, `r64`, `r32` and each of `samples` on `cases` (in that order)."""
     noise = _distance(r32, r64)
-    element_spread = np.maximum(rounding_spread(samples), noise)
+    with np.errstate(invalid="ignore"):  # the candidate's own rounding of each value: the least rounding does
+        unit = np.where(np.isfinite(r64), UNIT[precision] * np.abs(r64), 0.0)
+    element_spread = np.maximum(np.maximum(rounding_spread(samples), noise), unit)
     spread = _per_case(element_spread)
     distance = _distance(candidate, r64)
     deviation = _per_case(distance)
@@ -200,7 +205,7 @@ def estimate(spec: ModelSpec, folder: Path, comparisons: Sequence[Comparison], r
                 artifact = manifest.artifact("coreml", "fp32")
                 say(f"estimating {precision} precision: {SAMPLES} Monte Carlo runs ({profile}) on {len(cases)} cases")
                 sampled[precision, profile] = monte_carlo(load_program(folder / artifact.path), profile, feeds,
-                                                          precision)
+                                                          precision, kept=spec.fp32_ops)
             except Exception as err:  # no float32 program: only the reference's own noise
                 say(f"no Monte Carlo runs at {precision}: {type(err).__name__}: {err}")
                 sampled[precision, profile] = []
@@ -237,5 +242,27 @@ def _located(spec: ModelSpec, folder: Path, candidate: str, found: PrecisionClas
         say(f"not localising {candidate} by module: {err}")
         return found
     first = located.first
-    return dataclasses.replace(found, starts_at=first.title if first is not None else "", modules=tuple(
+    found = dataclasses.replace(found, starts_at=located.where, modules=tuple(
         ModuleStep(m.title, m.deviation, m.spread, m.ratio, m.overflow) for m in located.modules))
+    op = _overflowing_op(spec, folder, candidate, feeds_at(cases)) if first is None else None
+    return dataclasses.replace(found, starts_at=op.title, overflow_start=True) if op is not None else found
+
+
+def _overflowing_op(spec: ModelSpec, folder: Path, candidate: str, feeds: dict[str, np.ndarray]):
+    """No torch module says where (functional code, values renamed or fused by coremltools' passes): the first op
+    of an emulated fp16 program whose values pass float16's range where the fp32 profile's are finite, or None."""
+    from harness import backend_names
+    from harness.export.manifest import Manifest
+    from harness.mil import load_program
+    from harness.mil.localize import localize, torch_module_paths
+
+    match = backend_names.REFERENCE.match(backend_names.label(candidate))
+    if match is None or match["name"] != "coreml-emulated" or match["precision"] != "fp16":
+        return None
+    try:  # a diagnosis: a program this cannot run on these cases leaves the class without a place, as before
+        program = load_program(folder / Manifest.read(folder).artifact("coreml", "fp16").path)
+        ops = localize(program, feeds, "fp32", match["option"] or "fp16",
+                       modules=torch_module_paths(spec.build(), spec.examples(batch=1)))
+    except Exception:
+        return None
+    return next((o for o in ops.ops if o.overflow), None)

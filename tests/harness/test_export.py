@@ -265,3 +265,30 @@ def test_when_both_onnx_exporters_fail_the_stage_names_each_ones_reason(tmp_path
     assert "the dynamo exporter: " in reason and "the TorchScript exporter (dynamo=False): " in reason
     assert "linalg_eigvals" in reason
     assert not (tmp_path / "eig").exists()
+
+
+class _BatchOfTwo(torch.nn.Module):
+    """Another eps for a batch of exactly 2 (the batch the ONNX export traces at): code that reads its batch size."""
+
+    def forward(self, x):
+        return torch.nn.functional.layer_norm(x, (6,), eps=1e-1 if x.shape[0] == 2 else 1e-5)
+
+
+def test_an_onnx_export_the_dynamo_exporter_fixes_at_one_batch_is_made_again_with_a_dynamic_batch(tmp_path):
+    """torch 2.13's dynamo exporter, asked for a dynamic batch, specialised it to the example's 2 without an error
+    (a guard on `x.shape[0]`): parity then stopped on onnxruntime's "Got invalid dimensions for input: x ... Got: 64
+    Expected: 2", naming neither the export nor the cause. The TorchScript exporter keeps the batch dynamic (and
+    traces the branch the example took, which parity then sets against float64)."""
+    import onnxruntime as ort
+
+    from harness import api
+
+    model = api.describe("batch-of-two", _BatchOfTwo(), inputs={"x": (None, 6)}, outputs={"y": (None, 6)})
+    manifest = export_model(model, tmp_path / "two", targets=[("onnx", "fp32")])
+    artifact = manifest.artifact("onnx", "fp32")
+    assert artifact.details["exporter"] == "torchscript"
+    assert "fixed the batch of input x at 2" in artifact.details["dynamo_failure"]
+    proto = onnx.load(str(tmp_path / "two" / artifact.path))
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param  # a named, dynamic batch
+    session = ort.InferenceSession(str(tmp_path / "two" / artifact.path), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"x": np.zeros((5, 6), np.float32)})[0].shape == (5, 6)

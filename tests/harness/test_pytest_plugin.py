@@ -195,3 +195,37 @@ def test_a_bad_option_stops_the_run_before_any_test(pytester, option, value, say
     result = pytester.runpytest("-p", "no:cacheprovider", option, value)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{option}*{says}*"])
+
+
+def test_explain_judges_a_pair_by_its_class_in_a_users_suite(pytester):
+    """An ONNX export that scales the outputs by 1 + 1e-5 passes the fp32 policy's atol; set against float64 it is
+    beyond fp32 precision. `parity --explain` and `api.parity(explain=True)` FAIL it; the plugin had no way to ask,
+    so a suite's test passed a conversion the command line fails. `explain=True`, or `--harness-explain`."""
+    pytester.makepyfile("""
+        import numpy as np
+        import torch
+        from harness import api
+
+        class Nudged(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = torch.nn.Linear(6, 4)
+
+            def forward(self, x):
+                return self.body(x) * (1.00001 if torch.onnx.is_in_onnx_export() else 1.0)
+
+        MODEL = api.describe("nudged", lambda: api.seeded(Nudged), inputs={"x": (None, 6)},
+                             outputs={"y": (None, 4)}, decision="argmax")
+
+        def test_by_policy(harness_parity):
+            report = harness_parity(MODEL, "torch,onnxruntime", n=32)
+            assert not report.precision  # a passing pair is not classified unless asked
+
+        def test_explained(harness_parity):
+            harness_parity(MODEL, "torch,onnxruntime", n=32, explain=True)
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_explained*", "*BEYOND fp32 precision*"])
+    again = pytester.runpytest("-p", "no:cacheprovider", "--harness-explain", "-k", "test_by_policy")
+    again.assert_outcomes(failed=1)  # the option explains every call that does not say otherwise

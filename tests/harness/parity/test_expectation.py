@@ -247,3 +247,173 @@ def test_flips_of_an_argmax_at_every_position_are_set_against_that_positions_sco
     assert (flip.case, flip.position, flip.expected) == (4, 2, False)
     top = np.sort(r64[4, 2])
     assert flip.margin == pytest.approx(top[-1] - top[-2])
+
+
+class _SoftPlus(torch.nn.Module):
+    """A softplus written with `torch.where`: `exp` passes float16's range for x > 11, a branch taken up to x = 20."""
+
+    def forward(self, x):
+        return torch.where(x > 20, x, torch.log1p(torch.exp(x)))
+
+
+class _SoftPlusWhere(torch.nn.Module):
+    """`_SoftPlus` on an amplified projection; the sigmoid after it saturates, so the outputs stay finite."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 16)
+        self.act = _SoftPlus()
+        self.out = torch.nn.Linear(16, 1)
+
+    def forward(self, x):
+        return torch.sigmoid(0.2 * self.out(self.act(self.proj(x) * 6)))
+
+
+def test_an_overflow_inside_the_model_whose_outputs_stay_finite_is_called_an_overflow_not_a_conversion_defect(exported):
+    """The module where the pair starts overflows (its values infinite where float64's are finite), but the output
+    saturates: the line said "not rounding, suspect the conversion, the runtime or the emulator", sending the user
+    after a converter bug for fp16's range, with no word of the fix (`advise`: keep the `exp` in fp32)."""
+    spec = api.describe("softplus-where", lambda: api.seeded(_SoftPlusWhere), inputs={"x": (None, 8)},
+                        outputs={"p": (None, 1)}, decision="threshold")
+    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
+    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=64, seed=0,
+                          folder=folder, explain=True)
+    (fp16,) = report.precision
+    assert not fp16.within and not fp16.overflow_cases, fp16.summary()  # finite outputs, beyond precision
+    assert fp16.first_module.title == "act (_SoftPlus)" and fp16.first_module.overflow, fp16.modules
+    assert "suspect the conversion" not in fp16.summary(), fp16.summary()
+    assert "an overflow inside the model at act (_SoftPlus), whose values pass" in fp16.summary(), fp16.summary()
+    assert "python -m harness advise" in fp16.summary()
+
+
+class _FunctionalSoftPlusWhere(torch.nn.Module):
+    """`_SoftPlusWhere` with its softplus written as functional code: no module of its own to name."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 16)
+        self.out = torch.nn.Linear(16, 1)
+
+    def forward(self, x):
+        h = self.proj(x) * 6
+        return torch.sigmoid(0.2 * self.out(torch.where(h > 20, h, torch.log1p(torch.exp(h)))))
+
+
+def test_an_overflow_in_functional_code_no_module_maps_is_named_by_the_program_s_op(exported):
+    """No torch module maps to the values where it goes wrong (functional code; coremltools fused the Linears with
+    what follows them): the pair FAILED "not rounding, suspect the conversion" and named nowhere, where the program's
+    `exp` overflows; `localize` without `--pair` found it, parity never said so (the pair failed by its class alone,
+    after the op-level localisation of failing pairs had run)."""
+    spec = api.describe("softplus-functional", lambda: api.seeded(_FunctionalSoftPlusWhere), inputs={"x": (None, 8)},
+                        outputs={"p": (None, 1)}, decision="threshold")
+    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
+    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=64, seed=0,
+                          folder=folder, explain=True)
+    (fp16,) = report.precision
+    assert not fp16.within and not fp16.overflow_cases, fp16.summary()
+    assert "suspect the conversion" not in fp16.summary(), fp16.summary()
+    assert "an overflow inside the model at " in fp16.summary() and "(exp)" in fp16.summary(), fp16.summary()
+    assert fp16.starts_at.endswith("(exp)")
+    again = type(fp16).from_dict(json.loads(json.dumps(fp16.to_dict())))  # saved and read back: the same line
+    assert again.summary() == fp16.summary()
+
+
+def test_an_output_rounded_to_float16_is_within_fp16_precision_when_the_runs_happen_to_agree():
+    """Logits near 5 (a small-margin classifier, `z * 1e-2 + 5`): float16's grid there is 2^-8 apart, and 8 Monte
+    Carlo runs of stochastic rounding all land on the same neighbour of a value 6% of a step past it one time in
+    1.6. On the cases where every run agreed the spread was float32's noise alone (2e-7), and the fp16 program's
+    rounding to nearest, a third of a step, was "BEYOND fp16 precision by 3.6e3x, suspect the conversion" (2 of 128
+    cases of `parity --explain`). Rounding the output to float16 alone moves it that far: the spread is never less
+    than the precision's unit roundoff of the value; four steps off stays beyond."""
+    from harness.parity.compare import compare
+    from harness.parity.tolerances import FP16
+
+    rng = np.random.default_rng(0)
+    r64 = 5.0 + rng.uniform(-0.02, 0.02, size=(64, 3))
+    fp16 = r64.astype(np.float16).astype(np.float64)  # the fp16 program: its outputs rounded to nearest
+    runs = [fp16.copy() for _ in range(8)]  # every run landed where rounding to nearest does
+    r32 = r64.astype(np.float32).astype(np.float64)
+    cases = list(range(64))
+
+    def classed(candidate):
+        c = compare(r32.astype(np.float32), candidate.astype(np.float32), policy=FP16, decision="none")
+        return expectation.classify(c, Reading(("y",), "y", "none", 0.5, None), cases, candidate, r64, r32, runs,
+                                    "fp16", "test")
+
+    assert classed(fp16).within, classed(fp16).summary()
+    off = fp16.copy()
+    off[9, 1] += 4 * 2.0**-8  # four float16 steps: no rounding of the output goes so far
+    assert classed(off).beyond_cases == (9,), classed(off).summary()
+
+
+def test_the_monte_carlo_runs_are_strata_of_one_draw_so_they_never_all_round_one_way_a_coin_would_not():
+    """Each of 8 runs rounds a value up with its probability p; drawn apart, all 8 went the same way for a value 2/3
+    of a step up one time in 30, and its spread was nothing. Strata of one draw: about p * 8 runs go up."""
+    low = np.float32(2038.0)  # float16's neighbours 2038 and 2039
+    p = np.linspace(0.13, 0.87, 4000)
+    x = (low + p).astype(np.float32)
+    runs = np.stack([RandomRounding(7, "fp16", k, 8).fp16(x) for k in range(8)])
+    up = (runs == low + 1).sum(axis=0)
+    assert ((runs == low) | (runs == low + 1)).all()  # still a neighbour, on every run
+    assert (up >= 1).all() and (up <= 7).all()  # never every run one way
+    assert np.abs(up - 8 * p).max() <= 1.0  # about p * 8 of them up
+    assert np.array_equal(runs[3], RandomRounding(7, "fp16", 3, 8).fp16(x))  # repeatable
+
+
+class _SumLess(torch.nn.Module):
+    """A sum of 4,096 sigmoids (about 2,048) less 2,048: the cancellation shows the sum's rounding, at float16's
+    step of 1 there, in the decision."""
+
+    def __init__(self):
+        super().__init__()
+        self.feat = torch.nn.Linear(16, 4096)
+
+    def forward(self, x):
+        return torch.sigmoid((torch.sigmoid(self.feat(x)).sum(dim=1, keepdim=True) - 2048.0) / 8.0)
+
+
+def test_a_sum_of_thousands_of_values_into_a_cancellation_is_within_precision_where_float16_accumulates(exported):
+    """fp16's own nature (the device would do the same): under the fp16 profile (float16 partial sums) it FAILED
+    "BEYOND fp16 precision, suspect the conversion" on 108 of 128 cases: every Monte Carlo run rounded the partial
+    sums to nearest, made the same error as the program, and never spread. (fp16-storage, whose sum is float32
+    but stored as float16, a step of 1 there, went from 24 of 128 cases beyond to 6 with the runs stratified; a
+    value within an eighth of a step of float16's grid can still round the same way in all 8 runs.)"""
+    spec = api.describe("sum-less", lambda: api.seeded(_SumLess), inputs={"x": (None, 16)}, outputs={"p": (None, 1)},
+                        decision="threshold")
+    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
+    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16]"), n=128, seed=0, folder=folder,
+                          explain=True)
+    (fp16,) = report.precision
+    assert fp16.within, fp16.summary()
+    assert fp16.deviation > 0.01  # rounding moved the decisions' scores far: something was set against it
+    assert sum(f.expected for f in fp16.flips) >= len(fp16.flips) - 1 >= 5, fp16.summary()
+
+
+def test_the_coreml_program_executorch_embeds_is_estimated_under_the_profile_it_ran():
+    """`executorch-coreml-emulated@fp16[fp16-storage]` runs the embedded CoreML program under fp16-storage (float32
+    sums), as `coreml-emulated@fp16[fp16-storage]` does; its Monte Carlo runs were the fp16 profile's (float16
+    sums, a wider spread: a defect had more room to pass as rounding). A device's fp16 is set against the widest."""
+    def profile(name, option):
+        return expectation.precision_of(types.SimpleNamespace(name=name, precision="fp16", option=option))
+
+    for option in ("fp32", "fp16-storage", "fp16"):
+        assert profile("executorch-coreml-emulated", option) == ("fp16", option)
+        assert profile("coreml-emulated", option) == ("fp16", option)
+    assert profile("coreml", "ALL") == ("fp16", expectation.DEVICE_FP16_PROFILE)
+
+
+def test_a_runtime_summing_thousands_of_values_in_its_own_order_is_within_fp32_precision(exported):
+    """onnxruntime's ReduceSum of the 4,096 sigmoids is 2 float32 steps (5e-4) from float64 at 2,048, its own
+    order of additions; the Monte Carlo runs rounded only each op's result (1 step), and the cancellation after
+    it made the pair "BEYOND fp32 precision by 242x, suspect the runtime" on 13 of 128 cases. A run's sums now
+    carry the error their additions can make."""
+    spec = api.describe("sum-less", lambda: api.seeded(_SumLess), inputs={"x": (None, 16)}, outputs={"p": (None, 1)},
+                        decision="threshold")
+    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
+    report = steps.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=128, seed=0,
+                          folder=folder, explain=True)
+    assert len(report.precision) == 2
+    for fp32 in report.precision:
+        assert fp32.within, fp32.summary()
+    onnx = next(p for p in report.precision if p.pair.startswith("onnxruntime"))
+    assert onnx.deviation > 1e-5  # the runtime's sum did move the outputs: something was set against the spread
