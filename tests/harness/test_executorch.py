@@ -318,3 +318,38 @@ def test_the_swift_recorder_sketch_parses_and_type_checks_against_executorchs_ap
                         "-emit-module-path", str(tmp_path / f"{name}.swiftmodule")], check=True, capture_output=True)
     proc = subprocess.run([swiftc, "-typecheck", "-I", str(tmp_path), str(sketch)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+class Crossed(nn.Module):
+    """Outputs of one shape, the second computed first from the second input; the third is an input as it
+    came, the fourth the first again. ExecuTorch's CoreML delegate takes its inputs and gives its outputs in
+    its own order (here y before x, `second` before `first`), and holds neither the passed-through input nor
+    the repeat: the program around it wires them."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x, y):
+        second = torch.tanh(self.b(y))
+        first = self.a(x) * 3
+        return first, second, y, first
+
+
+def test_executorchs_coreml_program_is_fed_and_read_as_the_pte_wires_its_delegate(tmp_path):
+    """Each of the model's inputs goes to the delegate's input the `.pte` feeds it to, and each output is read
+    from where the `.pte` reads it (a delegate's output or a program input): never by position alone, which
+    swapped `first` and `second` here and judged a faithful program beyond fp16 precision."""
+    spec = api.describe("crossed", lambda: api.seeded(Crossed), inputs={"x": (None, 4), "y": (None, 4)},
+                        outputs={"first": (None, 4), "second": (None, 4), "again": (None, 4), "both": (None, 4)},
+                        decision="none")
+    manifest = export_model(spec, tmp_path / "out", targets=[("executorch-coreml", "fp16")])
+    backend = create("executorch-coreml-emulated@fp16[fp32]")
+    backend.load(spec, manifest, tmp_path / "out")
+    feeds = spec.make_cases(20, 0).feeds
+    got = backend.run(feeds)
+    with torch.no_grad():
+        expected = api.seeded(Crossed)(torch.from_numpy(feeds["x"]), torch.from_numpy(feeds["y"]))
+    for name, want in zip(("first", "second", "again", "both"), expected, strict=True):
+        np.testing.assert_allclose(got[name], want.numpy(), atol=5e-3, err_msg=name)  # fp16 program, fp32 profile
