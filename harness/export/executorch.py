@@ -14,6 +14,7 @@ An op the runtime has no kernel for fails the stage here, naming the op, not lat
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -37,6 +38,14 @@ DELEGATES = ("xnnpack", "portable", "coreml")
 
 class MissingKernel(RuntimeError):
     """The program needs an operator the ExecuTorch runtime in this install has no kernel for."""
+
+
+class DataDependentBranch(RuntimeError):
+    """The model's code branches on a tensor's values (`if h.sum() > 0:`), which `torch.export` cannot trace."""
+
+
+#: Where torch.export says the user's code asked for a tensor's value: the file, line and code of that call.
+_RAISED_AT = re.compile(r'The following call raised this error:\s*\n\s*File "([^"]+)", line (\d+), in \S+\n\s*(.+)')
 
 
 def export_xnnpack(spec: ModelSpec, module: torch.nn.Module, folder: Path, precision: str) -> dict:
@@ -77,10 +86,18 @@ def _exported(spec: ModelSpec, module: torch.nn.Module) -> tuple[torch.export.Ex
     """The model through `torch.export` with a dynamic batch, or at batch 1 when its code fixes the batch
     (a branch on `x.shape[0]`): the program then takes one case a call, as it would in such an app, and
     the third item says why ("" when the batch is dynamic)."""
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     try:
         return torch.export.export(module, spec.examples(batch=2),  # 2: a batch of 1 would specialise
                                    dynamic_shapes=tuple({0: batch} for _ in spec.inputs)), MAX_BATCH, ""
+    except GuardOnDataDependentSymNode as err:  # torch's words are pages of graph and advice on its own internals
+        at = _RAISED_AT.search(str(err))
+        where = f" at {Path(at[1]).name}:{at[2]} ({at[3].strip()[:120]})" if at else ""
+        raise DataDependentBranch(
+            f"the model branches on a tensor's values{where}, which torch.export cannot trace: compute both sides "
+            "and choose with torch.where, or use torch.cond") from None
     except torch._dynamo.exc.UserError as err:
         if "Constraints violated" not in str(err):
             raise

@@ -129,6 +129,20 @@ class Sorted(nn.Module):
         return self.fc(x).sort(dim=-1).values
 
 
+class BranchOnValues(nn.Module):
+    """A branch on a tensor's values: torch.export cannot trace it (TorchScript's tracer keeps one side)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.fc(x)
+        if h.sum() > 0:
+            return h
+        return -h
+
+
 def _small(name, cls, outputs=3):
     return api.describe(name, lambda: api.seeded(cls), inputs={"x": (None, 4)}, outputs={"y": (None, outputs)},
                         decision="none")
@@ -192,6 +206,7 @@ def test_dynamic_shapes_run_as_the_program_allows(tmp_path, cls, batch):
 @pytest.mark.parametrize(("cls", "says"), [
     (Unlowerable, "ExecuTorch cannot convert torch op 'aten::erfinv' in the model's own forward"),
     (Sorted, "ExecuTorch cannot convert torch op 'aten::sort' in the model's own forward "),
+    (BranchOnValues, "the model branches on a tensor's values at test_executorch.py:"),
 ])
 def test_an_op_executorch_cannot_run_is_one_line_naming_it(tmp_path, cls, says):
     spec = _small(cls.__name__.lower(), cls, outputs=4)
