@@ -87,6 +87,17 @@ def test_a_cluster_run_without_the_cluster_extra_says_which_extra_in_one_line(ha
     assert not (tmp_path / "artifacts").exists()  # said before any work
 
 
+def test_a_zoo_model_without_the_zoo_extra_says_which_extra_in_one_line(harness_alone, tmp_path):
+    """`models` lists the zoo's torchvision nets beside the others; asking for one without torchvision was
+    "internal error: ModuleNotFoundError: No module named 'torchvision'", the class of the kit's missing extra."""
+    assert run(harness_alone, "-c", "import torchvision", cwd=tmp_path).returncode == 1
+    proc = run(harness_alone, "-m", "harness", "parity", "--model", "zoo-resnet18", "--n", "10", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1] == ("python -m harness: error: model 'zoo-resnet18' needs torchvision: "
+                                            "pip install 'trendsplit-harness[zoo]'"), proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and not (tmp_path / "artifacts").exists()  # said before any work
+
+
 def test_the_main_job_runs_with_the_kit_extra_and_nothing_more(with_the_kit, tmp_path, trendsplit_export):
     _, folder = trendsplit_export
     assert run(with_the_kit, "-c", "import pytest", cwd=tmp_path).returncode == 1  # no test extra
