@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from harness.calibrate import observed_on_grid
 from harness.export.unconvertible import op_name
 from harness.pte import program_batch
 from harness.spec import ModelSpec
@@ -116,13 +117,24 @@ def _quantized(spec: ModelSpec, program: torch.export.ExportedProgram, batch: in
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-    prepared = prepare_pt2e(program.module(), quantizer)
     feeds = spec.make_cases(CALIBRATION_CASES, CALIBRATION_SEED).feeds  # chunk 0 of parity's cases: the model's own
-    with torch.no_grad():
-        for start in range(0, CALIBRATION_CASES, batch):
-            prepared(*(torch.from_numpy(np.ascontiguousarray(feeds[t.name][start:start + batch], np.float32))
-                       for t in spec.inputs))
-    converted = convert_pt2e(prepared)
+
+    def calibrated(dtype: torch.dtype) -> torch.nn.Module:
+        prepared = prepare_pt2e(program.module(), quantizer).to(dtype)
+        with torch.no_grad():
+            for start in range(0, CALIBRATION_CASES, batch):
+                prepared(*(torch.from_numpy(np.ascontiguousarray(feeds[t.name][start:start + batch]))
+                           .to(dtype) for t in spec.inputs))
+        return prepared
+
+    # The observed ranges set the program's scales: measured in float64 (float32 where the graph cannot run in
+    # it) and put on an exact grid, so the int8 program is the same bytes whatever CPU exported it.
+    try:
+        prepared = calibrated(torch.float64)
+    except Exception:  # noqa: BLE001 -- a graph holding float32 constants or dtypes: calibrated as it is
+        prepared = calibrated(torch.float32)
+    observed_on_grid(prepared)
+    converted = convert_pt2e(prepared.to(torch.float32))
     examples = spec.examples(batch=2 if batch > 1 else 1)
     shapes = tuple({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)} for _ in spec.inputs) if batch > 1 else None
     return torch.export.export(converted, examples, dynamic_shapes=shapes)
