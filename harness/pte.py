@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness import quiet
 from harness.errors import HarnessError
 
 
@@ -17,9 +18,8 @@ def program_batch(path: Path) -> int:
 
     It can be less than the export asked for: ExecuTorch 1.5.1 plans the input of an XNNPACK-delegated
     convolution for a batch of 15 whatever the dynamic dimension's maximum (a linear layer keeps it)."""
-    from executorch.runtime import Runtime
-
-    return planned_batch(Runtime.get().load_program(Path(path)).metadata("forward"))
+    runtime = quiet.imported("executorch.runtime").Runtime.get()
+    return planned_batch(runtime.load_program(Path(path)).metadata("forward"))
 
 
 def planned_batch(meta) -> int:
@@ -32,8 +32,7 @@ def extract_coreml(path: Path, into: Path) -> Path:
 
     ExecuTorch's CoreML backend stores a folder (the package, its metadata) flattened into the delegate's
     data, which its own `unflatten_directory_contents` restores."""
-    from executorch.backends.apple.coreml import executorchcoreml
-
+    executorchcoreml = quiet.imported("executorch.backends.apple.coreml.executorchcoreml")
     path = Path(path)
     program = _program(path)
     blob = program.backend_delegate_data[_coreml_delegate(program, path).processed.index].data
@@ -81,9 +80,8 @@ def coreml_wiring(path: Path, delegate_inputs: int) -> tuple[list[int], list[tup
 
 
 def _program(path: Path):
-    from executorch.exir._serialize._program import deserialize_pte_binary
-
-    program = deserialize_pte_binary(Path(path).read_bytes())
+    serialize = quiet.imported("executorch.exir._serialize._program")
+    program = serialize.deserialize_pte_binary(Path(path).read_bytes())
     return getattr(program, "program", program)  # newer releases wrap it with its named data
 
 

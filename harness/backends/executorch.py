@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +78,7 @@ class ExecuTorchBackend(Backend):
         self.loaded_weights_sha256 = files.sha256(path)  # the program file it loads, measured, as an app records it
         with quiet.captured() as said:
             try:
-                from executorch.runtime import Runtime
-
-                program = Runtime.get().load_program(path)
+                program = quiet.imported("executorch.runtime").Runtime.get().load_program(path)
                 self.max_batch = planned_batch(program.metadata("forward"))  # batch as the program allows
                 self.method = program.load_method("forward")
             except Exception as err:
@@ -146,8 +146,9 @@ class ExecuTorchCoreMLBackend(EmulatedCoreMLBackend):
                                   "the emulation runs programs the delegate takes whole")
         path = Path(folder) / artifact.path
         self.loaded_weights_sha256 = files.sha256(path)  # the program file, as an app records it
-        self._extracted = tempfile.TemporaryDirectory(prefix="harness-pte-")  # lives as long as the backend
-        self.program = load_program(extract_coreml(path, Path(self._extracted.name)))
+        extracted = Path(tempfile.mkdtemp(prefix="harness-pte-"))  # lives as long as the backend, then removed
+        weakref.finalize(self, shutil.rmtree, extracted, ignore_errors=True)  # (no ResourceWarning at exit)
+        self.program = load_program(extract_coreml(path, extracted))
         self.interpreter = Interpreter(self.program, get_profile(self.profile))
         self.spec = spec
         names, outputs = [n for n, _ in self.program.inputs], self.program.main.outputs

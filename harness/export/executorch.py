@@ -62,10 +62,10 @@ def export_coreml_delegate(spec: ModelSpec, module: torch.nn.Module, folder: Pat
 
 
 def export_executorch(spec: ModelSpec, module: torch.nn.Module, folder: Path, delegate: str, precision: str) -> dict:
-    from executorch.exir import to_edge_transform_and_lower
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from executorch.exir import to_edge_transform_and_lower
+
         program, batch, fixed = _exported(spec, module)
         details: dict = {"delegate": delegate} | ({"batch_fixed": fixed} if fixed else {})
         if precision == "int8":
@@ -175,9 +175,9 @@ def _check_kernels(executable, left: dict) -> None:
     The ExecuTorch runtime would refuse the program only at load ("Missing operator", in its log). The
     edge node the operator came from is held in `node` while raising, so the export's failure names the
     torch op and the module it is in (`harness.export.unconvertible` reads it from the traceback)."""
-    from executorch.runtime import Runtime
+    from harness import quiet
 
-    known = Runtime.get().operator_registry.operator_names
+    known = quiet.imported("executorch.runtime").Runtime.get().operator_registry.operator_names
     for plan in executable.executorch_program.execution_plan:
         for op in plan.operators:
             kernel = f"{op.name}.{op.overload}" if op.overload else op.name

@@ -368,3 +368,28 @@ def test_executorchs_coreml_program_is_fed_and_read_as_the_pte_wires_its_delegat
         expected = api.seeded(Crossed)(torch.from_numpy(feeds["x"]), torch.from_numpy(feeds["y"]))
     for name, want in zip(("first", "second", "again", "both"), expected, strict=True):
         np.testing.assert_allclose(got[name], want.numpy(), atol=5e-3, err_msg=name)  # fp16 program, fp32 profile
+
+
+def test_the_runtime_loads_and_runs_in_a_suite_that_makes_warnings_errors(held_out_report, tmp_path):
+    """A user's suite under `-W error` (`filterwarnings = error`): importing ExecuTorch warns (DeprecationWarning,
+    ExperimentalWarning), which stopped every ExecuTorch backend as "cannot load ...pte: DeprecationWarning: ..."
+    while the CoreML path ran; and the CoreML program extracted from the `.pte` is removed at exit without the
+    ResourceWarning tracebacks of an implicitly cleaned temporary folder."""
+    _, folder = held_out_report
+    code = (f"from harness.backends import create\nfrom harness.export.manifest import Manifest\n"
+            f"from tests.user_model import tiny_vision\nfrom pathlib import Path\n"
+            f"spec = tiny_vision.describe_model()\nfolder = Path({str(folder)!r})\n"
+            f"for name in ('executorch@fp32[xnnpack]', 'executorch@fp32[portable]', "
+            f"'executorch-coreml-emulated@fp16[fp16-storage]'):\n"
+            f"    backend = create(name)\n    backend.load(spec, Manifest.read(folder), folder)\n"
+            f"    print(name, backend.run(spec.make_cases(20, 0).feeds)['logits'].shape)\n")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    import os
+
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "TMPDIR": str(scratch)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("(20, 5)") == 3, proc.stdout
+    assert "Traceback" not in proc.stderr and "ResourceWarning" not in proc.stderr, proc.stderr[-3000:]
+    assert not [p for p in scratch.iterdir() if p.name.startswith("harness-pte-")]
