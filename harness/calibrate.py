@@ -1,10 +1,14 @@
-"""Make an untrained network's outputs mean something before judging its parity.
+"""Statistics measured by float kernels, made the same on every machine: an untrained network's BatchNorm
+statistics, and the ranges an int8 quantizer observes while it calibrates.
 
 A randomly initialised net with BatchNorm keeps the layer's initial running statistics
 (mean 0, variance 1) while its activations drift by orders of magnitude from layer to layer,
 so its outputs end up around 1e-9: every backend "agrees" on numbers that prove nothing.
 Re-estimating the BatchNorm statistics on realistic inputs (as one would after pruning or
 fine-tuning) gives outputs of order 1 at the same weights, and decisions worth judging.
+
+Both are measured in float64 and rounded to a grid far coarser than any machine's rounding
+(`on_grid`), so what they feed (weights' sha256, an int8 program's bytes) is the same everywhere.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from torch import nn
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
-#: Significant bits a re-estimated statistic keeps, relative to its channel's spread (`_on_grid`).
+#: Significant bits a re-estimated statistic keeps, relative to its channel's spread (`on_grid`).
 STATISTIC_BITS = 16
 
 
@@ -65,13 +69,13 @@ def _measure(model: nn.Module, batches: list[tuple[torch.Tensor, ...]], dtype) -
     out = {}
     for name, m in norms.items():
         mean, var = (getattr(m, b).detach().double().numpy() for b in ("running_mean", "running_var"))
-        var = _on_grid(var, var)
-        out[name] = (_on_grid(mean, np.where(var > 0, np.sqrt(var), np.abs(mean))), var,
+        var = on_grid(var, var)
+        out[name] = (on_grid(mean, np.where(var > 0, np.sqrt(var), np.abs(mean))), var,
                      m.num_batches_tracked.clone())
     return out
 
 
-def _on_grid(values: np.ndarray, spread: np.ndarray) -> np.ndarray:
+def on_grid(values: np.ndarray, spread: np.ndarray) -> np.ndarray:
     """`values` rounded to multiples of 2^(e - STATISTIC_BITS), where 2^(e-1) <= spread < 2^e; 0 where
     spread is 0, and never -0.0. Every step is exact (frexp, a power of two, rint), so equal inputs give
     equal bits."""
@@ -86,3 +90,21 @@ def output_scale(module: nn.Module, batch: tuple[torch.Tensor, ...]) -> float:
         out = module(*batch)
     outs = out if isinstance(out, tuple | list) else (out,)
     return float(max(np.abs(o.numpy()).max() for o in outs))
+
+
+def observed_on_grid(module: nn.Module) -> None:
+    """Every observer's range (`min_val`, `max_val`: a quantizer's calibration statistics) rounded to the grid
+    of `on_grid`, relative to the larger of its two magnitudes, in place. Measured by float kernels (the model's
+    activations), they moved by a few float32 ulps with the CPU, and with them the int8 program's scales and
+    bytes; on the grid they move only when a value lies within that move of a grid point."""
+    with torch.no_grad():
+        for m in module.modules():
+            low, high = getattr(m, "min_val", None), getattr(m, "max_val", None)
+            if not (isinstance(low, torch.Tensor) and isinstance(high, torch.Tensor)) or not low.numel():
+                continue
+            lo, hi = low.detach().double().numpy(), high.detach().double().numpy()
+            if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+                continue  # an observer that saw nothing keeps its initial +-inf
+            spread = np.maximum(np.abs(lo), np.abs(hi))
+            low.copy_(torch.from_numpy(np.asarray(on_grid(lo, spread))).to(low.dtype))
+            high.copy_(torch.from_numpy(np.asarray(on_grid(hi, spread))).to(high.dtype))

@@ -1,7 +1,8 @@
 """Where a model name leads: the zoo, model providers, or a user's `path/to/file.py:name`.
 
-Providers register under the `trendsplit_harness.models` entry point (a module with `MODELS`
-and optionally `DEFAULT`), so the harness names no model package of its own; the trendsplit
+Providers register under the `trendsplit_harness.models` entry point (a module with `MODELS`,
+optionally `DEFAULT`, and optionally `UNAVAILABLE`: name -> why it cannot be offered here), so
+the harness names no model package of its own; the trendsplit
 kit is one such provider.
 """
 
@@ -48,5 +49,8 @@ def get_model(name: str) -> ModelSpec:
         return found if isinstance(found, ModelSpec) else found()
     if name in zoo.ZOO:
         return zoo.spec(zoo.ZOO[name])
-    raise UsageError(f"unknown model {name!r}; known models: {', '.join(models)}, and the zoo's "
-                     f"{', '.join(zoo.ZOO)} (or path/to/file.py:name for your own)")
+    for provider in _providers():  # a model its provider has, but cannot offer here (an extra not installed)
+        if name in getattr(provider, "UNAVAILABLE", {}):
+            raise UsageError(provider.UNAVAILABLE[name])
+    known = f"known models: {', '.join(models)}, and the zoo's " if models else "known models: the zoo's "
+    raise UsageError(f"unknown model {name!r}; {known}{', '.join(zoo.ZOO)} (or path/to/file.py:name for your own)")

@@ -81,6 +81,20 @@ def tail(text: str, lines: int = 20) -> str:
 UNUSED_PROBES = ("executorch", "torchao", "sklearn")
 
 
+def imported(name: str):
+    """The module `name`, imported with its import-time warnings ignored: ExecuTorch warns as it loads
+    (DeprecationWarning, ExperimentalWarning), which a suite run under `-W error` would turn into a failure of
+    the program being loaded."""
+    import importlib
+    import warnings
+
+    if name in sys.modules:
+        return sys.modules[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return importlib.import_module(name)
+
+
 def coremltools():
     """coremltools, imported with its import-time chatter captured (off macOS it logs that its
     native runtime is missing, and that this torch is untested; the coreml backend says the

@@ -150,6 +150,9 @@ def load(reference: str) -> ModelSpec:
     source = files.read_bytes(file, limit=MAX_MODEL_SOURCE_BYTES)  # a regular file, not a FIFO that never ends
     module_spec = importlib.util.spec_from_file_location(f"harness_user_model_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
+    beside = str(file.resolve().parent)
+    if beside not in sys.path:  # as `python path/to/file.py` would: the file's own helpers import from any folder
+        sys.path.insert(0, beside)
     try:
         exec(compile(source, str(file), "exec"), module.__dict__)  # the bytes read, not the path again
     except HarnessError:

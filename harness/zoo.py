@@ -318,7 +318,14 @@ def _builder(entry: Entry) -> Callable[[], nn.Module]:
 
 
 def spec(entry: Entry) -> ModelSpec:
+    """The entry described as every model is; a torchvision net without torchvision installed (the `zoo` extra)
+    is a UsageError naming the extra, before anything is built."""
+    import importlib.util
+
     from harness.user_model import describe
+
+    if entry.family == "torchvision" and importlib.util.find_spec("torchvision") is None:
+        raise UsageError(f"model {entry.name!r} needs torchvision: pip install 'trendsplit-harness[zoo]'")
 
     return describe(
         entry.name, _builder(entry), inputs={"x": (None, *entry.input_shape)},

@@ -84,3 +84,32 @@ def test_the_old_wild_values_drift_on_a_machine_without_avx512(measured):
     exact draws that replaced it regenerate the same bytes there: the first test.)"""
     machine = next(m for m in MACHINES if m.name == "no-avx512")
     assert measured(machine)[0]["old_wild"] != measured(AS_IS)[0]["old_wild"]
+
+
+#: An int8 ExecuTorch program of a small conv net, exported in a process of its own: its sha256.
+_INT8_PROGRAM = """
+import hashlib, sys, tempfile, warnings
+from pathlib import Path
+from torch import nn
+from harness import api
+from harness.export.executorch import export_executorch
+warnings.simplefilter("ignore")
+spec = api.describe("conv-int8", lambda: api.seeded(lambda: nn.Sequential(
+    nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))),
+    inputs={"x": (None, 3, 8, 8)}, outputs={"y": (None, 2)}, decision="argmax")
+with tempfile.TemporaryDirectory() as folder:
+    made = export_executorch(spec, spec.build(), Path(folder), "xnnpack", "int8")
+    print(hashlib.sha256((Path(folder) / made["path"]).read_bytes()).hexdigest())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("machine", MACHINES, ids=str)
+def test_another_machine_exports_the_same_int8_executorch_program(machine):
+    """The int8 program's scales come from the ranges its calibration observed: activations computed by float
+    kernels, so its bytes changed with the CPU (2 of 3 held-out models' on the `avx-no-fma` machine). Measured in
+    float64 and put on an exact grid (`harness.calibrate.observed_on_grid`), they are the same everywhere."""
+    pytest.importorskip("executorch", reason="the executorch extra is not installed")
+    here, there = (run(m, "-c", _INT8_PROGRAM, timeout=600) for m in (AS_IS, machine))
+    assert here.returncode == 0 and there.returncode == 0, here.stderr[-2000:] + there.stderr[-2000:]
+    assert there.stdout.split()[-1] == here.stdout.split()[-1]

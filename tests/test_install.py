@@ -67,6 +67,18 @@ def test_without_the_kit_no_trendsplit_model_is_offered_nor_a_default(harness_al
                                     "provider names a default")
 
 
+def test_a_kit_model_asked_for_without_the_kit_says_which_extra_in_one_line(harness_alone, tmp_path):
+    """docs/executorch.md's `parity --model trendsplit` after installing `.[executorch]` alone said "unknown model
+    'trendsplit'; known models: , and the zoo's ...": the model exists, its extra is what is missing."""
+    proc = run(harness_alone, "-m", "harness", "parity", "--model", "trendsplit-gru", "--n", "10", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "python -m harness: error: model 'trendsplit-gru' is the trendsplit kit's, whose extra is not installed "
+        "(hypothesis, ruptures missing): pip install 'trendsplit-harness[kit]' (from a clone: pip install -e '.[kit]')"]
+    unknown = run(harness_alone, "-m", "harness", "parity", "--model", "nosuch", cwd=tmp_path)
+    assert unknown.returncode == 2 and "known models: , " not in unknown.stderr, unknown.stderr
+
+
 def test_the_harness_alone_checks_a_users_model(harness_alone, tmp_path, shared_export):
     from harness import api
 
@@ -85,6 +97,17 @@ def test_a_cluster_run_without_the_cluster_extra_says_which_extra_in_one_line(ha
     assert proc.stderr.splitlines() == ["python -m harness: error: running on a cluster needs Dask: "
                                         "pip install 'trendsplit-harness[cluster]'"]
     assert not (tmp_path / "artifacts").exists()  # said before any work
+
+
+def test_a_zoo_model_without_the_zoo_extra_says_which_extra_in_one_line(harness_alone, tmp_path):
+    """`models` lists the zoo's torchvision nets beside the others; asking for one without torchvision was
+    "internal error: ModuleNotFoundError: No module named 'torchvision'", the class of the kit's missing extra."""
+    assert run(harness_alone, "-c", "import torchvision", cwd=tmp_path).returncode == 1
+    proc = run(harness_alone, "-m", "harness", "parity", "--model", "zoo-resnet18", "--n", "10", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1] == ("python -m harness: error: model 'zoo-resnet18' needs torchvision: "
+                                            "pip install 'trendsplit-harness[zoo]'"), proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and not (tmp_path / "artifacts").exists()  # said before any work
 
 
 def test_the_main_job_runs_with_the_kit_extra_and_nothing_more(with_the_kit, tmp_path, trendsplit_export):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +78,7 @@ class ExecuTorchBackend(Backend):
         self.loaded_weights_sha256 = files.sha256(path)  # the program file it loads, measured, as an app records it
         with quiet.captured() as said:
             try:
-                from executorch.runtime import Runtime
-
-                program = Runtime.get().load_program(path)
+                program = quiet.imported("executorch.runtime").Runtime.get().load_program(path)
                 self.max_batch = planned_batch(program.metadata("forward"))  # batch as the program allows
                 self.method = program.load_method("forward")
             except Exception as err:
@@ -137,7 +137,7 @@ class ExecuTorchCoreMLBackend(EmulatedCoreMLBackend):
 
     def load(self, spec: ModelSpec, manifest: Manifest, folder: Path) -> None:
         from harness.mil import Interpreter, get_profile, load_program
-        from harness.pte import extract_coreml
+        from harness.pte import PteError, coreml_wiring, extract_coreml
 
         artifact = manifest.artifact(*self.target)
         left = artifact.details.get("portable_ops", [])
@@ -146,18 +146,26 @@ class ExecuTorchCoreMLBackend(EmulatedCoreMLBackend):
                                   "the emulation runs programs the delegate takes whole")
         path = Path(folder) / artifact.path
         self.loaded_weights_sha256 = files.sha256(path)  # the program file, as an app records it
-        self._extracted = tempfile.TemporaryDirectory(prefix="harness-pte-")  # lives as long as the backend
-        self.program = load_program(extract_coreml(path, Path(self._extracted.name)))
+        extracted = Path(tempfile.mkdtemp(prefix="harness-pte-"))  # lives as long as the backend, then removed
+        weakref.finalize(self, shutil.rmtree, extracted, ignore_errors=True)  # (no ResourceWarning at exit)
+        self.program = load_program(extract_coreml(path, extracted))
         self.interpreter = Interpreter(self.program, get_profile(self.profile))
         self.spec = spec
         names, outputs = [n for n, _ in self.program.inputs], self.program.main.outputs
-        if len(names) != len(spec.inputs) or len(outputs) != len(spec.outputs):
-            raise ExecuTorchError(f"{artifact.path}: its CoreML program has {len(names)} inputs and {len(outputs)} "
-                                  f"outputs, model {spec.name!r} {len(spec.inputs)} and {len(spec.outputs)}")
-        # The delegate names its program's inputs and outputs itself: they are the model's, in the model's order.
-        self._inputs = dict(zip((t.name for t in spec.inputs), names, strict=True))
-        self._outputs = dict(zip((t.name for t in spec.outputs), outputs, strict=True))
+        try:  # the delegate orders its inputs and outputs its own way: the program says which is which
+            fed, read = coreml_wiring(path, len(names))
+        except PteError as err:
+            raise ExecuTorchError(str(err)) from None
+        if max(fed, default=-1) >= len(spec.inputs) or len(read) != len(spec.outputs):
+            raise ExecuTorchError(f"{artifact.path}: its program takes {max(fed, default=-1) + 1} inputs and gives "
+                                  f"{len(read)} outputs, model {spec.name!r} {len(spec.inputs)} and "
+                                  f"{len(spec.outputs)}")
+        model_inputs = [t.name for t in spec.inputs]
+        self._inputs = {own: model_inputs[j] for own, j in zip(names, fed, strict=True)}  # delegate's name -> model's
+        self._outputs = {t.name: (outputs[i], None) if kind == "delegate" else (None, model_inputs[i])
+                         for t, (kind, i) in zip(spec.outputs, read, strict=True)}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = self.interpreter.run({own: feeds[name] for name, own in self._inputs.items()}).outputs
-        return {name: np.asarray(out[own], dtype=np.float32) for name, own in self._outputs.items()}
+        out = self.interpreter.run({own: feeds[name] for own, name in self._inputs.items()}).outputs
+        return {name: np.array(out[own] if own is not None else feeds[passed], dtype=np.float32)
+                for name, (own, passed) in self._outputs.items()}

@@ -44,7 +44,9 @@ class TorchBackend(Backend):
             out = self.module(*args)
         self.activations = peak.values.numpy() if self.measuring else None
         out = out if isinstance(out, tuple | list) else (out,)
-        return {t.name: o.numpy() for t, o in zip(self.spec.outputs, out, strict=True)}
+        # detached and copied: an output may view a parameter (which still requires grad under inference mode),
+        # or be the caller's own input array
+        return {t.name: o.detach().numpy().copy() for t, o in zip(self.spec.outputs, out, strict=True)}
 
     def _sequences(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Each case's calls in order, the buffers set back to their initial values before each case (and after
@@ -63,7 +65,7 @@ class TorchBackend(Backend):
                 with torch.inference_mode():
                     out = self.module(*args)
                 out = out if isinstance(out, tuple | list) else (out,)  # copied: an output may view a buffer
-                return {t.name: o.numpy().copy() for t, o in zip(self.spec.outputs, out, strict=True)}
+                return {t.name: o.detach().numpy().copy() for t, o in zip(self.spec.outputs, out, strict=True)}
 
             return in_sequences(self.spec.steps, feeds, start, call)
 

@@ -17,7 +17,12 @@ from pathlib import Path
 from harness import atomic, backend_names, quiet
 from harness.errors import ExportError, HarnessError, UsageError
 from harness.export.coreml import AliasedOutputError, FlexibleBatchError, export_coreml
-from harness.export.executorch import export_coreml_delegate, export_portable, export_xnnpack
+from harness.export.executorch import (
+    DataDependentBranch,
+    export_coreml_delegate,
+    export_portable,
+    export_xnnpack,
+)
 from harness.export.manifest import (
     EXPORT_FORMAT_VERSION,
     Artifact,
@@ -143,17 +148,24 @@ def conversion_failure(fmt: str, precision: str, err: Exception, said: str, *, s
         return ExportError(f"{fmt}@{precision}", str(err), output=quiet.tail(said, 30))
     if isinstance(err, AliasedOutputError):  # its message names the outputs and what converts
         return ExportError(f"{fmt}@{precision}", str(err), output=quiet.tail(said, 30))
+    if isinstance(err, DataDependentBranch):  # its message names the line and what to change there
+        return ExportError(f"{fmt}@{precision}", f"{CONVERTERS.get(fmt, fmt)} cannot convert: {err}{_without(fmt)}",
+                           output=quiet.tail(said, 30))
     op = failed_op(err)
     if op is None:
         return ExportError(f"{fmt}@{precision}", words, output=quiet.tail(said + "\n" + quiet.plain(str(err)), 30))
-    needs = BACKENDS_OF.get(fmt, ())
-    others = ",".join(name for name in backend_names.DEFAULT if name not in needs)
     reason = (f"{CONVERTERS.get(fmt, fmt)} cannot convert {op.describe()} ({words}); {ADVICE}"
               + ("; a model that keeps state runs on Core ML alone besides torch, so it needs this conversion"
                  + (f"; {STATE_WRITE_ADVICE}" if op.op.removeprefix("aten::") in IN_PLACE_WRITES else "")
-                 if stateful and fmt in STATEFUL_FORMATS else
-                 f", or run without {', '.join(needs)} (--backends {others})" if needs else ""))
+                 if stateful and fmt in STATEFUL_FORMATS else _without(fmt)))
     return ExportError(f"{fmt}@{precision}", reason, output=quiet.tail(said + "\n" + quiet.plain(str(err)), 30))
+
+
+def _without(fmt: str) -> str:
+    """The advice to run without the backends of `fmt`: `, or run without X (--backends ...)` ("" if none)."""
+    needs = BACKENDS_OF.get(fmt, ())
+    others = ",".join(name for name in backend_names.DEFAULT if name not in needs)
+    return f", or run without {', '.join(needs)} (--backends {others})" if needs else ""
 
 
 def _remove_new(folder: Path, before: set[Path]) -> None:

@@ -14,12 +14,14 @@ An op the runtime has no kernel for fails the stage here, naming the op, not lat
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from harness.calibrate import observed_on_grid
 from harness.export.unconvertible import op_name
 from harness.pte import program_batch
 from harness.spec import ModelSpec
@@ -39,6 +41,14 @@ class MissingKernel(RuntimeError):
     """The program needs an operator the ExecuTorch runtime in this install has no kernel for."""
 
 
+class DataDependentBranch(RuntimeError):
+    """The model's code branches on a tensor's values (`if h.sum() > 0:`), which `torch.export` cannot trace."""
+
+
+#: Where torch.export says the user's code asked for a tensor's value: the file, line and code of that call.
+_RAISED_AT = re.compile(r'The following call raised this error:\s*\n\s*File "([^"]+)", line (\d+), in \S+\n\s*(.+)')
+
+
 def export_xnnpack(spec: ModelSpec, module: torch.nn.Module, folder: Path, precision: str) -> dict:
     return export_executorch(spec, module, folder, "xnnpack", precision)
 
@@ -52,10 +62,10 @@ def export_coreml_delegate(spec: ModelSpec, module: torch.nn.Module, folder: Pat
 
 
 def export_executorch(spec: ModelSpec, module: torch.nn.Module, folder: Path, delegate: str, precision: str) -> dict:
-    from executorch.exir import to_edge_transform_and_lower
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from executorch.exir import to_edge_transform_and_lower
+
         program, batch, fixed = _exported(spec, module)
         details: dict = {"delegate": delegate} | ({"batch_fixed": fixed} if fixed else {})
         if precision == "int8":
@@ -77,10 +87,18 @@ def _exported(spec: ModelSpec, module: torch.nn.Module) -> tuple[torch.export.Ex
     """The model through `torch.export` with a dynamic batch, or at batch 1 when its code fixes the batch
     (a branch on `x.shape[0]`): the program then takes one case a call, as it would in such an app, and
     the third item says why ("" when the batch is dynamic)."""
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     try:
         return torch.export.export(module, spec.examples(batch=2),  # 2: a batch of 1 would specialise
                                    dynamic_shapes=tuple({0: batch} for _ in spec.inputs)), MAX_BATCH, ""
+    except GuardOnDataDependentSymNode as err:  # torch's words are pages of graph and advice on its own internals
+        at = _RAISED_AT.search(str(err))
+        where = f" at {Path(at[1]).name}:{at[2]} ({at[3].strip()[:120]})" if at else ""
+        raise DataDependentBranch(
+            f"the model branches on a tensor's values{where}, which torch.export cannot trace: compute both sides "
+            "and choose with torch.where, or use torch.cond") from None
     except torch._dynamo.exc.UserError as err:
         if "Constraints violated" not in str(err):
             raise
@@ -99,13 +117,24 @@ def _quantized(spec: ModelSpec, program: torch.export.ExportedProgram, batch: in
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
-    prepared = prepare_pt2e(program.module(), quantizer)
     feeds = spec.make_cases(CALIBRATION_CASES, CALIBRATION_SEED).feeds  # chunk 0 of parity's cases: the model's own
-    with torch.no_grad():
-        for start in range(0, CALIBRATION_CASES, batch):
-            prepared(*(torch.from_numpy(np.ascontiguousarray(feeds[t.name][start:start + batch], np.float32))
-                       for t in spec.inputs))
-    converted = convert_pt2e(prepared)
+
+    def calibrated(dtype: torch.dtype) -> torch.nn.Module:
+        prepared = prepare_pt2e(program.module(), quantizer).to(dtype)
+        with torch.no_grad():
+            for start in range(0, CALIBRATION_CASES, batch):
+                prepared(*(torch.from_numpy(np.ascontiguousarray(feeds[t.name][start:start + batch]))
+                           .to(dtype) for t in spec.inputs))
+        return prepared
+
+    # The observed ranges set the program's scales: measured in float64 (float32 where the graph cannot run in
+    # it) and put on an exact grid, so the int8 program is the same bytes whatever CPU exported it.
+    try:
+        prepared = calibrated(torch.float64)
+    except Exception:  # noqa: BLE001 -- a graph holding float32 constants or dtypes: calibrated as it is
+        prepared = calibrated(torch.float32)
+    observed_on_grid(prepared)
+    converted = convert_pt2e(prepared.to(torch.float32))
     examples = spec.examples(batch=2 if batch > 1 else 1)
     shapes = tuple({0: torch.export.Dim("batch", min=1, max=MAX_BATCH)} for _ in spec.inputs) if batch > 1 else None
     return torch.export.export(converted, examples, dynamic_shapes=shapes)
@@ -146,9 +175,9 @@ def _check_kernels(executable, left: dict) -> None:
     The ExecuTorch runtime would refuse the program only at load ("Missing operator", in its log). The
     edge node the operator came from is held in `node` while raising, so the export's failure names the
     torch op and the module it is in (`harness.export.unconvertible` reads it from the traceback)."""
-    from executorch.runtime import Runtime
+    from harness import quiet
 
-    known = Runtime.get().operator_registry.operator_names
+    known = quiet.imported("executorch.runtime").Runtime.get().operator_registry.operator_names
     for plan in executable.executorch_program.execution_plan:
         for op in plan.operators:
             kernel = f"{op.name}.{op.overload}" if op.overload else op.name

@@ -21,7 +21,8 @@ MAX_MANIFEST_BYTES = 1 << 20
 #: What an operating system leaves in a folder it has shown: not the user's work.
 SYSTEM_FILES = frozenset({".DS_Store"})
 #: Bump when an exporter changes what it writes, so cached exports are redone.
-EXPORT_FORMAT_VERSION = 6  # 6: the CoreML deployment target and batch are the model's (`target`, `batch`)
+EXPORT_FORMAT_VERSION = 7  # 6: the CoreML deployment target and batch are the model's (`target`, `batch`); 7: the int8
+# ExecuTorch program calibrated in float64 on an exact grid (another program than 6's)
 #: An artifact is one file or package directly inside the export folder.
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 

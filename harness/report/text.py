@@ -98,6 +98,15 @@ def format_report(report: ParityReport) -> str:
                          f"policy's {1 - c.policy.min_decision_agreement:.2%}): {where}{more}")
         if c.inconclusive:
             lines.append(f"{c.pair}: inconclusive: {c.inconclusive}")
+        if "numeric" in c.failures:
+            listed = ", ".join(map(str, c.violation_cases[:5]))
+            more = f" and {c.violating_cases - 5:,} more" if c.violating_cases > 5 else ""
+            scaled = ", scaled by each case's magnitude," if c.policy.input_scaled else ""
+            lines.append(f"{c.pair}: {plural(c.numeric_violations, 'value')} in {plural(c.violating_cases, 'case')} "
+                         f"beyond the allowance (atol {c.policy.atol:g}{scaled} + rtol {c.policy.rtol:g} x "
+                         f"|reference|): {'case' if c.violating_cases == 1 else 'cases'} {listed}{more}; "
+                         f"the largest difference at case "
+                         f"{c.worst[0]}, position {c.worst[-1]}: {c.worst_reference:.6g} -> {c.worst_candidate:.6g}")
         if c.judges_numbers and c.max_input_scale > 1:
             lines.append(f"{c.pair}: allowance up to {c.max_allowance:.2e} (the {c.policy.name} policy's atol "
                          f"{c.policy.atol:g} scaled up to {c.max_input_scale:.3g}x by a case's magnitude)")
@@ -110,7 +119,7 @@ def format_report(report: ParityReport) -> str:
         lines.append(f"{pair}: {d['summary']}")
     if report.precision:
         lines += ["", "precision or bug (against float64; a statistical expectation, not a device measurement):"]
-        lines += [f"  {p.pair}{f' [{p.output}]' if p.output else ''}: {p.summary()}" for p in report.precision]
+        lines += [f"  {p.pair}: {p.summary()}" for p in report.precision]  # the pair's name holds its output
     lines += _devices(report)
     skipped = [r for r in report.runs if r.status != "ran"]
     if skipped:

@@ -174,6 +174,28 @@ class _Det(torch.nn.Module):
         return torch.linalg.det(x)
 
 
+def test_a_model_file_imports_the_modules_beside_it_from_any_working_folder(tmp_path, monkeypatch):
+    """As `python path/to/model.py` would: a model file's own helpers (`from hfirst_helper import Body`) are
+    found wherever the command runs; it said "importing ... failed: ModuleNotFoundError" unless run from the
+    file's folder."""
+    import sys
+
+    folder = tmp_path / "my project" / "models"
+    folder.mkdir(parents=True)
+    (folder / "hfirst_helper.py").write_text("from torch import nn\n\nBody = lambda: nn.Linear(3, 2)\n")
+    (folder / "my-model.py").write_text(
+        "from hfirst_helper import Body\nfrom harness import api\n\n\ndef describe():\n"
+        "    return api.describe('my-body', lambda: api.seeded(Body), inputs={'x': (None, 3)},\n"
+        "                        outputs={'y': (None, 2)}, decision='argmax')\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", ".", str(elsewhere))])
+    monkeypatch.delitem(sys.modules, "hfirst_helper", raising=False)
+    spec = api.load(f"{folder / 'my-model.py'}:describe")
+    assert spec.name == "my-body" and spec.build()(torch.zeros(1, 3)).shape == (1, 2)
+
+
 def test_a_model_that_cannot_convert_names_the_stage_and_leaves_nothing(tmp_path):
     model = api.describe("det", _Det(), inputs={"x": (None, 3, 3)}, outputs={"d": (None,)})
     with pytest.raises(ExportError) as info:

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from harness.backends import BACKENDS, create, default_backends, parse_backends
 from harness.backends.coreml import CoreMLBackend
@@ -123,3 +124,29 @@ def test_load_backends_exports_once_and_names_a_backend_that_cannot_run(series_m
     assert said == ["skipped coreml@fp16[ALL]: MLModel.predict needs macOS; this is linux"]
     with pytest.raises(BackendUnavailable, match="coreml@fp16\\[ALL\\]: MLModel.predict needs macOS"):
         load_backends(series_model, ["coreml@fp16"], folder)
+
+
+class _ParameterOut(torch.nn.Module):
+    """Returns a parameter broadcast to the batch (a learned prior, an embedding table row) and a view of its input."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+        self.prior = torch.nn.Parameter(torch.linspace(-1, 1, 4))
+
+    def forward(self, x):
+        return self.fc(x), self.prior.expand(x.shape[0], 4), x.reshape(x.shape[0], 2, 2)
+
+
+def test_the_torch_reference_gives_outputs_that_view_a_parameter_or_an_input_as_arrays_of_their_own():
+    """Under inference mode a view of a parameter still requires grad: the reference stopped with torch's
+    "Can't call numpy() on Tensor that requires grad", and a view of an input was the caller's own array."""
+    from harness import api
+
+    spec = api.describe("parameter-out", lambda: api.seeded(_ParameterOut), inputs={"x": (None, 4)},
+                        outputs={"h": (None, 4), "prior": (None, 4), "view": (None, 2, 2)}, decision="none")
+    feeds = spec.make_cases(6, 0).feeds
+    out = api.reference(spec).run(feeds)
+    np.testing.assert_array_equal(out["prior"], np.tile(torch.linspace(-1, 1, 4).numpy(), (6, 1)))
+    np.testing.assert_array_equal(out["view"], feeds["x"].reshape(6, 2, 2))
+    assert not np.shares_memory(out["view"], feeds["x"])

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.calibrate import _on_grid, output_scale, recalibrate_batchnorm
+from harness.calibrate import on_grid, output_scale, recalibrate_batchnorm
 from harness.exact_random import ExactGenerator
 from harness.spec import seeded_init
 
@@ -30,14 +30,14 @@ def test_statistics_moved_by_float64_noise_round_to_the_same_bits():
     mean = rng.normal(0, 1, 10_000) * np.sqrt(var)
     for relative in (3e-14, -3e-14, 1e-15):  # the largest move measured across machines, and a typical one
         moved = var * (1 + relative)
-        assert _on_grid(moved, moved).tobytes() == _on_grid(var, var).tobytes()
-        spread = np.sqrt(_on_grid(var, var))
-        assert _on_grid(mean + relative * spread, spread).tobytes() == _on_grid(mean, spread).tobytes()
+        assert on_grid(moved, moved).tobytes() == on_grid(var, var).tobytes()
+        spread = np.sqrt(on_grid(var, var))
+        assert on_grid(mean + relative * spread, spread).tobytes() == on_grid(mean, spread).tobytes()
 
 
 def test_a_mean_whose_exact_value_is_zero_rounds_to_plus_zero():
     noise = np.array([1e-16, -1e-16, -3e-17, 0.0, -0.0])
-    assert _on_grid(noise, np.ones(5)).tobytes() == np.zeros(5).tobytes()  # +0.0, never -0.0
+    assert on_grid(noise, np.ones(5)).tobytes() == np.zeros(5).tobytes()  # +0.0, never -0.0
 
 
 def test_recalibrated_statistics_are_the_channels_so_normalised_outputs_are_standard():

@@ -129,6 +129,20 @@ class Sorted(nn.Module):
         return self.fc(x).sort(dim=-1).values
 
 
+class BranchOnValues(nn.Module):
+    """A branch on a tensor's values: torch.export cannot trace it (TorchScript's tracer keeps one side)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.fc(x)
+        if h.sum() > 0:
+            return h
+        return -h
+
+
 def _small(name, cls, outputs=3):
     return api.describe(name, lambda: api.seeded(cls), inputs={"x": (None, 4)}, outputs={"y": (None, outputs)},
                         decision="none")
@@ -192,6 +206,7 @@ def test_dynamic_shapes_run_as_the_program_allows(tmp_path, cls, batch):
 @pytest.mark.parametrize(("cls", "says"), [
     (Unlowerable, "ExecuTorch cannot convert torch op 'aten::erfinv' in the model's own forward"),
     (Sorted, "ExecuTorch cannot convert torch op 'aten::sort' in the model's own forward "),
+    (BranchOnValues, "the model branches on a tensor's values at test_executorch.py:"),
 ])
 def test_an_op_executorch_cannot_run_is_one_line_naming_it(tmp_path, cls, says):
     spec = _small(cls.__name__.lower(), cls, outputs=4)
@@ -318,3 +333,63 @@ def test_the_swift_recorder_sketch_parses_and_type_checks_against_executorchs_ap
                         "-emit-module-path", str(tmp_path / f"{name}.swiftmodule")], check=True, capture_output=True)
     proc = subprocess.run([swiftc, "-typecheck", "-I", str(tmp_path), str(sketch)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+class Crossed(nn.Module):
+    """Outputs of one shape, the second computed first from the second input; the third is an input as it
+    came, the fourth the first again. ExecuTorch's CoreML delegate takes its inputs and gives its outputs in
+    its own order (here y before x, `second` before `first`), and holds neither the passed-through input nor
+    the repeat: the program around it wires them."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x, y):
+        second = torch.tanh(self.b(y))
+        first = self.a(x) * 3
+        return first, second, y, first
+
+
+def test_executorchs_coreml_program_is_fed_and_read_as_the_pte_wires_its_delegate(tmp_path):
+    """Each of the model's inputs goes to the delegate's input the `.pte` feeds it to, and each output is read
+    from where the `.pte` reads it (a delegate's output or a program input): never by position alone, which
+    swapped `first` and `second` here and judged a faithful program beyond fp16 precision."""
+    spec = api.describe("crossed", lambda: api.seeded(Crossed), inputs={"x": (None, 4), "y": (None, 4)},
+                        outputs={"first": (None, 4), "second": (None, 4), "again": (None, 4), "both": (None, 4)},
+                        decision="none")
+    manifest = export_model(spec, tmp_path / "out", targets=[("executorch-coreml", "fp16")])
+    backend = create("executorch-coreml-emulated@fp16[fp32]")
+    backend.load(spec, manifest, tmp_path / "out")
+    feeds = spec.make_cases(20, 0).feeds
+    got = backend.run(feeds)
+    with torch.no_grad():
+        expected = api.seeded(Crossed)(torch.from_numpy(feeds["x"]), torch.from_numpy(feeds["y"]))
+    for name, want in zip(("first", "second", "again", "both"), expected, strict=True):
+        np.testing.assert_allclose(got[name], want.numpy(), atol=5e-3, err_msg=name)  # fp16 program, fp32 profile
+
+
+def test_the_runtime_loads_and_runs_in_a_suite_that_makes_warnings_errors(held_out_report, tmp_path):
+    """A user's suite under `-W error` (`filterwarnings = error`): importing ExecuTorch warns (DeprecationWarning,
+    ExperimentalWarning), which stopped every ExecuTorch backend as "cannot load ...pte: DeprecationWarning: ..."
+    while the CoreML path ran; and the CoreML program extracted from the `.pte` is removed at exit without the
+    ResourceWarning tracebacks of an implicitly cleaned temporary folder."""
+    _, folder = held_out_report
+    code = (f"from harness.backends import create\nfrom harness.export.manifest import Manifest\n"
+            f"from tests.user_model import tiny_vision\nfrom pathlib import Path\n"
+            f"spec = tiny_vision.describe_model()\nfolder = Path({str(folder)!r})\n"
+            f"for name in ('executorch@fp32[xnnpack]', 'executorch@fp32[portable]', "
+            f"'executorch-coreml-emulated@fp16[fp16-storage]'):\n"
+            f"    backend = create(name)\n    backend.load(spec, Manifest.read(folder), folder)\n"
+            f"    print(name, backend.run(spec.make_cases(20, 0).feeds)['logits'].shape)\n")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    import os
+
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "TMPDIR": str(scratch)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("(20, 5)") == 3, proc.stdout
+    assert "Traceback" not in proc.stderr and "ResourceWarning" not in proc.stderr, proc.stderr[-3000:]
+    assert not [p for p in scratch.iterdir() if p.name.startswith("harness-pte-")]

@@ -417,3 +417,26 @@ def test_a_runtime_summing_thousands_of_values_in_its_own_order_is_within_fp32_p
         assert fp32.within, fp32.summary()
     onnx = next(p for p in report.precision if p.pair.startswith("onnxruntime"))
     assert onnx.deviation > 1e-5  # the runtime's sum did move the outputs: something was set against the spread
+
+
+def test_a_classified_pair_of_a_model_with_several_outputs_is_named_once_in_the_text_report():
+    """A pair's name already holds its output (`x vs torch@fp32 [logits]`): the precision lines said it twice."""
+    from harness.parity.compare import compare
+    from harness.parity.tolerances import FP32
+    from harness.parity.verdict import ParityReport
+    from harness.report.text import format_report
+    from harness.results import Inputs
+
+    rng = np.random.default_rng(0)
+    r64 = rng.uniform(1.0, 2.0, size=(20, 3))
+    samples = [r64 + rng.normal(0, 1e-3, r64.shape) for _ in range(8)]
+    r32 = r64.astype(np.float32)
+    c = compare(r32, (r64 + 0.1).astype(np.float32), policy=FP32, decision="none", output="logits",
+                reference_name="torch@fp32", candidate_name="onnxruntime@fp32")
+    reading = Reading(("logits",), "logits", "none", 0.5, None)
+    cls = expectation.classify(c, reading, list(range(20)), (r64 + 0.1), r64, r32.astype(np.float64), samples,
+                               "fp32", "test")
+    report = ParityReport("m", "test", False, Inputs(0, 20, "0" * 64), {}, "torch@fp32", 0.5, (), (c,),
+                          precision=(cls,))
+    lines = [line for line in format_report(report).splitlines() if line.startswith("  onnxruntime@fp32 vs")]
+    assert lines == [f"  onnxruntime@fp32 vs torch@fp32 [logits]: {cls.summary()}"], format_report(report)

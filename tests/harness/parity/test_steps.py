@@ -52,6 +52,24 @@ def test_a_policy_nothing_can_meet_fails_the_report(series_model, series_export)
     assert "FAIL numeric" in format_report(report)
 
 
+def test_a_numeric_failure_says_how_many_values_and_which_cases_went_beyond_the_allowance(series_model,
+                                                                                          series_export):
+    """`FAIL numeric` beside a max abs below the largest allowance read as a contradiction, with no line saying
+    what went beyond: the count of values and of cases, the first cases, and where the largest difference is."""
+    _, folder = series_export
+    tight = Policy("tight", atol=1e-7, rtol=0.0, decision_margin=0.0, min_decision_agreement=0.0,
+                   reason="a test's", input_scaled=True)
+    report = steps.parity(series_model, parse_backends("torch,onnxruntime"), n=200, seed=0, folder=folder,
+                          policy=tight)
+    c = report.comparisons[0]
+    assert c.failures == ("numeric",), format_report(report)
+    said = [line for line in format_report(report).splitlines() if line.startswith(f"{c.pair}: ")
+            and "beyond the allowance" in line]
+    assert len(said) == 1, format_report(report)
+    assert (f"{c.numeric_violations:,} value" in said[0] and f"in {c.violating_cases:,} case" in said[0]
+            and f"case{'s' if c.violating_cases > 1 else ''} {c.violation_cases[0]}" in said[0]), said[0]
+
+
 def test_parity_is_reproducible_for_a_seed(series_model, series_export):
     _, folder = series_export
     a = steps.parity(series_model, parse_backends("torch,onnxruntime"), n=50, seed=7, folder=folder)
