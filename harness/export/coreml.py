@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from harness import shapes
+from harness.export import traced
 from harness.export.unconvertible import failed_op
 from harness.mil.program import mil_name
 from harness.spec import ModelSpec, initial_state, state_buffers
@@ -180,5 +181,5 @@ def _source(spec: ModelSpec, module: torch.nn.Module):
         return program.run_decompositions({})
     # check_trace off: modules with eval-mode fast paths (nn.TransformerEncoder) retrace differently
     # and fail the check although the graph is sound; parity against torch is the real check.
-    with initial_state(spec, module):  # tracing runs forward, which updates a stateful model's buffers
+    with initial_state(spec, module), traced.branches_refused():  # tracing runs forward: buffers move
         return torch.jit.trace(module, spec.examples(batch=batch.default), check_trace=False)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 
 from harness import quiet
+from harness.export import traced
 from harness.spec import ModelSpec
 
 #: Which exporter wrote the file, as the manifest records it: `dynamo=True`, or `dynamo=False`.
@@ -62,8 +63,9 @@ def _export(spec: ModelSpec, module: torch.nn.Module, path: Path, dynamo: bool) 
         shapes = dict(dynamic_axes={t.name: {0: "batch"} for t in spec.inputs + spec.outputs})
     with warnings.catch_warnings(), torchlib_listed_once():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, examples, str(path), dynamo=dynamo, verbose=False, external_data=False,
-                          **names, **shapes)
+        with nullcontext() if dynamo else traced.branches_refused():  # dynamo refuses such a branch itself
+            torch.onnx.export(module, examples, str(path), dynamo=dynamo, verbose=False, external_data=False,
+                              **names, **shapes)
 
 
 class FixedBatch(RuntimeError):
