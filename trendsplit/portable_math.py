@@ -49,9 +49,11 @@ def _reduced(clamped: np.ndarray) -> np.ndarray:
 
 
 def _exp_at_most_zero(x: np.ndarray) -> np.ndarray:
-    """`exp` of values <= 0 or -inf (logsumexp's shifted terms), without `exp`'s passes for NaN and inf."""
-    out = _reduced(np.maximum(x, EXP_LOW))
-    out[x < EXP_LOW] = 0.0
+    """`exp` of values <= 0 or -inf (logsumexp's shifted terms), without `exp`'s passes for NaN and inf; the
+    polynomial only where the result is not 0 (most of a posterior's terms are below EXP_LOW): the same bits."""
+    live = ~(x < EXP_LOW)  # NaN stays NaN, as in `exp`
+    out = np.zeros(x.shape)
+    out[live] = _reduced(x[live])
     return out
 
 
