@@ -196,14 +196,18 @@ class _Amplified(torch.nn.Module):
         return self.a(x) * 1e5
 
 
+def _explained(exported, spec, backends: str, n: int):
+    """`spec` exported, and its explained parity run against `backends` on n cases of seed 0."""
+    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
+    return steps.parity(spec, parse_backends(backends), n=n, seed=0, folder=folder, explain=True)
+
+
 def test_monte_carlo_keeps_in_float32_the_ops_an_fp16_program_keeps_there(exported):
     """Rounded at random to float16, the `* 1e5`'s results above 65,504 were infinite: no spread, so the pair's fp16
     rounding (0.05% of outputs of 1e5) was BEYOND fp16 precision by 4e4x, "suspect the conversion", and FAILED."""
     spec = api.describe("amplified", lambda: api.seeded(_Amplified), inputs={"x": (None, 6)},
                         outputs={"y": (None, 3)}, decision="argmax")
-    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
-    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=64, seed=0,
-                          folder=folder, explain=True)
+    report = _explained(exported, spec, "torch,coreml-emulated@fp16[fp16-storage]", n=64)
     (fp16,) = report.precision
     assert fp16.within, fp16.summary()
     assert report.comparisons[0].max_reference > 65504 and report, format_report(report)
@@ -275,9 +279,7 @@ def test_an_overflow_inside_the_model_whose_outputs_stay_finite_is_called_an_ove
     after a converter bug for fp16's range, with no word of the fix (`advise`: keep the `exp` in fp32)."""
     spec = api.describe("softplus-where", lambda: api.seeded(_SoftPlusWhere), inputs={"x": (None, 8)},
                         outputs={"p": (None, 1)}, decision="threshold")
-    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
-    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=64, seed=0,
-                          folder=folder, explain=True)
+    report = _explained(exported, spec, "torch,coreml-emulated@fp16[fp16-storage]", n=64)
     (fp16,) = report.precision
     assert not fp16.within and not fp16.overflow_cases, fp16.summary()  # finite outputs, beyond precision
     assert fp16.first_module.title == "act (_SoftPlus)" and fp16.first_module.overflow, fp16.modules
@@ -306,9 +308,7 @@ def test_an_overflow_in_functional_code_no_module_maps_is_named_by_the_program_s
     after the op-level localisation of failing pairs had run)."""
     spec = api.describe("softplus-functional", lambda: api.seeded(_FunctionalSoftPlusWhere), inputs={"x": (None, 8)},
                         outputs={"p": (None, 1)}, decision="threshold")
-    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
-    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16-storage]"), n=64, seed=0,
-                          folder=folder, explain=True)
+    report = _explained(exported, spec, "torch,coreml-emulated@fp16[fp16-storage]", n=64)
     (fp16,) = report.precision
     assert not fp16.within and not fp16.overflow_cases, fp16.summary()
     assert "suspect the conversion" not in fp16.summary(), fp16.summary()
@@ -380,9 +380,7 @@ def test_a_sum_of_thousands_of_values_into_a_cancellation_is_within_precision_wh
     value within an eighth of a step of float16's grid can still round the same way in all 8 runs.)"""
     spec = api.describe("sum-less", lambda: api.seeded(_SumLess), inputs={"x": (None, 16)}, outputs={"p": (None, 1)},
                         decision="threshold")
-    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
-    report = steps.parity(spec, parse_backends("torch,coreml-emulated@fp16[fp16]"), n=128, seed=0, folder=folder,
-                          explain=True)
+    report = _explained(exported, spec, "torch,coreml-emulated@fp16[fp16]", n=128)
     (fp16,) = report.precision
     assert fp16.within, fp16.summary()
     assert fp16.deviation > 0.01  # rounding moved the decisions' scores far: something was set against it
@@ -409,9 +407,7 @@ def test_a_runtime_summing_thousands_of_values_in_its_own_order_is_within_fp32_p
     carry the error their additions can make."""
     spec = api.describe("sum-less", lambda: api.seeded(_SumLess), inputs={"x": (None, 16)}, outputs={"p": (None, 1)},
                         decision="threshold")
-    spec, folder = exported(types.SimpleNamespace(describe_model=lambda: spec))
-    report = steps.parity(spec, parse_backends("torch,onnxruntime,coreml-emulated@fp32"), n=128, seed=0,
-                          folder=folder, explain=True)
+    report = _explained(exported, spec, "torch,onnxruntime,coreml-emulated@fp32", n=128)
     assert len(report.precision) == 2
     for fp32 in report.precision:
         assert fp32.within, fp32.summary()
