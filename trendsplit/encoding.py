@@ -1,7 +1,7 @@
 """The canonical input encodings, versions 1 to 4: trendline points -> float32 [C, L].
 
 This is the contract the Swift bridge is fuzzed against, so every step is fixed to the
-bit (see "Encoding v1", "v2" and "v3" in docs/trendsplit/encodings.md). v1 ([2, L]) and v2 are frozen: apps
+bit (see "Encoding v1" to "v4" in docs/trendsplit/encodings.md). v1 ([2, L]) and v2 are frozen: apps
 ship them. v2 ([4, L]) adds the step to the next reading in absolute units (seconds, days),
 which v1's division by the x-range hides. v3 ([7, L]) adds the log's own noise scale (the
 median absolute residual of each reading from the line through its neighbours), and the

@@ -117,6 +117,11 @@ def _rows() -> list[tuple[float, float, Habits | None, float]]:
 
 
 ROWS = _rows()
+#: The base rate's prior on its grid, normalised (log weights); the noises the rows hold, and each row's.
+BASE_PRIOR = -0.5 * (BASE_RATES / BASE_RATE_SD) ** 2
+BASE_PRIOR = BASE_PRIOR - pm.logsumexp(BASE_PRIOR, axis=0)
+NOISES = sorted({noise for noise, *_ in ROWS})
+NOISE_OF = np.array([NOISES.index(noise) for noise, *_ in ROWS])
 
 
 def _segment_logs(t: np.ndarray, y: np.ndarray, variance: float) -> np.ndarray:
@@ -186,13 +191,9 @@ def _log_probabilities(points: np.ndarray) -> np.ndarray:
     t = points[:, 0] - points[0, 0]
     y = points[:, 1]
     g = np.diff(t)
-    base_prior = -0.5 * (BASE_RATES / BASE_RATE_SD) ** 2
-    base_prior = base_prior - pm.logsumexp(base_prior, axis=0)
-    noises = sorted({noise for noise, *_ in ROWS})
     # [noise, base rate, j, k]: each segment's log likelihood, held both ways round for the two passes
-    segment_logs = np.stack([_segment_logs(t, y, noise * noise) for noise in noises])
+    segment_logs = np.stack([_segment_logs(t, y, noise * noise) for noise in NOISES])
     segment_logs_by_end = np.ascontiguousarray(segment_logs.transpose(0, 1, 3, 2))
-    noise_of = np.array([noises.index(noise) for noise, *_ in ROWS])
     gaps = {id(h): _gap_logs(g, h) for _, _, h, _ in ROWS}
     insides, starts, weights = [], [], []
     j = np.arange(n + 1)[:, None]
@@ -203,7 +204,7 @@ def _log_probabilities(points: np.ndarray) -> np.ndarray:
         stays = np.concatenate([[0.0], np.cumsum(stay)])
         insides.append(np.where(k > j, stays[np.minimum(k, n)] - stays[np.minimum(j + 1, n)], -np.inf))
         starts.append(np.concatenate([[0.0], pm.log(rate) + broken, [0.0]]))  # a segment starts at boundary b
-        weights.append(pm.log(share) + base_prior)
+        weights.append(pm.log(share) + BASE_PRIOR)
     inside = np.stack(insides)  # [row, j, k]: the gaps' terms of readings j+1 .. k-1 continuing
     inside_by_end = np.ascontiguousarray(inside.transpose(0, 2, 1))
     start = np.stack(starts)[:, None, :]  # [row, 1, boundary]
@@ -212,12 +213,12 @@ def _log_probabilities(points: np.ndarray) -> np.ndarray:
     forward = np.full((rows, grid, n + 1), -np.inf)
     forward[:, :, 0] = 0.0
     for end in range(1, n + 1):  # segments j -> end, every j before it
-        into = segment_logs_by_end[noise_of, :, end, :end] + inside_by_end[:, None, end, :end]
+        into = segment_logs_by_end[NOISE_OF, :, end, :end] + inside_by_end[:, None, end, :end]
         forward[:, :, end] = pm.logsumexp(forward[:, :, :end] + start[:, :, :end] + into, axis=2)
     backward = np.full((rows, grid, n + 1), -np.inf)
     backward[:, :, n] = 0.0
     for first in range(n - 1, -1, -1):  # segments first -> k, every k after it
-        out = segment_logs[noise_of, :, first, first + 1 :] + inside[:, None, first, first + 1 :]
+        out = segment_logs[NOISE_OF, :, first, first + 1 :] + inside[:, None, first, first + 1 :]
         backward[:, :, first] = pm.logsumexp(out + start[:, :, first + 1 :] + backward[:, :, first + 1 :], axis=2)
     prior, forward, backward = prior.reshape(-1), forward.reshape(rows * grid, -1), backward.reshape(rows * grid, -1)
     starts_all = np.broadcast_to(start, (rows, grid, n + 1)).reshape(rows * grid, -1)
