@@ -43,6 +43,9 @@ def export_onnx(spec: ModelSpec, module: torch.nn.Module, folder: Path, precisio
         reason = _first_line(dynamo)
         try:
             _export(spec, module, path, dynamo=False)
+        except traced.DataDependentBranch as branch:  # the cause, whole: its line and its fix come last
+            raise OnnxExportFailed(f"{type(branch).__name__}: {branch} (the dynamo exporter refused it too: "
+                                   f"{reason})") from branch
         except Exception as torchscript:
             raise OnnxExportFailed(f"the dynamo exporter: {reason}; the TorchScript exporter (dynamo=False): "
                                    f"{_first_line(torchscript)}") from torchscript
