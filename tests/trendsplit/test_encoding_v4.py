@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.trendsplit.strategies import any_points, sorted_points, watch_logs
+from tests.trendsplit.strategies import any_points, series_lists, sorted_points, watch_logs
 from trendsplit import data, errors, posterior
 from trendsplit.encoding import CHANNELS, L, encode, encode_padded
 
@@ -62,7 +62,7 @@ def test_epoch_seconds_are_past_what_a_watch_gives_and_read_as_nothing():
 
 
 @FEWER
-@given(st.lists(st.one_of(watch_logs(), any_points(), sorted_points()), min_size=1, max_size=4))
+@given(series_lists(max_series=4))
 def test_padded_batch_and_single_encoders_agree_bit_for_bit(examples):
     width = max(max(len(e) for e in examples), 1)
     xy = np.zeros((len(examples), width, 2))
