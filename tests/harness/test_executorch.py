@@ -7,6 +7,7 @@ small modules defined here.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,10 @@ def held_out():
 
 @pytest.fixture(scope="session")
 def held_out_report(held_out, tmp_path_factory):
-    """The held-out model through export -> every ExecuTorch variant -> parity against torch (one export)."""
-    folder = tmp_path_factory.mktemp("executorch") / "tiny-vision"
+    """The held-out model through export -> every ExecuTorch variant -> parity against torch (one export for the
+    whole run: the xdist workers share its folder, the export's own lock makes one of them export it)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "executorch-held-out" / "tiny-vision"
     report = steps.parity(held_out, parse_backends(f"torch,executorch,{COREML_PROGRAM}"), n=200, seed=0,
                              folder=folder)
     return report, folder
@@ -385,8 +388,6 @@ def test_the_runtime_loads_and_runs_in_a_suite_that_makes_warnings_errors(held_o
             f"    print(name, backend.run(spec.make_cases(20, 0).feeds)['logits'].shape)\n")
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    import os
-
     proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "TMPDIR": str(scratch)})
     assert proc.returncode == 0, proc.stderr[-3000:]
