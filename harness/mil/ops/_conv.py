@@ -1,17 +1,19 @@
 """The convolution both conv and conv_transpose run, in a channels-last, BLAS-friendly form.
 
 The input is read channels-last (free when the previous op left its memory that way, as
-conv's own output is), padded once, and each output position's window is gathered in
-(channel, tap) order into one matrix multiplied by the weight matrix: the same sums, in the
-same order, as a plain im2col over channels-first windows, so the fp32 profile's results are
-unchanged, without the moves between layouts. The result is channels-first in shape and
-channels-last in memory, which elementwise ops keep and the next conv reads as it is.
+conv's own output is) and each output position's window is gathered in (channel, tap) order
+(the padding's zeros written once) into one matrix multiplied by the weight matrix: the same
+sums, in the same order, as a plain im2col over padded channels-first windows, so the fp32
+profile's results are unchanged, without the moves between layouts. The result is
+channels-first in shape and channels-last in memory, which elementwise ops keep and the next
+conv reads as it is.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import queue
 import threading
 from collections.abc import Callable
 
@@ -36,31 +38,60 @@ def _threads() -> int:
     return min(2, cores, int(first) if first.isascii() and first.isdigit() and int(first) > 0 else 2)
 
 
-#: Threads a large convolution's chunks run on: each sample's product is the same BLAS call on either
-#: thread, so results do not change with it.
+#: Threads a large convolution runs on (two chunks of windows or more: halves of the batch): each sample's
+#: product is the same BLAS call on either thread, so results do not change with it.
 THREADS = _threads()
-#: Chunks each thread needs before a second thread pays for itself.
-_MIN_CHUNKS_PER_THREAD = 2
+
+
+class _Helper:
+    """One thread kept for the second half of large convolutions (starting a thread per call cost more than
+    some layers' halves); started on first use, and again in a forked child, which has none of its parent's
+    threads."""
+
+    def __init__(self):
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._tasks: queue.SimpleQueue | None = None
+
+    def run(self, task: Callable[[], None]) -> Callable[[], BaseException | None]:
+        """Start `task` on the helper thread; the returned call waits for it and returns its exception."""
+        with self._lock:
+            if self._tasks is None:
+                self._tasks = queue.SimpleQueue()
+                threading.Thread(target=self._serve, args=(self._tasks,), name="harness-conv", daemon=True).start()
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        self._tasks.put((task, done))
+        return done.get
+
+    @staticmethod
+    def _serve(tasks: queue.SimpleQueue) -> None:
+        while True:
+            task, done = tasks.get()
+            try:
+                task()
+            except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+                done.put(err)
+            else:
+                done.put(None)
+
+
+_helper = _Helper()
 
 
 def _in_two(first, second) -> None:
-    """Run `second` on a new thread and `first` here; an exception of either is raised here."""
-    failed = []
-
-    def run():
-        try:
-            second()
-        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
-            failed.append(err)
-
-    helper = threading.Thread(target=run, name="harness-conv", daemon=True)
-    helper.start()
+    """Run `second` on the helper thread and `first` here; an exception of either is raised here (first's when
+    both fail)."""
+    wait = _helper.run(second)
     try:
         first()
     finally:
-        helper.join()
-    if failed:
-        raise failed[0]
+        failed = wait()
+    if failed is not None:
+        raise failed
 
 
 def _applied(then, y: np.ndarray) -> np.ndarray:
@@ -88,7 +119,6 @@ class Convolution:
         #: Per group, the [C/g * prod(k), C_out/g] weight matrix in (channel, tap) row order.
         self.matrices = [np.ascontiguousarray(w[g * per : (g + 1) * per].reshape(per, -1)).T
                          for g in range(groups)]
-        self._taps: dict[tuple, list] = {}  # output shape -> each tap's (window index, source slices)
         self._shapes: dict[tuple, tuple] = {}  # (input shape, pads) -> `_layout`
 
     def __call__(self, x: np.ndarray, pads, bias: np.ndarray | None = None, rounded: bool = False,
@@ -98,11 +128,8 @@ class Convolution:
         `then`: an elementwise op writing over a float32 array (the next op's in-place form), applied to the
         final values, chunk by chunk while they are in cache where the chunks hold them."""
         n, c = x.shape[:2]
-        cg = c // self.groups
         if self.taps == 1:
-            win, out_shape = self._pointwise(x, pads)
-            y = self._multiply([np.moveaxis(win[:, g * cg : (g + 1) * cg], 1, 1 + len(out_shape)).reshape(n, -1, cg)
-                                for g in range(self.groups)])
+            y, out_shape = self._pointwise_products(x, pads)
             y = self._channels_first(y, n, out_shape, bias)
             return _applied(then, round16(y) if rounded else y)
         key = (x.shape, tuple(map(tuple, pads)))
@@ -111,7 +138,7 @@ class Convolution:
             if len(self._shapes) >= 64:  # batch sizes seen by a long fuzz run: keep the cache small
                 self._shapes.clear()
             shapes = self._shapes[key] = self._layout(x.shape, pads)
-        padded_shape, out_shape, per, inside = shapes
+        out_shape, per = shapes[:2]
         # the bias joins each chunk's sums, unless a size-1 axis would give the result other strides
         fused = bias is not None and self.cout > 1 and min(out_shape, default=2) > 1
         channels_last = x.transpose(0, *range(2, x.ndim), 1)  # a view: [N, *D, C]
@@ -119,10 +146,10 @@ class Convolution:
         # chunks hold final values when nothing is left to do to the whole: `then` goes there
         chunk_then = then if (fused or bias is None) and (per_chunk or not rounded) else None
         chunks = -(-n // per)
-        if chunks < 2 * _MIN_CHUNKS_PER_THREAD or THREADS < 2 or getattr(self.ctx, "accumulate_fp16", True):
+        if chunks < 2 or THREADS < 2 or getattr(self.ctx, "accumulate_fp16", True):
             y = self._chunks(channels_last, 0, n, None, shapes, fused, bias, per_chunk, chunk_then)
-        else:  # float32 sums: halves of the chunks on two threads (BLAS and numpy's copies let go of the GIL)
-            middle = (chunks // 2) * per
+        else:  # float32 sums: halves of the batch on two threads (BLAS and numpy's copies let go of the GIL)
+            middle = n // 2
             y = np.empty((n, math.prod(out_shape), self.cout), np.float32)
             _in_two(lambda: self._chunks(channels_last, 0, middle, y, shapes, fused, bias, per_chunk, chunk_then),
                     lambda: self._chunks(channels_last, middle, n, y, shapes, fused, bias, per_chunk, chunk_then))
@@ -142,22 +169,17 @@ class Convolution:
         """Samples [first, end) a chunk at a time, each chunk's windows gathered, multiplied and written into
         `y` [N, P, C_out] (made here when None), then `then` applied to it (when not None); buffers of its
         own, so two ranges may run at once."""
-        padded_shape, out_shape, per, inside = shapes
+        out_shape, per, taps, padded = shapes
         n, c = end - first, channels_last.shape[-1]
         cg = c // self.groups
-        win = np.empty((min(per, n), *out_shape, c, *self.kernel), channels_last.dtype)
-        padded = None
-        if inside is not None:  # zeros once; each chunk fills the inside
-            padded = np.zeros((min(per, n), *padded_shape, c), channels_last.dtype)
+        # the padding's zeros once: each chunk writes the same inside of the windows, never their zeros
+        win = (np.zeros if padded else np.empty)((min(per, n), *out_shape, c, *self.kernel), channels_last.dtype)
         rest = [slice(None)] * len(out_shape)
         for start in range(first, max(end, first + 1), per):  # an empty batch still makes its [0, C_out, *out]
             stop = min(start + per, end)
-            if padded is None:
-                source = channels_last[start:stop]
-            else:
-                source = padded[: stop - start]
-                source[inside] = channels_last[start:stop]
-            part = self._gather(source, out_shape, win[: stop - start])
+            part = win[: stop - start]
+            for target, source in taps:
+                part[target] = channels_last[start:stop][source]
             part = self._multiply([part[..., g * cg : (g + 1) * cg, *rest].reshape(stop - start, -1, cg * self.taps)
                                    for g in range(self.groups)])
             if y is None:
@@ -174,18 +196,26 @@ class Convolution:
         return y
 
     def _layout(self, shape, pads) -> tuple:
-        """For an input of `shape` and these pads: the padded and output spatial shapes, the samples per
-        chunk, and where the input sits in the padded buffer (None: no padding)."""
+        """For an input of `shape` and these pads: the output's spatial shape, the samples per chunk, each
+        tap's (window index, input slices) and whether there is padding.
+
+        A tap copies the shifted [n, *out, C] slab of the input its windows read (long runs of channels,
+        where copying a window view moves a few elements per inner loop), limited to the output positions
+        whose tap falls inside the input: the rest of the windows are the padding's zeros, made once.
+        """
         n, c, *spatial = shape
-        padded_shape = tuple(d + b + a for d, (b, a) in zip(spatial, pads, strict=True))
-        out_shape = tuple((size - (k - 1) * d - 1) // s + 1 for size, k, s, d in zip(
-            padded_shape, self.kernel, self.strides, self.dilations, strict=True))
+        out_shape = tuple((size + b + a - (k - 1) * d - 1) // s + 1 for size, (b, a), k, s, d in zip(
+            spatial, pads, self.kernel, self.strides, self.dilations, strict=True))
         sample_bytes = max(1, math.prod(out_shape) * c * self.taps * 4)
         per = max(n, 1) if self.groups > 1 else max(1, _CHUNK_BYTES // sample_bytes)
-        inside = None
-        if any(b or a for b, a in pads):
-            inside = (slice(None), *(slice(b, b + d) for d, (b, _) in zip(spatial, pads, strict=True)))
-        return padded_shape, out_shape, per, inside
+        taps = []
+        for tap in np.ndindex(*self.kernel):
+            ranges = [_inside(t * d - b, size, o, s) for t, size, o, s, d, (b, _) in zip(
+                tap, spatial, out_shape, self.strides, self.dilations, pads, strict=True)]
+            if all(r is not None for r in ranges):  # else every window of this tap is padding
+                taps.append(((slice(None), *(r[0] for r in ranges), slice(None), *tap),
+                             (slice(None), *(r[1] for r in ranges))))
+        return out_shape, per, taps, any(b or a for b, a in pads)
 
     def _channels_first(self, y, n, out_shape, bias):
         """[N, P, C_out] -> [N, C_out, *out] (a view), plus the bias when it is still to add."""
@@ -199,20 +229,27 @@ class Convolution:
         outs = [self.ctx.matmul(a, m, fp16) for a, m in zip(groups, self.matrices, strict=True)]
         return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
 
-    def _gather(self, padded, out_shape, win):
-        """`win` [n, *out, C, *k] filled with the windows of `padded` [n, *D, C], one tap at a time.
+    def _pointwise_products(self, x, pads) -> tuple[np.ndarray, tuple]:
+        """A one-tap kernel's [N, P, C_out] products and its output's spatial shape; a large batch in halves on
+        two threads (float32 sums), each sample's product the same BLAS call either way."""
+        n, c = x.shape[:2]
+        cg = c // self.groups
 
-        Each tap copies a whole shifted [n, *out, C] slab (long runs of channels), where copying
-        a window view moves a few elements per inner loop.
-        """
-        taps = self._taps.get(out_shape)
-        if taps is None:
-            taps = self._taps[out_shape] = [((Ellipsis, *tap), (slice(None), *(
-                slice(t * d, t * d + (o - 1) * s + 1, s) for t, o, s, d in zip(
-                    tap, out_shape, self.strides, self.dilations, strict=True)))) for tap in np.ndindex(*self.kernel)]
-        for target, source in taps:
-            win[target] = padded[source]
-        return win
+        def products(part):
+            win, out_shape = self._pointwise(part, pads)
+            return self._multiply([np.moveaxis(win[:, g * cg : (g + 1) * cg], 1, 1 + len(out_shape))
+                                   .reshape(len(part), -1, cg) for g in range(self.groups)]), out_shape
+
+        if n < 2 or x.nbytes < 2 * _CHUNK_BYTES or THREADS < 2 or getattr(self.ctx, "accumulate_fp16", True):
+            return products(x)
+        halves = [None, None]
+
+        def half(k: int, part) -> None:
+            halves[k] = products(part)
+
+        middle = n // 2
+        _in_two(lambda: half(0, x[:middle]), lambda: half(1, x[middle:]))
+        return np.concatenate([halves[0][0], halves[1][0]]), halves[0][1]
 
     def _pointwise(self, x, pads):
         """[N, C, *out, 1...] for a one-tap kernel: channels-first, so the matrix is a view of x.
@@ -223,6 +260,16 @@ class Convolution:
         xp = np.pad(x, [(0, 0), (0, 0), *pads]) if any(b or a for b, a in pads) else np.ascontiguousarray(x)
         win = windows(xp, self.kernel, self.strides, self.dilations)
         return win, win.shape[2 : 2 + x.ndim - 2]
+
+
+def _inside(offset: int, size: int, out: int, stride: int) -> tuple[slice, slice] | None:
+    """Output positions o in [0, out) whose input index o * stride + offset is in [0, size): (their slice,
+    the input's slice they read), or None when there are none."""
+    first = max(0, -(offset // stride)) if offset < 0 else 0
+    last = min(out - 1, (size - 1 - offset) // stride) if size - 1 - offset >= 0 else -1
+    if first > last:
+        return None
+    return slice(first, last + 1), slice(first * stride + offset, last * stride + offset + 1, stride)
 
 
 def convolve(ctx, x, weight, strides, pads, dilations, groups: int) -> np.ndarray:

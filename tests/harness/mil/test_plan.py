@@ -157,11 +157,12 @@ def test_a_large_conv_on_two_threads_gives_the_one_thread_result_bit_for_bit(mil
     from harness.mil.ops import _conv
 
     x = rand(6, 700, 16, 40)  # 5 chunks of windows for the first conv
-    w1, b1, w2 = rand(7, 16, 16, 5), rand(8, 16), rand(9, 1, 16, 3)
+    w1, b1, w2, w3 = rand(7, 16, 16, 5), rand(8, 16), rand(9, 1, 16, 3), rand(10, 2, 16, 1)
 
     def build(x):
         h = mb.relu(x=mb.conv(x=x, weight=w1, bias=b1, pad_type="same"))
-        return mb.conv(x=h, weight=w2, pad_type="valid")  # one output channel: the bias-free, unfused path
+        return (mb.conv(x=h, weight=w2, pad_type="valid"),  # one output channel: the bias-free, unfused path
+                mb.conv(x=h, weight=w3))  # one tap: the pointwise products, 1.8 MB of input in halves
 
     program = mil_program(build, {"x": x})
     (name, _), = program.inputs
@@ -176,7 +177,49 @@ def test_a_large_conv_on_two_threads_gives_the_one_thread_result_bit_for_bit(mil
             two = runs[2][key]
             assert one.dtype == two.dtype and one.shape == two.shape and one.strides == two.strides
             assert np.array_equal(np.ascontiguousarray(one).view(np.uint8), np.ascontiguousarray(two).view(np.uint8))
-    assert splits  # the two-thread path ran
+    assert len(splits) >= 2 * 3  # the two-thread paths ran (the conv's and the pointwise products')
+
+
+_FORKED = """
+import os, sys
+import numpy as np
+from harness.mil.ops import _conv
+_conv.THREADS = 2
+x = np.random.default_rng(0).normal(size=(64, 16, 400)).astype(np.float32)
+conv = _conv.Convolution(type("Ctx", (), {"accumulate_fp16": False, "matmul": lambda self, a, b, _: a @ b})(),
+                         np.ones((8, 16, 3), np.float32), [1], [1], 1)
+before = conv(x, [(1, 1)])  # starts the helper thread in this process
+pid = os.fork()
+if pid == 0:  # the child has no helper thread: it must start its own, not wait on the parent's
+    os._exit(0 if np.array_equal(conv(x, [(1, 1)]), before) else 3)
+print(os.waitpid(pid, 0)[1])
+"""
+
+
+def test_a_forked_process_gets_a_helper_thread_of_its_own():
+    """The second thread is kept between calls; a child forked after it ran (multiprocessing's fork start method,
+    Dask's nanny) would wait forever on a thread it does not have."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _FORKED], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.split()[-1] == "0", proc.stdout + proc.stderr[-2000:]
+
+
+def test_when_both_halves_fail_the_callers_error_is_raised():
+    from harness.mil.ops._conv import _in_two
+
+    def fails(message):
+        def run():
+            raise ValueError(message)
+        return run
+
+    try:
+        _in_two(fails("first half"), fails("second half"))
+    except ValueError as err:
+        assert str(err) == "first half"
+    else:
+        raise AssertionError("no error")
 
 
 def test_an_error_on_the_second_thread_is_raised_in_the_callers():
