@@ -21,12 +21,13 @@ import numpy as np
 
 from harness.mil.ops._common import f32, round16, windows
 
-#: Bytes of windows gathered and multiplied at a time: a few samples, so they stay in the core's L2
-#: cache from the gather to the matmul. Measured on trendsplit at batch 256 (two threads): alone in a
-#: process 2 MB was faster (15.7 -> 14.1 ms), but in the bench's process, among other backends, 512 KB
-#: was (fp32 2.23x onnxruntime, against 2.30x at 1 MB and 2.35x at 2 MB). Each sample's matmul is its
-#: own BLAS call whatever the chunk, so the size moves the time, never the results.
-_CHUNK_BYTES = 1 << 19
+#: Bytes of a chunk's windows and products, gathered, multiplied and finished (bias, the next elementwise
+#: op) a few samples at a time, so they stay in the core's L2 cache from the gather to the last write. The
+#: products count: a first layer's are larger than its windows (2 channels in, 32 out). Chosen by the bench
+#: (trendsplit at batch 256 among every backend, 7 rounds, two runs each): the fp32 profile at 1.95x and
+#: 1.97x onnxruntime, against 2.03x and 2.02x counting the windows alone, 2.17x and 2.06x at 512 KB. Each
+#: sample's matmul is its own BLAS call whatever the chunk, so the size moves the time, never the results.
+_CHUNK_BYTES = 1 << 20
 
 
 def _threads() -> int:
@@ -206,7 +207,7 @@ class Convolution:
         n, c, *spatial = shape
         out_shape = tuple((size + b + a - (k - 1) * d - 1) // s + 1 for size, (b, a), k, s, d in zip(
             spatial, pads, self.kernel, self.strides, self.dilations, strict=True))
-        sample_bytes = max(1, math.prod(out_shape) * c * self.taps * 4)
+        sample_bytes = max(1, math.prod(out_shape) * (c * self.taps + self.cout) * 4)
         per = max(n, 1) if self.groups > 1 else max(1, _CHUNK_BYTES // sample_bytes)
         taps = []
         for tap in np.ndindex(*self.kernel):
