@@ -15,7 +15,7 @@ import math
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -147,13 +147,12 @@ class Convolution:
         # chunks hold final values when nothing is left to do to the whole: `then` goes there
         chunk_then = then if (fused or bias is None) and (per_chunk or not rounded) else None
         chunks = -(-n // per)
-        if chunks < 2 or THREADS < 2 or getattr(self.ctx, "accumulate_fp16", True):
-            y = self._chunks(channels_last, 0, n, None, shapes, fused, bias, per_chunk, chunk_then)
-        else:  # float32 sums: halves of the batch on two threads (BLAS and numpy's copies let go of the GIL)
-            middle = n // 2
+        if chunks < 2 or not self._threaded():
+            y = self._chunks(channels_last, range(max(chunks, 1)), None, shapes, fused, bias, per_chunk, chunk_then)
+        else:
             y = np.empty((n, math.prod(out_shape), self.cout), np.float32)
-            _in_two(lambda: self._chunks(channels_last, 0, middle, y, shapes, fused, bias, per_chunk, chunk_then),
-                    lambda: self._chunks(channels_last, middle, n, y, shapes, fused, bias, per_chunk, chunk_then))
+            ks = iter(range(chunks))  # each thread takes the next chunk: one index each, the GIL held
+            _in_two(*[lambda: self._chunks(channels_last, ks, y, shapes, fused, bias, per_chunk, chunk_then)] * 2)
         y = self._channels_first(y, n, out_shape, None if fused else bias)
         then = then if chunk_then is None else None
         if not rounded:
@@ -166,26 +165,32 @@ class Convolution:
         like[...] = y
         return like
 
-    def _chunks(self, channels_last, first: int, end: int, y, shapes, fused: bool, bias, per_chunk: bool, then):
-        """Samples [first, end) a chunk at a time, each chunk's windows gathered, multiplied and written into
-        `y` [N, P, C_out] (made here when None), then `then` applied to it (when not None); buffers of its
-        own, so two ranges may run at once."""
+    def _threaded(self) -> bool:
+        """Two threads for float32 sums on two cores (BLAS and numpy's copies let go of the GIL)."""
+        return THREADS > 1 and not getattr(self.ctx, "accumulate_fp16", True)
+
+    def _chunks(self, channels_last, ks: Iterable[int], y, shapes, fused: bool, bias, per_chunk: bool, then):
+        """Chunks `ks` of the batch (chunk k: samples [k * per, (k + 1) * per)), each chunk's windows gathered,
+        multiplied and written into `y` [N, P, C_out] (made here when None), then `then` applied to it (when
+        not None); buffers of its own, so two threads may take chunks from one iterator. Which thread runs a
+        chunk changes no bit: each sample's product is its own BLAS call, and a late thread takes fewer
+        (a virtual machine's second core was slow for tens of ms after an idle spell)."""
         out_shape, per, taps, padded = shapes
-        n, c = end - first, channels_last.shape[-1]
+        n, c = len(channels_last), channels_last.shape[-1]
         cg = c // self.groups
         # the padding's zeros once: each chunk writes the same inside of the windows, never their zeros
         win = (np.zeros if padded else np.empty)((min(per, n), *out_shape, c, *self.kernel), channels_last.dtype)
         rest = [slice(None)] * len(out_shape)
-        for start in range(first, max(end, first + 1), per):  # an empty batch still makes its [0, C_out, *out]
-            stop = min(start + per, end)
+        for k in ks:  # an empty batch still makes its [0, C_out, *out]: chunk 0
+            start = k * per
+            stop = min(start + per, n)
             part = win[: stop - start]
             for target, source in taps:
                 part[target] = channels_last[start:stop][source]
             part = self._multiply([part[..., g * cg : (g + 1) * cg, *rest].reshape(stop - start, -1, cg * self.taps)
                                    for g in range(self.groups)])
             if y is None:
-                y = part if stop - first == len(channels_last) else np.empty((len(channels_last), *part.shape[1:]),
-                                                                             part.dtype)
+                y = part if stop - start == n else np.empty((n, *part.shape[1:]), part.dtype)
             if fused:
                 np.add(part, bias, out=y[start:stop])
             elif y is not part:
@@ -231,8 +236,8 @@ class Convolution:
         return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
 
     def _pointwise_products(self, x, pads) -> tuple[np.ndarray, tuple]:
-        """A one-tap kernel's [N, P, C_out] products and its output's spatial shape; a large batch in halves on
-        two threads (float32 sums), each sample's product the same BLAS call either way."""
+        """A one-tap kernel's [N, P, C_out] products and its output's spatial shape; a large batch in chunks
+        taken by two threads (float32 sums), each sample's product the same BLAS call either way."""
         n, c = x.shape[:2]
         cg = c // self.groups
 
@@ -241,16 +246,20 @@ class Convolution:
             return self._multiply([np.moveaxis(win[:, g * cg : (g + 1) * cg], 1, 1 + len(out_shape))
                                    .reshape(len(part), -1, cg) for g in range(self.groups)]), out_shape
 
-        if n < 2 or x.nbytes < 2 * _CHUNK_BYTES or THREADS < 2 or getattr(self.ctx, "accumulate_fp16", True):
+        per = max(1, n * _CHUNK_BYTES // max(x.nbytes, 1))
+        if per * 2 > n or not self._threaded():
             return products(x)
-        halves = [None, None]
+        first, out_shape = products(x[:per])
+        y = np.empty((n, *first.shape[1:]), first.dtype)
+        y[:per] = first
+        ks = iter(range(1, -(-n // per)))
 
-        def half(k: int, part) -> None:
-            halves[k] = products(part)
+        def take() -> None:
+            for k in ks:
+                y[k * per : (k + 1) * per] = products(x[k * per : (k + 1) * per])[0]
 
-        middle = n // 2
-        _in_two(lambda: half(0, x[:middle]), lambda: half(1, x[middle:]))
-        return np.concatenate([halves[0][0], halves[1][0]]), halves[0][1]
+        _in_two(take, take)
+        return y, out_shape
 
     def _pointwise(self, x, pads):
         """[N, C, *out, 1...] for a one-tap kernel: channels-first, so the matrix is a view of x.
