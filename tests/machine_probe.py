@@ -3,7 +3,8 @@
     python -m tests.machine_probe [FIXTURES_DIR]
 
 regenerates the fixtures in FIXTURES_DIR (a copy of the committed ones) when given, and prints one
-JSON object: `check`, what `python -m trendsplit fixtures check` says of the committed fixtures;
+JSON object: `check`, what `python -m trendsplit fixtures check` says of the committed fixtures (when
+FIXTURES_DIR is given);
 `seeded`, the sha256 of everything the project calls deterministic (seeded cases, seeded and
 calibrated weights, fingerprints), which must be the same everywhere; `kernels`, the sha256 of
 float kernels that legitimately differ between machines (numpy's SIMD paths, OpenBLAS, torch's
@@ -120,11 +121,13 @@ def check() -> dict:
 
 
 def main(argv: list[str]) -> int:
-    if argv:
+    checked = None
+    if argv:  # the fixtures: what another machine regenerates and checks (this one's are the committed files)
         from trendsplit import fixtures
 
         fixtures.regenerate(Path(argv[0]))
-    print(json.dumps({"seeded": seeded(), "kernels": kernels(), "old_wild": old_wild(), "check": check()},
+        checked = check()
+    print(json.dumps({"seeded": seeded(), "kernels": kernels(), "old_wild": old_wild(), "check": checked},
                      indent=1, sort_keys=True))
     return 0
 
