@@ -39,14 +39,14 @@ def _threads() -> int:
     return min(2, cores, int(first) if first.isascii() and first.isdigit() and int(first) > 0 else 2)
 
 
-#: Threads a large convolution runs on (two chunks of windows or more: halves of the batch): each sample's
-#: product is the same BLAS call on either thread, so results do not change with it.
+#: Threads a convolution of two chunks or more runs on, each taking the next chunk: each sample's product is
+#: the same BLAS call on either thread, so results do not change with it.
 THREADS = _threads()
 
 
 class _Helper:
-    """One thread kept for the second half of large convolutions (starting a thread per call cost more than
-    some layers' halves); started on first use, and again in a forked child, which has none of its parent's
+    """One thread kept for large convolutions' second thread (starting a thread per call cost more than some
+    layers' share of it); started on first use, and again in a forked child, which has none of its parent's
     threads."""
 
     def __init__(self):
