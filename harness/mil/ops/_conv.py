@@ -128,7 +128,7 @@ class Convolution:
         `rounded`: y rounded to fp16 values (`round16`, with its layout), a few samples at a time in cache;
         `then`: an elementwise op writing over a float32 array (the next op's in-place form), applied to the
         final values, chunk by chunk while they are in cache where the chunks hold them."""
-        n, c = x.shape[:2]
+        n = x.shape[0]
         if self.taps == 1:
             y, out_shape = self._pointwise_products(x, pads)
             y = self._channels_first(y, n, out_shape, bias)
