@@ -143,6 +143,14 @@ def trendsplit():
 
 
 @pytest.fixture(scope="session")
+def run_folder(tmp_path_factory) -> Path:
+    """A folder every xdist worker of this run shares (the parent of the workers' own base folders), for work
+    made once per run under a lock, whichever worker asks first; the base folder when there are no workers."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
 def shared_export(harness_export):
     """`shared_export(model) -> (manifest, folder)`: one real export per model version for the whole run,
     shared by every xdist worker (the plugin's cache). Tests that change an export make their own."""

@@ -9,7 +9,6 @@ machine (else it simulated nothing). docs/determinism.md lists what varies and h
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -24,14 +23,13 @@ AS_IS = Machine("this-machine")
 
 
 @pytest.fixture(scope="session")
-def measured(tmp_path_factory) -> Callable[[Machine], tuple[dict, Path]]:
+def measured(run_folder) -> Callable[[Machine], tuple[dict, Path]]:
     """`measured(machine) -> (what tests/machine_probe.py printed, the fixtures it regenerated)`.
 
     One subprocess per machine per run, whichever xdist worker asks first (the others wait for it). This
     machine's fixtures are the committed ones: it measures its seeded values and kernels only.
     """
-    base = tmp_path_factory.getbasetemp()
-    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "simulated-machines"
+    root = run_folder / "simulated-machines"
 
     def measure(machine: Machine) -> tuple[dict, Path]:
         folder = root / machine.name

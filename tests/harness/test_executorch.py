@@ -38,11 +38,10 @@ def held_out():
 
 
 @pytest.fixture(scope="session")
-def held_out_report(held_out, tmp_path_factory):
+def held_out_report(held_out, run_folder):
     """The held-out model through export -> every ExecuTorch variant -> parity against torch (one export for the
     whole run: the xdist workers share its folder, the export's own lock makes one of them export it)."""
-    base = tmp_path_factory.getbasetemp()
-    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "executorch-held-out" / "tiny-vision"
+    folder = run_folder / "executorch-held-out" / "tiny-vision"
     report = steps.parity(held_out, parse_backends(f"torch,executorch,{COREML_PROGRAM}"), n=200, seed=0,
                              folder=folder)
     return report, folder
