@@ -133,12 +133,7 @@ class Convolution:
             y, out_shape = self._pointwise_products(x, pads)
             y = self._channels_first(y, n, out_shape, bias)
             return _applied(then, round16(y) if rounded else y)
-        key = (x.shape, tuple(map(tuple, pads)))
-        shapes = self._shapes.get(key)
-        if shapes is None:
-            if len(self._shapes) >= 64:  # batch sizes seen by a long fuzz run: keep the cache small
-                self._shapes.clear()
-            shapes = self._shapes[key] = self._layout(x.shape, pads)
+        shapes = self._layout_of(x.shape, pads)
         out_shape, per = shapes[:2]
         # the bias joins each chunk's sums, unless a size-1 axis would give the result other strides
         fused = bias is not None and self.cout > 1 and min(out_shape, default=2) > 1
@@ -164,6 +159,16 @@ class Convolution:
             return y
         like[...] = y
         return like
+
+    def _layout_of(self, shape, pads) -> tuple:
+        """`_layout` of an input shape and pads, kept from call to call."""
+        key = (shape, tuple(map(tuple, pads)))
+        shapes = self._shapes.get(key)
+        if shapes is None:
+            if len(self._shapes) >= 64:  # batch sizes seen by a long fuzz run: keep the cache small
+                self._shapes.clear()
+            shapes = self._shapes[key] = self._layout(shape, pads)
+        return shapes
 
     def _threaded(self) -> bool:
         """Two threads for float32 sums on two cores (BLAS and numpy's copies let go of the GIL)."""
@@ -241,22 +246,22 @@ class Convolution:
         n, c = x.shape[:2]
         cg = c // self.groups
 
-        def products(part):
-            win, out_shape = self._pointwise(part, pads)
-            return self._multiply([np.moveaxis(win[:, g * cg : (g + 1) * cg], 1, 1 + len(out_shape))
-                                   .reshape(len(part), -1, cg) for g in range(self.groups)]), out_shape
+        out_shape, per = self._layout_of(x.shape, pads)[:2]
 
-        per = max(1, n * _CHUNK_BYTES // max(x.nbytes, 1))
-        if per * 2 > n or not self._threaded():
-            return products(x)
-        first, out_shape = products(x[:per])
-        y = np.empty((n, *first.shape[1:]), first.dtype)
-        y[:per] = first
-        ks = iter(range(1, -(-n // per)))
+        def products(part):
+            win = self._pointwise(part, pads)
+            return self._multiply([np.moveaxis(win[:, g * cg : (g + 1) * cg], 1, 1 + len(out_shape))
+                                   .reshape(len(part), -1, cg) for g in range(self.groups)])
+
+        chunks = -(-n // per)
+        if chunks < 2 or not self._threaded():
+            return products(x), out_shape
+        y = np.empty((n, math.prod(out_shape), self.cout), np.float32)
+        ks = iter(range(chunks))  # each thread takes the next chunk, as a conv's do
 
         def take() -> None:
             for k in ks:
-                y[k * per : (k + 1) * per] = products(x[k * per : (k + 1) * per])[0]
+                y[k * per : (k + 1) * per] = products(x[k * per : (k + 1) * per])
 
         _in_two(take, take)
         return y, out_shape
@@ -268,8 +273,7 @@ class Convolution:
         one-tap conv here: with one output channel numpy calls gemv, whose sums depend on it.
         """
         xp = np.pad(x, [(0, 0), (0, 0), *pads]) if any(b or a for b, a in pads) else np.ascontiguousarray(x)
-        win = windows(xp, self.kernel, self.strides, self.dilations)
-        return win, win.shape[2 : 2 + x.ndim - 2]
+        return windows(xp, self.kernel, self.strides, self.dilations)
 
 
 def _inside(offset: int, size: int, out: int, stride: int) -> tuple[slice, slice] | None:
