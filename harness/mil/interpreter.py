@@ -194,9 +194,9 @@ class OpContext:
         self.scope = scope
         self.profile = interpreter.profile
         self.opset = interpreter.program.opset
-        fp16_op = not kept32 and any(t.dtype == "FLOAT16" for _, t in op.outputs) or not kept32 and (
+        fp16_op = not kept32 and (any(t.dtype == "FLOAT16" for _, t in op.outputs) or (
             interpreter.noise is not None and interpreter.noise.precision == "fp16"
-            and any(t.dtype in ("FLOAT16", "FLOAT32") for _, t in op.outputs))  # fp16 arithmetic on any program
+            and any(t.dtype in ("FLOAT16", "FLOAT32") for _, t in op.outputs)))  # fp16 arithmetic on any program
         #: The profile's fp16 rules apply to ops whose result the program types as fp16.
         self.stores_fp16 = self.profile.store_fp16 and fp16_op
         self.accumulate_fp16 = self.profile.accumulate_fp16 and fp16_op
