@@ -69,6 +69,8 @@ MODELS = ("trendsplit", "trendsplit-v2", "trendsplit-v3", "trendsplit-v3b", "tre
 #: The channels' names in fixture cases, in channel order.
 CHANNEL_KEYS = ("x_bits", "y_bits", "dy_bits", "dx_bits", "dyn_bits", "nu_bits", "res_bits", "post_bits")
 GENERATOR_SEED = 20261126
+#: The posterior's cases draw their own logs.
+POSTERIOR_SEED = GENERATOR_SEED + 1
 RANDOM_CASES = 240
 #: v4's posterior costs about 0.1 s a log in Python and far more in Swift's debug build: fewer random cases.
 V4_RANDOM_CASES = 24
@@ -216,16 +218,30 @@ def _remembered(kind: str, points: list, compute):
     return POSTERIOR_MEMO[key]
 
 
+def _encode(points: list, version: int) -> np.ndarray:
+    """`encode`, v4's (its posterior) once per process for the same exact points (`POSTERIOR_MEMO`), the array
+    read-only; an encoding error is raised as `encode` raises it."""
+    if version != 4:
+        return encode(points, version)
+
+    def attempt():
+        try:
+            out = encode(points, version)
+        except EncodingError as err:
+            return err
+        out.flags.writeable = False
+        return out
+
+    made = _remembered("v4", points, attempt)
+    if isinstance(made, EncodingError):
+        raise made.with_traceback(None)
+    return made
+
+
 def _expected(points: list[list[float]], version: int = ENCODING_VERSION) -> dict:
     """Each channel's bits at the n real positions (the padding is +0.0 by the contract), or the code."""
-    if version == 4:
-        return _remembered("v4", points, lambda: _encoded(points, version))
-    return _encoded(points, version)
-
-
-def _encoded(points: list[list[float]], version: int) -> dict:
     try:
-        out = encode(points, version)
+        out = _encode(points, version)
     except EncodingError as err:
         return {"error": err.code}
     n = len(points)
@@ -272,10 +288,10 @@ def _probabilities(points: list[list[float]]) -> list[str]:
 
 
 def posterior_fixture() -> str:
-    rng = ExactGenerator(GENERATOR_SEED + 1)
+    rng = ExactGenerator(POSTERIOR_SEED)
     cases = [{"name": name, "points": [[_hex(v) for v in p] for p in pts], "probabilities": _probabilities(pts)}
              for name, pts in _posterior_cases(rng)]
-    return document("posterior_cases", provenance({"generator_seed": GENERATOR_SEED + 1}), cases)
+    return document("posterior_cases", provenance({"generator_seed": POSTERIOR_SEED}), cases)
 
 
 def model_fixture(name, progress: Callable[[str], None] = lambda _m: None, previous: dict | None = None) -> str:
@@ -487,26 +503,50 @@ def _check_model(file: str, cases: list[dict], spec, module, drift: Drift) -> No
 
 
 def _expected_input(points: list, version: int) -> list | str:
-    if version == 4:
-        return _remembered("v4 input", points, lambda: _encoded_input(points, version))
-    return _encoded_input(points, version)
-
-
-def _encoded_input(points: list, version: int) -> list | str:
     try:
-        return bits(encode(points, version))
+        return bits(_encode(points, version))
     except EncodingError as err:
         return f"encoding fails: {err.code}"
+
+
+#: How `check` judges one fixture file: the provenance it must name, and a check of its cases.
+Checker = Callable[[], tuple[dict, Callable[[list, Drift], None]]]
+
+
+def _checkers(progress: Callable[[str], None]) -> dict[str, Checker]:
+    """Every fixture file `check` reads, with how it is judged (a model's is built when its turn comes)."""
+
+    def encodings(file: str, version: int) -> Checker:
+        return lambda: ({"encoding_version": version, "generator_seed": GENERATOR_SEED},
+                        lambda cases, drift: _check_encodings(file, cases, version, drift))
+
+    def posterior_cases() -> tuple[dict, Callable[[list, Drift], None]]:
+        return ({"generator_seed": POSTERIOR_SEED},
+                lambda cases, drift: _check_posterior(POSTERIOR_FILE, cases, drift))
+
+    def model(file: str, name: str) -> Checker:
+        def made():
+            progress(f"running {name} on the fixture's inputs")
+            spec = api.model(name)
+            module = api.reference(spec).module
+            now = {"encoding_version": encoding_version(spec), "generator_seed": GENERATOR_SEED, "model": spec.name,
+                   "weights_sha256": api.weights_sha256(module), "threshold": spec.threshold}
+            return now, lambda cases, drift: _check_model(file, cases, spec, module, drift)
+
+        return made
+
+    checkers = {name: encodings(name, version) for version, name in ENCODING_FILES.items()}
+    checkers[POSTERIOR_FILE] = posterior_cases
+    checkers.update({f"model_{name}.json": model(f"model_{name}.json", name) for name in MODELS})
+    return checkers
 
 
 def check(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> Drift:
     """Recompute what each fixture's stored inputs determine and compare (module docstring)."""
     drift = Drift()
-    kept = {name: (version, None) for version, name in ENCODING_FILES.items()}
-    kept[POSTERIOR_FILE] = (None, None)
-    kept.update({f"model_{name}.json": (None, name) for name in MODELS})
-    drift.checked = len(kept)
-    for file, (version, model) in kept.items():
+    checkers = _checkers(progress)
+    drift.checked = len(checkers)
+    for file, checker in checkers.items():
         old, why = _read_fixture(Path(folder) / file)
         if old is None:
             drift.problems.append(f"{file}: {why}")
@@ -514,26 +554,11 @@ def check(folder: Path, progress: Callable[[str], None] = lambda _m: None) -> Dr
         content = json.dumps(old["cases"], sort_keys=True, separators=(",", ":"))
         if hashlib.sha256(content.encode()).hexdigest() != old["provenance"].get("content_sha256"):
             drift.problems.append(f"{file}: content does not match its content_sha256 (edited by hand?)")
-        if file == POSTERIOR_FILE:
-            now = {"generator_seed": GENERATOR_SEED + 1}
-        elif model is None:
-            now = {"encoding_version": version, "generator_seed": GENERATOR_SEED}
-        else:
-            progress(f"running {model} on the fixture's inputs")
-            spec = api.model(model)
-            module = api.reference(spec).module
-            version = encoding_version(spec)
-            now = {"encoding_version": version, "generator_seed": GENERATOR_SEED, "model": spec.name,
-                   "weights_sha256": api.weights_sha256(module), "threshold": spec.threshold}
+        now, check_cases = checker()
         for key in _IDENTITY:
             if key in now and old["provenance"].get(key) != now[key]:
                 drift.problems.append(f"{file}: provenance {key}: {_difference(old['provenance'].get(key), now[key])}")
         if old["provenance"].get("tool_versions") != provenance({})["tool_versions"]:
             drift.notes.append(f"{file}: tool_versions differ from the fixture's (informational)")
-        if file == POSTERIOR_FILE:
-            _check_posterior(file, old["cases"], drift)
-        elif model is None:
-            _check_encodings(file, old["cases"], version, drift)
-        else:
-            _check_model(file, old["cases"], spec, module, drift)
+        check_cases(old["cases"], drift)
     return drift
