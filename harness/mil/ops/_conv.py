@@ -211,7 +211,8 @@ class Convolution:
                 part = win[: stop - start]
                 for target, source in taps:
                     part[target] = channels_last[start:stop][source]
-                part = self._multiply([part[..., g * cg : (g + 1) * cg, *rest].reshape(stop - start, -1, cg * self.taps)
+                rows = (stop - start, math.prod(out_shape), cg * self.taps)  # explicit: an empty batch has no -1
+                part = self._multiply([part[..., g * cg : (g + 1) * cg, *rest].reshape(rows)
                                        for g in range(self.groups)])
                 if y is None:
                     y = part if stop - start == n else np.empty((n, *part.shape[1:]), part.dtype)
@@ -302,7 +303,8 @@ class Convolution:
 
         def products(part):
             rows = self._pointwise(part, pads)
-            return self._multiply([np.ascontiguousarray(rows[..., g * cg : (g + 1) * cg]).reshape(len(part), -1, cg)
+            shape = (len(part), math.prod(out_shape), cg)
+            return self._multiply([np.ascontiguousarray(rows[..., g * cg : (g + 1) * cg]).reshape(shape)
                                    for g in range(self.groups)])
 
         chunks = -(-n // per)

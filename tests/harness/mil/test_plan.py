@@ -319,3 +319,16 @@ def test_runs_reuse_the_memory_the_last_run_freed(mil_program):
     if kept != "True":
         pytest.skip("not glibc: its allocator keeps its own defaults")
     assert float(per_run) < 200, f"{per_run} page faults a run: freed intermediates are not reused"
+
+
+@pytest.mark.parametrize(("channels", "kernel", "groups"),
+                         [(4, 3, 1), (4, 3, 2), (32, 3, 1), (32, 1, 1), (4, (3, 2), 1)])
+def test_an_empty_batch_gives_an_empty_result_of_the_outputs_shape(channels, kernel, groups):
+    """[0, C, *D] in, [0, C_out, *out] out, on every path (gathered windows, tap sums, one-tap products)."""
+    from harness.mil.ops import _conv
+
+    kernel = kernel if isinstance(kernel, tuple) else (kernel,)
+    ctx = type("Ctx", (), {"accumulate_fp16": False, "matmul": lambda self, a, b, _: np.matmul(a, b)})()
+    conv = _conv.Convolution(ctx, rand(0, 6, channels // groups, *kernel), [1] * len(kernel), [1] * len(kernel), groups)
+    y = conv(np.zeros((0, channels, *[9] * len(kernel)), np.float32), [(1, 1)] * len(kernel), bias=rand(1, 6))
+    assert y.shape == (0, 6, *[9 + 2 - k + 1 for k in kernel]) and y.dtype == np.float32
