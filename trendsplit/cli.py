@@ -186,7 +186,8 @@ def build_parser(prog: str = "python -m trendsplit") -> argparse.ArgumentParser:
     p.add_argument("--cases", type=int_in(1, 10**10, "the number of cases"),
                    help="seeded volume cases (default 1,000,000)")
     p.add_argument("--seed", type=SEED, default=0, help="the volume seed, or Hypothesis's seed")
-    p.add_argument("--version", type=int, choices=[1, 2, 3], default=1, help="encoding version (default 1)")
+    p.add_argument("--version", type=int, choices=[1, 2, 3, 4], default=1,
+                   help="encoding version (default 1; 4's posterior costs milliseconds a series on both sides)")
     p.add_argument("--hypothesis", nargs="?", const="frames", choices=["frames", "series"],
                    help="Hypothesis instead of seeded volume: `frames` (default; many series per example, "
                         "one binary frame) or `series` (one series per example, JSON lines); shrinks on failure")
