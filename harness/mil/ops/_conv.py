@@ -130,7 +130,8 @@ class Convolution:
                          for g in range(groups)]
         #: A 1-D convolution's [C, C_out] weight matrix of each tap (`_tap_sums`), None where it gathers windows.
         self.tap_matrices = ([np.ascontiguousarray(w[:, :, t].T) for t in range(self.taps)]
-                             if len(self.kernel) == 1 and groups == 1 and w.shape[1] >= TAP_SUMS_FROM else None)
+                             if len(self.kernel) == 1 and self.taps > 1 and groups == 1 and w.shape[1] >= TAP_SUMS_FROM
+                             else None)
         self._shapes: dict[tuple, tuple] = {}  # (input shape, pads) -> `_layout`
 
     def __call__(self, x: np.ndarray, pads, bias: np.ndarray | None = None, rounded: bool = False,
