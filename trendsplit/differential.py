@@ -132,7 +132,7 @@ def seeded_batch(rng: np.random.Generator, count: int, width: int = WIDTH) -> tu
     xy[flat, :, 0] = xy[flat, :1, 0]
     tiny = (broken >= 0.08) & (broken < 0.10)
     xy[tiny, :, 0] = xy[tiny, :1, 0] + (xy[tiny, :, 0] - xy[tiny, :1, 0]) * 1e-12
-    # the lengths' edges (no point, one, L, L + 1), 3 in 100, so a small frame (encoding v4's) has them too
+    # the lengths' edges (no point, one, L, L + 1), 3 in 100: a few in a small frame (encoding v4's) as well
     edge = rng.random(count) < 0.03
     lengths = np.where(edge, rng.choice([0, 1, L, L + 1], count), lengths)
     return xy, lengths

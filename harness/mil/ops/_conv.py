@@ -4,7 +4,8 @@ The input is read channels-last (free when the previous op left its memory that 
 conv's own output is) and each output position's window is gathered in (channel, tap) order
 (the padding's zeros written once) into one matrix multiplied by the weight matrix: the same
 sums, in the same order, as a plain im2col over padded channels-first windows, without the
-moves between layouts. A 1-D convolution of many channels with float32 sums gathers nothing:
+moves between layouts. A 1-D convolution of many channels (more than one tap, one group, finite
+weights) with float32 sums and no Monte Carlo noise gathers nothing:
 each tap's rows are a view of the input, multiplied by that tap's weights and added in a fixed
 order (float32 sums of another order, as any runtime's). Either way each sample's product is its
 own BLAS call, so a sample's result never depends on the batch, the chunks or the threads. The
@@ -129,9 +130,10 @@ class Convolution:
         self.matrices = [np.ascontiguousarray(w[g * per : (g + 1) * per].reshape(per, -1)).T
                          for g in range(groups)]
         #: A 1-D convolution's [C, C_out] weight matrix of each tap (`_tap_sums`), None where it gathers windows.
+        #: Finite weights only: a tap that reads padding is skipped there, and 0 * inf is NaN, not nothing.
+        by_tap = len(self.kernel) == 1 and self.taps > 1 and groups == 1 and w.shape[1] >= TAP_SUMS_FROM
         self.tap_matrices = ([np.ascontiguousarray(w[:, :, t].T) for t in range(self.taps)]
-                             if len(self.kernel) == 1 and self.taps > 1 and groups == 1 and w.shape[1] >= TAP_SUMS_FROM
-                             else None)
+                             if by_tap and np.isfinite(w).all() else None)
         self._shapes: dict[tuple, tuple] = {}  # (input shape, pads) -> `_layout`
 
     def __call__(self, x: np.ndarray, pads, bias: np.ndarray | None = None, rounded: bool = False,
@@ -238,12 +240,13 @@ class Convolution:
 
         A tap's rows are a view of the channels-last input [m, L, C] (positions at the tap's offset and the
         stride), so nothing is gathered; each sample's product is its own BLAS call, so a sample's sums never
-        depend on the batch around it; the taps are added in the layout's order (one reading the whole input
-        first), a function of the shapes alone. A position a tap reads as padding gets no term from it: adding
-        the zero it would give changes no value.
+        depend on the batch around it; the taps are added in the layout's order (a tap that covers every output
+        position first), a function of the shapes alone. A position a tap reads as padding gets no term from
+        it: with finite weights (`tap_matrices`) the zero it would add changes no value.
         """
-        if x_rows.strides[-1] != x_rows.itemsize:  # channels-first memory: these samples laid out channels-last
-            x_rows = np.ascontiguousarray(x_rows)
+        c = x_rows.shape[-1] * x_rows.itemsize
+        if x_rows.strides[1:] != (c, x_rows.itemsize):  # channels-first, reversed or broadcast memory: numpy would
+            x_rows = np.ascontiguousarray(x_rows)  # multiply some of those views in its own loop, not BLAS's
         started = False
         for target, source in taps:
             rows, weights, into = x_rows[:, source[1]], self.tap_matrices[target[-1]], target[1]
@@ -278,7 +281,7 @@ class Convolution:
             if all(r is not None for r in ranges):  # else every window of this tap is padding
                 taps.append(((slice(None), *(r[0] for r in ranges), slice(None), *tap),
                              (slice(None), *(r[1] for r in ranges))))
-        # a tap that reads the whole output first: `_tap_sums` starts from its products (the gather, any order)
+        # a tap that covers every output position first: `_tap_sums` starts from its products (the gather: any order)
         taps.sort(key=lambda tap: tap[0][1:-1 - len(self.kernel)] != tuple(slice(0, o) for o in out_shape))
         return out_shape, per, taps, any(b or a for b, a in pads)
 

@@ -332,3 +332,35 @@ def test_an_empty_batch_gives_an_empty_result_of_the_outputs_shape(channels, ker
     conv = _conv.Convolution(ctx, rand(0, 6, channels // groups, *kernel), [1] * len(kernel), [1] * len(kernel), groups)
     y = conv(np.zeros((0, channels, *[9] * len(kernel)), np.float32), [(1, 1)] * len(kernel), bias=rand(1, 6))
     assert y.shape == (0, 6, *[9 + 2 - k + 1 for k in kernel]) and y.dtype == np.float32
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_a_wide_1d_conv_with_a_non_finite_weight_multiplies_the_padding_as_im2col_does(run_mil, bad):
+    """0 * inf is NaN: a conv whose weights are not all finite keeps the windows (the padding's zeros multiplied),
+    so an edge that reads padding through that weight is NaN as in the plain im2col, at 32 channels as at 31."""
+    x = rand(0, 2, 32, 6)
+    w = rand(1, 4, 32, 3)
+    w[0, 5, 0] = bad
+    got = run_mil(lambda x: mb.conv(x=x, weight=w, pad_type="custom", pad=[1, 1]), {"x": x})
+    want = reference_conv(x, w, np.zeros(4, np.float32), strides=[1], pads=[(1, 1)], dilations=[1], groups=1)
+    assert np.isnan(got[:, 0, 0]).all()
+    assert np.array_equal(np.isnan(got), np.isnan(want)) and np.array_equal(np.isinf(got), np.isinf(want))
+
+
+@pytest.mark.parametrize("cout", [1, 8])
+def test_a_wide_1d_conv_gives_the_same_bits_whatever_its_inputs_memory(cout):
+    """Reversed and broadcast views (numpy multiplies some such views in its own loop, not BLAS's) and
+    channels-last memory give the bits of the same values in fresh C order, on the tap path and the one-tap path."""
+    from harness.mil.ops import _conv
+
+    ctx = type("Ctx", (), {"accumulate_fp16": False, "matmul": lambda self, a, b, _: np.matmul(a, b)})()
+    x = rand(2, 3, 32, 12)
+    for kernel in (3, 1):
+        conv = _conv.Convolution(ctx, rand(3, cout, 32, kernel), [1], [1], 1)
+        assert (conv.tap_matrices is not None) == (kernel > 1)
+        channels_last = x.transpose(0, 2, 1).copy().transpose(0, 2, 1)
+        for view in (x[:, :, ::-1], channels_last[:, :, ::-1], np.broadcast_to(channels_last[:, :, :1], x.shape),
+                     channels_last):
+            got, fresh = conv(view, [(1, 1)]), conv(np.ascontiguousarray(view), [(1, 1)])
+            assert np.array_equal(np.ascontiguousarray(got).view(np.uint32),
+                                  np.ascontiguousarray(fresh).view(np.uint32))
