@@ -184,9 +184,13 @@ class Convolution:
             shapes = self._shapes[key] = self._layout(shape, pads)
         return shapes
 
+    def _float32_sums(self) -> bool:
+        """The profile sums this op in float32 (not in fp16 blocks)."""
+        return not getattr(self.ctx, "accumulate_fp16", True)
+
     def _threaded(self) -> bool:
         """Two threads for float32 sums on two cores (BLAS and numpy's copies let go of the GIL)."""
-        return THREADS > 1 and not getattr(self.ctx, "accumulate_fp16", True)
+        return THREADS > 1 and self._float32_sums()
 
     def _chunks(self, channels_last, ks: Iterable[int], y, shapes, fused: bool, bias, per_chunk: bool, then):
         """Chunks `ks` of the batch (chunk k: samples [k * per, (k + 1) * per)), each chunk's windows gathered,
@@ -233,7 +237,7 @@ class Convolution:
         """Summed tap by tap (`_tap_sums`): a 1-D convolution of enough channels, with float32 sums and no Monte
         Carlo noise (whose model adds each dot product's rounding as one sum's)."""
         noise = getattr(getattr(self.ctx, "interpreter", None), "noise", None)
-        return self.tap_matrices is not None and not getattr(self.ctx, "accumulate_fp16", True) and noise is None
+        return self.tap_matrices is not None and self._float32_sums() and noise is None
 
     def _tap_sums(self, x_rows: np.ndarray, taps, out: np.ndarray, scratch: np.ndarray) -> None:
         """out [m, P, C_out] = the sum over taps of the tap's input rows times its [C, C_out] weights.

@@ -321,6 +321,11 @@ def test_runs_reuse_the_memory_the_last_run_freed(mil_program):
     assert float(per_run) < 200, f"{per_run} page faults a run: freed intermediates are not reused"
 
 
+def _float32_ctx():
+    """The least an op context gives a `Convolution`: float32 sums, plain matmul."""
+    return type("Ctx", (), {"accumulate_fp16": False, "matmul": lambda self, a, b, _: np.matmul(a, b)})()
+
+
 @pytest.mark.parametrize(("channels", "kernel", "groups"),
                          [(4, 3, 1), (4, 3, 2), (32, 3, 1), (32, 1, 1), (4, (3, 2), 1)])
 def test_an_empty_batch_gives_an_empty_result_of_the_outputs_shape(channels, kernel, groups):
@@ -328,7 +333,7 @@ def test_an_empty_batch_gives_an_empty_result_of_the_outputs_shape(channels, ker
     from harness.mil.ops import _conv
 
     kernel = kernel if isinstance(kernel, tuple) else (kernel,)
-    ctx = type("Ctx", (), {"accumulate_fp16": False, "matmul": lambda self, a, b, _: np.matmul(a, b)})()
+    ctx = _float32_ctx()
     conv = _conv.Convolution(ctx, rand(0, 6, channels // groups, *kernel), [1] * len(kernel), [1] * len(kernel), groups)
     y = conv(np.zeros((0, channels, *[9] * len(kernel)), np.float32), [(1, 1)] * len(kernel), bias=rand(1, 6))
     assert y.shape == (0, 6, *[9 + 2 - k + 1 for k in kernel]) and y.dtype == np.float32
@@ -353,7 +358,7 @@ def test_a_wide_1d_conv_gives_the_same_bits_whatever_its_inputs_memory(cout):
     channels-last memory give the bits of the same values in fresh C order, on the tap path and the one-tap path."""
     from harness.mil.ops import _conv
 
-    ctx = type("Ctx", (), {"accumulate_fp16": False, "matmul": lambda self, a, b, _: np.matmul(a, b)})()
+    ctx = _float32_ctx()
     x = rand(2, 3, 32, 12)
     for kernel in (3, 1):
         conv = _conv.Convolution(ctx, rand(3, cout, 32, kernel), [1], [1], 1)
